@@ -1,0 +1,114 @@
+"""Update intents: "image X should be at tag T (ordering key K) in repo R, branch B, group G" (pure).
+
+The planner produces them, the intent store merges them per group (highest ordering key wins per
+target), and the PR lifecycle service applies them to the base files. They round-trip through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PinMode = Literal["tag", "digest", "tag+digest"]
+
+#: An ordering key compares only with keys of the same scheme for the same target.
+#: Parts are ints or strings; see bot.core.versions for how each scheme builds one.
+OrderingKey = tuple[int | str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrOptions:
+    """How the group's pull request looks and behaves (resolved from config by the planner)."""
+
+    title_template: str = "chore({env}): bump {image} to {tag}"
+    commit_template: str = "chore({env}): bump {image} to {tag}"
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    draft: bool = False
+    auto_merge: bool = False
+    merge_method: Literal["merge", "squash", "rebase"] = "squash"
+    branch_prefix: str = "manifest-bot"
+    #: "pr" opens a pull request; "push" commits straight to the base branch (Flux-style write-back)
+    mode: Literal["pr", "push"] = "pr"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an intent came from, for PR text and audit."""
+
+    delivery_id: str | None = None
+    source: str | None = None
+    link: str | None = None  # CI run URL
+    commit: str | None = None  # app-repo commit that was built
+    app_repo: str | None = None  # app repo (owner/name) for a compare link
+    received_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateIntent:
+    forge: str  # name of a forge in the config (e.g. "github", "gitlab", "local")
+    repo: str  # manifest repo: owner/name, GitLab path_with_namespace, or local repo name
+    base_branch: str
+    group: str  # PR group name, unique within repo+base branch
+    environment: str | None
+    files: tuple[str, ...]  # paths or globs, relative to the repo root; () = auto-discovery
+    image: str  # canonical image name, also the default selector in files
+    tag: str | None
+    digest: str | None
+    ordering_scheme: str  # semver | numeric | lexical | run-number | push-time
+    ordering_key: OrderingKey
+    pin: PinMode = "tag"
+    marker: str | None = None  # select by Flux/own setter marker instead of by image name
+    path: str | None = None  # select one scalar by dotted path (with doc) instead of by image
+    doc: int | None = None
+    rollback: bool = False  # set only by chat-ops rollback: the one path allowed to go backwards
+    origin: Origin = field(default_factory=Origin)
+    pr: PrOptions = field(default_factory=PrOptions)
+
+    @property
+    def group_key(self) -> str:
+        """Identifies one PR: forge, repo, base branch, group."""
+        return f"{self.forge}:{self.repo}:{self.base_branch}:{self.group}"
+
+    @property
+    def target_key(self) -> str:
+        """Identifies one target within a group; intents for the same target compete."""
+        selector = self.marker or (f"{self.doc or 0}:{self.path}" if self.path else "")
+        return f"{self.image}|{selector}|{','.join(sorted(self.files))}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["files"] = list(self.files)
+        data["ordering_key"] = list(self.ordering_key)
+        for key in ("labels", "reviewers", "assignees"):
+            data["pr"][key] = list(data["pr"][key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UpdateIntent:
+        data = dict(data)
+        data["files"] = tuple(data.get("files", ()))
+        data["ordering_key"] = tuple(data.get("ordering_key", ()))
+        data["origin"] = Origin(**data.get("origin", {}))
+        pr = dict(data.get("pr", {}))
+        for key in ("labels", "reviewers", "assignees"):
+            pr[key] = tuple(pr.get(key, ()))
+        data["pr"] = PrOptions(**pr)
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Why an event produced no intent for a rule/target (shown by ``explain`` and in logs)."""
+
+    reason: str
+    rule: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    intents: tuple[UpdateIntent, ...] = ()
+    skips: tuple[Skip, ...] = ()

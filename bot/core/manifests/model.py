@@ -1,0 +1,78 @@
+"""Types shared by the YAML locate/edit engine and its callers (pure).
+
+The engine's public functions (implemented in this package, re-exported from its ``__init__``)::
+
+    scan(text: str, file: str = "<input>") -> list[Reference]
+    select(refs, selector: Selector) -> list[Reference]
+    edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult   # raises ManifestError/UnsafeEdit
+    load_text(data: bytes, file: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str  # size/binary/utf-8 checks
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+RefKind = Literal["container", "kustomize", "helm", "marker", "compose", "argocd"]
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One image reference found in a file."""
+
+    file: str
+    doc: int  # 0-based document index over the whole file
+    path: str  # spec.template.spec.containers[0].image
+    kind: RefKind
+    line: int  # 1-based, of the value's first character
+    column: int  # 1-based
+    image: str  # as written (no tag/digest); canonical form via bot.core.images.canonical_name
+    tag: str | None
+    digest: str | None
+    marker: str | None = None  # "ns:name" of a setter marker on this value, if any
+    #: byte/char spans of the scalar(s) this reference is made of, into the decoded text
+    spans: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """Exactly one of image / marker / path is set."""
+
+    image: str | None = None  # normalised match, never a prefix match
+    marker: str | None = None  # "ns:name"
+    path: str | None = None  # dotted, [i] for list items
+    doc: int | None = None  # with path; 0-based over all documents (None = 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    selector: Selector
+    tag: str | None = None
+    digest: str | None = None
+    #: with tag only: drop an existing digest (a digest pinned to the old tag would be wrong)
+    clear_digest: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One scalar changed; PR text, commit messages and logs are rendered from these."""
+
+    file: str
+    doc: int
+    path: str
+    old: str
+    new: str
+    image: str | None = None  # canonical image name when known
+    aliases: tuple[str, ...] = ()  # other paths changed through a YAML anchor/alias
+
+
+@dataclass(frozen=True, slots=True)
+class EditResult:
+    text: str
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+    matched: int = 0  # references the selectors matched (0 → "nothing matched")
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)

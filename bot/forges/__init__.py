@@ -1,0 +1,1 @@
+"""Forge adapters behind one Protocol (bot.forges.base)."""

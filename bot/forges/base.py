@@ -1,0 +1,189 @@
+"""The one small Protocol every forge implements (GitHub, GitLab, local git).
+
+Adapters translate library exceptions into ``bot.errors`` (NotFound, Conflict, RateLimited,
+Transient, PermissionDenied, AuthError, ValidationFailed) and nothing else escapes them.
+``repo`` is always the forge's own name for the repository (``owner/name``, GitLab
+``path_with_namespace``, or the local repo's name).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+MergeMethod = Literal["merge", "squash", "rebase"]
+
+
+class Permission(enum.IntEnum):
+    """One ladder for both forges. GitLab: Guest=READ, Reporter=TRIAGE, Developer=WRITE,
+    Maintainer=MAINTAIN, Owner=ADMIN. GitHub: read, triage, write, maintain, admin."""
+
+    NONE = 0
+    READ = 1
+    TRIAGE = 2
+    WRITE = 3
+    MAINTAIN = 4
+    ADMIN = 5
+
+
+class Reaction(enum.Enum):
+    """What we react with; adapters map to ``eyes``/``rocket``/``confused`` (GitLab award emoji)."""
+
+    SEEN = "eyes"
+    DONE = "rocket"
+    FAILED = "confused"
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str | None = None
+    author_email: str | None = None
+    author_login: str | None = None  # forge account, when the forge knows it
+    committer_login: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    number: int  # GitHub number, GitLab iid, local sequence
+    head_branch: str
+    base_branch: str
+    title: str
+    body: str
+    state: Literal["open", "closed", "merged"]
+    head_sha: str | None = None
+    url: str | None = None
+    draft: bool = False
+    labels: tuple[str, ...] = ()
+    author: str | None = None
+    mergeable: bool | None = None  # None = unknown / still being computed
+
+
+@dataclass(frozen=True, slots=True)
+class PrUpdate:
+    """Fields to change on a PR; None leaves a field as it is."""
+
+    title: str | None = None
+    body: str | None = None
+    labels: Sequence[str] | None = None
+    reviewers: Sequence[str] | None = None
+    assignees: Sequence[str] | None = None
+    draft: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """New content for one file (``None`` deletes it)."""
+
+    path: str
+    content: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeInfo:
+    name: str  # the config's name for this forge
+    kind: Literal["github", "gitlab", "local"]
+    bot_login: str | None = None  # whose commits/comments are "ours"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Forge(Protocol):
+    info: ForgeInfo
+
+    # --- reading -------------------------------------------------------------------------------
+    def read_file(self, repo: str, path: str, ref: str) -> bytes:
+        """Raw bytes of ``path`` at ``ref`` (branch, tag or sha). NotFound when absent."""
+        ...
+
+    def list_tree(self, repo: str, ref: str) -> list[str]:
+        """Every file path (blobs only, recursive) at ``ref``."""
+        ...
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        """Sha the branch points at, or None when it does not exist."""
+        ...
+
+    def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
+        """Commits reachable from ``head`` and not from ``base``, oldest first."""
+        ...
+
+    # --- writing -------------------------------------------------------------------------------
+    def commit_files(
+        self,
+        repo: str,
+        branch: str,
+        *,
+        parent: str,
+        changes: Sequence[FileChange],
+        message: str,
+        expected_head: str | None,
+    ) -> str:
+        """Create one commit on top of ``parent`` with ``changes`` and point ``branch`` at it.
+
+        Compare-and-swap: ``expected_head`` is the sha the branch must point at now (None = the
+        branch must not exist yet). Raises Conflict when it does not; returns the new commit sha.
+        The commit is made without a custom author (GitHub shows it Verified for the App).
+        """
+        ...
+
+    def set_branch(self, repo: str, branch: str, sha: str, *, expected_head: str | None) -> None:
+        """Point ``branch`` at ``sha`` (create when absent), compare-and-swap like commit_files."""
+        ...
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete; a missing branch is not an error."""
+        ...
+
+    # --- pull requests -------------------------------------------------------------------------
+    def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        """The bot's *open* PR from ``head_branch`` (and whose body contains ``marker`` when given)."""
+        ...
+
+    def get_pr(self, repo: str, number: int) -> PullRequest: ...
+
+    def open_pr(
+        self,
+        repo: str,
+        head_branch: str,
+        base_branch: str,
+        title: str,
+        body: str,
+        *,
+        labels: Sequence[str] = (),
+        reviewers: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        draft: bool = False,
+    ) -> PullRequest: ...
+
+    def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest: ...
+
+    def close_pr(self, repo: str, number: int, comment: str | None = None) -> None: ...
+
+    def reopen_pr(self, repo: str, number: int) -> None: ...
+
+    def merge_pr(self, repo: str, number: int, method: MergeMethod, expected_head: str | None) -> bool:
+        """Merge now; True when merged. Conflict when the head moved or it is not mergeable."""
+        ...
+
+    def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
+        """Ask the forge to merge when checks pass; False when the repo does not allow it, or
+        (GitLab) when no pipeline exists yet for the head — the caller retries later."""
+        ...
+
+    def disable_auto_merge(self, repo: str, number: int) -> None: ...
+
+    # --- conversation --------------------------------------------------------------------------
+    def comment(self, repo: str, number: int, body: str) -> str:
+        """Post a comment on the PR; returns the comment id."""
+        ...
+
+    def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None: ...
+
+    def permission(self, repo: str, user: str) -> Permission:
+        """The user's effective permission on the repo, read from the forge now."""
+        ...

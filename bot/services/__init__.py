@@ -1,0 +1,1 @@
+"""The imperative shell: composes the pure core with forges and the store."""

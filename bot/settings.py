@@ -1,0 +1,118 @@
+"""Typed, frozen process settings from the environment and secret files.
+
+Every variable is ``MANIFEST_BOT_<FIELD>`` (upper case) and is documented in
+``config/example.env``. Any variable may instead be given as ``MANIFEST_BOT_<FIELD>_FILE`` naming a
+file that holds the value (Kubernetes/Docker secrets). Webhook secrets are per source:
+``MANIFEST_BOT_WEBHOOK_SECRET_<SOURCE>`` holds one or more comma-separated secrets (several are
+accepted at once while rotating). Settings load once, at start-up, and fail naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import SettingsError
+
+ENV_PREFIX = "MANIFEST_BOT_"
+SECRET_PREFIX = f"{ENV_PREFIX}WEBHOOK_SECRET_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- storage and queues ------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: every Redis key, rq queue name and deterministic job id starts with this (tests isolate by it)
+    redis_prefix: str = "mb"
+    job_timeout_s: int = 300
+    lock_timeout_s: int = 60
+    retry_max: int = 5
+    retry_base_s: float = 2.0
+    retry_cap_s: float = 300.0
+    delivery_ttl_s: int = 7 * 24 * 3600
+
+    # --- routing config ------------------------------------------------------------------------
+    config_path: Path | None = None
+
+    # --- intake ------------------------------------------------------------------------------
+    webhook_secrets: dict[str, tuple[SecretStr, ...]] = Field(default_factory=dict)
+    #: sources the operator explicitly allows to deliver without a secret
+    allow_unsigned: frozenset[str] = frozenset()
+    max_body_bytes: int = 1024 * 1024
+
+    # --- forges (credentials; which repos live where is in the routing config) -----------------
+    github_app_id: int | None = None
+    github_private_key: SecretStr | None = None
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_token: SecretStr | None = None
+    #: the bot's account: its own comments and commits are recognised by it
+    bot_login: str = "manifest-bot[bot]"
+    command_prefix: str = "/manifest-bot"
+
+    # --- web ---------------------------------------------------------------------------------
+    status_token: SecretStr | None = None  # bearer token for GET / (none = open)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_shape(cls, v: str) -> str:
+        if not v or any(c in v for c in " :{}"):
+            raise ValueError("must be non-empty and contain no spaces, ':' or braces")
+        return v
+
+    def key(self, *parts: str | int) -> str:
+        """A Redis key in our namespace: ``<prefix>:<part>:<part>``."""
+        return ":".join((self.redis_prefix, *map(str, parts)))
+
+    def queue(self, name: str) -> str:
+        """An rq queue name in our namespace (``events``, ``reconcile``, ``commands``)."""
+        return f"{self.redis_prefix}-{name}"
+
+    def secrets_for(self, source: str) -> tuple[str, ...]:
+        return tuple(s.get_secret_value() for s in self.webhook_secrets.get(source, ()))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build from ``environ`` (default ``os.environ``); raise SettingsError naming the variable."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        secrets: dict[str, tuple[str, ...]] = {}
+        for env_name, raw in sorted(env.items()):
+            if not env_name.startswith(ENV_PREFIX):
+                continue
+            name, value = env_name, raw
+            if name.endswith("_FILE"):
+                name = name[: -len("_FILE")]
+                try:
+                    value = Path(raw).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise SettingsError(f"{name}_FILE: cannot read {raw}: {exc.strerror}") from exc
+            if name.startswith(SECRET_PREFIX):
+                source = name[len(SECRET_PREFIX) :].lower()
+                secrets[source] = tuple(s.strip() for s in value.split(",") if s.strip())
+                continue
+            field = name[len(ENV_PREFIX) :].lower()
+            if field not in cls.model_fields or field == "webhook_secrets":
+                raise SettingsError(f"{name}: unknown setting (see config/example.env)")
+            if field == "allow_unsigned":
+                values[field] = frozenset(s.strip().lower() for s in value.split(",") if s.strip())
+            else:
+                values[field] = value
+        values["webhook_secrets"] = secrets
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+            raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""One module per webhook source, each with verify(...) and parse(...)."""

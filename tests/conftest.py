@@ -1,0 +1,52 @@
+"""Shared fixtures: real Redis at 127.0.0.1:6379 (or $MANIFEST_BOT_TEST_REDIS_URL) under a
+unique key prefix per test, cleaned up afterwards; settings built for that prefix."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from bot.settings import Settings
+
+TEST_REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"mbt{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_conn(redis_prefix: str) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        conn.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - environment problem, say it plainly
+        pytest.fail(f"Redis is required for this test at {TEST_REDIS_URL}: {exc}")
+    yield conn
+    # our keys, and rq's keys that carry our prefix in a queue name or job id
+    for pattern in (f"{redis_prefix}:*", f"rq:*{redis_prefix}*"):
+        keys = list(conn.scan_iter(match=pattern, count=1000))
+        if keys:
+            conn.delete(*keys)
+    conn.close()
+
+
+@pytest.fixture
+def make_settings(redis_prefix: str) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"redis_url": TEST_REDIS_URL, "redis_prefix": redis_prefix}
+        values.update(overrides)
+        return Settings.model_validate(values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], redis_conn: redis.Redis) -> Settings:
+    return make_settings()
