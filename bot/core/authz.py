@@ -1,0 +1,191 @@
+"""Who may run which chat-ops command (pure). One model for GitHub and GitLab.
+
+``help`` and ``status`` are read-only and open to anyone who can comment. Every other command
+changes something and needs ``Permission.WRITE`` (GitHub write/maintain/admin, GitLab Developer+),
+unless the config overrides it. An override names commands and/or environments and what they
+need instead: a minimum permission, and/or listed users or teams. When one or more overrides
+match a command, they replace the default and *every* matching override must be satisfied (so
+overrides can lower the bar for one command or raise it for one environment, and two overrides
+never silently weaken each other). An override is satisfied by the minimum permission *or* by
+membership in its users/teams — "promote to prod needs maintain, or the release team".
+
+The permission itself is always read from the forge when the command runs (never from the payload);
+this module only decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+from bot.core.commands import Command, CommandKind
+from bot.forges.base import Permission
+
+_PERMISSION_NAMES: dict[str, Permission] = {
+    "none": Permission.NONE,
+    "read": Permission.READ,
+    "guest": Permission.READ,
+    "triage": Permission.TRIAGE,
+    "reporter": Permission.TRIAGE,
+    "write": Permission.WRITE,
+    "developer": Permission.WRITE,
+    "maintain": Permission.MAINTAIN,
+    "maintainer": Permission.MAINTAIN,
+    "admin": Permission.ADMIN,
+    "owner": Permission.ADMIN,
+}
+
+
+def parse_permission(name: str) -> Permission:
+    """GitHub (read … admin) or GitLab (guest … owner) level names, case-insensitive."""
+    try:
+        return _PERMISSION_NAMES[name.strip().lower()]
+    except KeyError:
+        known = ", ".join(_PERMISSION_NAMES)
+        raise ValueError(f"unknown permission {name!r} (one of {known})") from None
+
+
+def is_read_only(kind: CommandKind) -> bool:
+    match kind:
+        case CommandKind.HELP | CommandKind.STATUS:
+            return True
+        case (
+            CommandKind.REBASE
+            | CommandKind.RECREATE
+            | CommandKind.RETRY
+            | CommandKind.HOLD
+            | CommandKind.UNHOLD
+            | CommandKind.MERGE
+            | CommandKind.SQUASH_MERGE
+            | CommandKind.CANCEL_MERGE
+            | CommandKind.CLOSE
+            | CommandKind.REOPEN
+            | CommandKind.IGNORE
+            | CommandKind.UNIGNORE
+            | CommandKind.PIN
+            | CommandKind.UNPIN
+            | CommandKind.PROMOTE
+            | CommandKind.ROLLBACK
+        ):
+            return False
+        case _:
+            assert_never(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """One rule from the config's chat-ops section. Empty ``commands``/``environments`` = any."""
+
+    commands: frozenset[CommandKind] = frozenset()
+    environments: frozenset[str] = frozenset()
+    permission: Permission | None = None
+    users: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+
+    def matches(self, kind: CommandKind, environment: str | None) -> bool:
+        if self.commands and kind not in self.commands:
+            return False
+        return not self.environments or (environment is not None and environment in self.environments)
+
+    def describe(self) -> str:
+        ways = []
+        if self.permission is not None:
+            ways.append(f"{self.permission.name.lower()} permission")
+        if self.users:
+            ways.append("being one of " + ", ".join(f"@{u}" for u in sorted(self.users)))
+        if self.teams:
+            ways.append("membership of " + ", ".join(sorted(self.teams)))
+        return " or ".join(ways) or "nothing"
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Override:
+        """Build from config: ``{commands: [promote], environments: [prod], permission: maintain,
+        users: [alice], teams: [acme/release]}``."""
+        commands = frozenset(_command_kind(c) for c in data.get("commands") or ())
+        permission = data.get("permission")
+        return cls(
+            commands=commands,
+            environments=frozenset(data.get("environments") or ()),
+            permission=parse_permission(permission) if isinstance(permission, str) else permission,
+            users=frozenset(u.lower().lstrip("@") for u in data.get("users") or ()),
+            teams=frozenset(t.lower() for t in data.get("teams") or ()),
+        )
+
+
+def _command_kind(name: str | CommandKind) -> CommandKind:
+    if isinstance(name, CommandKind):
+        return name
+    wanted = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    for kind in CommandKind:
+        if wanted in {kind.value, kind.name.lower().replace("_", " ")}:
+            return kind
+    raise ValueError(f"unknown chat-ops command {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    default: Permission = Permission.WRITE
+    overrides: tuple[Override, ...] = ()
+
+    @classmethod
+    def from_config(
+        cls, rules: Iterable[Mapping[str, Any] | Override] = (), default: str = "write"
+    ) -> Policy:
+        return cls(
+            default=parse_permission(default),
+            overrides=tuple(r if isinstance(r, Override) else Override.from_mapping(r) for r in rules),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    login: str
+    permission: Permission  # read from the forge at execution time
+    teams: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str  # why it was refused, or which rule allowed it
+
+
+def environment_of(command: Command, pr_environment: str | None) -> str | None:
+    """The environment a command acts on: the promote target when named, else the PR's own."""
+    if command.kind is CommandKind.PROMOTE and command.environment:
+        return command.environment
+    return pr_environment
+
+
+def authorize(
+    command: Command, actor: Actor, policy: Policy, *, environment: str | None, target: str | None = None
+) -> Decision:
+    """May ``actor`` run ``command`` on a PR of ``environment``? ``target`` overrides the
+    environment the rules are matched against (``promote`` with no named env: the next one)."""
+    if is_read_only(command.kind):
+        return Decision(True, "read-only command")
+    env = target or environment_of(command, environment)
+    matching = [o for o in policy.overrides if o.matches(command.kind, env)]
+    where = f" in {env}" if env else ""
+    if not matching:
+        if actor.permission >= policy.default:
+            return Decision(True, f"{policy.default.name.lower()} permission")
+        return Decision(
+            False,
+            f"`{command.kind.value}`{where} needs {policy.default.name.lower()} permission on this "
+            f"repository; @{actor.login} has {actor.permission.name.lower()}",
+        )
+    login = actor.login.lower()
+    teams = {t.lower() for t in actor.teams}
+    for rule in matching:
+        by_level = rule.permission is not None and actor.permission >= rule.permission
+        # a named grant still needs the person to see the repo at all
+        by_name = actor.permission >= Permission.READ and (login in rule.users or bool(teams & rule.teams))
+        if not (by_level or by_name):
+            return Decision(
+                False,
+                f"`{command.kind.value}`{where} needs {rule.describe()}; "
+                f"@{actor.login} has {actor.permission.name.lower()} permission",
+            )
+    return Decision(True, "allowed by the chat-ops overrides")

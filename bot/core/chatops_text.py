@@ -1,0 +1,146 @@
+"""Every reply the chat-ops handler writes (pure, golden-tested in tests/core/test_chatops_text.py).
+
+Texts are plain GitHub/GitLab-flavoured Markdown. They never contain secrets: the inputs are
+command lines the user wrote, logins, image names, tags and environment names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.core.commands import DEFAULT_PREFIX, Command, Unknown
+
+#: (command, what it does) in the order the help lists them
+HELP_ROWS: tuple[tuple[str, str], ...] = (
+    ("help", "show this help"),
+    ("status", "versions wanted vs in the branch, ignores, pins, hold and queue state"),
+    ("rebase", "regenerate the branch on the current base (also after someone edited it)"),
+    ("recreate", "discard the branch and the PR text and build them again"),
+    ("retry", "run a failed update again"),
+    ("hold / unhold", "freeze this PR: no automatic updates or merges while held"),
+    ("merge / squash and merge", "merge when mergeable, or enable auto-merge"),
+    ("cancel merge", "turn auto-merge off again"),
+    ("close / reopen", "close or reopen this PR"),
+    ("ignore this version", "skip this version of the image(s) in this PR"),
+    ("ignore this major|minor|patch version", "skip every version in this major/minor/patch line"),
+    ("ignore this image", "stop updating the image(s) in this PR"),
+    ("unignore [version|image]", "lift ignores set on this PR"),
+    ("pin <tag> / unpin", "hold the image at that tag, or release the pin"),
+    ("promote [to] <env>", "open or update the next environment's PR with these versions"),
+    ("rollback [<tag>]", "a PR back to the previous (or the given) version"),
+)
+
+
+def _row(*cells: str) -> str:
+    # GFM splits table cells on every unescaped pipe, even inside code spans
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def help_text(prefix: str = DEFAULT_PREFIX) -> str:
+    lines = [
+        f"Commands: write one per line, starting with `{prefix}` (or mentioning the bot).",
+        "",
+        "| command | what it does |",
+        "|---|---|",
+    ]
+    lines += [_row(f"`{prefix} {cmd}`", what) for cmd, what in HELP_ROWS]
+    lines += [
+        "",
+        "`help` and `status` work for anyone; every other command needs write access "
+        "(GitHub write/maintain/admin, GitLab Developer or above) unless the config says otherwise.",
+    ]
+    return "\n".join(lines)
+
+
+def unknown_text(items: Sequence[Unknown], prefix: str = DEFAULT_PREFIX) -> str:
+    lines = ["I did not understand:"]
+    lines += [f"- `{u.text}` — {u.reason}" for u in items]
+    return "\n".join([*lines, "", help_text(prefix)])
+
+
+def refused_text(command: Command, reason: str) -> str:
+    return f"Refused `{command.text}`: {reason}."
+
+
+def failed_text(command: Command, reason: str) -> str:
+    return f"`{command.text}` failed: {reason}"
+
+
+def not_our_pr_text(command: Command) -> str:
+    return f"`{command.text}` only works on a pull request opened by manifest-bot; `help` works anywhere."
+
+
+def waited_text(waited_s: float) -> str:
+    return (
+        f"(These commands waited {waited_s:.1f}s for another update of this repository to finish, "
+        "so the two could not interleave.)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetStatus:
+    image: str
+    wanted: str | None  # the tag the intents ask for (after pins), None when nothing is wanted
+    in_branch: str | None  # what the PR branch holds now
+    pinned: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    group: str
+    environment: str | None
+    held: bool
+    targets: tuple[TargetStatus, ...] = ()
+    ignored: tuple[str, ...] = ()  # human descriptions, e.g. "ghcr.io/acme/api 2.x (major)"
+    queue: str = "idle"  # idle | queued | running
+    last_error: str | None = None
+    promotes_to: str | None = None
+
+
+def _cell(value: str | None) -> str:
+    return f"`{value}`" if value else "—"
+
+
+def status_text(view: StatusView) -> str:
+    env = f" ({view.environment})" if view.environment else ""
+    state = "**held** — no automatic updates or merges" if view.held else "active"
+    lines = [f"**Status of group `{view.group}`{env}**: {state}; queue: {view.queue}.", ""]
+    if view.targets:
+        lines += ["| image | wanted | in branch | pinned |", "|---|---|---|---|"]
+        for t in view.targets:
+            mark = " ⚠️" if t.wanted and t.wanted != t.in_branch else ""
+            lines.append(
+                f"| `{t.image}` | {_cell(t.wanted)} | {_cell(t.in_branch)}{mark} | {_cell(t.pinned)} |"
+            )
+    else:
+        lines.append("No versions are wanted for this group right now.")
+    lines.append("")
+    lines.append("Ignored: " + (", ".join(view.ignored) if view.ignored else "nothing") + ".")
+    if view.promotes_to:
+        lines.append(f"Next environment: `{view.promotes_to}`.")
+    if view.last_error:
+        lines.append(f"Last error: {view.last_error}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one command did, in words (``ok`` False means it failed; the reaction is 😕)."""
+
+    command: Command
+    ok: bool
+    message: str
+    details: tuple[str, ...] = field(default_factory=tuple)
+
+
+def reply_text(outcomes: Sequence[Outcome], waited_s: float | None = None) -> str:
+    """One reply for a whole comment: a line per command, in order."""
+    lines: list[str] = []
+    for outcome in outcomes:
+        mark = "✅" if outcome.ok else "❌"
+        lines.append(f"{mark} `{outcome.command.text}`: {outcome.message}")
+        lines += [f"  {d}" for d in outcome.details]
+    if waited_s is not None and waited_s >= 0.05:
+        lines += ["", waited_text(waited_s)]
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""Chat-ops comment parser (pure): a PR comment in, typed commands out.
+
+A command is a line that starts with the configured prefix (``/manifest-bot``) or a mention of the
+bot (``@manifest-bot`` or ``@manifest-bot[bot]``), anywhere in the comment but outside ``>`` quotes,
+HTML comments and fenced or indented code blocks. Several commands in one comment run in the order
+written. A line that addresses the bot with words we do not understand becomes an ``Unknown``
+(the handler answers it with the help text). Comments written by the bot itself or by any other
+bot are ignored as a whole, so two bots can never talk to each other in a loop.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from bot.core.images import TAG_RE
+
+DEFAULT_PREFIX = "/manifest-bot"
+
+
+class CommandKind(enum.Enum):
+    HELP = "help"
+    STATUS = "status"
+    REBASE = "rebase"
+    RECREATE = "recreate"
+    RETRY = "retry"
+    HOLD = "hold"
+    UNHOLD = "unhold"
+    MERGE = "merge"
+    SQUASH_MERGE = "squash and merge"
+    CANCEL_MERGE = "cancel merge"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    IGNORE = "ignore"
+    UNIGNORE = "unignore"
+    PIN = "pin"
+    UNPIN = "unpin"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+class IgnoreScope(enum.Enum):
+    """What ``ignore this …`` / ``unignore …`` covers. ``ALL`` only appears on a bare ``unignore``."""
+
+    VERSION = "version"
+    MAJOR = "major"
+    MINOR = "minor"
+    PATCH = "patch"
+    IMAGE = "image"
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    kind: CommandKind
+    line: int  # 1-based line of the comment it was written on
+    text: str  # the line as written, for replies
+    scope: IgnoreScope | None = None  # ignore / unignore
+    tag: str | None = None  # pin / rollback
+    image: str | None = None  # optional image a command is narrowed to (groups with several images)
+    environment: str | None = None  # promote target; None = the next one in the chain
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A line addressed to the bot that is not a command; ``reason`` says what was wrong."""
+
+    line: int
+    text: str
+    reason: str
+
+
+Item = Command | Unknown
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedComment:
+    items: tuple[Item, ...] = ()
+    #: set when the whole comment was skipped (the bot's own comment, another bot's)
+    ignored: str | None = None
+
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        return tuple(i for i in self.items if isinstance(i, Command))
+
+    @property
+    def unknown(self) -> tuple[Unknown, ...]:
+        return tuple(i for i in self.items if isinstance(i, Unknown))
+
+
+# --- markdown: which lines are prose -------------------------------------------------------------
+_FENCE_RE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+
+
+def _prose_lines(body: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of lines outside quotes, fenced/indented code and HTML comments."""
+    fence: str | None = None
+    in_html_comment = False
+    previous_blank = True
+    in_indented_code = False
+    for number, raw in enumerate(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        line = raw.expandtabs(4)
+        if fence is not None:
+            match = _FENCE_RE.match(line)
+            closes = match and match["fence"][0] == fence[0] and len(match["fence"]) >= len(fence)
+            if closes and not match["info"].strip():
+                fence = None
+            continue
+        if in_html_comment:
+            in_html_comment = "-->" not in line
+            continue
+        blank = not line.strip()
+        match = _FENCE_RE.match(line)
+        if match and not (match["fence"][0] == "`" and "`" in match["info"]):
+            fence = match["fence"]
+            previous_blank = False
+            continue
+        if line.lstrip().startswith("<!--"):
+            in_html_comment = "-->" not in line
+            continue
+        indented = line.startswith("    ") and not blank
+        # CommonMark: an indented code block cannot interrupt a paragraph, but it continues itself
+        in_indented_code = indented and (previous_blank or in_indented_code)
+        if not in_indented_code and not blank and not line.lstrip().startswith(">"):
+            yield number, line.strip()
+        if blank:
+            in_indented_code = False
+        previous_blank = blank
+
+
+# --- grammar -----------------------------------------------------------------------------------
+_WORD_SPLIT = re.compile(r"\s+")
+_SCOPES = {s.value: s for s in IgnoreScope if s is not IgnoreScope.ALL}
+_LEVELS = frozenset({IgnoreScope.MAJOR, IgnoreScope.MINOR, IgnoreScope.PATCH})
+_PLAIN = {
+    ("help",): CommandKind.HELP,
+    ("status",): CommandKind.STATUS,
+    ("rebase",): CommandKind.REBASE,
+    ("recreate",): CommandKind.RECREATE,
+    ("retry",): CommandKind.RETRY,
+    ("hold",): CommandKind.HOLD,
+    ("unhold",): CommandKind.UNHOLD,
+    ("merge",): CommandKind.MERGE,
+    ("squash", "and", "merge"): CommandKind.SQUASH_MERGE,
+    ("cancel", "merge"): CommandKind.CANCEL_MERGE,
+    ("close",): CommandKind.CLOSE,
+    ("reopen",): CommandKind.REOPEN,
+    ("unpin",): CommandKind.UNPIN,
+}
+_ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}")
+
+
+def _split_version(word: str) -> tuple[str | None, str | None]:
+    """``1.2.3`` → (None, tag); ``ghcr.io/acme/app:1.2.3`` → (image, tag); bad → (None, None)."""
+    if "/" in word or ":" in word:
+        image, sep, tag = word.rpartition(":")
+        if not sep or "/" in tag or not _IMAGE_RE.fullmatch(image):
+            return None, None
+        return (image, tag) if TAG_RE.fullmatch(tag) else (None, None)
+    return (None, word) if TAG_RE.fullmatch(word) else (None, None)
+
+
+def _parse_ignore(args: list[str], raw: list[str], line: int, text: str) -> Item:
+    skip = 1 if args[:1] == ["this"] else 0
+    args, raw = args[skip:], raw[skip:]
+    if not args:
+        return Unknown(line, text, "say what to ignore: this version, major, minor, patch version or image")
+    scope = _SCOPES.get("image" if args[0] == "dependency" else args[0])
+    if scope is None:
+        return Unknown(line, text, f"cannot ignore {' '.join(raw)!r}")
+    used = 2 if scope in _LEVELS and args[1:2] == ["version"] else 1
+    return _narrowed(Command(CommandKind.IGNORE, line, text, scope=scope), raw[used:])
+
+
+def _narrowed(command: Command, rest: list[str]) -> Item:
+    """Attach an optional trailing image name (``… of ghcr.io/acme/api``) to ``command``."""
+    if rest[:1] and rest[0].lower() == "of":
+        rest = rest[1:]
+    if not rest:
+        return command
+    if len(rest) > 1 or not _IMAGE_RE.fullmatch(rest[0]):
+        return Unknown(command.line, command.text, f"{' '.join(rest)!r} is not an image name")
+    return replace(command, image=rest[0])
+
+
+def _parse_unignore(args: list[str], raw: list[str], line: int, text: str) -> Item:
+    if not args:
+        return Command(CommandKind.UNIGNORE, line, text, scope=IgnoreScope.ALL)
+    scope = {"version": IgnoreScope.VERSION, "versions": IgnoreScope.VERSION, "image": IgnoreScope.IMAGE}
+    if args[0] not in scope:
+        return Unknown(line, text, "use `unignore`, `unignore version` or `unignore image`")
+    return _narrowed(Command(CommandKind.UNIGNORE, line, text, scope=scope[args[0]]), raw[1:])
+
+
+def _parse_versioned(kind: CommandKind, args: list[str], line: int, text: str, raw: list[str]) -> Item:
+    if not args:
+        if kind is CommandKind.PIN:
+            return Unknown(line, text, "say which tag to pin, e.g. `pin 1.4.2`")
+        return Command(kind, line, text)
+    if len(args) > 1:
+        return Unknown(line, text, f"{kind.value} takes one tag, got {' '.join(raw)!r}")
+    image, tag = _split_version(raw[0])
+    if tag is None:
+        return Unknown(line, text, f"{raw[0]!r} is not a valid tag")
+    return Command(kind, line, text, tag=tag, image=image)
+
+
+def _parse_promote(args: list[str], line: int, text: str, raw: list[str]) -> Item:
+    if args[:1] == ["to"]:
+        args, raw = args[1:], raw[1:]
+        if not args:
+            return Unknown(line, text, "say which environment to promote to")
+    if not args:
+        return Command(CommandKind.PROMOTE, line, text)
+    if len(args) > 1 or not _ENV_RE.fullmatch(raw[0]):
+        return Unknown(line, text, f"{' '.join(raw)!r} is not an environment name")
+    return Command(CommandKind.PROMOTE, line, text, environment=raw[0])
+
+
+def parse_words(raw_words: list[str], line: int, text: str) -> Item:
+    """Parse the words after the prefix (case-insensitive keywords; tags keep their case)."""
+    raw = [w.rstrip(".!,;") if i == len(raw_words) - 1 else w for i, w in enumerate(raw_words)]
+    raw = [w for w in raw if w]
+    words = [w.lower() for w in raw]
+    if not words:
+        return Command(CommandKind.HELP, line, text)
+    plain = _PLAIN.get(tuple(words))
+    if plain is not None:
+        return Command(plain, line, text)
+    head, args, raw_args = words[0], words[1:], raw[1:]
+    if head == "ignore":
+        return _parse_ignore(args, raw_args, line, text)
+    if head == "unignore":
+        return _parse_unignore(args, raw_args, line, text)
+    if head == "pin":
+        return _parse_versioned(CommandKind.PIN, args, line, text, raw_args)
+    if head == "rollback":
+        return _parse_versioned(CommandKind.ROLLBACK, args, line, text, raw_args)
+    if head == "promote":
+        return _parse_promote(args, line, text, raw_args)
+    return Unknown(line, text, f"unknown command {' '.join(raw)!r}")
+
+
+def _addresses(prefix: str, bot_login: str | None) -> tuple[str, ...]:
+    names = [prefix.lower()]
+    if bot_login:
+        login = bot_login.lower().lstrip("@")
+        names.append(f"@{login}")
+        if login.endswith("[bot]"):
+            names.append(f"@{login[: -len('[bot]')]}")
+    return tuple(dict.fromkeys(names))
+
+
+def is_bot_author(author: str, bot_login: str | None) -> bool:
+    """True for the bot itself and anything that looks like a bot account."""
+    name = author.lower()
+    own = (bot_login or "").lower().removesuffix("[bot]")
+    return name.endswith("[bot]") or (bool(own) and name.removesuffix("[bot]") == own)
+
+
+def parse_comment(
+    body: str,
+    *,
+    author: str,
+    author_is_bot: bool = False,
+    prefix: str = DEFAULT_PREFIX,
+    bot_login: str | None = None,
+) -> ParsedComment:
+    """All commands in ``body`` in the order written (see the module docstring for the rules)."""
+    if author_is_bot or is_bot_author(author, bot_login):
+        return ParsedComment(ignored=f"comment by bot account {author}")
+    addresses = _addresses(prefix, bot_login)
+    items: list[Item] = []
+    for number, line in _prose_lines(body):
+        first, _, rest = line.partition(" ")
+        if first.lower().rstrip(":,") not in addresses:
+            continue
+        items.append(parse_words(_WORD_SPLIT.split(rest.strip()) if rest.strip() else [], number, line))
+    return ParsedComment(items=tuple(items))

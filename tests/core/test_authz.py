@@ -1,0 +1,137 @@
+"""Who may run what: one model for GitHub and GitLab, with per-command/per-environment overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.authz import (
+    Actor,
+    Override,
+    Policy,
+    authorize,
+    is_read_only,
+    parse_permission,
+)
+from bot.core.commands import Command, CommandKind, parse_comment
+from bot.forges.base import Permission
+
+P = Permission
+K = CommandKind
+
+
+def cmd(line: str) -> Command:
+    (command,) = parse_comment(f"/manifest-bot {line}", author="x").commands
+    return command
+
+
+PROD_RULES = Policy.from_config(
+    [
+        {"commands": ["promote"], "environments": ["prod"], "permission": "maintain", "users": ["Rita"]},
+        {"environments": ["prod"], "commands": ["merge", "squash-and-merge"], "teams": ["acme/release"]},
+        {"commands": ["retry"], "permission": "triage"},
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "permission", "env", "allowed"),
+    [
+        # read-only commands: anyone, even without access
+        ("help", P.NONE, None, True),
+        ("status", P.NONE, "prod", True),
+        # mutating commands: write and above, on both forges' ladders
+        ("rebase", P.READ, "dev", False),
+        ("rebase", P.TRIAGE, "dev", False),  # GitHub triage / GitLab Reporter
+        ("rebase", P.WRITE, "dev", True),  # GitHub write / GitLab Developer
+        ("hold", P.MAINTAIN, "dev", True),
+        ("ignore this major version", P.ADMIN, None, True),
+        ("pin 1.2.3", P.READ, None, False),
+    ],
+)
+def test_default_policy(line: str, permission: Permission, env: str | None, allowed: bool) -> None:
+    decision = authorize(cmd(line), Actor("bob", permission), Policy(), environment=env)
+    assert decision.allowed is allowed
+
+
+@pytest.mark.parametrize(
+    ("line", "login", "permission", "teams", "pr_env", "allowed"),
+    [
+        # promote to prod needs maintain ...
+        ("promote to prod", "bob", P.WRITE, (), "staging", False),
+        ("promote to prod", "bob", P.MAINTAIN, (), "staging", True),
+        # ... or being a listed user (names compare case-insensitively)
+        ("promote to prod", "rita", P.WRITE, (), "staging", True),
+        ("promote to prod", "rita", P.NONE, (), "staging", False),  # lost access: no named grant
+        # other environments keep the default
+        ("promote to staging", "bob", P.WRITE, (), "dev", True),
+        ("promote to staging", "bob", P.TRIAGE, (), "dev", False),
+        # the PR's own environment is what a merge is matched against
+        ("merge", "bob", P.ADMIN, (), "prod", False),  # only the release team merges prod
+        ("merge", "bob", P.WRITE, ("acme/release",), "prod", True),
+        ("squash and merge", "bob", P.WRITE, ("ACME/Release",), "prod", True),
+        ("merge", "bob", P.WRITE, (), "dev", True),
+        # an override can lower the bar for one command
+        ("retry", "bob", P.TRIAGE, (), "dev", True),
+        ("retry", "bob", P.READ, (), "dev", False),
+    ],
+)
+def test_overrides(  # noqa: PLR0917 - one parameter per table column
+    line: str, login: str, permission: Permission, teams: tuple[str, ...], pr_env: str, allowed: bool
+) -> None:
+    actor = Actor(login, permission, frozenset(teams))
+    assert authorize(cmd(line), actor, PROD_RULES, environment=pr_env).allowed is allowed
+
+
+def test_every_matching_override_must_hold() -> None:
+    policy = Policy.from_config(
+        [
+            {"environments": ["prod"], "permission": "write"},
+            {"environments": ["prod"], "commands": ["close"], "permission": "admin"},
+        ]
+    )
+    maintainer = Actor("m", P.MAINTAIN)
+    assert authorize(cmd("hold"), maintainer, policy, environment="prod").allowed
+    assert not authorize(cmd("close"), maintainer, policy, environment="prod").allowed
+
+
+def test_promote_without_an_environment_is_matched_against_the_chain_target() -> None:
+    actor = Actor("bob", P.WRITE)
+    decision = authorize(cmd("promote"), actor, PROD_RULES, environment="staging", target="prod")
+    assert not decision.allowed
+
+
+def test_refusals_say_what_is_needed_and_what_the_user_has() -> None:
+    refused = authorize(cmd("rebase"), Actor("bob", P.READ), Policy(), environment="dev")
+    assert refused.reason == "`rebase` in dev needs write permission on this repository; @bob has read"
+    refused = authorize(cmd("promote to prod"), Actor("bob", P.WRITE), PROD_RULES, environment="staging")
+    assert (
+        refused.reason
+        == "`promote` in prod needs maintain permission or being one of @rita; @bob has write permission"
+    )
+    refused = authorize(cmd("merge"), Actor("bob", P.ADMIN), PROD_RULES, environment="prod")
+    assert refused.reason == "`merge` in prod needs membership of acme/release; @bob has admin permission"
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [
+        ("write", P.WRITE),
+        ("Developer", P.WRITE),
+        ("maintainer", P.MAINTAIN),
+        ("reporter", P.TRIAGE),
+        ("owner", P.ADMIN),
+    ],
+)
+def test_permission_names_from_both_forges(name: str, level: Permission) -> None:
+    assert parse_permission(name) is level
+
+
+def test_config_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="unknown permission 'writer'"):
+        Policy.from_config([{"permission": "writer"}])
+    with pytest.raises(ValueError, match="unknown chat-ops command 'deploy'"):
+        Override.from_mapping({"commands": ["deploy"]})
+
+
+def test_exactly_help_and_status_are_read_only() -> None:
+    assert {k for k in CommandKind if is_read_only(k)} == {K.HELP, K.STATUS}

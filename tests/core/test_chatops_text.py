@@ -1,0 +1,103 @@
+"""Golden tests for every chat-ops reply (tests/fixtures/chatops/*.md, compared byte for byte).
+
+Regenerate after an intended change with ``MANIFEST_BOT_UPDATE_GOLDEN=1 pytest <this file>`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.core.authz import Actor, Policy, authorize
+from bot.core.chatops_text import (
+    Outcome,
+    StatusView,
+    TargetStatus,
+    help_text,
+    refused_text,
+    reply_text,
+    status_text,
+    unknown_text,
+)
+from bot.core.commands import parse_comment
+from bot.forges.base import Permission
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "chatops"
+
+
+def check(name: str, text: str) -> None:
+    path = GOLDEN / f"{name}.md"
+    if os.environ.get("MANIFEST_BOT_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def commands(body: str):
+    return parse_comment(body, author="alice", bot_login="manifest-bot[bot]")
+
+
+def test_help() -> None:
+    check("help", help_text())
+
+
+def test_help_uses_the_configured_prefix() -> None:
+    assert "`/bump rebase`" in help_text("/bump")
+    assert "/manifest-bot" not in help_text("/bump")
+
+
+def test_unknown() -> None:
+    parsed = commands("/manifest-bot frobnicate\n/manifest-bot pin")
+    check("unknown", unknown_text(parsed.unknown))
+
+
+def test_refused() -> None:
+    (command,) = commands("/manifest-bot merge").commands
+    decision = authorize(command, Actor("mallory", Permission.READ), Policy(), environment="prod")
+    check("refused", refused_text(command, decision.reason))
+
+
+def test_status() -> None:
+    view = StatusView(
+        group="api",
+        environment="staging",
+        held=True,
+        targets=(
+            TargetStatus("ghcr.io/acme/api", wanted="1.5.0", in_branch="1.4.0"),
+            TargetStatus("ghcr.io/acme/worker", wanted="2.0.1", in_branch="2.0.1", pinned="2.0.1"),
+            TargetStatus("ghcr.io/acme/cron", wanted=None, in_branch=None),
+        ),
+        ignored=("ghcr.io/acme/api 2.x (major)", "ghcr.io/acme/api 1.4.9"),
+        queue="queued",
+        last_error="deploy/api.yaml:12: the value is an anchor alias",
+        promotes_to="prod",
+    )
+    check("status", status_text(view))
+
+
+def test_status_of_an_empty_group() -> None:
+    check("status-empty", status_text(StatusView(group="web", environment=None, held=False)))
+
+
+def test_reply_for_several_commands_after_waiting_for_the_lock() -> None:
+    hold, pin, merge = commands("/manifest-bot hold\n/manifest-bot pin 1.2.3\n/manifest-bot merge").commands
+    outcomes = [
+        Outcome(hold, True, "held: no automatic updates or merges until `unhold`"),
+        Outcome(pin, True, "pinned `ghcr.io/acme/api` to `1.2.3`", ("the PR branch now holds `1.2.3`",)),
+        Outcome(merge, False, "this PR is held; `unhold` it first"),
+    ]
+    check("reply-waited", reply_text(outcomes, waited_s=2.345))
+
+
+def test_reply_does_not_mention_a_lock_it_did_not_wait_for() -> None:
+    (hold,) = commands("/manifest-bot hold").commands
+    assert "waited" not in reply_text([Outcome(hold, True, "held")], waited_s=0.0)
+    assert "waited" not in reply_text([Outcome(hold, True, "held")], waited_s=None)
+
+
+@pytest.mark.parametrize("name", ["help", "unknown", "refused", "status", "status-empty", "reply-waited"])
+def test_golden_files_exist(name: str) -> None:
+    assert (GOLDEN / f"{name}.md").is_file()
