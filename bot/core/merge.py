@@ -1,0 +1,176 @@
+"""Merging update intents into a group's desired state (pure).
+
+Per target (``UpdateIntent.target_key``) the group keeps one *active* intent and one *high-water
+mark*: the highest ordering key ever accepted. An incoming intent is accepted when its key is
+above the mark; a lower or equal key is recorded as superseded and never applied, so a build that
+finishes late can never downgrade a target. The mark survives when a merged PR clears the active
+intent, so a late old build cannot reopen a PR to go backwards either. A chat-ops rollback
+(``rollback=True``) is the only way down: it replaces the active intent and leaves the mark alone,
+so older builds still arriving stay superseded while a genuinely newer build moves forward again.
+
+State-dependent filters (:class:`MergePolicy`) reject versions a person ignored (everything up to
+and including the ignored key for that target; a newer one passes) and any tag other than the pin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.core.intents import OrderingKey, UpdateIntent
+
+Reason = Literal["older", "duplicate", "ignored", "pinned"]
+
+
+def comparable(key: OrderingKey) -> tuple[tuple[int, int | str], ...]:
+    """A total order over keys whose parts mix ints and strings (ints sort before strings)."""
+    return tuple((0, p) if isinstance(p, int) else (1, str(p)) for p in key)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The highest version ever accepted for one target."""
+
+    scheme: str
+    key: OrderingKey
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def of(cls, intent: UpdateIntent) -> Mark:
+        return cls(intent.ordering_scheme, intent.ordering_key, intent.tag, intent.digest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scheme": self.scheme, "key": list(self.key), "tag": self.tag, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Mark:
+        return cls(data["scheme"], tuple(data["key"]), data.get("tag"), data.get("digest"))
+
+
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """An intent that was not applied, and why (kept in the group's superseded log)."""
+
+    target: str
+    image: str
+    tag: str | None
+    key: OrderingKey
+    reason: Reason
+    winner_tag: str | None = None
+    delivery_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "image": self.image,
+            "tag": self.tag,
+            "key": list(self.key),
+            "reason": self.reason,
+            "winner_tag": self.winner_tag,
+            "delivery_id": self.delivery_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MergePolicy:
+    """Filters that depend on the group's state (from chat-ops and closed PRs)."""
+
+    #: target_key -> the highest ignored version's mark; that key and everything below is rejected
+    ignored: Mapping[str, Mark] = field(default_factory=dict)
+    #: canonical image -> the only tag accepted for it (a rollback still passes)
+    pinned: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutcome:
+    #: target_key -> the new active intent (only targets that changed)
+    active: dict[str, UpdateIntent]
+    #: target_key -> the new high-water mark (only targets whose mark rose)
+    marks: dict[str, Mark]
+    superseded: tuple[Superseded, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.active)
+
+
+def _above(intent: UpdateIntent, mark: Mark) -> bool:
+    return comparable(intent.ordering_key) > comparable(mark.key)
+
+
+def _rejection(
+    intent: UpdateIntent, mark: Mark | None, active: UpdateIntent | None, policy: MergePolicy
+) -> Reason | None:
+    """Why ``intent`` must not become the target's active intent, or None to accept it."""
+    if intent.rollback:
+        return None
+    pin = policy.pinned.get(intent.image)
+    if pin is not None and intent.tag != pin:
+        return "pinned"
+    ignored = policy.ignored.get(intent.target_key)
+    if ignored is not None and ignored.scheme == intent.ordering_scheme and not _above(intent, ignored):
+        return "ignored"
+    if mark is None or mark.scheme != intent.ordering_scheme:
+        return None  # first sight, or the config changed the scheme: keys do not compare
+    if _above(intent, mark):
+        return None
+    if comparable(intent.ordering_key) == comparable(mark.key):
+        # the same version again; only a new digest for it (a re-pushed tag) is news
+        current = active.digest if active is not None else mark.digest
+        if intent.digest is not None and intent.digest != current:
+            return None
+        return "duplicate"
+    return "older"
+
+
+def merge(
+    active: Mapping[str, UpdateIntent],
+    marks: Mapping[str, Mark],
+    incoming: Sequence[UpdateIntent],
+    policy: MergePolicy | None = None,
+) -> MergeOutcome:
+    """Merge ``incoming`` (in order) into a group's ``active`` intents and ``marks``."""
+    policy = policy or MergePolicy()
+    cur_active = dict(active)
+    cur_marks = dict(marks)
+    changed: dict[str, UpdateIntent] = {}
+    raised: dict[str, Mark] = {}
+    superseded: list[Superseded] = []
+    for intent in incoming:
+        target = intent.target_key
+        mark = cur_marks.get(target)
+        reason = _rejection(intent, mark, cur_active.get(target), policy)
+        if reason is not None:
+            winner = cur_active.get(target)
+            superseded.append(
+                Superseded(
+                    target=target,
+                    image=intent.image,
+                    tag=intent.tag,
+                    key=intent.ordering_key,
+                    reason=reason,
+                    winner_tag=winner.tag if winner is not None else (mark.tag if mark else None),
+                    delivery_id=intent.origin.delivery_id,
+                )
+            )
+            continue
+        cur_active[target] = changed[target] = intent
+        if not intent.rollback or mark is None or mark.scheme != intent.ordering_scheme:
+            cur_marks[target] = raised[target] = Mark.of(intent)
+    return MergeOutcome(active=changed, marks=raised, superseded=tuple(superseded))
+
+
+def satisfied(active: Mapping[str, UpdateIntent], applied: Mapping[str, Mark]) -> list[str]:
+    """Targets whose active intent is at or below what a merged PR applied (to clear them)."""
+    out = []
+    for target, intent in active.items():
+        done = applied.get(target)
+        if done is None or done.scheme != intent.ordering_scheme:
+            continue
+        if comparable(intent.ordering_key) <= comparable(done.key) and not (
+            intent.rollback and intent.tag != done.tag
+        ):
+            out.append(target)
+    return out

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core.intents import Origin, UpdateIntent
+from bot.core.merge import Mark, MergePolicy, comparable, merge, satisfied
+
+IMAGE = "ghcr.io/acme/api"
+
+
+def intent(
+    tag: str, key: tuple, *, image: str = IMAGE, rollback: bool = False, digest: str | None = None
+) -> UpdateIntent:
+    return UpdateIntent(
+        forge="local",
+        repo="manifests",
+        base_branch="main",
+        group="prod",
+        environment="prod",
+        files=("apps/api.yaml",),
+        image=image,
+        tag=tag,
+        digest=digest,
+        ordering_scheme="semver",
+        ordering_key=key,
+        rollback=rollback,
+        origin=Origin(delivery_id=f"d-{tag}"),
+    )
+
+
+def test_higher_key_wins_and_raises_mark() -> None:
+    out = merge({}, {}, [intent("1.2.0", (1, 2, 0)), intent("1.3.0", (1, 3, 0))])
+    target = intent("x", ()).target_key
+    assert out.active[target].tag == "1.3.0"
+    assert out.marks[target].tag == "1.3.0"
+    assert out.superseded == ()
+
+
+def test_late_older_build_is_superseded_not_applied() -> None:
+    first = merge({}, {}, [intent("1.3.0", (1, 3, 0))])
+    late = merge(first.active, first.marks, [intent("1.2.9", (1, 2, 9))])
+    assert not late.changed
+    (sup,) = late.superseded
+    assert (sup.tag, sup.reason, sup.winner_tag, sup.delivery_id) == ("1.2.9", "older", "1.3.0", "d-1.2.9")
+
+
+def test_duplicate_is_no_change_but_new_digest_for_same_key_is_news() -> None:
+    first = merge({}, {}, [intent("1.3.0", (1, 3, 0), digest="sha256:" + "a" * 64)])
+    dup = merge(first.active, first.marks, [intent("1.3.0", (1, 3, 0), digest="sha256:" + "a" * 64)])
+    assert not dup.changed and dup.superseded[0].reason == "duplicate"
+    no_digest = merge(first.active, first.marks, [intent("1.3.0", (1, 3, 0))])
+    assert not no_digest.changed
+    repushed = merge(first.active, first.marks, [intent("1.3.0", (1, 3, 0), digest="sha256:" + "b" * 64)])
+    assert repushed.changed
+
+
+def test_mark_survives_cleared_intent_so_old_build_cannot_reopen() -> None:
+    first = merge({}, {}, [intent("1.3.0", (1, 3, 0))])
+    # the PR merged: the active intent is cleared, the mark stays
+    late = merge({}, first.marks, [intent("1.1.0", (1, 1, 0))])
+    assert not late.changed and late.superseded[0].reason == "older"
+
+
+def test_rollback_goes_down_and_keeps_the_mark() -> None:
+    first = merge({}, {}, [intent("1.3.0", (1, 3, 0))])
+    target = intent("x", ()).target_key
+    back = merge(first.active, first.marks, [intent("1.1.0", (1, 1, 0), rollback=True)])
+    assert back.active[target].tag == "1.1.0"
+    assert back.marks == {}  # the high-water mark stays at 1.3.0
+    active = {**first.active, **back.active}
+    late = merge(active, first.marks, [intent("1.2.0", (1, 2, 0))])
+    assert not late.changed, "an old build arriving after a rollback must not undo it"
+    newer = merge(active, first.marks, [intent("1.4.0", (1, 4, 0))])
+    assert newer.active[target].tag == "1.4.0"
+
+
+def test_ignored_version_and_below_rejected_newer_passes() -> None:
+    target = intent("x", ()).target_key
+    policy = MergePolicy(ignored={target: Mark("semver", (1, 3, 0), "1.3.0", None)})
+    out = merge({}, {}, [intent("1.3.0", (1, 3, 0)), intent("1.2.0", (1, 2, 0))], policy)
+    assert not out.changed
+    assert [s.reason for s in out.superseded] == ["ignored", "ignored"]
+    assert merge({}, {}, [intent("1.3.1", (1, 3, 1))], policy).active[target].tag == "1.3.1"
+
+
+def test_pin_rejects_other_tags_but_rollback_passes() -> None:
+    policy = MergePolicy(pinned={IMAGE: "1.2.0"})
+    out = merge({}, {}, [intent("1.3.0", (1, 3, 0))], policy)
+    assert not out.changed and out.superseded[0].reason == "pinned"
+    assert merge({}, {}, [intent("1.2.0", (1, 2, 0))], policy).changed
+    assert merge({}, {}, [intent("1.0.0", (1, 0, 0), rollback=True)], policy).changed
+
+
+def test_targets_are_independent() -> None:
+    out = merge({}, {}, [intent("2.0.0", (2, 0, 0)), intent("1.0.0", (1, 0, 0), image="ghcr.io/acme/web")])
+    assert sorted(i.tag for i in out.active.values()) == ["1.0.0", "2.0.0"]
+
+
+def test_scheme_change_accepts_incoming() -> None:
+    first = merge({}, {}, [intent("9.0.0", (9, 0, 0))])
+    other = replace(intent("abc123", (42,)), ordering_scheme="run-number")
+    assert merge(first.active, first.marks, [other]).changed
+
+
+def test_mixed_int_and_str_parts_compare_without_error() -> None:
+    assert comparable((1, "rc1")) > comparable((1, 0))
+    assert comparable((1, 2)) < comparable((1, 2, 0))
+
+
+def test_satisfied_clears_applied_or_lower() -> None:
+    out = merge({}, {}, [intent("1.3.0", (1, 3, 0)), intent("2.0.0", (2, 0, 0), image="ghcr.io/acme/web")])
+    api = intent("x", ()).target_key
+    web = intent("x", (), image="ghcr.io/acme/web").target_key
+    applied = {api: Mark("semver", (1, 3, 0), "1.3.0", None), web: Mark("semver", (1, 9, 0), "1.9.0", None)}
+    assert satisfied(out.active, applied) == [api]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    versions=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5)), min_size=1, max_size=15),
+    data=st.data(),
+)
+def test_any_arrival_order_ends_at_the_highest_and_never_goes_down(versions, data) -> None:
+    order = data.draw(st.permutations(versions))
+    active: dict = {}
+    marks: dict = {}
+    seen: list[tuple] = []
+    for major, minor in order:
+        out = merge(active, marks, [intent(f"{major}.{minor}.0", (major, minor, 0))])
+        for target, new in out.active.items():
+            if target in active:
+                assert new.ordering_key >= active[target].ordering_key, "downgrade"
+        active.update(out.active)
+        marks.update(out.marks)
+        seen.append((major, minor, 0))
+    (final,) = active.values()
+    assert final.ordering_key == max(seen)
