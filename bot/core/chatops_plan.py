@@ -1,0 +1,104 @@
+"""What a chat-ops command means for a group's state (pure): ignore marks, rollback targets,
+promotion targets. The service applies these decisions; nothing here touches Redis or a forge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core.commands import IgnoreScope
+from bot.core.images import canonical_name
+from bot.core.intents import OrderingKey, UpdateIntent
+from bot.core.versions import parse_semver
+
+#: larger than any version component anyone will publish; "everything in this line" sorts below it
+_TOP = 2**62
+
+
+class Refusal(ValueError):
+    """A command that cannot be carried out as asked; the message is the reply users see."""
+
+
+def ignore_key(scope: IgnoreScope, intent: UpdateIntent) -> OrderingKey:
+    """The ordering key up to which versions are ignored (newer ones pass again).
+
+    ``version`` ignores exactly the intent's version and everything below it; ``patch``/``minor``/
+    ``major`` ignore the whole line the version belongs to (``2.3.1`` major → every ``2.x``).
+    """
+    if scope is IgnoreScope.VERSION:
+        return intent.ordering_key
+    if scope not in (IgnoreScope.MAJOR, IgnoreScope.MINOR, IgnoreScope.PATCH):
+        raise ValueError(f"{scope.value} does not ignore by version")
+    version = parse_semver(intent.tag or "") if intent.ordering_scheme == "semver" else None
+    if version is None:
+        raise Refusal(
+            f"`{intent.tag or intent.digest}` of `{intent.image}` is not ordered by semantic version, "
+            f"so it has no {scope.value} line; use `ignore this version`"
+        )
+    if scope is IgnoreScope.MAJOR:
+        return (version.major, _TOP)
+    if scope is IgnoreScope.MINOR:
+        return (version.major, version.minor, _TOP)
+    return (version.major, version.minor, version.patch, _TOP)
+
+
+def describe_ignore(image: str, scope: IgnoreScope, tag: str | None) -> str:
+    version = parse_semver(tag or "")
+    if scope is IgnoreScope.IMAGE or tag is None:
+        return f"`{image}` (every version)"
+    if version is not None and scope is IgnoreScope.MAJOR:
+        return f"`{image}` {version.major}.x and below"
+    if version is not None and scope is IgnoreScope.MINOR:
+        return f"`{image}` {version.major}.{version.minor}.x and below"
+    return f"`{image}` {tag} and below"
+
+
+def narrow(intents: Sequence[UpdateIntent], image: str | None) -> list[UpdateIntent]:
+    """The intents a command applies to: all of the PR's, or those of the one image named."""
+    if image is None:
+        return list(intents)
+    wanted = canonical_name(image)
+    chosen = [i for i in intents if canonical_name(i.image) == wanted]
+    if not chosen:
+        names = ", ".join(sorted({f"`{i.image}`" for i in intents})) or "none"
+        raise Refusal(f"`{image}` is not updated by this PR (its images: {names})")
+    return chosen
+
+
+def next_environment(chain: Sequence[str], current: str | None) -> str | None:
+    """The environment after ``current`` in a promotion chain, or None at its end / outside it."""
+    if current is None or current not in chain:
+        return None
+    index = list(chain).index(current)
+    return chain[index + 1] if index + 1 < len(chain) else None
+
+
+def promotion_target(chains: Sequence[Sequence[str]], current: str | None, wanted: str | None) -> str:
+    """Where ``promote [to] <wanted>`` from ``current`` goes: only ever the next step of a chain."""
+    if current is None:
+        raise Refusal("this PR has no environment, so there is nothing to promote it along")
+    steps = [n for n in (next_environment(c, current) for c in chains) if n is not None]
+    if not steps:
+        if any(current in c for c in chains):
+            raise Refusal(f"`{current}` is the last environment of its promotion chain")
+        raise Refusal(f"no promotion chain in the config starts from or passes through `{current}`")
+    if wanted is None:
+        if len(set(steps)) > 1:
+            options = ", ".join(f"`{s}`" for s in sorted(set(steps)))
+            raise Refusal(f"`{current}` promotes to several environments ({options}); name one")
+        return steps[0]
+    for step in steps:
+        if step.lower() == wanted.lower():
+            return step
+    options = " or ".join(f"`{s}`" for s in sorted(set(steps)))
+    raise Refusal(f"`{current}` promotes to {options}, not `{wanted}` (promotion follows the chain)")
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One image version a command moves a group to (promote, rollback, pin)."""
+
+    image: str
+    tag: str | None
+    digest: str | None = None

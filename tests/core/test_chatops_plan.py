@@ -1,0 +1,130 @@
+"""Pure decisions behind ignore, promote and narrowing to one image."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.chatops_plan import (
+    Refusal,
+    describe_ignore,
+    ignore_key,
+    narrow,
+    next_environment,
+    promotion_target,
+)
+from bot.core.commands import IgnoreScope
+from bot.core.intents import UpdateIntent
+from bot.core.merge import Mark, MergePolicy, merge
+from bot.core.versions import ordering_key
+
+S = IgnoreScope
+
+
+def intent(tag: str, image: str = "ghcr.io/acme/api", scheme: str = "semver") -> UpdateIntent:
+    key = ordering_key(scheme, tag, run_number=int(tag) if tag.isdigit() else None)  # type: ignore[arg-type]
+    return UpdateIntent(
+        forge="local",
+        repo="ops",
+        base_branch="main",
+        group="api",
+        environment="dev",
+        files=("deploy/api.yaml",),
+        image=image,
+        tag=tag,
+        digest=None,
+        ordering_scheme=scheme,
+        ordering_key=key,
+    )
+
+
+@pytest.mark.parametrize(
+    ("scope", "current", "candidate", "blocked"),
+    [
+        (S.VERSION, "2.3.1", "2.3.1", True),
+        (S.VERSION, "2.3.1", "2.3.0", True),
+        (S.VERSION, "2.3.1", "2.3.2", False),
+        (S.PATCH, "2.3.1", "2.3.1+build.7", True),
+        (S.PATCH, "2.3.1", "2.3.2", False),
+        (S.MINOR, "2.3.1", "2.3.9", True),
+        (S.MINOR, "2.3.1", "2.4.0", False),
+        (S.MAJOR, "2.3.1", "2.99.99", True),
+        (S.MAJOR, "2.3.1", "3.0.0-rc.1", False),
+        (S.MAJOR, "2.3.1", "3.0.0", False),
+    ],
+)
+def test_ignore_marks_block_the_line_and_let_newer_lines_through(
+    scope: IgnoreScope, current: str, candidate: str, blocked: bool
+) -> None:
+    """Checked through the real intent merge, the way the reconcile path applies them."""
+    mark = Mark("semver", ignore_key(scope, intent(current)), current, None)
+    incoming = intent(candidate)
+    outcome = merge({}, {}, [incoming], MergePolicy(ignored={incoming.target_key: mark}))
+    assert (not outcome.changed) is blocked
+    if blocked:
+        assert outcome.superseded[0].reason == "ignored"
+
+
+def test_line_ignores_need_semantic_versions() -> None:
+    with pytest.raises(Refusal, match="not ordered by semantic version, so it has no major line"):
+        ignore_key(S.MAJOR, intent("417", scheme="run-number"))
+    assert ignore_key(S.VERSION, intent("417", scheme="run-number")) == (417,)
+
+
+@pytest.mark.parametrize(
+    ("scope", "tag", "text"),
+    [
+        (S.MAJOR, "2.3.1", "`img` 2.x and below"),
+        (S.MINOR, "v2.3.1", "`img` 2.3.x and below"),
+        (S.PATCH, "2.3.1", "`img` 2.3.1 and below"),
+        (S.VERSION, "abc123", "`img` abc123 and below"),
+        (S.IMAGE, "2.3.1", "`img` (every version)"),
+    ],
+)
+def test_ignore_descriptions(scope: IgnoreScope, tag: str, text: str) -> None:
+    assert describe_ignore("img", scope, tag) == text
+
+
+def test_narrow_to_one_image_by_any_spelling() -> None:
+    nginx, api = intent("1.25.0", image="docker.io/library/nginx"), intent("2.0.0")
+    assert narrow([nginx, api], None) == [nginx, api]
+    assert narrow([nginx, api], "nginx") == [nginx]
+    with pytest.raises(Refusal, match="`redis` is not updated by this PR"):
+        narrow([nginx, api], "redis")
+
+
+CHAINS = [["dev", "staging", "prod"], ["dev", "qa"]]
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "result"),
+    [
+        ("staging", None, "prod"),
+        ("staging", "prod", "prod"),
+        ("staging", "PROD", "prod"),
+        ("dev", "staging", "staging"),
+        ("dev", "qa", "qa"),
+    ],
+)
+def test_promotion_follows_the_chain(current: str, wanted: str | None, result: str) -> None:
+    assert promotion_target(CHAINS, current, wanted) == result
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "message"),
+    [
+        ("dev", "prod", "`dev` promotes to `qa` or `staging`, not `prod`"),
+        ("dev", None, "`dev` promotes to several environments (`qa`, `staging`); name one"),
+        ("prod", None, "`prod` is the last environment of its promotion chain"),
+        ("sandbox", "prod", "no promotion chain in the config starts from or passes through `sandbox`"),
+        (None, "prod", "this PR has no environment"),
+    ],
+)
+def test_promotion_refusals(current: str | None, wanted: str | None, message: str) -> None:
+    with pytest.raises(Refusal, match=message.replace("(", r"\(").replace(")", r"\)")):
+        promotion_target(CHAINS, current, wanted)
+
+
+def test_next_environment() -> None:
+    assert next_environment(["dev", "prod"], "dev") == "prod"
+    assert next_environment(["dev", "prod"], "prod") is None
+    assert next_environment(["dev", "prod"], None) is None
