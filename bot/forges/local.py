@@ -1,0 +1,339 @@
+"""A forge made of git repositories on disk (``bot.forges.base.Forge``).
+
+``repo`` names a directory under ``root`` (``root/<repo>`` or ``root/<repo>.git``, bare or not).
+Branches are real branches, written through plumbing with compare-and-swap (see
+``bot.forges.local_git``); pull requests, comments and reactions live in ``<repo dir>.prs.json``
+beside the repository. Permissions come from a map (default WRITE for everyone) that the JSON
+file's ``permissions`` object can override per user.
+
+With ``push_remote`` set, every branch write is first pushed to that remote with
+``git push --force-with-lease`` (the lease is the caller's expected head) and only then applied
+locally: plain branch write-back to any git remote, Flux/Argo CD Image Updater style. A rejected
+push refreshes the local branches from the remote and raises ``Conflict`` so the caller observes
+again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.errors import Conflict, NotFound, ValidationFailed
+from bot.forges.base import (
+    CommitInfo,
+    FileChange,
+    ForgeInfo,
+    MergeMethod,
+    Permission,
+    PrUpdate,
+    PullRequest,
+    Reaction,
+)
+from bot.forges.local_git import GitRepo
+from bot.forges.local_prs import PrStore, Record, now_iso
+
+DEFAULT_BOT_EMAIL = "manifest-bot@localhost"
+
+
+class LocalGitForge:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        name: str = "local",
+        bot_login: str = "manifest-bot[bot]",
+        bot_email: str = DEFAULT_BOT_EMAIL,
+        permissions: Mapping[str, Permission] | None = None,
+        default_permission: Permission = Permission.WRITE,
+        push_remote: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.info = ForgeInfo(name=name, kind="local", bot_login=bot_login)
+        self.bot_email = bot_email
+        self.permissions = dict(permissions or {})
+        self.default_permission = default_permission
+        self.push_remote = push_remote
+
+    # --- repositories ------------------------------------------------------------------------
+    def repo_path(self, repo: str) -> Path:
+        parts = repo.split("/")
+        if not repo or any(p in ("", ".", "..") for p in parts):
+            raise ValidationFailed(f"invalid local repository name {repo!r}")
+        for candidate in (self.root / repo, self.root / f"{repo}.git"):
+            if candidate.is_dir():
+                return candidate
+        raise NotFound(f"no local repository {repo!r} under {self.root}")
+
+    def git(self, repo: str) -> GitRepo:
+        return GitRepo(self.repo_path(repo), (self.info.bot_login or "manifest-bot", self.bot_email))
+
+    def _prs(self, repo: str) -> PrStore:
+        path = self.repo_path(repo)
+        return PrStore(path.with_name(path.name + ".prs.json"))
+
+    # --- reading -----------------------------------------------------------------------------
+    def read_file(self, repo: str, path: str, ref: str) -> bytes:
+        return self.git(repo).read_blob(ref, path)
+
+    def list_tree(self, repo: str, ref: str) -> list[str]:
+        return sorted(self.git(repo).tree_entries(ref))
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        return self.git(repo).branch_head(branch)
+
+    def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
+        out = []
+        for sha, parents, an, ae, cn, _ce, message in self.git(repo).log(base, head):
+            out.append(
+                CommitInfo(
+                    sha=sha,
+                    parents=tuple(parents.split()),
+                    author_name=an,
+                    author_email=ae,
+                    author_login=an,  # git has no accounts: the author name stands for the login
+                    committer_login=cn,
+                    message=message,
+                )
+            )
+        return out
+
+    def changed_files(self, repo: str, base: str, head: str) -> list[str]:
+        """Paths whose content differs between two commits (optional extension of the Protocol)."""
+        return self.git(repo).changed_paths(base, head)
+
+    # --- writing -----------------------------------------------------------------------------
+    def commit_files(
+        self,
+        repo: str,
+        branch: str,
+        *,
+        parent: str,
+        changes: Sequence[FileChange],
+        message: str,
+        expected_head: str | None,
+    ) -> str:
+        git = self.git(repo)
+        self._check_expected(git, branch, expected_head)
+        sha = git.make_commit(parent, {c.path: c.content for c in changes}, message)
+        self._move(git, branch, sha, expected_head)
+        return sha
+
+    def set_branch(self, repo: str, branch: str, sha: str, *, expected_head: str | None) -> None:
+        git = self.git(repo)
+        self._move(git, branch, git.require(sha), expected_head)
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        git = self.git(repo)
+        head = git.branch_head(branch)
+        if head is not None:
+            self._move(git, branch, None, head)
+
+    def _check_expected(self, git: GitRepo, branch: str, expected: str | None) -> None:
+        now = git.branch_head(branch)
+        if now != expected:
+            raise Conflict(f"branch {branch} is at {now or 'nothing'}, expected {expected or 'nothing'}")
+
+    def _move(self, git: GitRepo, branch: str, new: str | None, expected: str | None) -> None:
+        if self.push_remote:
+            try:
+                git.push_with_lease(self.push_remote, branch, new, expected)
+            except Conflict:
+                self._refresh(git)
+                raise
+        git.cas_ref(branch, new, expected)
+
+    def refresh(self, repo: str) -> None:
+        """Mirror the remote's branches into the local repository (write-back mode only)."""
+        self._refresh(self.git(repo))
+
+    def _refresh(self, git: GitRepo) -> None:
+        if self.push_remote:
+            git.run("fetch", "--prune", "--update-head-ok", self.push_remote, "+refs/heads/*:refs/heads/*")
+
+    # --- pull requests -----------------------------------------------------------------------
+    def _to_pr(self, git: GitRepo, record: Record) -> PullRequest:
+        head_sha = record.get("head_sha")
+        mergeable = None
+        if record["state"] == "open":
+            head_sha = git.branch_head(record["head_branch"])
+            base_sha = git.branch_head(record["base_branch"])
+            if head_sha and base_sha:
+                mergeable = git.merge_tree(base_sha, head_sha) is not None
+        return PullRequest(
+            number=record["number"],
+            head_branch=record["head_branch"],
+            base_branch=record["base_branch"],
+            title=record["title"],
+            body=record["body"],
+            state=record["state"],
+            head_sha=head_sha,
+            url=f"local://{git.path.name}/pulls/{record['number']}",
+            draft=record.get("draft", False),
+            labels=tuple(record.get("labels", ())),
+            author=record.get("author"),
+            mergeable=mergeable,
+        )
+
+    def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        git = self.git(repo)
+        for record in reversed(self._prs(repo).all()):
+            if record["state"] != "open" or record["head_branch"] != head_branch:
+                continue
+            if marker is None or marker in record["body"]:
+                return self._to_pr(git, record)
+        return None
+
+    def get_pr(self, repo: str, number: int) -> PullRequest:
+        return self._to_pr(self.git(repo), self._prs(repo).get(number))
+
+    def list_prs(self, repo: str) -> list[PullRequest]:
+        git = self.git(repo)
+        return [self._to_pr(git, r) for r in self._prs(repo).all()]
+
+    def pr_record(self, repo: str, number: int) -> Record:
+        """The raw stored record (comments, reactions, timestamps): for tests, demo and status."""
+        return self._prs(repo).get(number)
+
+    def open_pr(
+        self,
+        repo: str,
+        head_branch: str,
+        base_branch: str,
+        title: str,
+        body: str,
+        *,
+        labels: Sequence[str] = (),
+        reviewers: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        draft: bool = False,
+    ) -> PullRequest:
+        git = self.git(repo)
+        for branch in (head_branch, base_branch):
+            if git.branch_head(branch) is None:
+                raise ValidationFailed(f"cannot open a pull request: branch {branch} does not exist")
+        if self.find_pr(repo, head_branch) is not None:
+            raise ValidationFailed(f"a pull request from {head_branch} is already open")
+        record = self._prs(repo).create(
+            {
+                "head_branch": head_branch,
+                "base_branch": base_branch,
+                "title": title,
+                "body": body,
+                "state": "open",
+                "draft": draft,
+                "labels": list(labels),
+                "reviewers": list(reviewers),
+                "assignees": list(assignees),
+                "author": self.info.bot_login,
+                "auto_merge": None,
+            }
+        )
+        return self._to_pr(git, record)
+
+    def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest:
+        def change(record: Record, _data: dict[str, Any]) -> None:
+            for key in ("title", "body", "draft"):
+                value = getattr(update, key)
+                if value is not None:
+                    record[key] = value
+            for key in ("labels", "reviewers", "assignees"):
+                value = getattr(update, key)
+                if value is not None:
+                    record[key] = list(value)
+
+        return self._to_pr(self.git(repo), self._prs(repo).update(number, change))
+
+    def close_pr(self, repo: str, number: int, comment: str | None = None) -> None:
+        if comment:
+            self.comment(repo, number, comment)
+        head = self.git(repo).branch_head(self._prs(repo).get(number)["head_branch"])
+
+        def change(record: Record, _data: dict[str, Any]) -> None:
+            if record["state"] == "open":
+                record.update(state="closed", head_sha=head, closed_at=now_iso())
+
+        self._prs(repo).update(number, change)
+
+    def reopen_pr(self, repo: str, number: int) -> None:
+        record = self._prs(repo).get(number)
+        if record["state"] == "merged":
+            raise ValidationFailed(f"pull request #{number} is merged and cannot be reopened")
+        if self.git(repo).branch_head(record["head_branch"]) is None:
+            raise ValidationFailed(f"cannot reopen #{number}: branch {record['head_branch']} is gone")
+        self._prs(repo).update(number, lambda r, _d: r.update(state="open"))
+
+    def merge_pr(self, repo: str, number: int, method: MergeMethod, expected_head: str | None) -> bool:
+        git = self.git(repo)
+        record = self._prs(repo).get(number)
+        if record["state"] != "open":
+            raise ValidationFailed(f"pull request #{number} is {record['state']}")
+        head = git.require(f"refs/heads/{record['head_branch']}")
+        if expected_head is not None and head != expected_head:
+            raise Conflict(f"pull request #{number} head moved to {head}")
+        base = git.require(f"refs/heads/{record['base_branch']}")
+        if method == "rebase" and git.is_ancestor(base, head):
+            merged = head
+        else:
+            tree = git.merge_tree(base, head)
+            if tree is None:
+                raise Conflict(f"pull request #{number} does not merge cleanly into {record['base_branch']}")
+            title = f"{record['title']} (#{number})"
+            parents = [base, head] if method == "merge" else [base]
+            merged = git.commit_tree(tree, parents, title + "\n")
+        self._move(git, record["base_branch"], merged, base)
+        self._prs(repo).update(
+            number,
+            lambda r, _d: r.update(state="merged", head_sha=head, merge_sha=merged, merged_at=now_iso()),
+        )
+        return True
+
+    def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
+        """A local repository runs no checks, so "when checks pass" is now."""
+        self._prs(repo).update(number, lambda r, _d: r.update(auto_merge=method))
+        if self.get_pr(repo, number).mergeable:
+            return self.merge_pr(repo, number, method, None)
+        return True
+
+    def disable_auto_merge(self, repo: str, number: int) -> None:
+        self._prs(repo).update(number, lambda r, _d: r.update(auto_merge=None))
+
+    # --- conversation ------------------------------------------------------------------------
+    def comment(self, repo: str, number: int, body: str, *, author: str | None = None) -> str:
+        """Post a comment (as the bot unless ``author`` is given: tests and the demo act as people)."""
+        created: dict[str, str] = {}
+
+        def change(record: Record, data: dict[str, Any]) -> None:
+            cid = str(data.get("next_comment", 1))
+            data["next_comment"] = int(cid) + 1
+            record["comments"].append(
+                {
+                    "id": cid,
+                    "author": author or self.info.bot_login,
+                    "body": body,
+                    "created_at": now_iso(),
+                    "reactions": [],
+                }
+            )
+            created["id"] = cid
+
+        self._prs(repo).update(number, change)
+        return created["id"]
+
+    def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
+        def change(record: Record, _data: dict[str, Any]) -> None:
+            for item in record["comments"]:
+                if item["id"] == str(comment_id):
+                    entry = {"user": self.info.bot_login, "content": reaction.value}
+                    if entry not in item["reactions"]:
+                        item["reactions"].append(entry)
+                    return
+            raise NotFound(f"no comment {comment_id} on pull request #{number}")
+
+        self._prs(repo).update(number, change)
+
+    def permission(self, repo: str, user: str) -> Permission:
+        stored = self._prs(repo).read().get("permissions", {})
+        if user in stored:
+            return Permission[str(stored[user]).upper()]
+        return self.permissions.get(user, self.default_permission)

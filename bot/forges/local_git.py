@@ -1,0 +1,205 @@
+"""Thin, shell-free wrapper around the ``git`` CLI for one repository (bare or not).
+
+Everything goes through plumbing so no working tree is needed: blobs with ``hash-object``, trees
+through a temporary index (``GIT_INDEX_FILE``), ``commit-tree`` and ``update-ref`` with the
+expected old value (a real compare-and-swap). Failures become ``bot.errors``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bot.errors import Conflict, ForgeError, NotFound
+
+ZERO_SHA = "0" * 40
+_GIT_TIMEOUT_S = 60
+#: ``https://user:token@host`` in git's messages: never let a credential reach an error
+_CREDENTIALS_RE = re.compile(r"://[^/@\s]+@")
+
+
+class GitRepo:
+    """One repository on disk; ``identity`` is (name, email) used for commits we make."""
+
+    def __init__(self, path: Path, identity: tuple[str, str]) -> None:
+        self.path = path
+        self.identity = identity
+
+    # --- running git ---------------------------------------------------------------------------
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        full_env = {
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "LC_ALL": "C",
+            **(env or {}),
+        }
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(self.path), *args],
+                input=input,
+                capture_output=True,
+                env=full_env,
+                timeout=_GIT_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ForgeError(f"git {args[0]} failed to run: {exc}") from exc
+        if check and proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip()
+            raise ForgeError(f"git {args[0]} failed in {self.path.name}: {err}")
+        return proc
+
+    def out(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
+        return self.run(*args, input=input, env=env).stdout.decode("utf-8", "replace").strip()
+
+    # --- reading -------------------------------------------------------------------------------
+    def resolve(self, ref: str) -> str | None:
+        """The commit sha ``ref`` names, or None."""
+        if ref.startswith("-"):
+            return None
+        proc = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode().strip() or None
+
+    def branch_head(self, branch: str) -> str | None:
+        return self.resolve(f"refs/heads/{branch}")
+
+    def require(self, ref: str) -> str:
+        sha = self.resolve(ref)
+        if sha is None:
+            raise NotFound(f"{self.path.name}: no commit or branch named {ref!r}")
+        return sha
+
+    def read_blob(self, ref: str, path: str) -> bytes:
+        sha = self.require(ref)
+        proc = self.run("cat-file", "blob", f"{sha}:{path}", check=False)
+        if proc.returncode != 0:
+            raise NotFound(f"{self.path.name}: {path} does not exist at {ref}")
+        return proc.stdout
+
+    def tree_entries(self, ref: str, paths: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
+        """path → (mode, blob sha) for every blob at ``ref`` (or only ``paths``)."""
+        sha = self.require(ref)
+        raw = self.run("ls-tree", "-r", "-z", sha, "--", *paths).stdout.decode("utf-8", "replace")
+        entries: dict[str, tuple[str, str]] = {}
+        for item in raw.split("\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition("\t")
+            mode, kind, blob = meta.split(" ")
+            if kind == "blob":
+                entries[path] = (mode, blob)
+        return entries
+
+    def changed_paths(self, base: str, head: str) -> list[str]:
+        raw = self.run(
+            "diff-tree", "-r", "-z", "--no-renames", "--name-only", self.require(base), self.require(head)
+        ).stdout.decode("utf-8", "replace")
+        return sorted(p for p in raw.split("\0") if p)
+
+    def log(self, base: str, head: str) -> list[list[str]]:
+        """Fields of each commit in base..head, oldest first (see ``_LOG_FORMAT``)."""
+        fmt = "%H%x00%P%x00%an%x00%ae%x00%cn%x00%ce%x00%B%x1e"
+        raw = self.run(
+            "log",
+            "--reverse",
+            "--topo-order",
+            f"--format={fmt}",
+            f"{self.require(base)}..{self.require(head)}",
+        ).stdout.decode("utf-8", "replace")
+        return [rec.strip("\n").split("\0") for rec in raw.split("\x1e") if rec.strip("\n")]
+
+    # --- writing -------------------------------------------------------------------------------
+    def make_commit(self, parent: str, files: Mapping[str, bytes | None], message: str) -> str:
+        """A new commit object on ``parent`` with ``files`` replaced (None deletes); no ref moves."""
+        parent_sha = self.require(parent)
+        modes = self.tree_entries(parent_sha, list(files))
+        lines = []
+        for path, content in files.items():
+            if content is None:
+                lines.append(f"0 {ZERO_SHA}\t{path}")
+                continue
+            blob = self.out("hash-object", "-w", "--stdin", input=content)
+            mode = modes.get(path, ("100644", ""))[0]
+            lines.append(f"{mode} {blob}\t{path}")
+        with tempfile.TemporaryDirectory(prefix="mb-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.run("read-tree", parent_sha, env=env)
+            index_info = "".join(line + "\0" for line in lines).encode()
+            self.run("update-index", "-z", "--index-info", input=index_info, env=env)
+            tree = self.out("write-tree", env=env)
+        return self.commit_tree(tree, [parent_sha], message)
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        name, email = self.identity
+        env = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.out(*args, "-F", "-", input=message.encode(), env=env)
+
+    def tree_of(self, commit: str) -> str:
+        return self.out("rev-parse", f"{self.require(commit)}^{{tree}}")
+
+    def cas_ref(self, branch: str, new: str | None, expected: str | None) -> None:
+        """Move (or delete, ``new=None``) ``refs/heads/<branch>`` only if it is at ``expected``."""
+        ref = f"refs/heads/{branch}"
+        if new is None:
+            args = ["update-ref", "-d", ref] + ([expected] if expected else [])
+        else:
+            args = ["update-ref", ref, new, expected or ZERO_SHA]
+        proc = self.run(*args, check=False)
+        if proc.returncode == 0:
+            return
+        now = self.branch_head(branch)
+        if now != expected:
+            raise Conflict(
+                f"{self.path.name}: branch {branch} is at {now or 'nothing'}, "
+                f"expected {expected or 'nothing'}"
+            )
+        raise ForgeError(f"git update-ref failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+
+    def merge_tree(self, base: str, head: str) -> str | None:
+        """The tree of merging ``head`` into ``base``, or None on a conflict (git ≥ 2.38)."""
+        proc = self.run("merge-tree", "--write-tree", "--no-messages", base, head, check=False)
+        if proc.returncode == 1:
+            return None
+        if proc.returncode != 0:
+            raise ForgeError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        return proc.stdout.decode().split("\n", 1)[0].strip()
+
+    def is_ancestor(self, ancestor: str, commit: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", ancestor, commit, check=False).returncode == 0
+
+    def push_with_lease(self, remote: str, branch: str, new: str | None, expected: str | None) -> None:
+        """``git push --force-with-lease`` of ``new`` (None deletes) to the remote's branch."""
+        ref = f"refs/heads/{branch}"
+        lease = f"--force-with-lease={ref}:{expected or ''}"
+        spec = f"{new}:{ref}" if new else f":{ref}"
+        proc = self.run("push", "--porcelain", lease, remote, spec, check=False)
+        if proc.returncode == 0:
+            return
+        text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+        if "stale info" in text or "rejected" in text or "fetch first" in text:
+            raise Conflict(
+                _CREDENTIALS_RE.sub("://", f"push to {remote} {branch} rejected: the remote moved")
+            )
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        raise ForgeError(_CREDENTIALS_RE.sub("://", f"git push to {remote} failed: {last}"))
