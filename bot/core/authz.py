@@ -16,7 +16,7 @@ this module only decides.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
 from bot.core.commands import Command, CommandKind
@@ -127,6 +127,34 @@ def _command_kind(name: str | CommandKind) -> CommandKind:
 class Policy:
     default: Permission = Permission.WRITE
     overrides: tuple[Override, ...] = ()
+    #: when either is non-empty, only these users/teams may run mutating commands (besides permission)
+    only_users: frozenset[str] = frozenset()
+    only_teams: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_chatops(cls, chatops: Any) -> Policy:
+        """From the routing config's ``chatops`` section (``bot.core.config.model.ChatOps``):
+        ``default_permission``; ``commands``/``environments`` maps of least permission (the
+        strictest applicable one wins); ``allowed_users``/``allowed_teams``; and optional
+        ``overrides`` rules in :meth:`Override.from_mapping` form."""
+        default = parse_permission(getattr(chatops, "default_permission", "write"))
+        rules: list[Override] = []
+        for name, level in (getattr(chatops, "commands", None) or {}).items():
+            rules.append(
+                Override(commands=frozenset({_command_kind(name)}), permission=parse_permission(level))
+            )
+        for env, level in (getattr(chatops, "environments", None) or {}).items():
+            rules.append(Override(environments=frozenset({env}), permission=parse_permission(level)))
+        # the config's per-command/per-environment levels only ever raise the default
+        rules = [replace(r, permission=max(r.permission or default, default)) for r in rules]
+        for extra in getattr(chatops, "overrides", None) or ():
+            rules.append(extra if isinstance(extra, Override) else Override.from_mapping(extra))
+        return cls(
+            default=default,
+            overrides=tuple(rules),
+            only_users=frozenset(u.lower().lstrip("@") for u in getattr(chatops, "allowed_users", ()) or ()),
+            only_teams=frozenset(t.lower() for t in getattr(chatops, "allowed_teams", ()) or ()),
+        )
 
     @classmethod
     def from_config(
@@ -166,6 +194,12 @@ def authorize(
     if is_read_only(command.kind):
         return Decision(True, "read-only command")
     env = target or environment_of(command, environment)
+    login = actor.login.lower()
+    teams = {t.lower() for t in actor.teams}
+    if (policy.only_users or policy.only_teams) and not (
+        login in policy.only_users or teams & policy.only_teams
+    ):
+        return Decision(False, f"only listed users or teams may run `{command.kind.value}` here")
     matching = [o for o in policy.overrides if o.matches(command.kind, env)]
     where = f" in {env}" if env else ""
     if not matching:
@@ -176,8 +210,6 @@ def authorize(
             f"`{command.kind.value}`{where} needs {policy.default.name.lower()} permission on this "
             f"repository; @{actor.login} has {actor.permission.name.lower()}",
         )
-    login = actor.login.lower()
-    teams = {t.lower() for t in actor.teams}
     for rule in matching:
         by_level = rule.permission is not None and actor.permission >= rule.permission
         # a named grant still needs the person to see the repo at all

@@ -135,3 +135,41 @@ def test_config_errors_are_clear() -> None:
 
 def test_exactly_help_and_status_are_read_only() -> None:
     assert {k for k in CommandKind if is_read_only(k)} == {K.HELP, K.STATUS}
+
+
+class _ChatOpsSection:
+    """The routing config's chat-ops section, with the attribute names bot.core.config uses."""
+
+    def __init__(self, **values: object) -> None:
+        self.default_permission = "write"
+        self.commands: dict[str, str] = {}
+        self.environments: dict[str, str] = {}
+        self.allowed_users: tuple[str, ...] = ()
+        self.allowed_teams: tuple[str, ...] = ()
+        self.__dict__.update(values)
+
+
+def test_policy_from_the_config_section_takes_the_strictest_level() -> None:
+    policy = Policy.from_chatops(
+        _ChatOpsSection(commands={"promote": "maintain", "retry": "read"}, environments={"prod": "admin"})
+    )
+    writer, maintainer, admin = Actor("w", P.WRITE), Actor("m", P.MAINTAIN), Actor("a", P.ADMIN)
+    assert not authorize(cmd("promote to staging"), writer, policy, environment="dev").allowed
+    assert authorize(cmd("promote to staging"), maintainer, policy, environment="dev").allowed
+    assert not authorize(cmd("promote to prod"), maintainer, policy, environment="staging").allowed
+    assert authorize(cmd("promote to prod"), admin, policy, environment="staging").allowed
+    assert not authorize(cmd("hold"), maintainer, policy, environment="prod").allowed
+    # a per-command level below the default does not lower it
+    assert not authorize(cmd("retry"), Actor("r", P.READ), policy, environment="dev").allowed
+
+
+def test_allowed_users_and_teams_restrict_mutating_commands_only() -> None:
+    policy = Policy.from_chatops(_ChatOpsSection(allowed_users=("Alice",), allowed_teams=("acme/ops",)))
+    assert authorize(cmd("hold"), Actor("alice", P.WRITE), policy, environment=None).allowed
+    assert authorize(
+        cmd("hold"), Actor("bob", P.WRITE, frozenset({"acme/ops"})), policy, environment=None
+    ).allowed
+    refused = authorize(cmd("hold"), Actor("bob", P.ADMIN), policy, environment=None)
+    assert (refused.allowed, refused.reason) == (False, "only listed users or teams may run `hold` here")
+    assert not authorize(cmd("hold"), Actor("alice", P.READ), policy, environment=None).allowed
+    assert authorize(cmd("status"), Actor("bob", P.NONE), policy, environment=None).allowed
