@@ -1,0 +1,140 @@
+"""Group state in Redis: one JSON record per update group, plus an index of groups per repo.
+
+The record holds what reconcile and chat-ops need between runs: ignored versions and pins (merge
+filters), hold and blocked flags, the last error (and whether it was commented on the PR), the open
+PR number and branch, the versions the open PR applies (to clear them when it merges), and the PR
+lifecycle service's own state (opaque here). Updates are read-modify-write under WATCH/MULTI, so
+concurrent writers never lose each other's changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import redis
+
+from bot.core.merge import Mark, MergePolicy
+from bot.settings import Settings
+
+MAX_WATCH_RETRIES = 200
+
+
+def split_group_key(group_key: str) -> tuple[str, str, str, str]:
+    """``forge:repo:base:group`` -> its parts (repo names may not hold ':'; groups may)."""
+    forge, repo, base, group = group_key.split(":", 3)
+    return forge, repo, base, group
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    group_key: str
+    ignored: dict[str, Mark] = field(default_factory=dict)
+    pinned: dict[str, str] = field(default_factory=dict)
+    hold: bool = False
+    blocked: str | None = None  # why the bot stopped rewriting the branch (a human committed)
+    last_error: str | None = None
+    error_commented: str | None = None  # the error text already commented on the PR
+    pr_number: int | None = None
+    head_branch: str | None = None
+    #: target -> version the open PR's branch applies (cleared from intents when it merges)
+    applied: dict[str, Mark] = field(default_factory=dict)
+    #: the PR lifecycle service's own state (bot.services.pr_lifecycle), stored as given
+    lifecycle: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def forge(self) -> str:
+        return split_group_key(self.group_key)[0]
+
+    @property
+    def repo(self) -> str:
+        return split_group_key(self.group_key)[1]
+
+    @property
+    def base_branch(self) -> str:
+        return split_group_key(self.group_key)[2]
+
+    @property
+    def group(self) -> str:
+        return split_group_key(self.group_key)[3]
+
+    def policy(self) -> MergePolicy:
+        return MergePolicy(ignored=dict(self.ignored), pinned=dict(self.pinned))
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["ignored"] = {t: m.to_dict() for t, m in self.ignored.items()}
+        data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, group_key: str, raw: bytes | str | None) -> GroupRecord:
+        if raw is None:
+            return cls(group_key=group_key)
+        data = json.loads(raw)
+        data["group_key"] = group_key
+        data["ignored"] = {t: Mark.from_dict(m) for t, m in data.get("ignored", {}).items()}
+        data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class GroupStore:
+    def __init__(self, conn: redis.Redis, settings: Settings) -> None:
+        self.conn = conn
+        self.settings = settings
+
+    # --- keys ----------------------------------------------------------------------------------
+    def record_key(self, group_key: str) -> str:
+        return self.settings.key("group", group_key)
+
+    def index_key(self, forge: str, repo: str) -> str:
+        return self.settings.key("repo-groups", forge, repo)
+
+    def branch_key(self, forge: str, repo: str, branch: str) -> str:
+        return self.settings.key("pr-branch", forge, repo, branch)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get(self, group_key: str) -> GroupRecord:
+        return GroupRecord.from_json(group_key, self.conn.get(self.record_key(group_key)))
+
+    def groups_of(self, forge: str, repo: str, base_branch: str | None = None) -> list[str]:
+        """Every group we know for a repo (optionally only those on ``base_branch``), sorted."""
+        keys = sorted(m.decode() for m in self.conn.smembers(self.index_key(forge, repo)))
+        if base_branch is None:
+            return keys
+        return [k for k in keys if split_group_key(k)[2] == base_branch]
+
+    def group_for_branch(self, forge: str, repo: str, head_branch: str) -> str | None:
+        raw = self.conn.get(self.branch_key(forge, repo, head_branch))
+        return raw.decode() if raw is not None else None
+
+    # --- writes --------------------------------------------------------------------------------
+    def register(self, group_key: str, pipe: redis.client.Pipeline | None = None) -> None:
+        forge, repo, _, _ = split_group_key(group_key)
+        (pipe or self.conn).sadd(self.index_key(forge, repo), group_key)
+
+    def update(self, group_key: str, change: Callable[[GroupRecord], GroupRecord]) -> GroupRecord:
+        """Apply ``change`` atomically (optimistic: retried when another writer got in between)."""
+        key = self.record_key(group_key)
+        with self.conn.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(key)
+                    new = change(GroupRecord.from_json(group_key, pipe.get(key)))
+                    pipe.multi()
+                    pipe.set(key, new.to_json())
+                    self.register(group_key, pipe)
+                    if new.head_branch:
+                        forge, repo, _, _ = split_group_key(group_key)
+                        pipe.set(self.branch_key(forge, repo, new.head_branch), group_key)
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"group {group_key}: too much contention updating its state")
+
+    def set_fields(self, group_key: str, **fields: Any) -> GroupRecord:
+        return self.update(group_key, lambda rec: replace(rec, **fields))

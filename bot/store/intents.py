@@ -1,0 +1,161 @@
+"""The intent store: per group, the active intent and high-water mark of every target, a
+superseded log, and two counters.
+
+``generation`` goes up whenever the group's desired state changes (an intent accepted, intents
+cleared, the base branch moved); ``applied`` is the generation the last successful reconcile saw.
+``applied < generation`` means "work to do", which makes a reconcile job that finds nothing to do
+cost one Redis round trip, and lets a restarted worker find groups a crashed one left behind.
+
+Merges are atomic: WATCH the group's hashes and record, merge in Python with the pure
+``bot.core.merge``, write everything in one MULTI/EXEC, retry when another writer got in first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import redis
+
+from bot.core.intents import UpdateIntent
+from bot.core.merge import Mark, MergeOutcome, merge, satisfied
+from bot.settings import Settings
+from bot.store.groups import MAX_WATCH_RETRIES, GroupRecord, GroupStore
+
+SUPERSEDED_KEEP = 200
+
+_MAX_APPLIED = """
+local cur = tonumber(redis.call('get', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('set', KEYS[1], ARGV[1]) return tonumber(ARGV[1]) end
+return cur
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    active: dict[str, UpdateIntent]
+    marks: dict[str, Mark]
+    generation: int
+    applied: int
+
+    @property
+    def dirty(self) -> bool:
+        return self.applied < self.generation
+
+
+def _decode_map(raw: dict[bytes, bytes], load: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    return {k.decode(): load(json.loads(v)) for k, v in raw.items()}
+
+
+class IntentStore:
+    def __init__(self, conn: redis.Redis, settings: Settings) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.groups = GroupStore(conn, settings)
+        self._max_applied = conn.register_script(_MAX_APPLIED)
+
+    # --- keys ----------------------------------------------------------------------------------
+    def _keys(self, group_key: str) -> tuple[str, str, str, str, str]:
+        k = self.settings.key
+        return (
+            k("intents", group_key),
+            k("marks", group_key),
+            k("superseded", group_key),
+            k("gen", group_key),
+            k("applied", group_key),
+        )
+
+    # --- reads ---------------------------------------------------------------------------------
+    def snapshot(self, group_key: str) -> Snapshot:
+        intents_key, marks_key, _, gen_key, applied_key = self._keys(group_key)
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.hgetall(intents_key).hgetall(marks_key).get(gen_key).get(applied_key)
+            raw_active, raw_marks, gen, applied = pipe.execute()
+        return Snapshot(
+            active=_decode_map(raw_active, UpdateIntent.from_dict),
+            marks=_decode_map(raw_marks, Mark.from_dict),
+            generation=int(gen or 0),
+            applied=int(applied or 0),
+        )
+
+    def superseded(self, group_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest entries of the superseded log, newest first."""
+        return [json.loads(x) for x in self.conn.lrange(self._keys(group_key)[2], 0, limit - 1)]
+
+    # --- writes --------------------------------------------------------------------------------
+    def merge(self, intents: Sequence[UpdateIntent]) -> dict[str, MergeOutcome]:
+        """Merge intents (any groups) atomically per group; returns each group's outcome."""
+        by_group: dict[str, list[UpdateIntent]] = {}
+        for intent in intents:
+            by_group.setdefault(intent.group_key, []).append(intent)
+        return {g: self._merge_group(g, batch) for g, batch in sorted(by_group.items())}
+
+    def _merge_group(self, group_key: str, batch: list[UpdateIntent]) -> MergeOutcome:
+        intents_key, marks_key, *_ = self._keys(group_key)
+        record_key = self.groups.record_key(group_key)
+        with self.conn.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(intents_key, marks_key, record_key)
+                    active = _decode_map(pipe.hgetall(intents_key), UpdateIntent.from_dict)
+                    marks = _decode_map(pipe.hgetall(marks_key), Mark.from_dict)
+                    record = GroupRecord.from_json(group_key, pipe.get(record_key))
+                    outcome = merge(active, marks, batch, record.policy())
+                    pipe.multi()
+                    self._write_outcome(pipe, group_key, outcome)
+                    pipe.execute()
+                    return outcome
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"group {group_key}: too much contention merging intents")
+
+    def _write_outcome(self, pipe: redis.client.Pipeline, group_key: str, outcome: MergeOutcome) -> None:
+        intents_key, marks_key, sup_key, gen_key, _ = self._keys(group_key)
+        self.groups.register(group_key, pipe)
+        if outcome.active:
+            pipe.hset(intents_key, mapping={t: json.dumps(i.to_dict()) for t, i in outcome.active.items()})
+            pipe.incr(gen_key)
+        if outcome.marks:
+            pipe.hset(marks_key, mapping={t: json.dumps(m.to_dict()) for t, m in outcome.marks.items()})
+        if outcome.superseded:
+            pipe.lpush(sup_key, *(json.dumps(s.to_dict()) for s in outcome.superseded))
+            pipe.ltrim(sup_key, 0, SUPERSEDED_KEEP - 1)
+
+    def bump(self, group_key: str) -> int:
+        """Mark the group as needing a reconcile (e.g. its base branch moved)."""
+        with self.conn.pipeline(transaction=True) as pipe:
+            self.groups.register(group_key, pipe)
+            pipe.incr(self._keys(group_key)[3])
+            return int(pipe.execute()[-1])
+
+    def mark_applied(self, group_key: str, generation: int) -> int:
+        """Record that a reconcile brought the repo to ``generation`` (never moves backwards)."""
+        return int(self._max_applied(keys=[self._keys(group_key)[4]], args=[generation]))
+
+    def clear(self, group_key: str, applied: dict[str, Mark], *, ignore: bool = False) -> list[str]:
+        """Drop active intents at or below ``applied`` (a merged PR satisfied them, or a person
+        closed the PR: then ``ignore`` also records those versions as ignored). Bumps the
+        generation when anything changed; returns the cleared targets."""
+        intents_key, _, _, gen_key, _ = self._keys(group_key)
+        record_key = self.groups.record_key(group_key)
+        with self.conn.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(intents_key, record_key)
+                    active = _decode_map(pipe.hgetall(intents_key), UpdateIntent.from_dict)
+                    record = GroupRecord.from_json(group_key, pipe.get(record_key))
+                    done = satisfied(active, applied)
+                    pipe.multi()
+                    if done:
+                        pipe.hdel(intents_key, *done)
+                        pipe.incr(gen_key)
+                    if ignore:
+                        ignored = {**record.ignored, **applied}
+                        pipe.set(record_key, replace(record, ignored=ignored).to_json())
+                    pipe.execute()
+                    return done
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"group {group_key}: too much contention clearing intents")

@@ -1,0 +1,129 @@
+"""The per-manifest-repo write lock: one writer per repository at a time.
+
+``SET key token NX PX timeout`` takes it; a heartbeat thread extends it (compare-and-pexpire) while
+the holder works, so a long reconcile keeps it and a killed worker loses it after ``timeout``.
+Release is a compare-and-delete in Lua, so a holder whose lock expired can never delete a lock
+someone else took since. Nobody blocks on it: a job that finds it held registers as a *waiter*
+and returns; the holder's release hands back the waiters (atomically) so it can wake them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from types import TracebackType
+
+import redis
+
+log = logging.getLogger(__name__)
+
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+#: delete the lock when we still own it, and hand back (and clear) the waiters in the same step
+_RELEASE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  return {0, {}}
+end
+redis.call('del', KEYS[1])
+local waiters = redis.call('smembers', KEYS[2])
+redis.call('del', KEYS[2])
+return {1, waiters}
+"""
+
+
+class RepoLock:
+    """A lock on one key with a random token; use ``acquire``/``release`` or ``with lock:``."""
+
+    def __init__(self, conn: redis.Redis, key: str, *, timeout_s: float, heartbeat_s: float | None = None):
+        self.conn = conn
+        self.key = key
+        self.waiters_key = f"{key}:waiters"
+        self.timeout_ms = max(int(timeout_s * 1000), 100)
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else max(timeout_s / 3, 0.05)
+        self.token = secrets.token_hex(16)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._extend = conn.register_script(_EXTEND)
+        self._release = conn.register_script(_RELEASE)
+        #: set when a heartbeat found the lock gone (expired and maybe taken): stop writing
+        self.lost = threading.Event()
+
+    # --- acquire / release -----------------------------------------------------------------------
+    def acquire(self, *, heartbeat: bool = True) -> bool:
+        """Take the lock without waiting; True when we hold it now."""
+        if not self.conn.set(self.key, self.token, nx=True, px=self.timeout_ms):
+            return False
+        if heartbeat:
+            self._start_heartbeat()
+        return True
+
+    def add_waiter(self, member: str) -> None:
+        """Ask the current holder to hand ``member`` back on release (see module docstring)."""
+        self.conn.sadd(self.waiters_key, member)
+        self.conn.pexpire(self.waiters_key, self.timeout_ms * 4)
+
+    def remove_waiter(self, member: str) -> None:
+        self.conn.srem(self.waiters_key, member)
+
+    def extend(self) -> bool:
+        """Push the expiry out by ``timeout`` again; False when we no longer own the lock."""
+        return bool(self._extend(keys=[self.key], args=[self.token, self.timeout_ms]))
+
+    def release(self) -> list[str]:
+        """Release if still ours; returns the waiters to wake (empty when it was not ours)."""
+        self._stop_heartbeat()
+        owned, waiters = self._release(keys=[self.key, self.waiters_key], args=[self.token])
+        if not owned:
+            log.warning("lock %s had expired before release (held too long or a pause)", self.key)
+            return []
+        return sorted(w.decode() if isinstance(w, bytes) else str(w) for w in waiters)
+
+    def held_ms(self) -> int:
+        """Milliseconds until the current holder's lock expires (0 when free)."""
+        return max(int(self.conn.pttl(self.key)), 0)
+
+    # --- heartbeat -----------------------------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat, name=f"lock-heartbeat:{self.key}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                if not self.extend():
+                    self.lost.set()
+                    return
+            except redis.RedisError as exc:  # keep trying; the lock expires on its own if Redis is gone
+                log.warning("lock heartbeat for %s failed: %s", self.key, exc)
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # --- context manager -------------------------------------------------------------------------
+    def __enter__(self) -> RepoLock:
+        if not self.acquire():
+            raise LockHeld(self.key)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class LockHeld(Exception):
+    """Raised by ``with RepoLock(...)`` when another holder has it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"lock {key} is held by another worker")
+        self.key = key
