@@ -1,0 +1,423 @@
+"""The routing config model (pydantic v2, frozen). Every field is documented in
+``config/example.yaml``; the attribute docstrings below become descriptions in ``config/schema.json``.
+
+Settings resolve from general to specific: ``defaults`` → ``environments.<env>`` → the rule →
+the target (a repo's ``.manifest-bot.yaml`` patches its targets, see ``merge_repo_config``).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from bot.core.images import canonical_name, parse_image
+from bot.core.intents import PinMode, PrOptions
+from bot.core.versions import OrderingChoice, parse_range, rejection
+from bot.settings import Settings
+
+PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
+PERMISSIONS: tuple[str, ...] = get_args(PermissionName)
+CI_PLACEHOLDERS = frozenset({"sha", "short_sha", "branch", "run_number", "run_id", "ref_name"})
+_REF_RE = re.compile(r"(env:[A-Za-z_][A-Za-z0-9_]*|file:\S+|setting:[a-z_]+)")
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+def _semver_range(value: str) -> str:
+    parse_range(value)  # raises ValueError with the message users see
+    return value
+
+
+def _image_name(value: str) -> str:
+    ref = parse_image(value)  # InvalidReference is a ValueError: pydantic reports its text
+    if ref.tag or ref.digest:
+        raise ValueError(f"give the image without tag or digest, e.g. {ref.name!r}")
+    return value
+
+
+def _secret_ref(value: str) -> str:
+    if not _REF_RE.fullmatch(value):
+        raise ValueError(
+            "must reference a secret, never hold it: 'env:VARIABLE', 'file:/path' or 'setting:<name>'"
+        )
+    if value.startswith("setting:") and value[8:] not in Settings.model_fields:
+        raise ValueError(f"unknown setting {value[8:]!r} (see config/example.env)")
+    return value
+
+
+def _format_fields(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad template {template!r}: {exc}") from None
+
+
+def _ci_template(value: str) -> str:
+    unknown = _format_fields(value) - CI_PLACEHOLDERS
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(CI_PLACEHOLDERS))
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
+    return value
+
+
+def _text_template(value: str) -> str:
+    _format_fields(value)
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+SemverRange = Annotated[str, AfterValidator(_semver_range)]
+ImageName = Annotated[str, AfterValidator(_image_name)]
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    def patched(self, patch: Model) -> Model:
+        """A copy with every field ``patch`` sets explicitly."""
+        return self.model_copy(update={k: getattr(patch, k) for k in patch.model_fields_set})
+
+
+# --- forges ------------------------------------------------------------------------------------
+class GitHubForge(Model):
+    name: Name
+    """How targets refer to this forge."""
+    kind: Literal["github"]
+    api_url: str = "https://api.github.com"
+    """REST API root; GitHub Enterprise: https://HOST/api/v3."""
+    url: str = "https://github.com"
+    """Web root, for links."""
+    app_id: int | None = None
+    """GitHub App id (with private_key). Without app_id and token, process settings are used."""
+    installation_id: int | None = None
+    """Installation id; found from the repository when omitted."""
+    private_key: SecretRef | None = None
+    """Reference to the App's PEM key: env:VAR, file:/path or setting:github_private_key."""
+    token: SecretRef | None = None
+    """Reference to a token (instead of an App): env:VAR, file:/path or setting:github_token."""
+    bot_login: str | None = None
+    """Account whose commits/comments are the bot's own (default: settings.bot_login)."""
+
+    @model_validator(mode="after")
+    def _app_pair(self) -> GitHubForge:
+        if (self.app_id is None) != (self.private_key is None):
+            raise ValueError("app_id and private_key go together: give both or neither")
+        return self
+
+
+class GitLabForge(Model):
+    name: Name
+    kind: Literal["gitlab"]
+    url: str = "https://gitlab.com"
+    """GitLab root URL (self-managed: https://gitlab.example.com)."""
+    token: SecretRef | None = None
+    """Reference to a token: env:VAR, file:/path or setting:gitlab_token."""
+    bot_login: str | None = None
+
+
+class LocalForge(Model):
+    name: Name
+    kind: Literal["local"]
+    path: str
+    """Directory holding the local git repositories (one sub-directory per repo)."""
+    bot_login: str | None = None
+
+
+ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discriminator="kind")]
+
+
+# --- policy and PR settings --------------------------------------------------------------------
+class Policy(Model):
+    semver: SemverRange | None = None
+    """npm/Cargo-style range the tag must satisfy: '^1.2', '~1.2.3', '>=1.2 <2'."""
+    allow: Regex | None = None
+    """Tags must match this regular expression (searched; anchor with ^ and $)."""
+    deny: Regex | None = None
+    """Tags matching this regular expression are refused."""
+    prereleases: bool = False
+    """Admit semver prereleases such as 1.3.0-rc.1."""
+    ignore: tuple[str, ...] = ()
+    """Tags never applied: exact tags or globs ('1.4.0', '1.5.*')."""
+    pin: PinMode = "tag"
+    """Write the tag, the digest, or both (tag@digest)."""
+    ordering: OrderingChoice = "auto"
+    """How versions compare: auto (semver tags by semver, CI builds by run number, else push
+    time), semver, numeric, lexical, run-number or push-time."""
+
+    def rejection(self, tag: str) -> str | None:
+        return rejection(
+            tag,
+            semver=self.semver,
+            allow=self.allow,
+            deny=self.deny,
+            prereleases=self.prereleases,
+            ignore=self.ignore,
+        )
+
+
+_PR = PrOptions()
+
+
+class PrSettings(Model):
+    title_template: Annotated[str, AfterValidator(_text_template)] = _PR.title_template
+    commit_template: Annotated[str, AfterValidator(_text_template)] = _PR.commit_template
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    """Users (or org/team on GitHub) asked for review."""
+    assignees: tuple[str, ...] = ()
+    draft: bool = False
+    auto_merge: bool = False
+    """Merge when checks pass (GitHub auto-merge, GitLab merge when pipeline succeeds)."""
+    merge_method: Literal["merge", "squash", "rebase"] = _PR.merge_method
+    branch_prefix: str = _PR.branch_prefix
+    mode: Literal["pr", "push"] = _PR.mode
+    """pr opens a pull request; push commits straight to the base branch."""
+
+    def options(self) -> PrOptions:
+        return PrOptions(**self.model_dump())
+
+
+# --- rules and targets -------------------------------------------------------------------------
+class Discovery(Model):
+    include: tuple[str, ...] = ("**/*.yaml", "**/*.yml")
+    """Globs of files searched for the image when a target lists no files."""
+    exclude: tuple[str, ...] = ()
+
+
+class Target(Model):
+    forge: str
+    """Name of a forge in 'forges'."""
+    repo: str
+    """Manifest repo: owner/name, GitLab group/project, or a local repo's directory name."""
+    branch: str = "main"
+    """Base branch the pull request targets."""
+    environment: Name | None = None
+    group: Name | None = None
+    """One PR per group; default: the environment, or 'default'."""
+    files: tuple[str, ...] = ()
+    """Paths or globs relative to the repo root; empty = discover files that use the image."""
+    discover: Discovery = Discovery()
+    marker: str | None = None
+    """Edit only values tagged with this setter marker ('namespace:name')."""
+    path: str | None = None
+    """Edit only this dotted path (spec.template.spec.containers[0].image)."""
+    doc: Annotated[int, Field(ge=0)] | None = None
+    """With path: the 0-based YAML document in the file."""
+    policy: Policy = Policy()
+    pr: PrSettings = PrSettings()
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> Target:
+        if self.marker and self.path:
+            raise ValueError("give marker or path, not both")
+        if self.doc is not None and not self.path:
+            raise ValueError("doc needs path")
+        return self
+
+    @property
+    def group_name(self) -> str:
+        return self.group or self.environment or "default"
+
+    def label(self) -> str:
+        return f"{self.forge}:{self.repo}@{self.branch}/{self.group_name}"
+
+
+class CiMatch(Model):
+    repo: str
+    """App repo whose CI builds the image (owner/name or GitLab path)."""
+    forge: Literal["github", "gitlab", "cdevents"] | None = None
+    """Only runs reported by this kind of source (default: any)."""
+    branches: tuple[str, ...] = ("*",)
+    """Globs of branches whose runs count."""
+    tags: tuple[str, ...] = ()
+    """Globs of git tags whose runs count (tag pipelines); empty = none."""
+    workflows: tuple[str, ...] = ()
+    """Globs of workflow / pipeline names; empty = any."""
+    image: ImageName
+    """The image the run built."""
+    tag: Annotated[str, AfterValidator(_ci_template)]
+    """Tag the run pushed: {sha} {short_sha} {branch} {run_number} {run_id} {ref_name}."""
+
+
+class Rule(Model):
+    name: Name
+    image: ImageName | None = None
+    """Match pushes of exactly this image (compared normalised: nginx = docker.io/library/nginx)."""
+    image_glob: str | None = None
+    """Match images whose normalised name fits this glob (ghcr.io/acme/*)."""
+    image_regex: Regex | None = None
+    """Match images whose normalised name fully matches this regular expression."""
+    ci: CiMatch | None = None
+    """Match finished CI runs instead of registry pushes."""
+    policy: Policy = Policy()
+    pr: PrSettings = PrSettings()
+    targets: Annotated[tuple[Target, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_match(self) -> Rule:
+        given = [k for k in ("image", "image_glob", "image_regex", "ci") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = f" (found {', '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one of image, image_glob, image_regex or ci{found}")
+        return self
+
+    def matches_image(self, image: str) -> bool:
+        """``image`` is a canonical name; CI rules match the image they build."""
+        from fnmatch import fnmatchcase
+
+        name = canonical_name(image)
+        if self.image is not None:
+            return canonical_name(self.image) == name
+        if self.image_glob is not None:
+            return fnmatchcase(name, self.image_glob)
+        if self.image_regex is not None:
+            return re.fullmatch(self.image_regex, name) is not None
+        return self.ci is not None and canonical_name(self.ci.image) == name
+
+
+# --- environments, promotion, chat-ops, repo files -----------------------------------------------
+class Environment(Model):
+    pr: PrSettings = PrSettings()
+    policy: Policy = Policy()
+
+
+class PromotionChain(Model):
+    name: Name
+    environments: Annotated[tuple[Name, ...], Field(min_length=2)]
+    """Ordered stages, e.g. [dev, staging, prod]."""
+    images: tuple[str, ...] = ()
+    """Globs of normalised image names using this chain; empty (and no groups) = every image."""
+    groups: tuple[str, ...] = ()
+    """PR group names using this chain."""
+
+
+class ChatOps(Model):
+    enabled: bool = True
+    default_permission: PermissionName = "write"
+    """Least repo permission any command needs."""
+    commands: dict[str, PermissionName] = {}
+    """Least permission per command (promote: maintain)."""
+    environments: dict[str, PermissionName] = {}
+    """Least permission for commands acting on an environment (prod: admin)."""
+    allowed_users: tuple[str, ...] = ()
+    """When users or teams are listed, only they may run commands (besides the permission)."""
+    allowed_teams: tuple[str, ...] = ()
+
+    def required_permission(self, command: str, environment: str | None = None) -> PermissionName:
+        """The strictest of the default, the command's and the environment's minimum."""
+        names: list[PermissionName] = [self.default_permission]
+        if command in self.commands:
+            names.append(self.commands[command])
+        if environment is not None and environment in self.environments:
+            names.append(self.environments[environment])
+        return max(names, key=PERMISSIONS.index)
+
+    def user_allowed(self, user: str, teams: tuple[str, ...] = ()) -> bool:
+        if not self.allowed_users and not self.allowed_teams:
+            return True
+        return user in self.allowed_users or any(t in self.allowed_teams for t in teams)
+
+
+class BotIdentity(Model):
+    login: str | None = None
+    """Overrides settings.bot_login."""
+    command_prefix: str | None = None
+    """Overrides settings.command_prefix (/manifest-bot)."""
+
+
+class RepoFiles(Model):
+    path: str = ".manifest-bot.yaml"
+    """File read from each manifest repo's base branch."""
+    allow: tuple[str, ...] = ()
+    """Key paths (globs) a repo file may set: 'pr.labels', 'pr.*', 'environments.*.pr.reviewers'."""
+
+
+class Defaults(Model):
+    policy: Policy = Policy()
+    pr: PrSettings = PrSettings()
+
+
+class RepoEnvironment(Model):
+    pr: PrSettings = PrSettings()
+    policy: Policy = Policy()
+
+
+class RepoFile(Model):
+    """A manifest repo's own ``.manifest-bot.yaml``; it may set only what ``repo_files.allow`` lists."""
+
+    pr: PrSettings = PrSettings()
+    policy: Policy = Policy()
+    environments: dict[str, RepoEnvironment] = {}
+
+
+# --- the whole file ----------------------------------------------------------------------------
+class Config(Model):
+    version: Literal[1] = 1
+    bot: BotIdentity = BotIdentity()
+    forges: Annotated[tuple[ForgeConfig, ...], Field(min_length=1)]
+    defaults: Defaults = Defaults()
+    environments: dict[str, Environment] = {}
+    """Declared stages with their PR and policy settings; targets and chains name them."""
+    promotion: tuple[PromotionChain, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    chatops: ChatOps = ChatOps()
+    repo_files: RepoFiles | None = None
+    """Read .manifest-bot.yaml from manifest repos; absent = never read."""
+
+    def forge(self, name: str) -> GitHubForge | GitLabForge | LocalForge:
+        for forge in self.forges:
+            if forge.name == name:
+                return forge
+        known = ", ".join(f.name for f in self.forges)
+        raise KeyError(f"unknown forge {name!r} (configured: {known})")
+
+    def targets_in_repo(self, forge: str, repo: str) -> tuple[Target, ...]:
+        """Every target (of every rule) in one manifest repo, in config order."""
+        return tuple(t for r in self.rules for t in r.targets if t.forge == forge and t.repo == repo)
+
+    def policy_for(self, rule: Rule, target: Target) -> Policy:
+        env = self.environments.get(target.environment or "")
+        policy = self.defaults.policy
+        for patch in (env.policy if env else None, rule.policy, target.policy):
+            if patch is not None:
+                policy = policy.patched(patch)
+        return policy  # type: ignore[return-value]
+
+    def pr_for(self, rule: Rule, target: Target) -> PrOptions:
+        env = self.environments.get(target.environment or "")
+        pr = self.defaults.pr
+        for patch in (env.pr if env else None, rule.pr, target.pr):
+            if patch is not None:
+                pr = pr.patched(patch)
+        return pr.options()  # type: ignore[attr-defined]
+
+    def promotion_chain(self, image_or_group: str) -> tuple[str, ...]:
+        """Ordered environments for an image (any spelling) or a PR group; () when none applies."""
+        from fnmatch import fnmatchcase
+
+        try:
+            image = canonical_name(image_or_group)
+        except ValueError:
+            image = image_or_group
+        fallback: tuple[str, ...] = ()
+        for chain in self.promotion:
+            if image_or_group in chain.groups or any(fnmatchcase(image, g) for g in chain.images):
+                return chain.environments
+            if not chain.images and not chain.groups and not fallback:
+                fallback = chain.environments
+        return fallback
+
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.rules)
