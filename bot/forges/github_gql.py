@@ -1,0 +1,170 @@
+"""The GitHub GraphQL calls PyGithub does not wrap: verified commits with compare-and-swap
+(``createCommitOnBranch``), atomic ref moves (``updateRefs``), auto-merge and draft toggles.
+
+GraphQL answers HTTP 200 with an ``errors`` array; those are mapped by ``error_for_graphql``.
+Node ids (repository, pull request) are cached from REST answers so a mutation costs one request.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.errors import Conflict, ValidationFailed
+from bot.forges.base import FileChange, MergeMethod
+from bot.forges.errors_map import error_for_graphql
+from bot.forges.http import HttpClient
+
+COMMIT_ON_BRANCH = (
+    "mutation($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid } } }"
+)
+UPDATE_REFS = "mutation($input: UpdateRefsInput!) { updateRefs(input: $input) { clientMutationId } }"
+REPO_ID = "query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { id } }"
+PR_ID = (
+    "query($owner: String!, $name: String!, $number: Int!) "
+    "{ repository(owner: $owner, name: $name) { pullRequest(number: $number) { id } } }"
+)
+ENABLE_AUTO_MERGE = (
+    "mutation($input: EnablePullRequestAutoMergeInput!) "
+    "{ enablePullRequestAutoMerge(input: $input) { pullRequest { number } } }"
+)
+DISABLE_AUTO_MERGE = (
+    "mutation($input: DisablePullRequestAutoMergeInput!) "
+    "{ disablePullRequestAutoMerge(input: $input) { pullRequest { number } } }"
+)
+TO_DRAFT = (
+    "mutation($input: ConvertPullRequestToDraftInput!) "
+    "{ convertPullRequestToDraft(input: $input) { pullRequest { number } } }"
+)
+READY = (
+    "mutation($input: MarkPullRequestReadyForReviewInput!) "
+    "{ markPullRequestReadyForReview(input: $input) { pullRequest { number } } }"
+)
+
+#: auto-merge refusals that mean "not here / not now", answered with False instead of an error
+_AUTO_MERGE_REFUSALS = (
+    "auto merge is not allowed",
+    "not in the correct state",
+    "clean status",
+    "unstable status",
+    "protected branch rules not configured",
+)
+_ZERO_OID = "0" * 40
+
+
+def graphql_url(api_url: str) -> str:
+    """``https://api.github.com`` → ``…/graphql``; Enterprise ``https://h/api/v3`` → ``https://h/api/graphql``."""
+    base = api_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base[: -len("/v3")] + "/graphql"
+    return base + "/graphql"
+
+
+def split_message(message: str) -> dict[str, str]:
+    headline, _, body = message.strip().partition("\n")
+    out = {"headline": headline.strip()}
+    if body.strip():
+        out["body"] = body.strip()
+    return out
+
+
+def file_changes(changes: Sequence[FileChange]) -> dict[str, list[dict[str, str]]]:
+    additions = [
+        {"path": c.path, "contents": base64.b64encode(c.content).decode("ascii")}
+        for c in changes
+        if c.content is not None
+    ]
+    deletions = [{"path": c.path} for c in changes if c.content is None]
+    return {"additions": additions, "deletions": deletions}
+
+
+class GitHubGraphQL:
+    def __init__(self, http: HttpClient, url: str) -> None:
+        self._http = http
+        self._url = url
+        self._repo_ids: dict[str, str] = {}
+        self._pr_ids: dict[tuple[str, int], str] = {}
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def call(self, repo: str, query: str, variables: Mapping[str, Any], what: str) -> dict[str, Any]:
+        resp = self._http.request(
+            "POST", self._url, what, repo=repo, json={"query": query, "variables": dict(variables)}
+        )
+        body = resp.json()
+        if body.get("errors"):
+            raise error_for_graphql(body["errors"], what, resp.headers)
+        return body.get("data") or {}
+
+    def remember_pr(self, repo: str, pr: Mapping[str, Any]) -> None:
+        """Cache node ids from a REST pull request object."""
+        if pr.get("node_id"):
+            self._pr_ids[(repo, int(pr["number"]))] = pr["node_id"]
+        base_repo = (pr.get("base") or {}).get("repo") or {}
+        if base_repo.get("node_id"):
+            self._repo_ids[repo] = base_repo["node_id"]
+
+    def repo_id(self, repo: str) -> str:
+        if repo not in self._repo_ids:
+            owner, name = repo.split("/", 1)
+            data = self.call(repo, REPO_ID, {"owner": owner, "name": name}, f"look up {repo}")
+            self._repo_ids[repo] = data["repository"]["id"]
+        return self._repo_ids[repo]
+
+    def pr_id(self, repo: str, number: int) -> str:
+        key = (repo, number)
+        if key not in self._pr_ids:
+            owner, name = repo.split("/", 1)
+            variables = {"owner": owner, "name": name, "number": number}
+            data = self.call(repo, PR_ID, variables, f"look up PR #{number} in {repo}")
+            self._pr_ids[key] = data["repository"]["pullRequest"]["id"]
+        return self._pr_ids[key]
+
+    # --- operations ----------------------------------------------------------------------------
+    def commit_on_branch(
+        self, repo: str, branch: str, expected_head: str, changes: Sequence[FileChange], message: str
+    ) -> str:
+        """One commit on ``branch`` whose parent must be ``expected_head`` (else Conflict)."""
+        payload = {
+            "branch": {"repositoryNameWithOwner": repo, "branchName": branch},
+            "message": split_message(message),
+            "expectedHeadOid": expected_head,
+            "fileChanges": file_changes(changes),
+        }
+        data = self.call(repo, COMMIT_ON_BRANCH, {"input": payload}, f"commit on {repo}@{branch}")
+        return data["createCommitOnBranch"]["commit"]["oid"]
+
+    def move_ref(self, repo: str, branch: str, *, before: str | None, after: str) -> None:
+        """Point ``refs/heads/<branch>`` at ``after`` only if it points at ``before`` now
+        (None = must not exist): one atomic ``updateRefs``."""
+        update = {
+            "name": f"refs/heads/{branch}",
+            "beforeOid": before or _ZERO_OID,
+            "afterOid": after,
+            "force": True,
+        }
+        payload = {"repositoryId": self.repo_id(repo), "refUpdates": [update]}
+        try:
+            self.call(repo, UPDATE_REFS, {"input": payload}, f"move {repo}@{branch}")
+        except ValidationFailed as exc:
+            # the only way a well-formed ref update is refused is a lost compare-and-swap
+            raise Conflict(exc.message) from None
+
+    def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
+        payload = {"pullRequestId": self.pr_id(repo, number), "mergeMethod": method.upper()}
+        try:
+            self.call(repo, ENABLE_AUTO_MERGE, {"input": payload}, f"enable auto-merge on #{number}")
+        except ValidationFailed as exc:
+            if any(r in exc.message.lower() for r in _AUTO_MERGE_REFUSALS):
+                return False
+            raise
+        return True
+
+    def disable_auto_merge(self, repo: str, number: int) -> None:
+        payload = {"pullRequestId": self.pr_id(repo, number)}
+        self.call(repo, DISABLE_AUTO_MERGE, {"input": payload}, f"disable auto-merge on #{number}")
+
+    def set_draft(self, repo: str, number: int, draft: bool) -> None:
+        query = TO_DRAFT if draft else READY
+        payload = {"pullRequestId": self.pr_id(repo, number)}
+        self.call(repo, query, {"input": payload}, f"set draft={draft} on #{number}")

@@ -1,0 +1,90 @@
+"""The one place both remote adapters send HTTP through: timeouts, error mapping, Link pagination.
+
+No retries and no sleeping here: a rate limit or a 5xx becomes ``RateLimited``/``Transient`` and the
+job layer decides when to try again (ARCHITECTURE: no sleeping inside a job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import requests
+
+from bot.forges.errors_map import error_for_exception, error_for_response
+
+#: (connect, read) seconds; a forge that does not answer in time is Transient, not a hung worker
+DEFAULT_TIMEOUT = (5.0, 30.0)
+#: a list longer than this many pages is a bug or an attack, not a PR list we should walk
+MAX_PAGES = 50
+
+HeadersFor = Callable[[str | None], Mapping[str, str]]
+
+
+class HttpClient:
+    """Sends requests under ``base_url`` with auth headers from ``headers_for(repo)``.
+
+    ``headers_for`` is called per request so App installation tokens can be refreshed; ``repo``
+    lets it pick the installation. ``on_auth_failure(repo)`` (optional) drops a cached credential
+    after a 401 so the next attempt fetches a fresh one.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers_for: HeadersFor,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        on_auth_failure: Callable[[str | None], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self._headers_for = headers_for
+        self._on_auth_failure = on_auth_failure
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        repo: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """Send one request; a status >= 400 not listed in ``ok`` raises the mapped ForgeError."""
+        merged = dict(self._headers_for(repo))
+        if headers:
+            merged.update(headers)
+        try:
+            resp = self.session.request(
+                method, self.url(path), params=params, json=json, headers=merged, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, what) from None
+        if resp.status_code >= 400 and resp.status_code not in ok:
+            if resp.status_code == 401 and self._on_auth_failure is not None:
+                self._on_auth_failure(repo)
+            raise error_for_response(resp, what)
+        return resp
+
+    def paginate(
+        self, path: str, what: str, *, repo: str | None = None, params: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """Yield the items of a JSON-array endpoint, following ``Link: <…>; rel="next"``."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            resp = self.request("GET", url, what, repo=repo, params=query)
+            yield from resp.json()
+            url = resp.links.get("next", {}).get("url")
+            query = None  # the next link already carries the query

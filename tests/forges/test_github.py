@@ -1,0 +1,347 @@
+"""GitHubForge against `responses`: the exact requests we send, their count, and what we return."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from bot.errors import Conflict, NotFound, ValidationFailed
+from bot.forges.base import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
+from bot.forges.github import GitHubForge
+from bot.forges.github_auth import TokenAuth
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "github"
+API = "https://api.github.com"
+GQL = f"{API}/graphql"
+REPO = "acme/deploy"
+BRANCH = "manifest-bot/prod/web"
+BASE = "1" * 40
+HEAD = "2" * 40
+NEW = "5" * 40
+
+
+def fx(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def sent(call: Any) -> Any:
+    return json.loads(call.request.body)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def gh() -> GitHubForge:
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+
+
+def test_is_a_forge(gh: GitHubForge) -> None:
+    assert isinstance(gh, Forge)
+
+
+def test_read_file_asks_for_raw_bytes_in_one_request(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/contents/apps/web%20app.yaml", body=b"image: web:1.0\n")
+    assert gh.read_file(REPO, "apps/web app.yaml", "main") == b"image: web:1.0\n"
+    (call,) = rsps.calls
+    assert call.request.params == {"ref": "main"}
+    assert call.request.headers["Accept"] == "application/vnd.github.raw+json"
+    assert call.request.headers["Authorization"] == "Bearer ghp_secret"
+
+
+def test_read_missing_file_is_not_found(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/contents/nope.yaml", json=fx("not_found"), status=404)
+    with pytest.raises(NotFound, match=r"nope\.yaml"):
+        gh.read_file(REPO, "nope.yaml", "main")
+
+
+def test_list_tree_returns_blobs_only(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/git/trees/main", json=fx("tree"))
+    assert gh.list_tree(REPO, "main") == ["apps/web.yaml", "apps/api/values.yaml", "README.md"]
+    assert rsps.calls[0].request.params == {"recursive": "1"}
+
+
+def test_truncated_tree_is_refused_not_silently_partial(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.get(f"{API}/repos/{REPO}/git/trees/main", json={**fx("tree"), "truncated": True})
+    with pytest.raises(ValidationFailed, match="too large"):
+        gh.list_tree(REPO, "main")
+
+
+def test_branch_head_and_missing_branch(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/git/ref/heads/main", json=fx("ref"))
+    rsps.get(f"{API}/repos/{REPO}/git/ref/heads/{BRANCH}", json=fx("not_found"), status=404)
+    assert gh.branch_head(REPO, "main") == BASE
+    assert gh.branch_head(REPO, BRANCH) is None
+    assert len(rsps.calls) == 2
+
+
+def test_commits_between_keeps_every_author(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/compare/{BASE}...{HEAD}", json=fx("compare"))
+    commits = gh.commits_between(REPO, BASE, HEAD)
+    assert [c.author_login for c in commits] == ["manifest-bot[bot]", "octocat"]
+    assert commits[1].parents == ("4" * 40,)
+    assert commits[1].author_email == "mona@example.com"
+
+
+def _commit_input(call: Any) -> dict[str, Any]:
+    body = sent(call)
+    assert "createCommitOnBranch" in body["query"]
+    return body["variables"]["input"]
+
+
+def test_commit_on_new_branch_creates_ref_then_verified_commit(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.post(f"{API}/repos/{REPO}/git/refs", json=fx("ref_created"), status=201)
+    rsps.post(GQL, json=fx("create_commit_on_branch"))
+    sha = gh.commit_files(
+        REPO,
+        BRANCH,
+        parent=BASE,
+        changes=[FileChange("apps/web.yaml", b"image: web:1.2.3\n"), FileChange("old.yaml", None)],
+        message="chore(prod): bump web to 1.2.3\n\nfrom CI run 42",
+        expected_head=None,
+    )
+    assert sha == NEW
+    assert len(rsps.calls) == 2
+    assert sent(rsps.calls[0]) == {"ref": f"refs/heads/{BRANCH}", "sha": BASE}
+    assert _commit_input(rsps.calls[1]) == {
+        "branch": {"repositoryNameWithOwner": REPO, "branchName": BRANCH},
+        "message": {"headline": "chore(prod): bump web to 1.2.3", "body": "from CI run 42"},
+        "expectedHeadOid": BASE,
+        "fileChanges": {
+            "additions": [
+                {"path": "apps/web.yaml", "contents": base64.b64encode(b"image: web:1.2.3\n").decode()}
+            ],
+            "deletions": [{"path": "old.yaml"}],
+        },
+    }
+
+
+def test_commit_when_branch_already_exists_is_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(f"{API}/repos/{REPO}/git/refs", json=fx("ref_exists"), status=422)
+    with pytest.raises(Conflict, match="Reference already exists"):
+        gh.commit_files(
+            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
+        )
+    assert len(rsps.calls) == 1  # nothing committed after the lost race
+
+
+def test_append_commit_is_one_request_with_expected_head(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.post(GQL, json=fx("create_commit_on_branch"))
+    sha = gh.commit_files(
+        REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+    )
+    assert sha == NEW
+    assert len(rsps.calls) == 1
+    assert _commit_input(rsps.calls[0])["expectedHeadOid"] == HEAD
+
+
+def test_branch_moved_under_us_is_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, json=fx("create_commit_stale"))
+    with pytest.raises(Conflict, match="Expected branch to point to"):
+        gh.commit_files(
+            REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+        )
+
+
+def test_regenerate_moves_ref_atomically_then_commits(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, json=fx("repo_id"))
+    rsps.post(GQL, json=fx("update_refs"))
+    rsps.post(GQL, json=fx("create_commit_on_branch"))
+    gh.commit_files(
+        REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+    )
+    assert len(rsps.calls) == 3
+    assert sent(rsps.calls[0])["variables"] == {"owner": "acme", "name": "deploy"}
+    update = sent(rsps.calls[1])["variables"]["input"]
+    assert update == {
+        "repositoryId": "R_kgDOABCDEF",
+        "refUpdates": [{"name": f"refs/heads/{BRANCH}", "beforeOid": HEAD, "afterOid": BASE, "force": True}],
+    }
+    assert _commit_input(rsps.calls[2])["expectedHeadOid"] == BASE
+
+
+def test_repo_node_id_comes_from_a_pr_already_read(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/pulls/7", json=fx("pull"))
+    rsps.post(GQL, json=fx("update_refs"))
+    gh.get_pr(REPO, 7)
+    gh.set_branch(REPO, BRANCH, BASE, expected_head=HEAD)
+    assert len(rsps.calls) == 2  # no repository id lookup
+    assert sent(rsps.calls[1])["variables"]["input"]["repositoryId"] == "MDEwOlJlcG9zaXRvcnkxMjk2MjY5"
+
+
+def test_refused_ref_update_is_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, json=fx("repo_id"))
+    rsps.post(
+        GQL,
+        json={
+            "data": {"updateRefs": None},
+            "errors": [{"type": "UNPROCESSABLE", "message": "Reference cannot be updated"}],
+        },
+    )
+    with pytest.raises(Conflict):
+        gh.set_branch(REPO, BRANCH, BASE, expected_head=HEAD)
+
+
+def test_empty_commit_is_refused_without_a_request(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    with pytest.raises(ValidationFailed, match="empty commit"):
+        gh.commit_files(REPO, BRANCH, parent=BASE, changes=[], message="m", expected_head=BASE)
+    assert len(rsps.calls) == 0
+
+
+def test_delete_branch_tolerates_missing(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.delete(
+        f"{API}/repos/{REPO}/git/refs/heads/{BRANCH}",
+        status=422,
+        json={"message": "Reference does not exist"},
+    )
+    gh.delete_branch(REPO, BRANCH)
+    assert len(rsps.calls) == 1
+
+
+def test_find_pr_pages_through_and_checks_marker(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    page2 = f"{API}/repositories/1296269/pulls?head=acme%3A{BRANCH}&state=open&per_page=100&page=2"
+    rsps.get(
+        f"{API}/repos/{REPO}/pulls",
+        json=fx("pulls_page1"),
+        headers={"Link": f'<{page2}>; rel="next", <{page2}>; rel="last"'},
+    )
+    rsps.get(f"{API}/repositories/1296269/pulls", json=fx("pulls_page2"))
+    pr = gh.find_pr(REPO, BRANCH, marker="manifest-bot:group=prod/web")
+    assert pr is not None
+    assert (pr.number, pr.head_sha, pr.state, pr.labels) == (7, HEAD, "open", ("dependencies",))
+    assert len(rsps.calls) == 2
+    assert rsps.calls[0].request.params == {"head": f"acme:{BRANCH}", "state": "open", "per_page": "100"}
+    assert rsps.calls[1].request.params["page"] == "2"
+
+
+def test_find_pr_none_when_no_open_pr(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=[])
+    assert gh.find_pr(REPO, BRANCH, marker="x") is None
+
+
+def test_open_pr_with_labels_assignees_reviewers(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(f"{API}/repos/{REPO}/pulls", json=fx("pull"), status=201)
+    rsps.patch(f"{API}/repos/{REPO}/issues/7", json={"number": 7})
+    rsps.post(f"{API}/repos/{REPO}/pulls/7/requested_reviewers", json=fx("pull"), status=201)
+    pr = gh.open_pr(
+        REPO,
+        BRANCH,
+        "main",
+        "t",
+        "b",
+        labels=["deps", "prod"],
+        reviewers=["mona", "acme/sre"],
+        assignees=["hubot"],
+    )
+    assert pr.number == 7 and pr.labels == ("deps", "prod")
+    assert len(rsps.calls) == 3
+    assert sent(rsps.calls[0]) == {"title": "t", "head": BRANCH, "base": "main", "body": "b", "draft": False}
+    assert sent(rsps.calls[1]) == {"labels": ["deps", "prod"], "assignees": ["hubot"]}
+    assert sent(rsps.calls[2]) == {"reviewers": ["mona"], "team_reviewers": ["sre"]}
+
+
+def test_open_plain_pr_is_one_request(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(f"{API}/repos/{REPO}/pulls", json=fx("pull"), status=201)
+    gh.open_pr(REPO, BRANCH, "main", "t", "b")
+    assert len(rsps.calls) == 1
+
+
+def test_update_pr_title_body_and_draft(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.patch(f"{API}/repos/{REPO}/pulls/7", json=fx("pull"))
+    rsps.post(GQL, json={"data": {"convertPullRequestToDraft": {"pullRequest": {"number": 7}}}})
+    pr = gh.update_pr(REPO, 7, PrUpdate(title="new", body="body", draft=True))
+    assert pr.draft is True
+    assert sent(rsps.calls[0]) == {"title": "new", "body": "body"}
+    # the PR's node id came from the PATCH answer: no lookup before the mutation
+    assert sent(rsps.calls[1])["variables"] == {"input": {"pullRequestId": "PR_kwDOABCD0007"}}
+    assert len(rsps.calls) == 2
+
+
+def test_close_with_comment(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(f"{API}/repos/{REPO}/issues/7/comments", json=fx("comment"), status=201)
+    rsps.patch(f"{API}/repos/{REPO}/pulls/7", json={**fx("pull"), "state": "closed"})
+    gh.close_pr(REPO, 7, "Already applied on main.")
+    assert sent(rsps.calls[0]) == {"body": "Already applied on main."}
+    assert sent(rsps.calls[1]) == {"state": "closed"}
+
+
+def test_merge_checks_head_and_maps_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.put(f"{API}/repos/{REPO}/pulls/7/merge", json=fx("merged"))
+    rsps.put(f"{API}/repos/{REPO}/pulls/8/merge", json=fx("merge_conflict"), status=409)
+    assert gh.merge_pr(REPO, 7, "squash", HEAD) is True
+    assert sent(rsps.calls[0]) == {"merge_method": "squash", "sha": HEAD}
+    with pytest.raises(Conflict, match="Head branch was modified"):
+        gh.merge_pr(REPO, 8, "merge", HEAD)
+
+
+def test_auto_merge_enabled_and_not_allowed(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.get(f"{API}/repos/{REPO}/pulls/7", json=fx("pull"))
+    rsps.post(GQL, json=fx("auto_merge_enabled"))
+    rsps.post(GQL, json=fx("auto_merge_not_allowed"))
+    gh.get_pr(REPO, 7)
+    assert gh.enable_auto_merge(REPO, 7, "squash") is True
+    assert sent(rsps.calls[1])["variables"]["input"] == {
+        "pullRequestId": "PR_kwDOABCD0007",
+        "mergeMethod": "SQUASH",
+    }
+    assert gh.enable_auto_merge(REPO, 7, "squash") is False
+
+
+def test_auto_merge_looks_up_unknown_pr_id(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, json={"data": {"repository": {"pullRequest": {"id": "PR_x"}}}})
+    rsps.post(GQL, json=fx("auto_merge_enabled"))
+    assert gh.enable_auto_merge(REPO, 9, "merge") is True
+    assert sent(rsps.calls[0])["variables"] == {"owner": "acme", "name": "deploy", "number": 9}
+    assert sent(rsps.calls[1])["variables"]["input"]["pullRequestId"] == "PR_x"
+
+
+def test_comment_and_react(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(f"{API}/repos/{REPO}/issues/7/comments", json=fx("comment"), status=201)
+    rsps.post(f"{API}/repos/{REPO}/issues/comments/1/reactions", json=fx("reaction"), status=201)
+    assert gh.comment(REPO, 7, "hello") == "1"
+    gh.react(REPO, 7, 1, Reaction.SEEN)
+    assert sent(rsps.calls[1]) == {"content": "eyes"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        ({"permission": "write", "role_name": "maintain"}, 200, Permission.MAINTAIN),
+        ({"permission": "write", "role_name": "write"}, 200, Permission.WRITE),
+        ({"permission": "read", "role_name": "triage"}, 200, Permission.TRIAGE),
+        ({"permission": "admin", "role_name": "custom-deployer"}, 200, Permission.ADMIN),
+        ({"permission": "none", "role_name": "none"}, 200, Permission.NONE),
+        ({"message": "Not Found"}, 404, Permission.NONE),
+    ],
+)
+def test_permission(
+    rsps: responses.RequestsMock, gh: GitHubForge, body: dict[str, str], status: int, expected: Permission
+) -> None:
+    rsps.get(f"{API}/repos/{REPO}/collaborators/octocat/permission", json=body, status=status)
+    assert gh.permission(REPO, "octocat") is expected
+
+
+def test_enterprise_base_url_for_rest_and_graphql(rsps: responses.RequestsMock) -> None:
+    ghe = GitHubForge(ForgeInfo(name="ghe", kind="github"), TokenAuth("t"), api_url="https://ghe.corp/api/v3")
+    rsps.get(f"https://ghe.corp/api/v3/repos/{REPO}/git/ref/heads/main", json=fx("ref"))
+    rsps.post("https://ghe.corp/api/graphql", json=fx("create_commit_on_branch"))
+    assert ghe.branch_head(REPO, "main") == BASE
+    ghe.commit_files(
+        REPO, "main", parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=BASE
+    )
+    assert len(rsps.calls) == 2
