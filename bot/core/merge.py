@@ -8,19 +8,22 @@ intent, so a late old build cannot reopen a PR to go backwards either. A chat-op
 (``rollback=True``) is the only way down: it replaces the active intent and leaves the mark alone,
 so older builds still arriving stay superseded while a genuinely newer build moves forward again.
 
-State-dependent filters (:class:`MergePolicy`) reject versions a person ignored (everything up to
-and including the ignored key for that target; a newer one passes) and any tag other than the pin.
+The group's state (``bot.core.group_state.GroupState``) filters: a version a person ignored is
+rejected (``IgnoreMark``: up to and including its key; a newer one passes). Pins are *not* applied
+here: newer versions keep merging while a pin holds the PR at its tag, so ``unpin`` moves straight
+to the newest (the PR lifecycle service applies pins when it renders the desired state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.core.group_state import GroupState
 from bot.core.intents import OrderingKey, UpdateIntent
 
-Reason = Literal["older", "duplicate", "ignored", "pinned"]
+Reason = Literal["older", "duplicate", "ignored"]
 
 
 def comparable(key: OrderingKey) -> tuple[tuple[int, int | str], ...]:
@@ -74,16 +77,6 @@ class Superseded:
 
 
 @dataclass(frozen=True, slots=True)
-class MergePolicy:
-    """Filters that depend on the group's state (from chat-ops and closed PRs)."""
-
-    #: target_key -> the highest ignored version's mark; that key and everything below is rejected
-    ignored: Mapping[str, Mark] = field(default_factory=dict)
-    #: canonical image -> the only tag accepted for it (a rollback still passes)
-    pinned: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class MergeOutcome:
     #: target_key -> the new active intent (only targets that changed)
     active: dict[str, UpdateIntent]
@@ -101,16 +94,12 @@ def _above(intent: UpdateIntent, mark: Mark) -> bool:
 
 
 def _rejection(
-    intent: UpdateIntent, mark: Mark | None, active: UpdateIntent | None, policy: MergePolicy
+    intent: UpdateIntent, mark: Mark | None, active: UpdateIntent | None, state: GroupState
 ) -> Reason | None:
     """Why ``intent`` must not become the target's active intent, or None to accept it."""
     if intent.rollback:
         return None
-    pin = policy.pinned.get(intent.image)
-    if pin is not None and intent.tag != pin:
-        return "pinned"
-    ignored = policy.ignored.get(intent.target_key)
-    if ignored is not None and ignored.scheme == intent.ordering_scheme and not _above(intent, ignored):
+    if state.is_ignored(intent):
         return "ignored"
     if mark is None or mark.scheme != intent.ordering_scheme:
         return None  # first sight, or the config changed the scheme: keys do not compare
@@ -129,10 +118,10 @@ def merge(
     active: Mapping[str, UpdateIntent],
     marks: Mapping[str, Mark],
     incoming: Sequence[UpdateIntent],
-    policy: MergePolicy | None = None,
+    state: GroupState | None = None,
 ) -> MergeOutcome:
     """Merge ``incoming`` (in order) into a group's ``active`` intents and ``marks``."""
-    policy = policy or MergePolicy()
+    state = state or GroupState()
     cur_active = dict(active)
     cur_marks = dict(marks)
     changed: dict[str, UpdateIntent] = {}
@@ -141,7 +130,7 @@ def merge(
     for intent in incoming:
         target = intent.target_key
         mark = cur_marks.get(target)
-        reason = _rejection(intent, mark, cur_active.get(target), policy)
+        reason = _rejection(intent, mark, cur_active.get(target), state)
         if reason is not None:
             winner = cur_active.get(target)
             superseded.append(

@@ -1,22 +1,23 @@
 """Group state in Redis: one JSON record per update group, plus an index of groups per repo.
 
-The record holds what reconcile and chat-ops need between runs: ignored versions and pins (merge
-filters), hold and blocked flags, the last error (and whether it was commented on the PR), the open
-PR number and branch, the versions the open PR applies (to clear them when it merges), and the PR
-lifecycle service's own state (opaque here). Updates are read-modify-write under WATCH/MULTI, so
-concurrent writers never lose each other's changes.
+The record holds what reconcile and chat-ops need between runs: the group's ``GroupState``
+(ignored versions, pins, hold, last error — read by merging and by the PR lifecycle service), the
+blocked flag, whether the last error was already commented on the PR, the open PR number and
+branch, and the versions the open PR applies (cleared from the intents when it merges). Updates
+are read-modify-write under WATCH/MULTI, so concurrent writers never lose each other's changes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
 
-from bot.core.merge import Mark, MergePolicy
+from bot.core.group_state import GroupState
+from bot.core.merge import Mark
 from bot.settings import Settings
 
 MAX_WATCH_RETRIES = 200
@@ -31,18 +32,13 @@ def split_group_key(group_key: str) -> tuple[str, str, str, str]:
 @dataclass(frozen=True)
 class GroupRecord:
     group_key: str
-    ignored: dict[str, Mark] = field(default_factory=dict)
-    pinned: dict[str, str] = field(default_factory=dict)
-    hold: bool = False
+    state: GroupState = field(default_factory=GroupState)
     blocked: str | None = None  # why the bot stopped rewriting the branch (a human committed)
-    last_error: str | None = None
     error_commented: str | None = None  # the error text already commented on the PR
     pr_number: int | None = None
     head_branch: str | None = None
     #: target -> version the open PR's branch applies (cleared from intents when it merges)
     applied: dict[str, Mark] = field(default_factory=dict)
-    #: the PR lifecycle service's own state (bot.services.pr_lifecycle), stored as given
-    lifecycle: dict[str, Any] = field(default_factory=dict)
 
     @property
     def forge(self) -> str:
@@ -60,12 +56,10 @@ class GroupRecord:
     def group(self) -> str:
         return split_group_key(self.group_key)[3]
 
-    def policy(self) -> MergePolicy:
-        return MergePolicy(ignored=dict(self.ignored), pinned=dict(self.pinned))
-
     def to_json(self) -> str:
-        data = asdict(self)
-        data["ignored"] = {t: m.to_dict() for t, m in self.ignored.items()}
+        data = {f: getattr(self, f) for f in ("group_key", "blocked", "error_commented", "pr_number")}
+        data["head_branch"] = self.head_branch
+        data["state"] = self.state.to_dict()
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
         return json.dumps(data, sort_keys=True)
 
@@ -75,7 +69,7 @@ class GroupRecord:
             return cls(group_key=group_key)
         data = json.loads(raw)
         data["group_key"] = group_key
-        data["ignored"] = {t: Mark.from_dict(m) for t, m in data.get("ignored", {}).items()}
+        data["state"] = GroupState.from_dict(data.get("state") or {})
         data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})

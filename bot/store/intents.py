@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from bot.core.group_state import IgnoreMark
 from bot.core.intents import UpdateIntent
 from bot.core.merge import Mark, MergeOutcome, merge, satisfied
 from bot.settings import Settings
@@ -102,7 +103,7 @@ class IntentStore:
                     active = _decode_map(pipe.hgetall(intents_key), UpdateIntent.from_dict)
                     marks = _decode_map(pipe.hgetall(marks_key), Mark.from_dict)
                     record = GroupRecord.from_json(group_key, pipe.get(record_key))
-                    outcome = merge(active, marks, batch, record.policy())
+                    outcome = merge(active, marks, batch, record.state)
                     pipe.multi()
                     self._write_outcome(pipe, group_key, outcome)
                     pipe.execute()
@@ -152,10 +153,19 @@ class IntentStore:
                         pipe.hdel(intents_key, *done)
                         pipe.incr(gen_key)
                     if ignore:
-                        ignored = {**record.ignored, **applied}
-                        pipe.set(record_key, replace(record, ignored=ignored).to_json())
+                        pipe.set(record_key, _with_ignored(record, applied).to_json())
                     pipe.execute()
                     return done
                 except redis.WatchError:
                     continue
         raise RuntimeError(f"group {group_key}: too much contention clearing intents")
+
+
+def _with_ignored(record: GroupRecord, applied: dict[str, Mark]) -> GroupRecord:
+    """Ignore each applied version (and below) for its image until a newer one arrives."""
+    images = {t.split("|", 1)[0] for t in applied}
+    marks = [m for m in record.state.ignored if m.image not in images]
+    for target, mark in sorted(applied.items()):
+        label = f"{mark.tag or mark.digest} (PR closed without merging)"
+        marks.append(IgnoreMark(target.split("|", 1)[0], tuple(mark.key), mark.scheme, label))
+    return replace(record, state=replace(record.state, ignored=tuple(marks)))

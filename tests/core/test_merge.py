@@ -5,8 +5,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.group_state import GroupState, IgnoreMark
 from bot.core.intents import Origin, UpdateIntent
-from bot.core.merge import Mark, MergePolicy, comparable, merge, satisfied
+from bot.core.merge import Mark, comparable, merge, satisfied
 
 IMAGE = "ghcr.io/acme/api"
 
@@ -79,19 +80,20 @@ def test_rollback_goes_down_and_keeps_the_mark() -> None:
 
 def test_ignored_version_and_below_rejected_newer_passes() -> None:
     target = intent("x", ()).target_key
-    policy = MergePolicy(ignored={target: Mark("semver", (1, 3, 0), "1.3.0", None)})
-    out = merge({}, {}, [intent("1.3.0", (1, 3, 0)), intent("1.2.0", (1, 2, 0))], policy)
+    state = GroupState(ignored=(IgnoreMark(IMAGE, (1, 3, 0), "semver", "1.3.0"),))
+    out = merge({}, {}, [intent("1.3.0", (1, 3, 0)), intent("1.2.0", (1, 2, 0))], state)
     assert not out.changed
     assert [s.reason for s in out.superseded] == ["ignored", "ignored"]
-    assert merge({}, {}, [intent("1.3.1", (1, 3, 1))], policy).active[target].tag == "1.3.1"
+    assert merge({}, {}, [intent("1.3.1", (1, 3, 1))], state).active[target].tag == "1.3.1"
+    assert merge({}, {}, [intent("1.0.0", (1, 0, 0), rollback=True)], state).changed
 
 
-def test_pin_rejects_other_tags_but_rollback_passes() -> None:
-    policy = MergePolicy(pinned={IMAGE: "1.2.0"})
-    out = merge({}, {}, [intent("1.3.0", (1, 3, 0))], policy)
-    assert not out.changed and out.superseded[0].reason == "pinned"
-    assert merge({}, {}, [intent("1.2.0", (1, 2, 0))], policy).changed
-    assert merge({}, {}, [intent("1.0.0", (1, 0, 0), rollback=True)], policy).changed
+def test_pin_does_not_stop_merging_newer_versions() -> None:
+    # the lifecycle service holds the PR at the pin; merging still tracks the newest for unpin
+    from bot.core.group_state import Pin
+
+    state = GroupState(pinned=(Pin(IMAGE, "1.2.0"),))
+    assert merge({}, {}, [intent("1.3.0", (1, 3, 0))], state).changed
 
 
 def test_targets_are_independent() -> None:

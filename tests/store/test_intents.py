@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import redis
 
+from bot.core.group_state import GroupState, Pin
 from bot.core.merge import Mark
 from bot.settings import Settings
 from bot.store.groups import GroupStore
@@ -68,7 +69,8 @@ def test_clear_with_ignore_refuses_version_until_newer(redis_conn: redis.Redis, 
     store.merge([intent("1.3.0", (1, 3, 0))])
     api = intent("x", ()).target_key
     store.clear(GROUP, {api: Mark("semver", (1, 3, 0), "1.3.0", None)}, ignore=True)
-    assert GroupStore(redis_conn, settings).get(GROUP).ignored[api].tag == "1.3.0"
+    (mark,) = GroupStore(redis_conn, settings).get(GROUP).state.ignored
+    assert (mark.image, mark.up_to) == ("ghcr.io/acme/api", (1, 3, 0))
     assert store.snapshot(GROUP).active == {}
     again = store.merge([intent("1.3.0", (1, 3, 0), digest="sha256:" + "c" * 64)])[GROUP]
     assert again.superseded[0].reason == "ignored"
@@ -98,13 +100,17 @@ def test_concurrent_merges_lose_nothing(redis_conn: redis.Redis, settings: Setti
     assert {m.tag for m in snap.marks.values()} == {"1.19.0"}
 
 
+def pin_one(state: GroupState, image: str) -> GroupState:
+    return replace(state, pinned=(*state.pinned, Pin(image, "1")))
+
+
 def test_group_record_update_is_atomic(redis_conn: redis.Redis, settings: Settings) -> None:
     groups = GroupStore(redis_conn, settings)
 
     def pin(n: int) -> None:
         store = GroupStore(redis.Redis.from_url(settings.redis_url), settings)
         for i in range(25):
-            store.update(GROUP, lambda r, k=f"img{n}-{i}": replace(r, pinned={**r.pinned, k: "1"}))
+            store.update(GROUP, lambda r, k=f"img{n}-{i}": replace(r, state=pin_one(r.state, k)))
 
     threads = [threading.Thread(target=pin, args=(n,)) for n in range(4)]
     for t in threads:
@@ -112,8 +118,7 @@ def test_group_record_update_is_atomic(redis_conn: redis.Redis, settings: Settin
     for t in threads:
         t.join(timeout=60)
     rec = groups.get(GROUP)
-    assert len(rec.pinned) == 100
-    assert rec.policy().pinned == rec.pinned
+    assert len(rec.state.pinned) == 100
     groups.set_fields(GROUP, pr_number=7, head_branch="manifest-bot/prod/prod")
     assert groups.group_for_branch("local", "manifests", "manifest-bot/prod/prod") == GROUP
     assert groups.groups_of("local", "manifests", "main") == [GROUP]
