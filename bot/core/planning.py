@@ -1,0 +1,262 @@
+"""The planner: one event + the routing config → update intents, or the reasons there are none (pure).
+
+``plan`` handles registry pushes (``ImagePushed``) and finished CI runs (``CiFinished``); every
+other event kind plans nothing. ``plan_for_environment`` serves chat-ops promote and rollback.
+Each intent carries an ordering key (see ``bot.core.versions``) so that a late, older build can
+never replace a newer one; only a rollback intent may go backwards.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from bot.core.config.model import Config, Rule, Target
+from bot.core.events import CiFinished, Event, ImagePushed
+from bot.core.images import canonical_name, validate_tag
+from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
+from bot.core.versions import OrderingChoice, Scheme, Unorderable, choose_scheme, ordering_key
+from bot.errors import InvalidReference
+
+_UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """What one event says about an image, before any target's policy is applied."""
+
+    image: str  # canonical
+    tag: str | None
+    digest: str | None
+    origin: Origin
+    run_number: int | None = None
+    run_id: int | str | None = None
+    when: str | None = None
+
+
+def plan(
+    event: Event, config: Config, *, delivery_id: str | None = None, received_at: str | None = None
+) -> PlanResult:
+    """Intents for every target the event reaches, and a Skip for each one it does not."""
+    if isinstance(event, ImagePushed):
+        return _plan_push(event, config, delivery_id, received_at)
+    if isinstance(event, CiFinished):
+        return _plan_ci(event, config, delivery_id, received_at)
+    return PlanResult(skips=(Skip(f"{event.kind} events do not update images"),))
+
+
+def _plan_push(
+    event: ImagePushed, config: Config, delivery_id: str | None, received: str | None
+) -> PlanResult:
+    image = canonical_name(event.image)
+    origin = Origin(delivery_id=delivery_id, source=event.source, received_at=received)
+    version = _Version(image, event.tag, event.digest, origin, when=event.pushed_at or received)
+    rules = [r for r in config.rules if r.ci is None and r.matches_image(image)]
+    if not rules:
+        return PlanResult(skips=(Skip(f"no rule matches image {image}"),))
+    return _collect(config, [(rule, version) for rule in rules])
+
+
+def _plan_ci(event: CiFinished, config: Config, delivery_id: str | None, received: str | None) -> PlanResult:
+    what = f"CI run for {event.repo}@{event.sha[:7]}"
+    if event.status != "success":
+        return PlanResult(skips=(Skip(f"{what} finished with status {event.status!r}; nothing to update"),))
+    rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
+    if not rules:
+        where = f"branch {event.branch!r}" if event.branch else f"tag {event.tag!r}"
+        return PlanResult(skips=(Skip(f"no rule matches {what} ({where}, workflow {event.workflow!r})"),))
+    origin = Origin(
+        delivery_id=delivery_id,
+        source=event.forge,
+        link=event.link,
+        commit=event.sha,
+        app_repo=event.repo,
+        received_at=received,
+    )
+    pairs: list[tuple[Rule, _Version]] = []
+    skips: list[Skip] = []
+    for rule in rules:
+        assert rule.ci is not None
+        try:
+            tag = render_tag(rule.ci.tag, event)
+        except ValueError as exc:
+            skips.append(Skip(str(exc), rule=rule.name))
+            continue
+        image = canonical_name(rule.ci.image)
+        when = event.finished_at or received
+        pairs.append((rule, _Version(image, tag, None, origin, event.run_number, event.run_id, when)))
+    result = _collect(config, pairs)
+    return PlanResult(result.intents, (*skips, *result.skips))
+
+
+def _ci_matches(rule: Rule, event: CiFinished) -> bool:
+    ci = rule.ci
+    if ci is None or ci.repo.lower() != event.repo.lower():
+        return False
+    if ci.forge is not None and ci.forge != event.forge:
+        return False
+    if ci.workflows and not any(fnmatchcase(event.workflow or "", w) for w in ci.workflows):
+        return False
+    if event.branch is not None:
+        return any(fnmatchcase(event.branch, b) for b in ci.branches)
+    return event.tag is not None and any(fnmatchcase(event.tag, t) for t in ci.tags)
+
+
+def _safe(value: str) -> str:
+    """Branch names may hold '/' and other characters a docker tag cannot: they become '-'."""
+    return _UNSAFE_TAG_CHARS.sub("-", value)
+
+
+def render_tag(template: str, event: CiFinished) -> str:
+    """Fill ``{sha} {short_sha} {branch} {run_number} {run_id} {ref_name}``; ValueError explains."""
+    ref_name = event.tag or event.branch
+    values = {
+        "sha": event.sha,
+        "short_sha": event.sha[:7],
+        "branch": _safe(event.branch) if event.branch else None,
+        "run_number": event.run_number,
+        "run_id": event.run_id,
+        "ref_name": _safe(ref_name) if ref_name else None,
+    }
+    missing = [k for k, v in values.items() if v is None and "{" + k + "}" in template]
+    if missing:
+        raise ValueError(f"tag template {template!r} needs {{{missing[0]}}}, which this CI event lacks")
+    tag = template.format(**{k: "" if v is None else str(v) for k, v in values.items()})
+    try:
+        return validate_tag(tag)
+    except InvalidReference as exc:
+        raise ValueError(f"tag template {template!r} gave an invalid tag: {exc}") from None
+
+
+def _collect(config: Config, pairs: list[tuple[Rule, _Version]]) -> PlanResult:
+    """Apply each rule's targets; the first rule to reach a target wins it."""
+    intents: list[UpdateIntent] = []
+    skips: list[Skip] = []
+    claimed: dict[tuple[str, str], str] = {}
+    for rule, version in pairs:
+        for target in rule.targets:
+            outcome = _intent(config, rule, target, version)
+            if isinstance(outcome, Skip):
+                skips.append(outcome)
+                continue
+            key = (outcome.group_key, outcome.target_key)
+            if key in claimed:
+                reason = f"target already planned by rule {claimed[key]!r}"
+                skips.append(Skip(reason, rule=rule.name, target=target.label()))
+                continue
+            claimed[key] = rule.name
+            intents.append(outcome)
+    return PlanResult(tuple(intents), tuple(skips))
+
+
+def _pin_problem(pin: str, tag: str | None, digest: str | None) -> str | None:
+    if pin in ("tag", "tag+digest") and tag is None:
+        return f"pin {pin!r} needs a tag; this event carries only a digest"
+    if pin in ("digest", "tag+digest") and digest is None:
+        return f"pin {pin!r} needs a digest; this event carries none"
+    return None
+
+
+def _intent(
+    config: Config,
+    rule: Rule,
+    target: Target,
+    version: _Version,
+    *,
+    rollback: bool = False,
+    chatops: bool = False,
+    ordering: tuple[Scheme, OrderingKey] | None = None,
+) -> UpdateIntent | Skip:
+    policy = config.policy_for(rule, target)
+
+    def skip(reason: str) -> Skip:
+        return Skip(reason, rule=rule.name, target=target.label())
+
+    problem = _pin_problem(policy.pin, version.tag, version.digest)
+    if problem is None and version.tag is not None and not rollback:
+        problem = policy.rejection(version.tag)
+    if problem is not None:
+        return skip(problem)
+    if ordering is None:
+        try:
+            ordering = _order(policy.ordering, version, fallback=chatops)
+        except Unorderable as exc:
+            if not rollback:
+                return skip(str(exc))
+            ordering = ("push-time", ())  # a rollback does not compete on order
+    return UpdateIntent(
+        forge=target.forge,
+        repo=target.repo,
+        base_branch=target.branch,
+        group=target.group_name,
+        environment=target.environment,
+        files=target.files,
+        image=version.image,
+        tag=version.tag if policy.pin != "digest" else None,
+        digest=version.digest if policy.pin != "tag" else None,
+        ordering_scheme=ordering[0],
+        ordering_key=ordering[1],
+        pin=policy.pin,
+        marker=target.marker,
+        path=target.path,
+        doc=target.doc,
+        rollback=rollback,
+        origin=version.origin,
+        pr=config.pr_for(rule, target),
+    )
+
+
+def _order(choice: OrderingChoice, version: _Version, *, fallback: bool) -> tuple[Scheme, OrderingKey]:
+    """The version's (scheme, key). With ``fallback`` (chat-ops: no CI run at hand), a scheme the
+    tag alone cannot satisfy falls back to the request's time."""
+    scheme = choose_scheme(choice, version.tag, run_number=version.run_number, run_id=version.run_id)
+    run, when = version.run_number, version.when
+    try:
+        return scheme, ordering_key(scheme, version.tag, run_number=run, run_id=version.run_id, when=when)
+    except Unorderable:
+        if not fallback or scheme == "push-time":
+            raise
+    return "push-time", ordering_key("push-time", None, when=when)
+
+
+def plan_for_environment(
+    config: Config,
+    image: str,
+    tag: str | None,
+    digest: str | None,
+    environment: str,
+    *,
+    origin: Origin,
+    rollback: bool = False,
+    ordering: tuple[Scheme, OrderingKey] | None = None,
+) -> PlanResult:
+    """Intents putting ``image`` at ``tag``/``digest`` in every target of ``environment``.
+
+    Promote applies the target's policy (a denied tag is not promoted). Rollback is an explicit
+    human choice of a known version: it skips the tag filters and is marked ``rollback=True``.
+    ``ordering`` carries the key of the version being promoted (from the source environment's
+    intent); without it the key is computed from the tag, falling back to the origin's time.
+    """
+    name = canonical_name(image)
+    pairs = [
+        (rule, target)
+        for rule in config.rules
+        if rule.matches_image(name)
+        for target in rule.targets
+        if target.environment == environment
+    ]
+    if not pairs:
+        return PlanResult(skips=(Skip(f"no target for {name} in environment {environment!r}"),))
+    version = _Version(name, tag, digest, origin, when=origin.received_at)
+    intents: list[UpdateIntent] = []
+    skips: list[Skip] = []
+    seen: set[tuple[str, str]] = set()
+    for rule, target in pairs:
+        outcome = _intent(config, rule, target, version, rollback=rollback, chatops=True, ordering=ordering)
+        if isinstance(outcome, Skip):
+            skips.append(outcome)
+        elif (outcome.group_key, outcome.target_key) not in seen:
+            seen.add((outcome.group_key, outcome.target_key))
+            intents.append(outcome)
+    return PlanResult(tuple(intents), tuple(skips))
