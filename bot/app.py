@@ -1,0 +1,27 @@
+"""The Flask application factory (gunicorn: ``bot.app:create_app()``).
+
+Nothing happens at import time: settings, Redis and queues are built when ``create_app`` runs.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from bot import logs, web
+from bot.deps import Container
+from bot.settings import Settings
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """Build the web app around ``container`` (default: one built from ``settings`` or the env)."""
+    if container is None:
+        container = Container(settings if settings is not None else Settings.from_env())
+    settings = container.settings
+    secrets = [s for source in settings.webhook_secrets for s in settings.secrets_for(source)]
+    logs.configure(settings.log_level, settings.log_json, secrets=secrets)
+    app = Flask("manifest_bot")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["manifest_bot"] = container
+    web.register(app, container)
+    return app

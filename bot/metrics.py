@@ -1,0 +1,99 @@
+"""Prometheus metrics of the whole service, on one registry of our own (``REGISTRY``).
+
+Import a metric and use it: ``from bot.metrics import FORGE_REQUESTS;
+FORGE_REQUESTS.labels(forge="github", status="200").inc()``. ``render()`` gives the text format
+for ``GET /metrics``. With several gunicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` (an empty
+directory) before start-up: ``render`` then aggregates every worker's values.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# --- intake ------------------------------------------------------------------------------------
+#: outcome: accepted | ignored | duplicate | unauthorized | bad_request | too_large |
+#: unknown_source | unavailable
+DELIVERIES = Counter(
+    "manifest_bot_deliveries",
+    "Webhook deliveries by source and outcome",
+    ["source", "outcome"],
+    registry=REGISTRY,
+)
+SIGNATURE_FAILURES = Counter(
+    "manifest_bot_signature_failures",
+    "Deliveries refused for a missing or wrong signature/token",
+    ["source"],
+    registry=REGISTRY,
+)
+EVENTS = Counter(
+    "manifest_bot_events", "Normalised events accepted, by kind", ["source", "kind"], registry=REGISTRY
+)
+HTTP_ERRORS = Counter(
+    "manifest_bot_http_errors", "Error responses by HTTP status", ["status"], registry=REGISTRY
+)
+INTAKE_SECONDS = Histogram(
+    "manifest_bot_intake_duration_seconds",
+    "Time to verify, parse, record and enqueue one delivery",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
+)
+
+# --- planning and reconcile ---------------------------------------------------------------------
+#: outcome: created | superseded | skipped | unrouted
+INTENTS = Counter("manifest_bot_intents", "Update intents by outcome", ["outcome"], registry=REGISTRY)
+#: outcome: unchanged | updated | opened | closed | error
+RECONCILE_RUNS = Counter(
+    "manifest_bot_reconcile_runs", "Reconcile runs by outcome", ["outcome"], registry=REGISTRY
+)
+RECONCILE_SECONDS = Histogram(
+    "manifest_bot_reconcile_duration_seconds",
+    "Duration of one reconcile run",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
+
+# --- forges and queues ------------------------------------------------------------------------
+FORGE_REQUESTS = Counter(
+    "manifest_bot_forge_requests",
+    "Requests to a forge API by forge and HTTP status (or 'error' for no response)",
+    ["forge", "status"],
+    registry=REGISTRY,
+)
+RATE_LIMIT_REMAINING = Gauge(
+    "manifest_bot_forge_rate_limit_remaining",
+    "Requests left in the forge's current rate-limit window",
+    ["forge", "scope"],
+    registry=REGISTRY,
+    multiprocess_mode="min",
+)
+QUEUE_DEPTH = Gauge(
+    "manifest_bot_queue_depth",
+    "Jobs waiting in each rq queue (sampled at scrape time)",
+    ["queue"],
+    registry=REGISTRY,
+    multiprocess_mode="max",
+)
+FAILED_JOBS = Counter("manifest_bot_failed_jobs", "rq jobs that failed, by job", ["job"], registry=REGISTRY)
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of every metric (all workers in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

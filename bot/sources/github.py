@@ -1,0 +1,206 @@
+"""GitHub (App or repository webhooks): ``X-Hub-Signature-256`` HMAC, ``X-GitHub-Delivery`` id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.events import CiFinished, Event, Installation, PrClosed, PrComment, Push
+from bot.errors import SignatureError
+from bot.sources.base import (
+    Headers,
+    ParseResult,
+    check_hmac_sha256,
+    ignored,
+    integer,
+    load_object,
+    obj,
+    require_secrets,
+    text,
+)
+
+NAME = "github"
+FORGE = "github"
+_STATUSES = {
+    "success": "success",
+    "failure": "failure",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+    "timed_out": "timed_out",
+    "neutral": "neutral",
+    "action_required": "action_required",
+    "stale": "stale",
+    "startup_failure": "failure",
+}
+
+
+def verify(headers: Headers, body: bytes, secrets: tuple[str, ...]) -> None:
+    require_secrets(secrets, NAME)
+    if "x-hub-signature-256" not in headers and "x-hub-signature" in headers:
+        raise SignatureError("only X-Hub-Signature-256 (HMAC-SHA256) is accepted, not SHA-1")
+    check_hmac_sha256(headers.get("x-hub-signature-256"), body, secrets, "X-Hub-Signature-256")
+
+
+def detect(headers: Headers, payload: Any) -> bool:
+    return "x-github-event" in headers
+
+
+def parse(headers: Headers, body: bytes) -> ParseResult:
+    delivery = headers.get("x-github-delivery") or None
+    event = headers.get("x-github-event")
+    if not event:
+        return ignored("missing X-GitHub-Event header", delivery)
+    data = load_object(body)
+    handler = _HANDLERS.get(event)
+    if handler is None:
+        return ignored(f"GitHub event {event!r} is not used", delivery)
+    outcome = handler(data)
+    if isinstance(outcome, str):
+        return ignored(outcome, delivery)
+    return ParseResult((outcome,), delivery)
+
+
+def _repo(data: dict[str, Any]) -> str | None:
+    return text(obj(data, "repository"), "full_name")
+
+
+def _installation_id(data: dict[str, Any]) -> int | None:
+    return integer(obj(data, "installation"), "id")
+
+
+def _workflow_run(data: dict[str, Any]) -> Event | str:
+    action = text(data, "action")
+    if action != "completed":
+        return f"workflow_run {action}: only completed runs matter"
+    run = obj(data, "workflow_run")
+    repo, sha = _repo(data), text(run, "head_sha")
+    status = _STATUSES.get(text(run, "conclusion") or "")
+    if not (repo and sha and status):
+        return "workflow_run without repository, head_sha or a known conclusion"
+    return CiFinished(
+        forge=FORGE,
+        repo=repo,
+        sha=sha,
+        branch=text(run, "head_branch"),
+        status=status,
+        run_id=integer(run, "id"),
+        run_number=integer(run, "run_number"),
+        workflow=text(run, "name") or text(obj(data, "workflow"), "name"),
+        link=text(run, "html_url"),
+        finished_at=text(run, "updated_at"),
+    )
+
+
+def _check_suite(data: dict[str, Any]) -> Event | str:
+    action = text(data, "action")
+    if action != "completed":
+        return f"check_suite {action}: only completed suites matter"
+    suite = obj(data, "check_suite")
+    repo, sha = _repo(data), text(suite, "head_sha")
+    status = _STATUSES.get(text(suite, "conclusion") or "")
+    if not (repo and sha and status):
+        return "check_suite without repository, head_sha or a known conclusion"
+    return CiFinished(
+        forge=FORGE,
+        repo=repo,
+        sha=sha,
+        branch=text(suite, "head_branch"),
+        status=status,
+        run_id=integer(suite, "id"),
+        workflow=text(obj(suite, "app"), "name"),
+        finished_at=text(suite, "updated_at"),
+    )
+
+
+def _push(data: dict[str, Any]) -> Event | str:
+    ref, repo = text(data, "ref"), _repo(data)
+    before, after = text(data, "before"), text(data, "after")
+    if data.get("deleted") is True:
+        return f"push deleted {ref}"
+    if not (ref and repo and before and after):
+        return "push without ref, repository, before or after"
+    if not ref.startswith("refs/heads/"):
+        return f"push to {ref}: only branches matter"
+    return Push(forge=FORGE, repo=repo, ref=ref, before=before, after=after)
+
+
+def _issue_comment(data: dict[str, Any]) -> Event | str:
+    action = text(data, "action")
+    if action != "created":
+        return f"issue_comment {action}: only new comments are read"
+    issue, comment = obj(data, "issue"), obj(data, "comment")
+    if "pull_request" not in issue:
+        return "comment on an issue, not a pull request"
+    user = obj(comment, "user")
+    repo, number, comment_id = _repo(data), integer(issue, "number"), integer(comment, "id")
+    author = text(user, "login")
+    if not (repo and number is not None and comment_id is not None and author):
+        return "issue_comment without repository, number, comment id or author"
+    return PrComment(
+        forge=FORGE,
+        repo=repo,
+        pr_number=number,
+        author=author,
+        body=comment.get("body") if isinstance(comment.get("body"), str) else "",
+        comment_id=comment_id,
+        author_is_bot=text(user, "type") == "Bot",
+        installation_id=_installation_id(data),
+    )
+
+
+def _pull_request(data: dict[str, Any]) -> Event | str:
+    action = text(data, "action")
+    if action != "closed":
+        return f"pull_request {action}: only closed pull requests matter"
+    pr = obj(data, "pull_request")
+    repo, number, head = _repo(data), integer(data, "number"), text(obj(pr, "head"), "ref")
+    if number is None:
+        number = integer(pr, "number")
+    if not (repo and number is not None and head):
+        return "pull_request without repository, number or head branch"
+    merged = pr.get("merged") is True
+    return PrClosed(
+        forge=FORGE,
+        repo=repo,
+        pr_number=number,
+        merged=merged,
+        head_branch=head,
+        base_branch=text(obj(pr, "base"), "ref"),
+        closed_by=text(obj(data, "sender"), "login"),
+        merge_sha=text(pr, "merge_commit_sha") if merged else None,
+    )
+
+
+def _repo_names(items: Any) -> tuple[str, ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple(name for item in items if (name := text(item, "full_name")))
+
+
+def _installation(data: dict[str, Any]) -> Event | str:
+    action, installation_id = text(data, "action"), _installation_id(data)
+    if not action or installation_id is None:
+        return "installation without action or id"
+    return Installation(action, installation_id, _repo_names(data.get("repositories")))
+
+
+def _installation_repositories(data: dict[str, Any]) -> Event | str:
+    action, installation_id = text(data, "action"), _installation_id(data)
+    if action not in ("added", "removed") or installation_id is None:
+        return "installation_repositories without a known action or id"
+    return Installation(action, installation_id, _repo_names(data.get(f"repositories_{action}")))
+
+
+def _ping(data: dict[str, Any]) -> str:
+    return "ping"
+
+
+_HANDLERS = {
+    "workflow_run": _workflow_run,
+    "check_suite": _check_suite,
+    "push": _push,
+    "issue_comment": _issue_comment,
+    "pull_request": _pull_request,
+    "installation": _installation,
+    "installation_repositories": _installation_repositories,
+    "ping": _ping,
+}
