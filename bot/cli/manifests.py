@@ -1,0 +1,205 @@
+"""``manifest-bot scan`` and ``manifest-bot bump``: the YAML engine on files (the only I/O here).
+
+Exit codes of ``bump``: 0 something changed, 1 nothing matched or already at that value (stderr
+says which), 2 an error (unreadable file, invalid YAML, invalid reference, unsafe edit). Errors
+never come out as a traceback, and a file is written only when every file edited cleanly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from bot.core.images import parse_image, validate_digest, validate_tag
+from bot.core.manifests import Edit, EditResult, Selector, edit, load_text, scan
+from bot.core.manifests.select import check_selector
+from bot.core.manifests.tree import parse_path
+from bot.errors import BotError
+
+EXIT_CHANGED, EXIT_NOTHING, EXIT_ERROR = 0, 1, 2
+_REF_FIELDS = ("file", "line", "column", "doc", "path", "kind", "image", "tag", "digest", "marker")
+
+
+class _Failed(Exception):
+    """A user-facing error already worded; exit 2."""
+
+
+def _read(file: str) -> tuple[bytes, str]:
+    try:
+        data = Path(file).read_bytes()
+    except IsADirectoryError:
+        raise _Failed(f"{file}: is a directory, not a manifest file") from None
+    except OSError as exc:
+        raise _Failed(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data, load_text(data, file)
+    except BotError as exc:
+        raise _Failed(str(exc)) from None
+
+
+def _error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+@click.command("scan")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text lines.")
+def scan_command(files: tuple[str, ...], as_json: bool) -> None:
+    """List every image reference in FILE... (all YAML documents)."""
+    rows: list[dict[str, object]] = []
+    failed = False
+    for file in files:
+        try:
+            _, text = _read(file)
+            refs = scan(text, file)
+        except _Failed as exc:
+            _error(str(exc))
+            failed = True
+            continue
+        except BotError as exc:
+            _error(str(exc))
+            failed = True
+            continue
+        for ref in refs:
+            row = asdict(ref)
+            rows.append({k: row[k] for k in _REF_FIELDS})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            version = (f":{r['tag']}" if r["tag"] else "") + (f"@{r['digest']}" if r["digest"] else "")
+            marker = f"  marker={r['marker']}" if r["marker"] else ""
+            click.echo(
+                f"{r['file']}:{r['line']}:{r['column']}  doc={r['doc']}  {r['kind']:<9}  {r['path']}  "
+                f"{r['image']}{version}{marker}"
+            )
+    raise SystemExit(EXIT_ERROR if failed else 0)
+
+
+def _selector(image: str | None, marker: str | None, path: str | None, doc: int | None) -> Selector:
+    selector = Selector(image=image, marker=marker, path=path, doc=doc)
+    try:
+        check_selector(selector)
+    except ValueError:
+        raise click.UsageError(
+            "give exactly one of --image, --marker or --path (--doc only with --path)"
+        ) from None
+    if path is not None:
+        try:
+            parse_path(path)
+        except ValueError as exc:
+            raise click.UsageError(f"--path: {exc}") from None
+    if marker is not None and (marker.count(":") != 1 or not all(marker.split(":"))):
+        raise click.UsageError(f"--marker must look like NAMESPACE:NAME, got {marker!r}")
+    return selector
+
+
+def _describe(selector: Selector) -> str:
+    if selector.image is not None:
+        return f"--image {selector.image}"
+    if selector.marker is not None:
+        return f"--marker {selector.marker}"
+    return f"--path {selector.path} --doc {selector.doc or 0}"
+
+
+def _diff(file: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{file}", f"b/{file}"
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def _write(file: str, text: str) -> None:
+    """Replace the file atomically (same directory, same permission bits)."""
+    target = Path(file)
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode("utf-8"))
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command("bump")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--image", help="Every reference to this image (normalised match, never a prefix).")
+@click.option("--marker", help="Values carrying the setter marker NAMESPACE:NAME.")
+@click.option("--path", "path", help="One scalar by dotted path, [i] for list items.")
+@click.option("--doc", type=click.IntRange(min=0), help="Document index for --path (0-based, default 0).")
+@click.option("--tag", help="The new tag.")
+@click.option("--digest", help="The new digest (algorithm:hex).")
+@click.option("--write", is_flag=True, help="Edit the files in place instead of printing a diff.")
+def bump_command(  # noqa: PLR0917 - click passes each option as a parameter
+    files: tuple[str, ...],
+    image: str | None,
+    marker: str | None,
+    path: str | None,
+    doc: int | None,
+    tag: str | None,
+    digest: str | None,
+    write: bool,
+) -> None:
+    """Change the tag and/or digest of the selected image references in FILE..."""
+    selector = _selector(image, marker, path, doc)
+    if tag is None and digest is None:
+        raise click.UsageError("give --tag, --digest or both")
+    try:
+        for value, check in ((tag, validate_tag), (digest, validate_digest)):
+            if value is not None:
+                check(value)
+        if image is not None:
+            parse_image(image)
+    except BotError as exc:
+        _error(str(exc))
+        raise SystemExit(EXIT_ERROR) from None
+    results: list[tuple[str, str, EditResult]] = []
+    try:
+        for file in files:
+            _, text = _read(file)
+            results.append((file, text, edit(text, file, [Edit(selector, tag=tag, digest=digest)])))
+    except (_Failed, BotError) as exc:
+        _error(f"{exc}; no file was changed")
+        raise SystemExit(EXIT_ERROR) from None
+    version = (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    raise SystemExit(_report(selector, version, results, write))
+
+
+def _report(selector: Selector, version: str, results: list[tuple[str, str, EditResult]], write: bool) -> int:
+    changed = [(f, t, r) for f, t, r in results if r.changed]
+    if not changed:
+        matched = sum(r.matched for _, _, r in results)
+        if matched:
+            _error(
+                f"already at that value: {matched} reference(s) matched {_describe(selector)} "
+                f"and all are already at {version}"
+            )
+        else:
+            _error(f"nothing matched {_describe(selector)} in {', '.join(f for f, _, _ in results)}")
+        return EXIT_NOTHING
+    for file, text, result in changed:
+        if write:
+            try:
+                _write(file, result.text)
+            except OSError as exc:
+                _error(f"{file}: cannot write: {exc.strerror or exc}")
+                return EXIT_ERROR
+            for c in result.changes:
+                click.echo(f"{file}: doc {c.doc} {c.path}: {c.old or '(none)'} -> {c.new}", err=True)
+        else:
+            click.echo(_diff(file, text, result.text), nl=False)
+    return EXIT_CHANGED
+
+
+commands: list[click.Command] = [scan_command, bump_command]

@@ -1,0 +1,51 @@
+"""Choose references by image, setter marker or path (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.core.images import canonical_name, parse_image
+from bot.core.manifests.model import Reference, Selector
+from bot.core.manifests.tree import format_path, parse_path
+
+
+def check_selector(selector: Selector) -> None:
+    """Raise ValueError unless exactly one of image / marker / path is set (doc only with path)."""
+    chosen = [n for n in ("image", "marker", "path") if getattr(selector, n) is not None]
+    if len(chosen) != 1:
+        raise ValueError("a selector needs exactly one of image, marker or path")
+    if selector.doc is not None and selector.path is None:
+        raise ValueError("a document index only goes with a path")
+
+
+def _canonical(image: str) -> str | None:
+    if not image:
+        return None
+    try:
+        return canonical_name(image)
+    except ValueError:
+        return None
+
+
+def normalised_path(selector: Selector) -> str:
+    assert selector.path is not None
+    return format_path(parse_path(selector.path))
+
+
+def select(refs: Iterable[Reference], selector: Selector) -> list[Reference]:
+    """References the selector picks, in order.
+
+    ``image``: same repository after normalisation (``nginx`` = ``docker.io/library/nginx``),
+    never a prefix; its tag/digest, if any, is ignored. ``marker``: the ``ns:name`` of a setter
+    marker. ``path``: the reference's path in document ``doc`` (default 0).
+    Raises InvalidReference for a malformed image and ValueError for a malformed path.
+    """
+    check_selector(selector)
+    if selector.image is not None:
+        want = parse_image(selector.image).canonical_name
+        return [r for r in refs if _canonical(r.image) == want]
+    if selector.marker is not None:
+        return [r for r in refs if r.marker == selector.marker]
+    path = normalised_path(selector)
+    doc = selector.doc or 0
+    return [r for r in refs if r.doc == doc and r.path == path]
