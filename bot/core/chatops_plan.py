@@ -8,39 +8,81 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.commands import IgnoreScope
+from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
 from bot.core.intents import OrderingKey, UpdateIntent
+from bot.core.render import short_image
 from bot.core.versions import parse_semver
 
 #: larger than any version component anyone will publish; "everything in this line" sorts below it
 _TOP = 2**62
 
 
+_LEVELS = (IgnoreScope.MAJOR, IgnoreScope.MINOR, IgnoreScope.PATCH)
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of one target of a PR (from its active intent, or what its branch applied)."""
+
+    target: str
+    image: str
+    tag: str | None
+    digest: str | None
+    scheme: str
+    key: OrderingKey
+    intent: UpdateIntent | None = None
+
+    @classmethod
+    def of(cls, intent: UpdateIntent) -> Version:
+        return cls(
+            intent.target_key,
+            intent.image,
+            intent.tag,
+            intent.digest,
+            intent.ordering_scheme,
+            intent.ordering_key,
+            intent,
+        )
+
+
 class Refusal(ValueError):
     """A command that cannot be carried out as asked; the message is the reply users see."""
 
 
-def ignore_key(scope: IgnoreScope, intent: UpdateIntent) -> OrderingKey:
-    """The ordering key up to which versions are ignored (newer ones pass again).
+def ignore_key(scope: IgnoreScope, version: Version) -> OrderingKey | None:
+    """The ordering key up to which versions are ignored (newer ones pass again); None = all.
 
-    ``version`` ignores exactly the intent's version and everything below it; ``patch``/``minor``/
+    ``version`` ignores exactly this version and everything below it; ``patch``/``minor``/
     ``major`` ignore the whole line the version belongs to (``2.3.1`` major → every ``2.x``).
     """
+    if scope is IgnoreScope.IMAGE:
+        return None
     if scope is IgnoreScope.VERSION:
-        return intent.ordering_key
-    if scope not in (IgnoreScope.MAJOR, IgnoreScope.MINOR, IgnoreScope.PATCH):
-        raise ValueError(f"{scope.value} does not ignore by version")
-    version = parse_semver(intent.tag or "") if intent.ordering_scheme == "semver" else None
-    if version is None:
+        return version.key
+    if scope not in _LEVELS:
+        raise ValueError(f"{scope.value} is not an ignore scope")
+    semver = parse_semver(version.tag or "") if version.scheme == "semver" else None
+    if semver is None:
         raise Refusal(
-            f"`{intent.tag or intent.digest}` of `{intent.image}` is not ordered by semantic version, "
-            f"so it has no {scope.value} line; use `ignore this version`"
+            f"`{version.tag or version.digest}` of `{version.image}` is not ordered by semantic "
+            f"version, so it has no {scope.value} line; use `ignore this version`"
         )
     if scope is IgnoreScope.MAJOR:
-        return (version.major, _TOP)
+        return (semver.major, _TOP)
     if scope is IgnoreScope.MINOR:
-        return (version.major, version.minor, _TOP)
-    return (version.major, version.minor, version.patch, _TOP)
+        return (semver.major, semver.minor, _TOP)
+    return (semver.major, semver.minor, semver.patch, _TOP)
+
+
+def ignore_mark(scope: IgnoreScope, version: Version) -> IgnoreMark:
+    up_to = ignore_key(scope, version)
+    return IgnoreMark(
+        image=version.image,
+        up_to=up_to,
+        scheme=None if up_to is None else version.scheme,
+        label=describe_ignore(short_image(version.image), scope, version.tag or version.digest),
+    )
 
 
 def describe_ignore(image: str, scope: IgnoreScope, tag: str | None) -> str:
@@ -54,14 +96,16 @@ def describe_ignore(image: str, scope: IgnoreScope, tag: str | None) -> str:
     return f"`{image}` {tag} and below"
 
 
-def narrow(intents: Sequence[UpdateIntent], image: str | None) -> list[UpdateIntent]:
-    """The intents a command applies to: all of the PR's, or those of the one image named."""
+def narrow(versions: Sequence[Version], image: str | None) -> list[Version]:
+    """The versions a command applies to: all of the PR's, or those of the one image named."""
+    if not versions:
+        raise Refusal("this PR has no versions I know of (its update may have merged or been cleared)")
     if image is None:
-        return list(intents)
+        return list(versions)
     wanted = canonical_name(image)
-    chosen = [i for i in intents if canonical_name(i.image) == wanted]
+    chosen = [v for v in versions if canonical_name(v.image) == wanted]
     if not chosen:
-        names = ", ".join(sorted({f"`{i.image}`" for i in intents})) or "none"
+        names = ", ".join(sorted({f"`{v.image}`" for v in versions}))
         raise Refusal(f"`{image}` is not updated by this PR (its images: {names})")
     return chosen
 
@@ -93,12 +137,3 @@ def promotion_target(chains: Sequence[Sequence[str]], current: str | None, wante
             return step
     options = " or ".join(f"`{s}`" for s in sorted(set(steps)))
     raise Refusal(f"`{current}` promotes to {options}, not `{wanted}` (promotion follows the chain)")
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """One image version a command moves a group to (promote, rollback, pin)."""
-
-    image: str
-    tag: str | None
-    digest: str | None = None

@@ -6,15 +6,18 @@ import pytest
 
 from bot.core.chatops_plan import (
     Refusal,
+    Version,
     describe_ignore,
     ignore_key,
+    ignore_mark,
     narrow,
     next_environment,
     promotion_target,
 )
 from bot.core.commands import IgnoreScope
+from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
-from bot.core.merge import Mark, MergePolicy, merge
+from bot.core.merge import merge
 from bot.core.versions import ordering_key
 
 S = IgnoreScope
@@ -55,19 +58,27 @@ def intent(tag: str, image: str = "ghcr.io/acme/api", scheme: str = "semver") ->
 def test_ignore_marks_block_the_line_and_let_newer_lines_through(
     scope: IgnoreScope, current: str, candidate: str, blocked: bool
 ) -> None:
-    """Checked through the real intent merge, the way the reconcile path applies them."""
-    mark = Mark("semver", ignore_key(scope, intent(current)), current, None)
+    """Checked through the real intent merge and GroupState, the way reconcile applies them."""
+    state = GroupState(ignored=(ignore_mark(scope, Version.of(intent(current))),))
     incoming = intent(candidate)
-    outcome = merge({}, {}, [incoming], MergePolicy(ignored={incoming.target_key: mark}))
+    assert state.is_ignored(incoming) is blocked
+    outcome = merge({}, {}, [incoming], state)
     assert (not outcome.changed) is blocked
     if blocked:
         assert outcome.superseded[0].reason == "ignored"
 
 
+def test_ignoring_the_image_blocks_every_version_of_it_only() -> None:
+    state = GroupState(ignored=(ignore_mark(S.IMAGE, Version.of(intent("1.0.0"))),))
+    assert state.is_ignored(intent("99.0.0"))
+    assert state.is_ignored(intent("417", scheme="run-number"))
+    assert not state.is_ignored(intent("1.0.0", image="ghcr.io/acme/web"))
+
+
 def test_line_ignores_need_semantic_versions() -> None:
     with pytest.raises(Refusal, match="not ordered by semantic version, so it has no major line"):
-        ignore_key(S.MAJOR, intent("417", scheme="run-number"))
-    assert ignore_key(S.VERSION, intent("417", scheme="run-number")) == (417,)
+        ignore_key(S.MAJOR, Version.of(intent("417", scheme="run-number")))
+    assert ignore_key(S.VERSION, Version.of(intent("417", scheme="run-number"))) == (417,)
 
 
 @pytest.mark.parametrize(
@@ -84,8 +95,13 @@ def test_ignore_descriptions(scope: IgnoreScope, tag: str, text: str) -> None:
     assert describe_ignore("img", scope, tag) == text
 
 
+def test_narrow_needs_versions() -> None:
+    with pytest.raises(Refusal, match="this PR has no versions I know of"):
+        narrow([], None)
+
+
 def test_narrow_to_one_image_by_any_spelling() -> None:
-    nginx, api = intent("1.25.0", image="docker.io/library/nginx"), intent("2.0.0")
+    nginx, api = Version.of(intent("1.25.0", image="docker.io/library/nginx")), Version.of(intent("2.0.0"))
     assert narrow([nginx, api], None) == [nginx, api]
     assert narrow([nginx, api], "nginx") == [nginx]
     with pytest.raises(Refusal, match="`redis` is not updated by this PR"):
