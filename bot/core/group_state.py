@@ -1,0 +1,95 @@
+"""What chat-ops and past failures say about one update group (pure; persisted by the reconcile
+service in Redis as JSON through ``to_dict``/``from_dict``).
+
+The PR lifecycle service reads it: ignored versions are left out of the desired state (a chat-ops
+rollback intent is never ignored), a pin replaces the version of its image, ``hold`` freezes the
+PR, and all of it is shown in the PR body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.images import canonical_name
+from bot.core.intents import OrderingKey, UpdateIntent
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreMark:
+    """Versions of ``image`` up to and including ``up_to`` (same ordering scheme) are skipped;
+    ``up_to=None`` skips every version. ``label`` is what the PR body shows."""
+
+    image: str
+    up_to: OrderingKey | None = None
+    scheme: str | None = None
+    label: str = ""
+
+    def matches(self, intent: UpdateIntent) -> bool:
+        if canonical_name(intent.image) != canonical_name(self.image):
+            return False
+        if self.up_to is None:
+            return True
+        if self.scheme is not None and self.scheme != intent.ordering_scheme:
+            return False
+        try:
+            return intent.ordering_key <= self.up_to
+        except TypeError:  # keys of different shapes never compare: not this mark's business
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """Hold ``image`` at this tag and/or digest whatever newer versions arrive."""
+
+    image: str
+    tag: str | None
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    ignored: tuple[IgnoreMark, ...] = ()
+    pinned: tuple[Pin, ...] = ()
+    hold: bool = False
+    last_error: str | None = None
+
+    def is_ignored(self, intent: UpdateIntent) -> bool:
+        return not intent.rollback and any(mark.matches(intent) for mark in self.ignored)
+
+    def pin_for(self, image: str) -> Pin | None:
+        wanted = canonical_name(image)
+        for pin in self.pinned:
+            if canonical_name(pin.image) == wanted:
+                return pin
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ignored": [
+                {
+                    "image": m.image,
+                    "up_to": None if m.up_to is None else list(m.up_to),
+                    "scheme": m.scheme,
+                    "label": m.label,
+                }
+                for m in self.ignored
+            ],
+            "pinned": [{"image": p.image, "tag": p.tag, "digest": p.digest} for p in self.pinned],
+            "hold": self.hold,
+            "last_error": self.last_error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupState:
+        ignored = tuple(
+            IgnoreMark(
+                image=m["image"],
+                up_to=None if m.get("up_to") is None else tuple(m["up_to"]),
+                scheme=m.get("scheme"),
+                label=m.get("label", ""),
+            )
+            for m in data.get("ignored", ())
+        )
+        pinned = tuple(Pin(p["image"], p.get("tag"), p.get("digest")) for p in data.get("pinned", ()))
+        return cls(ignored, pinned, bool(data.get("hold", False)), data.get("last_error"))

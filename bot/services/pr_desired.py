@@ -1,0 +1,122 @@
+"""The desired state of one group at one base commit: which files change, to what, and why.
+
+Intents are filtered and pinned by the group's state, then applied with the surgical YAML engine
+to the base files (never to the PR branch: a stale branch is regenerated, not rebased).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core import manifests as engine
+from bot.core.group_state import GroupState
+from bot.core.intents import UpdateIntent
+from bot.core.manifests.model import Change, Edit, Selector
+from bot.core.render import Row
+from bot.errors import ManifestError, NotFound
+from bot.forges.base import Forge
+from bot.services.file_resolution import ScanCache, resolve_files
+
+#: bump when the PR text layout changes, so every open PR's text is refreshed once
+RENDER_VERSION = 1
+_BOM = "\ufeff"
+#: intent fields that never reach the branch or the PR text (a re-delivery must stay a no-op)
+_UNRENDERED = frozenset({"ordering_key", "ordering_scheme"})
+_RENDERED_ORIGIN = frozenset({"link", "commit", "app_repo"})
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    contents: dict[str, bytes]  # only files that differ from the base
+    changes: tuple[Change, ...]
+    rows: tuple[Row, ...]
+    unmatched: tuple[str, ...]  # images whose selectors matched nothing in their files
+
+
+def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> list[UpdateIntent]:
+    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order."""
+    out = []
+    for intent in intents:
+        if state.is_ignored(intent):
+            continue
+        pin = state.pin_for(intent.image)
+        pinned = pin is not None and not intent.rollback
+        out.append(dataclasses.replace(intent, tag=pin.tag, digest=pin.digest) if pin and pinned else intent)
+    return sorted(out, key=lambda i: (i.image, i.target_key))
+
+
+def fingerprint(intents: Sequence[UpdateIntent], state: GroupState, command_prefix: str) -> str:
+    """A digest of everything the branch and the PR text are made from (besides the base sha)."""
+    rendered = []
+    for intent in intents:
+        item = {k: v for k, v in intent.to_dict().items() if k not in _UNRENDERED}
+        item["origin"] = {k: v for k, v in item["origin"].items() if k in _RENDERED_ORIGIN}
+        rendered.append(item)
+    data = {
+        "v": RENDER_VERSION,
+        "intents": rendered,
+        "state": state.to_dict(),
+        "prefix": command_prefix,
+    }
+    raw = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:20]
+
+
+def edit_for(intent: UpdateIntent) -> Edit:
+    if intent.marker:
+        selector = Selector(marker=intent.marker)
+    elif intent.path:
+        selector = Selector(path=intent.path, doc=intent.doc)
+    else:
+        selector = Selector(image=intent.image)
+    if intent.pin == "digest" and intent.digest:
+        return Edit(selector, tag=None, digest=intent.digest, clear_digest=False)
+    if intent.pin == "tag+digest" and intent.digest:
+        return Edit(selector, tag=intent.tag, digest=intent.digest, clear_digest=False)
+    return Edit(selector, tag=intent.tag, digest=None, clear_digest=True)
+
+
+def _read(forge: Forge, repo: str, path: str, ref: str) -> tuple[bytes, str]:
+    try:
+        raw = forge.read_file(repo, path, ref)
+    except NotFound:
+        raise ManifestError(f"file does not exist on the base branch ({ref[:12]})", file=path) from None
+    return raw, engine.load_text(raw, path)
+
+
+def desired_state(
+    forge: Forge,
+    intents: Sequence[UpdateIntent],
+    base_sha: str,
+    *,
+    cache: ScanCache | None = None,
+) -> Desired:
+    """Apply ``intents`` to the files at ``base_sha``; ManifestError/UnsafeEdit propagate."""
+    texts: dict[str, tuple[bytes, str, str]] = {}  # path -> (raw, original text, edited text)
+    changes: list[Change] = []
+    rows: list[Row] = []
+    unmatched: list[str] = []
+    for intent in intents:
+        matched = 0
+        for path in resolve_files(forge, intent, base_sha, cache=cache):
+            if path not in texts:
+                raw, text = _read(forge, intent.repo, path, base_sha)
+                texts[path] = (raw, text, text)
+            raw, original, current = texts[path]
+            result = engine.edit(current, path, [edit_for(intent)])
+            matched += result.matched
+            texts[path] = (raw, original, result.text)
+            changes.extend(result.changes)
+            rows.extend(Row(c.file, intent.image, c.old, c.new, intent.digest) for c in result.changes)
+        if matched == 0:
+            unmatched.append(intent.image)
+    contents = {}
+    for path, (raw, original, edited) in sorted(texts.items()):
+        if edited != original:
+            keep_bom = raw.startswith(_BOM.encode()) and not edited.startswith(_BOM)
+            contents[path] = ((_BOM if keep_bom else "") + edited).encode("utf-8")
+    return Desired(contents, tuple(changes), tuple(rows), tuple(unmatched))

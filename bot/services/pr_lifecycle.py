@@ -1,0 +1,341 @@
+"""One PR per update group, found, opened, updated, regenerated or closed — never duplicated.
+
+``sync_group`` is level-triggered: it compares the group's desired state (intents applied to the
+current base) with the bot's branch and PR and writes only the difference. Run twice, the second
+run reads two things (base head, PR) and writes nothing. Branch writes are compare-and-swap; a lost
+race raises ``Conflict`` for the caller to observe again. No error is swallowed.
+
+Branch ``<branch_prefix>/<env>/<group>``; the PR is found by that branch and the hidden marker.
+A branch carrying commits by anyone but the bot is left alone (one comment, then ``blocked``) until
+``force=True``; then the bot regenerates it and keeps their file changes as a follow-up commit when
+they do not overlap its own edits (and the base did not change those files), else drops them and
+says so. ``recreate=True`` discards everything and starts over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from bot.core.group_state import GroupState
+from bot.core.intents import UpdateIntent
+from bot.core.manifests.model import Change
+from bot.core.render import (
+    DEFAULT_PREFIX,
+    BodyInput,
+    Marker,
+    already_applied_comment,
+    blocked_comment,
+    carried_comment,
+    commit_message,
+    marker_prefix,
+    nothing_wanted_comment,
+    parse_marker,
+    pr_body,
+    pr_title,
+    replace_marker,
+)
+from bot.errors import ConfigError, NotFound
+from bot.forges.base import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
+from bot.services.file_resolution import ScanCache
+from bot.services.pr_desired import Desired, desired_state, effective_intents, fingerprint
+
+Action = Literal["opened", "updated", "noop", "regenerated", "closed", "blocked", "pushed", "held"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    action: Action
+    pr: PullRequest | None
+    commit: str | None  # the branch head after the call (None when there is no branch)
+    changes: tuple[Change, ...]  # what the written commit changes vs the base; () when nothing written
+    base_sha: str
+    kept: tuple[str, ...] = ()  # people's files carried over a regeneration
+    dropped: tuple[str, ...] = ()  # people's files (or commits) dropped by a regeneration
+    unmatched: tuple[str, ...] = ()  # images whose selectors matched nothing
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    forge: Forge
+    intents: tuple[UpdateIntent, ...]  # effective (ignores and pins applied)
+    first: UpdateIntent
+    state: GroupState
+    base_sha: str
+    branch: str
+    fp: str
+    prefix: str
+
+    @property
+    def repo(self) -> str:
+        return self.first.repo
+
+
+def branch_name(intent: UpdateIntent) -> str:
+    return f"{intent.pr.branch_prefix}/{intent.environment or 'default'}/{intent.group}"
+
+
+def sync_group(
+    forge: Forge,
+    intents: Sequence[UpdateIntent],
+    *,
+    state: GroupState | None = None,
+    force: bool = False,
+    recreate: bool = False,
+    command_prefix: str = DEFAULT_PREFIX,
+    cache: ScanCache | None = None,
+) -> SyncResult:
+    if not intents:
+        raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
+    keys = {i.group_key for i in intents}
+    if len(keys) != 1:
+        raise ValueError(f"intents of several groups given to sync_group: {sorted(keys)}")
+    state = state or GroupState()
+    first = intents[0]
+    base_sha = forge.branch_head(first.repo, first.base_branch)
+    if base_sha is None:
+        raise NotFound(f"{first.repo}: base branch {first.base_branch} does not exist")
+    effective = tuple(effective_intents(intents, state))
+    ctx = _Ctx(
+        forge,
+        effective,
+        first,
+        state,
+        base_sha,
+        branch_name(first),
+        fingerprint(effective, state, command_prefix),
+        command_prefix,
+    )
+    if state.hold and not (force or recreate):
+        pr = (
+            None
+            if first.pr.mode == "push"
+            else forge.find_pr(ctx.repo, ctx.branch, marker_prefix(keys.pop()))
+        )
+        return SyncResult("held", pr, pr.head_sha if pr else None, (), base_sha)
+    if first.pr.mode == "push":
+        return _push(ctx, cache)
+    pr = forge.find_pr(ctx.repo, ctx.branch, marker_prefix(first.group_key))
+    marker = parse_marker(pr.body) if pr else None
+    if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
+        return SyncResult("noop", pr, pr.head_sha, (), base_sha)
+    desired = desired_state(forge, effective, base_sha, cache=cache)
+    if not desired.contents:
+        return _close_applied(ctx, pr, marker, desired, force=force)
+    return _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
+
+
+def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
+    """The fast no-op: the PR says the bot wrote exactly this state on this base, and nobody moved
+    the branch since (its head is still the one the bot recorded)."""
+    return (
+        marker.state == "open"
+        and marker.base == ctx.base_sha
+        and marker.fingerprint == ctx.fp
+        and pr.head_sha is not None
+        and pr.head_sha == marker.head
+    )
+
+
+def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
+    desired = desired_state(ctx.forge, ctx.intents, ctx.base_sha, cache=cache)
+    if not desired.contents:
+        return SyncResult("noop", None, ctx.base_sha, (), ctx.base_sha, unmatched=desired.unmatched)
+    sha = ctx.forge.commit_files(
+        ctx.repo,
+        ctx.first.base_branch,
+        parent=ctx.base_sha,
+        changes=_file_changes(desired.contents),
+        message=commit_message(ctx.intents, desired.rows),
+        expected_head=ctx.base_sha,
+    )
+    return SyncResult("pushed", None, sha, desired.changes, ctx.base_sha, unmatched=desired.unmatched)
+
+
+def _close_applied(
+    ctx: _Ctx, pr: PullRequest | None, marker: Marker | None, desired: Desired, *, force: bool
+) -> SyncResult:
+    """The base already holds every wanted version: close the PR and drop the bot's branch (a
+    branch people committed to stays blocked instead, unless forced)."""
+    if pr is None:
+        return SyncResult("noop", None, None, (), ctx.base_sha, unmatched=desired.unmatched)
+    head = ctx.forge.branch_head(ctx.repo, ctx.branch)
+    foreign = _foreign(ctx, ctx.forge.commits_between(ctx.repo, ctx.base_sha, head)) if head else []
+    if foreign and not force:
+        return _block(ctx, pr, marker, foreign, head or "")
+    if ctx.intents:
+        text = already_applied_comment(ctx.first.base_branch, ctx.base_sha)
+    else:
+        text = nothing_wanted_comment()
+    ctx.forge.close_pr(ctx.repo, pr.number, text)
+    if head is not None and not foreign:
+        ctx.forge.delete_branch(ctx.repo, ctx.branch)
+    return SyncResult("closed", pr, None, (), ctx.base_sha, unmatched=desired.unmatched)
+
+
+def _is_bot(commit: CommitInfo, bot: str) -> bool:
+    return (commit.author_login or commit.author_name) == bot
+
+
+def _foreign(ctx: _Ctx, commits: Sequence[CommitInfo]) -> list[CommitInfo]:
+    bot = ctx.forge.info.bot_login
+    if bot is None:
+        raise ConfigError(f"forge {ctx.forge.info.name} does not know the bot's login")
+    return [c for c in commits if not _is_bot(c, bot)]
+
+
+def _sync_branch(
+    ctx: _Ctx, pr: PullRequest | None, marker: Marker | None, desired: Desired, *, force: bool, recreate: bool
+) -> SyncResult:
+    head = ctx.forge.branch_head(ctx.repo, ctx.branch)
+    if head is None or recreate:
+        sha = _write(ctx, desired, {}, head)
+        return _publish(ctx, pr, desired, sha, carried=(), action="regenerated" if pr else "opened")
+    commits = ctx.forge.commits_between(ctx.repo, ctx.base_sha, head)
+    foreign = _foreign(ctx, commits)
+    if foreign and not force:
+        return _block(ctx, pr, marker, foreign, head)
+    behind = not commits or commits[0].parents[:1] != (ctx.base_sha,)
+    carried = set(marker.carried) if marker else set()
+    if not foreign and not behind and _matches(ctx, head, desired, carried, marker):
+        return _publish(ctx, pr, desired, head, carried=tuple(sorted(carried)), action="noop", wrote=False)
+    old_parent = commits[0].parents[0] if commits and commits[0].parents else None
+    kept, dropped = _carry(
+        ctx, head, desired, carried, foreign=foreign, old_base=old_parent if behind else None
+    )
+    sha = _write(ctx, desired, kept, head, foreign)
+    if (foreign or dropped) and pr is not None:
+        ctx.forge.comment(ctx.repo, pr.number, carried_comment(sorted(kept), dropped))
+    action: Action = "regenerated" if behind or foreign or force else "updated"
+    result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action)
+    return replace(result, dropped=tuple(dropped))
+
+
+def _matches(ctx: _Ctx, head: str, desired: Desired, carried: set[str], marker: Marker | None) -> bool:
+    """Does the up-to-date bot branch already hold exactly the desired files (plus carried ones)?"""
+    if marker is not None:
+        touched = set(marker.files) | set(marker.carried)
+    elif hasattr(ctx.forge, "changed_files"):
+        touched = set(ctx.forge.changed_files(ctx.repo, ctx.base_sha, head))
+    else:
+        return False
+    if touched != set(desired.contents) | carried:
+        return False
+    return all(ctx.forge.read_file(ctx.repo, p, head) == c for p, c in desired.contents.items())
+
+
+def _carry(
+    ctx: _Ctx,
+    head: str,
+    desired: Desired,
+    carried: set[str],
+    *,
+    foreign: Sequence[CommitInfo],
+    old_base: str | None,
+) -> tuple[dict[str, bytes | None], list[str]]:
+    """Which people's files survive a regeneration: those the bot does not edit and the base did
+    not change meanwhile. Returns (kept path → content at head, dropped descriptions)."""
+    candidates = set(carried)
+    dropped: list[str] = []
+    changed_files = getattr(ctx.forge, "changed_files", None)
+    if foreign:
+        if changed_files is None:
+            dropped += [f"commit {c.sha[:12]}" for c in foreign]
+        else:
+            candidates |= set(changed_files(ctx.repo, foreign[0].parents[0], head))
+    base_moved: set[str] | None = set()
+    if old_base is not None and candidates:
+        base_moved = set(changed_files(ctx.repo, old_base, ctx.base_sha)) if changed_files else None
+    kept: dict[str, bytes | None] = {}
+    for path in sorted(candidates):
+        if path in desired.contents or base_moved is None or path in base_moved:
+            dropped.append(path)
+            continue
+        try:
+            kept[path] = ctx.forge.read_file(ctx.repo, path, head)
+        except NotFound:
+            kept[path] = None  # they deleted it
+    return kept, dropped
+
+
+def _write(
+    ctx: _Ctx,
+    desired: Desired,
+    kept: dict[str, bytes | None],
+    expected: str | None,
+    foreign: Sequence[CommitInfo] = (),
+) -> str:
+    """A fresh commit on the current base (never a textual rebase), plus people's files on top."""
+    sha = ctx.forge.commit_files(
+        ctx.repo,
+        ctx.branch,
+        parent=ctx.base_sha,
+        changes=_file_changes(desired.contents),
+        message=commit_message(ctx.intents, desired.rows),
+        expected_head=expected,
+    )
+    if kept:
+        who = ", ".join(sorted({c.author_name or c.author_login or "?" for c in foreign})) or "people"
+        message = f"Keep changes by {who} on top of the regenerated branch\n"
+        sha = ctx.forge.commit_files(
+            ctx.repo,
+            ctx.branch,
+            parent=sha,
+            changes=[FileChange(p, c) for p, c in sorted(kept.items())],
+            message=message,
+            expected_head=sha,
+        )
+    return sha
+
+
+def _publish(
+    ctx: _Ctx,
+    pr: PullRequest | None,
+    desired: Desired,
+    head: str,
+    *,
+    carried: tuple[str, ...],
+    action: Action,
+    wrote: bool = True,
+) -> SyncResult:
+    """Open the PR or bring its title and body up to date (no API write when they already are)."""
+    files = tuple(sorted(desired.contents))
+    marker = Marker(ctx.first.group_key, "open", ctx.base_sha, head, ctx.fp, files, carried)
+    title = pr_title(ctx.intents)
+    body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
+    changes = desired.changes if wrote else ()
+    opts = ctx.first.pr
+    if pr is None:
+        pr = ctx.forge.open_pr(
+            ctx.repo,
+            ctx.branch,
+            ctx.first.base_branch,
+            title,
+            body,
+            labels=opts.labels,
+            reviewers=opts.reviewers,
+            assignees=opts.assignees,
+            draft=opts.draft,
+        )
+        return SyncResult("opened", pr, head, desired.changes, ctx.base_sha, carried, (), desired.unmatched)
+    if pr.title != title or pr.body != body:
+        pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(title=title, body=body))
+        action = "updated" if action == "noop" else action
+    return SyncResult(action, pr, head, changes, ctx.base_sha, carried, (), desired.unmatched)
+
+
+def _block(
+    ctx: _Ctx, pr: PullRequest | None, marker: Marker | None, foreign: Sequence[CommitInfo], head: str
+) -> SyncResult:
+    """Leave a branch people committed to alone; say so once (the marker remembers)."""
+    if pr is not None and (marker is None or marker.state != "blocked"):
+        authors = [c.author_login or c.author_name or "?" for c in foreign]
+        ctx.forge.comment(ctx.repo, pr.number, blocked_comment(authors, [c.sha for c in foreign], ctx.prefix))
+        new = replace(marker or Marker(ctx.first.group_key), state="blocked")
+        pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(body=replace_marker(pr.body, new)))
+    return SyncResult("blocked", pr, head, (), ctx.base_sha)
+
+
+def _file_changes(contents: dict[str, bytes]) -> list[FileChange]:
+    return [FileChange(path, data) for path, data in sorted(contents.items())]
