@@ -6,7 +6,7 @@
 | 403 | RateLimited when ``Retry-After``, ``x-ratelimit-remaining: 0`` or "secondary rate limit";
 |     | else PermissionDenied |
 | 404 | NotFound |
-| 405, 409 | Conflict (GitHub "not mergeable" / head sha moved; GitLab "cannot be merged") |
+| 405, 406, 409 | Conflict (GitHub "not mergeable" / head sha moved; GitLab "cannot be merged") |
 | 400, 422 | Conflict when the message says a ref/branch moved or exists; else ValidationFailed |
 | 429 | RateLimited(retry_after) |
 | 5xx, timeouts, dropped connections | Transient |
@@ -116,7 +116,7 @@ def error_for_response(resp: requests.Response, what: str, *, now: float | None 
         return PermissionDenied(text)
     if status == 404:
         return NotFound(text)
-    if status in (405, 409):
+    if status in (405, 406, 409):
         return Conflict(text)
     if status in (400, 422):
         return Conflict(text) if _CONFLICT_RE.search(detail) else ValidationFailed(text)

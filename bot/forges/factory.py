@@ -1,0 +1,82 @@
+"""Build a Forge from settings: ``build_forge(name, kind, settings, **options)``.
+
+Options override settings per forge (a routing config may name several GitHub Enterprise hosts):
+- github: ``api_url``, ``token``, ``app_id``, ``private_key``, ``session``
+- gitlab: ``url``, ``token``, ``ssl_verify``, ``session``
+Build one forge per process and keep it: App installation tokens are cached on the instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.errors import SettingsError
+from bot.forges.base import Forge, ForgeInfo
+from bot.forges.github import GitHubForge
+from bot.forges.github_auth import AppAuth, GitHubAuth, TokenAuth
+from bot.forges.gitlab import GitLabForge
+from bot.settings import Settings
+
+Builder = Callable[..., Forge]  # (name, settings, **options) -> Forge
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+def _github_auth(settings: Settings, options: dict[str, Any], api_url: str) -> GitHubAuth:
+    app_id = options.pop("app_id", settings.github_app_id)
+    key = _secret(options.pop("private_key", settings.github_private_key))
+    token = _secret(options.pop("token", settings.github_token))
+    if app_id is not None and key:
+        return AppAuth(int(app_id), key, api_url=api_url, session=options.get("session"))
+    if token:
+        return TokenAuth(token)
+    raise SettingsError(
+        "GitHub forge needs MANIFEST_BOT_GITHUB_APP_ID + MANIFEST_BOT_GITHUB_PRIVATE_KEY, "
+        "or MANIFEST_BOT_GITHUB_TOKEN"
+    )
+
+
+def _github(name: str, settings: Settings, **options: Any) -> Forge:
+    api_url = options.pop("api_url", settings.github_api_url)
+    auth = _github_auth(settings, options, api_url)
+    info = ForgeInfo(name=name, kind="github", bot_login=settings.bot_login)
+    return GitHubForge(info, auth, api_url=api_url, session=options.pop("session", None))
+
+
+def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:
+    token = _secret(options.pop("token", settings.gitlab_token))
+    if not token:
+        raise SettingsError(
+            "GitLab forge needs MANIFEST_BOT_GITLAB_TOKEN (a project, group or personal token)"
+        )
+    info = ForgeInfo(name=name, kind="gitlab", bot_login=settings.bot_login)
+    return GitLabForge(
+        info,
+        token,
+        url=options.pop("url", settings.gitlab_url),
+        session=options.pop("session", None),
+        ssl_verify=options.pop("ssl_verify", True),
+    )
+
+
+#: kind -> builder. HOOK for the local git forge: its owner adds ``"local": <builder>`` here (or
+#: calls ``register("local", builder)``); builders take ``(name, settings, **options)``.
+BUILDERS: dict[str, Builder] = {"github": _github, "gitlab": _gitlab}
+
+
+def register(kind: str, builder: Builder) -> None:
+    BUILDERS[kind] = builder
+
+
+def build_forge(name: str, kind: str, settings: Settings, **options: Any) -> Forge:
+    """A ready forge client; SettingsError names what is missing or unknown."""
+    builder = BUILDERS.get(kind)
+    if builder is None:
+        known = ", ".join(sorted(BUILDERS))
+        raise SettingsError(f"forge {name!r}: unknown kind {kind!r} (known: {known})")
+    return builder(name, settings, **options)

@@ -1,0 +1,372 @@
+"""GitLab (gitlab.com or self-managed) behind the Forge Protocol.
+
+python-gitlab builds the session, API URL and user agent; requests go through that session with our
+own thin calls because python-gitlab's managers sleep and retry on 429 inside the call
+(``obey_rate_limit``) and their exceptions drop the ``Retry-After`` header we need. Project, group
+and personal access tokens all authenticate with ``PRIVATE-TOKEN``.
+
+Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one call):
+- new branch: ``start_sha`` = parent; GitLab refuses when the branch exists → Conflict;
+- append (parent == expected head): no ``start_sha``, so nothing is ever overwritten; if the
+  answer's ``parent_ids`` is not the expected head, someone pushed first → Conflict;
+- regenerate (new parent): the head is read and compared first, then ``start_sha`` + ``force``
+  (GitLab has no ref compare-and-swap, so a push in the gap between the two calls can be lost).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import gitlab
+import requests
+
+from bot.errors import Conflict, ValidationFailed
+from bot.forges.base import (
+    CommitInfo,
+    FileChange,
+    ForgeInfo,
+    MergeMethod,
+    Permission,
+    PrUpdate,
+    PullRequest,
+    Reaction,
+)
+from bot.forges.errors_map import error_for_response, forge_message
+from bot.forges.http import HttpClient
+
+DRAFT_PREFIX = "Draft: "
+_STATES = {"opened": "open", "locked": "open", "closed": "closed", "merged": "merged"}
+_MERGEABLE = {"mergeable": True, "broken_status": False, "conflict": False, "need_rebase": False}
+
+
+def _enc(value: str) -> str:
+    return quote(value, safe="")
+
+
+def access_to_permission(level: int) -> Permission:
+    """Owner 50 → ADMIN, Maintainer 40 → MAINTAIN, Developer 30 → WRITE, Reporter 20 → TRIAGE,
+    Guest 10 / Planner 15 → READ, anything lower → NONE."""
+    for floor, perm in (
+        (50, Permission.ADMIN),
+        (40, Permission.MAINTAIN),
+        (30, Permission.WRITE),
+        (20, Permission.TRIAGE),
+        (10, Permission.READ),
+    ):
+        if level >= floor:
+            return perm
+    return Permission.NONE
+
+
+def mr_from_json(data: Mapping[str, Any]) -> PullRequest:
+    return PullRequest(
+        number=int(data["iid"]),
+        head_branch=data["source_branch"],
+        base_branch=data["target_branch"],
+        title=data.get("title") or "",
+        body=data.get("description") or "",
+        state=_STATES.get(data.get("state", ""), "closed"),  # type: ignore[arg-type]
+        head_sha=data.get("sha"),
+        url=data.get("web_url"),
+        draft=bool(data.get("draft", data.get("work_in_progress", False))),
+        labels=tuple(data.get("labels") or ()),
+        author=(data.get("author") or {}).get("username"),
+        mergeable=_MERGEABLE.get(data.get("detailed_merge_status", "")),
+    )
+
+
+def commit_from_json(data: Mapping[str, Any]) -> CommitInfo:
+    return CommitInfo(
+        sha=data["id"],
+        parents=tuple(data.get("parent_ids") or ()),
+        author_name=data.get("author_name"),
+        author_email=data.get("author_email"),
+        message=data.get("message", ""),
+    )
+
+
+def _actions(changes: Sequence[FileChange]) -> list[dict[str, str]]:
+    """``update`` for new content (the bot edits files that exist), ``delete`` for None."""
+    out: list[dict[str, str]] = []
+    for c in changes:
+        if c.content is None:
+            out.append({"action": "delete", "file_path": c.path})
+        else:
+            content = base64.b64encode(c.content).decode("ascii")
+            out.append({"action": "update", "file_path": c.path, "content": content, "encoding": "base64"})
+    return out
+
+
+def _titled(title: str, draft: bool) -> str:
+    bare = title.removeprefix(DRAFT_PREFIX)
+    return DRAFT_PREFIX + bare if draft else bare
+
+
+class GitLabForge:
+    """``GitLabForge(info, token, url="https://gitlab.example.com")``."""
+
+    def __init__(
+        self,
+        info: ForgeInfo,
+        token: str,
+        *,
+        url: str = "https://gitlab.com",
+        session: requests.Session | None = None,
+        ssl_verify: bool | str = True,
+    ) -> None:
+        if not token:
+            raise ValidationFailed("GitLab token is empty")
+        self.info = info
+        gl = gitlab.Gitlab(url, private_token=token, session=session, ssl_verify=ssl_verify)
+        gl.session.verify = ssl_verify
+        headers = {**gl.headers, "PRIVATE-TOKEN": token}
+        self.http = HttpClient(gl.api_url, lambda _repo: headers, session=gl.session)
+        self._user_ids: dict[str, int | None] = {}
+
+    def __repr__(self) -> str:
+        return f"GitLabForge({self.info.name!r}, url={self.http.base_url!r}, token=***)"
+
+    def _p(self, repo: str) -> str:
+        return f"/projects/{_enc(repo)}"
+
+    def _mr(self, repo: str, number: int) -> str:
+        return f"{self._p(repo)}/merge_requests/{number}"
+
+    # --- reading -------------------------------------------------------------------------------
+    def read_file(self, repo: str, path: str, ref: str) -> bytes:
+        resp = self.http.request(
+            "GET",
+            f"{self._p(repo)}/repository/files/{_enc(path)}/raw",
+            f"read {path} at {ref} in {repo}",
+            params={"ref": ref},
+        )
+        return resp.content
+
+    def list_tree(self, repo: str, ref: str) -> list[str]:
+        params = {"ref": ref, "recursive": "true", "per_page": 100}
+        items = self.http.paginate(f"{self._p(repo)}/repository/tree", f"list tree at {ref}", params=params)
+        return [e["path"] for e in items if e["type"] == "blob"]
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        what = f"read {repo}@{branch}"
+        resp = self.http.request(
+            "GET", f"{self._p(repo)}/repository/branches/{_enc(branch)}", what, ok=(404,)
+        )
+        if resp.status_code == 404:
+            if "branch" in forge_message(resp).lower():
+                return None
+            raise error_for_response(resp, what)  # the project itself is missing or hidden
+        return resp.json()["commit"]["id"]
+
+    def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
+        resp = self.http.request(
+            "GET",
+            f"{self._p(repo)}/repository/compare",
+            f"compare {base}...{head}",
+            params={"from": base, "to": head},
+        )
+        return [commit_from_json(c) for c in resp.json()["commits"]]
+
+    # --- writing -------------------------------------------------------------------------------
+    def commit_files(
+        self,
+        repo: str,
+        branch: str,
+        *,
+        parent: str,
+        changes: Sequence[FileChange],
+        message: str,
+        expected_head: str | None,
+    ) -> str:
+        if not changes:
+            raise ValidationFailed(f"commit on {repo}@{branch}: no changes (refusing an empty commit)")
+        body: dict[str, Any] = {"branch": branch, "commit_message": message, "actions": _actions(changes)}
+        if expected_head is None:
+            body["start_sha"] = parent
+        elif expected_head != parent:
+            self._check_head(repo, branch, expected_head)
+            body.update(start_sha=parent, force=True)
+        resp = self.http.request(
+            "POST", f"{self._p(repo)}/repository/commits", f"commit on {repo}@{branch}", json=body
+        )
+        data = resp.json()
+        if expected_head == parent and list(data.get("parent_ids") or ()) != [expected_head]:
+            raise Conflict(f"commit on {repo}@{branch}: the branch moved before our commit landed")
+        return data["id"]
+
+    def _check_head(self, repo: str, branch: str, expected: str) -> None:
+        head = self.branch_head(repo, branch)
+        if head != expected:
+            raise Conflict(f"{repo}@{branch} is at {head}, expected {expected}")
+
+    def set_branch(self, repo: str, branch: str, sha: str, *, expected_head: str | None) -> None:
+        """Create, or (GitLab cannot move a ref) check, delete and re-create at ``sha``."""
+        if expected_head is not None:
+            self._check_head(repo, branch, expected_head)
+            self.delete_branch(repo, branch)
+        self.http.request(
+            "POST",
+            f"{self._p(repo)}/repository/branches",
+            f"create {repo}@{branch}",
+            params={"branch": branch, "ref": sha},
+        )
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        self.http.request(
+            "DELETE",
+            f"{self._p(repo)}/repository/branches/{_enc(branch)}",
+            f"delete {repo}@{branch}",
+            ok=(404,),
+        )
+
+    # --- merge requests ------------------------------------------------------------------------
+    def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        params = {"source_branch": head_branch, "state": "opened", "per_page": 100}
+        for data in self.http.paginate(
+            f"{self._p(repo)}/merge_requests", f"list MRs from {head_branch}", params=params
+        ):
+            if marker is None or marker in (data.get("description") or ""):
+                return mr_from_json(data)
+        return None
+
+    def get_pr(self, repo: str, number: int) -> PullRequest:
+        return mr_from_json(self._get_mr(repo, number))
+
+    def _get_mr(self, repo: str, number: int) -> dict[str, Any]:
+        return self.http.request("GET", self._mr(repo, number), f"read MR !{number}").json()
+
+    def _user_id(self, username: str) -> int | None:
+        if username not in self._user_ids:
+            resp = self.http.request(
+                "GET", "/users", f"look up user {username}", params={"username": username}
+            )
+            found = resp.json()
+            self._user_ids[username] = int(found[0]["id"]) if found else None
+        return self._user_ids[username]
+
+    def _ids(self, usernames: Sequence[str]) -> list[int]:
+        ids = [self._user_id(u) for u in usernames]
+        return [i for i in ids if i is not None]
+
+    def open_pr(
+        self,
+        repo: str,
+        head_branch: str,
+        base_branch: str,
+        title: str,
+        body: str,
+        *,
+        labels: Sequence[str] = (),
+        reviewers: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        draft: bool = False,
+    ) -> PullRequest:
+        """1 request, plus one user lookup per reviewer/assignee not seen before."""
+        payload: dict[str, Any] = {
+            "source_branch": head_branch,
+            "target_branch": base_branch,
+            "title": _titled(title, draft),
+            "description": body,
+        }
+        if labels:
+            payload["labels"] = ",".join(labels)
+        if assignees:
+            payload["assignee_ids"] = self._ids(assignees)
+        if reviewers:
+            payload["reviewer_ids"] = self._ids(reviewers)
+        resp = self.http.request(
+            "POST", f"{self._p(repo)}/merge_requests", f"open MR from {head_branch}", json=payload
+        )
+        return mr_from_json(resp.json())
+
+    def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest:
+        payload: dict[str, Any] = {}
+        title = update.title
+        if update.draft is not None:
+            title = _titled(title if title is not None else self._get_mr(repo, number)["title"], update.draft)
+        if title is not None:
+            payload["title"] = title
+        if update.body is not None:
+            payload["description"] = update.body
+        if update.labels is not None:
+            payload["labels"] = ",".join(update.labels)
+        if update.assignees is not None:
+            payload["assignee_ids"] = self._ids(update.assignees)
+        if update.reviewers is not None:
+            payload["reviewer_ids"] = self._ids(update.reviewers)
+        if not payload:
+            return self.get_pr(repo, number)
+        resp = self.http.request("PUT", self._mr(repo, number), f"update MR !{number}", json=payload)
+        return mr_from_json(resp.json())
+
+    def close_pr(self, repo: str, number: int, comment: str | None = None) -> None:
+        if comment:
+            self.comment(repo, number, comment)
+        self.http.request("PUT", self._mr(repo, number), f"close MR !{number}", json={"state_event": "close"})
+
+    def reopen_pr(self, repo: str, number: int) -> None:
+        self.http.request(
+            "PUT", self._mr(repo, number), f"reopen MR !{number}", json={"state_event": "reopen"}
+        )
+
+    def merge_pr(self, repo: str, number: int, method: MergeMethod, expected_head: str | None) -> bool:
+        """``rebase``/``merge`` follow the project's merge method; ``squash`` squashes. 405/406 (cannot
+        be merged) and 409 (head moved) raise Conflict."""
+        payload: dict[str, Any] = {"squash": method == "squash"}
+        if expected_head:
+            payload["sha"] = expected_head
+        resp = self.http.request(
+            "PUT", f"{self._mr(repo, number)}/merge", f"merge MR !{number}", json=payload
+        )
+        return resp.json().get("state") == "merged"
+
+    def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
+        """Only once a pipeline exists for the MR's current head (earlier, GitLab would merge the new
+        commit without validating it): False otherwise, so the caller tries again later."""
+        mr = self._get_mr(repo, number)
+        pipeline = mr.get("head_pipeline") or {}
+        if not pipeline or pipeline.get("sha") != mr.get("sha"):
+            return False
+        payload = {
+            "sha": mr["sha"],
+            "squash": method == "squash",
+            "auto_merge": True,  # GitLab >= 17.11
+            "merge_when_pipeline_succeeds": True,  # the same, for older self-managed GitLab
+        }
+        try:
+            self.http.request(
+                "PUT", f"{self._mr(repo, number)}/merge", f"auto-merge MR !{number}", json=payload
+            )
+        except Conflict:
+            return False
+        return True
+
+    def disable_auto_merge(self, repo: str, number: int) -> None:
+        path = f"{self._mr(repo, number)}/cancel_merge_when_pipeline_succeeds"
+        self.http.request("POST", path, f"cancel auto-merge on MR !{number}", ok=(406,))
+
+    # --- conversation --------------------------------------------------------------------------
+    def comment(self, repo: str, number: int, body: str) -> str:
+        resp = self.http.request(
+            "POST", f"{self._mr(repo, number)}/notes", f"comment on MR !{number}", json={"body": body}
+        )
+        return str(resp.json()["id"])
+
+    def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
+        path = f"{self._mr(repo, number)}/notes/{comment_id}/award_emoji"
+        self.http.request("POST", path, f"award emoji on note {comment_id}", json={"name": reaction.value})
+
+    def permission(self, repo: str, user: str) -> Permission:
+        """Effective access (inherited from groups too) via ``members/all/:user_id``."""
+        user_id = self._user_id(user)
+        if user_id is None:
+            return Permission.NONE
+        resp = self.http.request(
+            "GET", f"{self._p(repo)}/members/all/{user_id}", f"read {user}'s access", ok=(404,)
+        )
+        if resp.status_code == 404:
+            return Permission.NONE
+        return access_to_permission(int(resp.json().get("access_level", 0)))

@@ -1,0 +1,334 @@
+"""GitLabForge against `responses`: exact requests, their count, and the mapping of GitLab answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from bot.errors import Conflict, NotFound, PermissionDenied, RateLimited, Transient, ValidationFailed
+from bot.forges.base import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
+from bot.forges.gitlab import GitLabForge, access_to_permission
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "gitlab"
+GL = "https://gitlab.example.com/api/v4"
+REPO = "acme/deploy"
+P = f"{GL}/projects/acme%2Fdeploy"
+BRANCH = "manifest-bot/prod/web"
+EB = "manifest-bot%2Fprod%2Fweb"
+BASE = "1" * 40
+HEAD = "2" * 40
+NEW = "5" * 40
+
+
+def fx(name: str) -> Any:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def sent(call: Any) -> Any:
+    return json.loads(call.request.body)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def gl() -> GitLabForge:
+    return GitLabForge(ForgeInfo(name="gl", kind="gitlab"), "glpat-secret", url="https://gitlab.example.com")
+
+
+def test_is_a_forge_and_hides_token(gl: GitLabForge) -> None:
+    assert isinstance(gl, Forge)
+    assert "glpat-secret" not in repr(gl)
+
+
+def test_read_file_raw_with_project_token(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/repository/files/apps%2Fweb.yaml/raw", body=b"image: web:1.0\n")
+    assert gl.read_file(REPO, "apps/web.yaml", "main") == b"image: web:1.0\n"
+    (call,) = rsps.calls
+    assert call.request.params == {"ref": "main"}
+    assert call.request.headers["PRIVATE-TOKEN"] == "glpat-secret"
+
+
+def test_list_tree_follows_pages(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    nxt = f"{P}/repository/tree?ref=main&recursive=true&per_page=100&page=2"
+    rsps.get(f"{P}/repository/tree", json=fx("tree_page1"), headers={"Link": f'<{nxt}>; rel="next"'})
+    rsps.get(f"{P}/repository/tree", json=fx("tree_page2"))
+    assert gl.list_tree(REPO, "main") == ["apps/web.yaml", "README.md"]
+    assert len(rsps.calls) == 2
+    assert rsps.calls[0].request.params == {"ref": "main", "recursive": "true", "per_page": "100"}
+
+
+def test_branch_head_and_missing(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/repository/branches/main", json=fx("branch"))
+    rsps.get(f"{P}/repository/branches/{EB}", json={"message": "404 Branch Not Found"}, status=404)
+    assert gl.branch_head(REPO, "main") == BASE
+    assert gl.branch_head(REPO, BRANCH) is None
+
+
+def test_commits_between(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/repository/compare", json=fx("compare"))
+    commits = gl.commits_between(REPO, BASE, HEAD)
+    assert [c.author_email for c in commits] == [
+        "project_42_bot@noreply.gitlab.example.com",
+        "mona@example.com",
+    ]
+    assert rsps.calls[0].request.params == {"from": BASE, "to": HEAD}
+
+
+def test_commit_on_new_branch_is_one_request_from_start_sha(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    rsps.post(f"{P}/repository/commits", json={**fx("commit_created"), "parent_ids": [BASE]}, status=201)
+    sha = gl.commit_files(
+        REPO,
+        BRANCH,
+        parent=BASE,
+        message="chore: bump",
+        changes=[FileChange("apps/web.yaml", b"image: web:1.2.3\n"), FileChange("old.yaml", None)],
+        expected_head=None,
+    )
+    assert sha == NEW
+    assert len(rsps.calls) == 1
+    assert sent(rsps.calls[0]) == {
+        "branch": BRANCH,
+        "commit_message": "chore: bump",
+        "start_sha": BASE,
+        "actions": [
+            {
+                "action": "update",
+                "file_path": "apps/web.yaml",
+                "content": base64.b64encode(b"image: web:1.2.3\n").decode(),
+                "encoding": "base64",
+            },
+            {"action": "delete", "file_path": "old.yaml"},
+        ],
+    }
+
+
+def test_new_branch_that_exists_is_conflict(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.post(f"{P}/repository/commits", json=fx("branch_exists"), status=400)
+    with pytest.raises(Conflict, match="already exists"):
+        gl.commit_files(
+            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
+        )
+
+
+def test_append_never_forces_and_detects_a_moved_branch(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    rsps.post(f"{P}/repository/commits", json=fx("commit_created"), status=201)  # parent_ids == [HEAD]
+    rsps.post(f"{P}/repository/commits", json={**fx("commit_created"), "parent_ids": ["9" * 40]}, status=201)
+    assert (
+        gl.commit_files(
+            REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+        )
+        == NEW
+    )
+    body = sent(rsps.calls[0])
+    assert "force" not in body and "start_sha" not in body
+    with pytest.raises(Conflict, match="moved"):
+        gl.commit_files(
+            REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+        )
+
+
+def test_regenerate_checks_head_then_forces_from_new_base(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    rsps.get(f"{P}/repository/branches/{EB}", json={**fx("branch"), "commit": {"id": HEAD}})
+    rsps.post(f"{P}/repository/commits", json={**fx("commit_created"), "parent_ids": [BASE]}, status=201)
+    gl.commit_files(
+        REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+    )
+    body = sent(rsps.calls[1])
+    assert (body["start_sha"], body["force"]) == (BASE, True)
+
+
+def test_regenerate_refuses_when_someone_pushed(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/repository/branches/{EB}", json={**fx("branch"), "commit": {"id": "9" * 40}})
+    with pytest.raises(Conflict):
+        gl.commit_files(
+            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
+        )
+    assert len(rsps.calls) == 1  # nothing forced
+
+
+def test_find_mr_pages_and_checks_marker(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    nxt = f"{P}/merge_requests?source_branch={EB}&state=opened&per_page=100&page=2"
+    rsps.get(f"{P}/merge_requests", json=fx("mrs_page1"), headers={"Link": f'<{nxt}>; rel="next"'})
+    rsps.get(f"{P}/merge_requests", json=fx("mrs_page2"))
+    mr = gl.find_pr(REPO, BRANCH, marker="manifest-bot:group=prod/web")
+    assert mr is not None
+    assert (mr.number, mr.state, mr.head_sha, mr.labels, mr.mergeable) == (
+        4,
+        "open",
+        HEAD,
+        ("dependencies",),
+        True,
+    )
+    assert rsps.calls[0].request.params == {"source_branch": BRANCH, "state": "opened", "per_page": "100"}
+
+
+def test_open_mr_resolves_users_once(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{GL}/users", json=fx("users_mona"))
+    rsps.post(f"{P}/merge_requests", json=fx("mr"), status=201)
+    rsps.post(f"{P}/merge_requests", json=fx("mr"), status=201)
+    gl.open_pr(
+        REPO,
+        BRANCH,
+        "main",
+        "t",
+        "b",
+        labels=["deps", "prod"],
+        reviewers=["mona"],
+        assignees=["mona"],
+        draft=True,
+    )
+    assert sent(rsps.calls[1]) == {
+        "source_branch": BRANCH,
+        "target_branch": "main",
+        "title": "Draft: t",
+        "description": "b",
+        "labels": "deps,prod",
+        "assignee_ids": [1],
+        "reviewer_ids": [1],
+    }
+    gl.open_pr(REPO, BRANCH, "main", "t", "b", reviewers=["mona"])
+    assert len(rsps.calls) == 3  # the second MR did not look mona up again
+
+
+def test_update_mr_in_one_request(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.put(f"{GL}/projects/acme%2Fdeploy/merge_requests/4", json=fx("mr"))
+    pr = gl.update_pr(REPO, 4, PrUpdate(title="new", body="desc", labels=["a"], draft=False))
+    assert pr.number == 4
+    assert sent(rsps.calls[0]) == {"title": "new", "description": "desc", "labels": "a"}
+
+
+def test_draft_toggle_keeps_the_title(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/merge_requests/4", json=fx("mr"))
+    rsps.put(f"{P}/merge_requests/4", json=fx("mr"))
+    gl.update_pr(REPO, 4, PrUpdate(draft=True))
+    assert sent(rsps.calls[1]) == {"title": "Draft: chore(prod): bump web to 1.2.3"}
+
+
+def test_close_with_note(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.post(f"{P}/merge_requests/4/notes", json=fx("note"), status=201)
+    rsps.put(f"{P}/merge_requests/4", json={**fx("mr"), "state": "closed"})
+    gl.close_pr(REPO, 4, "closed: already applied")
+    assert sent(rsps.calls[0]) == {"body": "closed: already applied"}
+    assert sent(rsps.calls[1]) == {"state_event": "close"}
+
+
+def test_merge_with_sha_and_mismatch(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.put(f"{P}/merge_requests/4/merge", json=fx("mr_merged"))
+    rsps.put(f"{P}/merge_requests/5/merge", json=fx("sha_mismatch"), status=409)
+    assert gl.merge_pr(REPO, 4, "squash", HEAD) is True
+    assert sent(rsps.calls[0]) == {"squash": True, "sha": HEAD}
+    with pytest.raises(Conflict, match="SHA does not match"):
+        gl.merge_pr(REPO, 5, "merge", BASE)
+
+
+@pytest.mark.parametrize("fixture", ["mr", "mr_with_old_pipeline"])
+def test_no_auto_merge_before_a_pipeline_for_the_head(
+    rsps: responses.RequestsMock, gl: GitLabForge, fixture: str
+) -> None:
+    rsps.get(f"{P}/merge_requests/4", json=fx(fixture))
+    assert gl.enable_auto_merge(REPO, 4, "merge") is False
+    assert len(rsps.calls) == 1  # no merge request sent
+
+
+def test_auto_merge_once_the_head_pipeline_exists(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/merge_requests/4", json=fx("mr_with_pipeline"))
+    rsps.put(f"{P}/merge_requests/4/merge", json=fx("mr_auto_merge"))
+    assert gl.enable_auto_merge(REPO, 4, "squash") is True
+    assert sent(rsps.calls[1]) == {
+        "sha": HEAD,
+        "squash": True,
+        "auto_merge": True,
+        "merge_when_pipeline_succeeds": True,
+    }
+
+
+def test_note_and_award_emoji(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.post(f"{P}/merge_requests/4/notes", json=fx("note"), status=201)
+    rsps.post(f"{P}/merge_requests/4/notes/302/award_emoji", json=fx("award_emoji"), status=201)
+    assert gl.comment(REPO, 4, "hi") == "302"
+    gl.react(REPO, 4, 302, Reaction.DONE)
+    assert sent(rsps.calls[1]) == {"name": "rocket"}
+
+
+def test_permission_from_effective_membership(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{GL}/users", json=fx("users_mona"))
+    rsps.get(f"{P}/members/all/1", json=fx("member_maintainer"))
+    assert gl.permission(REPO, "mona") is Permission.MAINTAIN
+    assert rsps.calls[0].request.params == {"username": "mona"}
+
+
+def test_permission_of_unknown_user_or_non_member(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{GL}/users", json=[])
+    assert gl.permission(REPO, "ghost") is Permission.NONE
+    rsps.get(f"{GL}/users", json=fx("users_mona"))
+    rsps.get(f"{P}/members/all/1", json={"message": "404 Not found"}, status=404)
+    gl._user_ids.clear()
+    assert gl.permission(REPO, "mona") is Permission.NONE
+
+
+@pytest.mark.parametrize(
+    ("level", "perm"),
+    [
+        (50, Permission.ADMIN),
+        (40, Permission.MAINTAIN),
+        (30, Permission.WRITE),
+        (20, Permission.TRIAGE),
+        (15, Permission.READ),
+        (10, Permission.READ),
+        (5, Permission.NONE),
+        (0, Permission.NONE),
+    ],
+)
+def test_access_levels(level: int, perm: Permission) -> None:
+    assert access_to_permission(level) is perm
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (404, {"message": "404 Project Not Found"}, NotFound),
+        (403, {"message": "403 Forbidden"}, PermissionDenied),
+        (400, {"message": {"labels": ["is invalid"]}}, ValidationFailed),
+        (
+            400,
+            {"message": "You are attempting to update a file that has changed since you started editing it."},
+            Conflict,
+        ),
+        (500, {"message": "500 Internal Server Error"}, Transient),
+    ],
+)
+def test_error_mapping(
+    rsps: responses.RequestsMock, gl: GitLabForge, status: int, body: Any, kind: type[Exception]
+) -> None:
+    rsps.get(f"{P}/repository/branches/main", json=body, status=status)
+    with pytest.raises(kind):
+        gl.branch_head(REPO, "main")
+
+
+def test_429_carries_retry_after_and_does_not_sleep(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(
+        f"{P}/repository/branches/main",
+        body="Retry later\n",
+        status=429,
+        headers={"Retry-After": "42", "RateLimit-Remaining": "0"},
+    )
+    with pytest.raises(RateLimited) as err:
+        gl.branch_head(REPO, "main")
+    assert err.value.retry_after == 42.0
+    assert len(rsps.calls) == 1  # python-gitlab's built-in sleep-and-retry is not on our path
