@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import types
-from datetime import date
 from collections.abc import Sequence
+from datetime import date
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -34,8 +34,10 @@ def locate(root: Any, loc: Loc) -> tuple[int, str, Any]:
             break  # a union tag below a scalar: nothing more to walk
         elif isinstance(step, str) and isinstance(node, dict) and _is_union_tag(step):
             continue  # discriminated-union tag ("github"), not a key in the file
+        elif isinstance(step, str):
+            path += f".{step}" if path else step
         else:
-            path += f".{step}" if isinstance(step, str) else f"[{step}]"
+            path += f"[{step}]"
     return line, path or "(top level)", node
 
 
@@ -131,9 +133,7 @@ def _message(root: type[BaseModel], err: Any) -> str:
     return msg[0].lower() + msg[1:] if msg else kind
 
 
-def problems_from(
-    exc: ValidationError, root_model: type[BaseModel], data: Any, file: str
-) -> list[str]:
+def problems_from(exc: ValidationError, root_model: type[BaseModel], data: Any, file: str) -> list[str]:
     """One ``file:line: path: message`` line per distinct problem, in file order."""
     seen: dict[tuple[int, str, str], None] = {}
     errors = exc.errors()
@@ -159,4 +159,3 @@ def format_problems(problems: Sequence[tuple[Loc, str]], data: Any, file: str) -
         line, path, _ = locate(data, loc)
         out.append((line, f"{file}:{line}: {path}: {msg}"))
     return [text for _, text in sorted(out, key=lambda p: p[0])]
-
