@@ -7,6 +7,8 @@ Helm and Kustomize mappings, the mapping where a missing ``tag``/``newTag``/``di
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import yaml
 
 from bot.core.images import ImageRef, parse_image
@@ -22,7 +24,7 @@ from bot.core.manifests.found import (
 from bot.core.manifests.loader import Parsed, compose
 from bot.core.manifests.markers import attach_markers
 from bot.core.manifests.model import Reference, RefKind
-from bot.core.manifests.tree import Path, Seg, Walker
+from bot.core.manifests.tree import Path, Seg, Walker, format_path
 from bot.errors import InvalidReference
 
 #: keys whose list items are container specs (Kubernetes pod specs, Tekton steps/sidecars)
@@ -45,7 +47,7 @@ class _Locator:
         self.file = file
         self.doc = doc
         self.found: list[Found] = []
-        self._claimed: set[int] = set()
+        self._claimed: dict[int, Found] = {}
 
     def visit(self, node: yaml.Node, path: list[Seg], entries: list | None) -> None:
         if entries is None:
@@ -153,12 +155,16 @@ class _Locator:
         self, kind: RefKind, path: Path, image: str, version: tuple[str | None, str | None], slots: list[Slot]
     ) -> Found | None:
         key = id(slots[0].node)
-        if key in self._claimed:  # the same scalar reached again through an alias or a merge
+        prior = self._claimed.get(key)
+        if prior is not None:  # the same scalar reached again through an alias or a merge
+            if prior.ref.kind == "helm" and kind in ("container", "compose"):
+                prior.ref = replace(prior.ref, kind=kind, path=format_path(path))
+                prior.slots = slots
             return None
-        self._claimed.add(key)
         found = make_found(
             self.parsed, self.file, self.doc, kind=kind, path=path, image=image, version=version, slots=slots
         )
+        self._claimed[key] = found
         self.found.append(found)
         return found
 
