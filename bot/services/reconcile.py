@@ -1,0 +1,208 @@
+"""Reconcile one update group: observe → diff → act, under the manifest repo's lock.
+
+Level-triggered and idempotent: read the group's active intents and generation, let the PR
+lifecycle service (``bot.services.pr_lifecycle.sync_group``) make the repo match them on the
+current base, record the generation as applied, and go round again while the generation moved
+meanwhile. Running it twice does nothing the second time (``applied == generation`` costs one
+Redis round trip and no forge call).
+
+- The lock is never waited for: when another worker holds it, the group registers as a waiter
+  (the holder hands it back on release so the job layer wakes it at once) and the caller is told
+  how long the lock may still live, for a delayed fallback run.
+- ``Conflict`` (a compare-and-swap lost) means "observe again", up to ``MAX_CONFLICTS`` in a row;
+  then it is treated as transient.
+- ``Transient``/``RateLimited`` propagate (the job retries with backoff); a permanent ``BotError``
+  is recorded on the group and commented once on its PR, then propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Protocol
+
+import redis
+
+from bot.core.group_state import GroupState
+from bot.core.intents import UpdateIntent
+from bot.core.merge import Mark
+from bot.core.render import error_comment
+from bot.errors import BotError, Conflict, Transient
+from bot.forges.base import Forge
+from bot.settings import Settings
+from bot.store.groups import GroupRecord, GroupStore, split_group_key
+from bot.store.intents import IntentStore, Snapshot
+from bot.store.locks import RepoLock
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 10
+MAX_CONFLICTS = 5
+
+
+class Syncer(Protocol):
+    def __call__(
+        self,
+        forge: Forge,
+        intents: Sequence[UpdateIntent],
+        *,
+        state: GroupState,
+        force: bool = False,
+        recreate: bool = False,
+        command_prefix: str = ...,
+    ) -> Any: ...
+
+
+def _default_sync(*args: Any, **kwargs: Any) -> Any:
+    from bot.services.pr_lifecycle import sync_group
+
+    return sync_group(*args, **kwargs)
+
+
+@dataclass
+class ReconcileDeps:
+    settings: Settings
+    conn: redis.Redis
+    forge_for: Callable[[str], Forge]
+    sync: Syncer = _default_sync
+
+    @cached_property
+    def intents(self) -> IntentStore:
+        return IntentStore(self.conn, self.settings)
+
+    @cached_property
+    def groups(self) -> GroupStore:
+        return self.intents.groups
+
+
+@dataclass
+class Report:
+    group_key: str
+    deferred: bool = False  # the repo lock was held by someone else
+    lock_ttl_s: float = 0.0  # with deferred: how long the holder's lock may still live
+    rounds: int = 0  # how many times sync ran
+    generation: int = 0  # the generation the repo now matches
+    waiters: list[str] = field(default_factory=list)  # groups to wake (handed back on release)
+    pr_number: int | None = None
+
+
+def lock_for(deps: ReconcileDeps, group_key: str) -> RepoLock:
+    forge, repo, _, _ = split_group_key(group_key)
+    key = deps.settings.key("lock", forge, repo)
+    return RepoLock(deps.conn, key, timeout_s=deps.settings.lock_timeout_s)
+
+
+def reconcile(
+    deps: ReconcileDeps,
+    group_key: str,
+    *,
+    force: bool = False,
+    recreate: bool = False,
+    on_locked: Callable[[str], None] | None = None,
+) -> Report:
+    """Take the repo lock (or register as a waiter and return ``deferred``) and reconcile.
+    ``on_locked`` runs once the lock is held, before the intents are read."""
+    lock = lock_for(deps, group_key)
+    lock.add_waiter(group_key)  # before trying: a release between the two still hands us back
+    if not lock.acquire():
+        return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
+    report = Report(group_key)
+    try:
+        lock.remove_waiter(group_key)
+        if on_locked is not None:
+            on_locked(group_key)
+        report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
+    finally:
+        report.waiters = [g for g in lock.release() if g != group_key]
+    return report
+
+
+def reconcile_locked(
+    deps: ReconcileDeps,
+    group_key: str,
+    *,
+    force: bool = False,
+    recreate: bool = False,
+    lock: RepoLock | None = None,
+) -> Report:
+    """Reconcile while the caller holds the repo lock (chat-ops commands call this too)."""
+    report = Report(group_key)
+    conflicts = 0
+    while report.rounds < MAX_ROUNDS:
+        snap = deps.intents.snapshot(group_key)
+        report.generation = snap.applied
+        if not (snap.dirty or force or recreate):
+            return report
+        if lock is not None and lock.lost.is_set():
+            raise Transient(f"lost the lock on {lock.key} (held past its timeout)")
+        try:
+            report.pr_number = _sync_once(deps, group_key, snap, force=force, recreate=recreate)
+        except Conflict as exc:
+            conflicts += 1
+            if conflicts >= MAX_CONFLICTS:
+                raise Transient(f"the branch kept moving under us: {exc.message}") from exc
+            log.info("conflict on %s (%s); observing again", group_key, exc.message)
+            continue
+        except BotError as exc:
+            if exc.permanent:
+                record_failure(deps, group_key, exc)
+            raise
+        report.rounds += 1
+        report.generation = deps.intents.mark_applied(group_key, snap.generation)
+        force = recreate = False
+    # still moving after MAX_ROUNDS: leave it dirty, the caller queues another run
+    return report
+
+
+def _sync_once(
+    deps: ReconcileDeps, group_key: str, snap: Snapshot, *, force: bool, recreate: bool
+) -> int | None:
+    record = deps.groups.get(group_key)
+    if not snap.active:
+        return record.pr_number  # nothing wanted (a merged PR satisfied everything)
+    forge = deps.forge_for(record.forge)
+    intents = sorted(snap.active.values(), key=lambda i: i.target_key)
+    result = deps.sync(
+        forge,
+        intents,
+        state=record.state,
+        force=force,
+        recreate=recreate,
+        command_prefix=deps.settings.command_prefix,
+    )
+    pr = result.pr
+    number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
+    applied = {t: Mark.of(i) for t, i in snap.active.items()}
+
+    def change(rec: GroupRecord) -> GroupRecord:
+        state = rec.state if rec.state.last_error is None else replace(rec.state, last_error=None)
+        return replace(
+            rec,
+            state=state,
+            error_commented=None,
+            pr_number=number,
+            head_branch=pr.head_branch if pr is not None else rec.head_branch,
+            applied=applied if number is not None else {},
+            blocked="a person committed to the branch" if result.action == "blocked" else None,
+        )
+
+    deps.groups.update(group_key, change)
+    return number
+
+
+def record_failure(deps: ReconcileDeps, group_key: str, error: BotError) -> None:
+    """Record a permanent error on the group and comment it once on the open PR."""
+    text = error_comment(error)
+    record = deps.groups.update(
+        group_key, lambda rec: replace(rec, state=replace(rec.state, last_error=error.message))
+    )
+    if record.pr_number is None or record.error_commented == text:
+        return
+    try:
+        deps.forge_for(record.forge).comment(record.repo, record.pr_number, text)
+    except BotError as exc:  # the error stays recorded on the group; the comment is best effort
+        log.warning("could not comment the error on %s#%s: %s", record.repo, record.pr_number, exc)
+        return
+    deps.groups.set_fields(group_key, error_commented=text)

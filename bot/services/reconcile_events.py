@@ -1,0 +1,125 @@
+"""From one delivery's events to the groups that need a reconcile (the event job's logic).
+
+- ``image-pushed`` / ``ci-finished``: plan intents (``bot.core.planning.plan``) and merge them into
+  each group's intent store (highest ordering key wins; a lower one is recorded as superseded).
+- ``push`` to a manifest repo's base branch: every group on that branch may be stale or
+  conflicted now, so each one's generation is bumped (its branch is regenerated on the new base).
+- ``pr-closed`` of a bot PR: merged → clear the intents it satisfied; closed unmerged by a person
+  → ignore those versions for the group until a newer one arrives (shown in the next PR body).
+
+Returns every group with work to do (``applied < generation``), including groups a duplicate
+delivery touches whose earlier reconcile never ran, so a retried event job loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from bot.core.config.model import Config
+from bot.core.events import CiFinished, Delivery, Event, ImagePushed, PrClosed, Push
+from bot.core.intents import PlanResult, UpdateIntent
+from bot.store.groups import GroupRecord
+from bot.store.intents import IntentStore
+
+log = logging.getLogger(__name__)
+
+Planner = Callable[..., PlanResult]
+
+
+def _default_plan(event: Event, config: Config, **kwargs: object) -> PlanResult:
+    from bot.core.planning import plan
+
+    return plan(event, config, **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass
+class EventOutcome:
+    groups: list[str] = field(default_factory=list)  # groups to reconcile
+    intents: int = 0  # intents planned
+    accepted: int = 0  # intents that changed a group's desired state
+    superseded: int = 0
+    skips: list[str] = field(default_factory=list)
+
+
+def forge_names(config: Config, kind: str) -> list[str]:
+    """Config forge names of one kind (events carry the forge kind, groups the config's name)."""
+    return [f.name for f in config.forges if kind in (f.kind, f.name)]
+
+
+def apply_delivery(
+    store: IntentStore, config: Config, delivery: Delivery, *, bot_login: str, plan: Planner = _default_plan
+) -> EventOutcome:
+    out = EventOutcome()
+    touched: set[str] = set()
+    intents: list[UpdateIntent] = []
+    for event in delivery.events:
+        if isinstance(event, ImagePushed | CiFinished):
+            result = plan(event, config, delivery_id=delivery.id, received_at=delivery.received_at)
+            intents.extend(result.intents)
+            out.skips.extend(s.reason for s in result.skips)
+        elif isinstance(event, Push):
+            touched.update(on_push(store, config, event))
+        elif isinstance(event, PrClosed):
+            touched.update(on_pr_closed(store, config, event, bot_login=bot_login))
+    out.intents = len(intents)
+    for group_key, outcome in store.merge(intents).items():
+        touched.add(group_key)
+        out.accepted += len(outcome.active)
+        out.superseded += len(outcome.superseded)
+    out.groups = [g for g in sorted(touched) if store.snapshot(g).dirty]
+    return out
+
+
+def on_push(store: IntentStore, config: Config, event: Push) -> list[str]:
+    branch = event.branch
+    if branch is None:
+        return []
+    groups = _groups(store, config, event.forge, event.repo, branch)
+    for group_key in groups:
+        store.bump(group_key)
+    return groups
+
+
+def on_pr_closed(store: IntentStore, config: Config, event: PrClosed, *, bot_login: str) -> list[str]:
+    found = [
+        g
+        for name in forge_names(config, event.forge)
+        if (g := store.groups.group_for_branch(name, event.repo, event.head_branch)) is not None
+    ]
+    for group_key in found:
+        record = store.groups.get(group_key)
+        if record.pr_number != event.pr_number:
+            continue  # not the group's current PR (e.g. one the bot closed itself earlier)
+        if event.merged:
+            store.clear(group_key, record.applied)
+        elif event.closed_by is not None and event.closed_by == bot_login:
+            continue  # the bot closed it (already applied); nothing to learn
+        else:
+            log.info(
+                "PR %s#%s closed unmerged by %s: ignoring its versions",
+                event.repo,
+                event.pr_number,
+                event.closed_by or "a person",
+            )
+            store.clear(group_key, record.applied, ignore=True)
+        store.groups.update(group_key, _forget_pr(event.pr_number))
+        store.bump(group_key)
+    return found
+
+
+def _forget_pr(number: int) -> Callable[[GroupRecord], GroupRecord]:
+    def change(rec: GroupRecord) -> GroupRecord:
+        if rec.pr_number != number:
+            return rec
+        return replace(rec, pr_number=None, applied={}, error_commented=None, blocked=None)
+
+    return change
+
+
+def _groups(store: IntentStore, config: Config, kind: str, repo: str, branch: str) -> list[str]:
+    out: Iterable[str] = (
+        g for name in forge_names(config, kind) for g in store.groups.groups_of(name, repo, branch)
+    )
+    return sorted(set(out))
