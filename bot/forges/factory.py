@@ -16,6 +16,7 @@ from bot.forges.base import Forge, ForgeInfo
 from bot.forges.github import GitHubForge
 from bot.forges.github_auth import AppAuth, GitHubAuth, TokenAuth
 from bot.forges.gitlab import GitLabForge
+from bot.forges.local import build_local
 from bot.settings import Settings
 
 Builder = Callable[..., Forge]  # (name, settings, **options) -> Forge
@@ -66,7 +67,7 @@ def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:
 
 #: kind -> builder. HOOK for the local git forge: its owner adds ``"local": <builder>`` here (or
 #: calls ``register("local", builder)``); builders take ``(name, settings, **options)``.
-BUILDERS: dict[str, Builder] = {"github": _github, "gitlab": _gitlab}
+BUILDERS: dict[str, Builder] = {"github": _github, "gitlab": _gitlab, "local": build_local}
 
 
 def register(kind: str, builder: Builder) -> None:

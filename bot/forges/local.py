@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.errors import Conflict, NotFound, ValidationFailed
+from bot.errors import Conflict, NotFound, SettingsError, ValidationFailed
 from bot.forges.base import (
     CommitInfo,
     FileChange,
@@ -32,6 +32,7 @@ from bot.forges.base import (
 )
 from bot.forges.local_git import GitRepo
 from bot.forges.local_prs import PrStore, Record, now_iso
+from bot.settings import Settings
 
 DEFAULT_BOT_EMAIL = "manifest-bot@localhost"
 
@@ -337,3 +338,22 @@ class LocalGitForge:
         if user in stored:
             return Permission[str(stored[user]).upper()]
         return self.permissions.get(user, self.default_permission)
+
+
+def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
+    """Factory builder: ``root`` (directory holding the repositories) is required; optional
+    ``push_remote``, ``bot_email``, ``permissions`` ({user: "write"…}), ``default_permission``."""
+    root = options.pop("root", None)
+    if not root:
+        raise SettingsError(f"local forge {name!r} needs a 'root' directory holding its repositories")
+    perms = {user: Permission[str(level).upper()] for user, level in options.pop("permissions", {}).items()}
+    default = Permission[str(options.pop("default_permission", "write")).upper()]
+    return LocalGitForge(
+        root,
+        name=name,
+        bot_login=settings.bot_login,
+        bot_email=options.pop("bot_email", DEFAULT_BOT_EMAIL),
+        permissions=perms,
+        default_permission=default,
+        push_remote=options.pop("push_remote", None),
+    )

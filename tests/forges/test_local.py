@@ -261,3 +261,18 @@ def test_write_back_to_a_remote_with_lease(tmp_path: Path) -> None:
         )
     assert git(remote, "rev-parse", "main") == theirs
     assert forge.branch_head("origin", "main") == theirs
+
+
+def test_factory_builds_the_local_forge(tmp_path: Path) -> None:
+    from bot.errors import SettingsError
+    from bot.forges.factory import build_forge
+    from bot.settings import Settings
+
+    settings = Settings(bot_login="our-bot")
+    built = build_forge("demo", "local", settings, root=str(tmp_path), permissions={"eve": "read"})
+    assert isinstance(built, LocalGitForge)
+    assert (built.info.name, built.info.bot_login) == ("demo", "our-bot")
+    seed_repo(tmp_path, "r", {"a": "b"})
+    assert built.permission("r", "eve") is Permission.READ
+    with pytest.raises(SettingsError, match="root"):
+        build_forge("demo", "local", settings)
