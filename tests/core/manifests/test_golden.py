@@ -17,7 +17,9 @@ def _edits(case: Path) -> list[Edit]:
     spec = json.loads((case / "edit.json").read_text())
     out = []
     for e in spec["edits"]:
-        selector = Selector(image=e.get("image"), marker=e.get("marker"), path=e.get("path"), doc=e.get("doc"))
+        selector = Selector(
+            image=e.get("image"), marker=e.get("marker"), path=e.get("path"), doc=e.get("doc")
+        )
         out.append(Edit(selector, tag=e.get("tag"), digest=e.get("digest")))
     return out
 
