@@ -281,7 +281,7 @@ def error_comment(error: BaseException) -> str:
     if isinstance(error, ManifestError):
         where = error.file or "a manifest"
         if error.line is not None:
-            where += f" line {error.line}"
+            where += f":{error.line}"
         return f"I could not edit {_code(where)} safely: {error.reason}. Nothing was written."
     if isinstance(error, ConfigError):
         return "The manifest-bot configuration is invalid:\n\n" + "\n".join(f"- {p}" for p in error.problems)

@@ -1,0 +1,182 @@
+"""PR/commit/comment text: golden files in tests/fixtures/render/ (regenerate with
+MANIFEST_BOT_UPDATE_GOLDEN=1 and review the diff), plus the marker's round trip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.core.group_state import GroupState, IgnoreMark, Pin
+from bot.core.intents import Origin, PrOptions, UpdateIntent
+from bot.core.render import (
+    BodyInput,
+    Marker,
+    Row,
+    already_applied_comment,
+    blocked_comment,
+    carried_comment,
+    commit_message,
+    error_comment,
+    marker_prefix,
+    parse_marker,
+    pr_body,
+    pr_title,
+    render_marker,
+    replace_marker,
+)
+from bot.errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    ManifestError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Transient,
+    UnsafeEdit,
+    ValidationFailed,
+)
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "render"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("MANIFEST_BOT_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def intent(image: str, tag: str | None, **over: object) -> UpdateIntent:
+    values: dict[str, object] = {
+        "forge": "github",
+        "repo": "acme/deploy",
+        "base_branch": "main",
+        "group": "apps",
+        "environment": "staging",
+        "files": (),
+        "image": image,
+        "tag": tag,
+        "digest": None,
+        "ordering_scheme": "semver",
+        "ordering_key": (1,),
+    }
+    values.update(over)
+    return UpdateIntent(**values)  # type: ignore[arg-type]
+
+
+MARKER = Marker(
+    "github:acme/deploy:main:apps", "open", "b" * 40, "c" * 40, "f00d", ("envs/staging/api.yaml",)
+)
+
+
+def test_single_image_body_title_and_commit() -> None:
+    api = intent(
+        "ghcr.io/acme/api",
+        "1.4.0",
+        digest=DIGEST,
+        origin=Origin(
+            link="https://github.com/acme/api/actions/runs/42", commit="d" * 40, app_repo="acme/api"
+        ),
+    )
+    rows = [
+        Row(
+            "envs/staging/api.yaml",
+            "ghcr.io/acme/api",
+            "ghcr.io/acme/api:1.3.2",
+            "ghcr.io/acme/api:1.4.0@" + DIGEST,
+            DIGEST,
+        )
+    ]
+    assert pr_title([api]) == "chore(staging): bump ghcr.io/acme/api to 1.4.0"
+    golden("single_body.md", pr_body(BodyInput([api], rows, MARKER)))
+    golden("single_commit.txt", commit_message([api], rows))
+
+
+def test_several_images_with_state() -> None:
+    intents = [
+        intent("docker.io/library/nginx", "1.27.1"),
+        intent(
+            "ghcr.io/acme/web",
+            "2.1.0",
+            origin=Origin(app_repo="https://gitlab.example.com/acme/web", commit="e" * 40),
+        ),
+        intent("ghcr.io/acme/worker", None, digest=DIGEST, pin="digest"),
+    ]
+    rows = [
+        Row("envs/staging/nginx.yaml", "docker.io/library/nginx", "nginx:1.27.0", "nginx:1.27.1"),
+        Row("envs/staging/web-values.yaml", "ghcr.io/acme/web", "2.0.0", "2.1.0"),
+        Row(
+            "envs/staging/worker.yaml",
+            "ghcr.io/acme/worker",
+            "ghcr.io/acme/worker@sha256:00",
+            "ghcr.io/acme/worker@" + DIGEST,
+            DIGEST,
+        ),
+    ]
+    state = GroupState(
+        ignored=(IgnoreMark("ghcr.io/acme/api", (3,), "semver", "`ghcr.io/acme/api` 3.x and below"),),
+        pinned=(Pin("ghcr.io/acme/db", "15.4"),),
+        hold=True,
+        last_error="envs/staging/db.yaml:3: duplicate key\nsecond line not shown",
+    )
+    title = pr_title(intents)
+    assert (
+        title
+        == "chore(staging): bump nginx to 1.27.1, ghcr.io/acme/web to 2.1.0 "
+        "and ghcr.io/acme/worker to sha256:abababababab"
+    )
+    golden("multi_body.md", pr_body(BodyInput(intents, rows, MARKER, state, "@manifest-bot")))
+    golden("multi_commit.txt", commit_message(intents, rows))
+
+
+def test_title_templates() -> None:
+    many = [intent(f"ghcr.io/acme/s{i}", f"1.{i}.0") for i in range(5)]
+    assert pr_title(many) == "chore(staging): bump 5 images"
+    custom = PrOptions(title_template="deps({group}): {image} → {tag} [{count}]")
+    assert pr_title([intent("a/b", "1", pr=custom)]) == "deps(apps): a/b → 1 [1]"
+    assert pr_title([intent("a/b", "1", environment=None)]) == "chore(apps): bump a/b to 1"
+    with pytest.raises(ConfigError, match="template"):
+        pr_title([intent("a/b", "1", pr=PrOptions(title_template="bump {nope}"))])
+
+
+def test_comments_golden() -> None:
+    texts = [
+        blocked_comment(["alice", "bob", "alice"], ["1" * 40, "2" * 40]),
+        already_applied_comment("main", "9" * 40),
+        carried_comment(["README.md"], ["envs/dev/api.yaml"]),
+    ]
+    errors = [
+        UnsafeEdit("the edit would also change spec.replicas", file="envs/dev/api.yaml", line=12),
+        ManifestError("file does not exist on the base branch (abc)", file="envs/x.yaml"),
+        ConfigError("bad config", ["groups.apps.files: must not be empty", "forges.gh: unknown kind"]),
+        RateLimited("secondary rate limit", retry_after=61.2),
+        Transient("GitHub answered 502"),
+        Conflict("branch moved"),
+        AuthError("401 from https://api.github.com with token ghs_secret"),
+        PermissionDenied("Resource not accessible by integration"),
+        NotFound("acme/deploy: base branch main does not exist"),
+        ValidationFailed("Validation Failed: head is invalid"),
+        RuntimeError("boom with password=hunter2"),
+    ]
+    texts += [error_comment(e) for e in errors]
+    golden("comments.md", "\n\n---\n\n".join(texts) + "\n")
+    assert "hunter2" not in texts[-1] and "ghs_secret" not in texts[-5]
+
+
+def test_marker_round_trip_and_safety() -> None:
+    tricky = Marker("local:a/b:main:g--><script>", "blocked", None, None, "x", ("a-->b.yaml",), ("c",))
+    text = render_marker(tricky)
+    assert text.count("-->") == 1 and text.endswith(" -->")
+    assert parse_marker(f"body\n\n{text}\n") == tricky
+    assert text.startswith(marker_prefix(tricky.group))
+    assert parse_marker("no marker here") is None
+    assert parse_marker("<!-- manifest-bot:{not json} -->") is None
+    assert parse_marker(None) is None
+    moved = replace_marker(f"text\n{text}\n", MARKER)
+    assert parse_marker(moved) == MARKER and moved.startswith("text\n")
+    assert parse_marker(replace_marker("plain body", MARKER)) == MARKER
