@@ -30,8 +30,11 @@ from typing import Any
 from rq import Retry, get_current_job
 
 from bot import deps
+from bot.core.events import PrComment
 from bot.deps import Container
 from bot.errors import BotError, RateLimited, Transient
+from bot.jobs_commands import enqueue_command
+from bot.jobs_commands import wake as wake_command
 from bot.services.reconcile import Report, reconcile
 from bot.services.reconcile_events import apply_delivery
 
@@ -57,6 +60,9 @@ def handle_delivery(delivery_id: str) -> dict[str, Any]:
         )
         for group_key in outcome.groups:
             request_reconcile(container, group_key)
+        for event in delivery.events:  # chat-ops (issue 7): each comment is its own locked job
+            if isinstance(event, PrComment):
+                enqueue_command(container, event, delivery_id)
     except Exception as exc:
         store.mark_failed(delivery_id, str(exc) if isinstance(exc, BotError) else type(exc).__name__)
         raise
@@ -88,7 +94,8 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
 
 def _after(container: Container, report: Report, *, force: bool, recreate: bool) -> dict[str, Any]:
     for waiter in report.waiters:
-        request_reconcile(container, waiter, coalesce=False)
+        if not wake_command(container, waiter):  # a chat-ops command queued behind the lock
+            request_reconcile(container, waiter, coalesce=False)
     if report.deferred:
         _schedule_fallback(container, report, force=force, recreate=recreate)
     elif container.intents.snapshot(report.group_key).dirty:

@@ -59,8 +59,8 @@ def unknown_text(items: Sequence[Unknown], prefix: str = DEFAULT_PREFIX) -> str:
     return "\n".join([*lines, "", help_text(prefix)])
 
 
-def refused_text(command: Command, reason: str) -> str:
-    return f"Refused `{command.text}`: {reason}."
+def refused_text(reason: str) -> str:
+    return f"refused: {reason}."
 
 
 def failed_text(command: Command, reason: str) -> str:
@@ -132,6 +132,8 @@ class Outcome:
     ok: bool
     message: str
     details: tuple[str, ...] = field(default_factory=tuple)
+    #: reply even on success (help, status, promote, rollback); failures always reply
+    speak: bool = False
 
 
 def reply_text(outcomes: Sequence[Outcome], waited_s: float | None = None) -> str:
@@ -140,7 +142,8 @@ def reply_text(outcomes: Sequence[Outcome], waited_s: float | None = None) -> st
     for outcome in outcomes:
         mark = "✅" if outcome.ok else "❌"
         lines.append(f"{mark} `{outcome.command.text}`: {outcome.message}")
-        lines += [f"  {d}" for d in outcome.details]
+        for detail in outcome.details:  # blocks (tables, help) stand on their own
+            lines += ["", detail] if "\n" in detail else [f"  - {detail}"]
     if waited_s is not None and waited_s >= 0.05:
         lines += ["", waited_text(waited_s)]
     return "\n".join(lines)

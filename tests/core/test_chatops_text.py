@@ -57,7 +57,7 @@ def test_unknown() -> None:
 def test_refused() -> None:
     (command,) = commands("/manifest-bot merge").commands
     decision = authorize(command, Actor("mallory", Permission.READ), Policy(), environment="prod")
-    check("refused", refused_text(command, decision.reason))
+    check("refused", reply_text([Outcome(command, False, refused_text(decision.reason))]))
 
 
 def test_status() -> None:
@@ -87,6 +87,7 @@ def test_reply_for_several_commands_after_waiting_for_the_lock() -> None:
     outcomes = [
         Outcome(hold, True, "held: no automatic updates or merges until `unhold`"),
         Outcome(pin, True, "pinned `ghcr.io/acme/api` to `1.2.3`", ("the PR branch now holds `1.2.3`",)),
+        Outcome(hold, True, "here is where this group stands:", ("**Status**: held.\n\nIgnored: nothing.",)),
         Outcome(merge, False, "this PR is held; `unhold` it first"),
     ]
     check("reply-waited", reply_text(outcomes, waited_s=2.345))

@@ -1,0 +1,240 @@
+"""Chat-ops: run the commands of one PR comment (imperative shell around bot.core.commands/authz).
+
+``run_comment`` is called by the command job while it holds the manifest repo's lock (the same
+lock reconcile takes), so a command and an automatic update never interleave. Per comment it:
+
+1. parses the comment (the bot's and other bots' comments, quotes and code are ignored);
+2. reacts 👀 (done by the job before it waits for the lock, so people see they were heard);
+3. reads the author's permission from the forge *now* and authorises every command;
+4. runs the commands in order through the handler table (``bot.services.chatops_handlers``);
+5. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
+   (help, status, a refusal or failure with its reason, unknown commands, waiting for the lock).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.core.authz import Actor, Policy, authorize
+from bot.core.chatops_plan import Refusal
+from bot.core.chatops_text import Outcome, refused_text, reply_text, unknown_text
+from bot.core.commands import DEFAULT_PREFIX, Command, ParsedComment, parse_comment
+from bot.core.events import PrComment
+from bot.core.group_state import GroupState
+from bot.core.intents import OrderingKey, PlanResult, Skip
+from bot.core.render import parse_marker
+from bot.errors import BotError, NotFound
+from bot.forges.base import Forge, Permission, PullRequest, Reaction
+from bot.store.groups import GroupStore
+from bot.store.intents import IntentStore
+
+log = logging.getLogger(__name__)
+
+
+class Planner(Protocol):
+    """``bot.core.planning.plan_for_environment`` bound to the config and origin."""
+
+    def __call__(
+        self,
+        image: str,
+        tag: str | None,
+        digest: str | None,
+        environment: str,
+        *,
+        rollback: bool,
+        ordering: tuple[str, OrderingKey] | None,
+    ) -> PlanResult: ...
+
+
+def _no_plan(image: str, tag: str | None, digest: str | None, environment: str, **_: object) -> PlanResult:
+    return PlanResult(skips=(Skip("chat-ops has no routing config to plan with"),))
+
+
+class Reconciler(Protocol):
+    """Runs one group's reconcile now (the caller already holds the repo lock)."""
+
+    def __call__(self, group_key: str, *, force: bool = False, recreate: bool = False) -> None: ...
+
+
+@dataclass
+class ChatopsDeps:
+    """Everything the handlers need; built by the command job from the container and config."""
+
+    forge: Forge
+    forge_name: str  # the config's name for this forge (the first part of group keys)
+    groups: GroupStore
+    intents: IntentStore
+    reconcile: Reconciler
+    policy: Policy = field(default_factory=Policy)
+    prefix: str = DEFAULT_PREFIX
+    bot_login: str | None = None
+    #: promotion chain for an image or group name (config.promotion_chain)
+    chain_for: Callable[[str], Sequence[str]] = lambda _name: ()
+    #: intents for (image, tag, digest) in an environment (planning.plan_for_environment)
+    plan_for: Planner = _no_plan
+    #: ask a group of another repo to reconcile soon (the job queue)
+    enqueue_reconcile: Callable[[str], None] = lambda _group_key: None
+    #: "idle" | "queued" | "running" for a group's reconcile job
+    queue_state: Callable[[str], str] = lambda _group_key: "idle"
+    #: the environment of a group from the config's targets (when it has no active intent)
+    environment_of: Callable[[str], str | None] = lambda _group_key: None
+    #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
+    schedule_auto_merge: Callable[[str, int, str], None] | None = None
+    cancel_auto_merge: Callable[[str, int], None] | None = None
+
+
+@dataclass
+class Context:
+    deps: ChatopsDeps
+    event: PrComment
+    pr: PullRequest | None
+    group_key: str | None
+    actor: Actor
+
+
+@dataclass(frozen=True, slots=True)
+class CommentResult:
+    parsed: ParsedComment
+    outcomes: tuple[Outcome, ...] = ()
+    reply: str | None = None
+    reply_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.parsed.unknown and all(o.ok for o in self.outcomes)
+
+
+def parse(deps: ChatopsDeps, event: PrComment) -> ParsedComment:
+    return parse_comment(
+        event.body,
+        author=event.author,
+        author_is_bot=event.author_is_bot,
+        prefix=deps.prefix,
+        bot_login=deps.bot_login or deps.forge.info.bot_login,
+    )
+
+
+def acknowledge(deps: ChatopsDeps, event: PrComment) -> None:
+    """👀 on the comment; a reaction that fails must not stop the command."""
+    _react(deps, event, Reaction.SEEN)
+
+
+def _react(deps: ChatopsDeps, event: PrComment, reaction: Reaction) -> None:
+    try:
+        deps.forge.react(event.repo, event.pr_number, event.comment_id, reaction)
+    except BotError as exc:
+        log.warning("cannot react %s on %s#%s: %s", reaction.value, event.repo, event.pr_number, exc)
+
+
+def locate_group(deps: ChatopsDeps, repo: str, pr: PullRequest) -> str | None:
+    """The group key of a bot PR: by its head branch, else by the hidden marker in its body."""
+    found = deps.groups.group_for_branch(deps.forge_name, repo, pr.head_branch)
+    if found is not None:
+        return found
+    marker = parse_marker(pr.body)
+    if marker is None or marker.group.count(":") < 3:
+        return None
+    return marker.group
+
+
+def run_comment(
+    deps: ChatopsDeps, event: PrComment, *, parsed: ParsedComment | None = None, waited_s: float | None = None
+) -> CommentResult:
+    """Run every command in the comment (see the module docstring). Never raises for a user's
+    mistake or a refusal; forge errors of a single command become that command's failure."""
+    from bot.services.chatops_handlers import run_command
+
+    parsed = parsed or parse(deps, event)
+    if not parsed.items:
+        return CommentResult(parsed)
+    ctx = _context(deps, event)
+    outcomes: list[Outcome] = []
+    for command in parsed.commands:
+        decision = authorize(command, ctx.actor, deps.policy, environment=environment(ctx))
+        if not decision.allowed:
+            outcomes.append(Outcome(command, False, refused_text(decision.reason)))
+            continue
+        outcomes.append(_run_one(ctx, command, run_command))
+    reply = _reply(deps, parsed, outcomes, waited_s)
+    reply_id = deps.forge.comment(event.repo, event.pr_number, reply) if reply else None
+    result = CommentResult(parsed, tuple(outcomes), reply, reply_id)
+    _react(deps, event, Reaction.DONE if result.ok else Reaction.FAILED)
+    return result
+
+
+def _run_one(ctx: Context, command: Command, run: Callable[[Context, Command], Outcome]) -> Outcome:
+    try:
+        return run(ctx, command)
+    except Refusal as exc:
+        return Outcome(command, False, str(exc))
+    except BotError as exc:
+        log.warning("command %r on %s#%s failed: %s", command.text, ctx.event.repo, ctx.event.pr_number, exc)
+        return Outcome(command, False, str(exc))
+
+
+def _context(deps: ChatopsDeps, event: PrComment) -> Context:
+    try:
+        pr: PullRequest | None = deps.forge.get_pr(event.repo, event.pr_number)
+    except NotFound:
+        pr = None
+    group_key = locate_group(deps, event.repo, pr) if pr is not None else None
+    try:
+        level = deps.forge.permission(event.repo, event.author)
+    except NotFound:
+        level = Permission.NONE
+    return Context(deps, event, pr, group_key, Actor(event.author, level))
+
+
+def environment(ctx: Context) -> str | None:
+    """The PR's environment: from its group's intents, else from the config's targets."""
+    if ctx.group_key is None:
+        return None
+    for intent in ctx.deps.intents.snapshot(ctx.group_key).active.values():
+        if intent.environment:
+            return intent.environment
+    return ctx.deps.environment_of(ctx.group_key)
+
+
+def _reply(
+    deps: ChatopsDeps, parsed: ParsedComment, outcomes: Sequence[Outcome], waited_s: float | None
+) -> str | None:
+    parts: list[str] = []
+    waited = waited_s is not None and waited_s >= 0.05
+    if any(o.speak or not o.ok for o in outcomes) or (waited and outcomes):
+        parts.append(reply_text(outcomes, waited_s))
+    if parsed.unknown:
+        parts.append(unknown_text(parsed.unknown, deps.prefix))
+    return "\n\n".join(parts) or None
+
+
+# --- shared by the handlers --------------------------------------------------------------------
+def group_key(ctx: Context) -> str:
+    if ctx.group_key is None:  # the dispatcher checks first; this keeps the types honest
+        raise Refusal("this is not a manifest-bot pull request")
+    return ctx.group_key
+
+
+def update_state(ctx: Context, change: Callable[[GroupState], GroupState]) -> GroupState:
+    """Change the group's flags atomically (the lifecycle reads them on the next reconcile)."""
+    record = ctx.deps.groups.update(
+        group_key(ctx), lambda rec: dataclasses.replace(rec, state=change(rec.state))
+    )
+    return record.state
+
+
+def reconcile(ctx: Context, *, force: bool = False, recreate: bool = False) -> str | None:
+    """Reconcile the PR's group now (the job holds the repo lock); the error it recorded, if any."""
+    key = group_key(ctx)
+    ctx.deps.intents.bump(key)
+    ctx.deps.reconcile(key, force=force, recreate=recreate)
+    return ctx.deps.groups.get(key).state.last_error
+
+
+def done(command: Command, message: str, error: str | None, *, speak: bool = False) -> Outcome:
+    if error:
+        return Outcome(command, False, f"{message}, but the update failed: {error}")
+    return Outcome(command, True, message, speak=speak)

@@ -1,0 +1,255 @@
+"""Chat-ops handlers that choose versions: ignore/unignore, pin/unpin, promote, rollback."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+from bot.core.chatops_plan import Refusal, Version, ignore_mark, narrow, next_environment, promotion_target
+from bot.core.chatops_text import Outcome
+from bot.core.commands import Command, IgnoreScope
+from bot.core.group_state import GroupState, IgnoreMark, Pin
+from bot.core.images import TAG_RE, canonical_name
+from bot.core.intents import Origin, UpdateIntent
+from bot.core.merge import Mark
+from bot.core.render import short_image
+from bot.services.chatops import Context, done, environment, group_key, reconcile, update_state
+
+_ROW_RE = re.compile(r"^\| `[^`]*` \| `(?P<image>[^`]*)` \| `(?P<old>[^`]*)` → `(?P<new>[^`]*)` \|", re.M)
+
+
+# --- what this PR holds ------------------------------------------------------------------------
+def pr_versions(ctx: Context) -> list[Version]:
+    """The PR's versions: its group's active intents, else what its branch last applied."""
+    key = group_key(ctx)
+    active = ctx.deps.intents.snapshot(key).active
+    if active:
+        return [Version.of(i) for _, i in sorted(active.items())]
+    applied = ctx.deps.groups.get(key).applied
+    return [
+        Version(t, t.split("|", 1)[0], m.tag, m.digest, m.scheme, m.key) for t, m in sorted(applied.items())
+    ]
+
+
+def current_marks(ctx: Context) -> dict[str, Mark]:
+    return {v.target: Mark(v.scheme, v.key, v.tag, v.digest) for v in pr_versions(ctx)}
+
+
+def _same_image(a: str, b: str) -> bool:
+    return canonical_name(a) == canonical_name(b)
+
+
+def _images(versions: Sequence[Version]) -> list[str]:
+    return sorted({v.image for v in versions})
+
+
+def _close_label(number: int) -> str:
+    return f" (PR #{number} closed)"
+
+
+def next_env(chain: Sequence[str], env: str | None) -> str | None:
+    return next_environment(chain, env)
+
+
+# --- ignore ------------------------------------------------------------------------------------
+def ignore(ctx: Context, command: Command) -> Outcome:
+    scope = command.scope or IgnoreScope.VERSION
+    chosen = narrow(pr_versions(ctx), command.image)
+    if scope is IgnoreScope.IMAGE:
+        chosen = [next(v for v in chosen if v.image == image) for image in _images(chosen)]
+    marks = [ignore_mark(scope, v) for v in chosen]
+
+    def add(state: GroupState) -> GroupState:
+        kept = tuple(m for m in state.ignored if m not in marks)
+        return dataclasses.replace(state, ignored=kept + tuple(dict.fromkeys(marks)))
+
+    update_state(ctx, add)
+    labels = ", ".join(dict.fromkeys(m.label for m in marks))
+    return done(command, f"ignoring {labels}", reconcile(ctx), speak=True)
+
+
+def unignore(ctx: Context, command: Command) -> Outcome:
+    removed: list[IgnoreMark] = []
+
+    def wanted(mark: IgnoreMark) -> bool:
+        if command.image is not None and not _same_image(mark.image, command.image):
+            return False
+        if command.scope is IgnoreScope.IMAGE:
+            return mark.up_to is None
+        if command.scope is IgnoreScope.VERSION:
+            return mark.up_to is not None
+        return True
+
+    def drop(state: GroupState) -> GroupState:
+        removed[:] = [m for m in state.ignored if wanted(m)]
+        return dataclasses.replace(state, ignored=tuple(m for m in state.ignored if not wanted(m)))
+
+    update_state(ctx, drop)
+    if not removed:
+        return Outcome(command, False, "nothing of that kind is ignored in this group")
+    labels = ", ".join(m.label or f"`{m.image}`" for m in removed)
+    return done(command, f"no longer ignoring {labels}", reconcile(ctx), speak=True)
+
+
+def forget_close_ignores(ctx: Context) -> None:
+    """Lift the ignores a ``close`` command recorded for this PR (``reopen`` undoes ``close``)."""
+    suffix = _close_label(ctx.event.pr_number)
+    update_state(
+        ctx,
+        lambda s: dataclasses.replace(s, ignored=tuple(m for m in s.ignored if not m.label.endswith(suffix))),
+    )
+
+
+def ignore_for_close(ctx: Context) -> None:
+    """Ignore exactly the PR's versions (and below), labelled so ``reopen`` can lift them."""
+    suffix = _close_label(ctx.event.pr_number)
+    marks = tuple(
+        dataclasses.replace(
+            ignore_mark(IgnoreScope.VERSION, v), label=f"`{short_image(v.image)}` {v.tag}{suffix}"
+        )
+        for v in pr_versions(ctx)
+    )
+    update_state(ctx, lambda s: dataclasses.replace(s, ignored=s.ignored + marks))
+
+
+# --- pin ---------------------------------------------------------------------------------------
+def pin(ctx: Context, command: Command) -> Outcome:
+    tag = command.tag or ""
+    if command.image is not None:
+        images = [command.image]
+    else:
+        images = _images(narrow(pr_versions(ctx), None))
+        if len(images) > 1:
+            names = ", ".join(f"`{short_image(i)}`" for i in images)
+            raise Refusal(f"this PR updates several images ({names}); say which: `pin <image>:{tag}`")
+    image = images[0]
+
+    def set_pin(state: GroupState) -> GroupState:
+        others = tuple(p for p in state.pinned if not _same_image(p.image, image))
+        return dataclasses.replace(state, pinned=(*others, Pin(canonical_name(image), tag)))
+
+    update_state(ctx, set_pin)
+    return done(command, f"pinned `{short_image(image)}` to `{tag}`", reconcile(ctx), speak=True)
+
+
+def unpin(ctx: Context, command: Command) -> Outcome:
+    removed: list[Pin] = []
+
+    def drop(state: GroupState) -> GroupState:
+        removed[:] = [p for p in state.pinned if command.image is None or _same_image(p.image, command.image)]
+        return dataclasses.replace(state, pinned=tuple(p for p in state.pinned if p not in removed))
+
+    update_state(ctx, drop)
+    if not removed:
+        return Outcome(command, False, "nothing is pinned in this group")
+    names = ", ".join(f"`{short_image(p.image)}`" for p in removed)
+    return done(command, f"unpinned {names}; newer versions apply again", reconcile(ctx), speak=True)
+
+
+# --- promote and rollback ----------------------------------------------------------------------
+def promote_target(ctx: Context, command: Command) -> str:
+    env = environment(ctx)
+    record = ctx.deps.groups.get(group_key(ctx))
+    chains = [
+        c
+        for c in (ctx.deps.chain_for(record.group), *map(ctx.deps.chain_for, _images(pr_versions(ctx))))
+        if c
+    ]
+    return promotion_target(list(dict.fromkeys(tuple(c) for c in chains)), env, command.environment)
+
+
+def _origin(ctx: Context, command: Command) -> Origin:
+    return Origin(
+        source="chatops", delivery_id=f"comment:{ctx.event.comment_id}", link=ctx.pr.url if ctx.pr else None
+    )
+
+
+def _apply(ctx: Context, intents: Sequence[UpdateIntent]) -> tuple[list[str], list[str]]:
+    """Merge intents, reconcile each changed group; (groups changed, notes on what was refused)."""
+    outcomes = ctx.deps.intents.merge(intents)
+    changed = [g for g, o in outcomes.items() if o.changed]
+    notes = [
+        f"`{short_image(s.image)}` {s.tag} not applied in `{g.split(':', 3)[3]}`: {s.reason}"
+        + (f" (it has {s.winner_tag})" if s.winner_tag else "")
+        for g, o in outcomes.items()
+        for s in o.superseded
+    ]
+    here = f"{ctx.deps.forge_name}:{ctx.event.repo}:"
+    for key in changed:
+        if key.startswith(here):
+            ctx.deps.reconcile(key)
+        else:
+            ctx.deps.enqueue_reconcile(key)
+    return changed, notes
+
+
+def _pr_links(ctx: Context, keys: Sequence[str]) -> tuple[str, ...]:
+    out = []
+    for key in keys:
+        record = ctx.deps.groups.get(key)
+        where = f"#{record.pr_number}" if record.pr_number else "its PR is being prepared"
+        out.append(f"group `{record.group}` in `{record.repo}`: {where}")
+    return tuple(out)
+
+
+def promote(ctx: Context, command: Command) -> Outcome:
+    target = promote_target(ctx, command)
+    chosen = narrow(pr_versions(ctx), command.image)
+    planned: list[UpdateIntent] = []
+    skips: list[str] = []
+    for v in chosen:
+        plan = ctx.deps.plan_for(v.image, v.tag, v.digest, target, rollback=False, ordering=(v.scheme, v.key))
+        planned += plan.intents
+        skips += [f"`{short_image(v.image)}`: {s.reason}" for s in plan.skips]
+    if not planned:
+        raise Refusal(f"nothing to promote to `{target}`: " + ("; ".join(skips) or "no targets"))
+    planned = [dataclasses.replace(i, origin=_origin(ctx, command)) for i in planned]
+    changed, notes = _apply(ctx, planned)
+    what = ", ".join(f"`{short_image(v.image)}` {v.tag or v.digest}" for v in chosen)
+    if not changed:
+        return Outcome(command, False, f"`{target}` already has {what} or newer", tuple(notes))
+    return Outcome(
+        command, True, f"promoting {what} to `{target}`", (*_pr_links(ctx, changed), *notes), speak=True
+    )
+
+
+def previous_tags(body: str | None) -> dict[str, str]:
+    """short image -> the old tag, from the PR body's change table (``old → new``)."""
+    out: dict[str, str] = {}
+    for match in _ROW_RE.finditer(body or ""):
+        old = match["old"].split("@", 1)[0].rsplit(":", 1)[-1]
+        if TAG_RE.fullmatch(old):
+            out.setdefault(match["image"], old)
+    return out
+
+
+def rollback(ctx: Context, command: Command) -> Outcome:
+    env = environment(ctx)
+    chosen = narrow(pr_versions(ctx), command.image)
+    previous = previous_tags(ctx.pr.body if ctx.pr else None)
+    key = group_key(ctx)
+    intents: list[UpdateIntent] = []
+    for image in _images(chosen):
+        tag = command.tag or previous.get(short_image(image))
+        if tag is None:
+            raise Refusal(
+                f"I do not know the version before this PR for `{short_image(image)}`; "
+                "name it: `rollback <tag>`"
+            )
+        templates = [v.intent for v in chosen if v.image == image and v.intent is not None]
+        planned = (
+            list(ctx.deps.plan_for(image, tag, None, env, rollback=True, ordering=None).intents)
+            if env
+            else []
+        )
+        mine = [i for i in planned if i.group_key == key] or [
+            dataclasses.replace(t, tag=tag, digest=None, rollback=True) for t in templates
+        ]
+        if not mine:
+            raise Refusal(f"no target of this group takes `{short_image(image)}`")
+        intents += [dataclasses.replace(i, rollback=True, origin=_origin(ctx, command)) for i in mine]
+    _apply(ctx, intents)
+    what = ", ".join(f"`{short_image(i.image)}` to `{i.tag}`" for i in {i.image: i for i in intents}.values())
+    error = ctx.deps.groups.get(key).state.last_error
+    return done(command, f"rolling back {what}", error, speak=True)
