@@ -13,6 +13,7 @@ Commits never carry a custom author, so GitHub signs them and shows them Verifie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -36,6 +37,8 @@ from bot.forges.github_gql import GitHubGraphQL, graphql_url
 from bot.forges.http import HttpClient
 
 RAW = {"Accept": "application/vnd.github.raw+json"}
+_SHA = re.compile(r"[0-9a-f]{40}")
+_COMPARE_CACHE = 64
 _PERMISSIONS = {
     "admin": Permission.ADMIN,
     "maintain": Permission.MAINTAIN,
@@ -95,6 +98,7 @@ class GitHubForge:
         self.info = info
         self.http = HttpClient(api_url, auth.headers_for, session=session, on_auth_failure=auth.invalidate)
         self.gql = GitHubGraphQL(self.http, graphql_url(api_url))
+        self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     # --- reading -------------------------------------------------------------------------------
     def read_file(self, repo: str, path: str, ref: str) -> bytes:
@@ -122,17 +126,35 @@ class GitHubForge:
         return [e["path"] for e in body["tree"] if e["type"] == "blob"]
 
     def branch_head(self, repo: str, branch: str) -> str | None:
-        resp = self.http.request(
-            "GET", f"/repos/{repo}/git/ref/heads/{_q(branch)}", f"read {repo}@{branch}", repo=repo, ok=(404,)
-        )
-        return None if resp.status_code == 404 else resp.json()["object"]["sha"]
+        """GraphQL, so the repository's node id comes along for the ref mutations of a commit."""
+        return self.gql.branch_head(repo, branch)
 
-    def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
-        """One request; GitHub lists up to 250 commits in a compare, plenty for a bot branch."""
+    def _compare(self, repo: str, base: str, head: str) -> dict[str, Any]:
+        key = (repo, base, head)
+        if key in self._compares:
+            return self._compares[key]
         resp = self.http.request(
             "GET", f"/repos/{repo}/compare/{_q(base)}...{_q(head)}", f"compare {base}...{head}", repo=repo
         )
-        return [commit_from_json(c) for c in resp.json()["commits"]]
+        body = resp.json()
+        if _SHA.fullmatch(base) and _SHA.fullmatch(head):  # immutable: safe to keep
+            if len(self._compares) >= _COMPARE_CACHE:
+                self._compares.pop(next(iter(self._compares)))
+            self._compares[key] = body
+        return body
+
+    def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
+        """One request (shared with ``changed_files``); GitHub lists up to 250 commits."""
+        return [commit_from_json(c) for c in self._compare(repo, base, head)["commits"]]
+
+    def changed_files(self, repo: str, base: str, head: str) -> list[str]:
+        """Paths that differ between ``base`` and ``head`` (optional Forge extra, used by the lifecycle)."""
+        paths: list[str] = []
+        for f in self._compare(repo, base, head).get("files") or ():
+            paths.append(f["filename"])
+            if f.get("previous_filename"):
+                paths.append(f["previous_filename"])
+        return paths
 
     # --- writing -------------------------------------------------------------------------------
     def commit_files(
@@ -147,11 +169,11 @@ class GitHubForge:
     ) -> str:
         if not changes:
             raise ValidationFailed(f"commit on {repo}@{branch}: no changes (refusing an empty commit)")
-        if expected_head is None:
-            self._create_ref(repo, branch, parent)
-        elif expected_head != parent:
-            self.gql.move_ref(repo, branch, before=expected_head, after=parent)
-        return self.gql.commit_on_branch(repo, branch, parent, changes, message)
+        if expected_head == parent:
+            return self.gql.commit_on_branch(repo, branch, parent, changes, message)
+        return self.gql.move_and_commit(
+            repo, branch, before=expected_head, parent=parent, changes=changes, message=message
+        )
 
     def _create_ref(self, repo: str, branch: str, sha: str) -> None:
         """422 "Reference already exists" maps to Conflict: the compare-and-swap on absence lost."""

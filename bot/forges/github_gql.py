@@ -11,7 +11,9 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.errors import Conflict, ValidationFailed
+import requests
+
+from bot.errors import Conflict, NotFound, ValidationFailed
 from bot.forges.base import FileChange, MergeMethod
 from bot.forges.errors_map import error_for_graphql
 from bot.forges.http import HttpClient
@@ -19,7 +21,18 @@ from bot.forges.http import HttpClient
 COMMIT_ON_BRANCH = (
     "mutation($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid } } }"
 )
+#: one document, two mutations run in order: move/create the ref (compare-and-swap), then commit
+#: with ``expectedHeadOid`` = the parent, so a lost race fails the commit too
+REF_THEN_COMMIT = (
+    "mutation($refs: UpdateRefsInput!, $commit: CreateCommitOnBranchInput!) "
+    "{ updateRefs(input: $refs) { clientMutationId } "
+    "createCommitOnBranch(input: $commit) { commit { oid } } }"
+)
 UPDATE_REFS = "mutation($input: UpdateRefsInput!) { updateRefs(input: $input) { clientMutationId } }"
+BRANCH_HEAD = (
+    "query($owner: String!, $name: String!, $ref: String!) "
+    "{ repository(owner: $owner, name: $name) { id ref(qualifiedName: $ref) { target { oid } } } }"
+)
 REPO_ID = "query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { id } }"
 PR_ID = (
     "query($owner: String!, $name: String!, $number: Int!) "
@@ -87,10 +100,12 @@ class GitHubGraphQL:
         self._pr_ids: dict[tuple[str, int], str] = {}
 
     # --- plumbing ------------------------------------------------------------------------------
+    def _post(self, repo: str, query: str, variables: Mapping[str, Any], what: str) -> requests.Response:
+        body = {"query": query, "variables": dict(variables)}
+        return self._http.request("POST", self._url, what, repo=repo, json=body)
+
     def call(self, repo: str, query: str, variables: Mapping[str, Any], what: str) -> dict[str, Any]:
-        resp = self._http.request(
-            "POST", self._url, what, repo=repo, json={"query": query, "variables": dict(variables)}
-        )
+        resp = self._post(repo, query, variables, what)
         body = resp.json()
         if body.get("errors"):
             raise error_for_graphql(body["errors"], what, resp.headers)
@@ -121,29 +136,78 @@ class GitHubGraphQL:
         return self._pr_ids[key]
 
     # --- operations ----------------------------------------------------------------------------
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        """One query that also caches the repository's node id for later ref mutations."""
+        owner, name = repo.split("/", 1)
+        variables = {"owner": owner, "name": name, "ref": f"refs/heads/{branch}"}
+        data = self.call(repo, BRANCH_HEAD, variables, f"read {repo}@{branch}")
+        found = data["repository"]
+        self._repo_ids[repo] = found["id"]
+        return found["ref"]["target"]["oid"] if found.get("ref") else None
+
     def commit_on_branch(
         self, repo: str, branch: str, expected_head: str, changes: Sequence[FileChange], message: str
     ) -> str:
         """One commit on ``branch`` whose parent must be ``expected_head`` (else Conflict)."""
-        payload = {
+        payload = self._commit_input(repo, branch, expected_head, changes, message)
+        data = self.call(repo, COMMIT_ON_BRANCH, {"input": payload}, f"commit on {repo}@{branch}")
+        return data["createCommitOnBranch"]["commit"]["oid"]
+
+    @staticmethod
+    def _commit_input(
+        repo: str, branch: str, expected_head: str, changes: Sequence[FileChange], message: str
+    ) -> dict[str, Any]:
+        return {
             "branch": {"repositoryNameWithOwner": repo, "branchName": branch},
             "message": split_message(message),
             "expectedHeadOid": expected_head,
             "fileChanges": file_changes(changes),
         }
-        data = self.call(repo, COMMIT_ON_BRANCH, {"input": payload}, f"commit on {repo}@{branch}")
-        return data["createCommitOnBranch"]["commit"]["oid"]
 
-    def move_ref(self, repo: str, branch: str, *, before: str | None, after: str) -> None:
-        """Point ``refs/heads/<branch>`` at ``after`` only if it points at ``before`` now
-        (None = must not exist): one atomic ``updateRefs``."""
+    def _ref_update(self, repo: str, branch: str, before: str | None, after: str) -> dict[str, Any]:
         update = {
             "name": f"refs/heads/{branch}",
             "beforeOid": before or _ZERO_OID,
             "afterOid": after,
             "force": True,
         }
-        payload = {"repositoryId": self.repo_id(repo), "refUpdates": [update]}
+        return {"repositoryId": self.repo_id(repo), "refUpdates": [update]}
+
+    def move_and_commit(
+        self,
+        repo: str,
+        branch: str,
+        *,
+        before: str | None,
+        parent: str,
+        changes: Sequence[FileChange],
+        message: str,
+    ) -> str:
+        """One request: point the branch at ``parent`` if it is at ``before`` (None = absent), then
+        commit on it expecting ``parent``. If the ref step is refused but the commit lands, the
+        branch already was at ``parent``: nothing was overwritten and the commit stands."""
+        what = f"commit on {repo}@{branch}"
+        variables = {
+            "refs": self._ref_update(repo, branch, before, parent),
+            "commit": self._commit_input(repo, branch, parent, changes, message),
+        }
+        resp = self._post(repo, REF_THEN_COMMIT, variables, what)
+        body = resp.json()
+        commit = ((body.get("data") or {}).get("createCommitOnBranch") or {}).get("commit") or {}
+        if commit.get("oid"):
+            return commit["oid"]
+        errors = body.get("errors") or [{"message": "no commit in the answer"}]
+        err = error_for_graphql(errors, what, resp.headers)
+        if isinstance(err, ValidationFailed | NotFound) and any(
+            (e.get("path") or [""])[0] == "updateRefs" for e in errors
+        ):
+            raise Conflict(err.message) from None  # the ref compare-and-swap lost
+        raise err
+
+    def move_ref(self, repo: str, branch: str, *, before: str | None, after: str) -> None:
+        """Point ``refs/heads/<branch>`` at ``after`` only if it points at ``before`` now
+        (None = must not exist): one atomic ``updateRefs``."""
+        payload = self._ref_update(repo, branch, before, after)
         try:
             self.call(repo, UPDATE_REFS, {"input": payload}, f"move {repo}@{branch}")
         except ValidationFailed as exc:

@@ -16,6 +16,7 @@ Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one c
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +39,7 @@ from bot.forges.errors_map import error_for_response, forge_message
 from bot.forges.http import HttpClient
 
 DRAFT_PREFIX = "Draft: "
+_SHA = re.compile(r"[0-9a-f]{40}")
 _STATES = {"opened": "open", "locked": "open", "closed": "closed", "merged": "merged"}
 _MERGEABLE = {"mergeable": True, "broken_status": False, "conflict": False, "need_rebase": False}
 
@@ -125,6 +127,7 @@ class GitLabForge:
         headers = {**gl.headers, "PRIVATE-TOKEN": token}
         self.http = HttpClient(gl.api_url, lambda _repo: headers, session=gl.session)
         self._user_ids: dict[str, int | None] = {}
+        self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"GitLabForge({self.info.name!r}, url={self.http.base_url!r}, token=***)"
@@ -161,14 +164,34 @@ class GitLabForge:
             raise error_for_response(resp, what)  # the project itself is missing or hidden
         return resp.json()["commit"]["id"]
 
+    def _compare(self, repo: str, base: str, head: str) -> dict[str, Any]:
+        key = (repo, base, head)
+        if key not in self._compares:
+            resp = self.http.request(
+                "GET",
+                f"{self._p(repo)}/repository/compare",
+                f"compare {base}...{head}",
+                params={"from": base, "to": head},
+            )
+            if not (_SHA.fullmatch(base) and _SHA.fullmatch(head)):
+                return resp.json()  # branch names move: never cached
+            if len(self._compares) >= 64:
+                self._compares.pop(next(iter(self._compares)))
+            self._compares[key] = resp.json()
+        return self._compares[key]
+
     def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
-        resp = self.http.request(
-            "GET",
-            f"{self._p(repo)}/repository/compare",
-            f"compare {base}...{head}",
-            params={"from": base, "to": head},
-        )
-        return [commit_from_json(c) for c in resp.json()["commits"]]
+        """One request, shared with ``changed_files`` for the same two shas."""
+        return [commit_from_json(c) for c in self._compare(repo, base, head)["commits"]]
+
+    def changed_files(self, repo: str, base: str, head: str) -> list[str]:
+        """Paths that differ between ``base`` and ``head`` (optional Forge extra, used by the lifecycle)."""
+        paths: list[str] = []
+        for d in self._compare(repo, base, head).get("diffs") or ():
+            paths.append(d["new_path"])
+            if d.get("old_path") and d["old_path"] != d["new_path"]:
+                paths.append(d["old_path"])
+        return paths
 
     # --- writing -------------------------------------------------------------------------------
     def commit_files(

@@ -78,12 +78,36 @@ def test_truncated_tree_is_refused_not_silently_partial(
         gh.list_tree(REPO, "main")
 
 
+def _head(oid: str | None) -> dict[str, Any]:
+    ref = {"target": {"oid": oid}} if oid else None
+    return {"data": {"repository": {"id": "R_kgDOABCDEF", "ref": ref}}}
+
+
 def test_branch_head_and_missing_branch(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    rsps.get(f"{API}/repos/{REPO}/git/ref/heads/main", json=fx("ref"))
-    rsps.get(f"{API}/repos/{REPO}/git/ref/heads/{BRANCH}", json=fx("not_found"), status=404)
+    rsps.post(GQL, json=_head(BASE))
+    rsps.post(GQL, json=_head(None))
     assert gh.branch_head(REPO, "main") == BASE
     assert gh.branch_head(REPO, BRANCH) is None
     assert len(rsps.calls) == 2
+    assert sent(rsps.calls[0])["variables"] == {"owner": "acme", "name": "deploy", "ref": "refs/heads/main"}
+
+
+def test_branch_head_of_missing_repo_is_not_found(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(
+        GQL,
+        json={
+            "data": {"repository": None},
+            "errors": [
+                {
+                    "type": "NOT_FOUND",
+                    "path": ["repository"],
+                    "message": "Could not resolve to a Repository with the name 'acme/deploy'.",
+                }
+            ],
+        },
+    )
+    with pytest.raises(NotFound):
+        gh.branch_head(REPO, "main")
 
 
 def test_commits_between_keeps_every_author(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
@@ -100,42 +124,94 @@ def _commit_input(call: Any) -> dict[str, Any]:
     return body["variables"]["input"]
 
 
-def test_commit_on_new_branch_creates_ref_then_verified_commit(
+CHANGES = [FileChange("apps/web.yaml", b"image: web:1.2.3\n"), FileChange("old.yaml", None)]
+COMMITTED = {
+    "data": {"updateRefs": {"clientMutationId": None}, "createCommitOnBranch": {"commit": {"oid": NEW}}}
+}
+
+
+def test_commit_on_new_branch_is_one_request_after_reading_base(
     rsps: responses.RequestsMock, gh: GitHubForge
 ) -> None:
-    rsps.post(f"{API}/repos/{REPO}/git/refs", json=fx("ref_created"), status=201)
-    rsps.post(GQL, json=fx("create_commit_on_branch"))
+    rsps.post(GQL, json=_head(BASE))
+    rsps.post(GQL, json=COMMITTED)
+    assert gh.branch_head(REPO, "main") == BASE  # caches the repository node id
     sha = gh.commit_files(
         REPO,
         BRANCH,
         parent=BASE,
-        changes=[FileChange("apps/web.yaml", b"image: web:1.2.3\n"), FileChange("old.yaml", None)],
+        changes=CHANGES,
         message="chore(prod): bump web to 1.2.3\n\nfrom CI run 42",
         expected_head=None,
     )
     assert sha == NEW
     assert len(rsps.calls) == 2
-    assert sent(rsps.calls[0]) == {"ref": f"refs/heads/{BRANCH}", "sha": BASE}
-    assert _commit_input(rsps.calls[1]) == {
-        "branch": {"repositoryNameWithOwner": REPO, "branchName": BRANCH},
-        "message": {"headline": "chore(prod): bump web to 1.2.3", "body": "from CI run 42"},
-        "expectedHeadOid": BASE,
-        "fileChanges": {
-            "additions": [
-                {"path": "apps/web.yaml", "contents": base64.b64encode(b"image: web:1.2.3\n").decode()}
+    body = sent(rsps.calls[1])
+    assert body["query"].index("updateRefs") < body["query"].index("createCommitOnBranch")
+    assert body["variables"] == {
+        "refs": {
+            "repositoryId": "R_kgDOABCDEF",
+            "refUpdates": [
+                {"name": f"refs/heads/{BRANCH}", "beforeOid": "0" * 40, "afterOid": BASE, "force": True}
             ],
-            "deletions": [{"path": "old.yaml"}],
+        },
+        "commit": {
+            "branch": {"repositoryNameWithOwner": REPO, "branchName": BRANCH},
+            "message": {"headline": "chore(prod): bump web to 1.2.3", "body": "from CI run 42"},
+            "expectedHeadOid": BASE,
+            "fileChanges": {
+                "additions": [
+                    {"path": "apps/web.yaml", "contents": base64.b64encode(b"image: web:1.2.3\n").decode()}
+                ],
+                "deletions": [{"path": "old.yaml"}],
+            },
         },
     }
 
 
-def test_commit_when_branch_already_exists_is_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    rsps.post(f"{API}/repos/{REPO}/git/refs", json=fx("ref_exists"), status=422)
-    with pytest.raises(Conflict, match="Reference already exists"):
+def test_commit_when_branch_already_exists_elsewhere_is_conflict(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.post(GQL, json=fx("repo_id"))
+    rsps.post(
+        GQL,
+        json={
+            "data": {"updateRefs": None, "createCommitOnBranch": None},
+            "errors": [
+                {"type": "UNPROCESSABLE", "path": ["updateRefs"], "message": "Reference already exists"},
+                {
+                    "type": "STALE_DATA",
+                    "path": ["createCommitOnBranch"],
+                    "message": f'Expected branch to point to "{BASE}" but it did not.  Pull and try again.',
+                },
+            ],
+        },
+    )
+    with pytest.raises(Conflict):
         gh.commit_files(
             REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
         )
-    assert len(rsps.calls) == 1  # nothing committed after the lost race
+    assert len(rsps.calls) == 2  # repository id lookup (nothing cached yet), then the one mutation
+
+
+def test_refused_ref_step_with_landed_commit_is_success(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    """The branch already pointed at the parent (an earlier attempt created it): nothing lost."""
+    rsps.post(GQL, json=fx("repo_id"))
+    rsps.post(
+        GQL,
+        json={
+            "data": {"updateRefs": None, "createCommitOnBranch": {"commit": {"oid": NEW}}},
+            "errors": [{"type": "UNPROCESSABLE", "path": ["updateRefs"], "message": "already exists"}],
+        },
+    )
+    assert (
+        gh.commit_files(
+            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
+        )
+        == NEW
+    )
 
 
 def test_append_commit_is_one_request_with_expected_head(
@@ -158,21 +234,22 @@ def test_branch_moved_under_us_is_conflict(rsps: responses.RequestsMock, gh: Git
         )
 
 
-def test_regenerate_moves_ref_atomically_then_commits(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    rsps.post(GQL, json=fx("repo_id"))
-    rsps.post(GQL, json=fx("update_refs"))
-    rsps.post(GQL, json=fx("create_commit_on_branch"))
+def test_regenerate_moves_ref_and_commits_in_one_request(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.get(f"{API}/repos/{REPO}/pulls/7", json=fx("pull"))
+    rsps.post(GQL, json=COMMITTED)
+    gh.get_pr(REPO, 7)  # the PR answer carries the repository node id
     gh.commit_files(
         REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
     )
-    assert len(rsps.calls) == 3
-    assert sent(rsps.calls[0])["variables"] == {"owner": "acme", "name": "deploy"}
-    update = sent(rsps.calls[1])["variables"]["input"]
-    assert update == {
-        "repositoryId": "R_kgDOABCDEF",
+    assert len(rsps.calls) == 2
+    variables = sent(rsps.calls[1])["variables"]
+    assert variables["refs"] == {
+        "repositoryId": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5",
         "refUpdates": [{"name": f"refs/heads/{BRANCH}", "beforeOid": HEAD, "afterOid": BASE, "force": True}],
     }
-    assert _commit_input(rsps.calls[2])["expectedHeadOid"] == BASE
+    assert variables["commit"]["expectedHeadOid"] == BASE
 
 
 def test_repo_node_id_comes_from_a_pr_already_read(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
@@ -338,10 +415,26 @@ def test_permission(
 
 def test_enterprise_base_url_for_rest_and_graphql(rsps: responses.RequestsMock) -> None:
     ghe = GitHubForge(ForgeInfo(name="ghe", kind="github"), TokenAuth("t"), api_url="https://ghe.corp/api/v3")
-    rsps.get(f"https://ghe.corp/api/v3/repos/{REPO}/git/ref/heads/main", json=fx("ref"))
+    rsps.post("https://ghe.corp/api/graphql", json=_head(BASE))
     rsps.post("https://ghe.corp/api/graphql", json=fx("create_commit_on_branch"))
     assert ghe.branch_head(REPO, "main") == BASE
     ghe.commit_files(
         REPO, "main", parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=BASE
     )
     assert len(rsps.calls) == 2
+
+
+def test_commits_and_changed_files_share_one_compare(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    files = [
+        {"sha": "b" * 40, "filename": "apps/web.yaml", "status": "modified", "additions": 1, "deletions": 1},
+        {
+            "sha": "c" * 40,
+            "filename": "apps/new.yaml",
+            "status": "renamed",
+            "previous_filename": "apps/old.yaml",
+        },
+    ]
+    rsps.get(f"{API}/repos/{REPO}/compare/{BASE}...{HEAD}", json={**fx("compare"), "files": files})
+    assert len(gh.commits_between(REPO, BASE, HEAD)) == 2
+    assert gh.changed_files(REPO, BASE, HEAD) == ["apps/web.yaml", "apps/new.yaml", "apps/old.yaml"]
+    assert len(rsps.calls) == 1

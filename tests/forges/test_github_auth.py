@@ -65,7 +65,7 @@ def auth(key_pair: tuple[str, Any], clock: Clock) -> AppAuth:
 def _app_routes(rsps: responses.RequestsMock) -> None:
     rsps.get(f"{API}/repos/{REPO}/installation", json=fx("installation"))
     rsps.post(f"{API}/app/installations/1/access_tokens", json=fx("access_token"), status=201)
-    rsps.get(f"{API}/repos/{REPO}/git/ref/heads/main", json=fx("ref"))
+    rsps.get(f"{API}/repos/{REPO}/contents/a.yaml", body=b"x")
 
 
 def _paths(rsps: responses.RequestsMock) -> list[str]:
@@ -86,13 +86,13 @@ def test_first_call_finds_installation_and_token_then_reuses_them(
 ) -> None:
     _app_routes(rsps)
     gh = GitHubForge(ForgeInfo(name="gh", kind="github"), auth, api_url=API)
-    gh.branch_head(REPO, "main")
-    gh.branch_head(REPO, "main")
+    gh.read_file(REPO, "a.yaml", "main")
+    gh.read_file(REPO, "a.yaml", "main")
     assert _paths(rsps) == [
         f"GET /repos/{REPO}/installation",
         "POST /app/installations/1/access_tokens",
-        f"GET /repos/{REPO}/git/ref/heads/main",
-        f"GET /repos/{REPO}/git/ref/heads/main",
+        f"GET /repos/{REPO}/contents/a.yaml",
+        f"GET /repos/{REPO}/contents/a.yaml",
     ]
     app_bearer = rsps.calls[0].request.headers["Authorization"].removeprefix("Bearer ")
     assert (
@@ -118,10 +118,10 @@ def test_token_is_refreshed_before_it_expires(
 def test_401_drops_the_cached_token(rsps: responses.RequestsMock, auth: AppAuth) -> None:
     _app_routes(rsps)
     gh = GitHubForge(ForgeInfo(name="gh", kind="github"), auth, api_url=API)
-    rsps.get(f"{API}/repos/{REPO}/git/ref/heads/revoked", json=fx("bad_credentials"), status=401)
+    rsps.get(f"{API}/repos/{REPO}/contents/revoked.yaml", json=fx("bad_credentials"), status=401)
     with pytest.raises(AuthError, match="Bad credentials"):
-        gh.branch_head(REPO, "revoked")
-    gh.branch_head(REPO, "main")
+        gh.read_file(REPO, "revoked.yaml", "main")
+    gh.read_file(REPO, "a.yaml", "main")
     assert _paths(rsps).count("POST /app/installations/1/access_tokens") == 2
 
 

@@ -29,7 +29,7 @@ from bot.forges.github_auth import TokenAuth
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "github"
 API = "https://api.github.com"
 REPO = "acme/deploy"
-URL = f"{API}/repos/{REPO}/git/ref/heads/main"
+URL = f"{API}/repos/{REPO}/contents/a.yaml"
 
 
 def fx(name: str) -> Any:
@@ -52,7 +52,7 @@ def _raise(
 ) -> ForgeError:
     rsps.get(URL, json=body, status=status, headers=headers)
     with pytest.raises(ForgeError) as err:
-        gh.branch_head(REPO, "main")
+        gh.read_file(REPO, "a.yaml", "main")
     assert "ghp_secret" not in str(err.value)
     return err.value
 
@@ -121,7 +121,7 @@ def test_not_found_names_the_operation(rsps: responses.RequestsMock, gh: GitHubF
 def test_timeout_is_transient(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
     rsps.get(URL, body=requests.ReadTimeout("read timed out"))
     with pytest.raises(Transient, match="ReadTimeout"):
-        gh.branch_head(REPO, "main")
+        gh.read_file(REPO, "a.yaml", "main")
 
 
 def test_graphql_rate_limit(rsps: responses.RequestsMock, gh: GitHubForge) -> None:

@@ -23,8 +23,8 @@ def test_github_with_token_and_enterprise_url(make_settings: MakeSettings) -> No
     assert isinstance(forge, GitHubForge)
     assert forge.info.kind == "github" and forge.info.bot_login == settings.bot_login
     with responses.RequestsMock() as rsps:
-        rsps.get("https://ghe.corp/api/v3/repos/a/b/git/ref/heads/main", json={"object": {"sha": "1" * 40}})
-        assert forge.branch_head("a/b", "main") == "1" * 40
+        rsps.get("https://ghe.corp/api/v3/repos/a/b/contents/x.yaml", body=b"x")
+        assert forge.read_file("a/b", "x.yaml", "main") == b"x"
         assert rsps.calls[0].request.headers["Authorization"] == "Bearer ghp_tok"
 
 

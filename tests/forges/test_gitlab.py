@@ -332,3 +332,32 @@ def test_429_carries_retry_after_and_does_not_sleep(rsps: responses.RequestsMock
         gl.branch_head(REPO, "main")
     assert err.value.retry_after == 42.0
     assert len(rsps.calls) == 1  # python-gitlab's built-in sleep-and-retry is not on our path
+
+
+def test_commits_and_changed_files_share_one_compare(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    diffs = [
+        {
+            "old_path": "apps/web.yaml",
+            "new_path": "apps/web.yaml",
+            "a_mode": "100644",
+            "b_mode": "100644",
+            "new_file": False,
+            "renamed_file": False,
+            "deleted_file": False,
+            "diff": "@@ -1 +1 @@",
+        },
+        {
+            "old_path": "apps/old.yaml",
+            "new_path": "apps/new.yaml",
+            "a_mode": "100644",
+            "b_mode": "100644",
+            "new_file": False,
+            "renamed_file": True,
+            "deleted_file": False,
+            "diff": "",
+        },
+    ]
+    rsps.get(f"{P}/repository/compare", json={**fx("compare"), "diffs": diffs})
+    assert len(gl.commits_between(REPO, BASE, HEAD)) == 2
+    assert gl.changed_files(REPO, BASE, HEAD) == ["apps/web.yaml", "apps/new.yaml", "apps/old.yaml"]
+    assert len(rsps.calls) == 1
