@@ -131,6 +131,11 @@ class LocalForge(Model):
     kind: Literal["local"]
     path: str
     """Directory holding the local git repositories (one sub-directory per repo)."""
+    push_remote: str | None = None
+    """Remote to push base branches to after a merge (write-back), if any."""
+    permissions: dict[str, PermissionName] = {}
+    """Chat-ops permission per user on local repos (there is no forge to ask)."""
+    default_permission: PermissionName = "write"
     bot_login: str | None = None
 
 
