@@ -1,0 +1,228 @@
+"""``manifest-bot check-config`` and ``manifest-bot explain``: is the routing config right, and what
+would an event change? Neither writes anything anywhere."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot import sources
+from bot.core.config import Config, load_config
+from bot.core.events import Delivery, Event, ImagePushed, event_from_dict
+from bot.core.images import parse_image
+from bot.core.intents import PlanResult, UpdateIntent
+from bot.core.manifests import edit, load_text
+from bot.core.planning import plan
+from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
+from bot.forges.base import ForgeInfo
+from bot.services.file_resolution import ScanCache, resolve_files
+from bot.services.pr_desired import edit_for
+from bot.settings import Settings
+
+EXIT_INVALID = 2
+
+
+def _config_path(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    path = Settings.from_env().config_path
+    if path is None:
+        raise click.UsageError("no config file: pass one or set MANIFEST_BOT_CONFIG_PATH")
+    return path
+
+
+def _load(path: Path) -> Config:
+    """The config, or exit 2 after printing every problem as file:line: path: message."""
+    try:
+        return load_config(path.read_text(encoding="utf-8-sig"), str(path))
+    except OSError as exc:
+        click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        click.echo(f"{path}: invalid ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)})", err=True)
+    raise SystemExit(EXIT_INVALID)
+
+
+@click.command("check-config")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def check_config(file: Path | None) -> None:
+    """Validate the routing config FILE (default $MANIFEST_BOT_CONFIG_PATH).
+
+    Prints each problem as file:line: key.path: message and exits 2; exits 0 when valid.
+    """
+    path = _config_path(file)
+    config = _load(path)
+    targets = sum(len(r.targets) for r in config.rules)
+    click.echo(f"{path}: ok ({len(config.forges)} forges, {len(config.rules)} rules, {targets} targets)")
+
+
+# --- explain -----------------------------------------------------------------------------------
+class _Checkout:
+    """A read-only view of a manifest repo checkout with the two Forge methods file resolution uses."""
+
+    info = ForgeInfo(name="checkout", kind="local")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read_file(self, repo: str, path: str, ref: str) -> bytes:
+        target = (self.root / path).resolve()
+        if not target.is_relative_to(self.root.resolve()) or not target.is_file():
+            raise NotFound(f"{path}: not in the checkout")
+        return target.read_bytes()
+
+    def list_tree(self, repo: str, ref: str) -> list[str]:
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() and ".git" not in p.relative_to(self.root).parts
+        )
+
+
+def _read_events(
+    data: bytes, source_name: str | None, headers: tuple[str, ...]
+) -> tuple[list[Event], str | None, str | None]:
+    """(events, delivery id, received at) from a Delivery/event JSON or a raw webhook body."""
+    header_map = sources.normalise_headers(tuple(p.strip() for p in h.split(":", 1)) for h in headers)  # type: ignore[misc]
+    if source_name is None:
+        try:
+            payload: Any = json.loads(data)
+        except ValueError as exc:
+            raise click.UsageError(f"--event: not JSON ({exc})") from None
+        if isinstance(payload, dict) and "events" in payload and "id" in payload:
+            delivery = Delivery.from_dict(payload)
+            return list(delivery.events), delivery.id, delivery.received_at
+        if isinstance(payload, dict) and "kind" in payload:
+            return [event_from_dict(payload)], None, None
+        if isinstance(payload, list) and all(isinstance(e, dict) and "kind" in e for e in payload):
+            return [event_from_dict(e) for e in payload], None, None
+        source_name = sources.detect(header_map, data)
+    result = sources.get(source_name).parse(header_map, data)
+    if result.ignored_reason:
+        click.echo(f"delivery ignored by {source_name}: {result.ignored_reason}")
+    return list(result.events), result.delivery_id, None
+
+
+def _describe(intent: UpdateIntent) -> str:
+    version = intent.tag or ""
+    if intent.digest:
+        version += f"@{intent.digest}"
+    where = ", ".join(intent.files) if intent.files else "auto-discovered files"
+    selector = f" marker {intent.marker}" if intent.marker else f" path {intent.path}" if intent.path else ""
+    return (
+        f"intent: {intent.group_key} (env {intent.environment or '-'}): {intent.image} -> {version}"
+        f" [pin {intent.pin}, {intent.ordering_scheme} {list(intent.ordering_key)}] in {where}{selector}"
+    )
+
+
+def _print_plan(result: PlanResult) -> None:
+    for intent in result.intents:
+        click.echo(_describe(intent))
+    for skip in result.skips:
+        scope = " -> ".join(x for x in (f"rule {skip.rule}" if skip.rule else "", skip.target or "") if x)
+        click.echo(f"skip: {f'[{scope}] ' if scope else ''}{skip.reason}")
+
+
+def _diff(checkout: _Checkout, intent: UpdateIntent) -> None:
+    try:
+        files = resolve_files(checkout, intent, "checkout", cache=ScanCache())  # type: ignore[arg-type]
+    except BotError as exc:
+        click.echo(f"# {intent.group_key}: {exc}")
+        return
+    if not files:
+        click.echo(f"# {intent.group_key}: no file in the checkout references {intent.image}")
+    for path in files:
+        try:
+            text = load_text(checkout.read_file(intent.repo, path, "checkout"), path)
+            result = edit(text, path, [edit_for(intent)])
+        except BotError as exc:
+            click.echo(f"# {path}: {exc}")
+            continue
+        if not result.changed:
+            why = "already up to date" if result.matched else "nothing selected"
+            click.echo(f"# {path}: no change ({why})")
+            continue
+        diff = difflib.unified_diff(
+            text.splitlines(keepends=True), result.text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        )
+        click.echo("".join(diff), nl=False)
+
+
+def _for_checkout(intents: tuple[UpdateIntent, ...], repo: str | None) -> list[UpdateIntent]:
+    if repo is not None:
+        return [i for i in intents if repo in (i.repo, f"{i.forge}:{i.repo}")]
+    repos = sorted({f"{i.forge}:{i.repo}" for i in intents})
+    if len(repos) > 1:
+        raise click.UsageError(f"the intents target several repos ({', '.join(repos)}); pass --repo")
+    return list(intents)
+
+
+def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed:
+    try:
+        ref = parse_image(image)
+    except InvalidReference as exc:
+        raise click.BadParameter(str(exc), param_hint="--image") from None
+    tag, digest = tag or ref.tag, digest or ref.digest
+    if tag is None and digest is None:
+        raise click.UsageError("--image needs --tag (or IMAGE:TAG / IMAGE@DIGEST)")
+    return ImagePushed(image=ref.canonical_name, tag=tag, digest=digest, source="cli")
+
+
+@click.command("explain")
+@click.option(
+    "--event", "event_file", type=click.File("rb"), help="Delivery/event JSON, or a raw webhook body."
+)
+@click.option(
+    "--source", "source_name", type=click.Choice(sources.NAMES), help="Read --event as this sender's body."
+)
+@click.option(
+    "-H", "--header", "headers", multiple=True, help="With --source: a request header 'Name: value'."
+)
+@click.option("--image", help="Explain a push of this image (with --tag and/or --digest).")
+@click.option("--tag")
+@click.option("--digest")
+@click.option(
+    "--repo-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Manifest checkout."
+)
+@click.option("--repo", "repo_name", help="With --repo-dir: which manifest repo the checkout is.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--received-at", help="Delivery time (ISO 8601) for push-time ordering.")
+def explain(**opts: Any) -> None:
+    """Print the intents and skips an event would produce and, with --repo-dir, the diff each
+    intent would make in that checkout. Nothing is written, queued or sent."""
+    if (opts["event_file"] is None) == (opts["image"] is None):
+        raise click.UsageError("give exactly one of --event or --image")
+    config = _load(_config_path(opts["config_file"]))
+    if opts["image"] is not None:
+        events: list[Event] = [_image_event(opts["image"], opts["tag"], opts["digest"])]
+        delivery_id, received = None, opts["received_at"]
+    else:
+        try:
+            events, delivery_id, received = _read_events(
+                opts["event_file"].read(), opts["source_name"], opts["headers"]
+            )
+        except (WebhookError, ValueError, KeyError, TypeError) as exc:
+            raise click.ClickException(f"cannot read the event: {exc}") from None
+        received = opts["received_at"] or received
+    checkout = _Checkout(opts["repo_dir"]) if opts["repo_dir"] else None
+    for event in events:
+        click.echo(f"event: {json.dumps({'kind': event.kind, **_fields(event)}, sort_keys=True)}")
+        result = plan(event, config, delivery_id=delivery_id, received_at=received)
+        _print_plan(result)
+        if checkout is not None:
+            for intent in _for_checkout(result.intents, opts["repo_name"]):
+                _diff(checkout, intent)
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    from bot.core.events import event_to_dict
+
+    return {k: v for k, v in event_to_dict(event).items() if v is not None and k != "kind"}
+
+
+commands: list[click.Command] = [check_config, explain]

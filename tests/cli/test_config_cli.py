@@ -1,0 +1,272 @@
+"""`manifest-bot check-config` and `manifest-bot explain`, end to end on files in a temp dir."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+WEBHOOKS = ROOT / "tests" / "fixtures" / "webhooks"
+
+CONFIG = """\
+forges:
+  - {name: github, kind: github}
+environments: {dev: {pr: {auto_merge: true}}, prod: {}}
+rules:
+  - name: api
+    image: ghcr.io/acme/api
+    policy: {semver: "^1.2"}
+    targets:
+      - {forge: github, repo: acme/deploy, environment: dev, files: ["envs/dev/*.yaml"]}
+      - {forge: github, repo: acme/deploy, environment: prod}
+  - name: octo
+    ci:
+      repo: octo-org/octo-repo
+      workflows: [build-*]
+      image: ghcr.io/octo-org/octo
+      tag: "{branch}-{short_sha}"
+    targets:
+      - {forge: github, repo: acme/deploy, environment: dev, files: [envs/dev/octo.yaml]}
+"""
+
+API_DEV = """\
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - name: api
+          image: "ghcr.io/acme/api:1.2.0"   # bumped by manifest-bot
+        - name: sidecar
+          image: envoyproxy/envoy:v1.29.0
+"""
+API_PROD = """\
+image:
+  repository: ghcr.io/acme/api
+  tag: 1.1.0
+"""
+OCTO = "services:\n  octo:\n    image: ghcr.io/octo-org/octo:main-0000000\n"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "bot.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    repo = tmp_path / "deploy"
+    for rel, text in {
+        "envs/dev/api.yaml": API_DEV,
+        "envs/prod/values.yaml": API_PROD,
+        "envs/dev/octo.yaml": OCTO,
+    }.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config.yaml").write_text("image: ghcr.io/acme/api:0.0.1\n")  # never scanned
+    return repo
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            h.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_check_config_accepts_the_documented_example() -> None:
+    result = run("check-config", str(ROOT / "config" / "example.yaml"))
+    assert result.exit_code == 0
+    assert result.output.endswith(": ok (3 forges, 3 rules, 4 targets)\n")
+
+
+def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        CONFIG.replace("semver:", "semvr:").replace(
+            "forge: github, repo: acme/deploy, environment: prod", "forge: gh, repo: x"
+        )
+    )
+    result = run("check-config", str(bad))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{bad}:7: rules[0].policy.semvr: unknown key 'semvr' (did you mean 'semver'? "
+        "allowed: allow, deny, ignore, ordering, pin, prereleases, semver)",
+        f"{bad}: invalid (1 problem)",
+    ]
+    fixed = tmp_path / "unknown-forge.yaml"
+    fixed.write_text(
+        CONFIG.replace("forge: github, repo: acme/deploy, environment: prod", "forge: gh, repo: x")
+    )
+    result = run("check-config", str(fixed))
+    assert result.exit_code == 2
+    assert (
+        result.stderr.splitlines()[0]
+        == f"{fixed}:10: rules[0].targets[1].forge: unknown forge 'gh' (configured: github)"
+    )
+
+
+def test_check_config_reads_the_path_from_the_environment(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MANIFEST_BOT_CONFIG_PATH", str(config_file))
+    assert run("check-config").exit_code == 0
+    monkeypatch.delenv("MANIFEST_BOT_CONFIG_PATH")
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2 and "no config file" in result.output
+
+
+def test_check_config_missing_file(tmp_path: Path) -> None:
+    result = run("check-config", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "nope.yaml: cannot read: No such file or directory" in result.stderr
+
+
+def test_explain_image_prints_intents_skips_and_diffs_without_writing(
+    config_file: Path, checkout: Path
+) -> None:
+    before = tree_digest(checkout)
+    result = run(
+        "explain",
+        "--config",
+        str(config_file),
+        "--image",
+        "ghcr.io/acme/api",
+        "--tag",
+        "v1.4.0",
+        "--repo-dir",
+        str(checkout),
+    )
+    assert result.exit_code == 0, result.output
+    assert tree_digest(checkout) == before
+    out = result.output
+    assert (
+        "intent: github:acme/deploy:main:dev (env dev): ghcr.io/acme/api -> v1.4.0 [pin tag, semver [1, 4, 0, 1, 0]] in envs/dev/*.yaml"
+        in out
+    )
+    assert "intent: github:acme/deploy:main:prod (env prod): ghcr.io/acme/api -> v1.4.0" in out
+    assert "in auto-discovered files" in out
+    assert (
+        "--- a/envs/dev/api.yaml\n+++ b/envs/dev/api.yaml\n@@ -5,6 +5,6 @@\n     spec:\n       containers:\n"
+        "         - name: api\n"
+        '-          image: "ghcr.io/acme/api:1.2.0"   # bumped by manifest-bot\n'
+        '+          image: "ghcr.io/acme/api:v1.4.0"   # bumped by manifest-bot\n'
+    ) in out
+    # the prod target auto-discovers the Helm values file; the .git directory is never scanned
+    assert "-  tag: 1.1.0\n+  tag: v1.4.0\n" in out
+    assert ".git/" not in out
+
+
+def test_explain_shows_policy_skips(config_file: Path) -> None:
+    result = run("explain", "--config", str(config_file), "--image", "ghcr.io/acme/api:2.0.0")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1:] == [
+        "skip: [rule api -> github:acme/deploy@main/dev] tag '2.0.0' is outside the semver range '^1.2'",
+        "skip: [rule api -> github:acme/deploy@main/prod] tag '2.0.0' is outside the semver range '^1.2'",
+    ]
+
+
+def test_explain_no_rule(config_file: Path) -> None:
+    result = run("explain", "--config", str(config_file), "--image", "nginx", "--tag", "1.27")
+    assert result.output.splitlines()[1] == "skip: no rule matches image docker.io/library/nginx"
+
+
+def test_explain_a_raw_github_webhook(config_file: Path, checkout: Path) -> None:
+    body = WEBHOOKS / "github" / "workflow_run.completed.json"
+    result = run(
+        "explain",
+        "--config",
+        str(config_file),
+        "--event",
+        str(body),
+        "--source",
+        "github",
+        "-H",
+        "X-GitHub-Event: workflow_run",
+        "-H",
+        "X-GitHub-Delivery: 72d3162e",
+        "--repo-dir",
+        str(checkout),
+    )
+    assert result.exit_code == 0, result.output
+    assert "ghcr.io/octo-org/octo -> main-3484a3f [pin tag, run-number [562]]" in result.output
+    assert (
+        "-    image: ghcr.io/octo-org/octo:main-0000000\n+    image: ghcr.io/octo-org/octo:main-3484a3f\n"
+        in result.output
+    )
+
+
+def test_explain_reads_parse_webhook_output_and_delivery_json(config_file: Path, tmp_path: Path) -> None:
+    event = {
+        "kind": "image-pushed",
+        "image": "ghcr.io/acme/api",
+        "tag": "1.3.0",
+        "digest": None,
+        "source": "ghcr",
+    }
+    events_file = tmp_path / "events.json"
+    events_file.write_text(json.dumps([event]))
+    result = run("explain", "--config", str(config_file), "--event", str(events_file))
+    assert "ghcr.io/acme/api -> 1.3.0" in result.output
+    delivery = {"id": "d-9", "source": "ghcr", "received_at": "2024-05-01T10:00:00Z", "events": [event]}
+    events_file.write_text(json.dumps(delivery))
+    assert (
+        "ghcr.io/acme/api -> 1.3.0"
+        in run("explain", "--config", str(config_file), "--event", str(events_file)).output
+    )
+
+
+def test_explain_with_several_repos_needs_repo(tmp_path: Path, checkout: Path) -> None:
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        CONFIG.replace(
+            "forge: github, repo: acme/deploy, environment: prod",
+            "forge: github, repo: acme/other, environment: prod",
+        )
+    )
+    args = [
+        "explain",
+        "--config",
+        str(config),
+        "--image",
+        "ghcr.io/acme/api:1.4.0",
+        "--repo-dir",
+        str(checkout),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert (
+        "the intents target several repos (github:acme/deploy, github:acme/other); pass --repo"
+        in result.output
+    )
+    result = run(*args, "--repo", "acme/deploy")
+    assert result.exit_code == 0 and "+++ b/envs/dev/api.yaml" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give exactly one of --event or --image"),
+        (["--image", "ghcr.io/acme/api"], "--image needs --tag (or IMAGE:TAG / IMAGE@DIGEST)"),
+        (["--image", "Bad Image", "--tag", "1"], "invalid image reference 'Bad Image': contains white space"),
+    ],
+)
+def test_explain_usage_errors(config_file: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["explain", "--config", str(config_file), *args])
+    assert result.exit_code == 2
+    assert message in result.output
