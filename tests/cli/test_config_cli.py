@@ -156,8 +156,8 @@ def test_explain_image_prints_intents_skips_and_diffs_without_writing(
     assert tree_digest(checkout) == before
     out = result.output
     assert (
-        "intent: github:acme/deploy:main:dev (env dev): ghcr.io/acme/api -> v1.4.0 [pin tag, semver [1, 4, 0, 1, 0]] in envs/dev/*.yaml"
-        in out
+        "intent: github:acme/deploy:main:dev (env dev): ghcr.io/acme/api -> v1.4.0 "
+        "[pin tag, semver [1, 4, 0, 1, 0]] in envs/dev/*.yaml" in out
     )
     assert "intent: github:acme/deploy:main:prod (env prod): ghcr.io/acme/api -> v1.4.0" in out
     assert "in auto-discovered files" in out
