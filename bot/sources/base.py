@@ -176,14 +176,15 @@ def image_pushed(
 
 
 def split_reference(reference: str | None) -> tuple[str | None, str | None, str | None]:
-    """``host/path:tag@digest`` → (name, tag, digest), tolerant: returns Nones it cannot read."""
+    """``host/path:tag@digest`` → (name, tag, digest) without judging them (``image_pushed`` does)."""
     if not reference:
         return None, None, None
-    try:
-        ref = parse_image(reference)
-    except InvalidReference:
-        return None, None, None
-    return ref.name, ref.tag, ref.digest
+    rest, _, digest = reference.partition("@")
+    tag = None
+    last = rest.rfind(":")
+    if last > rest.rfind("/"):  # a colon after the last slash separates the tag, not a port
+        rest, tag = rest[:last], rest[last + 1 :]
+    return rest or None, tag or None, digest or None
 
 
 def images_result(candidates: Iterable[ImagePushed | str], delivery_id: str | None, what: str) -> ParseResult:

@@ -39,7 +39,9 @@ def verify(headers: Headers, body: bytes, secrets: tuple[str, ...]) -> None:
 
 
 def detect(headers: Headers, payload: Any) -> bool:
-    return "x-gitlab-event" in headers
+    if "x-gitlab-event" in headers:
+        return True
+    return isinstance(payload, dict) and "object_kind" in payload and "project" in payload
 
 
 def parse(headers: Headers, body: bytes) -> ParseResult:

@@ -46,7 +46,8 @@ def parse(headers: Headers, body: bytes) -> ParseResult:
     candidates = []
     for resource in resources if isinstance(resources, list) else []:
         name, ref_tag, _ = split_reference(text(resource, "resource_url"))
-        candidates.append(
-            image_pushed(name, text(resource, "tag") or ref_tag, text(resource, "digest"), NAME, pushed_at)
-        )
+        tag = text(resource, "tag") or ref_tag
+        if tag and tag.startswith("sha256:"):  # pushed by digest: Harbor repeats the digest as "tag"
+            tag = None
+        candidates.append(image_pushed(name, tag, text(resource, "digest"), NAME, pushed_at))
     return images_result(candidates, delivery, "Harbor push")

@@ -12,11 +12,19 @@ import time
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import sources
 from bot.core.events import Delivery
 from bot.deps import Container
-from bot.errors import BadPayload, BotError, SignatureError, UnknownSource, WebhookError
+from bot.errors import (
+    BadPayload,
+    BotError,
+    PayloadTooLarge,
+    SignatureError,
+    UnknownSource,
+    WebhookError,
+)
 from bot.logs import bind
 from bot.metrics import DELIVERIES, EVENTS, INTAKE_SECONDS, SIGNATURE_FAILURES
 from bot.sources.base import PATH_TOKEN, body_digest
@@ -68,7 +76,11 @@ class Intake:
         return response
 
     def _receive(self, source: sources.Source, name: str, token: str | None) -> Response:
-        body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH → 413 before anything is read
+        try:
+            body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH: refused before it is read
+        except RequestEntityTooLarge:
+            limit = self.container.settings.max_body_bytes
+            raise PayloadTooLarge(f"body larger than {limit} bytes") from None
         headers = {k.lower(): v for k, v in request.headers.items()}
         if token is not None:
             headers[PATH_TOKEN] = token

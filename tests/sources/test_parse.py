@@ -1,0 +1,516 @@
+"""Every recorded payload under tests/fixtures/webhooks/ parsed into the normalised events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import sources
+from bot.core.events import event_to_dict
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "webhooks"
+SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"
+
+
+def gh(event: str) -> dict[str, str]:
+    return {"x-github-event": event, "x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+
+
+def gl(event: str) -> dict[str, str]:
+    return {"x-gitlab-event": event, "x-gitlab-event-uuid": "13792a34-cac6-4fda-95a8-c58e00a3954e"}
+
+
+# (source, fixture, headers, expected events as field subsets | "ignored: <substring>", delivery id)
+CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
+    # --- GitHub ---------------------------------------------------------------------------------
+    (
+        "github",
+        "workflow_run.completed",
+        gh("workflow_run"),
+        [
+            {
+                "kind": "ci-finished",
+                "forge": "github",
+                "repo": "octo-org/octo-repo",
+                "sha": SHA,
+                "branch": "main",
+                "status": "success",
+                "run_id": 289782451,
+                "run_number": 562,
+                "workflow": "build-and-push",
+                "link": "https://github.com/octo-org/octo-repo/actions/runs/289782451",
+                "finished_at": "2020-10-05T16:35:10Z",
+            }
+        ],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ),
+    ("github", "workflow_run.requested", gh("workflow_run"), "ignored: workflow_run requested", None),
+    (
+        "github",
+        "check_suite.completed",
+        gh("check_suite"),
+        [
+            {
+                "kind": "ci-finished",
+                "repo": "octo-org/octo-repo",
+                "sha": "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+                "branch": "changes",
+                "status": "failure",
+                "run_id": 118578147,
+                "workflow": "GitHub Actions",
+            }
+        ],
+        None,
+    ),
+    (
+        "github",
+        "push",
+        gh("push"),
+        [
+            {
+                "kind": "push",
+                "forge": "github",
+                "repo": "octo-org/manifests",
+                "ref": "refs/heads/main",
+                "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+                "after": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+            }
+        ],
+        None,
+    ),
+    ("github", "push.deleted", gh("push"), "ignored: push deleted refs/heads/manifest-bot/prod/api", None),
+    (
+        "github",
+        "issue_comment.created.pull_request",
+        gh("issue_comment"),
+        [
+            {
+                "kind": "pr-comment",
+                "repo": "octo-org/manifests",
+                "pr_number": 42,
+                "author": "Codertocat",
+                "body": "/manifest-bot hold",
+                "comment_id": 492700400,
+                "author_is_bot": False,
+                "installation_id": 2311213,
+            }
+        ],
+        None,
+    ),
+    ("github", "issue_comment.created.issue", gh("issue_comment"), "ignored: comment on an issue", None),
+    (
+        "github",
+        "pull_request.closed.merged",
+        gh("pull_request"),
+        [
+            {
+                "kind": "pr-closed",
+                "repo": "octo-org/manifests",
+                "pr_number": 42,
+                "merged": True,
+                "head_branch": "manifest-bot/prod/api",
+                "base_branch": "main",
+                "closed_by": "Codertocat",
+                "merge_sha": "c4295bd74fb0f4fda03689c3df3f2803b658fd85",
+            }
+        ],
+        None,
+    ),
+    (
+        "github",
+        "installation.created",
+        gh("installation"),
+        [
+            {
+                "kind": "installation",
+                "action": "created",
+                "installation_id": 2311213,
+                "repos": ["octo-org/manifests", "octo-org/octo-repo"],
+            }
+        ],
+        None,
+    ),
+    (
+        "github",
+        "installation_repositories.added",
+        gh("installation_repositories"),
+        [
+            {
+                "kind": "installation",
+                "action": "added",
+                "installation_id": 2311213,
+                "repos": ["octo-org/staging-manifests"],
+            }
+        ],
+        None,
+    ),
+    ("github", "ping", gh("ping"), "ignored: ping", None),
+    ("github", "workflow_job.completed", gh("workflow_job"), "ignored: 'workflow_job' is not used", None),
+    # --- GitLab ---------------------------------------------------------------------------------
+    (
+        "gitlab",
+        "pipeline.success",
+        gl("Pipeline Hook"),
+        [
+            {
+                "kind": "ci-finished",
+                "forge": "gitlab",
+                "repo": "gitlab-org/gitlab-test",
+                "sha": "bcbb5ec396a2c0f828686f14fac9b80b780504f2",
+                "branch": "master",
+                "tag": None,
+                "status": "success",
+                "run_id": 31,
+                "run_number": 3,
+                "workflow": "Pipeline for branch: master",
+                "link": "http://example.com/gitlab-org/gitlab-test/-/pipelines/31",
+                "finished_at": "2016-08-12 15:26:29 UTC",
+            }
+        ],
+        "13792a34-cac6-4fda-95a8-c58e00a3954e",
+    ),
+    (
+        "gitlab",
+        "pipeline.tag.failed",
+        gl("Pipeline Hook"),
+        [
+            {
+                "kind": "ci-finished",
+                "branch": None,
+                "tag": "v1.4.2",
+                "status": "failure",
+                "run_id": 32,
+                "link": "http://192.168.64.1:3005/gitlab-org/gitlab-test/-/pipelines/32",
+            }
+        ],
+        None,
+    ),
+    ("gitlab", "pipeline.running", gl("Pipeline Hook"), "ignored: pipeline running: not finished", None),
+    (
+        "gitlab",
+        "push",
+        gl("Push Hook"),
+        [
+            {
+                "kind": "push",
+                "forge": "gitlab",
+                "repo": "mike/diaspora",
+                "ref": "refs/heads/master",
+                "before": "95790bf891e76fee5e1747ab589903a6a1f80f22",
+                "after": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+            }
+        ],
+        None,
+    ),
+    (
+        "gitlab",
+        "note.merge_request",
+        gl("Note Hook"),
+        [
+            {
+                "kind": "pr-comment",
+                "forge": "gitlab",
+                "repo": "gitlab-org/gitlab-test",
+                "pr_number": 1,
+                "author": "root",
+                "body": "/manifest-bot rollback",
+                "comment_id": 1244,
+                "author_is_bot": False,
+            }
+        ],
+        None,
+    ),
+    ("gitlab", "note.issue", gl("Note Hook"), "ignored: comment on a Issue", None),
+    (
+        "gitlab",
+        "merge_request.merge",
+        gl("Merge Request Hook"),
+        [
+            {
+                "kind": "pr-closed",
+                "forge": "gitlab",
+                "repo": "gitlab-org/gitlab-test",
+                "pr_number": 1,
+                "merged": True,
+                "head_branch": "manifest-bot/prod/api",
+                "base_branch": "master",
+                "closed_by": "root",
+                "merge_sha": "9a2f3c7d8e1b4a6c5d0e9f8a7b6c5d4e3f2a1b0c",
+            }
+        ],
+        None,
+    ),
+    ("gitlab", "job", gl("Job Hook"), "ignored: GitLab event 'build' is not used", None),
+    # --- registries ------------------------------------------------------------------------------
+    (
+        "dockerhub",
+        "push",
+        {},
+        [
+            {
+                "kind": "image-pushed",
+                "image": "docker.io/svendowideit/testhook",
+                "tag": "latest",
+                "digest": None,
+                "source": "dockerhub",
+                "pushed_at": "2014-12-03T00:22:41Z",
+            }
+        ],
+        None,
+    ),
+    (
+        "harbor",
+        "push_artifact",
+        {},
+        [
+            {
+                "image": "harbor.example.com/library/nginx",
+                "tag": "v1.2.0",
+                "digest": "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
+                "source": "harbor",
+                "pushed_at": "2023-04-03T06:04:53Z",
+            }
+        ],
+        None,
+    ),
+    (
+        "harbor",
+        "push_artifact.cloudevents",
+        {},
+        [
+            {
+                "image": "harbor.example.com/library/nginx",
+                "tag": None,
+                "digest": "sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4",
+            }
+        ],
+        "66be9b8c-b0d9-4c50-a5a6-b2a3b1b4e8f0",
+    ),
+    ("harbor", "scanning_completed", {}, "ignored: 'SCANNING_COMPLETED' is not a push", None),
+    (
+        "quay",
+        "repo_push",
+        {},
+        [
+            {"image": "quay.io/dgangaia/test", "tag": "latest", "source": "quay"},
+            {"image": "quay.io/dgangaia/test", "tag": "1.0.3", "source": "quay"},
+        ],
+        None,
+    ),
+    ("quay", "build_queued", {}, "ignored: not a repository push", None),
+    (
+        "acr",
+        "push",
+        {},
+        [
+            {
+                "image": "myregistry.azurecr.io/hello-world",
+                "tag": "v1",
+                "digest": "sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d25490f331d7d",
+                "source": "acr",
+            }
+        ],
+        "cb8c3971-9adc-488b-bdd8-43cbb4974ff5",
+    ),
+    ("acr", "chart_push", {}, "ignored: 'chart_push' is not an image push", None),
+    (
+        "acr",
+        "eventgrid_push",
+        {},
+        [
+            {
+                "image": "demo.azurecr.io/aci-helloworld",
+                "tag": "v1",
+                "digest": "sha256:213bbc182920ab41e18edc2001e06abcca6735d87782d9cef68abd83941cf0e5",
+            }
+        ],
+        "831e1650-001e-001b-66ab-eeb76e069631",
+    ),
+    # AWS's published sample digest is 60 hex digits: not a digest, so it is dropped, the tag kept
+    (
+        "ecr",
+        "image_push",
+        {},
+        [
+            {
+                "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/my-repository-name",
+                "tag": "latest",
+                "digest": None,
+                "pushed_at": "2019-11-16T01:54:34Z",
+            }
+        ],
+        "13cde686-328b-6117-af20-0e5566167482",
+    ),
+    ("ecr", "image_delete", {}, "ignored: ECR DELETE SUCCESS", None),
+    (
+        "gar",
+        "insert",
+        {},
+        [
+            {
+                "image": "us-east1-docker.pkg.dev/my-project/my-repo/hello-world",
+                "tag": "1.1",
+                "digest": "sha256:6ec128e26cd5a2b9f8b4f2e1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1",
+                "source": "gar",
+                "pushed_at": "2021-02-26T19:13:55.749Z",
+            }
+        ],
+        "2070443601311540",
+    ),
+    ("gar", "delete", {}, "ignored: 'DELETE' is not an insert", "2070443601311541"),
+    (
+        "artifactory",
+        "docker_pushed",
+        {},
+        [
+            {
+                "image": "acme.jfrog.io/docker-local/acme/api",
+                "tag": "1.4.2",
+                "digest": "sha256:35c4a2c15539c6c1e4e5fa4e554dac323ad0107d8eb5c582d6ff386b383b7dce",
+            }
+        ],
+        None,
+    ),
+    ("artifactory", "docker_deleted", {}, "ignored: 'deleted' is not a docker tag push", None),
+    # --- CDEvents --------------------------------------------------------------------------------
+    (
+        "cdevents",
+        "pipelinerun_finished",
+        {},
+        "ignored: names no repository and commit",
+        "271069a8-fc18-44f1-b38f-9d70a1695819",
+    ),
+    (
+        "cdevents",
+        "pipelinerun_finished.custom_data",
+        {},
+        [
+            {
+                "kind": "ci-finished",
+                "forge": "cdevents",
+                "repo": "acme/api",
+                "sha": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+                "branch": "main",
+                "status": "success",
+                "run_id": "build-api-run-77",
+                "run_number": 77,
+                "workflow": "build-api",
+                "link": "https://tekton.example.com/#/pipelineruns/build-api-run-77",
+            }
+        ],
+        "5328c37f-bb7e-4bb7-84ea-9f5f85e4a7ce",
+    ),
+    (
+        "cdevents",
+        "structured.pipelinerun_finished",
+        {"content-type": "application/cloudevents+json; charset=utf-8"},
+        [
+            {
+                "kind": "ci-finished",
+                "repo": "acme/api",
+                "sha": "1a410efbd13591db07496601ebc7a059dd55cfe9",
+                "status": "failure",
+            }
+        ],
+        "5328c37f-bb7e-4bb7-84ea-9f5f85e4a7ce",
+    ),
+    ("cdevents", "artifact_published", {}, "ignored: is not an OCI image", None),
+    (
+        "cdevents",
+        "artifact_published.oci",
+        {
+            "ce-id": "binary-mode-id-1",
+            "ce-type": "dev.cdevents.artifact.published.0.2.0",
+            "ce-specversion": "1.0",
+        },
+        [
+            {
+                "image": "ghcr.io/acme/api",
+                "tag": "1.4.2",
+                "digest": "sha256:0b2d7c3f9e1a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e",
+                "source": "cdevents",
+            }
+        ],
+        "binary-mode-id-1",
+    ),
+    # --- generic ---------------------------------------------------------------------------------
+    (
+        "generic",
+        "image",
+        {"x-manifest-bot-delivery": "ci-run-99"},
+        [
+            {
+                "image": "ghcr.io/acme/api",
+                "tag": "1.4.2",
+                "digest": "sha256:0b2d7c3f9e1a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e",
+                "source": "generic",
+            }
+        ],
+        "ci-run-99",
+    ),
+    (
+        "generic",
+        "inline_tag",
+        {},
+        [{"image": "registry.example.com:5000/team/worker", "tag": "2024.05.02-7", "digest": None}],
+        None,
+    ),
+]
+
+
+def load(source: str, name: str) -> bytes:
+    return (FIXTURES / source / f"{name}.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "headers", "expected", "delivery"), CASES, ids=[f"{c[0]}/{c[1]}" for c in CASES]
+)
+def test_fixture_parses_into_normalised_events(
+    source: str, name: str, headers: dict[str, str], expected: Any, delivery: str | None
+) -> None:
+    result = sources.get(source).parse(headers, load(source, name))
+    if isinstance(expected, str):
+        assert result.events == ()
+        assert result.ignored_reason is not None
+        assert expected.removeprefix("ignored: ") in result.ignored_reason
+    else:
+        assert result.ignored_reason is None
+        got = [event_to_dict(e) for e in result.events]
+        assert len(got) == len(expected)
+        for event, want in zip(got, expected, strict=True):
+            assert {k: event[k] for k in want} == want
+    if delivery is not None:
+        assert result.delivery_id == delivery
+
+
+def test_every_source_has_a_fixture_and_every_fixture_a_case() -> None:
+    on_disk = {(p.parent.name, p.name.removesuffix(".json")) for p in FIXTURES.glob("*/*.json")}
+    covered = {(c[0], c[1]) for c in CASES}
+    assert on_disk == covered
+    assert {source for source, _ in on_disk} == set(sources.NAMES)
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "headers"), [(c[0], c[1], c[2]) for c in CASES if c[0] not in ("github",)]
+)
+def test_auto_detection_finds_the_sender(source: str, name: str, headers: dict[str, str]) -> None:
+    assert sources.detect(headers, load(source, name)) == source
+
+
+def test_github_is_detected_by_its_event_header() -> None:
+    assert sources.detect(gh("push"), load("github", "push")) == "github"
+
+
+def test_unreadable_registry_reference_is_ignored_with_a_reason_not_guessed() -> None:
+    body = b'{"image": "ghcr.io/acme/api", "tag": "-bad tag"}'
+    result = sources.get("generic").parse({}, body)
+    assert result.events == ()
+    assert "invalid tag" in (result.ignored_reason or "")
+
+
+def test_repository_names_are_canonical_and_lower_case() -> None:
+    body = b'{"image": "Docker.io/Library/NGINX", "tag": "1.27"}'
+    (event,) = sources.get("generic").parse({}, body).events
+    assert event_to_dict(event)["image"] == "docker.io/library/nginx"

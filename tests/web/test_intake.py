@@ -1,0 +1,188 @@
+"""POST /webhooks/<source> end to end on the real Redis: signed delivery → 202 → rq job."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job
+
+from bot import sources
+from bot.settings import Settings
+from bot.store.deliveries import DeliveryStore
+from tests.web.intake_support import POSITIVE, SECRET, all_secrets, auth, fixture, make_app
+
+
+@pytest.fixture
+def app_settings(make_settings: Callable[..., Settings], redis_conn: redis.Redis) -> Settings:
+    return make_settings(webhook_secrets=all_secrets())
+
+
+@pytest.mark.parametrize("source", sources.NAMES)
+def test_signed_delivery_is_recorded_and_queued(
+    source: str, app_settings: Settings, redis_conn: redis.Redis
+) -> None:
+    name, headers, count = POSITIVE[source]
+    body = fixture(source, name)
+    url, auth_headers = auth(source, body)
+    client = make_app(app_settings, redis_conn).test_client()
+
+    response = client.post(
+        url, data=body, headers={"Content-Type": "application/json", **headers, **auth_headers}
+    )
+
+    assert response.status_code == 202, response.json
+    assert response.json["accepted"] == count
+    delivery_id = response.json["delivery"]
+    assert delivery_id.startswith(f"{source}-") and ":" not in delivery_id
+    queue = Queue(app_settings.queue("events"), connection=redis_conn)
+    job_id = f"{app_settings.redis_prefix}-delivery-{delivery_id}"
+    assert queue.job_ids == [job_id]
+    job = Job.fetch(job_id, connection=redis_conn)
+    assert job.func_name == "bot.jobs.handle_delivery"
+    assert job.kwargs == {"delivery_id": delivery_id}
+    stored = DeliveryStore(redis_conn, app_settings).get(delivery_id)
+    assert stored is not None
+    assert stored.events == sources.get(source).parse(sources.normalise_headers(headers.items()), body).events
+
+
+def test_github_delivery_id_comes_from_the_header(app_settings: Settings, redis_conn: redis.Redis) -> None:
+    body = fixture("github", "push")
+    guid = str(uuid.uuid4())
+    url, headers = auth("github", body)
+    client = make_app(app_settings, redis_conn).test_client()
+    response = client.post(
+        url, data=body, headers={**headers, "X-GitHub-Event": "push", "X-GitHub-Delivery": guid}
+    )
+    assert response.status_code == 202
+    assert response.json == {"accepted": 1, "delivery": f"github-{guid}"}
+
+
+def test_ignored_event_answers_202_with_the_reason_and_queues_nothing(
+    app_settings: Settings, redis_conn: redis.Redis
+) -> None:
+    body = fixture("github", "ping")
+    url, headers = auth("github", body)
+    client = make_app(app_settings, redis_conn).test_client()
+    response = client.post(url, data=body, headers={**headers, "X-GitHub-Event": "ping"})
+    assert response.status_code == 202
+    assert response.json["ignored"] == "ping"
+    assert Queue(app_settings.queue("events"), connection=redis_conn).count == 0
+    (record,) = DeliveryStore(redis_conn, app_settings).recent(5)
+    assert (record.status, record.reason) == ("ignored", "ping")
+
+
+def test_wrong_signature_is_401_json_and_writes_nothing(
+    app_settings: Settings, redis_conn: redis.Redis
+) -> None:
+    body = fixture("generic", "image")
+    url, headers = auth("generic", body, secret="not-the-secret")
+    client = make_app(app_settings, redis_conn).test_client()
+    response = client.post(url, data=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+    assert list(redis_conn.scan_iter(match=f"{app_settings.redis_prefix}:*")) == []
+
+
+def test_wrong_path_token_is_401(app_settings: Settings, redis_conn: redis.Redis) -> None:
+    client = make_app(app_settings, redis_conn).test_client()
+    response = client.post("/webhooks/quay/guess", data=fixture("quay", "repo_push"))
+    assert response.status_code == 401
+    assert SECRET not in response.get_data(as_text=True)
+
+
+def test_source_without_secret_refuses_unless_allowed_unsigned(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    body = fixture("dockerhub", "push")
+    strict = make_app(make_settings(), redis_conn).test_client()
+    assert strict.post("/webhooks/dockerhub", data=body).status_code == 401
+    relaxed = make_app(make_settings(allow_unsigned=frozenset({"dockerhub"})), redis_conn).test_client()
+    response = relaxed.post("/webhooks/dockerhub", data=body)
+    assert response.status_code == 202
+    assert response.json["accepted"] == 1
+
+
+def test_body_over_the_limit_is_413(make_settings: Callable[..., Settings], redis_conn: redis.Redis) -> None:
+    settings = make_settings(webhook_secrets=all_secrets())
+    client = make_app(settings, redis_conn).test_client()
+    body = b'{"image": "ghcr.io/a/b", "tag": "1", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    url, headers = auth("generic", body)
+    response = client.post(url, data=body, headers=headers)
+    assert response.status_code == 413
+    assert response.json["error"] == "too_large"
+
+
+def test_non_json_and_wrong_content_type_are_400(app_settings: Settings, redis_conn: redis.Redis) -> None:
+    client = make_app(app_settings, redis_conn).test_client()
+    body = b"payload=%7B%7D"
+    url, headers = auth("generic", body)
+    response = client.post(
+        url, data=body, headers={**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400
+    assert "not JSON" in response.json["reason"]
+    body = b"{not json"
+    url, headers = auth("generic", body)
+    response = client.post(url, data=body, headers={**headers, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json["reason"]
+
+
+def test_unknown_source_404_wrong_method_405_unknown_path_404(
+    app_settings: Settings, redis_conn: redis.Redis
+) -> None:
+    client = make_app(app_settings, redis_conn).test_client()
+    response = client.post("/webhooks/bitbucket", data=b"{}")
+    assert response.status_code == 404
+    assert "bitbucket" in response.json["reason"]
+    response = client.get("/webhooks/github")
+    assert response.status_code == 405
+    assert response.json["error"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
+    assert client.get("/nowhere").json["error"] == "not_found"
+
+
+def test_redis_down_answers_503_json(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(redis_url="redis://127.0.0.1:1/0", webhook_secrets=all_secrets())
+    client = make_app(settings).test_client()
+    for source in ("generic", "github"):
+        name, extra, _ = POSITIVE[source]
+        body = fixture(source, name)
+        url, headers = auth(source, body)
+        response = client.post(url, data=body, headers={**extra, **headers})
+        assert response.status_code == 503
+        assert response.json["error"] == "unavailable"
+        assert response.headers["Retry-After"]
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+
+
+def test_health_ready_and_metrics(app_settings: Settings, redis_conn: redis.Redis) -> None:
+    client = make_app(app_settings, redis_conn).test_client()
+    body = fixture("generic", "image")
+    url, headers = auth("generic", body)
+    client.post(url, data=body, headers=headers)
+    assert client.get("/healthz").json == {"ok": True}
+    assert client.get("/readyz").json == {"ready": True}
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    text = metrics.get_data(as_text=True)
+    assert 'manifest_bot_deliveries_total{outcome="accepted",source="generic"}' in text
+    assert 'manifest_bot_queue_depth{queue="events"} 1.0' in text
+
+
+def test_responses_are_json_everywhere(app_settings: Settings, redis_conn: redis.Redis) -> None:
+    client = make_app(app_settings, redis_conn).test_client()
+    for response in (
+        client.post("/webhooks/nope"),
+        client.put("/webhooks/github"),
+        client.post("/webhooks/github", data=b"{}"),
+        client.get("/healthz"),
+    ):
+        assert response.mimetype == "application/json"
+        json.loads(response.get_data())
