@@ -22,6 +22,7 @@ from bot.core.chatops_text import (
     status_text,
 )
 from bot.core.commands import Command, CommandKind
+from bot.core.images import canonical_name
 from bot.errors import Conflict
 from bot.forges.base import MergeMethod
 from bot.services import chatops_versions as versions
@@ -90,6 +91,8 @@ def _status(ctx: Context, command: Command) -> Outcome:
     snapshot = ctx.deps.intents.snapshot(key)
     state = record.state
     targets: list[TargetStatus] = []
+    pr = ctx.deps.forge.get_pr(ctx.event.repo, ctx.pr.number) if ctx.pr is not None else None  # fresh
+    in_pr = versions.table_tags(pr.body) if pr is not None and pr.state == "open" else {}
     for target in sorted(set(snapshot.active) | set(record.applied)):
         intent = snapshot.active.get(target)
         image = intent.image if intent else target.split("|", 1)[0]
@@ -98,9 +101,9 @@ def _status(ctx: Context, command: Command) -> Outcome:
         if intent is not None and not state.is_ignored(intent):
             wanted = pin.tag if pin is not None and not intent.rollback else intent.tag
         applied = record.applied.get(target)
-        targets.append(
-            TargetStatus(image, wanted, applied.tag if applied else None, pin.tag if pin else None)
-        )
+        in_branch = in_pr[canonical_name(image)][1] if canonical_name(image) in in_pr else None
+        in_branch = in_branch or (applied.tag if applied and not in_pr else None)
+        targets.append(TargetStatus(image, wanted, in_branch, pin.tag if pin else None))
     queue = ctx.deps.queue_state(key)
     if queue == "idle" and snapshot.dirty:
         queue = "pending"
@@ -166,6 +169,7 @@ def _merge(ctx: Context, command: Command) -> Outcome:
     if pr is not None and pr.mergeable:
         try:
             if forge.merge_pr(repo, number, method, pr.head_sha):
+                _merged(ctx, number)
                 return Outcome(command, True, "merged")
         except Conflict:
             pass  # the head moved or checks are pending: fall back to auto-merge
@@ -180,6 +184,21 @@ def _merge(ctx: Context, command: Command) -> Outcome:
             speak=True,
         )
     return Outcome(command, False, "this PR cannot be merged now and the forge does not allow auto-merge")
+
+
+def _merged(ctx: Context, number: int) -> None:
+    """What the forge's "merged" webhook would do, at once (the local forge sends none; for the
+    others the later event finds the PR already forgotten and does nothing twice)."""
+    key = group_key(ctx)
+    record = ctx.deps.groups.get(key)
+    if record.pr_number != number:
+        return
+    ctx.deps.intents.clear(key, record.applied)
+    ctx.deps.groups.update(
+        key,
+        lambda rec: dataclasses.replace(rec, pr_number=None, applied={}, error_commented=None, blocked=None),
+    )
+    ctx.deps.intents.bump(key)
 
 
 def _cancel_merge(ctx: Context, command: Command) -> Outcome:

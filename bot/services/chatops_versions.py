@@ -193,13 +193,24 @@ def _pr_links(ctx: Context, keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _promotable(ctx: Context, command: Command) -> list[Version]:
+    known = pr_versions(ctx)
+    if not known:  # merged: the versions this PR brought are in its change table
+        known = [
+            Version(image, image, new, None, "semver", (), None)
+            for image, (_old, new) in table_tags(ctx.pr.body if ctx.pr else None).items()
+        ]
+    return narrow(known, command.image)
+
+
 def promote(ctx: Context, command: Command) -> Outcome:
     target = promote_target(ctx, command)
-    chosen = narrow(pr_versions(ctx), command.image)
+    chosen = _promotable(ctx, command)
     planned: list[UpdateIntent] = []
     skips: list[str] = []
     for v in chosen:
-        plan = ctx.deps.plan_for(v.image, v.tag, v.digest, target, rollback=False, ordering=(v.scheme, v.key))
+        ordering = (v.scheme, v.key) if v.key else None
+        plan = ctx.deps.plan_for(v.image, v.tag, v.digest, target, rollback=False, ordering=ordering)
         planned += plan.intents
         skips += [f"`{short_image(v.image)}`: {s.reason}" for s in plan.skips]
     if not planned:
@@ -214,38 +225,48 @@ def promote(ctx: Context, command: Command) -> Outcome:
     )
 
 
-def previous_tags(body: str | None) -> dict[str, str]:
-    """short image -> the old tag, from the PR body's change table (``old → new``)."""
-    out: dict[str, str] = {}
+def table_tags(body: str | None) -> dict[str, tuple[str, str]]:
+    """canonical image -> (old tag, new tag), from the PR body's change table (``old → new``)."""
+    out: dict[str, tuple[str, str]] = {}
     for match in _ROW_RE.finditer(body or ""):
-        old = match["old"].split("@", 1)[0].rsplit(":", 1)[-1]
-        if TAG_RE.fullmatch(old):
-            out.setdefault(match["image"], old)
+        old, new = (v.split("@", 1)[0].rsplit(":", 1)[-1] for v in (match["old"], match["new"]))
+        if TAG_RE.fullmatch(old) and TAG_RE.fullmatch(new):
+            out.setdefault(canonical_name(match["image"]), (old, new))
     return out
+
+
+def _rollback_images(ctx: Context, command: Command, table: dict[str, tuple[str, str]]) -> list[str]:
+    known = pr_versions(ctx)
+    if known:
+        return _images(narrow(known, command.image))
+    if command.image is not None:  # a merged PR: its versions live only in its text now
+        return [canonical_name(command.image)]
+    if not table:
+        raise Refusal("this PR shows no versions to roll back; name one: `rollback <image>:<tag>`")
+    return sorted(table)
 
 
 def rollback(ctx: Context, command: Command) -> Outcome:
     env = environment(ctx)
-    chosen = narrow(pr_versions(ctx), command.image)
-    previous = previous_tags(ctx.pr.body if ctx.pr else None)
     key = group_key(ctx)
+    table = table_tags(ctx.pr.body if ctx.pr else None)
+    templates = {v.image: v.intent for v in pr_versions(ctx) if v.intent is not None}
     intents: list[UpdateIntent] = []
-    for image in _images(chosen):
-        tag = command.tag or previous.get(short_image(image))
+    for image in _rollback_images(ctx, command, table):
+        tag = command.tag or table.get(canonical_name(image), (None, None))[0]
         if tag is None:
             raise Refusal(
                 f"I do not know the version before this PR for `{short_image(image)}`; "
                 "name it: `rollback <tag>`"
             )
-        templates = [v.intent for v in chosen if v.image == image and v.intent is not None]
         planned = (
-            list(ctx.deps.plan_for(image, tag, None, env, rollback=True, ordering=None).intents)
-            if env
-            else []
+            ctx.deps.plan_for(image, tag, None, env, rollback=True, ordering=None).intents if env else ()
         )
-        mine = [i for i in planned if i.group_key == key] or [
-            dataclasses.replace(t, tag=tag, digest=None, rollback=True) for t in templates
-        ]
+        mine = [i for i in planned if i.group_key == key]
+        if not mine and image in templates:
+            template = templates[image]
+            assert template is not None
+            mine = [dataclasses.replace(template, tag=tag, digest=None)]
         if not mine:
             raise Refusal(f"no target of this group takes `{short_image(image)}`")
         intents += [dataclasses.replace(i, rollback=True, origin=_origin(ctx, command)) for i in mine]

@@ -1,0 +1,148 @@
+"""A chat-ops world: a local git manifest repo with dev/staging/prod, a routing config with a
+promotion chain and chat-ops overrides, a container wired to it, and helpers that push versions
+(through the real planner, intent store and reconcile) and write comments as people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot import deps
+from bot.core.events import ImagePushed, PrComment
+from bot.core.planning import plan
+from bot.deps import Container
+from bot.forges.base import Permission, PullRequest
+from bot.forges.local import LocalGitForge
+from bot.services.reconcile import reconcile
+from bot.settings import Settings
+from tests.forges.local_fixture import seed_repo
+
+REPO = "acme/deploy"
+API = "ghcr.io/acme/api"
+WEB = "ghcr.io/acme/web"
+ENVS = ("dev", "staging", "prod")
+
+
+def manifest(name: str, image: str, tag: str) -> str:
+    return (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+        f"  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n"
+        f"        - name: {name}\n          image: {image}:{tag}\n"
+    )
+
+
+FILES = {
+    f"envs/{env}/{name}.yaml": manifest(name, image, "1.0.0")
+    for env in ENVS
+    for name, image in (("api", API), ("web", WEB))
+}
+
+PEOPLE = {
+    "alice": Permission.WRITE,  # GitHub write / GitLab Developer
+    "mona": Permission.MAINTAIN,
+    "root": Permission.ADMIN,
+    "rita": Permission.TRIAGE,  # GitHub triage / GitLab Reporter: read-only commands only
+}
+
+
+def config_dict(root: Path) -> dict[str, Any]:
+    targets = [
+        {"forge": "local", "repo": REPO, "environment": env, "files": [f"envs/{env}/*.yaml"]} for env in ENVS
+    ]
+    return {
+        "version": 1,
+        "forges": [{"name": "local", "kind": "local", "path": str(root)}],
+        "defaults": {"policy": {"ordering": "semver"}},
+        "environments": {env: {} for env in ENVS},
+        "promotion": [{"name": "default", "environments": list(ENVS)}],
+        "rules": [
+            {"name": "api", "image": API, "targets": targets},
+            {"name": "web", "image": WEB, "targets": targets},
+        ],
+        "chatops": {"default_permission": "write", "environments": {"prod": "maintain"}},
+    }
+
+
+@dataclass
+class ChatWorld:
+    root: Path
+    container: Container
+    forge: LocalGitForge
+    deliveries: int = 0
+
+    @property
+    def settings(self) -> Settings:
+        return self.container.settings
+
+    def group_key(self, env: str) -> str:
+        return f"local:{REPO}:main:{env}"
+
+    def branch(self, env: str) -> str:
+        return f"manifest-bot/{env}/{env}"
+
+    # --- versions arrive -------------------------------------------------------------------------
+    def push(self, image: str, tag: str, envs: tuple[str, ...] = ("dev",), *, run: bool = True) -> None:
+        """A registry push of ``image:tag`` planned for ``envs`` (other envs' intents are dropped,
+        as if each environment had its own rule), merged, and reconciled unless ``run`` is False."""
+        self.deliveries += 1
+        result = plan(
+            ImagePushed(image, tag, None, "test"), self.container.config, delivery_id=f"d{self.deliveries}"
+        )
+        intents = [i for i in result.intents if i.environment in envs]
+        self.container.intents.merge(intents)
+        if run:
+            for env in envs:
+                self.reconcile(env)
+
+    def reconcile(self, env: str) -> None:
+        report = reconcile(self.container.reconcile_deps, self.group_key(env))
+        assert not report.deferred, "the repo lock was unexpectedly held"
+
+    # --- reading the forge -----------------------------------------------------------------------
+    def pr(self, env: str) -> PullRequest | None:
+        found = [p for p in self.forge.list_prs(REPO) if p.head_branch == self.branch(env)]
+        return found[-1] if found else None
+
+    def open_pr(self, env: str) -> PullRequest:
+        pr = self.pr(env)
+        assert pr is not None and pr.state == "open", pr
+        return pr
+
+    def tag_on(self, ref: str, env: str, name: str = "api") -> str:
+        text = self.forge.read_file(REPO, f"envs/{env}/{name}.yaml", ref).decode()
+        return text.rsplit(":", 1)[1].strip()
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        return list(self.forge.pr_record(REPO, number)["comments"])
+
+    def reactions(self, number: int, comment_id: str) -> list[str]:
+        for c in self.comments(number):
+            if c["id"] == comment_id:
+                return [r["content"] for r in c["reactions"]]
+        raise AssertionError(f"no comment {comment_id}")
+
+    def replies(self, number: int) -> list[str]:
+        return [c["body"] for c in self.comments(number) if c["author"] == self.forge.info.bot_login]
+
+    # --- people comment --------------------------------------------------------------------------
+    def say(self, number: int, body: str, *, author: str = "alice") -> PrComment:
+        cid = self.forge.comment(REPO, number, body, author=author)
+        return PrComment(forge="local", repo=REPO, pr_number=number, author=author, body=body, comment_id=cid)
+
+
+def make_world(tmp_path: Path, settings: Settings) -> Iterator[ChatWorld]:
+    root = tmp_path / "git"
+    seed_repo(root, REPO, FILES)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(json.dumps(config_dict(root)))
+    container = Container(settings.model_copy(update={"config_path": config_path}))
+    forge = LocalGitForge(root, permissions=PEOPLE, default_permission=Permission.READ)
+    container.forges["local"] = forge
+    deps.install(container)
+    try:
+        yield ChatWorld(root, container, forge)
+    finally:
+        deps.install(None)

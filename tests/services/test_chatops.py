@@ -1,0 +1,252 @@
+"""Chat-ops commands against real git (local forge), real Redis, the real planner and reconcile:
+each command runs through the command job (``bot.jobs_commands.handle_command``) in-process and
+the tests look at what a reviewer sees: the branch, the PR state, reactions and reply text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.events import PrComment, event_to_dict
+from bot.jobs_commands import handle_command
+from bot.settings import Settings
+from tests.forges.local_fixture import human_commit
+from tests.services.chatops_fixture import API, REPO, WEB, ChatWorld, make_world
+
+EYES, ROCKET, CONFUSED = "eyes", "rocket", "confused"
+
+
+@pytest.fixture
+def world(tmp_path: Path, settings: Settings) -> Iterator[ChatWorld]:
+    yield from make_world(tmp_path, settings)
+
+
+def run(world: ChatWorld, number: int, body: str, author: str = "alice") -> PrComment:
+    event = world.say(number, body, author=author)
+    result = handle_command(event_to_dict(event))
+    assert not result.get("deferred"), result
+    return event
+
+
+def dev_pr_at(world: ChatWorld, tag: str) -> int:
+    world.push(API, tag)
+    pr = world.open_pr("dev")
+    assert world.tag_on(pr.head_branch, "dev") == tag
+    return pr.number
+
+
+def test_help_for_anyone_with_eyes_then_rocket(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "@manifest-bot help", author="rita")
+    assert world.reactions(number, event.comment_id) == [EYES, ROCKET]
+    (reply,) = world.replies(number)
+    assert reply.startswith("✅ `@manifest-bot help`: here is what I understand:")
+    assert "| `/manifest-bot promote [to] <env>` |" in reply
+
+
+def test_a_refused_user_gets_the_reason_and_nothing_changes(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "/manifest-bot hold", author="rita")
+    assert world.reactions(number, event.comment_id) == [EYES, CONFUSED]
+    assert world.replies(number) == [
+        "❌ `/manifest-bot hold`: refused: `hold` in dev needs write permission on this repository; "
+        "@rita has triage."
+    ]
+    assert not world.container.intents.groups.get(world.group_key("dev")).state.hold
+
+
+def test_hold_stops_updates_until_unhold(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "/manifest-bot hold")
+    assert world.reactions(number, event.comment_id) == [EYES, ROCKET]
+    assert world.replies(number) == []  # success speaks through the reaction
+    world.push(API, "1.2.0")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"
+    run(world, number, "/manifest-bot unhold")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.2.0"
+    assert world.open_pr("dev").number == number
+
+
+def test_merge_refused_while_held(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "/manifest-bot hold\n/manifest-bot squash and merge")
+    assert world.reactions(number, event.comment_id) == [EYES, CONFUSED]
+    assert world.replies(number) == [
+        "✅ `/manifest-bot hold`: held: no automatic updates or merges until `unhold`\n"
+        "❌ `/manifest-bot squash and merge`: this PR is held; `unhold` it first"
+    ]
+    assert world.open_pr("dev").number == number
+
+
+def test_merge_merges_and_the_group_forgets_the_pr(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "/manifest-bot merge")
+    assert world.reactions(number, event.comment_id) == [EYES, ROCKET]
+    assert world.forge.get_pr(REPO, number).state == "merged"
+    assert world.tag_on("main", "dev") == "1.1.0"
+    world.reconcile("dev")  # nothing left to do: no new PR
+    assert world.forge.get_pr(REPO, number).state == "merged"
+    assert [p.number for p in world.forge.list_prs(REPO)] == [number]
+
+
+def test_ignore_this_version_closes_the_pr_until_a_newer_one(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "/manifest-bot ignore this version")
+    assert world.reactions(number, event.comment_id) == [EYES, ROCKET]
+    assert world.replies(number)[-1] == (
+        "✅ `/manifest-bot ignore this version`: ignoring `ghcr.io/acme/api` 1.1.0 and below"
+    )
+    assert world.forge.get_pr(REPO, number).state == "closed"
+    world.push(API, "1.1.0")
+    assert world.pr("dev").state == "closed"
+    world.push(API, "1.2.0")
+    pr = world.open_pr("dev")
+    assert world.tag_on(pr.head_branch, "dev") == "1.2.0"
+    assert "ghcr.io/acme/api` 1.1.0 and below" in pr.body  # the PR body lists the ignore
+
+
+def test_ignore_this_major_version_skips_the_line(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    run(world, number, "/manifest-bot ignore this major version")
+    world.push(API, "1.9.0")
+    assert world.pr("dev").state == "closed"
+    world.push(API, "2.0.0")
+    assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "2.0.0"
+
+
+def test_unignore_brings_the_version_back(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    run(world, number, "/manifest-bot ignore this image")
+    assert world.forge.get_pr(REPO, number).state == "closed"
+    run(world, number, "/manifest-bot unignore")
+    pr = world.open_pr("dev")
+    assert world.tag_on(pr.head_branch, "dev") == "1.1.0"
+
+
+def test_pin_holds_the_image_and_unpin_releases_it(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    run(world, number, "/manifest-bot pin 1.0.5")
+    assert world.replies(number)[-1] == "✅ `/manifest-bot pin 1.0.5`: pinned `ghcr.io/acme/api` to `1.0.5`"
+    assert world.tag_on(world.branch("dev"), "dev") == "1.0.5"
+    world.push(API, "1.2.0")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.0.5"
+    run(world, number, "/manifest-bot unpin")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.2.0"
+
+
+def test_pin_must_name_the_image_when_the_pr_has_several(world: ChatWorld) -> None:
+    world.push(API, "1.1.0")
+    world.push(WEB, "1.3.0")
+    number = world.open_pr("dev").number
+    event = run(world, number, "/manifest-bot pin 1.0.5")
+    assert world.reactions(number, event.comment_id) == [EYES, CONFUSED]
+    assert "say which: `pin <image>:1.0.5`" in world.replies(number)[-1]
+    run(world, number, f"/manifest-bot pin {WEB}:1.0.7")
+    assert world.tag_on(world.branch("dev"), "dev", "web") == "1.0.7"
+    assert world.tag_on(world.branch("dev"), "dev", "api") == "1.1.0"
+
+
+def test_rebase_unblocks_a_branch_a_person_edited(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    human_commit(world.forge, REPO, world.branch("dev"), {"NOTES.md": "hi\n"}, who="Alice")
+    world.push(API, "1.2.0")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"  # blocked: the bot keeps off
+    assert world.container.intents.groups.get(world.group_key("dev")).blocked
+    run(world, number, "/manifest-bot rebase")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.2.0"
+    assert world.forge.read_file(REPO, "NOTES.md", world.branch("dev")) == b"hi\n"  # their commit kept
+    assert world.container.intents.groups.get(world.group_key("dev")).blocked is None
+
+
+def test_recreate_rebuilds_from_the_base(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    human_commit(world.forge, REPO, world.branch("dev"), {"envs/dev/api.yaml": "broken: [\n"}, who="Bob")
+    run(world, number, "/manifest-bot recreate")
+    assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"
+    assert world.open_pr("dev").number == number
+
+
+def test_close_and_reopen(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    run(world, number, "/manifest-bot close")
+    assert world.forge.get_pr(REPO, number).state == "closed"
+    world.push(API, "1.1.0")  # the same version again does not come back
+    assert world.pr("dev").state == "closed"
+    run(world, number, "/manifest-bot reopen")
+    assert world.open_pr("dev").number == number
+    assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"
+
+
+def test_status_shows_wanted_branch_ignores_pins_and_next_env(world: ChatWorld) -> None:
+    world.push(API, "1.1.0")
+    world.push(WEB, "1.3.0")
+    number = world.open_pr("dev").number
+    run(world, number, f"/manifest-bot pin {WEB}:1.2.0\n/manifest-bot status", author="alice")
+    reply = world.replies(number)[-1]
+    assert "**Status of group `dev` (dev)**: active; queue: idle." in reply
+    assert "| `ghcr.io/acme/api` | `1.1.0` | `1.1.0` | — |" in reply
+    assert "| `ghcr.io/acme/web` | `1.2.0` | `1.2.0` | `1.2.0` |" in reply
+    assert "Next environment: `staging`." in reply
+
+
+def test_promote_along_the_chain_with_prod_needing_maintain(world: ChatWorld) -> None:
+    dev = dev_pr_at(world, "1.1.0")
+    run(world, dev, "/manifest-bot promote")
+    staging = world.open_pr("staging")
+    assert world.tag_on(staging.head_branch, "staging") == "1.1.0"
+    assert f"#{staging.number}" in world.replies(dev)[-1]
+    # dev cannot skip staging
+    event = run(world, dev, "/manifest-bot promote to prod", author="mona")
+    assert world.reactions(dev, event.comment_id) == [EYES, CONFUSED]
+    assert "`dev` promotes to `staging`, not `prod`" in world.replies(dev)[-1]
+    # prod needs maintain
+    event = run(world, staging.number, "/manifest-bot promote to prod", author="alice")
+    assert world.reactions(staging.number, event.comment_id) == [EYES, CONFUSED]
+    assert "`promote` in prod needs maintain permission" in world.replies(staging.number)[-1]
+    assert world.pr("prod") is None
+    run(world, staging.number, "/manifest-bot promote to prod", author="mona")
+    assert world.tag_on(world.open_pr("prod").head_branch, "prod") == "1.1.0"
+
+
+def test_rollback_after_merge_goes_back_to_the_previous_version(world: ChatWorld) -> None:
+    first = dev_pr_at(world, "1.1.0")
+    run(world, first, "/manifest-bot merge")
+    second = dev_pr_at(world, "1.2.0")
+    run(world, second, "/manifest-bot merge")
+    assert world.tag_on("main", "dev") == "1.2.0"
+    run(world, second, "/manifest-bot rollback")
+    assert "rolling back `ghcr.io/acme/api` to `1.1.0`" in world.replies(second)[-1]
+    assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.1.0"
+    run(world, second, "/manifest-bot rollback 1.0.1")
+    assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.0.1"
+    world.push(API, "1.1.5")  # a late old build stays superseded; a newer one moves forward
+    assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.0.1"
+    world.push(API, "1.3.0")
+    assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.3.0"
+
+
+def test_comments_that_only_quote_a_command_do_nothing(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "> /manifest-bot merge\n\nWhy would we?\n```\n/manifest-bot close\n```")
+    assert world.reactions(number, event.comment_id) == []
+    assert world.replies(number) == []
+    assert world.open_pr("dev").number == number
+
+
+def test_the_bots_own_comments_are_ignored(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    run(world, number, "/manifest-bot close", author="manifest-bot[bot]")
+    assert world.open_pr("dev").number == number
+
+
+def test_unknown_commands_get_help_and_do_not_stop_the_others(world: ChatWorld) -> None:
+    number = dev_pr_at(world, "1.1.0")
+    event = run(world, number, "/manifest-bot frobnicate\n/manifest-bot hold")
+    assert world.reactions(number, event.comment_id) == [EYES, CONFUSED]
+    (reply,) = world.replies(number)
+    assert reply.startswith(
+        "I did not understand:\n- `/manifest-bot frobnicate` — unknown command 'frobnicate'"
+    )
+    assert world.container.intents.groups.get(world.group_key("dev")).state.hold
