@@ -1,0 +1,156 @@
+"""The demo's processes: the web app on a local port (a thread of this process) and the worker —
+``manifest-bot worker`` as a child process on a real Redis, or an in-process burst worker on the
+fake one — plus the quiescence check both are waited on with."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from werkzeug.serving import make_server
+
+from bot import deps
+from bot.app import create_app
+from bot.deps import Container
+from bot.settings import ENV_PREFIX, Settings
+from bot.store.deliveries import DeliveryStore
+from bot.store.groups import GroupStore
+from bot.store.intents import IntentStore
+
+QUEUES = ("commands", "events", "reconcile")
+DONE_STATUSES = {"processed", "failed", "ignored"}
+POLL_S = 0.05
+STABLE_POLLS = 3  # quiet this many polls in a row: no job can be between dequeue and "started"
+WORKER_ARGS: tuple[str, ...] = ("--simple",)
+
+
+def container_for(settings: Settings, conn: redis.Redis) -> Container:
+    container = Container(settings)
+    container.__dict__["redis"] = conn  # share the demo's connection (Container.redis is cached)
+    return container
+
+
+@contextmanager
+def web_server(container: Container) -> Iterator[str]:
+    """``create_app`` served on 127.0.0.1 (a free port) by a thread; yields the base URL."""
+    app = create_app(container=container)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="demo-web", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
+    """The child's environment: ours, minus any MANIFEST_BOT_* of the caller's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(
+        {
+            f"{ENV_PREFIX}REDIS_URL": redis_url,
+            f"{ENV_PREFIX}REDIS_PREFIX": settings.redis_prefix,
+            f"{ENV_PREFIX}CONFIG_PATH": str(settings.config_path),
+            f"{ENV_PREFIX}LOG_LEVEL": "WARNING",
+            f"{ENV_PREFIX}LOG_JSON": "false",
+            f"{ENV_PREFIX}BOT_LOGIN": settings.bot_login,
+        }
+    )
+    return env
+
+
+@contextmanager
+def worker_process(settings: Settings, redis_url: str, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``manifest-bot worker`` in a child process, stopped (SIGTERM, then SIGKILL) on exit."""
+    command = [sys.executable, "-c", "from bot.cli import main; main()", "worker", *WORKER_ARGS]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command, env=worker_env(settings, redis_url), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+def in_process_worker(container: Container) -> Callable[[], None]:
+    """One burst of the bot's worker in this process (the fake Redis lives only here)."""
+    from bot.cli.worker import build_worker
+
+    deps.install(container)
+    worker = build_worker(container, simple=True, name=f"{container.settings.redis_prefix}-demo")
+
+    def burst() -> None:
+        worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+
+    return burst
+
+
+@dataclass
+class Quiescence:
+    """Everything posted is handled, every queue and registry is empty, no group has work left."""
+
+    conn: redis.Redis
+    settings: Settings
+    repo_groups: Callable[[], Iterable[str]]
+
+    def pending(self, delivery_ids: Iterable[str]) -> list[str]:
+        """What is still going on, in words (empty = quiet)."""
+        out = []
+        store = DeliveryStore(self.conn, self.settings)
+        for delivery_id in delivery_ids:
+            record = store.record(delivery_id)
+            if record is None or record.status not in DONE_STATUSES:
+                out.append(f"delivery {delivery_id} {record.status if record else 'missing'}")
+        for name in QUEUES:
+            queue = Queue(self.settings.queue(name), connection=self.conn)
+            busy = (
+                queue.count + StartedJobRegistry(queue=queue).count + ScheduledJobRegistry(queue=queue).count
+            )
+            if busy:
+                out.append(f"queue {name}: {busy} job(s)")
+        intents = IntentStore(self.conn, self.settings)
+        out.extend(f"group {g} dirty" for g in self.repo_groups() if intents.snapshot(g).dirty)
+        return out
+
+    def wait(
+        self, delivery_ids: Iterable[str], deadline_s: float, step: Callable[[], None] | None = None
+    ) -> list[str]:
+        """Poll until quiet for STABLE_POLLS polls in a row or the deadline passes; returns what
+        was still pending at the deadline (empty on success). ``step`` runs the in-process worker."""
+        ids = list(delivery_ids)
+        deadline = time.monotonic() + deadline_s
+        quiet = 0
+        pending: list[str] = []
+        while time.monotonic() < deadline:
+            if step is not None:
+                step()
+            pending = self.pending(ids)
+            quiet = quiet + 1 if not pending else 0
+            if quiet >= STABLE_POLLS:
+                return []
+            time.sleep(POLL_S)  # the work runs elsewhere (a worker process); this only paces polling
+        return pending or ["not quiet for long enough"]
+
+
+def groups_of(conn: redis.Redis, settings: Settings, forge: str, repo: str) -> Callable[[], list[str]]:
+    store = GroupStore(conn, settings)
+    return lambda: store.groups_of(forge, repo)

@@ -1,0 +1,227 @@
+"""The demo's story, end to end (see ``bot.demo``): build, start, post, wait, verify, report."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from bot import deps
+from bot.demo import payloads, report
+from bot.demo.redis_env import FAKE_WARNING, NOT_FOUND, DemoRedis, demo_redis
+from bot.demo.repo import REPO, create_manifest_repo, write_routing_config
+from bot.demo.runtime import (
+    Quiescence,
+    container_for,
+    groups_of,
+    in_process_worker,
+    web_server,
+    worker_process,
+)
+from bot.settings import Settings
+from bot.store.groups import GroupStore
+
+FORGE = "github"  # the routing config's name for the local forge standing in for GitHub
+DEV_GROUP = f"{FORGE}:{REPO}:main:dev"
+#: CI runs of the API finishing out of order: (run number, conclusion); #46 failed, #45 is newest green
+CI_BURST = (
+    (44, "success"),
+    (46, "failure"),
+    (45, "success"),
+    (41, "success"),
+    (43, "success"),
+    (42, "success"),
+)
+PROMOTE = "/manifest-bot promote to staging"
+REVIEWER = "alice"
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class DemoOptions:
+    examples: Path
+    redis: str = "auto"  # auto | url | redis-server | fake
+    deadline_s: float = 60.0
+    keep: bool = False  # keep the temporary directory (its path is printed)
+    echo: Echo = print
+
+
+@dataclass
+class Run:
+    """What happened, for the report and the summary."""
+
+    workdir: Path
+    repo: Path
+    redis: DemoRedis
+    settings: Settings
+    posted: list[tuple[payloads.Post, int, dict[str, object]]] = field(default_factory=list)
+    delivery_ids: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    started: float = 0.0
+    elapsed_s: float = 0.0
+
+
+def _settings(workdir: Path, config: Path, redis: DemoRedis, secrets_by_source: dict[str, str]) -> Settings:
+    return Settings.model_validate(
+        {
+            "redis_url": redis.url or "redis://in-process-fake",
+            "redis_prefix": f"demo{secrets.token_hex(4)}",
+            "config_path": config,
+            "webhook_secrets": {s: (SecretStr(v),) for s, v in secrets_by_source.items()},
+            "log_level": "WARNING",
+            "log_json": False,
+        }
+    )
+
+
+def post(base_url: str, delivery: payloads.Post) -> tuple[int, dict[str, object]]:
+    headers = {"Content-Type": "application/json", **delivery.headers}
+    request = urllib.request.Request(
+        f"{base_url}/webhooks/{delivery.source}", data=delivery.body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _send(run: Run, base_url: str, delivery: payloads.Post, echo: Echo) -> None:
+    status, answer = post(base_url, delivery)
+    run.posted.append((delivery, status, answer))
+    delivery_id = answer.get("delivery")
+    if isinstance(delivery_id, str) and delivery_id not in run.delivery_ids:
+        run.delivery_ids.append(delivery_id)
+    shown = ", ".join(f"{k}={v}" for k, v in answer.items() if k != "delivery")
+    echo(f"  → {delivery.label}: {status} {shown}")
+    if status not in (200, 202):
+        run.problems.append(f"{delivery.label}: HTTP {status} {answer}")
+
+
+def _wait(
+    run: Run, quiet: Quiescence, step: Callable[[], None] | None, deadline_s: float, echo: Echo
+) -> bool:
+    pending = quiet.wait(run.delivery_ids, deadline_s, step)
+    if pending:
+        run.problems.append(f"not quiescent after {deadline_s:.0f}s: " + "; ".join(pending[:5]))
+        return False
+    echo(f"  … quiescent after {time.monotonic() - run.started:.2f}s")
+    return True
+
+
+def _phase_events(run: Run, base_url: str, keys: dict[str, str], echo: Echo) -> None:
+    echo("\n== 1. A registry push and a curl from CI")
+    digest = "sha256:" + "4e" * 32
+    _send(run, base_url, payloads.harbor_push(keys["harbor"], "shop/web", "1.4.0", digest, 1714644000), echo)
+    _send(
+        run,
+        base_url,
+        payloads.generic_push(keys["generic"], "registry.example.com/shop/worker", "2.1.0"),
+        echo,
+    )
+    echo("\n== 2. Six CI runs of example/api finish out of order (#46 failed; #41-#43 arrive late)")
+    burst = [
+        payloads.workflow_run(keys["github"], "example/api", run_number=n, sha=f"{n:02d}" * 20, conclusion=c)
+        for n, c in CI_BURST
+    ]
+    for delivery in burst:
+        _send(run, base_url, delivery, echo)
+    echo("  → GitHub redelivers run #45 (same delivery id):")
+    _send(run, base_url, burst[2], echo)
+
+
+def _phase_promote(run: Run, base_url: str, keys: dict[str, str], echo: Echo) -> None:
+    record = GroupStore(run.redis.conn, run.settings).get(DEV_GROUP)
+    if record.pr_number is None:
+        run.problems.append("no dev pull request was opened; nothing to promote")
+        return
+    echo(f"\n== 3. A reviewer comments on dev PR #{record.pr_number}: {PROMOTE!r}")
+    # the person writes the comment on the forge; the forge then sends its webhook
+    comment_id = report.local_forge(run).comment(REPO, record.pr_number, PROMOTE, author=REVIEWER)
+    comment = payloads.issue_comment(
+        keys["github"],
+        REPO,
+        pr_number=record.pr_number,
+        author=REVIEWER,
+        body_text=PROMOTE,
+        comment_id=int(comment_id),
+    )
+    _send(run, base_url, comment, echo)
+
+
+@contextmanager
+def _worker(run: Run, stack: ExitStack) -> Iterator[Callable[[], None] | None]:
+    if run.redis.separate_processes:
+        stack.enter_context(worker_process(run.settings, run.redis.url, run.workdir / "worker.log"))
+        yield None
+    else:
+        try:
+            yield in_process_worker(container_for(run.settings, run.redis.conn))
+        finally:
+            deps.install(None)  # the in-process worker's container dies with the fake Redis
+
+
+def _cleanup_keys(run: Run) -> None:
+    """On a shared Redis (MANIFEST_BOT_REDIS_URL) remove everything the demo wrote."""
+    conn, prefix = run.redis.conn, run.settings.redis_prefix
+    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
+        keys = list(conn.scan_iter(match=pattern, count=1000))
+        if keys:
+            conn.delete(*keys)
+
+
+def _play(run: Run, opts: DemoOptions, keys: dict[str, str]) -> None:
+    echo = opts.echo
+    quiet = Quiescence(run.redis.conn, run.settings, groups_of(run.redis.conn, run.settings, FORGE, REPO))
+    with ExitStack() as stack:
+        base_url = stack.enter_context(web_server(container_for(run.settings, run.redis.conn)))
+        step = stack.enter_context(_worker(run, stack))
+        echo(f"web app on {base_url}, worker {'process' if step is None else 'in this process'}")
+        run.started = time.monotonic()
+        _phase_events(run, base_url, keys, echo)
+        if _wait(run, quiet, step, opts.deadline_s, echo):
+            _phase_promote(run, base_url, keys, echo)
+            _wait(run, quiet, step, opts.deadline_s, echo)
+        run.elapsed_s = time.monotonic() - run.started
+
+
+def run_demo(opts: DemoOptions) -> int:
+    """Run the whole story; 0 when every step did what the demo says it does, 1 otherwise."""
+    echo = opts.echo
+    workdir = Path(tempfile.mkdtemp(prefix="manifest-bot-demo-"))
+    keys = {source: secrets.token_hex(16) for source in ("github", "harbor", "generic")}
+    repo = create_manifest_repo(opts.examples, workdir / "repos")
+    config = write_routing_config(opts.examples, workdir / "repos", workdir / "routing.yaml")
+    echo(f"manifest repo {REPO} from {opts.examples / 'manifests'} in {repo}")
+    try:
+        with demo_redis(workdir, prefer=opts.redis) as redis_env:
+            if redis_env.mode == "fake":
+                why = "--redis fake" if opts.redis == "fake" else NOT_FOUND
+                echo(FAKE_WARNING.format(why=why))
+            echo(f"redis: {redis_env.description}")
+            run = Run(workdir, repo, redis_env, _settings(workdir, config, redis_env, keys))
+            try:
+                _play(run, opts, keys)
+                report.verify(run)
+                report.print_report(run, echo)
+            finally:
+                if redis_env.mode == "url":
+                    _cleanup_keys(run)
+    finally:
+        if opts.keep:
+            echo(f"\nkept {workdir}")
+        else:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if run.problems else 0
