@@ -80,6 +80,26 @@ def _json(status: int, body: Any) -> Reply:
     return status, {"Content-Type": "application/json"}, json.dumps(body)
 
 
+def pr_node(git: Git, n: int) -> dict[str, Any]:
+    """A GraphQL PullRequest node as the observe query asks for it."""
+    pr = git.prs[n]
+    return {
+        "id": f"PR_{n}",
+        "number": n,
+        "title": pr["title"],
+        "body": pr["body"],
+        "url": f"https://x/{n}",
+        "isDraft": False,
+        "headRefName": pr["head"],
+        "headRefOid": git.refs.get(pr["head"]),
+        "baseRefName": pr["base"],
+        "mergeable": "MERGEABLE",
+        "author": {"login": BOT},
+        "headRepository": {"nameWithOwner": REPO},
+        "labels": {"nodes": []},
+    }
+
+
 # --- GitHub fake ---------------------------------------------------------------------------------
 def github_routes(git: Git, rsps: responses.RequestsMock) -> None:
     base = f"{GH}/repos/{REPO}"
@@ -105,6 +125,15 @@ def github_routes(git: Git, rsps: responses.RequestsMock) -> None:
     def graphql(req: Any) -> Reply:
         body = json.loads(req.body)
         q, v = body["query"], body["variables"]
+        if "pullRequests(" in q:  # observe: base head + open PRs from the bot's branch
+            sha = git.refs.get(v["base"].removeprefix("refs/heads/"))
+            open_prs = [n for n, p in git.prs.items() if p["head"] == v["head"] and p["state"] == "open"]
+            found = {
+                "id": "R_1",
+                "ref": {"target": {"oid": sha}} if sha else None,
+                "pullRequests": {"nodes": [pr_node(git, n) for n in open_prs]},
+            }
+            return _json(200, {"data": {"repository": found}})
         if "qualifiedName" in q:
             sha = git.refs.get(v["ref"].removeprefix("refs/heads/"))
             return _json(
@@ -326,7 +355,7 @@ def _short(req: Any) -> str:
     path = urlparse(req.url).path
     if path.endswith("/graphql"):
         q = json.loads(req.body)["query"]
-        ops = re.findall(r"(createCommitOnBranch|updateRefs|qualifiedName|repository)", q)
+        ops = re.findall(r"(createCommitOnBranch|updateRefs|pullRequests|qualifiedName|repository)", q)
         return "graphql " + "+".join(dict.fromkeys(ops))
     return re.sub(r"^/(api/v4/projects/acme%2Fdeploy|repos/acme/deploy)", "", path)
 

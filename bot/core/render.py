@@ -46,6 +46,8 @@ class Marker:
     fingerprint: str = ""
     files: tuple[str, ...] = ()
     carried: tuple[str, ...] = ()
+    #: digest of the file contents the bot wrote (lets an update skip reading the branch back)
+    content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ def render_marker(marker: Marker) -> str:
         "files": list(marker.files),
         "carried": list(marker.carried),
     }
+    if marker.content:
+        data["content"] = marker.content
     return f"<!-- {MARKER_NAME}:{_json(data)} -->"
 
 
@@ -109,6 +113,7 @@ def parse_marker(body: str | None) -> Marker | None:
             fingerprint=str(data.get("fp", "")),
             files=tuple(data.get("files") or ()),
             carried=tuple(data.get("carried") or ()),
+            content=str(data.get("content", "")),
         )
     return None
 

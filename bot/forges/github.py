@@ -71,6 +71,27 @@ def pr_from_json(data: Mapping[str, Any]) -> PullRequest:
     )
 
 
+_MERGEABLE = {"MERGEABLE": True, "CONFLICTING": False}
+
+
+def pr_from_graphql(node: Mapping[str, Any]) -> PullRequest:
+    """A GraphQL ``PullRequest`` node (as queried by ``OBSERVE``), always open."""
+    return PullRequest(
+        number=int(node["number"]),
+        head_branch=node["headRefName"],
+        base_branch=node["baseRefName"],
+        title=node.get("title") or "",
+        body=node.get("body") or "",
+        state="open",
+        head_sha=node.get("headRefOid"),
+        url=node.get("url"),
+        draft=bool(node.get("isDraft", False)),
+        labels=tuple(label["name"] for label in (node.get("labels") or {}).get("nodes") or ()),
+        author=(node.get("author") or {}).get("login"),
+        mergeable=_MERGEABLE.get(node.get("mergeable") or ""),
+    )
+
+
 def commit_from_json(data: Mapping[str, Any]) -> CommitInfo:
     git = data.get("commit") or {}
     return CommitInfo(
@@ -206,6 +227,17 @@ class GitHubForge:
             if marker is None or marker in (data.get("body") or ""):
                 return self._remember(repo, data)
         return None
+
+    def observe(
+        self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
+    ) -> tuple[str | None, PullRequest | None]:
+        """``branch_head(base_branch)`` and ``find_pr(head_branch, marker)`` in one GraphQL request
+        (optional extra the PR lifecycle uses when a forge has it)."""
+        base_sha, nodes = self.gql.observe(repo, base_branch, head_branch)
+        for node in nodes:
+            if marker is None or marker in (node.get("body") or ""):
+                return base_sha, pr_from_graphql(node)
+        return base_sha, None
 
     def get_pr(self, repo: str, number: int) -> PullRequest:
         resp = self.http.request("GET", f"/repos/{repo}/pulls/{number}", f"read PR #{number}", repo=repo)

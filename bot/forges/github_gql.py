@@ -33,6 +33,15 @@ BRANCH_HEAD = (
     "query($owner: String!, $name: String!, $ref: String!) "
     "{ repository(owner: $owner, name: $name) { id ref(qualifiedName: $ref) { target { oid } } } }"
 )
+#: the lifecycle's observe step in one request: base head, repository id and the open PRs from
+#: the bot's branch (``headRefName`` also matches forks, so the head repository is checked too)
+OBSERVE = (
+    "query($owner: String!, $name: String!, $base: String!, $head: String!) "
+    "{ repository(owner: $owner, name: $name) { id ref(qualifiedName: $base) { target { oid } } "
+    "pullRequests(headRefName: $head, states: OPEN, first: 20) { nodes { id number title body url "
+    "isDraft headRefName headRefOid baseRefName mergeable author { login } "
+    "headRepository { nameWithOwner } labels(first: 50) { nodes { name } } } } } }"
+)
 REPO_ID = "query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { id } }"
 PR_ID = (
     "query($owner: String!, $name: String!, $number: Int!) "
@@ -144,6 +153,22 @@ class GitHubGraphQL:
         found = data["repository"]
         self._repo_ids[repo] = found["id"]
         return found["ref"]["target"]["oid"] if found.get("ref") else None
+
+    def observe(self, repo: str, base: str, head: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """Base head sha and the open PR nodes from ``head`` in this repository (one request)."""
+        owner, name = repo.split("/", 1)
+        variables = {"owner": owner, "name": name, "base": f"refs/heads/{base}", "head": head}
+        data = self.call(repo, OBSERVE, variables, f"observe {repo}@{base} and PRs from {head}")
+        found = data["repository"]
+        self._repo_ids[repo] = found["id"]
+        prs = [
+            node
+            for node in (found.get("pullRequests") or {}).get("nodes") or ()
+            if (node.get("headRepository") or {}).get("nameWithOwner", "").lower() == repo.lower()
+        ]
+        for node in prs:
+            self._pr_ids[(repo, int(node["number"]))] = node["id"]
+        return (found["ref"]["target"]["oid"] if found.get("ref") else None), prs
 
     def commit_on_branch(
         self, repo: str, branch: str, expected_head: str, changes: Sequence[FileChange], message: str

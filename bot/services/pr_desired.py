@@ -66,6 +66,14 @@ def fingerprint(intents: Sequence[UpdateIntent], state: GroupState, command_pref
     return hashlib.sha256(raw).hexdigest()[:20]
 
 
+def content_digest(contents: dict[str, bytes]) -> str:
+    """A digest of the desired files (path and bytes), recorded in the PR marker."""
+    h = hashlib.sha256()
+    for path, data in sorted(contents.items()):
+        h.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()[:20]
+
+
 def edit_for(intent: UpdateIntent) -> Edit:
     if intent.marker:
         selector = Selector(marker=intent.marker)

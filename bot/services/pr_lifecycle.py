@@ -39,7 +39,7 @@ from bot.core.render import (
 from bot.errors import ConfigError, NotFound
 from bot.forges.base import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
 from bot.services.file_resolution import ScanCache
-from bot.services.pr_desired import Desired, desired_state, effective_intents, fingerprint
+from bot.services.pr_desired import Desired, content_digest, desired_state, effective_intents, fingerprint
 
 Action = Literal["opened", "updated", "noop", "regenerated", "closed", "blocked", "pushed", "held"]
 
@@ -93,7 +93,8 @@ def sync_group(
         raise ValueError(f"intents of several groups given to sync_group: {sorted(keys)}")
     state = state or GroupState()
     first = intents[0]
-    base_sha = forge.branch_head(first.repo, first.base_branch)
+    branch = branch_name(first)
+    base_sha, pr, found = _observe(forge, first, branch)
     if base_sha is None:
         raise NotFound(f"{first.repo}: base branch {first.base_branch} does not exist")
     effective = tuple(effective_intents(intents, state))
@@ -103,27 +104,63 @@ def sync_group(
         first,
         state,
         base_sha,
-        branch_name(first),
+        branch,
         fingerprint(effective, state, command_prefix),
         command_prefix,
     )
+    if first.pr.mode != "push" and not found:
+        pr = forge.find_pr(ctx.repo, ctx.branch, marker_prefix(first.group_key))
     if state.hold and not (force or recreate):
-        pr = (
-            None
-            if first.pr.mode == "push"
-            else forge.find_pr(ctx.repo, ctx.branch, marker_prefix(keys.pop()))
-        )
         return SyncResult("held", pr, pr.head_sha if pr else None, (), base_sha)
     if first.pr.mode == "push":
         return _push(ctx, cache)
-    pr = forge.find_pr(ctx.repo, ctx.branch, marker_prefix(first.group_key))
     marker = parse_marker(pr.body) if pr else None
     if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
         return SyncResult("noop", pr, pr.head_sha, (), base_sha)
     desired = desired_state(forge, effective, base_sha, cache=cache)
     if not desired.contents:
         return _close_applied(ctx, pr, marker, desired, force=force)
+    if pr and marker and not (force or recreate) and _bot_owned(pr, marker):
+        return _sync_owned(ctx, pr, marker, desired)
     return _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
+
+
+def _observe(forge: Forge, first: UpdateIntent, branch: str) -> tuple[str | None, PullRequest | None, bool]:
+    """Base head and (in PR mode, when the forge can read both at once) the bot's open PR.
+    The third value says whether the PR was looked up."""
+    observe = getattr(forge, "observe", None)
+    if first.pr.mode == "pr" and observe is not None:
+        base_sha, pr = observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
+        return base_sha, pr, True
+    return forge.branch_head(first.repo, first.base_branch), None, False
+
+
+def _bot_owned(pr: PullRequest, marker: Marker) -> bool:
+    """The branch head is still the commit the bot recorded: nobody pushed to it since, so its
+    commits are the bot's and its files are the ones the marker describes (no need to read them)."""
+    return (
+        marker.state == "open"
+        and bool(marker.content)
+        and pr.head_sha is not None
+        and (pr.head_sha == marker.head)
+    )
+
+
+def _sync_owned(ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired) -> SyncResult:
+    """Update or regenerate a branch only the bot wrote, from what the marker records."""
+    head = pr.head_sha or ""
+    behind = marker.base != ctx.base_sha
+    carried = set(marker.carried)
+    same_files = set(marker.files) == set(desired.contents)
+    if not behind and same_files and marker.content == content_digest(desired.contents):
+        return _publish(ctx, pr, desired, head, carried=marker.carried, action="noop", wrote=False)
+    kept, dropped = _carry(ctx, head, desired, carried, foreign=(), old_base=marker.base if behind else None)
+    sha = _write(ctx, desired, kept, head)
+    if dropped:
+        ctx.forge.comment(ctx.repo, pr.number, carried_comment(sorted(kept), dropped))
+    action: Action = "regenerated" if behind else "updated"
+    result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action)
+    return replace(result, dropped=tuple(dropped))
 
 
 def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
@@ -301,7 +338,8 @@ def _publish(
 ) -> SyncResult:
     """Open the PR or bring its title and body up to date (no API write when they already are)."""
     files = tuple(sorted(desired.contents))
-    marker = Marker(ctx.first.group_key, "open", ctx.base_sha, head, ctx.fp, files, carried)
+    digest = content_digest(desired.contents)
+    marker = Marker(ctx.first.group_key, "open", ctx.base_sha, head, ctx.fp, files, carried, digest)
     title = pr_title(ctx.intents)
     body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
     changes = desired.changes if wrote else ()

@@ -438,3 +438,62 @@ def test_commits_and_changed_files_share_one_compare(rsps: responses.RequestsMoc
     assert len(gh.commits_between(REPO, BASE, HEAD)) == 2
     assert gh.changed_files(REPO, BASE, HEAD) == ["apps/web.yaml", "apps/new.yaml", "apps/old.yaml"]
     assert len(rsps.calls) == 1
+
+
+def _pr_node(number: int, body: str, owner_repo: str) -> dict[str, Any]:
+    """A PullRequest node as GitHub's GraphQL API returns it for the observe query."""
+    return {
+        "id": f"PR_kwDOAbc{number}",
+        "number": number,
+        "title": "chore(prod): bump web to 1.1.0",
+        "body": body,
+        "url": f"https://github.com/{REPO}/pull/{number}",
+        "isDraft": False,
+        "headRefName": BRANCH,
+        "headRefOid": HEAD,
+        "baseRefName": "main",
+        "mergeable": "CONFLICTING",
+        "author": {"login": "manifest-bot[bot]"},
+        "headRepository": {"nameWithOwner": owner_repo},
+        "labels": {"nodes": [{"name": "dependencies"}]},
+    }
+
+
+def test_observe_reads_base_head_and_our_pr_in_one_request(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    marker = '<!-- manifest-bot:{"group":"gh:acme/deploy:main:web"'
+    nodes = [
+        _pr_node(3, marker + "} -->", "someone/deploy"),  # a fork's PR from a same-named branch
+        _pr_node(4, "no marker here", REPO),
+        _pr_node(5, "body\n" + marker + ',"state":"open"} -->', REPO),
+    ]
+    repo = {"id": "R_kgDOAbc", "ref": {"target": {"oid": BASE}}, "pullRequests": {"nodes": nodes}}
+    rsps.post(GQL, json={"data": {"repository": repo}})
+    rsps.post(GQL, json={"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 5}}}})
+
+    base, pr = gh.observe(REPO, "main", BRANCH, marker)
+
+    assert base == BASE
+    assert pr is not None
+    assert (pr.number, pr.head_sha, pr.state, pr.mergeable, pr.labels) == (
+        5,
+        HEAD,
+        "open",
+        False,
+        ("dependencies",),
+    )
+    variables = sent(rsps.calls[0])["variables"]
+    assert variables == {"owner": "acme", "name": "deploy", "base": "refs/heads/main", "head": BRANCH}
+    # the PR's node id came with the answer: enabling auto-merge needs no lookup request
+    assert gh.enable_auto_merge(REPO, 5, "squash") is True
+    assert sent(rsps.calls[1])["variables"]["input"] == {
+        "pullRequestId": "PR_kwDOAbc5",
+        "mergeMethod": "SQUASH",
+    }
+    assert len(rsps.calls) == 2
+
+
+def test_observe_without_base_branch_or_pr(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, json={"data": {"repository": {"id": "R_1", "ref": None, "pullRequests": {"nodes": []}}}})
+    assert gh.observe(REPO, "main", BRANCH, "x") == (None, None)
