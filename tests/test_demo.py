@@ -1,0 +1,146 @@
+"""``manifest-bot demo`` end to end: README's first command, as a user runs it.
+
+The subprocess test is the README command itself (a private redis-server when the binary exists,
+a separate worker process). The in-process tests cover the other two Redis modes and the failure
+paths: the demo must say what went wrong and exit non-zero, never print a rosy summary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.demo.repo import default_examples
+from tests.conftest import TEST_REDIS_URL
+
+MANIFEST_BOT = Path(sys.executable).with_name("manifest-bot")
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_BOT_")}
+
+
+def section(output: str, title_start: str) -> str:
+    """The text of one ``== ...`` section."""
+    match = re.search(rf"^== {re.escape(title_start)}.*?(?=^== |\Z)", output, flags=re.M | re.S)
+    assert match, f"no section {title_start!r} in:\n{output}"
+    return match[0]
+
+
+def check_story(output: str) -> None:
+    """What the demo promises: dev gets the newest green versions, staging gets them by promote."""
+    dev = section(output, "PR #1 [open] manifest-bot/dev/dev → main")
+    assert "+      newTag: 1.4.0   # bumped by manifest-bot" in dev  # comment and odd indent kept
+    assert '+      newTag: "run-45"' in dev  # newest green run, quotes kept
+    assert '+  tag: "2.1.0"          # quoted on purpose' in dev
+    assert "+    image: 'registry.example.com/shop/web:1.4.0'" in dev
+    for stale in ("run-46", "run-44", "run-43", "run-42", "run-41"):
+        assert f"+      newTag: \"{stale}\"" not in dev
+    assert "@alice: /manifest-bot promote to staging [eyes] [rocket]" in dev
+    assert "1.0.0 on purpose" not in dev.split("diff --git", 1)[1].replace(" This block scalar", "")
+    staging = section(output, "PR #2 [open] manifest-bot/staging/staging → main")
+    assert "+  newTag: 1.4.0" in staging and "+  newTag: run-45" in staging and "+    tag: 2.1.0" in staging
+    assert "environments/prod" not in output.split("== PR #1", 1)[1]  # prod is never touched
+    summary = section(output, "summary")
+    assert "deliveries     10 posted (1 generic, 8 github, 1 harbor): 9 accepted, 1 duplicate" in summary
+    assert "events         9 processed" in summary
+    assert "intents        7 planned, 4 accepted, 3 superseded" in summary
+    assert "pull requests  2: #1 dev (open), #2 staging (open)" in summary
+    assert "commits        2 by the bot" in summary
+    assert re.search(r"elapsed        \d+\.\d\d s", summary)
+    assert "result         OK" in summary
+
+
+@pytest.mark.slow
+def test_readme_command_runs_the_demo_to_a_successful_end() -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed: the fake-Redis test below covers that machine")
+    proc = subprocess.run(
+        [str(MANIFEST_BOT), "demo"], env=clean_env(), capture_output=True, text=True, timeout=240, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "redis: private redis-server on " in proc.stdout
+    assert "worker process" in proc.stdout
+    check_story(proc.stdout)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["demo", *args], env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_demo_on_the_in_process_fake_redis_warns_and_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, output = run_cli("--redis", "fake")
+    assert code == 0, output
+    assert "WARNING: running on an in-process fake Redis" in output and "(--redis fake)" in output
+    assert "worker in this process" in output
+    check_story(output)
+
+
+def test_demo_on_redis_url_leaves_no_keys_behind(redis_conn: redis.Redis) -> None:
+    before = set(redis_conn.scan_iter(match="demo*")) | set(redis_conn.scan_iter(match="rq:*demo*"))
+    code, output = run_cli(env={"MANIFEST_BOT_REDIS_URL": TEST_REDIS_URL})
+    assert code == 0, output
+    assert "redis: Redis at MANIFEST_BOT_REDIS_URL" in output
+    check_story(output)
+    after = set(redis_conn.scan_iter(match="demo*")) | set(redis_conn.scan_iter(match="rq:*demo*"))
+    assert after <= before
+
+
+def test_demo_keep_leaves_the_repo_for_inspection(tmp_path: Path) -> None:
+    code, output = run_cli("--redis", "fake", "--keep")
+    assert code == 0, output
+    kept = Path(re.search(r"^kept (\S+)$", output, flags=re.M)[1])  # type: ignore[index]
+    try:
+        repo = kept / "repos" / "example" / "shop-deploy"
+        branches = subprocess.run(
+            ["git", "-C", str(repo), "branch", "--format=%(refname:short)"], capture_output=True, text=True
+        ).stdout.split()
+        assert branches == ["main", "manifest-bot/dev/dev", "manifest-bot/staging/staging"]
+        # the example files are the committed base, byte for byte (CRLF and no final newline kept)
+        prod = subprocess.run(
+            ["git", "-C", str(repo), "show", "main:environments/prod/kustomization.yaml"], capture_output=True
+        ).stdout
+        assert prod == (default_examples() / "manifests/environments/prod/kustomization.yaml").read_bytes()
+        assert b"\r\n" in prod
+    finally:
+        shutil.rmtree(kept)
+
+
+def broken_examples(tmp_path: Path, change: Callable[[str], str]) -> Path:
+    examples = tmp_path / "examples"
+    shutil.copytree(default_examples(), examples)
+    routing = examples / "routing.yaml"
+    routing.write_text(change(routing.read_text(encoding="utf-8")), encoding="utf-8")
+    return examples
+
+
+def test_a_demo_whose_story_fails_says_why_and_exits_1(tmp_path: Path) -> None:
+    # deny every tag: no PR can open, and the demo must not pretend otherwise
+    examples = broken_examples(tmp_path, lambda t: t.replace("deny: '-(debug|test)$'", "deny: '.*'"))
+    code, output = run_cli("--redis", "fake", "--examples", str(examples), "--timeout", "20")
+    assert code == 1, output
+    assert "== problems" in output
+    assert "- no dev pull request was opened; nothing to promote" in output
+    assert "- no open dev pull request" in output
+    assert "result         " in output and "problem(s)" in output
+
+
+def test_missing_inputs_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, output = run_cli("--redis", "fake", "--examples", str(tmp_path / "empty"))
+    assert code == 1 and "no example manifests at" in output
+    code, output = run_cli("--redis", "url", env={"MANIFEST_BOT_REDIS_URL": ""})
+    assert code == 1 and "MANIFEST_BOT_REDIS_URL is not set" in output
+    code, output = run_cli(env={"MANIFEST_BOT_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert code == 1 and "Error:" in output and "Traceback" not in output
