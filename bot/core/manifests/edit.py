@@ -10,7 +10,7 @@ import yaml
 
 from bot.core.images import canonical_name, parse_image, validate_digest, validate_tag
 from bot.core.manifests.found import STR_TAG, Found, Slot, make_found, split_tag_digest
-from bot.core.manifests.loader import Parsed, compose
+from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.locate import locate
 from bot.core.manifests.model import Change, Edit, EditResult, RefKind
 from bot.core.manifests.plan import Planner, Splice
@@ -27,6 +27,11 @@ def edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
     Raises ManifestError for unreadable YAML or a bad edit and UnsafeEdit when the result would
     differ in data anywhere but the intended paths; nothing is ever half-applied.
     """
+    with no_gc():
+        return _edit(text, file, edits)
+
+
+def _edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
     parsed = compose(text, file)
     found, aliased = locate(parsed, file)
 

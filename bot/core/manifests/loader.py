@@ -7,6 +7,9 @@ libyaml (PyYAML's C composer) into nodes whose marks are character offsets into 
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import yaml
@@ -57,6 +60,23 @@ class Parsed:
     text: str
     roots: list[yaml.Node]
     offset: int  # 1 when the text starts with a BOM (libyaml's marks do not count it)
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a node tree is built and walked.
+
+    Composing creates one object per node and mark; with the collector on, its generation-2 passes
+    re-scan the growing tree over and over (2-4x the parse time on a 1 MiB file). Nodes hold no
+    cycles we create, and the previous state is restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def compose(text: str, file: str) -> Parsed:

@@ -21,7 +21,7 @@ from bot.core.manifests.found import (
     make_found,
     split_tag_digest,
 )
-from bot.core.manifests.loader import Parsed, compose
+from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.markers import attach_markers
 from bot.core.manifests.model import Reference, RefKind
 from bot.core.manifests.tree import Path, Seg, Walker, format_path
@@ -186,5 +186,6 @@ def locate(parsed: Parsed, file: str) -> tuple[list[Found], list[bool]]:
 
 def scan(text: str, file: str = "<input>") -> list[Reference]:
     """Every image reference in ``text`` (all documents), in document order."""
-    found, _ = locate(compose(text, file), file)
+    with no_gc():
+        found, _ = locate(compose(text, file), file)
     return [f.ref for f in found]
