@@ -48,20 +48,26 @@ PEOPLE = {
 }
 
 
-def config_dict(root: Path) -> dict[str, Any]:
-    targets = [
-        {"forge": "local", "repo": REPO, "environment": env, "files": [f"envs/{env}/*.yaml"]} for env in ENVS
-    ]
+def config_dict(root: Path, forge_name: str = "local") -> dict[str, Any]:
+    """Registry pushes reach dev only; staging and prod take versions by promotion (their rules
+    match a CI that never runs: ``plan_for_environment`` finds them, pushes do not)."""
+
+    def target(env: str) -> dict[str, Any]:
+        return {"forge": forge_name, "repo": REPO, "environment": env, "files": [f"envs/{env}/*.yaml"]}
+
+    rules: list[dict[str, Any]] = []
+    for name, image in (("api", API), ("web", WEB)):
+        rules.append({"name": name, "image": image, "targets": [target("dev")]})
+        later = [target(env) for env in ENVS[1:]]
+        never = {"repo": "acme/releases", "branches": [], "image": image, "tag": "{sha}"}
+        rules.append({"name": f"{name}-promoted", "ci": never, "targets": later})
     return {
         "version": 1,
-        "forges": [{"name": "local", "kind": "local", "path": str(root)}],
+        "forges": [{"name": forge_name, "kind": "local", "path": str(root)}],
         "defaults": {"policy": {"ordering": "semver"}},
         "environments": {env: {} for env in ENVS},
         "promotion": [{"name": "default", "environments": list(ENVS)}],
-        "rules": [
-            {"name": "api", "image": API, "targets": targets},
-            {"name": "web", "image": WEB, "targets": targets},
-        ],
+        "rules": rules,
         "chatops": {"default_permission": "write", "environments": {"prod": "maintain"}},
     }
 
@@ -71,6 +77,7 @@ class ChatWorld:
     root: Path
     container: Container
     forge: LocalGitForge
+    forge_name: str = "local"
     deliveries: int = 0
 
     @property
@@ -78,7 +85,7 @@ class ChatWorld:
         return self.container.settings
 
     def group_key(self, env: str) -> str:
-        return f"local:{REPO}:main:{env}"
+        return f"{self.forge_name}:{REPO}:main:{env}"
 
     def branch(self, env: str) -> str:
         return f"manifest-bot/{env}/{env}"
@@ -130,19 +137,23 @@ class ChatWorld:
     # --- people comment --------------------------------------------------------------------------
     def say(self, number: int, body: str, *, author: str = "alice") -> PrComment:
         cid = self.forge.comment(REPO, number, body, author=author)
-        return PrComment(forge="local", repo=REPO, pr_number=number, author=author, body=body, comment_id=cid)
+        return PrComment(
+            forge=self.forge_name, repo=REPO, pr_number=number, author=author, body=body, comment_id=cid
+        )
 
 
-def make_world(tmp_path: Path, settings: Settings) -> Iterator[ChatWorld]:
+def make_world(tmp_path: Path, settings: Settings, forge_name: str = "local") -> Iterator[ChatWorld]:
+    """``forge_name`` names the local forge in the config: call it ``github`` or ``gitlab`` and
+    that vendor's webhooks (whose events carry the forge kind) are routed to it."""
     root = tmp_path / "git"
     seed_repo(root, REPO, FILES)
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(json.dumps(config_dict(root)))
+    config_path.write_text(json.dumps(config_dict(root, forge_name)))
     container = Container(settings.model_copy(update={"config_path": config_path}))
-    forge = LocalGitForge(root, permissions=PEOPLE, default_permission=Permission.READ)
-    container.forges["local"] = forge
+    forge = LocalGitForge(root, name=forge_name, permissions=PEOPLE, default_permission=Permission.READ)
+    container.forges[forge_name] = forge
     deps.install(container)
     try:
-        yield ChatWorld(root, container, forge)
+        yield ChatWorld(root, container, forge, forge_name)
     finally:
         deps.install(None)
