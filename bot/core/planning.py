@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from bot.core.config.model import Config, Rule, Target
+from bot.core.config.model import Config, Rule, Target, canonical
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
@@ -83,7 +83,7 @@ def _plan_ci(event: CiFinished, config: Config, delivery_id: str | None, receive
         except ValueError as exc:
             skips.append(Skip(str(exc), rule=rule.name))
             continue
-        image = canonical_name(rule.ci.image)
+        image = canonical(rule.ci.image)
         when = event.finished_at or received
         pairs.append((rule, _Version(image, tag, None, origin, event.run_number, event.run_id, when)))
     result = _collect(config, pairs)

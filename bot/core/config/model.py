@@ -7,6 +7,7 @@ the target (a repo's ``.manifest-bot.yaml`` patches its targets, see ``merge_rep
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from typing import Annotated, Literal, get_args
@@ -21,6 +22,8 @@ from bot.settings import Settings
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
 PERMISSIONS: tuple[str, ...] = get_args(PermissionName)
 CI_PLACEHOLDERS = frozenset({"sha", "short_sha", "branch", "run_number", "run_id", "ref_name"})
+#: canonical names of config images are asked for on every event: remember them
+canonical = functools.lru_cache(maxsize=8192)(canonical_name)
 _REF_RE = re.compile(r"(env:[A-Za-z_][A-Za-z0-9_]*|file:\S+|setting:[a-z_]+)")
 
 
@@ -278,17 +281,17 @@ class Rule(Model):
         return self
 
     def matches_image(self, image: str) -> bool:
-        """``image`` is a canonical name; CI rules match the image they build."""
+        """``image`` in any spelling; CI rules match the image they build."""
         from fnmatch import fnmatchcase
 
-        name = canonical_name(image)
+        name = canonical(image)
         if self.image is not None:
-            return canonical_name(self.image) == name
+            return canonical(self.image) == name
         if self.image_glob is not None:
             return fnmatchcase(name, self.image_glob)
         if self.image_regex is not None:
             return re.fullmatch(self.image_regex, name) is not None
-        return self.ci is not None and canonical_name(self.ci.image) == name
+        return self.ci is not None and canonical(self.ci.image) == name
 
 
 # --- environments, promotion, chat-ops, repo files -----------------------------------------------
