@@ -98,7 +98,7 @@ def _after(container: Container, report: Report, *, force: bool, recreate: bool)
             request_reconcile(container, waiter, coalesce=False)
     if report.deferred:
         _schedule_fallback(container, report, force=force, recreate=recreate)
-    elif container.intents.snapshot(report.group_key).dirty:
+    elif container.intents.dirty(report.group_key):
         request_reconcile(container, report.group_key)  # still moving after MAX_ROUNDS
     return {
         "group": report.group_key,
@@ -175,7 +175,7 @@ def sweep(container: Container) -> list[str]:
     for key in container.redis.scan_iter(match=prefix + "*", count=500):
         for member in container.redis.smembers(key):
             group_key = member.decode()
-            if container.intents.snapshot(group_key).dirty:
+            if container.intents.dirty(group_key):
                 request_reconcile(container, group_key)
                 found.append(group_key)
     return sorted(found)

@@ -28,6 +28,17 @@ def _load(path: str) -> Callable[[Forge], Forge]:
     return getattr(importlib.import_module(module), attr)
 
 
+def warm(container: Container) -> None:
+    """Load the config, build the forges and import the job code once, in the worker process,
+    so every forked job starts warm (a cold config load costs more than most jobs)."""
+    import bot.core.planning
+    import bot.jobs
+    import bot.services.pr_lifecycle  # noqa: F401
+
+    for forge in container.config.forges:
+        container.forge(forge.name)
+
+
 def build_worker(container: Container, *, simple: bool = False, name: str | None = None) -> Worker:
     queues = [container.queue(q) for q in QUEUES]
     cls = SimpleWorker if simple else Worker
@@ -53,6 +64,7 @@ def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) 
     logging.basicConfig(level=settings.log_level)
     container = Container(settings, forge_wrapper=_load(wrap_forge) if wrap_forge else None)
     deps.install(container)
+    warm(container)
     found = sweep(container)
     if found:
         click.echo(f"queued reconcile for {len(found)} group(s) left with work", err=True)

@@ -68,7 +68,7 @@ def apply_delivery(
         touched.add(group_key)
         out.accepted += len(outcome.active)
         out.superseded += len(outcome.superseded)
-    out.groups = [g for g in sorted(touched) if store.snapshot(g).dirty]
+    out.groups = [g for g in sorted(touched) if store.dirty(g)]
     return out
 
 

@@ -81,6 +81,11 @@ class IntentStore:
             applied=int(applied or 0),
         )
 
+    def dirty(self, group_key: str) -> bool:
+        """True when the group has changes no reconcile has applied yet (one round trip)."""
+        gen, applied = self.conn.mget(self._keys(group_key)[3:5])
+        return int(applied or 0) < int(gen or 0)
+
     def superseded(self, group_key: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest entries of the superseded log, newest first."""
         return [json.loads(x) for x in self.conn.lrange(self._keys(group_key)[2], 0, limit - 1)]
