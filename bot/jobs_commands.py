@@ -125,6 +125,9 @@ def handle_command(
     lock = _lock(container, forge_name, comment.repo)
     cdeps = chatops_deps(container, forge_name, lock)
     parsed = parse(cdeps, comment)
+    config = _config_or_none(container)
+    if config is not None and not config.chatops.enabled:
+        return {"comment": comment.comment_id, "commands": 0, "ignored": "chat-ops is disabled in the config"}
     if not parsed.items:
         container.redis.delete(_pending_key(container, token))
         return {"comment": comment.comment_id, "commands": 0, "ignored": parsed.ignored}
@@ -229,7 +232,60 @@ def chatops_deps(container: Container, forge_name: str, lock: RepoLock) -> Chato
         enqueue_reconcile=lambda group_key: _request(container, group_key),
         queue_state=lambda group_key: _queue_state(container, group_key),
         environment_of=lambda group_key: _environment_of(config, group_key),
+        schedule_auto_merge=(
+            (lambda repo, number, method: schedule_auto_merge(container, forge_name, repo, number, method))
+            if container.forge(forge_name).info.kind == "gitlab"
+            else None
+        ),
+        cancel_auto_merge=lambda repo, number: container.redis.delete(
+            _auto_merge_key(container, forge_name, repo, number)
+        ),
     )
+
+
+# --- GitLab: auto-merge only once the head has a pipeline ------------------------------------------
+AUTO_MERGE_FUNC = "bot.jobs_commands.auto_merge_when_ready"
+AUTO_MERGE_ATTEMPTS = 20
+
+
+def _auto_merge_key(container: Container, forge_name: str, repo: str, number: int) -> str:
+    return container.settings.key("auto-merge-wanted", forge_name, repo, number)
+
+
+def schedule_auto_merge(
+    container: Container, forge_name: str, repo: str, number: int, method: str, *, attempt: int = 0
+) -> None:
+    """Try to turn auto-merge on again later (``cancel merge`` deletes the wish)."""
+    key = _auto_merge_key(container, forge_name, repo, number)
+    container.redis.set(key, method, ex=container.settings.job_timeout_s * 20)
+    delay = min(container.settings.retry_base_s * (2**attempt), container.settings.retry_cap_s)
+    kwargs = {"forge_name": forge_name, "repo": repo, "number": number, "attempt": attempt + 1}
+    container.queue("commands").enqueue_in(timedelta(seconds=delay), AUTO_MERGE_FUNC, kwargs=kwargs)
+
+
+def auto_merge_when_ready(forge_name: str, repo: str, number: int, attempt: int) -> dict[str, Any]:
+    container = deps.current()
+    method = container.redis.get(_auto_merge_key(container, forge_name, repo, number))
+    if method is None:
+        return {"pr": number, "cancelled": True}
+    forge = container.forge(forge_name)
+    if forge.get_pr(repo, number).state != "open":
+        container.redis.delete(_auto_merge_key(container, forge_name, repo, number))
+        return {"pr": number, "closed": True}
+    if forge.enable_auto_merge(repo, number, method.decode()):  # type: ignore[arg-type]
+        container.redis.delete(_auto_merge_key(container, forge_name, repo, number))
+        return {"pr": number, "auto_merge": True}
+    if attempt >= AUTO_MERGE_ATTEMPTS:
+        container.redis.delete(_auto_merge_key(container, forge_name, repo, number))
+        forge.comment(
+            repo,
+            number,
+            "I could not turn auto-merge on: no pipeline ran for the head. "
+            "Comment `merge` again once it has.",
+        )
+        return {"pr": number, "gave_up": True}
+    schedule_auto_merge(container, forge_name, repo, number, method.decode(), attempt=attempt)
+    return {"pr": number, "waiting": True}
 
 
 def _request(container: Container, group_key: str) -> None:

@@ -150,3 +150,47 @@ def test_gitlab_status_needs_a_bot_mr_and_a_reporter_cannot_merge(container: Con
         "❌ `@manifest-bot status`: `@manifest-bot status` only works on a pull request opened by "
         "manifest-bot; `help` works anywhere."
     }
+
+
+@responses.activate
+def test_gitlab_merge_waits_for_a_pipeline_on_the_head_and_cancel_merge_stops_it(
+    container: Container,
+) -> None:
+    from rq.registry import ScheduledJobRegistry
+
+    from bot.jobs_commands import auto_merge_when_ready
+
+    key = "gitlab:acme/deploy:main:web"
+    container.intents.groups.set_fields(key, head_branch="manifest-bot/prod/web", pr_number=4)
+    waiting = {**api("gitlab", "mr.json"), "detailed_merge_status": "ci_still_running", "head_pipeline": None}
+    developer = {**api("gitlab", "member_maintainer.json"), "access_level": 30}
+    responses.post(
+        f"{GL}/merge_requests/4/notes/7/award_emoji", json=api("gitlab", "award_emoji.json"), status=201
+    )
+    responses.post(
+        f"{GL}/merge_requests/4/notes/8/award_emoji", json=api("gitlab", "award_emoji.json"), status=201
+    )
+    responses.get(f"{GL}/merge_requests/4", json=waiting)
+    responses.get("https://gitlab.example.com/api/v4/users", json=api("gitlab", "users_mona.json"))
+    responses.get(f"{GL}/members/all/1", json=developer)
+    responses.post(f"{GL}/merge_requests/4/notes", json=api("gitlab", "note.json"), status=201)
+    cancel = responses.post(f"{GL}/merge_requests/4/cancel_merge_when_pipeline_succeeds", json={}, status=200)
+    app = create_app(container=container)
+
+    gitlab_note(app, 4, "/manifest-bot merge", author="mona", note_id=7, repo="acme/deploy")
+    drain(container)
+    reply = json.loads(responses.calls[-2].request.body)["body"]
+    assert reply == (
+        "✅ `/manifest-bot merge`: no pipeline for the head yet; I will turn auto-merge on once it exists"
+    )
+    assert json.loads(responses.calls[-1].request.body) == {"name": "rocket"}
+    assert not any(c.request.method == "PUT" for c in responses.calls)  # never merge unvalidated code
+    assert len(ScheduledJobRegistry(queue=container.queue("commands")).get_job_ids()) == 1
+    # still no pipeline when the retry runs: it waits again
+    assert auto_merge_when_ready("gitlab", "acme/deploy", 4, attempt=1) == {"pr": 4, "waiting": True}
+
+    gitlab_note(app, 4, "/manifest-bot cancel merge", author="mona", note_id=8, repo="acme/deploy")
+    drain(container)
+    assert cancel.call_count == 1
+    assert auto_merge_when_ready("gitlab", "acme/deploy", 4, attempt=2) == {"pr": 4, "cancelled": True}
+    assert failed(container) == []
