@@ -80,7 +80,12 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
     container = deps.current()
     try:
         report = reconcile(
-            container.reconcile_deps, group_key, force=force, recreate=recreate, on_locked=_clear_marker
+            container.reconcile_deps,
+            group_key,
+            force=force,
+            recreate=recreate,
+            on_locked=_clear_marker,
+            on_release=lambda waiters: wake(container, waiters),
         )
     except Transient as exc:
         _set_retry_delay(container, exc)
@@ -92,10 +97,15 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
     return _after(container, report, force=force, recreate=recreate)
 
 
-def _after(container: Container, report: Report, *, force: bool, recreate: bool) -> dict[str, Any]:
-    for waiter in report.waiters:
+def wake(container: Container, waiters: list[str]) -> None:
+    """Re-queue whatever waited behind a released lock: groups, and chat-ops commands."""
+    for waiter in waiters:
         if not wake_command(container, waiter):  # a chat-ops command queued behind the lock
             request_reconcile(container, waiter, coalesce=False)
+
+
+def _after(container: Container, report: Report, *, force: bool, recreate: bool) -> dict[str, Any]:
+    wake(container, report.waiters)
     if report.deferred:
         _schedule_fallback(container, report, force=force, recreate=recreate)
     elif container.intents.dirty(report.group_key):

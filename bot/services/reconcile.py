@@ -101,9 +101,12 @@ def reconcile(
     force: bool = False,
     recreate: bool = False,
     on_locked: Callable[[str], None] | None = None,
+    on_release: Callable[[list[str]], None] | None = None,
 ) -> Report:
     """Take the repo lock (or register as a waiter and return ``deferred``) and reconcile.
-    ``on_locked`` runs once the lock is held, before the intents are read."""
+    ``on_locked`` runs once the lock is held, before the intents are read; ``on_release`` gets
+    the waiters handed back when the lock is released — also when the reconcile raised (without
+    it they are left in ``Report.waiters``)."""
     lock = lock_for(deps, group_key)
     lock.add_waiter(group_key)  # before trying: a release between the two still hands us back
     if not lock.acquire():
@@ -115,7 +118,11 @@ def reconcile(
             on_locked(group_key)
         report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
     finally:
-        report.waiters = [g for g in lock.release() if g != group_key]
+        waiters = [g for g in lock.release() if g != group_key]
+        if on_release is not None:
+            on_release(waiters)
+        else:
+            report.waiters = waiters
     return report
 
 
