@@ -168,8 +168,7 @@ def test_web_and_worker_commands_match_the_procfile(objects: list[dict[str, Any]
     web = deployments["manifest-bot-web"]["spec"]["template"]["spec"]["containers"][0]
     assert web["args"] == procfile_command("web")
     worker = deployments["manifest-bot-worker"]["spec"]["template"]["spec"]["containers"][0]
-    if "worker" in [line.split(":")[0] for line in (ROOT / "Procfile").read_text().splitlines()]:
-        assert worker["args"] == procfile_command("worker")
+    assert worker["args"] == procfile_command("worker")
 
 
 def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -> None:
