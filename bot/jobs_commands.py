@@ -123,7 +123,11 @@ def handle_command(
     token = token or _token(comment, delivery_id)
     forge_name = forge_name_for(container, comment.forge, comment.repo)
     lock = _lock(container, forge_name, comment.repo)
-    cdeps = chatops_deps(container, forge_name, lock)
+    try:
+        cdeps = chatops_deps(container, forge_name, lock)
+    except KeyError as exc:  # a forge the routing config does not know: not ours to answer
+        log.warning("comment on %s/%s ignored: %s", comment.forge, comment.repo, exc)
+        return {"comment": comment.comment_id, "commands": 0, "ignored": str(exc)}
     parsed = parse(cdeps, comment)
     config = _config_or_none(container)
     if config is not None and not config.chatops.enabled:
