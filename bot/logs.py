@@ -37,6 +37,10 @@ _TOKEN_PATTERNS = [
     re.compile(r"(?i)(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # https://user:password@host
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----"),
 ]
+#: a superset of what the patterns above can match, to skip them on ordinary strings
+_MAYBE_TOKEN = re.compile(
+    r"gh[pousr]_|github_pat_|glpat-|(?i:bearer|basic|token|secret|passw|api_?key)|://[^/\s]*@|PRIVATE KEY"
+)
 #: record attributes every LogRecord has; anything else came from ``extra=`` and is emitted
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -72,8 +76,9 @@ class RedactFilter(logging.Filter):
         for secret in self._literals:
             if secret in value:
                 value = value.replace(secret, REDACTED)
-        for pattern in _TOKEN_PATTERNS:
-            value = pattern.sub(_mask, value)
+        if _MAYBE_TOKEN.search(value):  # one cheap scan; the precise patterns only when needed
+            for pattern in _TOKEN_PATTERNS:
+                value = pattern.sub(_mask, value)
         return value
 
     def filter(self, record: logging.LogRecord) -> bool:

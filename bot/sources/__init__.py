@@ -6,10 +6,11 @@ Headers are a dict with lower-case names (see ``normalise_headers``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any, Protocol
+
+import orjson
 
 from bot.errors import BadPayload, UnknownSource
 from bot.sources import (
@@ -70,8 +71,8 @@ def normalise_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 def detect(headers: Headers, body: bytes) -> str:
     """The source that sent this delivery, from its headers and body shape."""
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
         payload = None
     for module in _MODULES:
         if module.detect(headers, payload):

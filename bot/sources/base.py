@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from bot.core.events import Event, ImagePushed
 from bot.core.images import parse_image, validate_digest, validate_tag
@@ -42,8 +43,8 @@ def ignored(reason: str, delivery_id: str | None = None) -> ParseResult:
 
 def load_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadPayload(f"body is not valid JSON: {exc}") from None
 
 

@@ -1,0 +1,246 @@
+"""Benchmark: webhook intake throughput and latency, real app versus a bare Flask endpoint.
+
+Starts gunicorn twice with the same worker settings (``bot/web/gunicorn_conf.py``): once with the
+real app (``bot.app:create_app()`` on the local Redis under a throw-away key prefix) and once with
+a bare Flask endpoint that only reads the body and answers 202. Each is driven for a fixed time by
+16 concurrent connections (asyncio clients in ``--client-procs`` processes) sending signed GitHub
+``workflow_run`` deliveries, each with a unique ``X-GitHub-Delivery``. Prints requests/s, p50 and
+p99 latency for both, and checks that every accepted delivery left exactly one job in Redis.
+The last line is JSON: ``app_rps, bare_rps, ratio, app_p50_ms, app_p99_ms`` (+ details).
+
+    .venv/bin/python bench/intake.py [--duration 10] [--concurrency 16] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flask import Flask, Response, request  # noqa: E402
+
+SECRET = "bench-secret"
+FIXTURE = ROOT / "tests" / "fixtures" / "webhooks" / "github" / "workflow_run.completed.json"
+REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def bare_app() -> Flask:
+    """The baseline: read the body, answer 202 JSON. gunicorn: ``bench.intake:bare_app()``."""
+    app = Flask("bare")
+
+    @app.post("/webhooks/<source>")
+    def hook(source: str) -> Response:
+        request.get_data(cache=False)
+        return Response('{"accepted":1}', 202, mimetype="application/json")
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(app_spec: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable, "-m", "gunicorn", "--config", "python:bot.web.gunicorn_conf",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), app_spec,
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {proc.returncode}: {' '.join(cmd)}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("gunicorn did not start within 30 s")
+
+
+def request_bytes(port: int, body: bytes, signature: str) -> bytes:
+    head = (
+        f"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/json\r\nUser-Agent: GitHub-Hookshot/bench\r\n"
+        "X-GitHub-Event: workflow_run\r\nX-GitHub-Delivery: {id}\r\n"
+        f"X-Hub-Signature-256: {signature}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _one(port: int, template: bytes) -> tuple[int, float]:
+    payload = template.replace(b"{id}", str(uuid.uuid4()).encode(), 1)
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload)
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    status = int(data[9:12]) if data[:5] == b"HTTP/" else 0
+    return status, time.perf_counter() - started
+
+
+async def _drive(
+    port: int, template: bytes, concurrency: int, warmup: float, duration: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+
+    async def loop() -> None:
+        while (now := time.perf_counter()) < stop_at:
+            try:
+                status, latency = await _one(port, template)
+            except OSError:
+                status, latency = 0, 0.0
+            if now >= measure_from:
+                statuses[status] = statuses.get(status, 0) + 1
+                latencies.append(latency)
+
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return {"latencies": latencies, "statuses": statuses}
+
+
+def _client(port: int, template: bytes, concurrency: int, warmup: float, duration: float, out: Any) -> None:
+    out.send(asyncio.run(_drive(port, template, concurrency, warmup, duration)))
+
+
+def drive(
+    port: int, template: bytes, concurrency: int, procs: int, warmup: float, duration: float
+) -> dict[str, Any]:
+    pipes, workers = [], []
+    for i in range(procs):
+        share = concurrency // procs + (1 if i < concurrency % procs else 0)
+        parent, child = mp.Pipe(duplex=False)
+        p = mp.Process(target=_client, args=(port, template, share, warmup, duration, child))
+        p.start()
+        pipes.append(parent)
+        workers.append(p)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    for parent, p in zip(pipes, workers, strict=True):
+        result = parent.recv()
+        p.join()
+        latencies.extend(result["latencies"])
+        for status, n in result["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    latencies.sort()
+    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {
+        "rps": ok / duration,
+        "ok": ok,
+        "statuses": statuses,
+        "p50_ms": pick(0.50) if latencies else 0.0,
+        "p99_ms": pick(0.99) if latencies else 0.0,
+        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0.0,
+    }
+
+
+def cleanup(conn: redis.Redis, prefix: str) -> int:
+    removed = 0
+    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
+        batch = []
+        for key in conn.scan_iter(match=pattern, count=5000):
+            batch.append(key)
+            if len(batch) >= 5000:
+                removed += conn.delete(*batch)
+                batch = []
+        if batch:
+            removed += conn.delete(*batch)
+    conn.srem("rq:queues", f"rq:queue:{prefix}-events")
+    return removed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per server")
+    parser.add_argument("--warmup", type=float, default=1.5, help="seconds driven before measuring")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--client-procs", type=int, default=2, help="client processes sharing the connections"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: gunicorn_conf)")
+    args = parser.parse_args()
+
+    from bot.web import gunicorn_conf
+
+    workers = args.workers or gunicorn_conf.workers
+    body = FIXTURE.read_bytes()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    prefix = f"mbbench{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "MANIFEST_BOT_REDIS_URL": REDIS_URL,
+        "MANIFEST_BOT_REDIS_PREFIX": prefix,
+        "MANIFEST_BOT_WEBHOOK_SECRET_GITHUB": SECRET,
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    conn = redis.Redis.from_url(REDIS_URL)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for name, spec in (("bare", "bench.intake:bare_app()"), ("app", "bot.app:create_app()")):
+            port = free_port()
+            proc = start(spec, port, workers, env)
+            try:
+                template = request_bytes(port, body, signature)
+                results[name] = drive(
+                    port, template, args.concurrency, args.client_procs, args.warmup, args.duration
+                )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            r = results[name]
+            print(
+                f"{name:5s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
+                f"statuses {r['statuses']}"
+            )
+        queued = conn.llen(f"rq:queue:{prefix}-events")
+        delivered = conn.zcard(f"{prefix}:deliveries:recent")
+        print(f"jobs queued by the app: {queued} (recent deliveries recorded: {delivered}, capped at 1000)")
+    finally:
+        cleanup(conn, prefix)
+    app, bare = results["app"], results["bare"]
+    print(
+        json.dumps(
+            {
+                "app_rps": round(app["rps"], 1),
+                "bare_rps": round(bare["rps"], 1),
+                "ratio": round(app["rps"] / bare["rps"], 3) if bare["rps"] else 0.0,
+                "app_p50_ms": round(app["p50_ms"], 2),
+                "app_p99_ms": round(app["p99_ms"], 2),
+                "bare_p50_ms": round(bare["p50_ms"], 2),
+                "bare_p99_ms": round(bare["p99_ms"], 2),
+                "app_jobs_queued": queued,
+                "workers": workers,
+                "concurrency": args.concurrency,
+                "payload_bytes": len(body),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
