@@ -122,18 +122,18 @@ async def _drive(
     return {"latencies": latencies, "statuses": statuses}
 
 
-def _client(port: int, template: bytes, concurrency: int, warmup: float, duration: float, out: Any) -> None:
-    out.send(asyncio.run(_drive(port, template, concurrency, warmup, duration)))
+def _client(port: int, template: bytes, concurrency: int, timing: tuple[float, float], out: Any) -> None:
+    out.send(asyncio.run(_drive(port, template, concurrency, *timing)))
 
 
 def drive(
-    port: int, template: bytes, concurrency: int, procs: int, warmup: float, duration: float
+    port: int, template: bytes, *, concurrency: int, procs: int, warmup: float, duration: float
 ) -> dict[str, Any]:
     pipes, workers = [], []
     for i in range(procs):
         share = concurrency // procs + (1 if i < concurrency % procs else 0)
         parent, child = mp.Pipe(duplex=False)
-        p = mp.Process(target=_client, args=(port, template, share, warmup, duration, child))
+        p = mp.Process(target=_client, args=(port, template, share, (warmup, duration), child))
         p.start()
         pipes.append(parent)
         workers.append(p)

@@ -1,0 +1,161 @@
+"""Dedupe, record and enqueue on the real Redis, run by a real rq worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker, get_current_job
+
+from bot.core.events import CiFinished, Delivery, ImagePushed
+from bot.errors import StoreUnavailable
+from bot.settings import Settings
+from bot.store.deliveries import DeliveryStore, EnqueueTemplate, _capture_enqueue, unframe_commands
+from tests.conftest import TEST_REDIS_URL
+
+PUSH = ImagePushed("ghcr.io/acme/api", "1.4.2", None, "generic")
+CI = CiFinished("github", "acme/api", "a" * 40, "main", "success", run_id=9, run_number=45)
+
+
+def _store_for_current_job() -> DeliveryStore:
+    job = get_current_job()
+    assert job is not None
+    prefix = job.id.split("-delivery-")[0]
+    return DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), Settings(redis_prefix=prefix))
+
+
+def processing_job(delivery_id: str) -> None:
+    """Stands in for bot.jobs.handle_delivery: reads the delivery, marks it processed."""
+    store = _store_for_current_job()
+    assert store.get(delivery_id) is not None
+    store.mark_processed(delivery_id)
+
+
+def failing_job(delivery_id: str) -> None:
+    _store_for_current_job().mark_failed(delivery_id, "config invalid")
+    raise RuntimeError("planning failed")
+
+
+OK = f"{__name__}.processing_job"
+FAIL = f"{__name__}.failing_job"
+
+
+@pytest.fixture
+def store(settings: Settings, redis_conn: redis.Redis) -> DeliveryStore:
+    return DeliveryStore(redis_conn, settings)
+
+
+@pytest.fixture
+def queue(settings: Settings, redis_conn: redis.Redis) -> Queue:
+    return Queue(settings.queue("events"), connection=redis_conn)
+
+
+def work(queue: Queue) -> None:
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def delivery(ident: str = "github-d1", *events: object) -> Delivery:
+    return Delivery(ident, ident.split("-", maxsplit=1)[0], "", tuple(events) or (CI,))  # type: ignore[arg-type]
+
+
+def test_processed_delivery_is_a_duplicate_and_queues_nothing(store: DeliveryStore, queue: Queue) -> None:
+    assert store.admit(delivery(), queue, OK).outcome == "new"
+    work(queue)
+    assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
+    again = store.admit(delivery(), queue, OK)
+    assert (again.outcome, again.status, again.enqueued) == ("duplicate", "processed", False)
+    assert queue.count == 0
+    assert store.record("github-d1").attempts == 1  # type: ignore[union-attr]
+
+
+def test_redelivery_while_still_queued_is_a_duplicate(store: DeliveryStore, queue: Queue) -> None:
+    store.admit(delivery(), queue, OK)
+    again = store.admit(delivery(), queue, OK)
+    assert (again.outcome, again.status) == ("duplicate", "queued")
+    assert queue.job_ids == [store.job_id("github-d1")]
+
+
+def test_failed_delivery_is_processed_again(store: DeliveryStore, queue: Queue) -> None:
+    store.admit(delivery(), queue, FAIL)
+    work(queue)
+    record = store.record("github-d1")
+    assert record is not None and (record.status, record.reason) == ("failed", "config invalid")
+    assert queue.failed_job_registry.get_job_ids() == [store.job_id("github-d1")]
+
+    again = store.admit(delivery(), queue, OK)
+    assert (again.outcome, again.attempts) == ("retry", 2)
+    assert queue.job_ids == [store.job_id("github-d1")]
+    assert queue.failed_job_registry.get_job_ids() == []
+    work(queue)
+    assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
+
+
+def test_queued_delivery_whose_job_vanished_is_enqueued_again(
+    store: DeliveryStore, queue: Queue, redis_conn: redis.Redis
+) -> None:
+    store.admit(delivery(), queue, OK)
+    queue.empty()  # the job is gone (e.g. deleted by hand), the record still says queued
+    assert store.admit(delivery(), queue, OK).outcome == "retry"
+    work(queue)
+    assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
+
+
+def test_delivery_round_trips_its_events(store: DeliveryStore, queue: Queue) -> None:
+    store.admit(delivery("generic-x", PUSH, CI), queue, OK)
+    got = store.get("generic-x")
+    assert got is not None
+    assert (got.id, got.source, got.events) == ("generic-x", "generic", (PUSH, CI))
+    assert got.received_at.endswith("Z")
+
+
+def test_recent_lists_newest_first_with_outcome_and_reason(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+) -> None:
+    now = [1000.0]
+    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
+    for i, ident in enumerate(["github-a", "github-b", "github-c"]):
+        now[0] = 1000.0 + i
+        store.admit(delivery(ident), queue, OK)
+    now[0] = 2000.0
+    store.record_ignored("github-ping", "github", "ping")
+    store.mark_failed("github-b", "boom")
+    recent = store.recent(3)
+    assert [(r.id, r.status, r.reason) for r in recent] == [
+        ("github-ping", "ignored", "ping"),
+        ("github-c", "queued", ""),
+        ("github-b", "failed", "boom"),
+    ]
+
+
+def test_marking_an_unknown_delivery_reports_false_and_creates_nothing(
+    store: DeliveryStore, redis_conn: redis.Redis
+) -> None:
+    assert store.mark_processed("github-nope") is False
+    assert store.mark_failed("github-nope", "x") is False
+    assert not redis_conn.exists(store.key("github-nope"))
+
+
+def test_template_reproduces_what_rq_sends(store: DeliveryStore, queue: Queue) -> None:
+    template = EnqueueTemplate.build(queue, OK, store.job_id)
+    assert template.usable
+    ours = unframe_commands(template.render("gitlab-uuid-1"))
+    theirs = _capture_enqueue(queue, OK, {"delivery_id": "gitlab-uuid-1"}, store.job_id("gitlab-uuid-1"))
+    encoder = queue.connection.get_encoder()
+    assert len(ours) == len(theirs)
+    for mine, rq_command in zip(ours, theirs, strict=True):
+        expected = [encoder.encode(arg) for arg in rq_command]
+        same = [
+            a == b or (a.endswith(b"Z") and b.endswith(b"Z")) for a, b in zip(mine, expected, strict=True)
+        ]
+        assert all(same), (mine, expected)
+
+
+def test_redis_down_raises_store_unavailable(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(redis_url="redis://127.0.0.1:1/0")
+    conn = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1)
+    store = DeliveryStore(conn, settings)
+    with pytest.raises(StoreUnavailable):
+        store.admit(delivery(), Queue(settings.queue("events"), connection=conn), OK)
+    with pytest.raises(StoreUnavailable):
+        store.record_ignored("github-ping", "github", "ping")
