@@ -45,7 +45,7 @@ def check_story(output: str) -> None:
     assert '+  tag: "2.1.0"          # quoted on purpose' in dev
     assert "+    image: 'registry.example.com/shop/web:1.4.0'" in dev
     for stale in ("run-46", "run-44", "run-43", "run-42", "run-41"):
-        assert f"+      newTag: \"{stale}\"" not in dev
+        assert f'+      newTag: "{stale}"' not in dev
     assert "@alice: /manifest-bot promote to staging [eyes] [rocket]" in dev
     assert "1.0.0 on purpose" not in dev.split("diff --git", 1)[1].replace(" This block scalar", "")
     staging = section(output, "PR #2 [open] manifest-bot/staging/staging → main")
@@ -104,12 +104,17 @@ def test_demo_keep_leaves_the_repo_for_inspection(tmp_path: Path) -> None:
     try:
         repo = kept / "repos" / "example" / "shop-deploy"
         branches = subprocess.run(
-            ["git", "-C", str(repo), "branch", "--format=%(refname:short)"], capture_output=True, text=True
+            ["git", "-C", str(repo), "branch", "--format=%(refname:short)"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         assert branches == ["main", "manifest-bot/dev/dev", "manifest-bot/staging/staging"]
         # the example files are the committed base, byte for byte (CRLF and no final newline kept)
         prod = subprocess.run(
-            ["git", "-C", str(repo), "show", "main:environments/prod/kustomization.yaml"], capture_output=True
+            ["git", "-C", str(repo), "show", "main:environments/prod/kustomization.yaml"],
+            capture_output=True,
+            check=True,
         ).stdout
         assert prod == (default_examples() / "manifests/environments/prod/kustomization.yaml").read_bytes()
         assert b"\r\n" in prod
