@@ -13,7 +13,10 @@ import logging
 from collections.abc import Callable
 
 import click
+import redis
 from rq import SimpleWorker, Worker
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.utils import now, utcparse
 
 from bot import deps
 from bot.deps import Container
@@ -21,6 +24,52 @@ from bot.forges.base import Forge
 from bot.settings import Settings
 
 QUEUES = ("commands", "events", "reconcile")
+#: rq runs maintenance (abandoned-job cleanup, taking over the scheduler) only between jobs or
+#: after an idle BLPOP of ``worker_ttl - 15`` s; rq's defaults (600 s, 420 s) would leave retries
+#: and delayed runs stalled for minutes after the worker holding the scheduler died.
+MAINTENANCE_INTERVAL_S = 10
+WORKER_TTL_S = 30
+#: a scheduler heartbeats every second; one silent this long is dead
+STALE_SCHEDULER_S = 5
+
+_DELETE_IF = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def reclaim_scheduler_locks(conn: redis.Redis, queue_names: list[str]) -> list[str]:
+    """Free scheduler locks whose scheduler stopped heartbeating (its worker was killed), so a
+    live worker's scheduler takes over now instead of after the lock's 61 s expiry."""
+    freed = []
+    delete_if = conn.register_script(_DELETE_IF)
+    for name in queue_names:
+        key = RQScheduler.get_locking_key(name)
+        owner = conn.get(key)
+        if owner is None:
+            continue
+        beat = conn.hget(SCHEDULER_KEY_TEMPLATE % owner.decode(), "last_heartbeat")
+        if beat is not None and (now() - utcparse(beat.decode())).total_seconds() < STALE_SCHEDULER_S:
+            continue
+        if delete_if(keys=[key], args=[owner]):
+            freed.append(name)
+    return freed
+
+
+class _Reclaiming:
+    """Before rq's maintenance tries to (re)start the scheduler, free locks of dead schedulers."""
+
+    def run_maintenance_tasks(self) -> None:
+        reclaim_scheduler_locks(self.connection, self.queue_names())  # type: ignore[attr-defined]
+        super().run_maintenance_tasks()  # type: ignore[misc]
+
+
+class BotWorker(_Reclaiming, Worker):
+    pass
+
+
+class BotSimpleWorker(_Reclaiming, SimpleWorker):
+    pass
 
 
 def _load(path: str) -> Callable[[Forge], Forge]:
@@ -41,8 +90,16 @@ def warm(container: Container) -> None:
 
 def build_worker(container: Container, *, simple: bool = False, name: str | None = None) -> Worker:
     queues = [container.queue(q) for q in QUEUES]
-    cls = SimpleWorker if simple else Worker
-    return cls(queues, connection=container.redis, name=name)
+    cls = BotSimpleWorker if simple else BotWorker
+    worker = cls(
+        queues,
+        connection=container.redis,
+        name=name,
+        maintenance_interval=MAINTENANCE_INTERVAL_S,
+        worker_ttl=WORKER_TTL_S,
+    )
+    reclaim_scheduler_locks(container.redis, worker.queue_names())
+    return worker
 
 
 @click.command("worker")

@@ -24,6 +24,7 @@ from tests.integration.world import (
     make_world,
     open_prs,
     post_all,
+    queue_report,
     queues_idle,
     race_posts,
     tags_at,
@@ -83,7 +84,7 @@ def assert_final(conn: redis.Redis, settings: Settings, world: World, posts: lis
 def describe(conn: redis.Redis, settings: Settings, world: World, workers: Workers) -> Callable[[], str]:
     def text() -> str:
         return (
-            f"idle={queues_idle(conn, settings)} failed={failed_jobs(conn, settings)} prs={open_prs(world)}\n"
+            f"idle={queue_report(conn, settings)} failed={failed_jobs(conn, settings)} prs={open_prs(world)}\n"
             + workers.logs()
         )
 

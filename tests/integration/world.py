@@ -263,6 +263,17 @@ def queues_idle(conn: redis.Redis, settings: Settings) -> bool:
     return True
 
 
+def queue_report(conn: redis.Redis, settings: Settings) -> dict[str, tuple[int, int, int]]:
+    """queue -> (queued, started, scheduled), for failure messages."""
+    out = {}
+    for name in ("events", "reconcile", "commands"):
+        q = Queue(settings.queue(name), connection=conn)
+        started = StartedJobRegistry(queue=q)
+        out[name] = (q.count, started.count, ScheduledJobRegistry(queue=q).count)
+        out[name + "-started"] = started.get_job_ids()  # type: ignore[assignment]
+    return out
+
+
 def failed_jobs(conn: redis.Redis, settings: Settings) -> list[str]:
     out = []
     for name in ("events", "reconcile", "commands"):
