@@ -77,7 +77,7 @@ def test_forge_conflict_transient_and_rate_limit_at_chosen_calls(
     settings = world_settings(make_settings, world, retry_base_s=0.5, retry_max=5)
     faults = {
         "commit_files": {"1": "Conflict", "3": "Transient"},
-        "update_pr": {"1": "RateLimited"},
+        "open_pr": {"1": "RateLimited"},
         "find_pr": {"2": "Transient"},
     }
     workers = Workers(wrap_env(settings, latency_ms=20, faults=faults), tmp_path, wrap=WRAP)
@@ -98,7 +98,7 @@ def test_forge_conflict_transient_and_rate_limit_at_chosen_calls(
         "commit_files#1:Conflict",
         "commit_files#3:Transient",
         "find_pr#2:Transient",
-        "update_pr#1:RateLimited",
+        "open_pr#1:RateLimited",
     ]
     assert_final(redis_conn, settings, world, posts)
 
