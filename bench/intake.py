@@ -88,42 +88,65 @@ def request_bytes(port: int, body: bytes, signature: str) -> bytes:
     return head.encode() + body
 
 
-async def _one(port: int, template: bytes) -> tuple[int, float]:
+class _Exchange(asyncio.Protocol):
+    """One request on its own connection (gunicorn sync workers close after each response)."""
+
+    def __init__(self, payload: bytes, done: asyncio.Future[int]) -> None:
+        self.payload, self.done, self.head = payload, done, b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(self.payload)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.head:
+            self.head = data[:12]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            ok = self.head[:5] == b"HTTP/"
+            self.done.set_result(int(self.head[9:12]) if ok else 0)
+
+
+async def _one(loop: asyncio.AbstractEventLoop, port: int, template: bytes) -> tuple[int, float]:
     payload = template.replace(b"{id}", str(uuid.uuid4()).encode(), 1)
     started = time.perf_counter()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(payload)
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
-    status = int(data[9:12]) if data[:5] == b"HTTP/" else 0
+    done: asyncio.Future[int] = loop.create_future()
+    await loop.create_connection(lambda: _Exchange(payload, done), "127.0.0.1", port)
+    status = await done
     return status, time.perf_counter() - started
 
 
 async def _drive(
     port: int, template: bytes, concurrency: int, warmup: float, duration: float
 ) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
 
-    async def loop() -> None:
+    async def run() -> None:
         while (now := time.perf_counter()) < stop_at:
             try:
-                status, latency = await _one(port, template)
+                status, latency = await _one(loop, port, template)
             except OSError:
                 status, latency = 0, 0.0
             if now >= measure_from:
                 statuses[status] = statuses.get(status, 0) + 1
                 latencies.append(latency)
 
-    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    await asyncio.gather(*(run() for _ in range(concurrency)))
     return {"latencies": latencies, "statuses": statuses}
 
 
 def _client(port: int, template: bytes, concurrency: int, timing: tuple[float, float], out: Any) -> None:
-    out.send(asyncio.run(_drive(port, template, concurrency, *timing)))
+    try:  # uvloop (pip install uvloop) makes the client cheaper; the stock loop works too
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    out.send(runner(_drive(port, template, concurrency, *timing)))
 
 
 def drive(
@@ -207,7 +230,12 @@ def main() -> None:
             try:
                 template = request_bytes(port, body, signature)
                 results[name] = drive(
-                    port, template, args.concurrency, args.client_procs, args.warmup, args.duration
+                    port,
+                    template,
+                    concurrency=args.concurrency,
+                    procs=args.client_procs,
+                    warmup=args.warmup,
+                    duration=args.duration,
                 )
             finally:
                 proc.terminate()

@@ -14,7 +14,6 @@ credentials, ``token=``/``secret=``/``password=`` pairs, URL user-info) in messa
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import sys
@@ -23,6 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 REDACTED = "[redacted]"
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
@@ -84,9 +85,10 @@ class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         record.msg, record.args = self.redact(message), None
-        for name, value in list(record.__dict__.items()):
-            if name not in _STANDARD and isinstance(value, str):
-                setattr(record, name, self.redact(value))
+        for name in record.__dict__.keys() - _STANDARD:
+            value = record.__dict__[name]
+            if isinstance(value, str):
+                record.__dict__[name] = self.redact(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -106,20 +108,26 @@ def _mask(match: re.Match[str]) -> str:
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "msg", <bound context>, <extra fields>, "exc"}`` per line."""
 
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if self._second[0] != second:  # strftime once per second, not once per line
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         out: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._second[1]}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        out.update(_context.get())
-        for name, value in record.__dict__.items():
-            if name not in _STANDARD and not name.startswith("_"):
-                out[name] = value
+        for name, value in _context.get().items():
+            out[name] = _redactor.redact(value) if isinstance(value, str) else value
+        for name in record.__dict__.keys() - _STANDARD:
+            if not name.startswith("_"):
+                out[name] = record.__dict__[name]
         if record.exc_text:
             out["exc"] = record.exc_text
-        return json.dumps(out, default=str, separators=(",", ":"))
+        return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -128,8 +136,6 @@ class TextFormatter(logging.Formatter):
         base = super().format(record)
         return f"{base} {context}" if context else base
 
-
-JsonFormatter.converter = time.gmtime  # timestamps in UTC
 
 _redactor = RedactFilter()
 
