@@ -53,7 +53,7 @@ class Intake:
         self.secrets = {name: settings.secrets_for(name) for name in sources.NAMES}
         self.unsigned = {n for n in sources.NAMES if n in settings.allow_unsigned and not self.secrets[n]}
         self.queue = self.container.queue("events")
-        self.store = DeliveryStore(self.container.redis, settings, self.container.clock)
+        self.store: DeliveryStore = self.container.deliveries
 
     def receive(self, source_name: str, token: str | None) -> Response:
         source = sources.SOURCES.get(source_name)

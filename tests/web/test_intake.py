@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.job import Job
 
-from bot import sources
+from bot import deps, sources
+from bot.deps import Container
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
 from tests.web.intake_support import POSITIVE, SECRET, all_secrets, auth, fixture, make_app
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
 
 
 @pytest.fixture
@@ -186,3 +190,27 @@ def test_responses_are_json_everywhere(app_settings: Settings, redis_conn: redis
     ):
         assert response.mimetype == "application/json"
         json.loads(response.get_data())
+
+
+def test_end_to_end_with_the_real_job_then_redelivery_is_a_duplicate(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    settings = make_settings(webhook_secrets=all_secrets(), config_path=EXAMPLE_CONFIG)
+    container = Container(settings)
+    container.__dict__["redis"] = redis_conn
+    deps.install(container)
+    try:
+        client = make_app(settings, redis_conn).test_client()
+        body = b'{"image": "ghcr.io/nobody/unrouted", "tag": "1.0.0"}'
+        url, headers = auth("generic", body)
+        first = client.post(url, data=body, headers=headers)
+        assert first.status_code == 202
+        queue = Queue(settings.queue("events"), connection=redis_conn)
+        SimpleWorker([queue], connection=redis_conn).work(burst=True)
+        record = DeliveryStore(redis_conn, settings).record(first.json["delivery"])
+        assert record is not None and record.status == "processed"
+        again = client.post(url, data=body, headers=headers)
+        assert (again.status_code, again.json["duplicate"], again.json["status"]) == (200, True, "processed")
+        assert queue.count == 0
+    finally:
+        deps.install(None)
