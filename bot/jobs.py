@@ -86,6 +86,7 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
             recreate=recreate,
             on_locked=_clear_marker,
             on_release=lambda waiters: wake(container, waiters),
+            always=not container.settings.reconcile_coalesce,
         )
     except Transient as exc:
         _set_retry_delay(container, exc)
@@ -106,7 +107,9 @@ def wake(container: Container, waiters: list[str]) -> None:
 
 def _after(container: Container, report: Report, *, force: bool, recreate: bool) -> dict[str, Any]:
     wake(container, report.waiters)
-    if report.deferred:
+    if report.deferred and not container.settings.reconcile_coalesce:
+        request_reconcile(container, report.group_key, coalesce=False)  # baseline: every run happens
+    elif report.deferred:
         _schedule_fallback(container, report, force=force, recreate=recreate)
     elif container.intents.dirty(report.group_key):
         request_reconcile(container, report.group_key)  # still moving after MAX_ROUNDS
@@ -158,7 +161,8 @@ def request_reconcile(
         return None
     if not coalesce:
         container.redis.set(marker, job_id, ex=ttl)
-    queue = container.queue("reconcile")
+    # coalescing off (benchmark baseline): FIFO with the events, one reconcile right after each
+    queue = container.queue("reconcile" if container.settings.reconcile_coalesce else "events")
     kwargs = {"group_key": group_key, "force": force, "recreate": recreate}
     options: dict[str, Any] = {"job_id": job_id, "retry": retry_policy(container), "description": group_key}
     if delay_s > 0:

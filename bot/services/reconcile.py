@@ -102,13 +102,16 @@ def reconcile(
     recreate: bool = False,
     on_locked: Callable[[str], None] | None = None,
     on_release: Callable[[list[str]], None] | None = None,
+    always: bool = False,
 ) -> Report:
     """Take the repo lock (or register as a waiter and return ``deferred``) and reconcile.
     ``on_locked`` runs once the lock is held, before the intents are read; ``on_release`` gets
     the waiters handed back when the lock is released — also when the reconcile raised (without
-    it they are left in ``Report.waiters``)."""
+    it they are left in ``Report.waiters``). ``always`` (benchmark baseline, coalescing off):
+    sync once even when nothing changed, and do not register as a waiter."""
     lock = lock_for(deps, group_key)
-    lock.add_waiter(group_key)  # before trying: a release between the two still hands us back
+    if not always:
+        lock.add_waiter(group_key)  # before trying: a release between the two still hands us back
     if not lock.acquire():
         return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
     report = Report(group_key)
@@ -116,7 +119,7 @@ def reconcile(
         lock.remove_waiter(group_key)
         if on_locked is not None:
             on_locked(group_key)
-        report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
+        report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock, always=always)
     finally:
         waiters = [g for g in lock.release() if g != group_key]
         if on_release is not None:
@@ -133,6 +136,7 @@ def reconcile_locked(
     force: bool = False,
     recreate: bool = False,
     lock: RepoLock | None = None,
+    always: bool = False,
 ) -> Report:
     """Reconcile while the caller holds the repo lock (chat-ops commands call this too)."""
     report = Report(group_key)
@@ -140,7 +144,7 @@ def reconcile_locked(
     while report.rounds < MAX_ROUNDS:
         snap = deps.intents.snapshot(group_key)
         report.generation = snap.applied
-        if not (snap.dirty or force or recreate):
+        if not (snap.dirty or force or recreate or (always and report.rounds == 0)):
             return report
         if lock is not None and lock.lost.is_set():
             raise Transient(f"lost the lock on {lock.key} (held past its timeout)")

@@ -64,11 +64,11 @@ def apply_delivery(
         elif isinstance(event, PrClosed):
             touched.update(on_pr_closed(store, config, event, bot_login=bot_login))
     out.intents = len(intents)
-    for group_key, outcome in store.merge(intents).items():
-        touched.add(group_key)
+    outcomes, dirty = store.merge_dirty(intents)
+    for outcome in outcomes.values():
         out.accepted += len(outcome.active)
         out.superseded += len(outcome.superseded)
-    out.groups = [g for g in sorted(touched) if store.dirty(g)]
+    out.groups = sorted(set(dirty) | {g for g in touched if store.dirty(g)})
     return out
 
 

@@ -34,6 +34,26 @@ return cur
 """
 
 
+#: per group (5 keys: intents, marks, record, generation, applied): both hashes, record, counters
+_READ_GROUPS = """
+local out = {}
+for i = 1, #KEYS, 5 do
+  out[#out + 1] = redis.call('hgetall', KEYS[i])
+  out[#out + 1] = redis.call('hgetall', KEYS[i + 1])
+  out[#out + 1] = redis.call('get', KEYS[i + 2]) or ''
+  out[#out + 1] = redis.call('get', KEYS[i + 3]) or '0'
+  out[#out + 1] = redis.call('get', KEYS[i + 4]) or '0'
+end
+return out
+"""
+
+
+def _pairs(flat: list[bytes] | dict[bytes, bytes]) -> dict[bytes, bytes]:
+    if isinstance(flat, dict):
+        return flat
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     active: dict[str, UpdateIntent]
@@ -92,30 +112,50 @@ class IntentStore:
 
     # --- writes --------------------------------------------------------------------------------
     def merge(self, intents: Sequence[UpdateIntent]) -> dict[str, MergeOutcome]:
-        """Merge intents (any groups) atomically per group; returns each group's outcome."""
+        """Merge intents (any groups) in one atomic transaction; returns each group's outcome."""
+        return self.merge_dirty(intents)[0]
+
+    def merge_dirty(self, intents: Sequence[UpdateIntent]) -> tuple[dict[str, MergeOutcome], list[str]]:
+        """Like ``merge``, and also name the touched groups left with work to do (applied <
+        generation) — a group a duplicate delivery touches may still wait for its reconcile.
+        Three round trips whatever the number of groups: WATCH, one scripted read, MULTI/EXEC."""
         by_group: dict[str, list[UpdateIntent]] = {}
         for intent in intents:
             by_group.setdefault(intent.group_key, []).append(intent)
-        return {g: self._merge_group(g, batch) for g, batch in sorted(by_group.items())}
-
-    def _merge_group(self, group_key: str, batch: list[UpdateIntent]) -> MergeOutcome:
-        intents_key, marks_key, *_ = self._keys(group_key)
-        record_key = self.groups.record_key(group_key)
+        groups = sorted(by_group)
+        if not groups:
+            return {}, []
+        keys = [k for g in groups for k in self._read_keys(g)]
         with self.conn.pipeline() as pipe:
             for _ in range(MAX_WATCH_RETRIES):
                 try:
-                    pipe.watch(intents_key, marks_key, record_key)
-                    active = _decode_map(pipe.hgetall(intents_key), UpdateIntent.from_dict)
-                    marks = _decode_map(pipe.hgetall(marks_key), Mark.from_dict)
-                    record = GroupRecord.from_json(group_key, pipe.get(record_key))
-                    outcome = merge(active, marks, batch, record.state)
+                    pipe.watch(*keys)
+                    raw = pipe.eval(_READ_GROUPS, len(keys), *keys)
+                    outcomes: dict[str, MergeOutcome] = {}
+                    dirty = []
+                    for n, group_key in enumerate(groups):
+                        active, marks, record, gen, applied = raw[5 * n : 5 * n + 5]
+                        outcome = merge(
+                            _decode_map(_pairs(active), UpdateIntent.from_dict),
+                            _decode_map(_pairs(marks), Mark.from_dict),
+                            by_group[group_key],
+                            GroupRecord.from_json(group_key, record or None).state,
+                        )
+                        outcomes[group_key] = outcome
+                        if int(applied or 0) < int(gen or 0) + (1 if outcome.active else 0):
+                            dirty.append(group_key)
                     pipe.multi()
-                    self._write_outcome(pipe, group_key, outcome)
+                    for group_key, outcome in outcomes.items():
+                        self._write_outcome(pipe, group_key, outcome)
                     pipe.execute()
-                    return outcome
+                    return outcomes, dirty
                 except redis.WatchError:
                     continue
-        raise RuntimeError(f"group {group_key}: too much contention merging intents")
+        raise RuntimeError(f"groups {groups}: too much contention merging intents")
+
+    def _read_keys(self, group_key: str) -> list[str]:
+        intents_key, marks_key, _, gen_key, applied_key = self._keys(group_key)
+        return [intents_key, marks_key, self.groups.record_key(group_key), gen_key, applied_key]
 
     def _write_outcome(self, pipe: redis.client.Pipeline, group_key: str, outcome: MergeOutcome) -> None:
         intents_key, marks_key, sup_key, gen_key, _ = self._keys(group_key)

@@ -26,7 +26,8 @@ def test_merge_persists_highest_and_bumps_generation(redis_conn: redis.Redis, se
     assert snap.generation == 1 and snap.applied == 0 and snap.dirty
     assert GroupStore(redis_conn, settings).groups_of("local", "manifests") == [GROUP]
     # every key carries the prefix, so tests (and several bots) never collide
-    assert all(k.decode().startswith(settings.redis_prefix + ":") for k in redis_conn.scan_iter("*"))
+    ours = {k.decode() for k in redis_conn.scan_iter(f"{settings.redis_prefix}:*")}
+    assert {f"{settings.redis_prefix}:{kind}:{GROUP}" for kind in ("intents", "marks", "gen")} <= ours
 
 
 def test_older_and_duplicate_do_not_bump_generation(redis_conn: redis.Redis, settings: Settings) -> None:

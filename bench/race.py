@@ -1,0 +1,218 @@
+"""Race benchmark: 200 signed deliveries (20 images x 3 environments, duplicates, shuffled
+versions, late old builds) posted concurrently through the Flask app; 2 real ``manifest-bot
+worker`` processes; the local git forge behind a wrapper adding latency (default 50 ms per call)
+and counting calls. Run once as built and once with coalescing disabled (one reconcile per event
+and group, each one syncing). Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379.
+
+    .venv/bin/python bench/race.py [--events 200] [--latency-ms 50] [--workers 2]
+
+Last line: JSON with events, lost, downgrades, forge_writes, writes_per_event, quiescence_s,
+p50_latency_s, p95_latency_s, max_open_prs_per_group and the baseline's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+from rq import Queue  # noqa: E402
+from rq.registry import StartedJobRegistry  # noqa: E402
+
+from bot.app import create_app  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.store.deliveries import DeliveryStore  # noqa: E402
+from tests.integration.world import (  # noqa: E402
+    SECRET,
+    Post,
+    Workers,
+    World,
+    downgrades,
+    expected,
+    make_world,
+    open_prs,
+    post_all,
+    race_posts,
+    tags_at,
+    vkey,
+    worker_env,
+)
+
+REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def busy(conn: redis.Redis, settings: Settings) -> bool:
+    for name in ("events", "reconcile", "commands"):
+        q = Queue(settings.queue(name), connection=conn)
+        if q.count or StartedJobRegistry(queue=q).count:
+            return True
+    return False
+
+
+def done(conn: redis.Redis, settings: Settings, world: World, posts: list[Post]) -> bool:
+    store = DeliveryStore(conn, settings)
+    if busy(conn, settings):
+        return False
+    if any((r := store.record(p.delivery_id)) is None or r.status != "processed" for p in posts):
+        return False
+    want = expected(posts)
+    return all(tags_at(world, world.branch(env), env) == want for env in world.envs)
+
+
+def latencies(
+    writes: list[dict[str, Any]], posts: list[Post], times: dict[str, float], envs: tuple[str, ...]
+) -> list[float]:
+    """Per delivery: seconds from its POST until every environment's PR branch holds its version
+    or a higher one (0 when it already did: a late old build)."""
+    state: dict[tuple[str, int], str] = {}
+    timeline: list[tuple[float, dict[tuple[str, int], str]]] = []
+    for w in sorted(writes, key=lambda w: w["t"]):
+        for key, tag in w["tags"].items():
+            env, i = key.split("/")
+            state[(env, int(i))] = tag
+        timeline.append((w["t"], dict(state)))
+    out = []
+    for post in {p.delivery: p for p in posts}.values():
+        t0 = times[post.delivery]
+
+        def ok(snapshot: dict[tuple[str, int], str], post: Post = post) -> bool:
+            return all(vkey(snapshot.get((e, post.image), "1.0.0")) >= vkey(post.tag) for e in envs)
+
+        before = [s for t, s in timeline if t <= t0]
+        if before and ok(before[-1]):
+            out.append(0.0)
+            continue
+        after = [t for t, s in timeline if t > t0 and ok(s)]
+        if after:
+            out.append(after[0] - t0)
+    return sorted(out)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run(coalesce: bool, args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="race-bench-"))
+    world = make_world(tmp, images=20)
+    prefix = f"mbbench{uuid.uuid4().hex[:8]}"
+    settings = Settings.model_validate(
+        {
+            "redis_url": REDIS_URL,
+            "redis_prefix": prefix,
+            "config_path": world.config_path,
+            "webhook_secrets": {"generic": (SECRET,)},
+            "lock_timeout_s": 30,
+            "reconcile_coalesce": coalesce,
+            "log_level": "WARNING",
+        }
+    )
+    conn = redis.Redis.from_url(REDIS_URL)
+    wrap = {"redis_url": REDIS_URL, "key": settings.key("forge"), "latency_ms": args.latency_ms}
+    workers = Workers(
+        worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}),
+        tmp,
+        wrap="tests.integration.instrumented:wrap",
+    )
+    workers.start(args.workers)
+    try:
+        # wait until the workers listen, so the clock measures the bot rather than process start-up
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and len(conn.smembers(f"rq:workers:{settings.queue('events')}")) < args.workers
+        ):
+            time.sleep(0.05)
+        posts = race_posts(world, n=args.events)
+        app = create_app(settings=settings)
+        start = time.time()
+        times = post_all(app, posts)
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline and not done(conn, settings, world, posts):
+            time.sleep(0.05)
+        quiescence = time.time() - start
+        settled = done(conn, settings, world, posts)
+        calls = {k.decode(): int(v) for k, v in conn.hgetall(settings.key("forge", "calls")).items()}
+        writes = [json.loads(x) for x in conn.lrange(settings.key("forge", "writes"), 0, -1)]
+    finally:
+        workers.stop()
+    want = expected(posts)
+    lost = sum(
+        1 for env in world.envs for i, tag in tags_at(world, world.branch(env), env).items() if tag != want[i]
+    ) + sum(len(want) for env in world.envs if not tags_at(world, world.branch(env), env))
+    lat = latencies(writes, posts, times, world.envs)
+    prs = open_prs(world)
+    result = {
+        "settled": settled,
+        "events": len(posts),
+        "lost": lost,
+        "downgrades": len(downgrades(world)),
+        "forge_calls": sum(v for k, v in calls.items() if not k.startswith("_")),
+        "forge_writes": calls.get("_writes", 0),
+        "commits": calls.get("commit_files", 0),
+        "quiescence_s": round(quiescence, 2),
+        "p50_latency_s": round(pct(lat, 0.5), 2),
+        "p95_latency_s": round(pct(lat, 0.95), 2),
+        "max_open_prs_per_group": max((len(v) for v in prs.values()), default=0),
+    }
+    result["writes_per_event"] = round(result["forge_writes"] / len(posts), 3)
+    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
+        keys = list(conn.scan_iter(match=pattern, count=1000))
+        if keys:
+            conn.delete(*keys)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--simple", action="store_true", help="workers run jobs in-process (no fork)")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    ours = run(True, args)
+    print("as built:          ", json.dumps(ours))
+    if args.skip_baseline:
+        return
+    base = run(False, args)
+    print("coalescing off:    ", json.dumps(base))
+    summary = {
+        k: ours[k]
+        for k in (
+            "events",
+            "lost",
+            "downgrades",
+            "forge_writes",
+            "writes_per_event",
+            "quiescence_s",
+            "p50_latency_s",
+            "p95_latency_s",
+            "max_open_prs_per_group",
+        )
+    }
+    summary.update(
+        baseline_writes_per_event=base["writes_per_event"],
+        baseline_lost=base["lost"],
+        baseline_downgrades=base["downgrades"],
+        baseline_quiescence_s=base["quiescence_s"],
+        write_ratio=round(base["forge_writes"] / max(ours["forge_writes"], 1), 2),
+    )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
