@@ -84,7 +84,8 @@ def assert_final(conn: redis.Redis, settings: Settings, world: World, posts: lis
 def describe(conn: redis.Redis, settings: Settings, world: World, workers: Workers) -> Callable[[], str]:
     def text() -> str:
         return (
-            f"idle={queue_report(conn, settings)} failed={failed_jobs(conn, settings)} prs={open_prs(world)}\n"
+            f"queues={queue_report(conn, settings)} failed={failed_jobs(conn, settings)}"
+            f" prs={open_prs(world)}\n"
             + workers.logs()
         )
 
