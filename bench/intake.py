@@ -21,7 +21,6 @@ import json
 import multiprocessing as mp
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -168,17 +167,23 @@ def drive(
         latencies.extend(result["latencies"])
         for status, n in result["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
-    latencies.sort()
+    return {"latencies": latencies, "statuses": statuses, "seconds": duration}
+
+
+def summarise(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Throughput and latency over every measured segment of one server."""
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, n in part["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    return {
-        "rps": ok / duration,
-        "ok": ok,
-        "statuses": statuses,
-        "p50_ms": pick(0.50) if latencies else 0.0,
-        "p99_ms": pick(0.99) if latencies else 0.0,
-        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0.0,
-    }
+    seconds = sum(part["seconds"] for part in parts)
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {"rps": ok / seconds, "ok": ok, "statuses": statuses, "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
 
 
 def cleanup(conn: redis.Redis, prefix: str) -> int:
@@ -198,8 +203,9 @@ def cleanup(conn: redis.Redis, prefix: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per server")
-    parser.add_argument("--warmup", type=float, default=1.5, help="seconds driven before measuring")
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds measured per server")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds driven before each segment")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating bare/app segments")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--client-procs", type=int, default=2, help="client processes sharing the connections"
@@ -222,25 +228,28 @@ def main() -> None:
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     conn = redis.Redis.from_url(REDIS_URL)
-    results: dict[str, dict[str, Any]] = {}
+    parts: dict[str, list[dict[str, Any]]] = {"bare": [], "app": []}
+    servers = {
+        "bare": ("bench.intake:bare_app()", free_port()),
+        "app": ("bot.app:create_app()", free_port()),
+    }
+    procs = {name: start(spec, port, workers, env) for name, (spec, port) in servers.items()}
     try:
-        for name, spec in (("bare", "bench.intake:bare_app()"), ("app", "bot.app:create_app()")):
-            port = free_port()
-            proc = start(spec, port, workers, env)
-            try:
-                template = request_bytes(port, body, signature)
-                results[name] = drive(
-                    port,
-                    template,
-                    concurrency=args.concurrency,
-                    procs=args.client_procs,
-                    warmup=args.warmup,
-                    duration=args.duration,
+        # alternate short segments so that load from elsewhere on the machine hits both alike
+        for _ in range(args.rounds):
+            for name, (_, port) in servers.items():
+                parts[name].append(
+                    drive(
+                        port,
+                        request_bytes(port, body, signature),
+                        concurrency=args.concurrency,
+                        procs=args.client_procs,
+                        warmup=args.warmup,
+                        duration=args.duration / args.rounds,
+                    )
                 )
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-            r = results[name]
+        results = {name: summarise(segments) for name, segments in parts.items()}
+        for name, r in results.items():
             print(
                 f"{name:5s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
                 f"statuses {r['statuses']}"
@@ -249,6 +258,9 @@ def main() -> None:
         delivered = conn.zcard(f"{prefix}:deliveries:recent")
         print(f"jobs queued by the app: {queued} (recent deliveries recorded: {delivered}, capped at 1000)")
     finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=30)
         cleanup(conn, prefix)
     app, bare = results["app"], results["bare"]
     print(

@@ -30,6 +30,7 @@ from bot.metrics import DELIVERIES, EVENTS, INTAKE_SECONDS, SIGNATURE_FAILURES
 from bot.sources.base import PATH_TOKEN, body_digest
 from bot.store.deliveries import DeliveryStore
 from bot.web.errors import describe, json_response
+from bot.web.fastpath import fast_path
 
 log = logging.getLogger("bot.intake")
 
@@ -55,33 +56,37 @@ class Intake:
         self.queue = self.container.queue("events")
         self.store: DeliveryStore = self.container.deliveries
 
-    def receive(self, source_name: str, token: str | None) -> Response:
+    def receive(
+        self, source_name: str, token: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, object]]:
+        """Handle one delivery; ``headers`` have lower-case names. Raises BotError subclasses."""
         source = sources.SOURCES.get(source_name)
         if source is None:
             DELIVERIES.labels(source="unknown", outcome="unknown_source").inc()
             raise UnknownSource(f"unknown source {source_name!r}; known: {', '.join(sources.NAMES)}")
         started = time.perf_counter()
         try:
-            response = self._receive(source, source_name, token)
+            answer = self._receive(source, source_name, token, body, headers)
         except BotError as exc:
-            outcome = describe(exc)[1]
-            DELIVERIES.labels(source=source_name, outcome=outcome).inc()
-            if isinstance(exc, SignatureError):
-                SIGNATURE_FAILURES.labels(source=source_name).inc()
-            log.info(
-                "delivery refused", extra={"source": source_name, "outcome": outcome, "reason": exc.message}
-            )
+            self.refused(source_name, exc)
             raise
         INTAKE_SECONDS.observe(time.perf_counter() - started)
-        return response
+        return answer
 
-    def _receive(self, source: sources.Source, name: str, token: str | None) -> Response:
-        try:
-            body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH: refused before it is read
-        except RequestEntityTooLarge:
-            limit = self.container.settings.max_body_bytes
-            raise PayloadTooLarge(f"body larger than {limit} bytes") from None
-        headers = {k.lower(): v for k, v in request.headers.items()}
+    def refused(self, source_name: str, exc: BotError) -> None:
+        outcome = describe(exc)[1]
+        DELIVERIES.labels(source=source_name, outcome=outcome).inc()
+        if isinstance(exc, SignatureError):
+            SIGNATURE_FAILURES.labels(source=source_name).inc()
+        extra = {"source": source_name, "outcome": outcome, "reason": exc.message}
+        log.info("delivery refused", extra=extra)
+
+    def too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"body larger than {self.container.settings.max_body_bytes} bytes")
+
+    def _receive(
+        self, source: sources.Source, name: str, token: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, object]]:
         if token is not None:
             headers[PATH_TOKEN] = token
         if name not in self.unsigned:
@@ -101,29 +106,41 @@ class Intake:
                 return self._ignore(ident, name, result.ignored_reason or "no events")
             return self._admit(Delivery(ident, name, _now_iso(self.container.clock()), result.events))
 
-    def _ignore(self, ident: str, name: str, reason: str) -> Response:
+    def _ignore(self, ident: str, name: str, reason: str) -> tuple[int, dict[str, object]]:
         self.store.record_ignored(ident, name, reason)
         DELIVERIES.labels(source=name, outcome="ignored").inc()
         log.info("delivery ignored", extra={"reason": reason})
-        return json_response({"ignored": reason, "delivery": ident}, 202)
+        return 202, {"ignored": reason, "delivery": ident}
 
-    def _admit(self, delivery: Delivery) -> Response:
+    def _admit(self, delivery: Delivery) -> tuple[int, dict[str, object]]:
         admission = self.store.admit(delivery, self.queue, JOB_FUNC)
         ident, name = delivery.id, delivery.source
         if not admission.enqueued:
             DELIVERIES.labels(source=name, outcome="duplicate").inc()
             log.info("delivery duplicate", extra={"status": admission.status})
-            return json_response({"duplicate": True, "delivery": ident, "status": admission.status}, 200)
+            return 200, {"duplicate": True, "delivery": ident, "status": admission.status}
         DELIVERIES.labels(source=name, outcome="accepted").inc()
         for event in delivery.events:
             EVENTS.labels(source=name, kind=event.kind).inc()
         job_id = self.store.job_id(ident)
         log.info("delivery accepted", extra={"events": len(delivery.events), "job_id": job_id})
-        return json_response({"accepted": len(delivery.events), "delivery": ident}, 202)
+        return 202, {"accepted": len(delivery.events), "delivery": ident}
 
 
 def _now_iso(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+def _flask_receive(intake: Intake, source: str, token: str | None) -> Response:
+    try:
+        body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH: refused before it is read
+    except RequestEntityTooLarge:
+        exc = intake.too_large()
+        intake.refused(source, exc)
+        raise exc from None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    status, payload = intake.receive(source, token, body, headers)
+    return json_response(payload, status)
 
 
 def register(app: Flask, container: Container) -> None:
@@ -132,11 +149,12 @@ def register(app: Flask, container: Container) -> None:
 
     @blueprint.post("/webhooks/<source>")
     def webhook(source: str) -> Response:
-        return intake.receive(source, None)
+        return _flask_receive(intake, source, None)
 
     @blueprint.post("/webhooks/<source>/<token>")
     def webhook_with_token(source: str, token: str) -> Response:
-        return intake.receive(source, token)
+        return _flask_receive(intake, source, token)
 
     app.register_blueprint(blueprint)
     app.extensions["manifest_bot.intake"] = intake
+    app.wsgi_app = fast_path(intake, app.wsgi_app)  # type: ignore[method-assign]
