@@ -24,13 +24,7 @@ def main() -> None:
 
 def _register() -> None:
     for name in _COMMAND_MODULES:
-        module_name = f"{__name__}.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # that family is not built yet; anything else is a real bug
-                continue
-            raise
+        module = importlib.import_module(f"{__name__}.{name}")
         for command in module.commands:
             main.add_command(command)
 
