@@ -2,7 +2,9 @@
 versions, late old builds) posted concurrently through the Flask app; 2 real ``manifest-bot
 worker`` processes; the local git forge behind a wrapper adding latency (default 50 ms per call)
 and counting calls. Run once as built and once with coalescing disabled (one reconcile per event
-and group, each one syncing). Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379.
+and group, FIFO with the events, each one syncing) on ``--baseline-events`` events (default 60:
+at 50 ms per call every baseline sync costs about a second, so 200 would take ten minutes);
+``write_ratio`` compares writes *per event*. Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379.
 
     .venv/bin/python bench/race.py [--events 200] [--latency-ms 50] [--workers 2]
 
@@ -104,7 +106,7 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def run(coalesce: bool, args: argparse.Namespace) -> dict[str, Any]:
+def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="race-bench-"))
     world = make_world(tmp, images=20)
     prefix = f"mbbench{uuid.uuid4().hex[:8]}"
@@ -135,7 +137,7 @@ def run(coalesce: bool, args: argparse.Namespace) -> dict[str, Any]:
             and len(conn.smembers(f"rq:workers:{settings.queue('events')}")) < args.workers
         ):
             time.sleep(0.05)
-        posts = race_posts(world, n=args.events)
+        posts = race_posts(world, n=events)
         app = create_app(settings=settings)
         start = time.time()
         times = post_all(app, posts)
@@ -183,12 +185,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--simple", action="store_true", help="workers run jobs in-process (no fork)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--baseline-events",
+        type=int,
+        default=60,
+        help="events for the coalescing-off run (each event syncs every group: ~1 s each at 50 ms)",
+    )
     args = parser.parse_args()
-    ours = run(True, args)
+    ours = run(True, args, args.events)
     print("as built:          ", json.dumps(ours))
     if args.skip_baseline:
         return
-    base = run(False, args)
+    base = run(False, args, args.baseline_events)
     print("coalescing off:    ", json.dumps(base))
     summary = {
         k: ours[k]
@@ -208,8 +216,10 @@ def main() -> None:
         baseline_writes_per_event=base["writes_per_event"],
         baseline_lost=base["lost"],
         baseline_downgrades=base["downgrades"],
+        baseline_events=base["events"],
         baseline_quiescence_s=base["quiescence_s"],
-        write_ratio=round(base["forge_writes"] / max(ours["forge_writes"], 1), 2),
+        baseline_p50_latency_s=base["p50_latency_s"],
+        write_ratio=round(base["writes_per_event"] / max(ours["writes_per_event"], 1e-9), 1),
     )
     print(json.dumps(summary))
 

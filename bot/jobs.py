@@ -161,14 +161,17 @@ def request_reconcile(
         return None
     if not coalesce:
         container.redis.set(marker, job_id, ex=ttl)
-    # coalescing off (benchmark baseline): FIFO with the events, one reconcile right after each
+    # coalescing off (benchmark baseline): on the events queue, one reconcile right after each event
     queue = container.queue("reconcile" if container.settings.reconcile_coalesce else "events")
     kwargs = {"group_key": group_key, "force": force, "recreate": recreate}
     options: dict[str, Any] = {"job_id": job_id, "retry": retry_policy(container), "description": group_key}
     if delay_s > 0:
         queue.enqueue_in(timedelta(seconds=delay_s), RECONCILE_FUNC, kwargs=kwargs, **options)
     else:
-        queue.enqueue(RECONCILE_FUNC, kwargs=kwargs, **options)
+        # baseline: at the front, so each event's reconcile runs before the next event
+        queue.enqueue(
+            RECONCILE_FUNC, kwargs=kwargs, at_front=not container.settings.reconcile_coalesce, **options
+        )
     return job_id
 
 
