@@ -64,6 +64,10 @@ class UpdateIntent:
     path: str | None = None  # select one scalar by dotted path (with doc) instead of by image
     doc: int | None = None
     rollback: bool = False  # set only by chat-ops rollback: the one path allowed to go backwards
+    #: auto-discovery (no ``files``) searches files matching these globs (() = every YAML file) ...
+    discover_include: tuple[str, ...] = ()
+    #: ... and never files matching these (applies to ``files`` globs too)
+    exclude: tuple[str, ...] = ()
     origin: Origin = field(default_factory=Origin)
     pr: PrOptions = field(default_factory=PrOptions)
 
@@ -80,7 +84,8 @@ class UpdateIntent:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["files"] = list(self.files)
+        for key in ("files", "discover_include", "exclude"):
+            data[key] = list(getattr(self, key))
         data["ordering_key"] = list(self.ordering_key)
         for key in ("labels", "reviewers", "assignees"):
             data["pr"][key] = list(data["pr"][key])
@@ -89,7 +94,8 @@ class UpdateIntent:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UpdateIntent:
         data = dict(data)
-        data["files"] = tuple(data.get("files", ()))
+        for key in ("files", "discover_include", "exclude"):
+            data[key] = tuple(data.get(key, ()))
         data["ordering_key"] = tuple(data.get("ordering_key", ()))
         data["origin"] = Origin(**data.get("origin", {}))
         pr = dict(data.get("pr", {}))

@@ -202,6 +202,8 @@ def _intent(
         path=target.path,
         doc=target.doc,
         rollback=rollback,
+        discover_include=() if target.files else target.discover.include,
+        exclude=target.discover.exclude,
         origin=version.origin,
         pr=config.pr_for(rule, target),
     )

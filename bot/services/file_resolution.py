@@ -4,8 +4,10 @@
 - globs (``*``, ``?``, ``[...]``, ``**`` for any number of directories) are matched against
   ``forge.list_tree`` at the base;
 - no files at all means auto-discovery: every ``*.yaml``/``*.yml`` in the tree is scanned for a
-  reference the intent selects. Scans are cached per (forge, repo, base sha), so a burst of groups
-  on one base reads each file once.
+  reference the intent selects, limited to the target's ``discover.include`` globs;
+- ``discover.exclude`` globs remove files from either list.
+
+Scans are cached per (forge, repo, base sha), so a burst of groups on one base reads each file once.
 """
 
 from __future__ import annotations
@@ -103,10 +105,23 @@ def _selected(intent: UpdateIntent, ref: Reference) -> bool:
 def resolve_files(
     forge: Forge, intent: UpdateIntent, base_sha: str, *, cache: ScanCache | None = None
 ) -> list[str]:
-    """The sorted paths the intent edits at ``base_sha``."""
+    """The sorted paths the intent edits at ``base_sha``, less those its ``exclude`` globs match."""
+    excluded = [glob_regex(p.lstrip("/")) for p in intent.exclude]
+    return sorted(
+        p for p in _candidates(forge, intent, base_sha, cache) if not any(r.match(p) for r in excluded)
+    )
+
+
+def _candidates(forge: Forge, intent: UpdateIntent, base_sha: str, cache: ScanCache | None) -> set[str]:
     if not intent.files:
         refs = (cache or DEFAULT_CACHE).references(forge, intent.repo, base_sha)
-        return sorted(path for path, found in refs.items() if any(_selected(intent, r) for r in found))
+        included = [glob_regex(p.lstrip("/")) for p in intent.discover_include]
+        return {
+            path
+            for path, found in refs.items()
+            if (not included or any(r.match(path) for r in included))
+            and any(_selected(intent, r) for r in found)
+        }
     explicit = {p.lstrip("/") for p in intent.files if not is_glob(p)}
     patterns: Sequence[str] = [p.lstrip("/") for p in intent.files if is_glob(p)]
     if patterns:
@@ -114,4 +129,4 @@ def resolve_files(
         for pattern in patterns:
             regex = glob_regex(pattern)
             explicit.update(path for path in tree if regex.match(path))
-    return sorted(explicit)
+    return explicit

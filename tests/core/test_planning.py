@@ -321,3 +321,29 @@ def test_rollback_bypasses_tag_filters_and_is_marked() -> None:
 def test_promote_to_an_environment_without_targets_is_a_skip() -> None:
     result = plan_for_environment(config(PROMO), "ghcr.io/acme/web", "1", None, "qa", origin=Origin())
     assert result.skips == (Skip("no target for ghcr.io/acme/web in environment 'qa'"),)
+
+
+def test_discovery_globs_travel_with_the_intent() -> None:
+    rules = """\
+    - name: api
+      image: ghcr.io/acme/api
+      targets:
+        - forge: github
+          repo: acme/deploy
+          environment: dev
+          discover: {include: ["envs/dev/**/*.yaml"], exclude: ["**/secrets/*"]}
+        - forge: github
+          repo: acme/deploy
+          environment: prod
+          files: ["envs/prod/*.yaml"]
+          discover: {exclude: ["envs/prod/legacy.yaml"]}
+    """
+    dev, prod = sorted(plan(push(), config(rules)).intents, key=lambda i: i.environment or "")
+    assert (dev.files, dev.discover_include, dev.exclude) == ((), ("envs/dev/**/*.yaml",), ("**/secrets/*",))
+    # with explicit files there is nothing to discover, but the exclude still applies
+    assert (prod.files, prod.discover_include, prod.exclude) == (
+        ("envs/prod/*.yaml",),
+        (),
+        ("envs/prod/legacy.yaml",),
+    )
+    assert UpdateIntent.from_dict(dev.to_dict()) == dev

@@ -51,3 +51,16 @@ def test_explicit_glob_and_discovery(tmp_path: Path) -> None:
     counting = Counting(tmp_path)
     resolve_files(counting, intent(files=()), base, cache=cache)
     assert Counting.reads == 0  # same forge name, repo and base: served from the cache
+
+
+def test_discovery_include_and_exclude_globs_limit_the_files(tmp_path: Path) -> None:
+    seed_repo(tmp_path, "acme/deploy", FILES)
+    forge = LocalGitForge(tmp_path)
+    base = forge.branch_head("acme/deploy", "main") or ""
+    only_dev_top = intent(files=(), discover_include=("envs/dev/*.yaml",))
+    assert resolve_files(forge, only_dev_top, base) == ["envs/dev/api.yaml"]
+    not_sub = intent(files=(), exclude=("envs/**/sub/*",))
+    assert resolve_files(forge, not_sub, base) == ["envs/dev/api.yaml"]
+    # exclude applies to explicit globs as well
+    globbed = intent(files=("envs/**/*.y*ml",), exclude=("envs/prod/**",))
+    assert resolve_files(forge, globbed, base) == ["envs/dev/api.yaml", "envs/dev/sub/api.yml"]
