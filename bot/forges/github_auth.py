@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,13 +26,14 @@ API_VERSION = "2022-11-28"
 BASE_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
 
 
-class GitHubAuth:
+class GitHubAuth(ABC):
     """Gives the headers for a request on ``repo``; ``invalidate`` drops a credential after a 401."""
 
+    @abstractmethod
     def headers_for(self, repo: str | None) -> Mapping[str, str]:
-        raise NotImplementedError
+        """Headers (``Authorization`` included) for a request about ``repo`` (None: not repo-bound)."""
 
-    def invalidate(self, repo: str | None) -> None:
+    def invalidate(self, repo: str | None) -> None:  # noqa: B027 - optional hook, no-op by default
         """Forget a cached credential (a plain token has nothing to forget)."""
 
 
