@@ -11,7 +11,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from bot.core.events import CiFinished, Delivery, ImagePushed
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
-from bot.store.deliveries import DeliveryStore, EnqueueTemplate, _capture_enqueue, unframe_commands
+from bot.store.deliveries import ADMIT_TRIES, DeliveryStore
 from tests.conftest import TEST_REDIS_URL
 
 PUSH = ImagePushed("ghcr.io/acme/api", "1.4.2", None, "generic")
@@ -101,6 +101,21 @@ def test_queued_delivery_whose_job_vanished_is_enqueued_again(
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
+def test_redelivery_keeps_first_reception_time_and_counts_attempts(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+) -> None:
+    now = [1000.0]
+    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
+    store.admit(delivery(), queue, FAIL)
+    work(queue)
+    now[0] = 2000.0
+    assert store.admit(delivery(), queue, OK).attempts == 2
+    record = store.record("github-d1")
+    assert record is not None
+    assert (record.received_at, record.updated_at) == ("1970-01-01T00:16:40.000Z", "1970-01-01T00:33:20.000Z")
+    assert (record.status, record.reason, record.attempts) == ("queued", "", 2)
+
+
 def test_delivery_round_trips_its_events(store: DeliveryStore, queue: Queue) -> None:
     store.admit(delivery("generic-x", PUSH, CI), queue, OK)
     got = store.get("generic-x")
@@ -136,19 +151,55 @@ def test_marking_an_unknown_delivery_reports_false_and_creates_nothing(
     assert not redis_conn.exists(store.key("github-nope"))
 
 
-def test_template_reproduces_what_rq_sends(store: DeliveryStore, queue: Queue) -> None:
-    template = EnqueueTemplate.build(queue, OK, store.job_id)
-    assert template.usable
-    ours = unframe_commands(template.render("gitlab-uuid-1"))
-    theirs = _capture_enqueue(queue, OK, {"delivery_id": "gitlab-uuid-1"}, store.job_id("gitlab-uuid-1"))
-    encoder = queue.connection.get_encoder()
-    assert len(ours) == len(theirs)
-    for mine, rq_command in zip(ours, theirs, strict=True):
-        expected = [encoder.encode(arg) for arg in rq_command]
-        same = [
-            a == b or (a.endswith(b"Z") and b.endswith(b"Z")) for a, b in zip(mine, expected, strict=True)
-        ]
-        assert all(same), (mine, expected)
+def test_duplicate_admitted_concurrently_sees_the_record_and_queues_once(
+    settings: Settings, redis_conn: redis.Redis, queue: Queue
+) -> None:
+    """A second delivery with the same id lands between our read and our EXEC: we retry and see it."""
+    rival = DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), settings)
+    interfered: list[object] = []
+
+    def clock() -> float:  # called after the status was read, before EXEC
+        if not interfered:
+            interfered.append(rival.admit(delivery(), queue, OK))
+        return 1000.0
+
+    again = DeliveryStore(redis_conn, settings, clock=clock).admit(delivery(), queue, OK)
+    assert [a.outcome for a in interfered] == ["new"]  # type: ignore[attr-defined]
+    assert (again.outcome, again.status) == ("duplicate", "queued")
+    assert queue.job_ids == [rival.job_id("github-d1")]
+    assert rival.record("github-d1").attempts == 1  # type: ignore[union-attr]
+    work(queue)
+    assert rival.record("github-d1").status == "processed"  # type: ignore[union-attr]
+
+
+def test_record_changing_on_every_attempt_gives_up_with_nothing_written(
+    settings: Settings, redis_conn: redis.Redis, queue: Queue
+) -> None:
+    other = redis.Redis.from_url(TEST_REDIS_URL)
+    store_key = DeliveryStore(redis_conn, settings).key("github-d1")
+    pokes: list[int] = []
+
+    def clock() -> float:  # every attempt, someone else touches the record before our EXEC
+        pokes.append(other.hincrby(store_key, "poked", 1))
+        return 1000.0
+
+    store = DeliveryStore(redis_conn, settings, clock=clock)
+    with pytest.raises(StoreUnavailable, match="concurrently"):
+        store.admit(delivery(), queue, OK)
+    assert len(pokes) == ADMIT_TRIES
+    assert redis_conn.hgetall(store_key) == {b"poked": str(ADMIT_TRIES).encode()}
+    assert queue.count == 0 and queue.fetch_job(store.job_id("github-d1")) is None
+    assert store.recent(5) == []
+
+
+def test_job_is_a_plain_rq_job_with_the_documented_id(
+    settings: Settings, store: DeliveryStore, queue: Queue
+) -> None:
+    store.admit(delivery("gitlab-uuid-1"), queue, OK)
+    job = queue.fetch_job(f"{settings.redis_prefix}-delivery-gitlab-uuid-1")
+    assert job is not None
+    assert (job.func_name, job.args, job.kwargs) == (OK, (), {"delivery_id": "gitlab-uuid-1"})
+    assert job.get_status() == "queued" and queue.job_ids == [job.id]
 
 
 def test_redis_down_raises_store_unavailable(make_settings: Callable[..., Settings]) -> None:
