@@ -17,6 +17,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -51,9 +52,10 @@ INTAKE_SECONDS = Histogram(
 )
 
 # --- planning and reconcile ---------------------------------------------------------------------
-#: outcome: created | superseded | skipped | unrouted
+#: outcome: created | superseded | skipped
 INTENTS = Counter("manifest_bot_intents", "Update intents by outcome", ["outcome"], registry=REGISTRY)
-#: outcome: unchanged | updated | opened | closed | error
+#: outcome: the PR lifecycle's action (opened | updated | noop | regenerated | closed | blocked |
+#: pushed | held), or conflict (observed again) | error
 RECONCILE_RUNS = Counter(
     "manifest_bot_reconcile_runs", "Reconcile runs by outcome", ["outcome"], registry=REGISTRY
 )
@@ -88,12 +90,22 @@ QUEUE_DEPTH = Gauge(
 FAILED_JOBS = Counter("manifest_bot_failed_jobs", "rq jobs that failed, by job", ["job"], registry=REGISTRY)
 
 
-def render() -> bytes:
-    """The Prometheus text exposition of every metric (all workers in multiprocess mode)."""
+def scrape_registry() -> CollectorRegistry:
+    """What a scrape reads: every process's values in multiprocess mode, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return registry
+    return REGISTRY
+
+
+def render() -> bytes:
+    """The Prometheus text exposition of every metric (all workers in multiprocess mode)."""
+    return generate_latest(scrape_registry())
+
+
+def serve(port: int, addr: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` from this process on a daemon thread (rq workers have no web server)."""
+    start_http_server(port, addr=addr, registry=scrape_registry())

@@ -60,6 +60,8 @@ class Settings(BaseModel):
 
     # --- web ---------------------------------------------------------------------------------
     status_token: SecretStr | None = None  # bearer token for GET / (none = open)
+    #: a worker serves its own /metrics on this port (None = off)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     log_level: str = "INFO"
     log_json: bool = True
 

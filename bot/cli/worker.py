@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable
 
 import click
 import redis
 from rq import SimpleWorker, Worker
+from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import now, utcparse
 
-from bot import deps
+from bot import deps, metrics
 from bot.deps import Container
 from bot.forges.base import Forge
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 QUEUES = ("commands", "events", "reconcile")
 #: rq runs maintenance (abandoned-job cleanup, taking over the scheduler) only between jobs or
@@ -88,6 +92,22 @@ def warm(container: Container) -> None:
         container.forge(forge.name)
 
 
+def _serve_metrics(port: int, *, simple: bool) -> None:
+    if not simple and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        log.warning(
+            "worker metrics on :%d will miss what jobs record: a forking worker runs each job in a "
+            "child process; set PROMETHEUS_MULTIPROC_DIR to an empty writable directory",
+            port,
+        )
+    metrics.serve(port)
+
+
+def count_failure(job: Job, exc_type: type[BaseException], *_: object) -> bool:
+    """rq exception handler: count the failure in metrics, then let rq's handling go on."""
+    metrics.FAILED_JOBS.labels(job=job.func_name.rsplit(".", 1)[-1]).inc()
+    return True
+
+
 def build_worker(container: Container, *, simple: bool = False, name: str | None = None) -> Worker:
     queues = [container.queue(q) for q in QUEUES]
     cls = BotSimpleWorker if simple else BotWorker
@@ -97,6 +117,7 @@ def build_worker(container: Container, *, simple: bool = False, name: str | None
         name=name,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
         worker_ttl=WORKER_TTL_S,
+        exception_handlers=[count_failure],
     )
     reclaim_scheduler_locks(container.redis, worker.queue_names())
     return worker
@@ -121,6 +142,8 @@ def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) 
     logging.basicConfig(level=settings.log_level)
     container = Container(settings, forge_wrapper=_load(wrap_forge) if wrap_forge else None)
     deps.install(container)
+    if settings.worker_metrics_port:
+        _serve_metrics(settings.worker_metrics_port, simple=simple)
     warm(container)
     found = sweep(container)
     if found:

@@ -117,7 +117,9 @@ class GitHubForge:
         session: requests.Session | None = None,
     ) -> None:
         self.info = info
-        self.http = HttpClient(api_url, auth.headers_for, session=session, on_auth_failure=auth.invalidate)
+        self.http = HttpClient(
+            api_url, auth.headers_for, session=session, on_auth_failure=auth.invalidate, forge=info.name
+        )
         self.gql = GitHubGraphQL(self.http, graphql_url(api_url))
         self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
 

@@ -75,7 +75,7 @@ class AppAuth(GitHubAuth):
         self._key = private_key
         self._clock = clock
         self._margin = refresh_margin_s
-        self._http = HttpClient(api_url, self._jwt_headers, session=session)
+        self._http = HttpClient(api_url, self._jwt_headers, session=session, forge="github-app")
         self._installations: dict[str, int] = {}
         self._tokens: dict[int, _Token] = {}
         self._lock = threading.Lock()

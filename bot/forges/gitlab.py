@@ -125,7 +125,7 @@ class GitLabForge:
         gl = gitlab.Gitlab(url, private_token=token, session=session, ssl_verify=ssl_verify)
         gl.session.verify = ssl_verify
         headers = {**gl.headers, "PRIVATE-TOKEN": token}
-        self.http = HttpClient(gl.api_url, lambda _repo: headers, session=gl.session)
+        self.http = HttpClient(gl.api_url, lambda _repo: headers, session=gl.session, forge=info.name)
         self._user_ids: dict[str, int | None] = {}
         self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
 

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from bot.forges.errors_map import error_for_exception, error_for_response
+from bot.metrics import FORGE_REQUESTS, RATE_LIMIT_REMAINING
 
 #: (connect, read) seconds; a forge that does not answer in time is Transient, not a hung worker
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -37,8 +38,10 @@ class HttpClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         on_auth_failure: Callable[[str | None], None] | None = None,
+        forge: str = "forge",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.forge = forge  # metrics label: the config's name for this forge
         self.session = session or requests.Session()
         self.timeout = timeout
         self._headers_for = headers_for
@@ -68,12 +71,24 @@ class HttpClient:
                 method, self.url(path), params=params, json=json, headers=merged, timeout=self.timeout
             )
         except requests.RequestException as exc:
+            FORGE_REQUESTS.labels(forge=self.forge, status="error").inc()
             raise error_for_exception(exc, what) from None
+        self._observe(resp)
         if resp.status_code >= 400 and resp.status_code not in ok:
             if resp.status_code == 401 and self._on_auth_failure is not None:
                 self._on_auth_failure(repo)
             raise error_for_response(resp, what)
         return resp
+
+    def _observe(self, resp: requests.Response) -> None:
+        """Count the request and keep the forge's rate-limit headroom (GitHub ``x-ratelimit-*``,
+        GitLab ``ratelimit-*``) visible in metrics."""
+        FORGE_REQUESTS.labels(forge=self.forge, status=str(resp.status_code)).inc()
+        headers = resp.headers
+        remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
+        if remaining is not None and remaining.isdigit():
+            scope = headers.get("x-ratelimit-resource", "core")
+            RATE_LIMIT_REMAINING.labels(forge=self.forge, scope=scope).set(int(remaining))
 
     def paginate(
         self, path: str, what: str, *, repo: str | None = None, params: Mapping[str, Any] | None = None

@@ -18,6 +18,7 @@ Redis round trip and no forge call).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -31,6 +32,7 @@ from bot.core.merge import Mark
 from bot.core.render import error_comment
 from bot.errors import BotError, Conflict, Transient
 from bot.forges.base import Forge
+from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore, split_group_key
 from bot.store.intents import IntentStore, Snapshot
@@ -175,14 +177,25 @@ def _sync_once(
         return record.pr_number  # nothing wanted (a merged PR satisfied everything)
     forge = deps.forge_for(record.forge)
     intents = sorted(snap.active.values(), key=lambda i: i.target_key)
-    result = deps.sync(
-        forge,
-        intents,
-        state=record.state,
-        force=force,
-        recreate=recreate,
-        command_prefix=deps.settings.command_prefix,
-    )
+    started = time.perf_counter()
+    try:
+        result = deps.sync(
+            forge,
+            intents,
+            state=record.state,
+            force=force,
+            recreate=recreate,
+            command_prefix=deps.settings.command_prefix,
+        )
+    except Conflict:
+        RECONCILE_RUNS.labels(outcome="conflict").inc()
+        raise
+    except BotError:
+        RECONCILE_RUNS.labels(outcome="error").inc()
+        raise
+    finally:
+        RECONCILE_SECONDS.observe(time.perf_counter() - started)
+    RECONCILE_RUNS.labels(outcome=result.action).inc()
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
     applied = {t: Mark.of(i) for t, i in snap.active.items()}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from bot.core.config.model import Config
 from bot.core.events import CiFinished, Delivery, Event, ImagePushed, PrClosed, Push
 from bot.core.intents import PlanResult, UpdateIntent
+from bot.metrics import INTENTS
 from bot.store.groups import GroupRecord
 from bot.store.intents import IntentStore
 
@@ -68,6 +69,9 @@ def apply_delivery(
     for outcome in outcomes.values():
         out.accepted += len(outcome.active)
         out.superseded += len(outcome.superseded)
+    INTENTS.labels(outcome="created").inc(out.accepted)
+    INTENTS.labels(outcome="superseded").inc(out.superseded)
+    INTENTS.labels(outcome="skipped").inc(len(out.skips))
     out.groups = sorted(set(dirty) | {g for g in touched if store.dirty(g)})
     return out
 

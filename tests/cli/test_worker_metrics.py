@@ -1,0 +1,61 @@
+"""A worker process serves /metrics with what its jobs recorded (forking worker + multiprocess dir)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from bot.app import create_app
+from bot.settings import Settings
+from tests.integration.world import SECRET, Workers, make_world, post_all, race_posts, wait_for, worker_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port: int) -> str | None:
+    """The worker's /metrics text, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            return resp.read().decode()
+    except OSError:
+        return None
+
+
+def value(text: str | None, sample: str) -> float:
+    for line in (text or "").splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_worker_serves_metrics_of_its_jobs(
+    tmp_path: Path, make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    world = make_world(tmp_path / "world", images=2, envs=("dev",))
+    settings = make_settings(config_path=world.config_path, webhook_secrets={"generic": (SECRET,)})
+    port = free_port()
+    prom_dir = tmp_path / "prom"
+    prom_dir.mkdir()
+    extra = {"MANIFEST_BOT_WORKER_METRICS_PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(prom_dir)}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    workers = Workers(worker_env(settings, extra), logs)
+    workers.start(1)
+    try:
+        wait_for(lambda: scrape(port) is not None, 30, "the worker's /metrics", workers.logs)
+        post_all(create_app(settings=settings), race_posts(world, n=6))
+        opened = 'manifest_bot_reconcile_runs_total{outcome="opened"}'
+        wait_for(lambda: value(scrape(port), opened) >= 1, 60, "a reconcile that opened the PR", workers.logs)
+        text = scrape(port)
+        assert value(text, 'manifest_bot_intents_total{outcome="created"}') >= 1
+        assert value(text, "manifest_bot_reconcile_duration_seconds_count") >= 1
+    finally:
+        workers.stop()

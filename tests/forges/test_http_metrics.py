@@ -1,0 +1,55 @@
+"""Every forge request is counted by forge and status, and the rate-limit headroom is visible."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import responses
+
+from bot.errors import NotFound, Transient
+from bot.forges.http import HttpClient
+from bot.metrics import REGISTRY
+
+API = "https://api.github.com"
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@responses.activate
+def test_requests_are_counted_by_status_and_rate_limit_is_kept() -> None:
+    http = HttpClient(API, lambda _repo: {"Authorization": "Bearer t"}, forge="gh-metrics")
+    responses.get(
+        f"{API}/repos/acme/deploy",
+        json={"id": 1},
+        headers={"x-ratelimit-remaining": "4999", "x-ratelimit-resource": "core"},
+    )
+    responses.get(f"{API}/repos/acme/missing", status=404, json={"message": "Not Found"})
+    responses.get(f"{API}/repos/acme/down", body=requests.ConnectionError("connection refused"))
+    before = {
+        s: sample("manifest_bot_forge_requests_total", forge="gh-metrics", status=s) for s in ("200", "404")
+    }
+
+    http.request("GET", "/repos/acme/deploy", "read repo")
+    with pytest.raises(NotFound):
+        http.request("GET", "/repos/acme/missing", "read repo")
+    with pytest.raises(Transient):
+        http.request("GET", "/repos/acme/down", "read repo")
+
+    for status in ("200", "404"):
+        after = sample("manifest_bot_forge_requests_total", forge="gh-metrics", status=status)
+        assert after == before[status] + 1
+    assert sample("manifest_bot_forge_requests_total", forge="gh-metrics", status="error") >= 1
+    remaining = sample("manifest_bot_forge_rate_limit_remaining", forge="gh-metrics", scope="core")
+    assert remaining == 4999
+
+
+@responses.activate
+def test_gitlab_rate_limit_headers_are_read_too() -> None:
+    http = HttpClient("https://gitlab.example.com/api/v4", lambda _r: {}, forge="gl-metrics")
+    responses.get(
+        "https://gitlab.example.com/api/v4/projects/1", json={"id": 1}, headers={"RateLimit-Remaining": "599"}
+    )
+    http.request("GET", "/projects/1", "read project")
+    assert sample("manifest_bot_forge_rate_limit_remaining", forge="gl-metrics", scope="core") == 599
