@@ -100,6 +100,26 @@ def pr_node(git: Git, n: int) -> dict[str, Any]:
     }
 
 
+def blob_node(data: bytes | None) -> dict[str, Any] | None:
+    """A GraphQL ``... on Blob { text isBinary isTruncated byteSize }`` answer (null when absent)."""
+    if data is None:
+        return None
+    try:
+        text: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {"text": text, "isBinary": text is None, "isTruncated": False, "byteSize": len(data)}
+
+
+def read_blobs(git: Git, variables: dict[str, Any]) -> Reply:
+    """The read_files query: aliased blobs ``f0…`` for the expressions ``$e0…``."""
+    nodes = {}
+    for i in range(len(variables) - 2):
+        ref, _, path = variables[f"e{i}"].partition(":")
+        nodes[f"f{i}"] = blob_node(git.trees[git.resolve(ref)].get(path))
+    return _json(200, {"data": {"repository": nodes}})
+
+
 # --- GitHub fake ---------------------------------------------------------------------------------
 def github_routes(git: Git, rsps: responses.RequestsMock) -> None:
     base = f"{GH}/repos/{REPO}"
@@ -134,6 +154,8 @@ def github_routes(git: Git, rsps: responses.RequestsMock) -> None:
                 "pullRequests": {"nodes": [pr_node(git, n) for n in open_prs]},
             }
             return _json(200, {"data": {"repository": found}})
+        if "object(expression:" in q:
+            return read_blobs(git, v)
         if "qualifiedName" in q:
             sha = git.refs.get(v["ref"].removeprefix("refs/heads/"))
             return _json(

@@ -91,6 +91,27 @@ class ForgeInfo:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+# --- optional extras ---------------------------------------------------------------------------
+# Not part of ``Forge`` (GitLab has no batch read, and a plain forge need not do more than the
+# Protocol): callers check ``hasattr(forge, name)`` and fall back to the Protocol when absent.
+# - ``changed_files(repo, base, head) -> list[str]``: paths whose content differs between two
+#   commits (GitHub, local).
+# - ``observe(repo, base_branch, head_branch, marker=None) -> (base sha | None, PullRequest | None)``:
+#   ``branch_head`` and ``find_pr`` in one request (GitHub).
+# - ``read_files(repo, paths, ref) -> dict[str, bytes | None]``: see ``BatchReader`` (GitHub, local);
+#   ``bot.services.reads.read_many`` uses it or loops ``read_file``.
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """Optional extra: many files at one ref in one forge call (not required by ``Forge``)."""
+
+    def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
+        """Raw bytes of each of ``paths`` at ``ref``; None when the path does not exist (or is not a
+        file) at ``ref``. Every requested path is a key; duplicates are read once."""
+        ...
+
+
 @runtime_checkable
 class Forge(Protocol):
     info: ForgeInfo

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from bot.errors import ValidationFailed
+from bot.errors import NotFound, ValidationFailed
 from bot.forges.base import (
     CommitInfo,
     FileChange,
@@ -33,7 +33,7 @@ from bot.forges.base import (
     Reaction,
 )
 from bot.forges.github_auth import GitHubAuth
-from bot.forges.github_gql import GitHubGraphQL, graphql_url
+from bot.forges.github_gql import READ_CHUNK, GitHubGraphQL, graphql_url
 from bot.forges.http import HttpClient
 
 RAW = {"Accept": "application/vnd.github.raw+json"}
@@ -134,6 +134,26 @@ class GitHubForge:
             headers=RAW,
         )
         return resp.content
+
+    def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
+        """Optional Forge extra: one GraphQL query per ``READ_CHUNK`` paths (a single path is one
+        REST raw read, same cost, exact bytes); a binary, truncated or non-UTF-8 file costs one
+        more REST raw read. None for a path that does not exist at ``ref``."""
+        wanted = list(dict.fromkeys(paths))
+        if len(wanted) == 1:
+            return {wanted[0]: self._read_or_none(repo, wanted[0], ref)}
+        out: dict[str, bytes | None] = {}
+        for start in range(0, len(wanted), READ_CHUNK):
+            found, raw = self.gql.read_blobs(repo, ref, wanted[start : start + READ_CHUNK])
+            out.update(found)
+            out.update((path, self._read_or_none(repo, path, ref)) for path in raw)
+        return {path: out[path] for path in wanted}
+
+    def _read_or_none(self, repo: str, path: str, ref: str) -> bytes | None:
+        try:
+            return self.read_file(repo, path, ref)
+        except NotFound:
+            return None
 
     def list_tree(self, repo: str, ref: str) -> list[str]:
         resp = self.http.request(

@@ -64,6 +64,34 @@ READY = (
     "{ markPullRequestReadyForReview(input: $input) { pullRequest { number } } }"
 )
 
+#: at most this many ``object(expression:)`` fields per query (GitHub limits a query's node count)
+READ_CHUNK = 50
+_BLOB_FIELDS = "... on Blob { text isBinary isTruncated byteSize }"
+
+
+def read_files_query(count: int) -> str:
+    """One query reading ``count`` blobs: aliases ``f0…`` for expressions passed as ``$e0…``
+    (variables, so no path is ever spliced into the query text)."""
+    params = "".join(f", $e{i}: String!" for i in range(count))
+    fields = " ".join(f"f{i}: object(expression: $e{i}) {{ {_BLOB_FIELDS} }}" for i in range(count))
+    repository = f"repository(owner: $owner, name: $name) {{ {fields} }}"
+    return f"query($owner: String!, $name: String!{params}) {{ {repository} }}"
+
+
+def blob_bytes(node: Mapping[str, Any] | None) -> tuple[bool, bytes | None]:
+    """(usable, bytes) from one ``object`` answer: null or not a Blob → (True, None); binary,
+    truncated or not round-tripping to ``byteSize`` bytes → (False, None): read it raw instead."""
+    if not node or "isBinary" not in node:
+        return True, None
+    text = node.get("text")
+    if text is None or node["isBinary"] or node.get("isTruncated"):
+        return False, None
+    data = text.encode("utf-8")
+    if len(data) != node.get("byteSize"):
+        return False, None  # not UTF-8 on disk: GitHub's text is not the file's bytes
+    return True, data
+
+
 #: auto-merge refusals that mean "not here / not now", answered with False instead of an error
 _AUTO_MERGE_REFUSALS = (
     "auto merge is not allowed",
@@ -169,6 +197,26 @@ class GitHubGraphQL:
         for node in prs:
             self._pr_ids[(repo, int(node["number"]))] = node["id"]
         return (found["ref"]["target"]["oid"] if found.get("ref") else None), prs
+
+    def read_blobs(
+        self, repo: str, ref: str, paths: Sequence[str]
+    ) -> tuple[dict[str, bytes | None], list[str]]:
+        """Up to ``READ_CHUNK`` files at ``ref`` in one query: (path → bytes or None when absent,
+        paths that must be read raw because GitHub gave no exact text for them)."""
+        owner, name = repo.split("/", 1)
+        variables: dict[str, Any] = {"owner": owner, "name": name}
+        variables.update({f"e{i}": f"{ref}:{path}" for i, path in enumerate(paths)})
+        data = self.call(repo, read_files_query(len(paths)), variables, f"read {len(paths)} files at {ref}")
+        found = data.get("repository") or {}
+        out: dict[str, bytes | None] = {}
+        raw: list[str] = []
+        for i, path in enumerate(paths):
+            usable, content = blob_bytes(found.get(f"f{i}"))
+            if usable:
+                out[path] = content
+            else:
+                raw.append(path)
+        return out, raw
 
     def commit_on_branch(
         self, repo: str, branch: str, expected_head: str, changes: Sequence[FileChange], message: str

@@ -77,6 +77,11 @@ class LocalGitForge:
     def read_file(self, repo: str, path: str, ref: str) -> bytes:
         return self.git(repo).read_blob(ref, path)
 
+    def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
+        """Many files at ``ref`` in one ``git cat-file --batch`` (optional extension of the
+        Protocol); None for a path that does not exist (or is not a file) at ``ref``."""
+        return self.git(repo).read_blobs(ref, paths)
+
     def list_tree(self, repo: str, ref: str) -> list[str]:
         return sorted(self.git(repo).tree_entries(ref))
 

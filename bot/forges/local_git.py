@@ -89,6 +89,24 @@ class GitRepo:
             raise NotFound(f"{self.path.name}: {path} does not exist at {ref}")
         return proc.stdout
 
+    def read_blobs(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """path → bytes (None when absent or not a file) for every path, in one ``cat-file`` process.
+
+        Requests are NUL-separated (``--batch -z``, git ≥ 2.38) so any path is safe; the answers come
+        in request order, a missing one echoed as ``<name> missing``, so they are matched by position.
+        """
+        sha = self.require(ref)
+        wanted = list(dict.fromkeys(paths))
+        if not wanted:
+            return {}
+        names = [f"{sha}:{path}".encode() for path in wanted]
+        raw = self.run("cat-file", "--batch", "-z", input=b"".join(n + b"\0" for n in names)).stdout
+        out: dict[str, bytes | None] = {}
+        pos = 0
+        for path, name in zip(wanted, names, strict=True):
+            out[path], pos = _batch_answer(raw, pos, name)
+        return out
+
     def tree_entries(self, ref: str, paths: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
         """path → (mode, blob sha) for every blob at ``ref`` (or only ``paths``)."""
         sha = self.require(ref)
@@ -203,3 +221,22 @@ class GitRepo:
             )
         last = text.strip().splitlines()[-1] if text.strip() else "no output"
         raise ForgeError(_CREDENTIALS_RE.sub("://", f"git push to {remote} failed: {last}"))
+
+
+def _batch_answer(raw: bytes, pos: int, name: bytes) -> tuple[bytes | None, int]:
+    """One ``cat-file --batch`` answer at ``pos``: (blob bytes or None, position of the next)."""
+    for status in (b" missing\n", b" ambiguous\n"):
+        if raw.startswith(name + status, pos):
+            return None, pos + len(name) + len(status)
+    end = raw.find(b"\n", pos)
+    if end < 0:
+        raise ForgeError("git cat-file --batch answered fewer objects than asked")
+    header = raw[pos:end].split(b" ")
+    if len(header) != 3 or not header[2].isdigit():
+        raise ForgeError(f"git cat-file --batch: unexpected answer {raw[pos:end][:80]!r}")
+    size = int(header[2])
+    start = end + 1
+    content = raw[start : start + size]
+    if len(content) != size:
+        raise ForgeError("git cat-file --batch answer is shorter than its announced size")
+    return (content if header[1] == b"blob" else None), start + size + 1

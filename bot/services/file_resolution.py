@@ -7,7 +7,9 @@
   reference the intent selects, limited to the target's ``discover.include`` globs;
 - ``discover.exclude`` globs remove files from either list.
 
-Scans are cached per (forge, repo, base sha), so a burst of groups on one base reads each file once.
+Auto-discovery reads every YAML file of the tree in one ``read_many`` (one forge call where the
+forge batches reads). Scans are cached per (forge, repo, base sha), so a burst of groups on one
+base reads each file once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Reference
 from bot.errors import ManifestError
 from bot.forges.base import Forge
+from bot.services.reads import read_many
 
 _GLOB_CHARS = frozenset("*?[")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -75,13 +78,13 @@ class ScanCache:
             if key in self._data:
                 self._data.move_to_end(key)
                 return self._data[key]
+        yaml_paths = [p for p in forge.list_tree(repo, base_sha) if p.endswith(_YAML_SUFFIXES)]
         found: dict[str, tuple[Reference, ...]] = {}
-        for path in forge.list_tree(repo, base_sha):
-            if not path.endswith(_YAML_SUFFIXES):
-                continue
+        for path, raw in read_many(forge, repo, yaml_paths, base_sha).items():
+            if raw is None:
+                continue  # listed but not readable as a file (e.g. a submodule entry)
             try:
-                text = engine.load_text(forge.read_file(repo, path, base_sha), path)
-                refs = tuple(engine.scan(text, path))
+                refs = tuple(engine.scan(engine.load_text(raw, path), path))
             except ManifestError:
                 continue  # a file we cannot read is not one we would edit; explicit paths still fail
             if refs:

@@ -17,9 +17,10 @@ from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change, Edit, Selector
 from bot.core.render import Row
-from bot.errors import ManifestError, NotFound
+from bot.errors import ManifestError
 from bot.forges.base import Forge
 from bot.services.file_resolution import ScanCache, resolve_files
+from bot.services.reads import read_many
 
 #: bump when the PR text layout changes, so every open PR's text is refreshed once
 RENDER_VERSION = 1
@@ -88,11 +89,9 @@ def edit_for(intent: UpdateIntent) -> Edit:
     return Edit(selector, tag=intent.tag, digest=None, clear_digest=True)
 
 
-def _read(forge: Forge, repo: str, path: str, ref: str) -> tuple[bytes, str]:
-    try:
-        raw = forge.read_file(repo, path, ref)
-    except NotFound:
-        raise ManifestError(f"file does not exist on the base branch ({ref[:12]})", file=path) from None
+def _text(raw: bytes | None, path: str, ref: str) -> tuple[bytes, str]:
+    if raw is None:
+        raise ManifestError(f"file does not exist on the base branch ({ref[:12]})", file=path)
     return raw, engine.load_text(raw, path)
 
 
@@ -103,16 +102,24 @@ def desired_state(
     *,
     cache: ScanCache | None = None,
 ) -> Desired:
-    """Apply ``intents`` to the files at ``base_sha``; ManifestError/UnsafeEdit propagate."""
+    """Apply ``intents`` to the files at ``base_sha``; ManifestError/UnsafeEdit propagate.
+
+    Every file any intent resolves to is read up front in one ``read_many`` (one forge call where
+    the forge batches reads), then edited in memory, intent by intent."""
+    resolved = [(intent, resolve_files(forge, intent, base_sha, cache=cache)) for intent in intents]
+    by_repo: dict[str, list[str]] = {}
+    for intent, paths in resolved:
+        by_repo.setdefault(intent.repo, []).extend(paths)
+    raws = {repo: read_many(forge, repo, paths, base_sha) for repo, paths in by_repo.items()}
     texts: dict[str, tuple[bytes, str, str]] = {}  # path -> (raw, original text, edited text)
     changes: list[Change] = []
     rows: list[Row] = []
     unmatched: list[str] = []
-    for intent in intents:
+    for intent, paths in resolved:
         matched = 0
-        for path in resolve_files(forge, intent, base_sha, cache=cache):
+        for path in paths:
             if path not in texts:
-                raw, text = _read(forge, intent.repo, path, base_sha)
+                raw, text = _text(raws[intent.repo][path], path, base_sha)
                 texts[path] = (raw, text, text)
             raw, original, current = texts[path]
             result = engine.edit(current, path, [edit_for(intent)])

@@ -6,6 +6,8 @@ tests.integration.instrumented:wrap``), configured by the ``MB_TEST_WRAP`` JSON 
 It adds latency to every call, counts calls per method in Redis (hash ``<key>:calls``, shared by
 every worker), logs each write with its time (list ``<key>:writes``: branch and the tags it
 writes), and raises the named error on the N-th call of a method counted across all workers.
+Optional extras (``read_files``, ``changed_files``, ``observe``) are forwarded only when the inner
+forge has them, and each is one call: a batched ``read_files`` counts once and sleeps once.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.forges.local import LocalGitForge
@@ -47,6 +48,10 @@ def test_explicit_glob_and_discovery(tmp_path: Path) -> None:
         def read_file(self, repo: str, path: str, ref: str) -> bytes:
             Counting.reads += 1
             return super().read_file(repo, path, ref)
+
+        def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
+            Counting.reads += 1
+            return super().read_files(repo, paths, ref)
 
     counting = Counting(tmp_path)
     resolve_files(counting, intent(files=()), base, cache=cache)

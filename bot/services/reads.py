@@ -1,0 +1,30 @@
+"""Read many files of one repository at one ref in as few forge calls as the forge allows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.errors import NotFound
+from bot.forges.base import Forge
+
+
+def read_many(forge: Forge, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
+    """path → bytes, or None when the path does not exist at ``ref``; every path is a key.
+
+    One ``read_files`` call when the forge has that optional extra (GitHub, local git), else one
+    ``read_file`` per path (GitLab).
+    """
+    wanted = list(dict.fromkeys(paths))
+    if not wanted:
+        return {}
+    batch = getattr(forge, "read_files", None)
+    if batch is not None:
+        found = batch(repo, wanted, ref)
+        return {path: found.get(path) for path in wanted}
+    out: dict[str, bytes | None] = {}
+    for path in wanted:
+        try:
+            out[path] = forge.read_file(repo, path, ref)
+        except NotFound:
+            out[path] = None
+    return out
