@@ -181,6 +181,7 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
         "checks": "read",
         "packages": "read",
         "issues": "read",
+        "members": "read",  # organization: team membership for chat-ops team rules
     }
     assert set(manifest["default_events"]) == {
         "workflow_run",

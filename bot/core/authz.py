@@ -15,7 +15,7 @@ this module only decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
@@ -148,7 +148,9 @@ class Policy:
         # the config's per-command/per-environment levels only ever raise the default
         rules = [replace(r, permission=max(r.permission or default, default)) for r in rules]
         for extra in getattr(chatops, "overrides", None) or ():
-            rules.append(extra if isinstance(extra, Override) else Override.from_mapping(extra))
+            # an Override, a mapping, or the config model's ChatOpsOverride
+            data = extra if isinstance(extra, Override | Mapping) else extra.model_dump()
+            rules.append(data if isinstance(data, Override) else Override.from_mapping(data))
         return cls(
             default=default,
             overrides=tuple(rules),
@@ -187,17 +189,34 @@ def environment_of(command: Command, pr_environment: str | None) -> str | None:
 
 
 def authorize(
-    command: Command, actor: Actor, policy: Policy, *, environment: str | None, target: str | None = None
+    command: Command,
+    actor: Actor,
+    policy: Policy,
+    *,
+    environment: str | None,
+    target: str | None = None,
+    is_member: Callable[[str], bool] | None = None,
 ) -> Decision:
     """May ``actor`` run ``command`` on a PR of ``environment``? ``target`` overrides the
-    environment the rules are matched against (``promote`` with no named env: the next one)."""
+    environment the rules are matched against (``promote`` with no named env: the next one).
+
+    ``is_member(team)`` (optional) answers for teams not in ``actor.teams``; it is asked only about
+    teams an applicable rule lists, only when neither the permission level nor a listed user name
+    already decides the rule, and it stops at the first team that grants. Whatever it raises
+    propagates (the caller turns a failed lookup into a refusal)."""
     if is_read_only(command.kind):
         return Decision(True, "read-only command")
     env = target or environment_of(command, environment)
     login = actor.login.lower()
-    teams = {t.lower() for t in actor.teams}
+    known = {t.lower() for t in actor.teams}
+
+    def in_any(listed: frozenset[str]) -> bool:
+        if known & listed:
+            return True
+        return is_member is not None and any(is_member(t) for t in sorted(listed - known))
+
     if (policy.only_users or policy.only_teams) and not (
-        login in policy.only_users or teams & policy.only_teams
+        login in policy.only_users or in_any(policy.only_teams)
     ):
         return Decision(False, f"only listed users or teams may run `{command.kind.value}` here")
     matching = [o for o in policy.overrides if o.matches(command.kind, env)]
@@ -213,7 +232,11 @@ def authorize(
     for rule in matching:
         by_level = rule.permission is not None and actor.permission >= rule.permission
         # a named grant still needs the person to see the repo at all
-        by_name = actor.permission >= Permission.READ and (login in rule.users or bool(teams & rule.teams))
+        by_name = (
+            not by_level
+            and actor.permission >= Permission.READ
+            and (login in rule.users or in_any(rule.teams))
+        )
         if not (by_level or by_name):
             return Decision(
                 False,

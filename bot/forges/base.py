@@ -100,6 +100,11 @@ class ForgeInfo:
 #   ``branch_head`` and ``find_pr`` in one request (GitHub).
 # - ``read_files(repo, paths, ref) -> dict[str, bytes | None]``: see ``BatchReader`` (GitHub, local);
 #   ``bot.services.reads.read_many`` uses it or loops ``read_file``.
+# - ``team_member(repo, team, user) -> bool``: is ``user`` an active member of ``team``? GitHub:
+#   ``org/slug`` or a bare slug of the repo owner's org (needs the App's "Members: read" org
+#   permission; a pending invitation is not membership); GitLab: a group path (inherited
+#   membership counts); local: the forge's ``teams`` map. An unknown team is False, not an error.
+#   Chat-ops asks only about teams a rule lists; without the extra, team rules never match.
 
 
 @runtime_checkable

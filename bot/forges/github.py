@@ -35,6 +35,7 @@ from bot.forges.base import (
 from bot.forges.github_auth import GitHubAuth
 from bot.forges.github_gql import READ_CHUNK, GitHubGraphQL, graphql_url
 from bot.forges.http import HttpClient
+from bot.forges.teams import github_team_member
 
 RAW = {"Accept": "application/vnd.github.raw+json"}
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -392,3 +393,7 @@ class GitHubForge:
         body = resp.json()
         role = _PERMISSIONS.get(str(body.get("role_name", "")).lower())
         return role if role is not None else _PERMISSIONS.get(body.get("permission", "none"), Permission.NONE)
+
+    def team_member(self, repo: str, team: str, user: str) -> bool:
+        """Optional extra: ``team`` is ``org/slug`` or a slug of the repo owner's org (1 request)."""
+        return github_team_member(self.http, repo, team, user)

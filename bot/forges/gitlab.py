@@ -37,6 +37,7 @@ from bot.forges.base import (
 )
 from bot.forges.errors_map import error_for_response, forge_message
 from bot.forges.http import HttpClient
+from bot.forges.teams import gitlab_group_member
 
 DRAFT_PREFIX = "Draft: "
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -393,3 +394,7 @@ class GitLabForge:
         if resp.status_code == 404:
             return Permission.NONE
         return access_to_permission(int(resp.json().get("access_level", 0)))
+
+    def team_member(self, repo: str, team: str, user: str) -> bool:
+        """Optional extra: ``team`` is a group path; effective membership (1 request + user lookup)."""
+        return gitlab_group_member(self.http, team, self._user_id(user))

@@ -4,7 +4,7 @@
 Branches are real branches, written through plumbing with compare-and-swap (see
 ``bot.forges.local_git``); pull requests, comments and reactions live in ``<repo dir>.prs.json``
 beside the repository. Permissions come from a map (default WRITE for everyone) that the JSON
-file's ``permissions`` object can override per user.
+file's ``permissions`` object can override per user; team membership comes from a ``teams`` map.
 
 With ``push_remote`` set, every branch write is first pushed to that remote with
 ``git push --force-with-lease`` (the lease is the caller's expected head) and only then applied
@@ -48,8 +48,11 @@ class LocalGitForge:
         permissions: Mapping[str, Permission] | None = None,
         default_permission: Permission = Permission.WRITE,
         push_remote: str | None = None,
+        teams: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.root = Path(root)
+        #: team name (lower case) -> members, for chat-ops rules that list teams
+        self.teams = {t.lower(): frozenset(u.lower() for u in users) for t, users in (teams or {}).items()}
         self.info = ForgeInfo(name=name, kind="local", bot_login=bot_login)
         self.bot_email = bot_email
         self.permissions = dict(permissions or {})
@@ -344,10 +347,15 @@ class LocalGitForge:
             return Permission[str(stored[user]).upper()]
         return self.permissions.get(user, self.default_permission)
 
+    def team_member(self, repo: str, team: str, user: str) -> bool:
+        """Optional extra: membership from the ``teams`` map (same teams for every repo)."""
+        return user.lower() in self.teams.get(team.lower(), frozenset())
+
 
 def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
     """Factory builder: ``root`` (directory holding the repositories) is required; optional
-    ``push_remote``, ``bot_email``, ``permissions`` ({user: "write"…}), ``default_permission``."""
+    ``push_remote``, ``bot_email``, ``permissions`` ({user: "write"…}), ``default_permission``,
+    ``teams`` ({team: [user, …]}, for chat-ops rules that list teams)."""
     root = options.pop("root", None)
     if not root:
         raise SettingsError(f"local forge {name!r} needs a 'root' directory holding its repositories")
@@ -361,4 +369,5 @@ def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
         permissions=perms,
         default_permission=default,
         push_remote=options.pop("push_remote", None),
+        teams=options.pop("teams", None),
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.core.authz import Actor, Policy, authorize
+from bot.core.authz import Actor, Decision, Policy, authorize
 from bot.core.chatops_plan import Refusal
 from bot.core.chatops_text import Outcome, refused_text, reply_text, unknown_text
 from bot.core.commands import DEFAULT_PREFIX, Command, ParsedComment, parse_comment
@@ -153,8 +153,15 @@ def run_comment(
         return CommentResult(parsed)
     ctx = _context(deps, event)
     outcomes: list[Outcome] = []
+    is_member = membership(deps, event)
     for command in parsed.commands:
-        decision = authorize(command, ctx.actor, deps.policy, environment=environment(ctx))
+        try:
+            decision = authorize(
+                command, ctx.actor, deps.policy, environment=environment(ctx), is_member=is_member
+            )
+        except BotError as exc:
+            log.warning("team lookup for %s on %s failed: %s", event.author, event.repo, exc)
+            decision = Decision(False, f"cannot check @{event.author}'s team membership: {exc}")
         if not decision.allowed:
             outcomes.append(Outcome(command, False, refused_text(decision.reason)))
             continue
@@ -164,6 +171,22 @@ def run_comment(
     result = CommentResult(parsed, tuple(outcomes), reply, reply_id)
     _react(deps, event, Reaction.DONE if result.ok else Reaction.FAILED)
     return result
+
+
+def membership(deps: ChatopsDeps, event: PrComment) -> Callable[[str], bool] | None:
+    """``team -> bool`` for the comment's author through the forge's optional ``team_member``
+    extra (None when the forge has none: team rules then never match), each team asked once."""
+    lookup = getattr(deps.forge, "team_member", None)
+    if lookup is None:
+        return None
+    answers: dict[str, bool] = {}
+
+    def is_member(team: str) -> bool:
+        if team not in answers:
+            answers[team] = bool(lookup(event.repo, team, event.author))
+        return answers[team]
+
+    return is_member
 
 
 def _run_one(ctx: Context, command: Command, run: Callable[[Context, Command], Outcome]) -> Outcome:

@@ -57,6 +57,8 @@ def forge_options(
             "permissions": dict(forge.permissions),
             "default_permission": forge.default_permission,
         }
+        if forge.teams:
+            options["teams"] = {team: list(users) for team, users in forge.teams.items()}
         if forge.push_remote:
             options["push_remote"] = forge.push_remote
         return options

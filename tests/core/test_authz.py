@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bot.core.authz import (
@@ -173,3 +175,77 @@ def test_allowed_users_and_teams_restrict_mutating_commands_only() -> None:
     assert (refused.allowed, refused.reason) == (False, "only listed users or teams may run `hold` here")
     assert not authorize(cmd("hold"), Actor("alice", P.READ), policy, environment=None).allowed
     assert authorize(cmd("status"), Actor("bob", P.NONE), policy, environment=None).allowed
+
+
+def test_team_lookups_only_for_listed_teams_and_only_when_the_level_does_not_decide() -> None:
+    rule = {"commands": ["promote"], "environments": ["prod"], "permission": "maintain"}
+    policy = Policy.from_config([{**rule, "users": ["rita"], "teams": ["acme/release", "acme/sre"]}])
+    asked: list[str] = []
+
+    def member_of(*teams: str) -> Callable[[str], bool]:  # records what it is asked
+        def is_member(team: str) -> bool:
+            asked.append(team)
+            return team in teams
+
+        return is_member
+
+    def run(line: str, login: str, level: Permission, env: str, *teams: str) -> bool:
+        decision = authorize(
+            cmd(line), Actor(login, level), policy, environment=env, is_member=member_of(*teams)
+        )
+        return decision.allowed
+
+    assert run("promote to prod", "mona", P.MAINTAIN, "staging")  # the level decides
+    assert run("promote to prod", "rita", P.READ, "staging")  # a listed user
+    assert run("hold", "bob", P.WRITE, "dev")  # no rule lists teams for hold
+    assert asked == []
+    assert run("promote to prod", "alice", P.WRITE, "staging", "acme/release")
+    assert asked == ["acme/release"]  # the first team that grants ends the lookups
+    asked.clear()
+    assert not run("promote to prod", "bob", P.WRITE, "staging")
+    assert asked == ["acme/release", "acme/sre"]  # only the rule's teams, never a listing
+    asked.clear()
+    assert not run("promote to prod", "eve", P.NONE, "staging", "acme/release")  # cannot see the repo
+    assert asked == []
+
+
+def test_allowed_teams_are_looked_up_when_the_user_is_not_listed() -> None:
+    policy = Policy(only_users=frozenset({"rita"}), only_teams=frozenset({"acme/bots"}))
+    allowed = authorize(
+        cmd("hold"), Actor("alice", P.WRITE), policy, environment="dev", is_member=lambda t: t == "acme/bots"
+    )
+    assert allowed.allowed
+    refused = authorize(
+        cmd("hold"), Actor("alice", P.WRITE), policy, environment="dev", is_member=lambda t: False
+    )
+    assert not refused.allowed
+    assert authorize(cmd("hold"), Actor("alice", P.WRITE), policy, environment="dev").allowed is False
+
+
+def test_policy_from_the_config_model_overrides() -> None:
+    from bot.core.config.model import ChatOps
+
+    chatops = ChatOps.model_validate(
+        {
+            "overrides": [
+                {
+                    "commands": ["promote"],
+                    "environments": ["prod"],
+                    "permission": "maintain",
+                    "teams": ["Acme/Release"],
+                }
+            ]
+        }
+    )
+    policy = Policy.from_chatops(chatops)
+    decision = authorize(
+        cmd("promote to prod"),
+        Actor("alice", P.WRITE),
+        policy,
+        environment="staging",
+        is_member=lambda t: t == "acme/release",
+    )
+    assert decision.allowed
+    assert not authorize(
+        cmd("promote to prod"), Actor("alice", P.WRITE), policy, environment="staging"
+    ).allowed

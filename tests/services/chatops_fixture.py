@@ -48,7 +48,12 @@ PEOPLE = {
 }
 
 
-def config_dict(root: Path, forge_name: str = "local") -> dict[str, Any]:
+DEFAULT_CHATOPS: dict[str, Any] = {"default_permission": "write", "environments": {"prod": "maintain"}}
+
+
+def config_dict(
+    root: Path, forge_name: str = "local", chatops: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Registry pushes reach dev only; staging and prod take versions by promotion (their rules
     match a CI that never runs: ``plan_for_environment`` finds them, pushes do not)."""
 
@@ -68,7 +73,7 @@ def config_dict(root: Path, forge_name: str = "local") -> dict[str, Any]:
         "environments": {env: {} for env in ENVS},
         "promotion": [{"name": "default", "environments": list(ENVS)}],
         "rules": rules,
-        "chatops": {"default_permission": "write", "environments": {"prod": "maintain"}},
+        "chatops": chatops if chatops is not None else DEFAULT_CHATOPS,
     }
 
 
@@ -142,15 +147,25 @@ class ChatWorld:
         )
 
 
-def make_world(tmp_path: Path, settings: Settings, forge_name: str = "local") -> Iterator[ChatWorld]:
+def make_world(
+    tmp_path: Path,
+    settings: Settings,
+    forge_name: str = "local",
+    *,
+    chatops: dict[str, Any] | None = None,
+    teams: dict[str, list[str]] | None = None,
+) -> Iterator[ChatWorld]:
     """``forge_name`` names the local forge in the config: call it ``github`` or ``gitlab`` and
-    that vendor's webhooks (whose events carry the forge kind) are routed to it."""
+    that vendor's webhooks (whose events carry the forge kind) are routed to it. ``chatops``
+    replaces the config's chat-ops section; ``teams`` ({team: [user]}) is the forge's membership."""
     root = tmp_path / "git"
     seed_repo(root, REPO, FILES)
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(json.dumps(config_dict(root, forge_name)))
+    config_path.write_text(json.dumps(config_dict(root, forge_name, chatops)))
     container = Container(settings.model_copy(update={"config_path": config_path}))
-    forge = LocalGitForge(root, name=forge_name, permissions=PEOPLE, default_permission=Permission.READ)
+    forge = LocalGitForge(
+        root, name=forge_name, permissions=PEOPLE, default_permission=Permission.READ, teams=teams
+    )
     container.forges[forge_name] = forge
     deps.install(container)
     try:

@@ -139,6 +139,8 @@ class LocalForge(Model):
     permissions: dict[str, PermissionName] = {}
     """Chat-ops permission per user on local repos (there is no forge to ask)."""
     default_permission: PermissionName = "write"
+    teams: dict[str, tuple[str, ...]] = {}
+    """Chat-ops team membership on local repos: {team: [user, ...]}."""
     bot_login: str | None = None
 
 
@@ -310,6 +312,26 @@ class PromotionChain(Model):
     """PR group names using this chain."""
 
 
+def _chatops_command(value: str) -> str:
+    from bot.core.authz import _command_kind  # authz imports the forge types: import late
+
+    _command_kind(value)  # ValueError "unknown chat-ops command 'promte'"
+    return value
+
+
+class ChatOpsOverride(Model):
+    commands: tuple[Annotated[str, AfterValidator(_chatops_command)], ...] = ()
+    """Commands this rule applies to (promote, rollback, merge, ...); empty = every command."""
+    environments: tuple[str, ...] = ()
+    """Environments it applies to (a PR's own, or the promote target); empty = every one."""
+    permission: PermissionName | None = None
+    """Least permission that satisfies the rule..."""
+    users: tuple[str, ...] = ()
+    """...or being one of these users..."""
+    teams: tuple[str, ...] = ()
+    """...or a member of one of these teams (GitHub org/slug or slug; GitLab group path)."""
+
+
 class ChatOps(Model):
     enabled: bool = True
     default_permission: PermissionName = "write"
@@ -321,6 +343,8 @@ class ChatOps(Model):
     allowed_users: tuple[str, ...] = ()
     """When users or teams are listed, only they may run commands (besides the permission)."""
     allowed_teams: tuple[str, ...] = ()
+    overrides: tuple[ChatOpsOverride, ...] = ()
+    """Rules replacing the default for matching commands/environments; all matching must pass."""
 
     def required_permission(self, command: str, environment: str | None = None) -> PermissionName:
         """The strictest of the default, the command's and the environment's minimum."""
