@@ -1,18 +1,37 @@
-"""Deliveries in Redis: record, dedupe and enqueue in one transaction; outcomes for status.
+"""Deliveries in Redis: claim, record and enqueue in two round trips; outcomes for status.
 
 One hash per delivery (``<prefix>:delivery:<id>``: status, reason, source, events JSON, attempts,
-timestamps), expiring after ``delivery_ttl_s``, and a sorted set of recent ids for the status page.
+timestamps, ``claimed_at``), expiring after ``delivery_ttl_s``, and a sorted set of recent ids for
+the status page.
 
-``admit`` is an optimistic Redis transaction: WATCH the delivery's key, read its status and, only
-when it is new, failed, or queued but its job is gone, write the record and enqueue the rq job
-(rq's own ``enqueue_call(..., pipeline=)``) in one MULTI/EXEC, so a delivery is never recorded
-without its job or vice versa. A concurrent write to the key (a duplicate delivery admitted at the
-same moment, or the job marking its outcome) aborts the EXEC and the check runs again.
+``admit`` costs two round trips for a new delivery and touches only our own keys from Lua:
+
+1. A claim script (EVALSHA) decides and writes atomically: ``processed`` → duplicate; ``queued``
+   → report it (and whether its claim is older than ``STALE_CLAIM_S``); otherwise (new, failed,
+   ignored) write the record (status ``queued``, attempts + 1, the first ``received_at`` kept,
+   ``claimed_at`` = now), refresh its TTL and the recent list, and answer new/retry.
+2. The rq job is enqueued through rq's public API only — ``queue.enqueue_call(..., job_id=,
+   pipeline=pipe)`` in one MULTI/EXEC, plus ``failed_job_registry.remove`` when an earlier run of
+   it may sit there (previous status ``failed``, or a re-claimed ``queued``).
+
+A ``queued`` record is a duplicate while its job still waits (rq ``get_status``: queued, started,
+deferred, scheduled) and while its claim is fresh (another request claimed it a moment ago and is
+enqueueing). Only when the job is gone *and* the claim is stale is it claimed again (``force``;
+the script re-checks staleness, so of several such redeliveries exactly one wins).
+
+Failure semantics: Redis unreachable → ``StoreUnavailable`` (503). If the claim was written but
+the enqueue fails, the record stays ``queued`` without a job; ``admit`` then tries to release the
+claim (so an immediate redelivery re-claims it) and answers 503. Should that release fail too,
+a redelivery within ``STALE_CLAIM_S`` is answered duplicate, and one after it is claimed and
+enqueued again: nothing is lost as long as the sender redelivers. Two simultaneous deliveries of
+one id: the script serialises them — exactly one claims and enqueues, the other sees the fresh
+claim and is a duplicate.
 Statuses: ``queued`` → ``processed`` | ``failed``; ``ignored`` for deliveries with nothing to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -21,7 +40,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import redis
-from redis.client import Pipeline
 from rq import Queue
 from rq.exceptions import InvalidJobOperation
 from rq.job import JobStatus
@@ -32,10 +50,43 @@ from bot.settings import Settings
 
 Status = Literal["queued", "processed", "failed", "ignored"]
 RECENT_MAX = 1000
-ADMIT_TRIES = 8  # WATCH conflicts tolerated per admission before answering "unavailable"
-_READ = ("status", "attempts", "received_at")  # what admit needs to know of an existing record
+STALE_CLAIM_S = 30  # a "queued" record without a job is claimed again only after this long
 # rq job statuses that mean "the job will still run": a redelivery then is a duplicate
 _WAITING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+
+# KEYS: delivery hash, recent zset. ARGV: now, id, source, events JSON, received_at, ttl,
+# recent max, stale-claim seconds, force ("1": re-claim a "queued" record whose claim is stale).
+# Returns {outcome, attempts, previous status, claim stale (0/1)}; outcome is new, retry,
+# duplicate (processed) or queued (not claimed: the caller decides from the rq job).
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'received_at', 'claimed_at')
+local status = cur[1] or ''
+if status == 'processed' then return {'duplicate', 0, status, 0} end
+if status == 'queued' then
+  local stale = now - (tonumber(cur[4]) or 0) >= tonumber(ARGV[8])
+  if ARGV[9] ~= '1' or not stale then return {'queued', 0, status, stale and 1 or 0} end
+end
+local attempts = (tonumber(cur[2]) or 0) + 1
+local first = cur[3]
+if not first or first == '' then first = ARGV[5] end
+redis.call('HSET', KEYS[1], 'id', ARGV[2], 'source', ARGV[3], 'status', 'queued', 'reason', '',
+  'events', ARGV[4], 'attempts', attempts, 'received_at', first, 'updated_at', ARGV[5],
+  'claimed_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[7]) + 1))
+local outcome = 'retry'
+if status == '' then outcome = 'new' end
+return {outcome, attempts, status, 0}
+"""
+
+# KEYS: delivery hash. ARGV: our claimed_at. Makes our claim stale at once (enqueue failed).
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'claimed_at') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'claimed_at', '0')
+return 1
+"""
 
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -86,6 +137,8 @@ class DeliveryStore:
         self._clock = clock
         self._recent_key = settings.key("deliveries", "recent")
         self._update = conn.register_script(_UPDATE_IF_EXISTS)
+        self._claim_script = conn.register_script(_CLAIM)
+        self._release = conn.register_script(_RELEASE)
 
     def key(self, delivery_id: str) -> str:
         return self._settings.key("delivery", delivery_id)
@@ -96,55 +149,55 @@ class DeliveryStore:
 
     # --- intake --------------------------------------------------------------------------------
     def admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        """Record ``delivery`` and enqueue ``func(delivery_id=…)`` on ``queue``, atomically, unless
-        it was processed already or is still waiting in the queue (then: duplicate, no write).
+        """Record ``delivery`` and enqueue ``func(delivery_id=…)`` on ``queue`` unless it was
+        processed already, its job is still waiting, or another request claimed it moments ago
+        (then: duplicate, no write). See the module docstring for the failure semantics.
 
-        Raises StoreUnavailable when Redis is unreachable (nothing is written) or the delivery's
-        record kept changing under us for ``ADMIT_TRIES`` attempts."""
+        Raises StoreUnavailable when Redis is unreachable or the enqueue after the claim failed."""
         try:
-            for _ in range(ADMIT_TRIES):
-                with self._redis.pipeline() as pipe:
-                    try:
-                        return self._admit_once(pipe, delivery, queue, func)
-                    except redis.WatchError:
-                        continue  # someone wrote the record since we read it: decide again
+            return self._admit(delivery, queue, func)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis unavailable: {exc.__class__.__name__}") from exc
-        raise StoreUnavailable(f"delivery {delivery.id} changed concurrently {ADMIT_TRIES} times")
 
-    def _admit_once(self, pipe: Pipeline, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        """One optimistic attempt; raises WatchError when the record changed before EXEC."""
-        key, job_id = self.key(delivery.id), self.job_id(delivery.id)
-        pipe.watch(key)
-        status, attempts, received_at = (_text(v) for v in pipe.hmget(key, _READ))
-        if status == "processed" or (status == "queued" and _job_waiting(queue, job_id)):
-            return Admission("duplicate", status=status, attempts=0)
-        attempt = int(attempts or 0) + 1
-        pipe.multi()
-        self._write_record(pipe, delivery, attempt, received_at)
-        queue.enqueue_call(func, kwargs={"delivery_id": delivery.id}, job_id=job_id, pipeline=pipe)
-        queue.failed_job_registry.remove(job_id, pipeline=pipe)  # a redelivery clears the failed run
-        pipe.execute()
-        return Admission("retry" if status else "new", attempts=attempt)
+    def _admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
+        stamp = repr(float(self._clock()))
+        outcome, attempts, previous, stale = self._claim(delivery, stamp, force=False)
+        if outcome == "queued" and stale and not _job_waiting(queue, self.job_id(delivery.id)):
+            outcome, attempts, previous, stale = self._claim(delivery, stamp, force=True)
+        if outcome in ("queued", "duplicate"):
+            return Admission("duplicate", status=previous, attempts=0)
+        try:
+            self._enqueue(delivery.id, queue, func, clear_failed=previous in ("failed", "queued"))
+        except redis.RedisError:
+            self._release_claim(delivery.id, stamp)
+            raise
+        return Admission("retry" if outcome == "retry" else "new", attempts=attempts)
 
-    def _write_record(self, pipe: Pipeline, delivery: Delivery, attempt: int, first: str | None) -> None:
-        """Queue the record's writes on ``pipe`` (in MULTI); a redelivery keeps its first received_at."""
-        now = self._clock()
-        key, received_at = self.key(delivery.id), delivery.received_at or _iso(now)
-        fields = {
-            "id": delivery.id,
-            "source": delivery.source,
-            "status": "queued",
-            "reason": "",
-            "events": json.dumps([event_to_dict(e) for e in delivery.events], separators=(",", ":")),
-            "attempts": attempt,
-            "received_at": first or received_at,
-            "updated_at": received_at,
-        }
-        pipe.hset(key, mapping=fields)
-        pipe.expire(key, self._settings.delivery_ttl_s)
-        pipe.zadd(self._recent_key, {delivery.id: now})
-        pipe.zremrangebyrank(self._recent_key, 0, -(RECENT_MAX + 1))
+    def _claim(self, delivery: Delivery, stamp: str, *, force: bool) -> tuple[str, int, str, bool]:
+        """Run the claim script: (outcome, attempts, previous status, claim stale)."""
+        events = json.dumps([event_to_dict(e) for e in delivery.events], separators=(",", ":"))
+        args = [
+            stamp, delivery.id, delivery.source, events, delivery.received_at or _iso(float(stamp)),
+            self._settings.delivery_ttl_s, RECENT_MAX, STALE_CLAIM_S, "1" if force else "0",
+        ]  # fmt: skip
+        outcome, attempts, previous, stale = self._claim_script(
+            keys=[self.key(delivery.id), self._recent_key], args=args
+        )
+        return _text(outcome) or "", int(attempts), _text(previous) or "", bool(stale)
+
+    def _enqueue(self, delivery_id: str, queue: Queue, func: str, *, clear_failed: bool) -> None:
+        """Enqueue the job with rq's public API in one MULTI/EXEC (clearing an earlier failed run)."""
+        job_id = self.job_id(delivery_id)
+        with self._redis.pipeline() as pipe:
+            queue.enqueue_call(func, kwargs={"delivery_id": delivery_id}, job_id=job_id, pipeline=pipe)
+            if clear_failed:
+                queue.failed_job_registry.remove(job_id, pipeline=pipe)
+            pipe.execute()
+
+    def _release_claim(self, delivery_id: str, stamp: str) -> None:
+        """Best effort after a failed enqueue: make our claim stale so a redelivery re-claims now."""
+        with contextlib.suppress(redis.RedisError):  # still unreachable: stale after STALE_CLAIM_S
+            self._release(keys=[self.key(delivery_id)], args=[stamp])
 
     def record_ignored(self, delivery_id: str, source: str, reason: str) -> None:
         """Remember a delivery we had nothing to do with, for the status page."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -11,7 +13,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from bot.core.events import CiFinished, Delivery, ImagePushed
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
-from bot.store.deliveries import ADMIT_TRIES, DeliveryStore
+from bot.store.deliveries import STALE_CLAIM_S, DeliveryStore
 from tests.conftest import TEST_REDIS_URL
 
 PUSH = ImagePushed("ghcr.io/acme/api", "1.4.2", None, "generic")
@@ -37,8 +39,13 @@ def failing_job(delivery_id: str) -> None:
     raise RuntimeError("planning failed")
 
 
+def crashing_job(delivery_id: str) -> None:
+    raise RuntimeError("died before recording an outcome")  # the record stays "queued"
+
+
 OK = f"{__name__}.processing_job"
 FAIL = f"{__name__}.failing_job"
+CRASH = f"{__name__}.crashing_job"
 
 
 @pytest.fixture
@@ -91,14 +98,84 @@ def test_failed_delivery_is_processed_again(store: DeliveryStore, queue: Queue) 
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
-def test_queued_delivery_whose_job_vanished_is_enqueued_again(
-    store: DeliveryStore, queue: Queue, redis_conn: redis.Redis
+def test_stale_claim_without_a_job_is_enqueued_again_on_redelivery(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
 ) -> None:
+    now = [1000.0]
+    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
     store.admit(delivery(), queue, OK)
-    queue.empty()  # the job is gone (e.g. deleted by hand), the record still says queued
-    assert store.admit(delivery(), queue, OK).outcome == "retry"
+    queue.empty()  # the job is gone (deleted by hand, lost enqueue), the record still says queued
+    now[0] += STALE_CLAIM_S
+    again = store.admit(delivery(), queue, OK)
+    assert (again.outcome, again.attempts) == ("retry", 2)
+    assert queue.job_ids == [store.job_id("github-d1")]
     work(queue)
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
+
+
+def test_job_that_died_without_an_outcome_is_enqueued_again_after_the_stale_window(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+) -> None:
+    now = [1000.0]
+    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
+    store.admit(delivery(), queue, CRASH)
+    work(queue)
+    assert store.record("github-d1").status == "queued"  # type: ignore[union-attr]
+    assert queue.failed_job_registry.get_job_ids() == [store.job_id("github-d1")]
+    now[0] += STALE_CLAIM_S
+    assert store.admit(delivery(), queue, OK).outcome == "retry"
+    assert queue.failed_job_registry.get_job_ids() == []
+    work(queue)
+    assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
+
+
+def test_fresh_claim_without_a_job_is_a_duplicate(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+) -> None:
+    """Another request claimed it moments ago and is still enqueueing: do not enqueue twice."""
+    now = [1000.0]
+    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
+    store.admit(delivery(), queue, OK)
+    queue.empty()
+    now[0] += STALE_CLAIM_S - 1
+    again = store.admit(delivery(), queue, OK)
+    assert (again.outcome, again.status) == ("duplicate", "queued")
+    assert queue.count == 0 and store.record("github-d1").attempts == 1  # type: ignore[union-attr]
+
+
+def test_stale_claim_whose_job_still_waits_is_a_duplicate(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+) -> None:
+    """A long queue backlog: the old claim is stale but its job will still run."""
+    now = [1000.0]
+    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
+    store.admit(delivery(), queue, OK)
+    now[0] += 10 * STALE_CLAIM_S
+    assert store.admit(delivery(), queue, OK).outcome == "duplicate"
+    assert queue.job_ids == [store.job_id("github-d1")]
+    assert store.record("github-d1").attempts == 1  # type: ignore[union-attr]
+
+
+class _EnqueueFails(Queue):
+    """The enqueue step after a successful claim hits a Redis error (connection lost mid-request)."""
+
+    def enqueue_call(self, *args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("connection lost")
+
+
+def test_enqueue_failing_after_the_claim_answers_unavailable_and_loses_nothing(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+) -> None:
+    settings = make_settings()
+    store = DeliveryStore(redis_conn, settings, clock=lambda: 1000.0)
+    broken = _EnqueueFails(settings.queue("events"), connection=redis_conn)
+    with pytest.raises(StoreUnavailable, match="ConnectionError"):
+        store.admit(delivery(), broken, OK)
+    assert store.record("github-d1").status == "queued" and queue.count == 0  # type: ignore[union-attr]
+    # the claim was released, so the sender's immediate retry is claimed and enqueued
+    again = store.admit(delivery(), queue, OK)
+    assert (again.outcome, again.attempts) == ("retry", 2)
+    assert queue.job_ids == [store.job_id("github-d1")]
 
 
 def test_redelivery_keeps_first_reception_time_and_counts_attempts(
@@ -151,14 +228,14 @@ def test_marking_an_unknown_delivery_reports_false_and_creates_nothing(
     assert not redis_conn.exists(store.key("github-nope"))
 
 
-def test_duplicate_admitted_concurrently_sees_the_record_and_queues_once(
+def test_duplicate_admitted_just_before_us_makes_ours_a_duplicate(
     settings: Settings, redis_conn: redis.Redis, queue: Queue
 ) -> None:
-    """A second delivery with the same id lands between our read and our EXEC: we retry and see it."""
+    """A second delivery with the same id claims it right before our claim: we see its claim."""
     rival = DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), settings)
     interfered: list[object] = []
 
-    def clock() -> float:  # called after the status was read, before EXEC
+    def clock() -> float:  # called just before our claim
         if not interfered:
             interfered.append(rival.admit(delivery(), queue, OK))
         return 1000.0
@@ -172,24 +249,35 @@ def test_duplicate_admitted_concurrently_sees_the_record_and_queues_once(
     assert rival.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
-def test_record_changing_on_every_attempt_gives_up_with_nothing_written(
-    settings: Settings, redis_conn: redis.Redis, queue: Queue
+@pytest.mark.parametrize("previous", ["new", "stale"])
+def test_concurrent_admissions_of_one_id_enqueue_exactly_one_job(
+    previous: str, settings: Settings, redis_conn: redis.Redis, queue: Queue
 ) -> None:
-    other = redis.Redis.from_url(TEST_REDIS_URL)
-    store_key = DeliveryStore(redis_conn, settings).key("github-d1")
-    pokes: list[int] = []
+    """Eight threads, each with its own connection, admit the same delivery at the same moment."""
+    now = [1000.0]
+    if previous == "stale":  # a queued record whose job was lost long ago: exactly one re-claims
+        DeliveryStore(redis_conn, settings, clock=lambda: now[0]).admit(delivery(), queue, OK)
+        queue.empty()
+        now[0] += STALE_CLAIM_S
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
 
-    def clock() -> float:  # every attempt, someone else touches the record before our EXEC
-        pokes.append(other.hincrby(store_key, "poked", 1))
-        return 1000.0
+    def admit() -> None:
+        store = DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), settings, clock=lambda: now[0])
+        start.wait(timeout=10)
+        outcomes.append(store.admit(delivery(), queue, OK).outcome)
 
-    store = DeliveryStore(redis_conn, settings, clock=clock)
-    with pytest.raises(StoreUnavailable, match="concurrently"):
-        store.admit(delivery(), queue, OK)
-    assert len(pokes) == ADMIT_TRIES
-    assert redis_conn.hgetall(store_key) == {b"poked": str(ADMIT_TRIES).encode()}
-    assert queue.count == 0 and queue.fetch_job(store.job_id("github-d1")) is None
-    assert store.recent(5) == []
+    threads = [threading.Thread(target=admit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    enqueued = "new" if previous == "new" else "retry"
+    assert sorted(outcomes) == ["duplicate"] * 7 + [enqueued]
+    store = DeliveryStore(redis_conn, settings)
+    assert queue.job_ids == [store.job_id("github-d1")]
+    assert [r.id for r in store.recent(5)] == ["github-d1"]
+    assert store.record("github-d1").attempts == (1 if previous == "new" else 2)  # type: ignore[union-attr]
 
 
 def test_job_is_a_plain_rq_job_with_the_documented_id(
