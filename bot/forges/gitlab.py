@@ -7,6 +7,9 @@ and personal access tokens all authenticate with ``PRIVATE-TOKEN``.
 
 Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one call):
 - new branch: ``start_sha`` = parent; GitLab refuses when the branch exists → Conflict;
+- every content change is an ``update`` (one request); when GitLab answers that a file does not
+  exist (a person's new file carried over a regeneration), the tree at the parent is listed and
+  the commit retried with ``create`` for new paths (two more requests, only then);
 - append (parent == expected head): no ``start_sha``, so nothing is ever overwritten; if the
   answer's ``parent_ids`` is not the expected head, someone pushed first → Conflict;
 - regenerate (new parent): the head is read and compared first, then ``start_sha`` + ``force``
@@ -91,15 +94,23 @@ def commit_from_json(data: Mapping[str, Any]) -> CommitInfo:
     )
 
 
-def _actions(changes: Sequence[FileChange]) -> list[dict[str, str]]:
-    """``update`` for new content (the bot edits files that exist), ``delete`` for None."""
+#: GitLab's 400 for an ``update``/``delete`` action on a path the start commit does not have
+_MISSING_FILE = "a file with this name doesn't exist"
+
+
+def _actions(changes: Sequence[FileChange], existing: set[str] | None = None) -> list[dict[str, str]]:
+    """``update`` for new content and ``delete`` for None; with ``existing`` (the paths at the
+    start commit) a new path is a ``create`` and deleting an absent path is left out."""
     out: list[dict[str, str]] = []
     for c in changes:
+        present = existing is None or c.path in existing
         if c.content is None:
-            out.append({"action": "delete", "file_path": c.path})
+            if present:
+                out.append({"action": "delete", "file_path": c.path})
         else:
             content = base64.b64encode(c.content).decode("ascii")
-            out.append({"action": "update", "file_path": c.path, "content": content, "encoding": "base64"})
+            action = "update" if present else "create"
+            out.append({"action": action, "file_path": c.path, "content": content, "encoding": "base64"})
     return out
 
 
@@ -213,9 +224,18 @@ class GitLabForge:
         elif expected_head != parent:
             self._check_head(repo, branch, expected_head)
             body.update(start_sha=parent, force=True)
-        resp = self.http.request(
-            "POST", f"{self._p(repo)}/repository/commits", f"commit on {repo}@{branch}", json=body
-        )
+        what = f"commit on {repo}@{branch}"
+        try:
+            resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
+        except ValidationFailed as exc:
+            if _MISSING_FILE not in exc.message.lower():
+                raise
+            # a file someone added (kept over a regeneration) is new on this parent: one tree
+            # listing says which paths exist, then the same commit with create actions
+            body["actions"] = _actions(changes, set(self.list_tree(repo, parent)))
+            if not body["actions"]:
+                raise ValidationFailed(f"{what}: every change deletes a file that does not exist") from None
+            resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
         data = resp.json()
         if expected_head == parent and list(data.get("parent_ids") or ()) != [expected_head]:
             raise Conflict(f"commit on {repo}@{branch}: the branch moved before our commit landed")

@@ -122,6 +122,42 @@ def test_new_branch_that_exists_is_conflict(rsps: responses.RequestsMock, gl: Gi
         )
 
 
+def test_a_new_file_is_created_after_gitlab_says_it_does_not_exist(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    """A person's new file carried over a regeneration: the first commit (all ``update``) is refused
+    without side effects; one tree listing at the parent, then ``create`` for the new path."""
+    rsps.post(f"{P}/repository/commits", json=fx("file_missing"), status=400)
+    rsps.get(f"{P}/repository/tree", json=fx("tree_page1"))
+    rsps.post(f"{P}/repository/commits", json={**fx("commit_created"), "parent_ids": [BASE]}, status=201)
+    changes = [
+        FileChange("apps/web.yaml", b"v2\n"),
+        FileChange("docs/new.md", b"hi\n"),
+        FileChange("gone.md", None),  # already absent at the parent: nothing to delete
+    ]
+    sha = gl.commit_files(REPO, BRANCH, parent=BASE, changes=changes, message="m", expected_head=None)
+    assert sha == NEW
+    assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST"]
+    assert rsps.calls[1].request.params == {"ref": BASE, "recursive": "true", "per_page": "100"}
+    assert [a["action"] for a in sent(rsps.calls[0])["actions"]] == ["update", "update", "delete"]
+    retry = sent(rsps.calls[2])
+    assert retry["start_sha"] == BASE
+    assert [(a["action"], a["file_path"]) for a in retry["actions"]] == [
+        ("update", "apps/web.yaml"),
+        ("create", "docs/new.md"),
+    ]
+    assert retry["actions"][1]["content"] == base64.b64encode(b"hi\n").decode()
+
+
+def test_other_validation_errors_are_not_retried(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.post(f"{P}/repository/commits", json=fx("validation_error"), status=400)
+    with pytest.raises(ValidationFailed):
+        gl.commit_files(
+            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
+        )
+    assert len(rsps.calls) == 1
+
+
 def test_append_never_forces_and_detects_a_moved_branch(
     rsps: responses.RequestsMock, gl: GitLabForge
 ) -> None:
