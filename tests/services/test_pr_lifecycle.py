@@ -231,3 +231,15 @@ def test_a_lost_compare_and_swap_surfaces_as_conflict(world: World, forge: Forge
     with pytest.raises(Conflict):
         sync_group(world.racing(), [world.intent(tag="1.2.0")])
     assert "ghcr.io/acme/api:1.1.0" in api_at(forge, BRANCH)  # our stale write did not land
+
+
+def test_rebase_keeps_files_a_person_added_and_deleted(world: World, forge: Forge) -> None:
+    sync_group(forge, [world.intent()])
+    world.human_commit(BRANCH, {"docs/rollout.md": "canary first\n", "README.md": None}, who="Dana")
+    assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "blocked"
+    forced = sync_group(forge, [world.intent(tag="1.2.0")], force=True)
+    assert forced.action == "regenerated" and forced.kept == ("README.md", "docs/rollout.md")
+    assert forge.read_file(REPO, "docs/rollout.md", BRANCH) == b"canary first\n"
+    assert "README.md" not in forge.list_tree(REPO, BRANCH)
+    assert "ghcr.io/acme/api:1.2.0" in api_at(forge, BRANCH)
+    assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
