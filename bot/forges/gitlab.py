@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -43,6 +44,10 @@ from bot.forges.http import HttpClient
 from bot.forges.teams import gitlab_group_member
 
 DRAFT_PREFIX = "Draft: "
+#: the title prefixes GitLab reads as "draft" (case-insensitive)
+_DRAFT_RE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:)\s*", re.IGNORECASE)
+#: how long a draft state read from GitLab is trusted when a title update must keep it
+_DRAFT_TTL_S = 60.0
 _SHA = re.compile(r"[0-9a-f]{40}")
 _STATES = {"opened": "open", "locked": "open", "closed": "closed", "merged": "merged"}
 _MERGEABLE = {"mergeable": True, "broken_status": False, "conflict": False, "need_rebase": False}
@@ -68,16 +73,18 @@ def access_to_permission(level: int) -> Permission:
 
 
 def mr_from_json(data: Mapping[str, Any]) -> PullRequest:
+    """The title without GitLab's draft prefix: ``draft`` says it (as on GitHub and local)."""
+    draft = bool(data.get("draft", data.get("work_in_progress", False)))
     return PullRequest(
         number=int(data["iid"]),
         head_branch=data["source_branch"],
         base_branch=data["target_branch"],
-        title=data.get("title") or "",
+        title=_bare_title(data.get("title") or "") if draft else data.get("title") or "",
         body=data.get("description") or "",
         state=_STATES.get(data.get("state", ""), "closed"),  # type: ignore[arg-type]
         head_sha=data.get("sha"),
         url=data.get("web_url"),
-        draft=bool(data.get("draft", data.get("work_in_progress", False))),
+        draft=draft,
         labels=tuple(data.get("labels") or ()),
         author=(data.get("author") or {}).get("username"),
         mergeable=_MERGEABLE.get(data.get("detailed_merge_status", "")),
@@ -114,8 +121,12 @@ def _actions(changes: Sequence[FileChange], existing: set[str] | None = None) ->
     return out
 
 
+def _bare_title(title: str) -> str:
+    return _DRAFT_RE.sub("", title, count=1)
+
+
 def _titled(title: str, draft: bool) -> str:
-    bare = title.removeprefix(DRAFT_PREFIX)
+    bare = _bare_title(title)
     return DRAFT_PREFIX + bare if draft else bare
 
 
@@ -139,6 +150,7 @@ class GitLabForge:
         headers = {**gl.headers, "PRIVATE-TOKEN": token}
         self.http = HttpClient(gl.api_url, lambda _repo: headers, session=gl.session, forge=info.name)
         self._user_ids: dict[str, int | None] = {}
+        self._drafts: dict[tuple[str, int], tuple[bool, float]] = {}  # (repo, iid) -> (draft, seen at)
         self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
@@ -273,11 +285,27 @@ class GitLabForge:
             f"{self._p(repo)}/merge_requests", f"list MRs from {head_branch}", params=params
         ):
             if marker is None or marker in (data.get("description") or ""):
-                return mr_from_json(data)
+                return self._seen(repo, data)
         return None
 
     def get_pr(self, repo: str, number: int) -> PullRequest:
-        return mr_from_json(self._get_mr(repo, number))
+        return self._seen(repo, self._get_mr(repo, number))
+
+    def _seen(self, repo: str, data: Mapping[str, Any]) -> PullRequest:
+        """An MR read from GitLab; its draft state is kept for a short while (``_is_draft``)."""
+        pr = mr_from_json(data)
+        if len(self._drafts) >= 256:
+            self._drafts.pop(next(iter(self._drafts)))
+        self._drafts[(repo, pr.number)] = (pr.draft, time.monotonic())
+        return pr
+
+    def _is_draft(self, repo: str, number: int) -> bool:
+        """GitLab keeps "draft" in the title: a new title must carry the prefix the MR has now (a
+        bare title would mark it ready). A state read in the last minute is used, else one read."""
+        seen = self._drafts.get((repo, number))
+        if seen is not None and time.monotonic() - seen[1] < _DRAFT_TTL_S:
+            return seen[0]
+        return self.get_pr(repo, number).draft
 
     def _get_mr(self, repo: str, number: int) -> dict[str, Any]:
         return self.http.request("GET", self._mr(repo, number), f"read MR !{number}").json()
@@ -324,13 +352,17 @@ class GitLabForge:
         resp = self.http.request(
             "POST", f"{self._p(repo)}/merge_requests", f"open MR from {head_branch}", json=payload
         )
-        return mr_from_json(resp.json())
+        return self._seen(repo, resp.json())
 
     def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest:
+        """1 request; a title change keeps the MR's draft state (one more read unless it was seen
+        in the last minute), a draft toggle alone reads the title first."""
         payload: dict[str, Any] = {}
         title = update.title
         if update.draft is not None:
-            title = _titled(title if title is not None else self._get_mr(repo, number)["title"], update.draft)
+            title = _titled(title if title is not None else self.get_pr(repo, number).title, update.draft)
+        elif title is not None:
+            title = _titled(title, self._is_draft(repo, number))
         if title is not None:
             payload["title"] = title
         if update.body is not None:
@@ -344,7 +376,7 @@ class GitLabForge:
         if not payload:
             return self.get_pr(repo, number)
         resp = self.http.request("PUT", self._mr(repo, number), f"update MR !{number}", json=payload)
-        return mr_from_json(resp.json())
+        return self._seen(repo, resp.json())
 
     def close_pr(self, repo: str, number: int, comment: str | None = None) -> None:
         if comment:

@@ -256,6 +256,39 @@ def test_draft_toggle_keeps_the_title(rsps: responses.RequestsMock, gl: GitLabFo
     assert sent(rsps.calls[1]) == {"title": "Draft: chore(prod): bump web to 1.2.3"}
 
 
+def draft_mr() -> dict[str, Any]:
+    return {**fx("mr"), "title": "Draft: chore(prod): bump web to 1.2.3", "draft": True}
+
+
+def test_a_draft_mr_reads_with_a_bare_title_and_the_draft_flag(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    rsps.get(f"{P}/merge_requests/4", json={**draft_mr(), "title": "[Draft] chore(prod): bump web to 1.2.3"})
+    pr = gl.get_pr(REPO, 4)
+    assert pr.draft and pr.title == "chore(prod): bump web to 1.2.3"
+
+
+def test_a_new_title_keeps_a_draft_mr_a_draft(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    """GitLab reads "draft" from the title: sending a bare title would mark the MR ready."""
+    rsps.get(f"{P}/merge_requests", json=[draft_mr()])
+    rsps.put(f"{P}/merge_requests/4", json={**draft_mr(), "title": "Draft: new"})
+    assert gl.find_pr(REPO, BRANCH) is not None  # the lifecycle always reads the MR first
+    pr = gl.update_pr(REPO, 4, PrUpdate(title="new", body="desc"))
+    assert sent(rsps.calls[1]) == {"title": "Draft: new", "description": "desc"}
+    assert len(rsps.calls) == 2  # the draft state just read is reused
+    assert pr.draft and pr.title == "new"
+
+
+def test_a_new_title_on_an_mr_not_read_lately_reads_its_draft_state(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    rsps.get(f"{P}/merge_requests/4", json=draft_mr())
+    rsps.put(f"{P}/merge_requests/4", json=draft_mr())
+    gl.update_pr(REPO, 4, PrUpdate(title="new"))
+    assert [c.request.method for c in rsps.calls] == ["GET", "PUT"]
+    assert sent(rsps.calls[1]) == {"title": "Draft: new"}
+
+
 def test_close_with_note(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
     rsps.post(f"{P}/merge_requests/4/notes", json=fx("note"), status=201)
     rsps.put(f"{P}/merge_requests/4", json={**fx("mr"), "state": "closed"})
