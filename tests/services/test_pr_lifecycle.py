@@ -243,3 +243,17 @@ def test_rebase_keeps_files_a_person_added_and_deleted(world: World, forge: Forg
     assert "README.md" not in forge.list_tree(REPO, BRANCH)
     assert "ghcr.io/acme/api:1.2.0" in api_at(forge, BRANCH)
     assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
+
+
+def test_a_draft_pr_stays_a_draft_when_updated(world: World, forge: Forge) -> None:
+    draft = PrOptions(labels=("dependencies",), draft=True)
+    opened = sync_group(forge, [world.intent(pr=draft)])
+    assert opened.pr is not None and opened.pr.draft
+    assert opened.pr.title == "chore(dev): bump ghcr.io/acme/api to 1.1.0"
+    updated = sync_group(forge, [world.intent(tag="1.2.0", pr=draft)])
+    assert updated.action == "updated"
+    pr = forge.get_pr(REPO, 1)
+    assert pr.draft and pr.title == "chore(dev): bump ghcr.io/acme/api to 1.2.0"
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent(tag="1.2.0", pr=draft)]).action == "noop"
+    assert world.snapshot(BRANCH) == before
