@@ -18,7 +18,6 @@ Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one c
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -40,94 +39,25 @@ from bot.forges.base import (
     Reaction,
 )
 from bot.forges.errors_map import error_for_response, forge_message
+from bot.forges.gitlab_json import (
+    access_to_permission,
+    commit_from_json,
+    file_actions,
+    mr_from_json,
+    titled,
+)
 from bot.forges.http import HttpClient
 from bot.forges.teams import gitlab_group_member
 
-DRAFT_PREFIX = "Draft: "
-#: the title prefixes GitLab reads as "draft" (case-insensitive)
-_DRAFT_RE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:)\s*", re.IGNORECASE)
 #: how long a draft state read from GitLab is trusted when a title update must keep it
 _DRAFT_TTL_S = 60.0
 _SHA = re.compile(r"[0-9a-f]{40}")
-_STATES = {"opened": "open", "locked": "open", "closed": "closed", "merged": "merged"}
-_MERGEABLE = {"mergeable": True, "broken_status": False, "conflict": False, "need_rebase": False}
-
-
-def _enc(value: str) -> str:
-    return quote(value, safe="")
-
-
-def access_to_permission(level: int) -> Permission:
-    """Owner 50 → ADMIN, Maintainer 40 → MAINTAIN, Developer 30 → WRITE, Reporter 20 → TRIAGE,
-    Guest 10 / Planner 15 → READ, anything lower → NONE."""
-    for floor, perm in (
-        (50, Permission.ADMIN),
-        (40, Permission.MAINTAIN),
-        (30, Permission.WRITE),
-        (20, Permission.TRIAGE),
-        (10, Permission.READ),
-    ):
-        if level >= floor:
-            return perm
-    return Permission.NONE
-
-
-def mr_from_json(data: Mapping[str, Any]) -> PullRequest:
-    """The title without GitLab's draft prefix: ``draft`` says it (as on GitHub and local)."""
-    draft = bool(data.get("draft", data.get("work_in_progress", False)))
-    return PullRequest(
-        number=int(data["iid"]),
-        head_branch=data["source_branch"],
-        base_branch=data["target_branch"],
-        title=_bare_title(data.get("title") or "") if draft else data.get("title") or "",
-        body=data.get("description") or "",
-        state=_STATES.get(data.get("state", ""), "closed"),  # type: ignore[arg-type]
-        head_sha=data.get("sha"),
-        url=data.get("web_url"),
-        draft=draft,
-        labels=tuple(data.get("labels") or ()),
-        author=(data.get("author") or {}).get("username"),
-        mergeable=_MERGEABLE.get(data.get("detailed_merge_status", "")),
-    )
-
-
-def commit_from_json(data: Mapping[str, Any]) -> CommitInfo:
-    return CommitInfo(
-        sha=data["id"],
-        parents=tuple(data.get("parent_ids") or ()),
-        author_name=data.get("author_name"),
-        author_email=data.get("author_email"),
-        message=data.get("message", ""),
-    )
-
-
 #: GitLab's 400 for an ``update``/``delete`` action on a path the start commit does not have
 _MISSING_FILE = "a file with this name doesn't exist"
 
 
-def _actions(changes: Sequence[FileChange], existing: set[str] | None = None) -> list[dict[str, str]]:
-    """``update`` for new content and ``delete`` for None; with ``existing`` (the paths at the
-    start commit) a new path is a ``create`` and deleting an absent path is left out."""
-    out: list[dict[str, str]] = []
-    for c in changes:
-        present = existing is None or c.path in existing
-        if c.content is None:
-            if present:
-                out.append({"action": "delete", "file_path": c.path})
-        else:
-            content = base64.b64encode(c.content).decode("ascii")
-            action = "update" if present else "create"
-            out.append({"action": action, "file_path": c.path, "content": content, "encoding": "base64"})
-    return out
-
-
-def _bare_title(title: str) -> str:
-    return _DRAFT_RE.sub("", title, count=1)
-
-
-def _titled(title: str, draft: bool) -> str:
-    bare = _bare_title(title)
-    return DRAFT_PREFIX + bare if draft else bare
+def _enc(value: str) -> str:
+    return quote(value, safe="")
 
 
 class GitLabForge:
@@ -230,7 +160,7 @@ class GitLabForge:
     ) -> str:
         if not changes:
             raise ValidationFailed(f"commit on {repo}@{branch}: no changes (refusing an empty commit)")
-        body: dict[str, Any] = {"branch": branch, "commit_message": message, "actions": _actions(changes)}
+        body: dict[str, Any] = {"branch": branch, "commit_message": message, "actions": file_actions(changes)}
         if expected_head is None:
             body["start_sha"] = parent
         elif expected_head != parent:
@@ -244,7 +174,7 @@ class GitLabForge:
                 raise
             # a file someone added (kept over a regeneration) is new on this parent: one tree
             # listing says which paths exist, then the same commit with create actions
-            body["actions"] = _actions(changes, set(self.list_tree(repo, parent)))
+            body["actions"] = file_actions(changes, set(self.list_tree(repo, parent)))
             if not body["actions"]:
                 raise ValidationFailed(f"{what}: every change deletes a file that does not exist") from None
             resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
@@ -340,7 +270,7 @@ class GitLabForge:
         payload: dict[str, Any] = {
             "source_branch": head_branch,
             "target_branch": base_branch,
-            "title": _titled(title, draft),
+            "title": titled(title, draft),
             "description": body,
         }
         if labels:
@@ -360,9 +290,9 @@ class GitLabForge:
         payload: dict[str, Any] = {}
         title = update.title
         if update.draft is not None:
-            title = _titled(title if title is not None else self.get_pr(repo, number).title, update.draft)
+            title = titled(title if title is not None else self.get_pr(repo, number).title, update.draft)
         elif title is not None:
-            title = _titled(title, self._is_draft(repo, number))
+            title = titled(title, self._is_draft(repo, number))
         if title is not None:
             payload["title"] = title
         if update.body is not None:
