@@ -49,7 +49,6 @@ class Container:
             self.settings.queue(name), connection=self.redis, default_timeout=self.settings.job_timeout_s
         )
 
-
     # --- reconcile (issue 6): config, forges, stores ------------------------------------------
     @cached_property
     def config(self) -> Config:
@@ -66,9 +65,10 @@ class Container:
         """The forge client the config names ``name`` (built once, through the forge factory)."""
         if name not in self.forges:
             from bot.forges.factory import build_forge
+            from bot.services.config_source import forge_options
 
             cfg = self.config.forge(name)
-            built = build_forge(name, cfg.kind, self.settings, **_forge_options(cfg))
+            built = build_forge(name, cfg.kind, self.settings, **forge_options(cfg, self.settings))
             self.forges[name] = self.forge_wrapper(built) if self.forge_wrapper else built
         return self.forges[name]
 
@@ -89,27 +89,6 @@ class Container:
         from bot.services.reconcile import ReconcileDeps
 
         return ReconcileDeps(self.settings, self.redis, self.forge)
-
-
-def _forge_options(cfg: object) -> dict[str, object]:
-    """Factory options from a routing-config forge entry (secret references resolved)."""
-    import os
-    from pathlib import Path
-
-    data = {k: v for k, v in cfg.model_dump().items() if v is not None}  # type: ignore[attr-defined]
-    for k in ("name", "kind", "bot_login", "url" if data.get("kind") == "github" else ""):
-        data.pop(k, None)
-    if "path" in data:
-        data["root"] = data.pop("path")
-    for key in ("token", "private_key"):
-        ref = data.get(key)
-        if isinstance(ref, str) and ref.startswith("env:"):
-            data[key] = os.environ.get(ref[4:])
-        elif isinstance(ref, str) and ref.startswith("file:"):
-            data[key] = Path(ref[5:]).read_text(encoding="utf-8").strip()
-        elif isinstance(ref, str) and ref.startswith("setting:"):
-            data.pop(key)  # the factory falls back to the process setting of that name
-    return data
 
 
 _current: Container | None = None

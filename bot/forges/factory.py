@@ -32,8 +32,11 @@ def _github_auth(settings: Settings, options: dict[str, Any], api_url: str) -> G
     app_id = options.pop("app_id", settings.github_app_id)
     key = _secret(options.pop("private_key", settings.github_private_key))
     token = _secret(options.pop("token", settings.github_token))
+    installation = options.pop("installation_id", None)
     if app_id is not None and key:
-        return AppAuth(int(app_id), key, api_url=api_url, session=options.get("session"))
+        return AppAuth(
+            int(app_id), key, api_url=api_url, session=options.get("session"), installation_id=installation
+        )
     if token:
         return TokenAuth(token)
     raise SettingsError(
@@ -45,7 +48,7 @@ def _github_auth(settings: Settings, options: dict[str, Any], api_url: str) -> G
 def _github(name: str, settings: Settings, **options: Any) -> Forge:
     api_url = options.pop("api_url", settings.github_api_url)
     auth = _github_auth(settings, options, api_url)
-    info = ForgeInfo(name=name, kind="github", bot_login=settings.bot_login)
+    info = ForgeInfo(name=name, kind="github", bot_login=options.pop("bot_login", None) or settings.bot_login)
     return GitHubForge(info, auth, api_url=api_url, session=options.pop("session", None))
 
 
@@ -55,7 +58,7 @@ def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:
         raise SettingsError(
             "GitLab forge needs MANIFEST_BOT_GITLAB_TOKEN (a project, group or personal token)"
         )
-    info = ForgeInfo(name=name, kind="gitlab", bot_login=settings.bot_login)
+    info = ForgeInfo(name=name, kind="gitlab", bot_login=options.pop("bot_login", None) or settings.bot_login)
     return GitLabForge(
         info,
         token,

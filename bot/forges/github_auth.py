@@ -70,8 +70,11 @@ class AppAuth(GitHubAuth):
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         refresh_margin_s: float = 300.0,
+        installation_id: int | None = None,
     ) -> None:
         self.app_id = app_id
+        #: a configured installation serves every repo and saves the per-repo lookup
+        self._fixed_installation = installation_id
         self._key = private_key
         self._clock = clock
         self._margin = refresh_margin_s
@@ -100,6 +103,8 @@ class AppAuth(GitHubAuth):
 
     # --- installation and token ----------------------------------------------------------------
     def installation_id(self, repo: str) -> int:
+        if self._fixed_installation is not None:
+            return self._fixed_installation
         with self._lock:
             cached = self._installations.get(repo)
         if cached is not None:

@@ -364,7 +364,7 @@ def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
     return LocalGitForge(
         root,
         name=name,
-        bot_login=settings.bot_login,
+        bot_login=options.pop("bot_login", None) or settings.bot_login,
         bot_email=options.pop("bot_email", DEFAULT_BOT_EMAIL),
         permissions=perms,
         default_permission=default,

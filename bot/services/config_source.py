@@ -51,6 +51,13 @@ def forge_options(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Keyword options for ``build_forge(forge.name, forge.kind, settings, **options)``."""
+    common: dict[str, Any] = {"bot_login": forge.bot_login} if forge.bot_login else {}
+    return common | _kind_options(forge, settings, environ)
+
+
+def _kind_options(
+    forge: GitHubForge | GitLabForge | LocalForge, settings: Settings, environ: Mapping[str, str] | None
+) -> dict[str, Any]:
     if isinstance(forge, LocalForge):
         options: dict[str, Any] = {
             "root": forge.path,
@@ -71,6 +78,8 @@ def forge_options(
     if forge.app_id is not None and forge.private_key:
         options["app_id"] = forge.app_id
         options["private_key"] = resolve_ref(forge.private_key, settings, environ)
+        if forge.installation_id is not None:
+            options["installation_id"] = forge.installation_id
     if forge.token:
         options["token"] = resolve_ref(forge.token, settings, environ)
     return options

@@ -143,3 +143,14 @@ def test_token_auth_never_shows_the_token() -> None:
     assert "ghp_x" not in repr(TokenAuth("ghp_x"))
     with pytest.raises(AuthError):
         TokenAuth("")
+
+
+def test_configured_installation_skips_the_per_repo_lookup(
+    rsps: responses.RequestsMock, key_pair: tuple[str, Any], clock: Clock
+) -> None:
+    auth = AppAuth(42, key_pair[0], api_url=API, clock=clock, installation_id=1)
+    rsps.post(f"{API}/app/installations/1/access_tokens", json=fx("access_token"), status=201)
+    rsps.get(f"{API}/repos/{REPO}/contents/a.yaml", body=b"x")
+    gh = GitHubForge(ForgeInfo(name="gh", kind="github"), auth, api_url=API)
+    assert gh.read_file(REPO, "a.yaml", "main") == b"x"
+    assert _paths(rsps) == ["POST /app/installations/1/access_tokens", f"GET /repos/{REPO}/contents/a.yaml"]

@@ -148,3 +148,26 @@ forges:
         "permissions": {"alice": "admin"},
         "default_permission": "write",
     }
+
+
+def test_a_forges_own_bot_login_and_installation_reach_the_built_client(tmp_path: Path) -> None:
+    from bot.forges.factory import build_forge
+
+    config = load_config(
+        f"""\
+forges:
+  - {{name: gh, kind: github, app_id: 7, installation_id: 99, private_key: "env:GH_KEY",
+      bot_login: "acme-deployer[bot]"}}
+  - {{name: disk, kind: local, path: "{tmp_path}", bot_login: deploy-bot}}
+  - {{name: plain, kind: local, path: "{tmp_path}"}}
+""",
+        "bot.yaml",
+    )
+    settings = Settings(bot_login="manifest-bot[bot]")
+    options = forge_options(config.forge("gh"), settings, environ={"GH_KEY": "pem"})
+    assert options["installation_id"] == 99 and options["bot_login"] == "acme-deployer[bot]"
+    disk = build_forge("disk", "local", settings, **forge_options(config.forge("disk"), settings))
+    plain = build_forge("plain", "local", settings, **forge_options(config.forge("plain"), settings))
+    # the bot recognises its own commits and comments by this login: a forge's own wins
+    assert disk.info.bot_login == "deploy-bot"
+    assert plain.info.bot_login == "manifest-bot[bot]"
