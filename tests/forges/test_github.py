@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +12,9 @@ from bot.errors import Conflict, NotFound, ValidationFailed
 from bot.forges.base import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.forges.github import GitHubForge
 from bot.forges.github_auth import TokenAuth
+from tests.forges.api import github_json as fx
+from tests.forges.api import sent
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "github"
 API = "https://api.github.com"
 GQL = f"{API}/graphql"
 REPO = "acme/deploy"
@@ -24,20 +22,6 @@ BRANCH = "manifest-bot/prod/web"
 BASE = "1" * 40
 HEAD = "2" * 40
 NEW = "5" * 40
-
-
-def fx(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def sent(call: Any) -> Any:
-    return json.loads(call.request.body)
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -18,15 +16,11 @@ from bot.errors import AuthError, NotFound
 from bot.forges.base import ForgeInfo
 from bot.forges.github import GitHubForge
 from bot.forges.github_auth import AppAuth, TokenAuth
+from tests.forges.api import github_json as fx
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "github"
 API = "https://api.github.com"
 REPO = "acme/deploy"
 EXPIRES = datetime(2024, 5, 1, 11, 0, tzinfo=UTC).timestamp()  # access_token.json expires_at
-
-
-def fx(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 class Clock:

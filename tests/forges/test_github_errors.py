@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,21 +22,11 @@ from bot.errors import (
 from bot.forges.base import FileChange, ForgeInfo
 from bot.forges.github import GitHubForge
 from bot.forges.github_auth import TokenAuth
+from tests.forges.api import github_json as fx
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "github"
 API = "https://api.github.com"
 REPO = "acme/deploy"
 URL = f"{API}/repos/{REPO}/contents/a.yaml"
-
-
-def fx(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 @pytest.fixture

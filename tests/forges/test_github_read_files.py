@@ -4,7 +4,6 @@ REST raw reads only for what GraphQL cannot give exactly (binary, truncated, non
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from bot.forges.base import BatchReader, ForgeInfo
 from bot.forges.github import GitHubForge
 from bot.forges.github_auth import TokenAuth
 from bot.forges.github_gql import READ_CHUNK
+from tests.forges.api import sent
 
 API = "https://api.github.com"
 GQL = f"{API}/graphql"
@@ -30,16 +30,6 @@ def blob(text: str | None, *, binary: bool = False, truncated: bool = False, siz
 
 def answer(nodes: list[Any]) -> dict[str, Any]:
     return {"data": {"repository": {f"f{i}": node for i, node in enumerate(nodes)}}}
-
-
-def sent(call: Any) -> Any:
-    return json.loads(call.request.body)
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +11,9 @@ import responses
 from bot.errors import Conflict, NotFound, PermissionDenied, RateLimited, Transient, ValidationFailed
 from bot.forges.base import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.forges.gitlab import GitLabForge, access_to_permission
+from tests.forges.api import gitlab_json as fx
+from tests.forges.api import sent
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "api" / "gitlab"
 GL = "https://gitlab.example.com/api/v4"
 REPO = "acme/deploy"
 P = f"{GL}/projects/acme%2Fdeploy"
@@ -24,20 +22,6 @@ EB = "manifest-bot%2Fprod%2Fweb"
 BASE = "1" * 40
 HEAD = "2" * 40
 NEW = "5" * 40
-
-
-def fx(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def sent(call: Any) -> Any:
-    return json.loads(call.request.body)
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 @pytest.fixture
