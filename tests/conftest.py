@@ -21,6 +21,14 @@ def redis_prefix() -> str:
     return f"mbt{uuid.uuid4().hex[:10]}"
 
 
+def _delete_prefix(conn: redis.Redis, prefix: str) -> None:
+    """Our keys, and rq's keys that carry our prefix in a queue name or job id."""
+    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
+        keys = list(conn.scan_iter(match=pattern, count=1000))
+        if keys:
+            conn.delete(*keys)
+
+
 @pytest.fixture
 def redis_conn(redis_prefix: str) -> Iterator[redis.Redis]:
     conn = redis.Redis.from_url(TEST_REDIS_URL)
@@ -29,22 +37,26 @@ def redis_conn(redis_prefix: str) -> Iterator[redis.Redis]:
     except redis.ConnectionError as exc:  # pragma: no cover - environment problem, say it plainly
         pytest.fail(f"Redis is required for this test at {TEST_REDIS_URL}: {exc}")
     yield conn
-    # our keys, and rq's keys that carry our prefix in a queue name or job id
-    for pattern in (f"{redis_prefix}:*", f"rq:*{redis_prefix}*"):
-        keys = list(conn.scan_iter(match=pattern, count=1000))
-        if keys:
-            conn.delete(*keys)
+    _delete_prefix(conn, redis_prefix)
     conn.close()
 
 
 @pytest.fixture
-def make_settings(redis_prefix: str) -> Callable[..., Settings]:
+def make_settings(redis_prefix: str) -> Iterator[Callable[..., Settings]]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"redis_url": TEST_REDIS_URL, "redis_prefix": redis_prefix}
         values.update(overrides)
         return Settings.model_validate(values)
 
-    return build
+    yield build
+    # a test may reach Redis through these settings without asking for redis_conn: clean up too
+    conn = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
+    try:
+        _delete_prefix(conn, redis_prefix)
+    except redis.ConnectionError:
+        pass  # a pure test that never needed Redis
+    finally:
+        conn.close()
 
 
 @pytest.fixture
