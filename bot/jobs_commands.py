@@ -264,7 +264,12 @@ def schedule_auto_merge(
     container.redis.set(key, method, ex=container.settings.job_timeout_s * 20)
     delay = min(container.settings.retry_base_s * (2**attempt), container.settings.retry_cap_s)
     kwargs = {"forge_name": forge_name, "repo": repo, "number": number, "attempt": attempt + 1}
-    container.queue("commands").enqueue_in(timedelta(seconds=delay), AUTO_MERGE_FUNC, kwargs=kwargs)
+    # one id per PR and attempt: a repeated `merge` reschedules the same job instead of adding one
+    pr = hashlib.sha1(f"{forge_name}:{repo}:{number}".encode(), usedforsecurity=False).hexdigest()[:16]
+    job_id = f"{container.settings.redis_prefix}-automerge-{pr}-{attempt + 1}"
+    container.queue("commands").enqueue_in(
+        timedelta(seconds=delay), AUTO_MERGE_FUNC, kwargs=kwargs, job_id=job_id
+    )
 
 
 def auto_merge_when_ready(forge_name: str, repo: str, number: int, attempt: int) -> dict[str, Any]:
