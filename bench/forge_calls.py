@@ -1,6 +1,6 @@
 """Count forge API requests per PR operation: open a single-file PR, update it to a newer tag, no-op.
 
-Drives the real lifecycle (``bot.services.pr_lifecycle.sync_group``) over our GitHub and GitLab
+Drives the real lifecycle (``bot.services.lifecycle.sync_group``) over our GitHub and GitLab
 adapters, with GitHub/GitLab replaced by small stateful fakes behind ``responses`` (branches, file
 trees per commit, PRs), so every request the service makes is counted. Compared with the naive
 PyGithub path (contents get + update per file, create ref, create PR).
@@ -22,11 +22,11 @@ from urllib.parse import urlparse
 import responses
 
 from bot.core.intents import UpdateIntent
-from bot.forges.base import Forge, ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import TokenAuth
-from bot.forges.gitlab import GitLabForge
-from bot.services.pr_lifecycle import sync_group
+from bot.core.ports import Forge, ForgeInfo
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import TokenAuth
+from bot.forges.gitlab.adapter import GitLabForge
+from bot.services.lifecycle import sync_group
 from tests.fakes.git_model import Git
 from tests.fakes.github_api import GH, github_routes
 from tests.fakes.gitlab_api import BOT_NAME, GL, gitlab_routes

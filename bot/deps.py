@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bot.core.config.model import Config
-    from bot.forges.base import Forge
+    from bot.core.ports import Forge
     from bot.services.reconcile import ReconcileDeps
     from bot.store.deliveries import DeliveryStore
     from bot.store.intents import IntentStore

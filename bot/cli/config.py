@@ -17,10 +17,10 @@ from bot.core.images import parse_image
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.core.manifests import edit, load_text
 from bot.core.planning import plan
+from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
-from bot.forges.base import ForgeInfo
-from bot.services.file_resolution import ScanCache, resolve_files
-from bot.services.pr_desired import edit_for
+from bot.services.desired import edit_for
+from bot.services.files import ScanCache, resolve_files
 from bot.settings import Settings
 
 EXIT_INVALID = 2

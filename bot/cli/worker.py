@@ -21,8 +21,8 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import now, utcparse
 
 from bot import deps, metrics
+from bot.core.ports import Forge
 from bot.deps import Container
-from bot.forges.base import Forge
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ def warm(container: Container) -> None:
     """Load the config, build the forges and import the job code once, in the worker process,
     so every forked job starts warm (a cold config load costs more than most jobs)."""
     import bot.core.planning
-    import bot.jobs
-    import bot.services.pr_lifecycle  # noqa: F401
+    import bot.jobs.events
+    import bot.jobs.reconcile
+    import bot.services.lifecycle  # noqa: F401
 
     for forge in container.config.forges:
         container.forge(forge.name)
@@ -136,7 +137,7 @@ def build_worker(container: Container, *, simple: bool = False, name: str | None
 )
 def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) -> None:
     """Run an rq worker (with the scheduler) on the bot's queues."""
-    from bot.jobs import sweep
+    from bot.jobs.reconcile import sweep
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level)

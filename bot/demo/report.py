@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from rq.job import Job
 
+from bot.core.ports import PullRequest
 from bot.demo.repo import REPO, bot_commits, diff, diffstat
-from bot.forges.base import PullRequest
-from bot.forges.local import LocalGitForge
+from bot.forges.local.adapter import LocalGitForge
 from bot.store.deliveries import DeliveryStore
 from bot.web.status_data import failed_jobs
 

@@ -1,1 +1,1 @@
-"""Forge adapters behind one Protocol (bot.forges.base)."""
+"""Forge adapters behind one Protocol (bot.core.ports)."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.core.ports import Forge, ForgeInfo
 from bot.errors import SettingsError
-from bot.forges.base import Forge, ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import AppAuth, GitHubAuth, TokenAuth
-from bot.forges.gitlab import GitLabForge
-from bot.forges.local import build_local
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import AppAuth, GitHubAuth, TokenAuth
+from bot.forges.gitlab.adapter import GitLabForge
+from bot.forges.local.adapter import build_local
 from bot.settings import Settings
 
 Builder = Callable[..., Forge]  # (name, settings, **options) -> Forge

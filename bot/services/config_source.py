@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.config import Config, GitHubForge, GitLabForge, LocalForge, load_config, merge_repo_config
+from bot.core.ports import Forge
 from bot.errors import ConfigError, NotFound, SettingsError
-from bot.forges.base import Forge
 from bot.settings import Settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.ports import Forge
 from bot.errors import NotFound
-from bot.forges.base import Forge
 
 
 def read_many(forge: Forge, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:

@@ -1,7 +1,7 @@
 """Reconcile one update group: observe → diff → act, under the manifest repo's lock.
 
 Level-triggered and idempotent: read the group's active intents and generation, let the PR
-lifecycle service (``bot.services.pr_lifecycle.sync_group``) make the repo match them on the
+lifecycle service (``bot.services.lifecycle.sync_group``) make the repo match them on the
 current base, record the generation as applied, and go round again while the generation moved
 meanwhile. Running it twice does nothing the second time (``applied == generation`` costs one
 Redis round trip and no forge call).
@@ -29,9 +29,9 @@ import redis
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.merge import Mark
+from bot.core.ports import Forge
 from bot.core.render import error_comment
 from bot.errors import BotError, Conflict, Transient
-from bot.forges.base import Forge
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore, split_group_key
@@ -58,7 +58,7 @@ class Syncer(Protocol):
 
 
 def _default_sync(*args: Any, **kwargs: Any) -> Any:
-    from bot.services.pr_lifecycle import sync_group
+    from bot.services.lifecycle import sync_group
 
     return sync_group(*args, **kwargs)
 

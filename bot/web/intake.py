@@ -34,7 +34,7 @@ from bot.web.fastpath import fast_path
 
 log = logging.getLogger("bot.intake")
 
-JOB_FUNC = "bot.jobs.handle_delivery"
+JOB_FUNC = "bot.jobs.events.handle_delivery"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _JSON_TYPES = ("json", "text/plain")  # text/plain: some senders (Pub/Sub tools, curl -d) use it
 

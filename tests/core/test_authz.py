@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.core.authz import (
+from bot.core.chatops.authz import (
     Actor,
     Override,
     Policy,
@@ -14,8 +14,8 @@ from bot.core.authz import (
     is_read_only,
     parse_permission,
 )
-from bot.core.commands import Command, CommandKind, parse_comment
-from bot.forges.base import Permission
+from bot.core.chatops.commands import Command, CommandKind, parse_comment
+from bot.core.ports import Permission
 
 P = Permission
 K = CommandKind

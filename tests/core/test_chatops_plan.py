@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.chatops_plan import (
+from bot.core.chatops.commands import IgnoreScope
+from bot.core.chatops.decisions import (
     Refusal,
     Version,
     describe_ignore,
@@ -14,7 +15,6 @@ from bot.core.chatops_plan import (
     next_environment,
     promotion_target,
 )
-from bot.core.commands import IgnoreScope
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.merge import merge

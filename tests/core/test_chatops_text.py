@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.authz import Actor, Policy, authorize
-from bot.core.chatops_text import (
+from bot.core.chatops.authz import Actor, Policy, authorize
+from bot.core.chatops.commands import parse_comment
+from bot.core.chatops.replies import (
     Outcome,
     StatusView,
     TargetStatus,
@@ -22,8 +23,7 @@ from bot.core.chatops_text import (
     status_text,
     unknown_text,
 )
-from bot.core.commands import parse_comment
-from bot.forges.base import Permission
+from bot.core.ports import Permission
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "chatops"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.commands import (
+from bot.core.chatops.commands import (
     Command,
     CommandKind,
     IgnoreScope,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import PERMISSIONS, SCHEMA_PATH, Config, load_config, schema_text
+from bot.core.ports import Permission
 from bot.errors import ConfigError
-from bot.forges.base import Permission
 
 ROOT = Path(__file__).resolve().parents[2]
 FORGES = """\

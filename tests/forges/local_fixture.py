@@ -12,8 +12,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.forges.local import LocalGitForge
-from bot.forges.local_git import GitRepo
+from bot.forges.local.adapter import LocalGitForge
+from bot.forges.local.git import GitRepo
 
 
 def git(path: Path, *args: str, env: Mapping[str, str] | None = None) -> str:

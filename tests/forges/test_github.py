@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import responses
 
+from bot.core.ports import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.errors import Conflict, NotFound, ValidationFailed
-from bot.forges.base import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import TokenAuth
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import TokenAuth
 from tests.forges.api import github_json as fx
 from tests.forges.api import sent
 

@@ -12,10 +12,10 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.core.ports import ForgeInfo
 from bot.errors import AuthError, NotFound
-from bot.forges.base import ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import AppAuth, TokenAuth
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import AppAuth, TokenAuth
 from tests.forges.api import github_json as fx
 
 API = "https://api.github.com"

@@ -9,6 +9,7 @@ import pytest
 import requests
 import responses
 
+from bot.core.ports import FileChange, ForgeInfo
 from bot.errors import (
     AuthError,
     Conflict,
@@ -19,9 +20,8 @@ from bot.errors import (
     Transient,
     ValidationFailed,
 )
-from bot.forges.base import FileChange, ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import TokenAuth
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import TokenAuth
 from tests.forges.api import github_json as fx
 
 API = "https://api.github.com"

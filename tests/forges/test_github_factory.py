@@ -9,9 +9,9 @@ import responses
 
 from bot.errors import SettingsError
 from bot.forges.factory import build_forge
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import AppAuth
-from bot.forges.gitlab import GitLabForge
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import AppAuth
+from bot.forges.gitlab.adapter import GitLabForge
 from bot.settings import Settings
 
 MakeSettings = Callable[..., Settings]

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import responses
 
+from bot.core.ports import BatchReader, ForgeInfo
 from bot.errors import NotFound
-from bot.forges.base import BatchReader, ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import TokenAuth
-from bot.forges.github_gql import READ_CHUNK
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import TokenAuth
+from bot.forges.github.graphql import READ_CHUNK
 from tests.forges.api import sent
 
 API = "https://api.github.com"

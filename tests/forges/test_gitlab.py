@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import responses
 
+from bot.core.ports import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.errors import Conflict, NotFound, PermissionDenied, RateLimited, Transient, ValidationFailed
-from bot.forges.base import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
-from bot.forges.gitlab import GitLabForge, access_to_permission
+from bot.forges.gitlab.adapter import GitLabForge, access_to_permission
 from tests.forges.api import gitlab_json as fx
 from tests.forges.api import sent
 

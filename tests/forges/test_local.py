@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.ports import FileChange, Forge, Permission, PrUpdate, Reaction
 from bot.errors import Conflict, NotFound, ValidationFailed
-from bot.forges.base import FileChange, Forge, Permission, PrUpdate, Reaction
-from bot.forges.local import LocalGitForge
+from bot.forges.local.adapter import LocalGitForge
 from tests.forges.local_fixture import commit_count, git, human_commit, seed_repo
 
 FILES = {"apps/api.yaml": "image: api:1.0\n", "apps/web.yml": "image: web:1.0\n", "README.md": "hi\n"}

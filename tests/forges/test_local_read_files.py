@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from bot.core.ports import BatchReader
 from bot.errors import NotFound
-from bot.forges.base import BatchReader
-from bot.forges.local import LocalGitForge
-from bot.forges.local_git import GitRepo
+from bot.forges.local.adapter import LocalGitForge
+from bot.forges.local.git import GitRepo
 from tests.forges.local_fixture import seed_repo
 
 REPO = "acme/manifests"

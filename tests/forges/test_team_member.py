@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import responses
 
+from bot.core.ports import ForgeInfo
 from bot.errors import PermissionDenied
-from bot.forges.base import ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import TokenAuth
-from bot.forges.gitlab import GitLabForge
-from bot.forges.local import build_local
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import TokenAuth
+from bot.forges.gitlab.adapter import GitLabForge
+from bot.forges.local.adapter import build_local
 from bot.settings import Settings
 
 API = "https://api.github.com"

@@ -20,8 +20,8 @@ from typing import Any
 
 import redis
 
+from bot.core.ports import Forge
 from bot.errors import Conflict, RateLimited, Transient
-from bot.forges.base import Forge
 
 WRITES = frozenset(
     {

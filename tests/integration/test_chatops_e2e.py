@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import create_app
-from bot.jobs_commands import wake_all
+from bot.jobs.commands import wake_all
 from bot.services.reconcile import lock_for
 from bot.settings import Settings
 from tests.integration.chatops_e2e_fixture import (
@@ -119,19 +119,23 @@ def test_a_command_racing_a_ci_burst_waits_for_the_lock_and_wins(github_world: C
     # another worker is mid-reconcile on this repo
     held = lock_for(world.container.reconcile_deps, world.group_key("dev"))
     assert held.acquire(heartbeat=False)
+    now = [1_000.0]
+    world.container.clock = lambda: now[0]  # the reply says how long the command waited
     cid = chat.say(number, "/manifest-bot pin 1.0.5")
     assert world.reactions(number, cid) == [EYES]  # heard at once, but it waits
     for tag in ("1.4.0", "1.2.0", "1.9.0", "1.3.0"):  # a CI burst lands meanwhile
         chat.push(tag, run=False)
     chat.drain()
     assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"  # nobody wrote while the lock was held
+    now[0] += 2.5
     # the holder finishes: its release hands back everyone queued behind it
     wake_all(world.container, held.release())
     chat.drain()
     assert world.reactions(number, cid) == [EYES, ROCKET]
     (reply,) = world.replies(number)
     assert reply.startswith(
-        "✅ `/manifest-bot pin 1.0.5`: pinned `ghcr.io/acme/api` to `1.0.5`\n\n(These commands waited "
+        "✅ `/manifest-bot pin 1.0.5`: pinned `ghcr.io/acme/api` to `1.0.5`\n\n"
+        "(These commands waited 2.5s for another"
     )
     assert world.tag_on(world.branch("dev"), "dev") == "1.0.5"
     chat.say(number, "/manifest-bot unpin")

@@ -315,7 +315,7 @@ def tags_at(world: World, ref: str, env: str) -> dict[int, str]:
 
 
 def open_prs(world: World) -> dict[str, list[int]]:
-    from bot.forges.local import LocalGitForge
+    from bot.forges.local.adapter import LocalGitForge
 
     out: dict[str, list[int]] = {}
     for pr in LocalGitForge(world.root).list_prs(REPO):

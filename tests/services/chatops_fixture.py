@@ -13,9 +13,9 @@ from typing import Any
 from bot import deps
 from bot.core.events import ImagePushed, PrComment
 from bot.core.planning import plan
+from bot.core.ports import Permission, PullRequest
 from bot.deps import Container
-from bot.forges.base import Permission, PullRequest
-from bot.forges.local import LocalGitForge
+from bot.forges.local.adapter import LocalGitForge
 from bot.services.reconcile import reconcile
 from bot.settings import Settings
 from tests.forges.local_fixture import seed_repo

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.intents import Origin, PrOptions, UpdateIntent
-from bot.forges.local import LocalGitForge
+from bot.forges.local.adapter import LocalGitForge
 from tests.forges.local_fixture import seed_repo
 
 REPO = "acme/deploy"

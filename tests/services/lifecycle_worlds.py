@@ -20,10 +20,10 @@ from typing import Any
 import responses
 
 from bot.core.intents import UpdateIntent
-from bot.forges.base import Forge, ForgeInfo
-from bot.forges.github import GitHubForge
-from bot.forges.github_auth import TokenAuth
-from bot.forges.gitlab import GitLabForge
+from bot.core.ports import Forge, ForgeInfo
+from bot.forges.github.adapter import GitHubForge
+from bot.forges.github.auth import TokenAuth
+from bot.forges.gitlab.adapter import GitLabForge
 from tests.fakes.git_model import Git, Person
 from tests.fakes.github_api import GH, GitHubFake
 from tests.fakes.gitlab_api import BOT_NAME, GL, GitLabFake

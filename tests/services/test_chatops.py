@@ -1,5 +1,5 @@
 """Chat-ops commands against real git (local forge), real Redis, the real planner and reconcile:
-each command runs through the command job (``bot.jobs_commands.handle_command``) in-process and
+each command runs through the command job (``bot.jobs.commands.handle_command``) in-process and
 the tests look at what a reviewer sees: the branch, the PR state, reactions and reply text."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.events import PrComment, event_to_dict
-from bot.jobs_commands import handle_command
+from bot.jobs.commands import handle_command
 from bot.settings import Settings
 from tests.forges.local_fixture import human_commit
 from tests.services.chatops_fixture import API, REPO, WEB, ChatWorld, make_world

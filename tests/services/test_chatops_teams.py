@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.events import PrComment, event_to_dict
+from bot.core.ports import Permission
 from bot.errors import PermissionDenied
-from bot.forges.base import Permission
-from bot.jobs_commands import handle_command
+from bot.jobs.commands import handle_command
 from bot.settings import Settings
 from tests.services.chatops_fixture import API, ChatWorld, make_world
 

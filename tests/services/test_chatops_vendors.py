@@ -158,7 +158,7 @@ def test_gitlab_merge_waits_for_a_pipeline_on_the_head_and_cancel_merge_stops_it
 ) -> None:
     from rq.registry import ScheduledJobRegistry
 
-    from bot.jobs_commands import auto_merge_when_ready
+    from bot.jobs.commands import auto_merge_when_ready
 
     key = "gitlab:acme/deploy:main:web"
     container.intents.groups.set_fields(key, head_branch="manifest-bot/prod/web", pr_number=4)

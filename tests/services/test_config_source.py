@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.config import load_config
 from bot.errors import ConfigError, SettingsError
-from bot.forges.local import LocalGitForge
+from bot.forges.local.adapter import LocalGitForge
 from bot.services.config_source import ConfigSource, forge_options, resolve_ref
 from bot.settings import Settings
 from tests.forges.local_fixture import human_commit, seed_repo

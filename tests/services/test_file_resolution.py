@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.forges.local import LocalGitForge
-from bot.services.file_resolution import ScanCache, glob_regex, resolve_files
+from bot.forges.local.adapter import LocalGitForge
+from bot.services.files import ScanCache, glob_regex, resolve_files
 from tests.forges.local_fixture import seed_repo
 from tests.services.lifecycle_fixture import intent
 

@@ -12,10 +12,10 @@ import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.intents import PrOptions
+from bot.core.ports import Forge
 from bot.core.render import parse_marker
 from bot.errors import Conflict, ManifestError
-from bot.forges.base import Forge
-from bot.services.pr_lifecycle import branch_name, sync_group
+from bot.services.lifecycle import branch_name, sync_group
 from tests.services.lifecycle_fixture import API, REPO
 from tests.services.lifecycle_worlds import KINDS, World, make_world
 

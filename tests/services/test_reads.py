@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.ports import BatchReader, Forge, ForgeInfo
 from bot.errors import ManifestError
-from bot.forges.base import BatchReader, Forge, ForgeInfo
-from bot.forges.local import LocalGitForge
-from bot.services.file_resolution import ScanCache, resolve_files
-from bot.services.pr_desired import desired_state
+from bot.forges.local.adapter import LocalGitForge
+from bot.services.desired import desired_state
+from bot.services.files import ScanCache, resolve_files
 from bot.services.reads import read_many
 from tests.services.lifecycle_fixture import REPO, intent, make_forge
 

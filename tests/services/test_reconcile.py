@@ -11,13 +11,14 @@ import pytest
 import redis
 from rq import Queue
 
-from bot import deps, jobs
+from bot import deps
 from bot.core.events import Delivery, ImagePushed, PrClosed, Push
 from bot.deps import Container
 from bot.errors import Conflict, ManifestError, RateLimited, Transient
-from bot.forges.local import LocalGitForge
+from bot.forges.local.adapter import LocalGitForge
+from bot.jobs import reconcile as jobs
+from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile, reconcile_locked
-from bot.services.reconcile_events import apply_delivery
 from bot.settings import Settings
 from tests.integration.world import REPO, World, image_name, make_world, tags_at
 

@@ -28,7 +28,7 @@ def _store_for_current_job() -> DeliveryStore:
 
 
 def processing_job(delivery_id: str) -> None:
-    """Stands in for bot.jobs.handle_delivery: reads the delivery, marks it processed."""
+    """Stands in for bot.jobs.events.handle_delivery: reads the delivery, marks it processed."""
     store = _store_for_current_job()
     assert store.get(delivery_id) is not None
     store.mark_processed(delivery_id)

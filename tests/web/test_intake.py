@@ -47,7 +47,7 @@ def test_signed_delivery_is_recorded_and_queued(
     job_id = f"{app_settings.redis_prefix}-delivery-{delivery_id}"
     assert queue.job_ids == [job_id]
     job = Job.fetch(job_id, connection=redis_conn)
-    assert job.func_name == "bot.jobs.handle_delivery"
+    assert job.func_name == "bot.jobs.events.handle_delivery"
     assert job.kwargs == {"delivery_id": delivery_id}
     stored = DeliveryStore(redis_conn, app_settings).get(delivery_id)
     assert stored is not None

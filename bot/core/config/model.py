@@ -313,7 +313,7 @@ class PromotionChain(Model):
 
 
 def _chatops_command(value: str) -> str:
-    from bot.core.authz import _command_kind  # authz imports the forge types: import late
+    from bot.core.chatops.authz import _command_kind  # authz imports the forge types: import late
 
     _command_kind(value)  # ValueError "unknown chat-ops command 'promte'"
     return value

@@ -13,9 +13,9 @@ from bot.core.manifests.found import STR_TAG, Found, Slot, make_found, split_tag
 from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.locate import locate
 from bot.core.manifests.model import Change, Edit, EditResult, RefKind
-from bot.core.manifests.plan import Planner, Splice
 from bot.core.manifests.quoting import preferred_quote
 from bot.core.manifests.select import check_selector, normalised_path, select
+from bot.core.manifests.splice import Planner, Splice
 from bot.core.manifests.tree import Path, format_path, iter_scalars, lookup, parse_path, walk_paths
 from bot.core.manifests.verify import data_diff
 from bot.errors import InvalidReference, ManifestError, UnsafeEdit

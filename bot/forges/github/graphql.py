@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
+from bot.core.ports import FileChange, MergeMethod
 from bot.errors import Conflict, NotFound, ValidationFailed
-from bot.forges.base import FileChange, MergeMethod
 from bot.forges.errors_map import error_for_graphql
 from bot.forges.http import HttpClient
 

@@ -1,4 +1,4 @@
-"""Chat-ops: run the commands of one PR comment (imperative shell around bot.core.commands/authz).
+"""Chat-ops: run the commands of one PR comment (imperative shell around bot.core.chatops.commands/authz).
 
 ``run_comment`` is called by the command job while it holds the manifest repo's lock (the same
 lock reconcile takes), so a command and an automatic update never interleave. Per comment it:
@@ -6,7 +6,7 @@ lock reconcile takes), so a command and an automatic update never interleave. Pe
 1. parses the comment (the bot's and other bots' comments, quotes and code are ignored);
 2. reacts 👀 (done by the job before it waits for the lock, so people see they were heard);
 3. reads the author's permission from the forge *now* and authorises every command;
-4. runs the commands in order through the handler table (``bot.services.chatops_handlers``);
+4. runs the commands in order through the handler table (``bot.services.chatops.handlers``);
 5. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
    (help, status, a refusal or failure with its reason, unknown commands, waiting for the lock).
 """
@@ -19,16 +19,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.core.authz import Actor, Decision, Policy, authorize
-from bot.core.chatops_plan import Refusal
-from bot.core.chatops_text import Outcome, refused_text, reply_text, unknown_text
-from bot.core.commands import DEFAULT_PREFIX, Command, ParsedComment, parse_comment
+from bot.core.chatops.authz import Actor, Decision, Policy, authorize
+from bot.core.chatops.commands import DEFAULT_PREFIX, Command, ParsedComment, parse_comment
+from bot.core.chatops.decisions import Refusal
+from bot.core.chatops.replies import Outcome, refused_text, reply_text, unknown_text
 from bot.core.events import PrComment
 from bot.core.group_state import GroupState
 from bot.core.intents import OrderingKey, PlanResult, Skip
+from bot.core.ports import Forge, Permission, PullRequest, Reaction
 from bot.core.render import parse_marker
 from bot.errors import BotError, NotFound
-from bot.forges.base import Forge, Permission, PullRequest, Reaction
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
 
@@ -146,7 +146,7 @@ def run_comment(
 ) -> CommentResult:
     """Run every command in the comment (see the module docstring). Never raises for a user's
     mistake or a refusal; forge errors of a single command become that command's failure."""
-    from bot.services.chatops_handlers import run_command
+    from bot.services.chatops.handlers import run_command
 
     parsed = parsed or parse(deps, event)
     if not parsed.items:

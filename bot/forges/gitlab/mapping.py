@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.forges.base import CommitInfo, FileChange, Permission, PullRequest
+from bot.core.ports import CommitInfo, FileChange, Permission, PullRequest
 
 DRAFT_PREFIX = "Draft: "
 #: the title prefixes GitLab reads as "draft" (case-insensitive)

@@ -21,6 +21,7 @@ from typing import Literal
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change
+from bot.core.ports import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
 from bot.core.render import (
     DEFAULT_PREFIX,
     BodyInput,
@@ -37,9 +38,8 @@ from bot.core.render import (
     replace_marker,
 )
 from bot.errors import ConfigError, NotFound
-from bot.forges.base import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
-from bot.services.file_resolution import ScanCache
-from bot.services.pr_desired import Desired, content_digest, desired_state, effective_intents, fingerprint
+from bot.services.desired import Desired, content_digest, desired_state, effective_intents, fingerprint
+from bot.services.files import ScanCache
 
 Action = Literal["opened", "updated", "noop", "regenerated", "closed", "blocked", "pushed", "held"]
 

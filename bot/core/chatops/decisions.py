@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.commands import IgnoreScope
+from bot.core.chatops.commands import IgnoreScope
 from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
 from bot.core.intents import OrderingKey, UpdateIntent

@@ -6,15 +6,22 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from bot.core.chatops_plan import Refusal, Version, ignore_mark, narrow, next_environment, promotion_target
-from bot.core.chatops_text import Outcome
-from bot.core.commands import Command, IgnoreScope
+from bot.core.chatops.commands import Command, IgnoreScope
+from bot.core.chatops.decisions import (
+    Refusal,
+    Version,
+    ignore_mark,
+    narrow,
+    next_environment,
+    promotion_target,
+)
+from bot.core.chatops.replies import Outcome
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.images import TAG_RE, canonical_name
 from bot.core.intents import Origin, UpdateIntent
 from bot.core.merge import Mark
 from bot.core.render import short_image
-from bot.services.chatops import Context, done, environment, group_key, reconcile, update_state
+from bot.services.chatops.runner import Context, done, environment, group_key, reconcile, update_state
 
 _ROW_RE = re.compile(r"^\| `[^`]*` \| `(?P<image>[^`]*)` \| `(?P<old>[^`]*)` → `(?P<new>[^`]*)` \|", re.M)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.core.commands import DEFAULT_PREFIX, Command, Unknown
+from bot.core.chatops.commands import DEFAULT_PREFIX, Command, Unknown
 
 #: (command, what it does) in the order the help lists them
 HELP_ROWS: tuple[tuple[str, str], ...] = (

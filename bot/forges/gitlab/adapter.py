@@ -27,8 +27,7 @@ from urllib.parse import quote
 import gitlab
 import requests
 
-from bot.errors import Conflict, ValidationFailed
-from bot.forges.base import (
+from bot.core.ports import (
     CommitInfo,
     FileChange,
     ForgeInfo,
@@ -38,8 +37,9 @@ from bot.forges.base import (
     PullRequest,
     Reaction,
 )
+from bot.errors import Conflict, ValidationFailed
 from bot.forges.errors_map import error_for_response, forge_message
-from bot.forges.gitlab_json import (
+from bot.forges.gitlab.mapping import (
     access_to_permission,
     commit_from_json,
     file_actions,

@@ -1,8 +1,8 @@
-"""A forge made of git repositories on disk (``bot.forges.base.Forge``).
+"""A forge made of git repositories on disk (``bot.core.ports.Forge``).
 
 ``repo`` names a directory under ``root`` (``root/<repo>`` or ``root/<repo>.git``, bare or not).
 Branches are real branches, written through plumbing with compare-and-swap (see
-``bot.forges.local_git``); pull requests, comments and reactions live in ``<repo dir>.prs.json``
+``bot.forges.local.git``); pull requests, comments and reactions live in ``<repo dir>.prs.json``
 beside the repository. Permissions come from a map (default WRITE for everyone) that the JSON
 file's ``permissions`` object can override per user; team membership comes from a ``teams`` map.
 
@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.errors import Conflict, NotFound, SettingsError, ValidationFailed
-from bot.forges.base import (
+from bot.core.ports import (
     CommitInfo,
     FileChange,
     ForgeInfo,
@@ -30,8 +29,9 @@ from bot.forges.base import (
     PullRequest,
     Reaction,
 )
-from bot.forges.local_git import GitRepo
-from bot.forges.local_prs import PrStore, Record, now_iso
+from bot.errors import Conflict, NotFound, SettingsError, ValidationFailed
+from bot.forges.local.git import GitRepo
+from bot.forges.local.prs import PrStore, Record, now_iso
 from bot.settings import Settings
 
 DEFAULT_BOT_EMAIL = "manifest-bot@localhost"

@@ -16,10 +16,10 @@ from bot.core import manifests as engine
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change, Edit, Selector
+from bot.core.ports import Forge
 from bot.core.render import Row
 from bot.errors import ManifestError
-from bot.forges.base import Forge
-from bot.services.file_resolution import ScanCache, resolve_files
+from bot.services.files import ScanCache, resolve_files
 from bot.services.reads import read_many
 
 #: bump when the PR text layout changes, so every open PR's text is refreshed once

@@ -21,8 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from bot.errors import NotFound, ValidationFailed
-from bot.forges.base import (
+from bot.core.ports import (
     CommitInfo,
     FileChange,
     ForgeInfo,
@@ -32,8 +31,9 @@ from bot.forges.base import (
     PullRequest,
     Reaction,
 )
-from bot.forges.github_auth import GitHubAuth
-from bot.forges.github_gql import READ_CHUNK, GitHubGraphQL, graphql_url
+from bot.errors import NotFound, ValidationFailed
+from bot.forges.github.auth import GitHubAuth
+from bot.forges.github.graphql import READ_CHUNK, GitHubGraphQL, graphql_url
 from bot.forges.http import HttpClient
 from bot.forges.teams import github_team_member
 

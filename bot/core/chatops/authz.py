@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
-from bot.core.commands import Command, CommandKind
-from bot.forges.base import Permission
+from bot.core.chatops.commands import Command, CommandKind
+from bot.core.ports import Permission
 
 _PERMISSION_NAMES: dict[str, Permission] = {
     "none": Permission.NONE,

@@ -30,52 +30,20 @@ from typing import Any
 from rq import Retry, get_current_job
 
 from bot import deps
-from bot.core.events import PrComment
 from bot.deps import Container
 from bot.errors import BotError, RateLimited, Transient
-from bot.jobs_commands import enqueue_command
-from bot.jobs_commands import wake as wake_command
+from bot.jobs.commands import wake as wake_command
 from bot.services.reconcile import Report, reconcile
-from bot.services.reconcile_events import apply_delivery
 
 log = logging.getLogger(__name__)
 
-RECONCILE_FUNC = "bot.jobs.reconcile_group"
+RECONCILE_FUNC = "bot.jobs.reconcile.reconcile_group"
 #: fallback run of a deferred group: at least this long, at most FALLBACK_MAX_S
 FALLBACK_MIN_S = 1
 FALLBACK_MAX_S = 5
 
 
 # --- entry points ------------------------------------------------------------------------------
-def handle_delivery(delivery_id: str) -> dict[str, Any]:
-    container = deps.current()
-    store = container.deliveries
-    delivery = store.get(delivery_id)
-    if delivery is None:
-        log.warning("delivery %s is gone (expired?); nothing to do", delivery_id)
-        return {"delivery": delivery_id, "missing": True}
-    try:
-        outcome = apply_delivery(
-            container.intents, container.config, delivery, bot_login=container.settings.bot_login
-        )
-        for group_key in outcome.groups:
-            request_reconcile(container, group_key)
-        for event in delivery.events:  # chat-ops (issue 7): each comment is its own locked job
-            if isinstance(event, PrComment):
-                enqueue_command(container, event, delivery_id)
-    except Exception as exc:
-        store.mark_failed(delivery_id, str(exc) if isinstance(exc, BotError) else type(exc).__name__)
-        raise
-    store.mark_processed(delivery_id)
-    return {
-        "delivery": delivery_id,
-        "intents": outcome.intents,
-        "accepted": outcome.accepted,
-        "superseded": outcome.superseded,
-        "groups": outcome.groups,
-    }
-
-
 def reconcile_group(group_key: str, force: bool = False, recreate: bool = False) -> dict[str, Any]:
     container = deps.current()
     try:

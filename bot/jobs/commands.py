@@ -9,7 +9,7 @@ queue (``bot.jobs.handle_delivery`` calls it for every ``PrComment``). The job:
    job holds it, the command registers as a waiter ``command:<token>`` (the holder's release
    hands it back and ``wake`` re-queues it at once) plus a delayed fallback run, and returns —
    no worker ever blocks. The reply of a command that waited says how long;
-4. runs the commands (``bot.services.chatops.run_comment``), which change the group's intents
+4. runs the commands (``bot.services.chatops.runner.run_comment``), which change the group's intents
    and flags and reconcile the group while the lock is held, so a command and a CI burst never
    interleave; then releases the lock and wakes whatever queued behind it.
 """
@@ -25,18 +25,18 @@ from datetime import timedelta
 from typing import Any
 
 from bot import deps
-from bot.core.authz import Policy
+from bot.core.chatops.authz import Policy
 from bot.core.events import PrComment, event_from_dict, event_to_dict
 from bot.core.intents import Origin, PlanResult
 from bot.deps import Container
 from bot.errors import BotError, Transient
-from bot.services.chatops import ChatopsDeps, acknowledge, parse, run_comment
+from bot.services.chatops.runner import ChatopsDeps, acknowledge, parse, run_comment
 from bot.store.groups import split_group_key
 from bot.store.locks import RepoLock
 
 log = logging.getLogger(__name__)
 
-COMMAND_FUNC = "bot.jobs_commands.handle_command"
+COMMAND_FUNC = "bot.jobs.commands.handle_command"
 WAITER_PREFIX = "command:"
 FALLBACK_MIN_S = 1.0
 FALLBACK_MAX_S = 5.0
@@ -102,7 +102,7 @@ def wake(container: Container, waiter: str) -> bool:
 
 
 def wake_all(container: Container, waiters: list[str]) -> None:
-    from bot.jobs import request_reconcile
+    from bot.jobs.reconcile import request_reconcile
 
     for waiter in waiters:
         if not wake(container, waiter):
@@ -248,7 +248,7 @@ def chatops_deps(container: Container, forge_name: str, lock: RepoLock) -> Chato
 
 
 # --- GitLab: auto-merge only once the head has a pipeline ------------------------------------------
-AUTO_MERGE_FUNC = "bot.jobs_commands.auto_merge_when_ready"
+AUTO_MERGE_FUNC = "bot.jobs.commands.auto_merge_when_ready"
 AUTO_MERGE_ATTEMPTS = 20
 
 
@@ -298,7 +298,7 @@ def auto_merge_when_ready(forge_name: str, repo: str, number: int, attempt: int)
 
 
 def _request(container: Container, group_key: str) -> None:
-    from bot.jobs import request_reconcile
+    from bot.jobs.reconcile import request_reconcile
 
     request_reconcile(container, group_key)
 
@@ -337,6 +337,6 @@ def _environment_of(config: Any, group_key: str) -> str | None:
 
 
 def _queue_state(container: Container, group_key: str) -> str:
-    from bot.jobs import marker_key
+    from bot.jobs.reconcile import marker_key
 
     return "queued" if container.redis.exists(marker_key(container, group_key)) else "idle"

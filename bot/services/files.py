@@ -24,8 +24,8 @@ from bot.core import manifests as engine
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Reference
+from bot.core.ports import Forge
 from bot.errors import ManifestError
-from bot.forges.base import Forge
 from bot.services.reads import read_many
 
 _GLOB_CHARS = frozenset("*?[")

@@ -12,8 +12,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import assert_never
 
-from bot.core.chatops_plan import Refusal
-from bot.core.chatops_text import (
+from bot.core.chatops.commands import Command, CommandKind
+from bot.core.chatops.decisions import Refusal
+from bot.core.chatops.replies import (
     Outcome,
     StatusView,
     TargetStatus,
@@ -21,12 +22,11 @@ from bot.core.chatops_text import (
     not_our_pr_text,
     status_text,
 )
-from bot.core.commands import Command, CommandKind
 from bot.core.images import canonical_name
+from bot.core.ports import MergeMethod
 from bot.errors import Conflict
-from bot.forges.base import MergeMethod
-from bot.services import chatops_versions as versions
-from bot.services.chatops import Context, done, environment, group_key, reconcile, update_state
+from bot.services.chatops import versions
+from bot.services.chatops.runner import Context, done, environment, group_key, reconcile, update_state
 
 Handler = Callable[[Context, Command], Outcome]
 

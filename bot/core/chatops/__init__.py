@@ -1,0 +1,1 @@
+"""Chat-ops, pure: comment parsing, authorisation, what commands decide, reply texts."""

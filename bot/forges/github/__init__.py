@@ -1,0 +1,1 @@
+"""The GitHub adapter: REST and GraphQL, App and token auth."""

@@ -1,0 +1,1 @@
+"""A forge made of git repositories on disk: plumbing with compare-and-swap, PRs in JSON."""

@@ -1,0 +1,1 @@
+"""rq entry points: ``events``, ``reconcile``, ``commands`` (thin; primitive keyword arguments)."""
