@@ -137,7 +137,10 @@ def test_example_config_loads_and_documents_real_settings() -> None:
         ),
         pytest.param(
             "forges:\n  - name: github\n    kind: github\n    token: setting:github_tokn\n",
-            ["bot.yaml:4: forges[0].token: unknown setting 'github_tokn' (see config/example.env)"],
+            [
+                "bot.yaml:4: forges[0].token: unknown setting 'github_tokn' "
+                "(a forge secret setting: github_private_key, github_token, gitlab_token)"
+            ],
             id="unknown setting reference",
         ),
         pytest.param(
@@ -316,3 +319,13 @@ def test_schema_cli_detects_drift(tmp_path: Path) -> None:
     assert check.returncode == 1 and "out of date" in check.stderr
     subprocess.run([*run, "--write-schema", str(stale)], check=True, capture_output=True, cwd=ROOT)
     assert stale.read_text() == schema_text()
+
+
+def test_setting_references_name_secret_process_settings() -> None:
+    """The core cannot import the settings module; the names it accepts must exist there."""
+    from bot.core.config.model import SECRET_SETTINGS
+    from bot.settings import Settings
+
+    for name in SECRET_SETTINGS:
+        assert name in Settings.model_fields
+        assert "SecretStr" in str(Settings.model_fields[name].annotation), name
