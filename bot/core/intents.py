@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.core.keys import GroupKey, TargetKey
+
 PinMode = Literal["tag", "digest", "tag+digest"]
 
 #: An ordering key compares only with keys of the same scheme for the same target.
@@ -73,14 +75,14 @@ class UpdateIntent:
 
     @property
     def group_key(self) -> str:
-        """Identifies one PR: forge, repo, base branch, group."""
-        return f"{self.forge}:{self.repo}:{self.base_branch}:{self.group}"
+        """Identifies one PR: forge, repo, base branch, group (``bot.core.keys.GroupKey``)."""
+        return str(GroupKey(self.forge, self.repo, self.base_branch, self.group))
 
     @property
     def target_key(self) -> str:
         """Identifies one target within a group; intents for the same target compete."""
         selector = self.marker or (f"{self.doc or 0}:{self.path}" if self.path else "")
-        return f"{self.image}|{selector}|{','.join(sorted(self.files))}"
+        return str(TargetKey(self.image, selector, self.files))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

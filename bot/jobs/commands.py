@@ -28,10 +28,10 @@ from bot import deps
 from bot.core.chatops.authz import Policy
 from bot.core.events import PrComment, event_from_dict, event_to_dict
 from bot.core.intents import Origin, PlanResult
+from bot.core.keys import GroupKey
 from bot.deps import Container
 from bot.errors import BotError, Transient
 from bot.services.chatops.runner import ChatopsDeps, acknowledge, parse, run_comment
-from bot.store.groups import split_group_key
 from bot.store.locks import RepoLock
 
 log = logging.getLogger(__name__)
@@ -203,9 +203,9 @@ def forge_name_for(container: Container, kind: str, repo: str) -> str:
 
 
 def _lock(container: Container, forge_name: str, repo: str) -> RepoLock:
-    from bot.services.reconcile import lock_for
+    from bot.services.reconcile import repo_lock
 
-    return lock_for(container.reconcile_deps, f"{forge_name}:{repo}:-:-")
+    return repo_lock(container.reconcile_deps, forge_name, repo)
 
 
 def chatops_deps(container: Container, forge_name: str, lock: RepoLock) -> ChatopsDeps:
@@ -329,9 +329,9 @@ def _planner(config: Any) -> Any:
 def _environment_of(config: Any, group_key: str) -> str | None:
     if config is None:
         return None
-    forge, repo, base, group = split_group_key(group_key)
-    for target in config.targets_in_repo(forge, repo):
-        if target.environment and target.branch == base and target.group_name == group:
+    key = GroupKey.parse(group_key)
+    for target in config.targets_in_repo(key.forge, key.repo):
+        if target.environment and target.branch == key.base and target.group_name == key.group:
             return str(target.environment)
     return None
 

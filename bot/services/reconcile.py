@@ -28,13 +28,14 @@ import redis
 
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
+from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.core.ports import Forge
 from bot.core.render import error_comment
 from bot.errors import BotError, Conflict, Transient
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.settings import Settings
-from bot.store.groups import GroupRecord, GroupStore, split_group_key
+from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
 from bot.store.locks import RepoLock
 
@@ -90,10 +91,16 @@ class Report:
     pr_number: int | None = None
 
 
-def lock_for(deps: ReconcileDeps, group_key: str) -> RepoLock:
-    forge, repo, _, _ = split_group_key(group_key)
+def repo_lock(deps: ReconcileDeps, forge: str, repo: str) -> RepoLock:
+    """The write lock of one manifest repository (reconcile and chat-ops commands take it)."""
     key = deps.settings.key("lock", forge, repo)
     return RepoLock(deps.conn, key, timeout_s=deps.settings.lock_timeout_s)
+
+
+def lock_for(deps: ReconcileDeps, group_key: str) -> RepoLock:
+    """The lock of the repository a group lives in."""
+    key = GroupKey.parse(group_key)
+    return repo_lock(deps, key.forge, key.repo)
 
 
 def reconcile(

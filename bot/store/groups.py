@@ -17,16 +17,11 @@ from typing import Any
 import redis
 
 from bot.core.group_state import GroupState
+from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.settings import Settings
 
 MAX_WATCH_RETRIES = 200
-
-
-def split_group_key(group_key: str) -> tuple[str, str, str, str]:
-    """``forge:repo:base:group`` -> its parts (repo names may not hold ':'; groups may)."""
-    forge, repo, base, group = group_key.split(":", 3)
-    return forge, repo, base, group
 
 
 @dataclass(frozen=True)
@@ -41,20 +36,24 @@ class GroupRecord:
     applied: dict[str, Mark] = field(default_factory=dict)
 
     @property
+    def key(self) -> GroupKey:
+        return GroupKey.parse(self.group_key)
+
+    @property
     def forge(self) -> str:
-        return split_group_key(self.group_key)[0]
+        return self.key.forge
 
     @property
     def repo(self) -> str:
-        return split_group_key(self.group_key)[1]
+        return self.key.repo
 
     @property
     def base_branch(self) -> str:
-        return split_group_key(self.group_key)[2]
+        return self.key.base
 
     @property
     def group(self) -> str:
-        return split_group_key(self.group_key)[3]
+        return self.key.group
 
     def to_json(self) -> str:
         data = {f: getattr(self, f) for f in ("group_key", "blocked", "error_commented", "pr_number")}
@@ -99,7 +98,7 @@ class GroupStore:
         keys = sorted(m.decode() for m in self.conn.smembers(self.index_key(forge, repo)))
         if base_branch is None:
             return keys
-        return [k for k in keys if split_group_key(k)[2] == base_branch]
+        return [k for k in keys if GroupKey.parse(k).base == base_branch]
 
     def group_for_branch(self, forge: str, repo: str, head_branch: str) -> str | None:
         raw = self.conn.get(self.branch_key(forge, repo, head_branch))
@@ -107,8 +106,8 @@ class GroupStore:
 
     # --- writes --------------------------------------------------------------------------------
     def register(self, group_key: str, pipe: redis.client.Pipeline | None = None) -> None:
-        forge, repo, _, _ = split_group_key(group_key)
-        (pipe or self.conn).sadd(self.index_key(forge, repo), group_key)
+        key = GroupKey.parse(group_key)
+        (pipe or self.conn).sadd(self.index_key(key.forge, key.repo), group_key)
 
     def update(self, group_key: str, change: Callable[[GroupRecord], GroupRecord]) -> GroupRecord:
         """Apply ``change`` atomically (optimistic: retried when another writer got in between)."""
@@ -122,8 +121,8 @@ class GroupStore:
                     pipe.set(key, new.to_json())
                     self.register(group_key, pipe)
                     if new.head_branch:
-                        forge, repo, _, _ = split_group_key(group_key)
-                        pipe.set(self.branch_key(forge, repo, new.head_branch), group_key)
+                        key = GroupKey.parse(group_key)
+                        pipe.set(self.branch_key(key.forge, key.repo, new.head_branch), group_key)
                     pipe.execute()
                     return new
                 except redis.WatchError:

@@ -21,6 +21,7 @@ import redis
 
 from bot.core.group_state import IgnoreMark
 from bot.core.intents import UpdateIntent
+from bot.core.keys import TargetKey
 from bot.core.merge import Mark, MergeOutcome, merge, satisfied
 from bot.settings import Settings
 from bot.store.groups import MAX_WATCH_RETRIES, GroupRecord, GroupStore
@@ -208,9 +209,9 @@ class IntentStore:
 
 def _with_ignored(record: GroupRecord, applied: dict[str, Mark]) -> GroupRecord:
     """Ignore each applied version (and below) for its image until a newer one arrives."""
-    images = {t.split("|", 1)[0] for t in applied}
+    images = {TargetKey.parse(t).image for t in applied}
     marks = [m for m in record.state.ignored if m.image not in images]
     for target, mark in sorted(applied.items()):
         label = f"{mark.tag or mark.digest} (PR closed without merging)"
-        marks.append(IgnoreMark(target.split("|", 1)[0], tuple(mark.key), mark.scheme, label))
+        marks.append(IgnoreMark(TargetKey.parse(target).image, tuple(mark.key), mark.scheme, label))
     return replace(record, state=replace(record.state, ignored=tuple(marks)))

@@ -19,6 +19,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from bot.core.events import Event
 from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
+from bot.core.keys import TargetKey
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
 from bot.store.groups import GroupRecord, GroupStore
@@ -138,12 +139,13 @@ def group_row(intents: IntentStore, record: GroupRecord) -> GroupRow:
         applied = record.applied.get(target)
         if intent is not None:
             environment = environment or (intent.environment or "")
-        image = intent.image if intent else target.partition("|")[0]
+        key = TargetKey.parse(target)
+        image = intent.image if intent else key.image
         pin = state.pin_for(image)
         rows.append(
             TargetRow(
                 image=image,
-                files=", ".join(intent.files) if intent else target.rpartition("|")[2],
+                files=", ".join(intent.files if intent else key.files),
                 wanted=version(intent.tag, intent.digest) if intent else "",
                 current=version(applied.tag, applied.digest) if applied else "",
                 ignored="; ".join(

@@ -23,6 +23,7 @@ from bot.core.chatops.replies import (
     status_text,
 )
 from bot.core.images import canonical_name
+from bot.core.keys import TargetKey
 from bot.core.ports import MergeMethod
 from bot.errors import Conflict
 from bot.services.chatops import versions
@@ -95,7 +96,7 @@ def _status(ctx: Context, command: Command) -> Outcome:
     in_pr = versions.table_tags(pr.body) if pr is not None and pr.state == "open" else {}
     for target in sorted(set(snapshot.active) | set(record.applied)):
         intent = snapshot.active.get(target)
-        image = intent.image if intent else target.split("|", 1)[0]
+        image = intent.image if intent else TargetKey.parse(target).image
         pin = state.pin_for(image)
         wanted = None
         if intent is not None and not state.is_ignored(intent):

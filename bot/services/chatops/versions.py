@@ -19,6 +19,7 @@ from bot.core.chatops.replies import Outcome
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.images import TAG_RE, canonical_name
 from bot.core.intents import Origin, UpdateIntent
+from bot.core.keys import GroupKey, TargetKey
 from bot.core.merge import Mark
 from bot.core.render import short_image
 from bot.services.chatops.runner import Context, done, environment, group_key, reconcile, update_state
@@ -35,7 +36,8 @@ def pr_versions(ctx: Context) -> list[Version]:
         return [Version.of(i) for _, i in sorted(active.items())]
     applied = ctx.deps.groups.get(key).applied
     return [
-        Version(t, t.split("|", 1)[0], m.tag, m.digest, m.scheme, m.key) for t, m in sorted(applied.items())
+        Version(t, TargetKey.parse(t).image, m.tag, m.digest, m.scheme, m.key)
+        for t, m in sorted(applied.items())
     ]
 
 
@@ -177,14 +179,14 @@ def _apply(ctx: Context, intents: Sequence[UpdateIntent]) -> tuple[list[str], li
     outcomes = ctx.deps.intents.merge(intents)
     changed = [g for g, o in outcomes.items() if o.changed]
     notes = [
-        f"`{short_image(s.image)}` {s.tag} not applied in `{g.split(':', 3)[3]}`: {s.reason}"
+        f"`{short_image(s.image)}` {s.tag} not applied in `{GroupKey.parse(g).group}`: {s.reason}"
         + (f" (it has {s.winner_tag})" if s.winner_tag else "")
         for g, o in outcomes.items()
         for s in o.superseded
     ]
-    here = f"{ctx.deps.forge_name}:{ctx.event.repo}:"
     for key in changed:
-        if key.startswith(here):
+        parsed = GroupKey.parse(key)
+        if (parsed.forge, parsed.repo) == (ctx.deps.forge_name, ctx.event.repo):
             ctx.deps.reconcile(key)
         else:
             ctx.deps.enqueue_reconcile(key)

@@ -1,0 +1,46 @@
+"""Typed keys of update groups and targets, and their one string form.
+
+A group key names one pull request: ``forge:repo:base:group`` (the config's forge name, the
+manifest repo, its base branch, the group name; repo names hold no ``:``, group names may). A
+target key names one place a group edits: ``image|selector|files``. Both travel as strings (Redis
+keys, rq job arguments, the PR marker): build and read them here, never by splitting by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class GroupKey:
+    forge: str
+    repo: str
+    base: str
+    group: str
+
+    @classmethod
+    def parse(cls, text: str) -> GroupKey:
+        parts = text.split(":", 3)
+        if len(parts) != 4 or not all(parts):
+            raise ValueError(f"not a group key (forge:repo:base:group): {text!r}")
+        return cls(*parts)
+
+    def __str__(self) -> str:
+        return f"{self.forge}:{self.repo}:{self.base}:{self.group}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TargetKey:
+    image: str
+    #: a setter marker, ``<doc>:<dotted path>``, or "" (selected by image name)
+    selector: str = ""
+    files: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> TargetKey:
+        image, sep, rest = text.partition("|")
+        selector, _, files = rest.rpartition("|") if sep else ("", "", "")
+        return cls(image, selector, tuple(f for f in files.split(",") if f))
+
+    def __str__(self) -> str:
+        return f"{self.image}|{self.selector}|{','.join(sorted(self.files))}"
