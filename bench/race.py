@@ -2,7 +2,8 @@
 versions, late old builds) posted concurrently through the Flask app; 2 real ``manifest-bot
 worker`` processes; the local git forge behind a wrapper adding latency (default 50 ms per call)
 and counting calls. Run once as built and once with coalescing disabled (one reconcile per event
-and group, FIFO with the events, each one syncing) on ``--baseline-events`` events (default 60:
+and group, FIFO with the events, each one syncing: ``bench/race_baseline.py`` queues its own job
+instead of the product's) on ``--baseline-events`` events (default 60:
 at 50 ms per call every baseline sync costs about a second, so 200 would take ten minutes);
 ``write_ratio`` compares writes *per event*. Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379.
 
@@ -31,6 +32,7 @@ import redis  # noqa: E402
 from rq import Queue  # noqa: E402
 from rq.registry import StartedJobRegistry  # noqa: E402
 
+from bench.race_baseline import admit_all  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store.deliveries import DeliveryStore  # noqa: E402
@@ -45,6 +47,7 @@ from tests.integration.world import (  # noqa: E402
     open_prs,
     post_all,
     race_posts,
+    signed,
     tags_at,
     vkey,
     worker_env,
@@ -67,8 +70,17 @@ def done(conn: redis.Redis, settings: Settings, world: World, posts: list[Post])
         return False
     if any((r := store.record(p.delivery_id)) is None or r.status != "processed" for p in posts):
         return False
+    return lost(world, posts) == 0
+
+
+def lost(world: World, posts: list[Post]) -> int:
+    """Posted images whose newest version some environment's PR branch does not hold."""
     want = expected(posts)
-    return all(tags_at(world, world.branch(env), env) == want for env in world.envs)
+    missing = 0
+    for env in world.envs:
+        tags = tags_at(world, world.branch(env), env)
+        missing += sum(1 for i, tag in want.items() if tags.get(i) != tag)
+    return missing
 
 
 def latencies(
@@ -117,7 +129,6 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
             "config_path": world.config_path,
             "webhook_secrets": {"generic": (SECRET,)},
             "lock_timeout_s": 30,
-            "reconcile_coalesce": coalesce,
             "log_level": "WARNING",
         }
     )
@@ -138,9 +149,16 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
         ):
             time.sleep(0.05)
         posts = race_posts(world, n=events)
-        app = create_app(settings=settings)
         start = time.time()
-        times = post_all(app, posts)
+        if coalesce:
+            times = post_all(create_app(settings=settings), posts)
+        else:
+            store = DeliveryStore(conn, settings)
+            queue = Queue(settings.queue("events"), connection=conn)
+            posted = admit_all(store, queue, [signed(p) for p in posts])
+            times = {}
+            for post, at in zip(posts, posted, strict=True):
+                times.setdefault(post.delivery, at)
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline and not done(conn, settings, world, posts):
             time.sleep(0.05)
@@ -150,16 +168,12 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
         writes = [json.loads(x) for x in conn.lrange(settings.key("forge", "writes"), 0, -1)]
     finally:
         workers.stop()
-    want = expected(posts)
-    lost = sum(
-        1 for env in world.envs for i, tag in tags_at(world, world.branch(env), env).items() if tag != want[i]
-    ) + sum(len(want) for env in world.envs if not tags_at(world, world.branch(env), env))
     lat = latencies(writes, posts, times, world.envs)
     prs = open_prs(world)
     result = {
         "settled": settled,
         "events": len(posts),
-        "lost": lost,
+        "lost": lost(world, posts),
         "downgrades": len(downgrades(world)),
         "forge_calls": sum(v for k, v in calls.items() if not k.startswith("_")),
         "forge_writes": calls.get("_writes", 0),

@@ -1,30 +1,38 @@
-"""The composition root: builds Redis, queues and forge clients from settings.
+"""The composition root: builds Redis, queues, stores, forge clients and the chat-ops wiring from
+settings and the routing config.
 
 Nothing here runs at import time. The web app builds one Container in ``create_app``; a worker
-process builds one at start-up and installs it with ``install`` so rq job functions (module-level,
-primitive arguments) reach it through ``current()``.
+process builds one at start-up and installs it (``bot.jobs.runtime.install``) so rq job functions
+(module-level, primitive arguments) reach it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import redis
 from rq import Queue
 
+from bot.core.chatops.authz import Policy
+from bot.core.config.loader import load_config
+from bot.core.config.model import Config
+from bot.core.intents import OrderingKey, Origin, PlanResult
+from bot.core.keys import GroupKey
+from bot.core.planning import plan_for_environment
+from bot.core.ports import Forge
+from bot.errors import BotError, ConfigError, Transient
+from bot.forges.factory import build_forge
+from bot.jobs.schedule import Scheduler
+from bot.services.chatops.context import ChatopsDeps, Planner
+from bot.services.config_source import forge_options
+from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.settings import Settings
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from bot.core.config.model import Config
-    from bot.core.ports import Forge
-    from bot.services.reconcile import ReconcileDeps
-    from bot.store.deliveries import DeliveryStore
-    from bot.store.intents import IntentStore
+from bot.store.deliveries import DeliveryStore
+from bot.store.intents import IntentStore
+from bot.store.locks import RepoLock
 
 
 @dataclass
@@ -37,6 +45,7 @@ class Container:
     #: wraps every forge built here (benchmarks count calls, fault tests inject errors)
     forge_wrapper: Callable[[Forge], Forge] | None = None
 
+    # --- infrastructure --------------------------------------------------------------------------
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(
@@ -49,60 +58,124 @@ class Container:
             self.settings.queue(name), connection=self.redis, default_timeout=self.settings.job_timeout_s
         )
 
-    # --- reconcile (issue 6): config, forges, stores ------------------------------------------
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.redis, self.settings, self.queue)
+
+    @cached_property
+    def deliveries(self) -> DeliveryStore:
+        return DeliveryStore(self.redis, self.settings, self.clock)
+
+    @cached_property
+    def intents(self) -> IntentStore:
+        return IntentStore(self.redis, self.settings)
+
+    # --- routing config and forges -----------------------------------------------------------------
     @cached_property
     def config(self) -> Config:
         """The routing config from ``settings.config_path`` (loaded once per process)."""
-        from bot.core.config.loader import load_config
-        from bot.errors import ConfigError
-
         path = self.settings.config_path
         if path is None:
             raise ConfigError("no routing config: set MANIFEST_BOT_CONFIG_PATH")
         return load_config(path.read_text(encoding="utf-8"), str(path))
 
+    def config_or_none(self) -> Config | None:
+        """The routing config, or None when there is none (tests that preset forges)."""
+        try:
+            return self.config
+        except BotError:
+            return None
+
     def forge(self, name: str) -> Forge:
         """The forge client the config names ``name`` (built once, through the forge factory)."""
         if name not in self.forges:
-            from bot.forges.factory import build_forge
-            from bot.services.config_source import forge_options
-
             cfg = self.config.forge(name)
             built = build_forge(name, cfg.kind, self.settings, **forge_options(cfg, self.settings))
             self.forges[name] = self.forge_wrapper(built) if self.forge_wrapper else built
         return self.forges[name]
 
-    @cached_property
-    def deliveries(self) -> DeliveryStore:
-        from bot.store.deliveries import DeliveryStore
+    def forge_name_for(self, kind: str, repo: str) -> str:
+        """The config's forge name for an event's forge kind in ``repo`` (the kind without config)."""
+        config = self.config_or_none()
+        return config.forge_name_for(kind, repo) if config is not None else kind
 
-        return DeliveryStore(self.redis, self.settings, self.clock)
-
-    @cached_property
-    def intents(self) -> IntentStore:
-        from bot.store.intents import IntentStore
-
-        return IntentStore(self.redis, self.settings)
-
+    # --- reconcile and chat-ops ------------------------------------------------------------------------
     @cached_property
     def reconcile_deps(self) -> ReconcileDeps:
-        from bot.services.reconcile import ReconcileDeps
-
         return ReconcileDeps(self.settings, self.redis, self.forge)
 
+    def repo_lock(self, forge_name: str, repo: str) -> RepoLock:
+        return repo_lock(self.reconcile_deps, forge_name, repo)
 
-_current: Container | None = None
+    def chatops_enabled(self) -> bool:
+        config = self.config_or_none()
+        return config is None or config.chatops.enabled
+
+    def chatops(self, forge_name: str, lock: RepoLock) -> ChatopsDeps:
+        """What the command handlers of one comment need; ``lock`` is the repo lock the command
+        job holds while they run (their reconciles run under it). KeyError: unknown forge."""
+        config = self.config_or_none()
+        forge = self.forge(forge_name)
+        scheduler = self.scheduler
+        bot = config.bot if config is not None else None
+
+        def reconcile(group_key: str, *, force: bool = False, recreate: bool = False) -> None:
+            try:
+                reconcile_locked(self.reconcile_deps, group_key, force=force, recreate=recreate, lock=lock)
+            except Transient:
+                scheduler.request_reconcile(group_key)  # the reconcile job retries with backoff
+                raise
+
+        auto_merge_later = None
+        if forge.info.kind == "gitlab":  # a merge must wait for the head's pipeline there
+
+            def auto_merge_later(repo: str, number: int, method: str) -> None:
+                scheduler.auto_merge_later(forge_name, repo, number, method)
+
+        return ChatopsDeps(
+            forge=forge,
+            forge_name=forge_name,
+            groups=self.intents.groups,
+            intents=self.intents,
+            reconcile=reconcile,
+            policy=Policy.from_chatops(config.chatops) if config is not None else Policy(),
+            prefix=(bot.command_prefix if bot and bot.command_prefix else self.settings.command_prefix),
+            bot_login=(bot.login if bot and bot.login else self.settings.bot_login),
+            chain_for=config.promotion_chain if config is not None else (lambda _n: ()),
+            plan_for=_planner(config),
+            enqueue_reconcile=scheduler.request_reconcile,
+            queue_state=scheduler.reconcile_state,
+            environment_of=lambda group_key: (
+                config.environment_of(GroupKey.parse(group_key)) if config is not None else None
+            ),
+            schedule_auto_merge=auto_merge_later,
+            cancel_auto_merge=lambda repo, number: scheduler.cancel_auto_merge(forge_name, repo, number),
+        )
 
 
-def install(container: Container | None) -> None:
-    """Make ``container`` the one rq jobs in this process use (None uninstalls)."""
-    global _current  # noqa: PLW0603 - the single process-wide handle rq job functions need
-    _current = container
+def _planner(config: Config | None) -> Planner:
+    """``plan_for_environment`` bound to the config, for promote and rollback."""
 
+    def plan_for(
+        image: str,
+        tag: str | None,
+        digest: str | None,
+        environment: str,
+        *,
+        rollback: bool,
+        ordering: tuple[str, OrderingKey] | None,
+    ) -> PlanResult:
+        if config is None:
+            return PlanResult()
+        return plan_for_environment(
+            config,
+            image,
+            tag,
+            digest,
+            environment,
+            origin=Origin(source="chatops"),
+            rollback=rollback,
+            ordering=ordering,
+        )
 
-def current() -> Container:
-    """The installed container, or one built from the environment on first use."""
-    global _current  # noqa: PLW0603
-    if _current is None:
-        _current = Container(Settings.from_env())
-    return _current
+    return plan_for

@@ -35,8 +35,6 @@ class Settings(BaseModel):
     retry_base_s: float = 2.0
     retry_cap_s: float = 300.0
     delivery_ttl_s: int = 7 * 24 * 3600
-    #: one queued reconcile per group however many events arrive (off only for benchmarks)
-    reconcile_coalesce: bool = True
 
     # --- routing config ------------------------------------------------------------------------
     config_path: Path | None = None

@@ -20,9 +20,14 @@ from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import now, utcparse
 
-from bot import deps, metrics
+import bot.jobs.automerge
+import bot.jobs.commands
+import bot.jobs.events
+import bot.jobs.reconcile  # noqa: F401 - the job code, imported once so every forked job starts warm
+from bot import metrics
 from bot.core.ports import Forge
 from bot.deps import Container
+from bot.jobs import runtime
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,13 +87,8 @@ def _load(path: str) -> Callable[[Forge], Forge]:
 
 
 def warm(container: Container) -> None:
-    """Load the config, build the forges and import the job code once, in the worker process,
-    so every forked job starts warm (a cold config load costs more than most jobs)."""
-    import bot.core.planning
-    import bot.jobs.events
-    import bot.jobs.reconcile
-    import bot.services.lifecycle  # noqa: F401
-
+    """Load the config and build the forges once, in the worker process, so every forked job
+    starts warm (a cold config load costs more than most jobs)."""
     for forge in container.config.forges:
         container.forge(forge.name)
 
@@ -137,16 +137,14 @@ def build_worker(container: Container, *, simple: bool = False, name: str | None
 )
 def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) -> None:
     """Run an rq worker (with the scheduler) on the bot's queues."""
-    from bot.jobs.reconcile import sweep
-
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level)
     container = Container(settings, forge_wrapper=_load(wrap_forge) if wrap_forge else None)
-    deps.install(container)
+    runtime.install(container)
     if settings.worker_metrics_port:
         _serve_metrics(settings.worker_metrics_port, simple=simple)
     warm(container)
-    found = sweep(container)
+    found = container.scheduler.sweep(container.intents)
     if found:
         click.echo(f"queued reconcile for {len(found)} group(s) left with work", err=True)
     build_worker(container, simple=simple, name=name).work(

@@ -20,9 +20,9 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from werkzeug.serving import make_server
 
-from bot import deps
 from bot.app import create_app
 from bot.deps import Container
+from bot.jobs import runtime
 from bot.settings import ENV_PREFIX, Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.groups import GroupStore
@@ -95,7 +95,7 @@ def in_process_worker(container: Container) -> Callable[[], None]:
     """One burst of the bot's worker in this process (the fake Redis lives only here)."""
     from bot.cli.worker import build_worker
 
-    deps.install(container)
+    runtime.install(container)
     worker = build_worker(container, simple=True, name=f"{container.settings.redis_prefix}-demo")
 
     def burst() -> None:

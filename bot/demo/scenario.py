@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot import deps
 from bot.demo import payloads, report
 from bot.demo.redis_env import FAKE_WARNING, NOT_FOUND, DemoRedis, demo_redis
 from bot.demo.repo import REPO, create_manifest_repo, write_routing_config
@@ -27,6 +26,7 @@ from bot.demo.runtime import (
     web_server,
     worker_process,
 )
+from bot.jobs import runtime
 from bot.settings import Settings
 from bot.store.groups import GroupStore
 
@@ -168,7 +168,7 @@ def _worker(run: Run, stack: ExitStack) -> Iterator[Callable[[], None] | None]:
         try:
             yield in_process_worker(container_for(run.settings, run.redis.conn))
         finally:
-            deps.install(None)  # the in-process worker's container dies with the fake Redis
+            runtime.install(None)  # the in-process worker's container dies with the fake Redis
 
 
 def _cleanup_keys(run: Run) -> None:

@@ -17,8 +17,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from bot.core import planning
 from bot.core.config.model import Config
-from bot.core.events import CiFinished, Delivery, Event, ImagePushed, PrClosed, Push
+from bot.core.events import CiFinished, Delivery, ImagePushed, PrClosed, Push
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.metrics import INTENTS
 from bot.store.groups import GroupRecord
@@ -27,12 +28,6 @@ from bot.store.intents import IntentStore
 log = logging.getLogger(__name__)
 
 Planner = Callable[..., PlanResult]
-
-
-def _default_plan(event: Event, config: Config, **kwargs: object) -> PlanResult:
-    from bot.core.planning import plan
-
-    return plan(event, config, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -44,13 +39,8 @@ class EventOutcome:
     skips: list[str] = field(default_factory=list)
 
 
-def forge_names(config: Config, kind: str) -> list[str]:
-    """Config forge names of one kind (events carry the forge kind, groups the config's name)."""
-    return [f.name for f in config.forges if kind in (f.kind, f.name)]
-
-
 def apply_delivery(
-    store: IntentStore, config: Config, delivery: Delivery, *, bot_login: str, plan: Planner = _default_plan
+    store: IntentStore, config: Config, delivery: Delivery, *, bot_login: str, plan: Planner = planning.plan
 ) -> EventOutcome:
     out = EventOutcome()
     touched: set[str] = set()
@@ -89,7 +79,7 @@ def on_push(store: IntentStore, config: Config, event: Push) -> list[str]:
 def on_pr_closed(store: IntentStore, config: Config, event: PrClosed, *, bot_login: str) -> list[str]:
     found = [
         g
-        for name in forge_names(config, event.forge)
+        for name in config.forge_names(event.forge)
         if (g := store.groups.group_for_branch(name, event.repo, event.head_branch)) is not None
     ]
     for group_key in found:
@@ -124,6 +114,6 @@ def _forget_pr(number: int) -> Callable[[GroupRecord], GroupRecord]:
 
 def _groups(store: IntentStore, config: Config, kind: str, repo: str, branch: str) -> list[str]:
     out: Iterable[str] = (
-        g for name in forge_names(config, kind) for g in store.groups.groups_of(name, repo, branch)
+        g for name in config.forge_names(kind) for g in store.groups.groups_of(name, repo, branch)
     )
     return sorted(set(out))

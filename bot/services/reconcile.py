@@ -6,9 +6,9 @@ current base, record the generation as applied, and go round again while the gen
 meanwhile. Running it twice does nothing the second time (``applied == generation`` costs one
 Redis round trip and no forge call).
 
-- The lock is never waited for: when another worker holds it, the group registers as a waiter
-  (the holder hands it back on release so the job layer wakes it at once) and the caller is told
-  how long the lock may still live, for a delayed fallback run.
+- The lock is never waited for (``bot.store.locks.turn``): when another worker holds it, the group
+  registers as a waiter (the holder hands it back on release so the job layer wakes it at once)
+  and the caller is told how long the lock may still live, for a delayed fallback run.
 - ``Conflict`` (a compare-and-swap lost) means "observe again", up to ``MAX_CONFLICTS`` in a row;
   then it is treated as transient.
 - ``Transient``/``RateLimited`` propagate (the job retries with backoff); a permanent ``BotError``
@@ -34,10 +34,11 @@ from bot.core.ports import Forge
 from bot.core.render import error_comment
 from bot.errors import BotError, Conflict, Transient
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
+from bot.services.lifecycle import sync_group
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
-from bot.store.locks import RepoLock
+from bot.store.locks import RepoLock, turn
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +59,12 @@ class Syncer(Protocol):
     ) -> Any: ...
 
 
-def _default_sync(*args: Any, **kwargs: Any) -> Any:
-    from bot.services.lifecycle import sync_group
-
-    return sync_group(*args, **kwargs)
-
-
 @dataclass
 class ReconcileDeps:
     settings: Settings
     conn: redis.Redis
     forge_for: Callable[[str], Forge]
-    sync: Syncer = _default_sync
+    sync: Syncer = sync_group
 
     @cached_property
     def intents(self) -> IntentStore:
@@ -110,31 +105,21 @@ def reconcile(
     force: bool = False,
     recreate: bool = False,
     on_locked: Callable[[str], None] | None = None,
-    on_release: Callable[[list[str]], None] | None = None,
-    always: bool = False,
+    wake: Callable[[list[str]], None] | None = None,
 ) -> Report:
-    """Take the repo lock (or register as a waiter and return ``deferred``) and reconcile.
-    ``on_locked`` runs once the lock is held, before the intents are read; ``on_release`` gets
-    the waiters handed back when the lock is released — also when the reconcile raised (without
-    it they are left in ``Report.waiters``). ``always`` (benchmark baseline, coalescing off):
-    sync once even when nothing changed, and do not register as a waiter."""
+    """Take the repo lock (or queue behind it and return ``deferred``) and reconcile.
+    ``on_locked`` runs once the lock is held, before the intents are read; ``wake`` gets the
+    waiters handed back when the lock is released, also when the reconcile raised (without it
+    they are left in ``Report.waiters``)."""
     lock = lock_for(deps, group_key)
-    if not always:
-        lock.add_waiter(group_key)  # before trying: a release between the two still hands us back
-    if not lock.acquire():
-        return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
-    report = Report(group_key)
-    try:
-        lock.remove_waiter(group_key)
+    handed_back: list[str] = []
+    with turn(lock, group_key, wake or handed_back.extend) as held:
+        if not held:
+            return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
         if on_locked is not None:
             on_locked(group_key)
-        report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock, always=always)
-    finally:
-        waiters = [g for g in lock.release() if g != group_key]
-        if on_release is not None:
-            on_release(waiters)
-        else:
-            report.waiters = waiters
+        report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
+    report.waiters = handed_back
     return report
 
 
@@ -145,7 +130,6 @@ def reconcile_locked(
     force: bool = False,
     recreate: bool = False,
     lock: RepoLock | None = None,
-    always: bool = False,
 ) -> Report:
     """Reconcile while the caller holds the repo lock (chat-ops commands call this too)."""
     report = Report(group_key)
@@ -153,7 +137,7 @@ def reconcile_locked(
     while report.rounds < MAX_ROUNDS:
         snap = deps.intents.snapshot(group_key)
         report.generation = snap.applied
-        if not (snap.dirty or force or recreate or (always and report.rounds == 0)):
+        if not (snap.dirty or force or recreate):
             return report
         if lock is not None and lock.lost.is_set():
             raise Transient(f"lost the lock on {lock.key} (held past its timeout)")

@@ -5,6 +5,14 @@ the holder works, so a long reconcile keeps it and a killed worker loses it afte
 Release is a compare-and-delete in Lua, so a holder whose lock expired can never delete a lock
 someone else took since. Nobody blocks on it: a job that finds it held registers as a *waiter*
 and returns; the holder's release hands back the waiters (atomically) so it can wake them at once.
+
+``turn(lock, waiter, wake)`` is that protocol as one context manager, used by reconcile and by the
+chat-ops command job alike::
+
+    with turn(lock, group_key, wake) as held:
+        if not held:
+            return defer(lock.held_ms())  # the holder hands us back on release
+        ...  # we hold the lock; on exit it is released and the other waiters are woken
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 import redis
@@ -127,3 +137,21 @@ class LockHeld(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(f"lock {key} is held by another worker")
         self.key = key
+
+
+@contextmanager
+def turn(lock: RepoLock, waiter: str, wake: Callable[[list[str]], None]) -> Iterator[bool]:
+    """Take ``lock`` or queue behind it as ``waiter``; yields whether we hold it.
+
+    The waiter is registered *before* trying, so a release between the two still hands it back.
+    Held: on exit (also on an exception) the lock is released and ``wake`` gets every other waiter
+    handed back. Not held: nothing to release; the holder's release will hand ``waiter`` back."""
+    lock.add_waiter(waiter)
+    if not lock.acquire():
+        yield False
+        return
+    try:
+        lock.remove_waiter(waiter)
+        yield True
+    finally:
+        wake([w for w in lock.release() if w != waiter])

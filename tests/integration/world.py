@@ -183,7 +183,6 @@ def worker_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[
         MANIFEST_BOT_LOCK_TIMEOUT_S=str(settings.lock_timeout_s),
         MANIFEST_BOT_RETRY_BASE_S=str(settings.retry_base_s),
         MANIFEST_BOT_RETRY_MAX=str(settings.retry_max),
-        MANIFEST_BOT_RECONCILE_COALESCE=str(settings.reconcile_coalesce).lower(),
         MANIFEST_BOT_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot import deps
 from bot.core.events import ImagePushed, PrComment
 from bot.core.planning import plan
 from bot.core.ports import Permission, PullRequest
 from bot.deps import Container
 from bot.forges.local.adapter import LocalGitForge
+from bot.jobs import runtime
 from bot.services.reconcile import reconcile
 from bot.settings import Settings
 from tests.forges.local_fixture import seed_repo
@@ -167,8 +167,8 @@ def make_world(
         root, name=forge_name, permissions=PEOPLE, default_permission=Permission.READ, teams=teams
     )
     container.forges[forge_name] = forge
-    deps.install(container)
+    runtime.install(container)
     try:
         yield ChatWorld(root, container, forge, forge_name)
     finally:
-        deps.install(None)
+        runtime.install(None)

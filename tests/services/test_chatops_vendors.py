@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import responses
 
-from bot import deps
 from bot.app import create_app
 from bot.deps import Container
 from bot.forges.factory import build_forge
+from bot.jobs import runtime
 from tests.integration.chatops_e2e_fixture import SECRET, drain, failed, github_comment, gitlab_note
 
 API = Path(__file__).resolve().parents[1] / "fixtures" / "api"
@@ -48,9 +48,9 @@ def container(tmp_path: Path, make_settings, redis_conn) -> Iterator[Container]:
     built = Container(settings)
     built.forges["github"] = build_forge("github", "github", settings)
     built.forges["gitlab"] = build_forge("gitlab", "gitlab", settings)
-    deps.install(built)
+    runtime.install(built)
     yield built
-    deps.install(None)
+    runtime.install(None)
 
 
 def sent(call: Any) -> tuple[str, str, Any]:
@@ -158,7 +158,7 @@ def test_gitlab_merge_waits_for_a_pipeline_on_the_head_and_cancel_merge_stops_it
 ) -> None:
     from rq.registry import ScheduledJobRegistry
 
-    from bot.jobs.commands import auto_merge_when_ready
+    from bot.jobs.automerge import auto_merge_when_ready
 
     key = "gitlab:acme/deploy:main:web"
     container.intents.groups.set_fields(key, head_branch="manifest-bot/prod/web", pr_number=4)

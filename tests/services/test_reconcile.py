@@ -11,12 +11,12 @@ import pytest
 import redis
 from rq import Queue
 
-from bot import deps
 from bot.core.events import Delivery, ImagePushed, PrClosed, Push
 from bot.deps import Container
 from bot.errors import Conflict, ManifestError, RateLimited, Transient
 from bot.forges.local.adapter import LocalGitForge
-from bot.jobs import reconcile as jobs
+from bot.jobs import runtime
+from bot.jobs.schedule import retry_delay
 from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile, reconcile_locked
 from bot.settings import Settings
@@ -60,9 +60,9 @@ def container(
     )
     forge = Flaky(LocalGitForge(world.root, bot_login=settings.bot_login))
     c = Container(settings, forges={"local": forge})  # type: ignore[dict-item]
-    deps.install(c)
+    runtime.install(c)
     yield c
-    deps.install(None)
+    runtime.install(None)
 
 
 def push(c: Container, i: int, tag: str, delivery: str = "d") -> list[str]:
@@ -198,13 +198,13 @@ def push_events(c: Container, *events: Any) -> list[str]:
 def test_request_reconcile_coalesces_until_the_job_starts(
     container: Container, redis_conn: redis.Redis
 ) -> None:
-    first = jobs.request_reconcile(container, DEV)
+    first = container.scheduler.request_reconcile(DEV)
     assert first is not None
-    assert jobs.request_reconcile(container, DEV) is None
+    assert container.scheduler.request_reconcile(DEV) is None
     queue = Queue(container.settings.queue("reconcile"), connection=redis_conn)
     assert queue.job_ids == [first]
-    jobs._clear_marker(DEV)  # what the job does once it holds the lock
-    assert jobs.request_reconcile(container, DEV) not in (None, first)
+    container.scheduler.clear_marker(DEV)  # what the job does once it holds the lock
+    assert container.scheduler.request_reconcile(DEV) not in (None, first)
 
 
 def test_reconcile_locked_runs_again_while_generation_moves(container: Container) -> None:
@@ -237,4 +237,4 @@ def test_retry_delay_backoff_jitter_and_retry_after(
     error: Transient, attempt: int, low: float, high: float
 ) -> None:
     for _ in range(20):
-        assert low <= jobs.retry_delay(2.0, 60.0, attempt, error) <= high
+        assert low <= retry_delay(2.0, 60.0, attempt, error) <= high

@@ -12,8 +12,9 @@ import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
-from bot import deps, sources
+from bot import sources
 from bot.deps import Container
+from bot.jobs import runtime
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
 from tests.web.intake_support import POSITIVE, SECRET, all_secrets, auth, fixture, make_app
@@ -198,7 +199,7 @@ def test_end_to_end_with_the_real_job_then_redelivery_is_a_duplicate(
     settings = make_settings(webhook_secrets=all_secrets(), config_path=EXAMPLE_CONFIG)
     container = Container(settings)
     container.__dict__["redis"] = redis_conn
-    deps.install(container)
+    runtime.install(container)
     try:
         client = make_app(settings, redis_conn).test_client()
         body = b'{"image": "ghcr.io/nobody/unrouted", "tag": "1.0.0"}'
@@ -213,4 +214,4 @@ def test_end_to_end_with_the_real_job_then_redelivery_is_a_duplicate(
         assert (again.status_code, again.json["duplicate"], again.json["status"]) == (200, True, "processed")
         assert queue.count == 0
     finally:
-        deps.install(None)
+        runtime.install(None)

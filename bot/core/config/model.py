@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PinMode, PrOptions
+from bot.core.keys import GroupKey
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
@@ -453,6 +454,23 @@ class Config(Model):
                 fallback = chain.environments
         return fallback
 
-    @property
-    def rule_names(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.rules)
+    def forge_names(self, kind: str) -> list[str]:
+        """Config forge names an event from a forge of ``kind`` may belong to (events carry the
+        forge kind, groups the config's name; a forge named like the kind matches too)."""
+        return [f.name for f in self.forges if kind in (f.kind, f.name)]
+
+    def forge_name_for(self, kind: str, repo: str) -> str:
+        """The config's forge for an event of ``kind`` in ``repo``: the one with targets there."""
+        names = self.forge_names(kind)
+        for name in names:
+            if self.targets_in_repo(name, repo):
+                return name
+        return names[0] if names else kind
+
+    def environment_of(self, group_key: GroupKey) -> str | None:
+        """The environment of a group's targets (None when no target of the group has one)."""
+        for target in self.targets_in_repo(group_key.forge, group_key.repo):
+            same_group = (target.branch, target.group_name) == (group_key.base, group_key.group)
+            if target.environment and same_group:
+                return target.environment
+        return None

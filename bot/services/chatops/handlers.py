@@ -27,7 +27,7 @@ from bot.core.keys import TargetKey
 from bot.core.ports import MergeMethod
 from bot.errors import Conflict
 from bot.services.chatops import versions
-from bot.services.chatops.runner import Context, done, environment, group_key, reconcile, update_state
+from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
 
 Handler = Callable[[Context, Command], Outcome]
 

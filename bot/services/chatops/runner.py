@@ -1,4 +1,4 @@
-"""Chat-ops: run the commands of one PR comment (imperative shell around bot.core.chatops.commands/authz).
+"""Run the commands of one PR comment (the imperative shell around ``bot.core.chatops``).
 
 ``run_comment`` is called by the command job while it holds the manifest repo's lock (the same
 lock reconcile takes), so a command and an automatic update never interleave. Per comment it:
@@ -13,87 +13,22 @@ lock reconcile takes), so a command and an automatic update never interleave. Pe
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
-from bot.core.chatops.authz import Actor, Decision, Policy, authorize
-from bot.core.chatops.commands import DEFAULT_PREFIX, Command, ParsedComment, parse_comment
+from bot.core.chatops.authz import Actor, Decision, authorize
+from bot.core.chatops.commands import Command, ParsedComment, parse_comment
 from bot.core.chatops.decisions import Refusal
 from bot.core.chatops.replies import Outcome, refused_text, reply_text, unknown_text
 from bot.core.events import PrComment
-from bot.core.group_state import GroupState
-from bot.core.intents import OrderingKey, PlanResult, Skip
-from bot.core.ports import Forge, Permission, PullRequest, Reaction
+from bot.core.ports import Permission, PullRequest, Reaction
 from bot.core.render import parse_marker
 from bot.errors import BotError, NotFound
-from bot.store.groups import GroupStore
-from bot.store.intents import IntentStore
+from bot.services.chatops.context import ChatopsDeps, Context, environment
+from bot.services.chatops.handlers import run_command
 
 log = logging.getLogger(__name__)
-
-
-class Planner(Protocol):
-    """``bot.core.planning.plan_for_environment`` bound to the config and origin."""
-
-    def __call__(
-        self,
-        image: str,
-        tag: str | None,
-        digest: str | None,
-        environment: str,
-        *,
-        rollback: bool,
-        ordering: tuple[str, OrderingKey] | None,
-    ) -> PlanResult: ...
-
-
-def _no_plan(image: str, tag: str | None, digest: str | None, environment: str, **_: object) -> PlanResult:
-    return PlanResult(skips=(Skip("chat-ops has no routing config to plan with"),))
-
-
-class Reconciler(Protocol):
-    """Runs one group's reconcile now (the caller already holds the repo lock)."""
-
-    def __call__(self, group_key: str, *, force: bool = False, recreate: bool = False) -> None: ...
-
-
-@dataclass
-class ChatopsDeps:
-    """Everything the handlers need; built by the command job from the container and config."""
-
-    forge: Forge
-    forge_name: str  # the config's name for this forge (the first part of group keys)
-    groups: GroupStore
-    intents: IntentStore
-    reconcile: Reconciler
-    policy: Policy = field(default_factory=Policy)
-    prefix: str = DEFAULT_PREFIX
-    bot_login: str | None = None
-    #: promotion chain for an image or group name (config.promotion_chain)
-    chain_for: Callable[[str], Sequence[str]] = lambda _name: ()
-    #: intents for (image, tag, digest) in an environment (planning.plan_for_environment)
-    plan_for: Planner = _no_plan
-    #: ask a group of another repo to reconcile soon (the job queue)
-    enqueue_reconcile: Callable[[str], None] = lambda _group_key: None
-    #: "idle" | "queued" | "running" for a group's reconcile job
-    queue_state: Callable[[str], str] = lambda _group_key: "idle"
-    #: the environment of a group from the config's targets (when it has no active intent)
-    environment_of: Callable[[str], str | None] = lambda _group_key: None
-    #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
-    schedule_auto_merge: Callable[[str, int, str], None] | None = None
-    cancel_auto_merge: Callable[[str, int], None] | None = None
-
-
-@dataclass
-class Context:
-    deps: ChatopsDeps
-    event: PrComment
-    pr: PullRequest | None
-    group_key: str | None
-    actor: Actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +81,6 @@ def run_comment(
 ) -> CommentResult:
     """Run every command in the comment (see the module docstring). Never raises for a user's
     mistake or a refusal; forge errors of a single command become that command's failure."""
-    from bot.services.chatops.handlers import run_command
-
     parsed = parsed or parse(deps, event)
     if not parsed.items:
         return CommentResult(parsed)
@@ -212,16 +145,6 @@ def _context(deps: ChatopsDeps, event: PrComment) -> Context:
     return Context(deps, event, pr, group_key, Actor(event.author, level))
 
 
-def environment(ctx: Context) -> str | None:
-    """The PR's environment: from its group's intents, else from the config's targets."""
-    if ctx.group_key is None:
-        return None
-    for intent in ctx.deps.intents.snapshot(ctx.group_key).active.values():
-        if intent.environment:
-            return intent.environment
-    return ctx.deps.environment_of(ctx.group_key)
-
-
 def _reply(
     deps: ChatopsDeps, parsed: ParsedComment, outcomes: Sequence[Outcome], waited_s: float | None
 ) -> str | None:
@@ -234,30 +157,3 @@ def _reply(
     return "\n\n".join(parts) or None
 
 
-# --- shared by the handlers --------------------------------------------------------------------
-def group_key(ctx: Context) -> str:
-    if ctx.group_key is None:  # the dispatcher checks first; this keeps the types honest
-        raise Refusal("this is not a manifest-bot pull request")
-    return ctx.group_key
-
-
-def update_state(ctx: Context, change: Callable[[GroupState], GroupState]) -> GroupState:
-    """Change the group's flags atomically (the lifecycle reads them on the next reconcile)."""
-    record = ctx.deps.groups.update(
-        group_key(ctx), lambda rec: dataclasses.replace(rec, state=change(rec.state))
-    )
-    return record.state
-
-
-def reconcile(ctx: Context, *, force: bool = False, recreate: bool = False) -> str | None:
-    """Reconcile the PR's group now (the job holds the repo lock); the error it recorded, if any."""
-    key = group_key(ctx)
-    ctx.deps.intents.bump(key)
-    ctx.deps.reconcile(key, force=force, recreate=recreate)
-    return ctx.deps.groups.get(key).state.last_error
-
-
-def done(command: Command, message: str, error: str | None, *, speak: bool = False) -> Outcome:
-    if error:
-        return Outcome(command, False, f"{message}, but the update failed: {error}")
-    return Outcome(command, True, message, speak=speak)

@@ -22,7 +22,7 @@ from bot.core.intents import Origin, UpdateIntent
 from bot.core.keys import GroupKey, TargetKey
 from bot.core.merge import Mark
 from bot.core.render import short_image
-from bot.services.chatops.runner import Context, done, environment, group_key, reconcile, update_state
+from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
 
 _ROW_RE = re.compile(r"^\| `[^`]*` \| `(?P<image>[^`]*)` \| `(?P<old>[^`]*)` → `(?P<new>[^`]*)` \|", re.M)
 

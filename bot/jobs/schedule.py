@@ -1,0 +1,269 @@
+"""What gets queued where: the one place that enqueues rq jobs after intake.
+
+A :class:`Scheduler` is built once per process by the composition root (``bot.deps``) and holds:
+
+- **reconcile requests** with coalescing: a per-group marker ``reconcile-queued:<group>`` holds the
+  id of the group's queued, not yet started job, so a burst of events queues one job. The job
+  deletes the marker once it holds the repo lock, right before it reads the intents, so an intent
+  merged after that read always finds no marker and queues a new run. Job ids are
+  ``<prefix>-reconcile-<group hash>-<sequence>``: derived from the group, never reused (rq
+  overwrites the hash of a running job whose id is reused);
+- **command jobs**, one per PR comment, with their payload kept under a token while they wait;
+- **the one wake**: waiters handed back by a released repo lock are groups (reconcile again now)
+  or ``command:<token>`` (run the waiting command now);
+- **the one fallback**: a job that found the lock held also schedules one delayed run (1–5 s,
+  jittered) in case the holder dies before handing it back;
+- **the one backoff**: exponential with jitter, for transient-error retries and for GitLab's
+  wait for a head pipeline before auto-merge.
+
+Job functions are named by their dotted path, so this module imports none of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+
+from bot.core.events import PrComment, event_from_dict, event_to_dict
+from bot.errors import RateLimited, Transient
+from bot.settings import Settings
+from bot.store.intents import IntentStore
+
+log = logging.getLogger(__name__)
+
+RECONCILE_FUNC = "bot.jobs.reconcile.reconcile_group"
+COMMAND_FUNC = "bot.jobs.commands.handle_command"
+AUTO_MERGE_FUNC = "bot.jobs.automerge.auto_merge_when_ready"
+#: a waiter handed back by a released lock that is a chat-ops command, not a group
+COMMAND_WAITER = "command:"
+#: the delayed fallback run of a job that found the repo lock held: at least / at most this long
+FALLBACK_MIN_S = 1.0
+FALLBACK_MAX_S = 5.0
+
+
+# --- backoff -----------------------------------------------------------------------------------
+def backoff(base_s: float, cap_s: float, attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter over the upper half: ``[d/2, d]``, d = base·2^attempt."""
+    ceiling = min(cap_s, base_s * (2**attempt))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def retry_delay(base_s: float, cap_s: float, attempt: int, error: Transient) -> float:
+    """The backoff for a transient error; a forge's ``Retry-After`` wins when it is longer."""
+    delay = backoff(base_s, cap_s, attempt)
+    if isinstance(error, RateLimited) and error.retry_after:
+        delay = max(delay, error.retry_after)  # the forge said when; never earlier
+    return min(delay, max(cap_s, error.retry_after or 0) if isinstance(error, RateLimited) else cap_s)
+
+
+def fallback_delay(lock_ttl_s: float) -> float:
+    """How long a deferred job waits before its fallback run: the holder's remaining lock time,
+    bounded to [1, 5] s, jittered so deferred jobs do not all return at once."""
+    return min(max(lock_ttl_s, FALLBACK_MIN_S), FALLBACK_MAX_S) * random.uniform(1.0, 1.5)
+
+
+def command_token(event: PrComment, delivery_id: str | None) -> str:
+    """Names one command job's payload while it waits (stable across retries of the delivery)."""
+    ident = f"{delivery_id}|{event.forge}|{event.repo}|{event.pr_number}|{event.comment_id}"
+    return hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommand:
+    """A command job's arguments, kept while it waits for the repo lock."""
+
+    event: PrComment
+    delivery_id: str | None
+    first_seen: float | None
+    token: str
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "event": event_to_dict(self.event),
+            "delivery_id": self.delivery_id,
+            "first_seen": self.first_seen,
+            "token": self.token,
+        }
+
+
+class Scheduler:
+    def __init__(self, conn: redis.Redis, settings: Settings, queue: Callable[[str], Queue]) -> None:
+        self.conn = conn
+        self.settings = settings
+        self._queue = queue
+
+    # --- retries -------------------------------------------------------------------------------
+    def retry_policy(self) -> Retry:
+        s = self.settings
+        return Retry(max=s.retry_max, interval=[math.ceil(backoff(s.retry_base_s, s.retry_cap_s, 0))])
+
+    def backoff(self, attempt: int) -> float:
+        return backoff(self.settings.retry_base_s, self.settings.retry_cap_s, attempt)
+
+    # --- reconcile -----------------------------------------------------------------------------
+    def marker_key(self, group_key: str) -> str:
+        return self.settings.key("reconcile-queued", group_key)
+
+    def clear_marker(self, group_key: str) -> None:
+        """The group's queued job started: the next intent must queue a new run."""
+        self.conn.delete(self.marker_key(group_key))
+
+    def reconcile_state(self, group_key: str) -> str:
+        """"queued" while a reconcile job of the group waits to start, else "idle"."""
+        return "queued" if self.conn.exists(self.marker_key(group_key)) else "idle"
+
+    def request_reconcile(
+        self,
+        group_key: str,
+        *,
+        coalesce: bool = True,
+        force: bool = False,
+        recreate: bool = False,
+        delay_s: float = 0,
+    ) -> str | None:
+        """Queue a reconcile of the group; the job id, or None when one is already queued."""
+        coalesce = coalesce and not (force or recreate)
+        seq = self.conn.incr(self.settings.key("reconcile-seq", group_key))
+        job_id = f"{self.settings.redis_prefix}-reconcile-{_digest(group_key)}-{seq}"
+        marker = self.marker_key(group_key)
+        ttl = self.settings.job_timeout_s * 2
+        if not self.conn.set(marker, job_id, nx=coalesce or None, ex=ttl):
+            return None
+        queue = self._queue("reconcile")
+        kwargs = {"group_key": group_key, "force": force, "recreate": recreate}
+        options: dict[str, Any] = {"job_id": job_id, "retry": self.retry_policy(), "description": group_key}
+        if delay_s > 0:
+            queue.enqueue_in(timedelta(seconds=delay_s), RECONCILE_FUNC, kwargs=kwargs, **options)
+        else:
+            queue.enqueue(RECONCILE_FUNC, kwargs=kwargs, **options)
+        return job_id
+
+    def reconcile_fallback(self, group_key: str, lock_ttl_s: float, *, force: bool, recreate: bool) -> None:
+        """One delayed run of a deferred group, in case the holder dies before handing it back."""
+        self._fallback(
+            "reconcile-fallback",
+            group_key,
+            lock_ttl_s,
+            lambda delay: self.request_reconcile(
+                group_key, coalesce=False, force=force, recreate=recreate, delay_s=delay
+            ),
+        )
+
+    def sweep(self, intents: IntentStore) -> list[str]:
+        """Queue a reconcile for every group with work left (a worker starting after a crash)."""
+        found = []
+        for key in self.conn.scan_iter(match=self.settings.key("repo-groups", "*"), count=500):
+            for member in self.conn.smembers(key):
+                group_key = member.decode()
+                if intents.dirty(group_key):
+                    self.request_reconcile(group_key)
+                    found.append(group_key)
+        return sorted(found)
+
+    # --- chat-ops commands ---------------------------------------------------------------------
+    def _pending_key(self, token: str) -> str:
+        return self.settings.key("command-pending", token)
+
+    def enqueue_command(self, command: PendingCommand, *, delay_s: float = 0) -> str:
+        """Queue the command job for one comment (its payload kept for ``wake``); the job id."""
+        self.keep_pending(command)
+        event = command.event
+        ident = f"{event.forge}:{event.repo}:{event.comment_id}"
+        job_id = f"{self.settings.redis_prefix}-command-{_digest(ident)}-{secrets.token_hex(4)}"
+        queue = self._queue("commands")
+        if delay_s > 0:
+            queue.enqueue_in(timedelta(seconds=delay_s), COMMAND_FUNC, kwargs=command.kwargs(), job_id=job_id)
+        else:
+            queue.enqueue(COMMAND_FUNC, kwargs=command.kwargs(), job_id=job_id, description=ident)
+        return job_id
+
+    def keep_pending(self, command: PendingCommand) -> None:
+        self.conn.set(
+            self._pending_key(command.token),
+            json.dumps(command.kwargs()),
+            ex=self.settings.job_timeout_s * 4,
+        )
+
+    def drop_pending(self, token: str) -> None:
+        self.conn.delete(self._pending_key(token))
+
+    def pending(self, token: str) -> PendingCommand | None:
+        raw = self.conn.get(self._pending_key(token))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        event = event_from_dict(data["event"])
+        if not isinstance(event, PrComment):
+            raise TypeError(f"a pending command holds a {event.kind} event")
+        return PendingCommand(event, data.get("delivery_id"), data.get("first_seen"), token)
+
+    def defer_command(self, command: PendingCommand, lock_ttl_s: float) -> None:
+        """The lock is held: keep the payload for ``wake`` and schedule the fallback run."""
+        self.keep_pending(command)
+        self._fallback(
+            "command-fallback",
+            command.token,
+            lock_ttl_s,
+            lambda delay: self.enqueue_command(command, delay_s=delay),
+        )
+
+    def run_once(self, token: str) -> bool:
+        """True the first time a command token runs (a twin job that got here later: False)."""
+        key = self.settings.key("command-done", token)
+        return bool(self.conn.set(key, "1", nx=True, ex=self.settings.delivery_ttl_s))
+
+    # --- the one wake and the one fallback ---------------------------------------------------------
+    def wake(self, waiters: list[str]) -> None:
+        """Re-queue whatever waited behind a released lock: commands, and groups."""
+        for waiter in waiters:
+            if waiter.startswith(COMMAND_WAITER):
+                command = self.pending(waiter[len(COMMAND_WAITER) :])
+                if command is not None:  # None: already ran (its fallback got there first)
+                    self.enqueue_command(command)
+            else:
+                self.request_reconcile(waiter, coalesce=False)
+
+    def _fallback(self, kind: str, ident: str, lock_ttl_s: float, run: Callable[[float], object]) -> None:
+        delay = fallback_delay(lock_ttl_s)
+        if self.conn.set(self.settings.key(kind, ident), "1", nx=True, px=int(delay * 1000)):
+            run(delay)
+
+    # --- GitLab: auto-merge once the head has a pipeline ----------------------------------------------
+    def _auto_merge_key(self, forge_name: str, repo: str, number: int) -> str:
+        return self.settings.key("auto-merge-wanted", forge_name, repo, number)
+
+    def auto_merge_later(
+        self, forge_name: str, repo: str, number: int, method: str, *, attempt: int = 0
+    ) -> None:
+        """Try to turn auto-merge on again after a backoff (``cancel merge`` drops the wish)."""
+        wish = self._auto_merge_key(forge_name, repo, number)
+        self.conn.set(wish, method, ex=self.settings.job_timeout_s * 20)
+        kwargs = {"forge_name": forge_name, "repo": repo, "number": number, "attempt": attempt + 1}
+        # one id per PR and attempt: a repeated `merge` reschedules the same job instead of adding one
+        pr = _digest(f"{forge_name}:{repo}:{number}")
+        job_id = f"{self.settings.redis_prefix}-automerge-{pr}-{attempt + 1}"
+        self._queue("commands").enqueue_in(
+            timedelta(seconds=self.backoff(attempt)), AUTO_MERGE_FUNC, kwargs=kwargs, job_id=job_id
+        )
+
+    def auto_merge_wish(self, forge_name: str, repo: str, number: int) -> str | None:
+        raw = self.conn.get(self._auto_merge_key(forge_name, repo, number))
+        return raw.decode() if raw is not None else None
+
+    def cancel_auto_merge(self, forge_name: str, repo: str, number: int) -> None:
+        self.conn.delete(self._auto_merge_key(forge_name, repo, number))
