@@ -1,21 +1,17 @@
 """Every PR title, body, commit message and PR comment the bot writes (pure, golden-tested).
 
-The body ends with a hidden marker ``<!-- manifest-bot:{json} -->`` carrying the group key and the
-state the bot last wrote (base and head sha, a fingerprint of the desired state, the files it
-edited, files it carries for people, whether it is blocked). ``parse_marker`` reads it back, so the
-bot finds its PR again and can tell "nothing changed" without reading a single file.
-``error_comment`` is the one place that turns ``bot.errors`` into PR comment text.
+The body ends with the hidden marker (``bot.core.marker``). ``error_comment`` is the one place that
+turns ``bot.errors`` into PR comment text.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
+from bot.core.marker import Marker, render_marker
 from bot.errors import (
     AuthError,
     BotError,
@@ -29,25 +25,10 @@ from bot.errors import (
     ValidationFailed,
 )
 
-MARKER_NAME = "manifest-bot"
 DEFAULT_PREFIX = "/manifest-bot"
 MAX_TITLE = 200
-_MARKER_RE = re.compile(r"<!-- manifest-bot:(\{.*?\}) -->", re.DOTALL)
 _ONE_TO = "{image} to {tag}"
 _HUB_PREFIXES = ("docker.io/library/", "docker.io/")
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    group: str
-    state: str = "open"  # open | blocked
-    base: str | None = None
-    head: str | None = None
-    fingerprint: str = ""
-    files: tuple[str, ...] = ()
-    carried: tuple[str, ...] = ()
-    #: digest of the file contents the bot wrote (lets an update skip reading the branch back)
-    content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,62 +49,6 @@ class BodyInput:
     marker: Marker
     state: GroupState = field(default_factory=GroupState)
     command_prefix: str = DEFAULT_PREFIX
-
-
-# --- the hidden marker ------------------------------------------------------------------------
-def _json(data: object) -> str:
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")  # never closes the comment early
-
-
-def marker_prefix(group: str) -> str:
-    """The stable start of a group's marker (what ``Forge.find_pr(marker=...)`` looks for)."""
-    return f'<!-- {MARKER_NAME}:{{"group":{_json(group)}'
-
-
-def render_marker(marker: Marker) -> str:
-    data = {
-        "group": marker.group,
-        "state": marker.state,
-        "base": marker.base,
-        "head": marker.head,
-        "fp": marker.fingerprint,
-        "files": list(marker.files),
-        "carried": list(marker.carried),
-    }
-    if marker.content:
-        data["content"] = marker.content
-    return f"<!-- {MARKER_NAME}:{_json(data)} -->"
-
-
-def parse_marker(body: str | None) -> Marker | None:
-    """The marker in a PR body, or None when there is none or it is unreadable."""
-    for match in _MARKER_RE.finditer(body or ""):
-        try:
-            data = json.loads(match.group(1))
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("group"), str):
-            continue
-        return Marker(
-            group=data["group"],
-            state=str(data.get("state", "open")),
-            base=data.get("base"),
-            head=data.get("head"),
-            fingerprint=str(data.get("fp", "")),
-            files=tuple(data.get("files") or ()),
-            carried=tuple(data.get("carried") or ()),
-            content=str(data.get("content", "")),
-        )
-    return None
-
-
-def replace_marker(body: str, marker: Marker) -> str:
-    """``body`` with its marker replaced by ``marker`` (appended when it has none)."""
-    new = render_marker(marker)
-    if _MARKER_RE.search(body):
-        return _MARKER_RE.sub(lambda _m: new, body, count=1)
-    return body.rstrip("\n") + "\n\n" + new + "\n"
 
 
 # --- small helpers ------------------------------------------------------------------------------

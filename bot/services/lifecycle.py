@@ -21,21 +21,18 @@ from typing import Literal
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change
+from bot.core.marker import Marker, marker_prefix, parse_marker, replace_marker, versions_of
 from bot.core.ports import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
 from bot.core.render import (
     DEFAULT_PREFIX,
     BodyInput,
-    Marker,
     already_applied_comment,
     blocked_comment,
     carried_comment,
     commit_message,
-    marker_prefix,
     nothing_wanted_comment,
-    parse_marker,
     pr_body,
     pr_title,
-    replace_marker,
 )
 from bot.errors import ConfigError, NotFound
 from bot.services.desired import Desired, content_digest, desired_state, effective_intents, fingerprint
@@ -339,7 +336,20 @@ def _publish(
     """Open the PR or bring its title and body up to date (no API write when they already are)."""
     files = tuple(sorted(desired.contents))
     digest = content_digest(desired.contents)
-    marker = Marker(ctx.first.group_key, "open", ctx.base_sha, head, ctx.fp, files, carried, digest)
+    old_values: dict[str, str] = {}
+    for row in desired.rows:
+        old_values.setdefault(row.image, row.old)
+    marker = Marker(
+        ctx.first.group_key,
+        "open",
+        ctx.base_sha,
+        head,
+        ctx.fp,
+        files,
+        carried,
+        digest,
+        versions_of(ctx.intents, old_values),
+    )
     title = pr_title(ctx.intents)
     body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
     changes = desired.changes if wrote else ()

@@ -10,21 +10,17 @@ import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.intents import Origin, PrOptions, UpdateIntent
+from bot.core.marker import Marker, marker_prefix, parse_marker, render_marker, replace_marker
 from bot.core.render import (
     BodyInput,
-    Marker,
     Row,
     already_applied_comment,
     blocked_comment,
     carried_comment,
     commit_message,
     error_comment,
-    marker_prefix,
-    parse_marker,
     pr_body,
     pr_title,
-    render_marker,
-    replace_marker,
 )
 from bot.errors import (
     AuthError,

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.events import PrComment, event_to_dict
+from bot.core.marker import parse_marker, render_marker
+from bot.core.ports import PrUpdate
 from bot.jobs.commands import handle_command
 from bot.settings import Settings
 from tests.forges.local_fixture import human_commit
@@ -225,6 +227,22 @@ def test_rollback_after_merge_goes_back_to_the_previous_version(world: ChatWorld
     assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.0.1"
     world.push(API, "1.3.0")
     assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.3.0"
+
+
+def test_versions_come_from_the_marker_whatever_people_write_in_the_body(world: ChatWorld) -> None:
+    """status, promote and rollback read the hidden marker: rewording the PR text breaks nothing."""
+    first = dev_pr_at(world, "1.1.0")
+    run(world, first, "/manifest-bot merge")
+    second = dev_pr_at(world, "1.2.0")
+    marker = render_marker(parse_marker(world.forge.get_pr(REPO, second).body))  # type: ignore[arg-type]
+    world.forge.update_pr(REPO, second, PrUpdate(body=f"Reviewed, LGTM: api 9.9.9 | 8.8.8\n\n{marker}\n"))
+    run(world, second, "/manifest-bot status")
+    assert "| `ghcr.io/acme/api` | `1.2.0` | `1.2.0` | — |" in world.replies(second)[-1]
+    run(world, second, "/manifest-bot merge")
+    run(world, second, "/manifest-bot promote")  # merged: what it brought is in its marker only
+    assert world.tag_on(world.open_pr("staging").head_branch, "staging") == "1.2.0"
+    run(world, second, "/manifest-bot rollback")
+    assert "rolling back `ghcr.io/acme/api` to `1.1.0`" in world.replies(second)[-1]
 
 
 def test_comments_that_only_quote_a_command_do_nothing(world: ChatWorld) -> None:

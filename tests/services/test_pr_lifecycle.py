@@ -12,8 +12,8 @@ import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.intents import PrOptions
+from bot.core.marker import parse_marker
 from bot.core.ports import Forge
-from bot.core.render import parse_marker
 from bot.errors import Conflict, ManifestError
 from bot.services.lifecycle import branch_name, sync_group
 from tests.services.lifecycle_fixture import API, REPO

@@ -8,6 +8,7 @@ from typing import Literal
 
 import yaml
 
+from bot.core.images import DIGEST_RE
 from bot.core.manifests.loader import Parsed
 from bot.core.manifests.model import Reference, RefKind
 from bot.core.manifests.tree import Path, format_path
@@ -15,7 +16,6 @@ from bot.core.manifests.tree import Path, format_path
 Role = Literal["ref", "tag", "digest", "name"]
 STR_TAG = "tag:yaml.org,2002:str"
 NULL_TAG = "tag:yaml.org,2002:null"
-_DIGEST_RE = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 _PROPERTIES = re.compile(r"(?:[&!][^\s,\[\]{}]*[ \t]+)+")
 
 
@@ -52,7 +52,7 @@ def split_tag_digest(value: str) -> tuple[str | None, str | None]:
     if "@" in value:
         tag, _, digest = value.partition("@")
         return tag or None, digest or None
-    if _DIGEST_RE.fullmatch(value):
+    if DIGEST_RE.fullmatch(value):
         return None, value
     return value or None, None
 

@@ -93,7 +93,7 @@ def _status(ctx: Context, command: Command) -> Outcome:
     state = record.state
     targets: list[TargetStatus] = []
     pr = ctx.deps.forge.get_pr(ctx.event.repo, ctx.pr.number) if ctx.pr is not None else None  # fresh
-    in_pr = versions.table_tags(pr.body) if pr is not None and pr.state == "open" else {}
+    in_pr = versions.marked_tags(pr) if pr is not None and pr.state == "open" else {}
     for target in sorted(set(snapshot.active) | set(record.applied)):
         intent = snapshot.active.get(target)
         image = intent.image if intent else TargetKey.parse(target).image

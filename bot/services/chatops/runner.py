@@ -22,8 +22,8 @@ from bot.core.chatops.commands import Command, ParsedComment, parse_comment
 from bot.core.chatops.decisions import Refusal
 from bot.core.chatops.replies import Outcome, refused_text, reply_text, unknown_text
 from bot.core.events import PrComment
+from bot.core.marker import parse_marker
 from bot.core.ports import Permission, PullRequest, Reaction
-from bot.core.render import parse_marker
 from bot.errors import BotError, NotFound
 from bot.services.chatops.context import ChatopsDeps, Context, environment
 from bot.services.chatops.handlers import run_command

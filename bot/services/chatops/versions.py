@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 
 from bot.core.chatops.commands import Command, IgnoreScope
@@ -17,14 +16,14 @@ from bot.core.chatops.decisions import (
 )
 from bot.core.chatops.replies import Outcome
 from bot.core.group_state import GroupState, IgnoreMark, Pin
-from bot.core.images import TAG_RE, canonical_name
+from bot.core.images import canonical_name
 from bot.core.intents import Origin, UpdateIntent
 from bot.core.keys import GroupKey, TargetKey
+from bot.core.marker import parse_marker
 from bot.core.merge import Mark
+from bot.core.ports import PullRequest
 from bot.core.render import short_image
 from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
-
-_ROW_RE = re.compile(r"^\| `[^`]*` \| `(?P<image>[^`]*)` \| `(?P<old>[^`]*)` → `(?P<new>[^`]*)` \|", re.M)
 
 
 # --- what this PR holds ------------------------------------------------------------------------
@@ -204,10 +203,11 @@ def _pr_links(ctx: Context, keys: Sequence[str]) -> tuple[str, ...]:
 
 def _promotable(ctx: Context, command: Command) -> list[Version]:
     known = pr_versions(ctx)
-    if not known:  # merged: the versions this PR brought are in its change table
+    if not known:  # merged: the versions this PR brought are in its marker
         known = [
             Version(image, image, new, None, "semver", (), None)
-            for image, (_old, new) in table_tags(ctx.pr.body if ctx.pr else None).items()
+            for image, (_old, new) in marked_tags(ctx.pr).items()
+            if new is not None
         ]
     return narrow(known, command.image)
 
@@ -234,21 +234,19 @@ def promote(ctx: Context, command: Command) -> Outcome:
     )
 
 
-def table_tags(body: str | None) -> dict[str, tuple[str, str]]:
-    """canonical image -> (old tag, new tag), from the PR body's change table (``old → new``)."""
-    out: dict[str, tuple[str, str]] = {}
-    for match in _ROW_RE.finditer(body or ""):
-        old, new = (v.split("@", 1)[0].rsplit(":", 1)[-1] for v in (match["old"], match["new"]))
-        if TAG_RE.fullmatch(old) and TAG_RE.fullmatch(new):
-            out.setdefault(canonical_name(match["image"]), (old, new))
-    return out
+def marked_tags(pr: PullRequest | None) -> dict[str, tuple[str | None, str | None]]:
+    """canonical image → (old tag, new tag) the PR applies, from its hidden marker."""
+    marker = parse_marker(pr.body) if pr is not None else None
+    return marker.tags() if marker is not None else {}
 
 
-def _rollback_images(ctx: Context, command: Command, table: dict[str, tuple[str, str]]) -> list[str]:
+def _rollback_images(
+    ctx: Context, command: Command, table: dict[str, tuple[str | None, str | None]]
+) -> list[str]:
     known = pr_versions(ctx)
     if known:
         return _images(narrow(known, command.image))
-    if command.image is not None:  # a merged PR: its versions live only in its text now
+    if command.image is not None:  # a merged PR: its versions live only in its marker now
         return [canonical_name(command.image)]
     if not table:
         raise Refusal("this PR shows no versions to roll back; name one: `rollback <image>:<tag>`")
@@ -258,7 +256,7 @@ def _rollback_images(ctx: Context, command: Command, table: dict[str, tuple[str,
 def rollback(ctx: Context, command: Command) -> Outcome:
     env = environment(ctx)
     key = group_key(ctx)
-    table = table_tags(ctx.pr.body if ctx.pr else None)
+    table = marked_tags(ctx.pr)
     templates = {v.image: v.intent for v in pr_versions(ctx) if v.intent is not None}
     intents: list[UpdateIntent] = []
     for image in _rollback_images(ctx, command, table):
