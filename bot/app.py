@@ -20,7 +20,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     secrets = [s for source in settings.webhook_secrets for s in settings.secrets_for(source)]
     logs.configure(settings.log_level, settings.log_json, secrets=secrets)
     app = Flask("manifest_bot")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # one byte over the limit: Werkzeug stops a chunked body at the limit without an error, so the
+    # intake reads up to limit + 1 bytes and refuses anything longer than the limit itself
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["manifest_bot"] = container
     web.register(app, container)
