@@ -56,10 +56,6 @@ def bind(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-def bound() -> Mapping[str, Any]:
-    return _context.get()
-
-
 class RedactFilter(logging.Filter):
     """Masks secrets in the message and in every extra field of a record."""
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
-
-ForgeKind = Literal["github", "gitlab", "local"]
+from typing import Any, ClassVar
 
 #: CI statuses we normalise to; anything else from a vendor maps onto the nearest of these
 CI_STATUSES = (

@@ -139,11 +139,3 @@ def canonical_name(name: str) -> str:
 def same_image(a: str, b: str) -> bool:
     """True when two references (tags and digests ignored) name the same repository."""
     return parse_image(a).canonical_name == parse_image(b).canonical_name
-
-
-def looks_like_image(text: str) -> bool:
-    try:
-        parse_image(text)
-    except InvalidReference:
-        return False
-    return True

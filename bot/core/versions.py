@@ -24,14 +24,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import Literal, get_args
+from typing import Literal
 
 import semantic_version
 
 from bot.core.intents import OrderingKey
 
 Scheme = Literal["semver", "numeric", "lexical", "run-number", "push-time"]
-SCHEMES: tuple[str, ...] = get_args(Scheme)
 #: "auto": semver when the tag is a version, else the CI run number, else the push time
 OrderingChoice = Literal["auto", "semver", "numeric", "lexical", "run-number", "push-time"]
 

@@ -68,13 +68,8 @@ def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:
     )
 
 
-#: kind -> builder. HOOK for the local git forge: its owner adds ``"local": <builder>`` here (or
-#: calls ``register("local", builder)``); builders take ``(name, settings, **options)``.
+#: kind -> builder; builders take ``(name, settings, **options)``
 BUILDERS: dict[str, Builder] = {"github": _github, "gitlab": _gitlab, "local": build_local}
-
-
-def register(kind: str, builder: Builder) -> None:
-    BUILDERS[kind] = builder
 
 
 def build_forge(name: str, kind: str, settings: Settings, **options: Any) -> Forge:

@@ -1,31 +1,18 @@
-"""HTTP routes: webhook intake, health and metrics, and the error table (``bot.web.errors``).
+"""HTTP routes: webhook intake, health and metrics, the status page, and the error table.
 
-``register(app, container)`` wires them; an optional ``bot.web.status`` module (the status page,
-owned elsewhere) is registered too when present, through its ``blueprint(container)``.
+``register(app, container)`` wires them (``bot.app.create_app`` calls it).
 """
 
 from __future__ import annotations
 
-import importlib
-
 from flask import Flask
 
 from bot.deps import Container
-from bot.web import errors, health, intake
-
-_OPTIONAL = ("status",)
+from bot.web import errors, health, intake, status
 
 
 def register(app: Flask, container: Container) -> None:
     errors.register(app)
     intake.register(app, container)
     health.register(app, container)
-    for name in _OPTIONAL:
-        module_name = f"{__name__}.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        app.register_blueprint(module.blueprint(container))
+    app.register_blueprint(status.blueprint(container))

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from bot.core.chatops.authz import (
     Actor,
-    Override,
     Policy,
     authorize,
     is_read_only,
     parse_permission,
 )
 from bot.core.chatops.commands import Command, CommandKind, parse_comment
+from bot.core.config.model import ChatOps
 from bot.core.ports import Permission
 
 P = Permission
 K = CommandKind
+
+
+def policy_of(**chatops: Any) -> Policy:
+    """The policy of a routing config's ``chatops`` section (validated like the config file)."""
+    return Policy.from_chatops(ChatOps.model_validate(chatops))
+
+
+def rules(*overrides: dict[str, Any]) -> Policy:
+    return policy_of(overrides=list(overrides))
 
 
 def cmd(line: str) -> Command:
@@ -26,8 +37,8 @@ def cmd(line: str) -> Command:
     return command
 
 
-PROD_RULES = Policy.from_config(
-    [
+PROD_RULES = rules(
+    *[
         {"commands": ["promote"], "environments": ["prod"], "permission": "maintain", "users": ["Rita"]},
         {"environments": ["prod"], "commands": ["merge", "squash-and-merge"], "teams": ["acme/release"]},
         {"commands": ["retry"], "permission": "triage"},
@@ -85,11 +96,9 @@ def test_overrides(  # noqa: PLR0917 - one parameter per table column
 
 
 def test_every_matching_override_must_hold() -> None:
-    policy = Policy.from_config(
-        [
-            {"environments": ["prod"], "permission": "write"},
-            {"environments": ["prod"], "commands": ["close"], "permission": "admin"},
-        ]
+    policy = rules(
+        {"environments": ["prod"], "permission": "write"},
+        {"environments": ["prod"], "commands": ["close"], "permission": "admin"},
     )
     maintainer = Actor("m", P.MAINTAIN)
     assert authorize(cmd("hold"), maintainer, policy, environment="prod").allowed
@@ -129,32 +138,18 @@ def test_permission_names_from_both_forges(name: str, level: Permission) -> None
 
 
 def test_config_errors_are_clear() -> None:
-    with pytest.raises(ValueError, match="unknown permission 'writer'"):
-        Policy.from_config([{"permission": "writer"}])
-    with pytest.raises(ValueError, match="unknown chat-ops command 'deploy'"):
-        Override.from_mapping({"commands": ["deploy"]})
+    with pytest.raises(ValidationError, match="Input should be 'none', 'read'"):
+        rules({"permission": "writer"})
+    with pytest.raises(ValidationError, match="unknown chat-ops command 'deploy'"):
+        rules({"commands": ["deploy"]})
 
 
 def test_exactly_help_and_status_are_read_only() -> None:
     assert {k for k in CommandKind if is_read_only(k)} == {K.HELP, K.STATUS}
 
 
-class _ChatOpsSection:
-    """The routing config's chat-ops section, with the attribute names bot.core.config uses."""
-
-    def __init__(self, **values: object) -> None:
-        self.default_permission = "write"
-        self.commands: dict[str, str] = {}
-        self.environments: dict[str, str] = {}
-        self.allowed_users: tuple[str, ...] = ()
-        self.allowed_teams: tuple[str, ...] = ()
-        self.__dict__.update(values)
-
-
 def test_policy_from_the_config_section_takes_the_strictest_level() -> None:
-    policy = Policy.from_chatops(
-        _ChatOpsSection(commands={"promote": "maintain", "retry": "read"}, environments={"prod": "admin"})
-    )
+    policy = policy_of(commands={"promote": "maintain", "retry": "read"}, environments={"prod": "admin"})
     writer, maintainer, admin = Actor("w", P.WRITE), Actor("m", P.MAINTAIN), Actor("a", P.ADMIN)
     assert not authorize(cmd("promote to staging"), writer, policy, environment="dev").allowed
     assert authorize(cmd("promote to staging"), maintainer, policy, environment="dev").allowed
@@ -166,7 +161,7 @@ def test_policy_from_the_config_section_takes_the_strictest_level() -> None:
 
 
 def test_allowed_users_and_teams_restrict_mutating_commands_only() -> None:
-    policy = Policy.from_chatops(_ChatOpsSection(allowed_users=("Alice",), allowed_teams=("acme/ops",)))
+    policy = policy_of(allowed_users=["Alice"], allowed_teams=["acme/ops"])
     assert authorize(cmd("hold"), Actor("alice", P.WRITE), policy, environment=None).allowed
     assert authorize(
         cmd("hold"), Actor("bob", P.WRITE, frozenset({"acme/ops"})), policy, environment=None
@@ -179,7 +174,7 @@ def test_allowed_users_and_teams_restrict_mutating_commands_only() -> None:
 
 def test_team_lookups_only_for_listed_teams_and_only_when_the_level_does_not_decide() -> None:
     rule = {"commands": ["promote"], "environments": ["prod"], "permission": "maintain"}
-    policy = Policy.from_config([{**rule, "users": ["rita"], "teams": ["acme/release", "acme/sre"]}])
+    policy = rules({**rule, "users": ["rita"], "teams": ["acme/release", "acme/sre"]})
     asked: list[str] = []
 
     def member_of(*teams: str) -> Callable[[str], bool]:  # records what it is asked
@@ -223,8 +218,6 @@ def test_allowed_teams_are_looked_up_when_the_user_is_not_listed() -> None:
 
 
 def test_policy_from_the_config_model_overrides() -> None:
-    from bot.core.config.model import ChatOps
-
     chatops = ChatOps.model_validate(
         {
             "overrides": [

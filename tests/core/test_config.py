@@ -35,7 +35,7 @@ def test_example_config_loads_and_documents_real_settings() -> None:
     assert [f.name for f in config.forges] == ["github", "gitlab", "local"]
     assert config.forge("gitlab").kind == "gitlab"
     assert config.promotion_chain("ghcr.io/acme/api") == ("dev", "staging", "prod")
-    assert config.chatops.required_permission("promote", "prod") == "admin"
+    assert config.chatops.environments["prod"] == "admin"
     assert config.repo_files is not None and "pr.labels" in config.repo_files.allow
 
 
@@ -284,10 +284,8 @@ chatops:
     assert config.rules[0].matches_image("docker.io/library/nginx")
     assert config.promotion_chain("ghcr.io/acme/web-ui") == ("dev", "prod")
     assert config.promotion_chain("ghcr.io/acme/api") == ("dev", "staging", "prod")
-    assert config.chatops.required_permission("retry") == "write"
-    assert config.chatops.required_permission("promote", "dev") == "maintain"
-    assert config.chatops.required_permission("retry", "prod") == "admin"
-    assert config.chatops.user_allowed("alice") and not config.chatops.user_allowed("bob")
+    assert config.chatops.commands == {"promote": "maintain"}
+    assert config.chatops.allowed_users == ("alice",)
 
 
 def test_permission_names_match_the_forge_permission_ladder() -> None:

@@ -15,11 +15,12 @@ this module only decides.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, assert_never
+from typing import assert_never
 
-from bot.core.chatops.commands import Command, CommandKind
+from bot.core.chatops.commands import Command, CommandKind, command_kind
+from bot.core.config.model import ChatOps, ChatOpsOverride
 from bot.core.ports import Permission
 
 _PERMISSION_NAMES: dict[str, Permission] = {
@@ -99,28 +100,15 @@ class Override:
         return " or ".join(ways) or "nothing"
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Override:
-        """Build from config: ``{commands: [promote], environments: [prod], permission: maintain,
-        users: [alice], teams: [acme/release]}``."""
-        commands = frozenset(_command_kind(c) for c in data.get("commands") or ())
-        permission = data.get("permission")
+    def of(cls, rule: ChatOpsOverride) -> Override:
+        """From one rule of the config's ``chatops.overrides``."""
         return cls(
-            commands=commands,
-            environments=frozenset(data.get("environments") or ()),
-            permission=parse_permission(permission) if isinstance(permission, str) else permission,
-            users=frozenset(u.lower().lstrip("@") for u in data.get("users") or ()),
-            teams=frozenset(t.lower() for t in data.get("teams") or ()),
+            commands=frozenset(command_kind(c) for c in rule.commands),
+            environments=frozenset(rule.environments),
+            permission=parse_permission(rule.permission) if rule.permission is not None else None,
+            users=frozenset(u.lower().lstrip("@") for u in rule.users),
+            teams=frozenset(t.lower() for t in rule.teams),
         )
-
-
-def _command_kind(name: str | CommandKind) -> CommandKind:
-    if isinstance(name, CommandKind):
-        return name
-    wanted = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
-    for kind in CommandKind:
-        if wanted in {kind.value, kind.name.lower().replace("_", " ")}:
-            return kind
-    raise ValueError(f"unknown chat-ops command {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,39 +120,25 @@ class Policy:
     only_teams: frozenset[str] = frozenset()
 
     @classmethod
-    def from_chatops(cls, chatops: Any) -> Policy:
-        """From the routing config's ``chatops`` section (``bot.core.config.model.ChatOps``):
-        ``default_permission``; ``commands``/``environments`` maps of least permission (the
-        strictest applicable one wins); ``allowed_users``/``allowed_teams``; and optional
-        ``overrides`` rules in :meth:`Override.from_mapping` form."""
-        default = parse_permission(getattr(chatops, "default_permission", "write"))
+    def from_chatops(cls, chatops: ChatOps) -> Policy:
+        """From the routing config's ``chatops`` section: ``default_permission``;
+        ``commands``/``environments`` maps of least permission (the strictest applicable one
+        wins); ``allowed_users``/``allowed_teams``; and the ``overrides`` rules."""
+        default = parse_permission(chatops.default_permission)
         rules: list[Override] = []
-        for name, level in (getattr(chatops, "commands", None) or {}).items():
-            rules.append(
-                Override(commands=frozenset({_command_kind(name)}), permission=parse_permission(level))
-            )
-        for env, level in (getattr(chatops, "environments", None) or {}).items():
+        for name, level in chatops.commands.items():
+            kinds = frozenset({command_kind(name)})
+            rules.append(Override(commands=kinds, permission=parse_permission(level)))
+        for env, level in chatops.environments.items():
             rules.append(Override(environments=frozenset({env}), permission=parse_permission(level)))
         # the config's per-command/per-environment levels only ever raise the default
         rules = [replace(r, permission=max(r.permission or default, default)) for r in rules]
-        for extra in getattr(chatops, "overrides", None) or ():
-            # an Override, a mapping, or the config model's ChatOpsOverride
-            data = extra if isinstance(extra, Override | Mapping) else extra.model_dump()
-            rules.append(data if isinstance(data, Override) else Override.from_mapping(data))
+        rules += [Override.of(rule) for rule in chatops.overrides]
         return cls(
             default=default,
             overrides=tuple(rules),
-            only_users=frozenset(u.lower().lstrip("@") for u in getattr(chatops, "allowed_users", ()) or ()),
-            only_teams=frozenset(t.lower() for t in getattr(chatops, "allowed_teams", ()) or ()),
-        )
-
-    @classmethod
-    def from_config(
-        cls, rules: Iterable[Mapping[str, Any] | Override] = (), default: str = "write"
-    ) -> Policy:
-        return cls(
-            default=parse_permission(default),
-            overrides=tuple(r if isinstance(r, Override) else Override.from_mapping(r) for r in rules),
+            only_users=frozenset(u.lower().lstrip("@") for u in chatops.allowed_users),
+            only_teams=frozenset(t.lower() for t in chatops.allowed_teams),
         )
 
 

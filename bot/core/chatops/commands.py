@@ -41,6 +41,17 @@ class CommandKind(enum.Enum):
     ROLLBACK = "rollback"
 
 
+def command_kind(name: str | CommandKind) -> CommandKind:
+    """A command kind by the name the config uses (``promote``, ``squash-and-merge``, ``cancel_merge``)."""
+    if isinstance(name, CommandKind):
+        return name
+    wanted = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    for kind in CommandKind:
+        if wanted in {kind.value, kind.name.lower().replace("_", " ")}:
+            return kind
+    raise ValueError(f"unknown chat-ops command {name!r}")
+
+
 class IgnoreScope(enum.Enum):
     """What ``ignore this …`` / ``unignore …`` covers. ``ALL`` only appears on a bare ``unignore``."""
 

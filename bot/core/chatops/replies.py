@@ -63,10 +63,6 @@ def refused_text(reason: str) -> str:
     return f"refused: {reason}."
 
 
-def failed_text(command: Command, reason: str) -> str:
-    return f"`{command.text}` failed: {reason}"
-
-
 def not_our_pr_text(command: Command) -> str:
     return f"`{command.text}` only works on a pull request opened by manifest-bot; `help` works anywhere."
 

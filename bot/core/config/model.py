@@ -14,6 +14,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.chatops.commands import command_kind
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PinMode, PrOptions
 from bot.core.keys import GroupKey
@@ -317,9 +318,7 @@ class PromotionChain(Model):
 
 
 def _chatops_command(value: str) -> str:
-    from bot.core.chatops.authz import _command_kind  # authz imports the forge types: import late
-
-    _command_kind(value)  # ValueError "unknown chat-ops command 'promte'"
+    command_kind(value)  # ValueError "unknown chat-ops command 'promte'"
     return value
 
 
@@ -349,20 +348,6 @@ class ChatOps(Model):
     allowed_teams: tuple[str, ...] = ()
     overrides: tuple[ChatOpsOverride, ...] = ()
     """Rules replacing the default for matching commands/environments; all matching must pass."""
-
-    def required_permission(self, command: str, environment: str | None = None) -> PermissionName:
-        """The strictest of the default, the command's and the environment's minimum."""
-        names: list[PermissionName] = [self.default_permission]
-        if command in self.commands:
-            names.append(self.commands[command])
-        if environment is not None and environment in self.environments:
-            names.append(self.environments[environment])
-        return max(names, key=PERMISSIONS.index)
-
-    def user_allowed(self, user: str, teams: tuple[str, ...] = ()) -> bool:
-        if not self.allowed_users and not self.allowed_teams:
-            return True
-        return user in self.allowed_users or any(t in self.allowed_teams for t in teams)
 
 
 class BotIdentity(Model):

@@ -173,9 +173,6 @@ class GitRepo:
             args += ["-p", parent]
         return self.out(*args, "-F", "-", input=message.encode(), env=env)
 
-    def tree_of(self, commit: str) -> str:
-        return self.out("rev-parse", f"{self.require(commit)}^{{tree}}")
-
     def cas_ref(self, branch: str, new: str | None, expected: str | None) -> None:
         """Move (or delete, ``new=None``) ``refs/heads/<branch>`` only if it is at ``expected``."""
         ref = f"refs/heads/{branch}"

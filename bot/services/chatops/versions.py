@@ -20,7 +20,6 @@ from bot.core.images import canonical_name
 from bot.core.intents import Origin, UpdateIntent
 from bot.core.keys import GroupKey, TargetKey
 from bot.core.marker import parse_marker
-from bot.core.merge import Mark
 from bot.core.ports import PullRequest
 from bot.core.render import short_image
 from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
@@ -38,10 +37,6 @@ def pr_versions(ctx: Context) -> list[Version]:
         Version(t, TargetKey.parse(t).image, m.tag, m.digest, m.scheme, m.key)
         for t, m in sorted(applied.items())
     ]
-
-
-def current_marks(ctx: Context) -> dict[str, Mark]:
-    return {v.target: Mark(v.scheme, v.key, v.tag, v.digest) for v in pr_versions(ctx)}
 
 
 def _same_image(a: str, b: str) -> bool:
