@@ -35,7 +35,6 @@ from bot.errors import NotFound, ValidationFailed
 from bot.forges.github.auth import GitHubAuth
 from bot.forges.github.graphql import READ_CHUNK, GitHubGraphQL, graphql_url
 from bot.forges.http import HttpClient
-from bot.forges.teams import github_team_member
 
 RAW = {"Accept": "application/vnd.github.raw+json"}
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -395,5 +394,14 @@ class GitHubForge:
         return role if role is not None else _PERMISSIONS.get(body.get("permission", "none"), Permission.NONE)
 
     def team_member(self, repo: str, team: str, user: str) -> bool:
-        """Optional extra: ``team`` is ``org/slug`` or a slug of the repo owner's org (1 request)."""
-        return github_team_member(self.http, repo, team, user)
+        """Optional extra: ``team`` is ``org/slug`` or a bare slug of the repo owner's org.
+
+        ``GET /orgs/{org}/teams/{team_slug}/memberships/{username}``: 200 with ``state: active`` is
+        a member; ``pending`` (invited, not accepted) and 404 are not. Needs the App's organization
+        permission "Members: read"; the installation token of ``repo`` is used (1 request)."""
+        org, _, slug = team.strip().rpartition("/")
+        org = org or repo.split("/", 1)[0]
+        path = f"/orgs/{quote(org, safe='')}/teams/{quote(slug, safe='')}/memberships/{quote(user, safe='')}"
+        what = f"read {user}'s membership of team {org}/{slug}"
+        resp = self.http.request("GET", path, what, repo=repo, ok=(404,))
+        return resp.status_code == 200 and resp.json().get("state") == "active"

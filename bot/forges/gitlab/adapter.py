@@ -47,7 +47,6 @@ from bot.forges.gitlab.mapping import (
     titled,
 )
 from bot.forges.http import HttpClient
-from bot.forges.teams import gitlab_group_member
 
 #: how long a draft state read from GitLab is trusted when a title update must keep it
 _DRAFT_TTL_S = 60.0
@@ -378,5 +377,14 @@ class GitLabForge:
         return access_to_permission(int(resp.json().get("access_level", 0)))
 
     def team_member(self, repo: str, team: str, user: str) -> bool:
-        """Optional extra: ``team`` is a group path; effective membership (1 request + user lookup)."""
-        return gitlab_group_member(self.http, team, self._user_id(user))
+        """Optional extra: ``team`` is a group path; effective membership (1 request + user lookup).
+
+        ``GET /groups/:id/members/all/:user_id`` (``:id`` the URL-encoded group path; ``all`` counts
+        members inherited from parent groups): 200 is a member, 404 is not. An unknown user is not
+        a member of anything and costs no membership request."""
+        user_id = self._user_id(user)
+        if user_id is None:
+            return False
+        path = f"/groups/{quote(team.strip().strip('/'), safe='')}/members/all/{user_id}"
+        resp = self.http.request("GET", path, f"read membership of group {team}", ok=(404,))
+        return resp.status_code == 200
