@@ -91,7 +91,7 @@ def big_helm_values(target_bytes: int = 1024 * 1024) -> Case:
     assert text.count(old) == 1
     expected = text.replace(old, new)
     edits = [Edit(Selector(image=f"acme/component-{target}"), tag="9.9.9")]
-    return Case("generated-1MiB-helm-values", text.encode(), expected.encode(), edits)
+    return Case(f"generated-{target_bytes}-byte-helm-values", text.encode(), expected.encode(), edits)
 
 
 def surgical(case: Case) -> bytes:
@@ -131,8 +131,9 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--big-bytes", type=int, default=1024 * 1024, help="size of the generated file")
     args = parser.parse_args()
-    cases = [*golden_cases(), big_helm_values()]
+    cases = [*golden_cases(), big_helm_values(args.big_bytes)]
     plans = {c.name: roundtrip_plan(c) for c in cases}
 
     exact = sum(surgical(c) == c.expected for c in cases)

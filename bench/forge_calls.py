@@ -5,7 +5,7 @@ adapters, with GitHub/GitLab replaced by small stateful fakes behind ``responses
 trees per commit, PRs), so every request the service makes is counted. Compared with the naive
 PyGithub path (contents get + update per file, create ref, create PR).
 
-    .venv/bin/python -m bench.forge_calls
+    .venv/bin/python bench/forge_calls.py
 
 Last line: JSON {"github": {...}, "gitlab": {...}, "naive_github": {...}}.
 """
@@ -15,21 +15,26 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import responses
 
-from bot.core.intents import UpdateIntent
-from bot.core.ports import Forge, ForgeInfo
-from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
-from bot.forges.gitlab.adapter import GitLabForge
-from bot.services.lifecycle import sync_group
-from tests.fakes.git_model import Git
-from tests.fakes.github_api import GH, github_routes
-from tests.fakes.gitlab_api import BOT_NAME, GL, gitlab_routes
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.core.intents import UpdateIntent  # noqa: E402
+from bot.core.ports import Forge, ForgeInfo  # noqa: E402
+from bot.forges.github.adapter import GitHubForge  # noqa: E402
+from bot.forges.github.auth import TokenAuth  # noqa: E402
+from bot.forges.gitlab.adapter import GitLabForge  # noqa: E402
+from bot.services.lifecycle import sync_group  # noqa: E402
+from tests.fakes.git_model import Git  # noqa: E402
+from tests.fakes.github_api import GH, github_routes  # noqa: E402
+from tests.fakes.gitlab_api import BOT_NAME, GL, gitlab_routes  # noqa: E402
 
 REPO = "acme/deploy"
 FILE = "apps/web.yaml"

@@ -7,13 +7,10 @@ Each sub-module owns a family of commands and exposes ``commands: list[click.Com
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
 from bot import __version__
-
-_COMMAND_MODULES = ("manifests", "intake", "config", "worker", "demo")
+from bot.cli import config, demo, intake, manifests, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,11 +19,6 @@ def main() -> None:
     """Keep GitOps manifest repositories up to date by pull request."""
 
 
-def _register() -> None:
-    for name in _COMMAND_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        for command in module.commands:
-            main.add_command(command)
-
-
-_register()
+for _module in (manifests, intake, config, worker, demo):
+    for _command in _module.commands:
+        main.add_command(_command)

@@ -12,7 +12,7 @@ import click
 
 from bot import sources
 from bot.core.config import Config, load_config
-from bot.core.events import Delivery, Event, ImagePushed, event_from_dict
+from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import parse_image
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.core.manifests import edit, load_text
@@ -220,8 +220,6 @@ def explain(**opts: Any) -> None:
 
 
 def _fields(event: Event) -> dict[str, Any]:
-    from bot.core.events import event_to_dict
-
     return {k: v for k, v in event_to_dict(event).items() if v is not None and k != "kind"}
 
 

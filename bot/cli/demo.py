@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 import redis
 
+from bot.demo.model import DemoOptions
 from bot.demo.repo import default_examples
-from bot.demo.scenario import DemoOptions, run_demo
+from bot.demo.scenario import run_demo
 
 
 @click.command("demo")

@@ -4,18 +4,15 @@ checks that the story really happened (``verify``), so the demo fails loudly ins
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from rq.job import Job
 
 from bot.core.ports import PullRequest
+from bot.demo.model import Echo, Run
 from bot.demo.repo import REPO, bot_commits, diff, diffstat
 from bot.forges.local.adapter import LocalGitForge
 from bot.store.deliveries import DeliveryStore
 from bot.web.status_data import failed_jobs
-
-if TYPE_CHECKING:
-    from bot.demo.scenario import Echo, Run
 
 #: what each PR's diff must show: (environment, text that must appear, text that must not)
 EXPECTED = {

@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 from bot.app import create_app
 from bot.deps import Container
 from bot.jobs import runtime
+from bot.jobs.worker import build_worker
 from bot.settings import ENV_PREFIX, Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.groups import GroupStore
@@ -93,8 +94,6 @@ def worker_process(settings: Settings, redis_url: str, log_path: Path) -> Iterat
 
 def in_process_worker(container: Container) -> Callable[[], None]:
     """One burst of the bot's worker in this process (the fake Redis lives only here)."""
-    from bot.cli.worker import build_worker
-
     runtime.install(container)
     worker = build_worker(container, simple=True, name=f"{container.settings.redis_prefix}-demo")
 

@@ -10,12 +10,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from bot.demo import payloads, report
+from bot.demo.model import DemoOptions, Echo, Run
 from bot.demo.redis_env import FAKE_WARNING, NOT_FOUND, DemoRedis, demo_redis
 from bot.demo.repo import REPO, create_manifest_repo, write_routing_config
 from bot.demo.runtime import (
@@ -43,33 +43,6 @@ CI_BURST = (
 )
 PROMOTE = "/manifest-bot promote to staging"
 REVIEWER = "alice"
-
-Echo = Callable[[str], None]
-
-
-@dataclass
-class DemoOptions:
-    examples: Path
-    redis: str = "auto"  # auto | url | redis-server | fake
-    deadline_s: float = 60.0
-    keep: bool = False  # keep the temporary directory (its path is printed)
-    echo: Echo = print
-
-
-@dataclass
-class Run:
-    """What happened, for the report and the summary."""
-
-    workdir: Path
-    repo: Path
-    redis: DemoRedis
-    settings: Settings
-    posted: list[tuple[payloads.Post, int, dict[str, object]]] = field(default_factory=list)
-    delivery_ids: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    started: float = 0.0
-    elapsed_s: float = 0.0
-
 
 def _settings(workdir: Path, config: Path, redis: DemoRedis, secrets_by_source: dict[str, str]) -> Settings:
     return Settings.model_validate(

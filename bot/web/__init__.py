@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
 
-from bot.deps import Container
 from bot.web import errors, health, intake, status
+
+if TYPE_CHECKING:
+    from bot.deps import Container
 
 
 def register(app: Flask, container: Container) -> None:

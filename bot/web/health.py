@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import redis
 from flask import Blueprint, Flask, Response
 
-from bot.deps import Container
 from bot.metrics import CONTENT_TYPE, QUEUE_DEPTH, render
 from bot.web.errors import error_response, json_response
+
+if TYPE_CHECKING:
+    from bot.deps import Container
 
 QUEUES = ("events", "reconcile", "commands")
 

@@ -10,13 +10,13 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import sources
 from bot.core.events import Delivery
-from bot.deps import Container
 from bot.errors import (
     BadPayload,
     BotError,
@@ -30,6 +30,9 @@ from bot.metrics import DELIVERIES, EVENTS, INTAKE_SECONDS, SIGNATURE_FAILURES
 from bot.sources.base import PATH_TOKEN, body_digest
 from bot.store.deliveries import DeliveryStore
 from bot.web.errors import describe, json_response
+
+if TYPE_CHECKING:
+    from bot.deps import Container
 
 log = logging.getLogger("bot.intake")
 

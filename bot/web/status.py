@@ -11,11 +11,14 @@ import base64
 import binascii
 import hmac
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, render_template, request
 
-from bot.deps import Container
 from bot.web.status_data import collect
+
+if TYPE_CHECKING:
+    from bot.deps import Container
 
 REALM = 'Basic realm="manifest-bot status", charset="UTF-8"'
 

@@ -15,12 +15,11 @@ this module only decides.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import assert_never
+from typing import Protocol, assert_never
 
 from bot.core.chatops.commands import Command, CommandKind, command_kind
-from bot.core.config.model import ChatOps, ChatOpsOverride
 from bot.core.ports import Permission
 
 _PERMISSION_NAMES: dict[str, Permission] = {
@@ -36,6 +35,39 @@ _PERMISSION_NAMES: dict[str, Permission] = {
     "admin": Permission.ADMIN,
     "owner": Permission.ADMIN,
 }
+
+
+class OverrideRule(Protocol):
+    """One rule of the routing config's ``chatops.overrides`` (``bot.core.config.model``)."""
+
+    @property
+    def commands(self) -> Sequence[str]: ...
+    @property
+    def environments(self) -> Sequence[str]: ...
+    @property
+    def permission(self) -> str | None: ...
+    @property
+    def users(self) -> Sequence[str]: ...
+    @property
+    def teams(self) -> Sequence[str]: ...
+
+
+class ChatOpsSection(Protocol):
+    """The routing config's ``chatops`` section (``bot.core.config.model.ChatOps``; the config
+    package imports the command vocabulary from here, so this side names only the shape)."""
+
+    @property
+    def default_permission(self) -> str: ...
+    @property
+    def commands(self) -> Mapping[str, str]: ...
+    @property
+    def environments(self) -> Mapping[str, str]: ...
+    @property
+    def allowed_users(self) -> Sequence[str]: ...
+    @property
+    def allowed_teams(self) -> Sequence[str]: ...
+    @property
+    def overrides(self) -> Sequence[OverrideRule]: ...
 
 
 def parse_permission(name: str) -> Permission:
@@ -100,7 +132,7 @@ class Override:
         return " or ".join(ways) or "nothing"
 
     @classmethod
-    def of(cls, rule: ChatOpsOverride) -> Override:
+    def of(cls, rule: OverrideRule) -> Override:
         """From one rule of the config's ``chatops.overrides``."""
         return cls(
             commands=frozenset(command_kind(c) for c in rule.commands),
@@ -120,7 +152,7 @@ class Policy:
     only_teams: frozenset[str] = frozenset()
 
     @classmethod
-    def from_chatops(cls, chatops: ChatOps) -> Policy:
+    def from_chatops(cls, chatops: ChatOpsSection) -> Policy:
         """From the routing config's ``chatops`` section: ``default_permission``;
         ``commands``/``environments`` maps of least permission (the strictest applicable one
         wins); ``allowed_users``/``allowed_teams``; and the ``overrides`` rules."""

@@ -1,0 +1,55 @@
+"""Every benchmark runs as the README prints it (``.venv/bin/python bench/<name>.py`` from the
+repository root) and ends with a JSON line; here at a tiny size, so they cannot rot unnoticed.
+The figures themselves are not judged here: performance is measured by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
+    "forge_calls": ([], {"github", "gitlab", "naive_github"}),
+    "planning": (["--rules", "3", "--events", "10"], {"events_per_s", "intents"}),
+    "intake": (
+        ["--duration", "0.5", "--warmup", "0.2", "--rounds", "1", "--workers", "1", "--client-procs", "1"],
+        {"app_rps", "bare_rps", "ratio", "app_p99_ms"},
+    ),
+    "race": (
+        ["--events", "12", "--baseline-events", "4", "--workers", "1", "--timeout", "120"],
+        {"lost", "downgrades", "writes_per_event", "p95_latency_s", "write_ratio"},
+    ),
+}
+
+
+def test_every_benchmark_is_covered() -> None:
+    scripts = {p.stem for p in (ROOT / "bench").glob("*.py")} - {"__init__", "race_baseline"}
+    assert scripts == set(TINY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_benchmark_runs_from_the_root_and_ends_with_json(name: str) -> None:
+    args, keys = TINY[name]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MANIFEST_BOT_", "PYTHONPATH"))}
+    if "MANIFEST_BOT_TEST_REDIS_URL" in os.environ:  # the benchmarks use the tests' Redis
+        env["MANIFEST_BOT_TEST_REDIS_URL"] = os.environ["MANIFEST_BOT_TEST_REDIS_URL"]
+    result = subprocess.run(
+        [sys.executable, f"bench/{name}.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert keys <= set(last), last
