@@ -1,31 +1,9 @@
 """Deliveries in Redis: claim, record and enqueue in two round trips; outcomes for status.
 
-One hash per delivery (``<prefix>:delivery:<id>``: status, reason, source, events JSON, attempts,
-timestamps, ``claimed_at``), expiring after ``delivery_ttl_s``, and a sorted set of recent ids for
-the status page.
-
-``admit`` costs two round trips for a new delivery and touches only our own keys from Lua:
-
-1. A claim script (EVALSHA) decides and writes atomically: ``processed`` → duplicate; ``queued``
-   → report it (and whether its claim is older than ``STALE_CLAIM_S``); otherwise (new, failed,
-   ignored) write the record (status ``queued``, attempts + 1, the first ``received_at`` kept,
-   ``claimed_at`` = now), refresh its TTL and the recent list, and answer new/retry.
-2. The rq job is enqueued through rq's public API only — ``queue.enqueue_call(..., job_id=,
-   pipeline=pipe)`` in one MULTI/EXEC, plus ``failed_job_registry.remove`` when an earlier run of
-   it may sit there (previous status ``failed``, or a re-claimed ``queued``).
-
-A ``queued`` record is a duplicate while its job still waits (rq ``get_status``: queued, started,
-deferred, scheduled) and while its claim is fresh (another request claimed it a moment ago and is
-enqueueing). Only when the job is gone *and* the claim is stale is it claimed again (``force``;
-the script re-checks staleness, so of several such redeliveries exactly one wins).
-
-Failure semantics: Redis unreachable → ``StoreUnavailable`` (503). If the claim was written but
-the enqueue fails, the record stays ``queued`` without a job; ``admit`` then tries to release the
-claim (so an immediate redelivery re-claims it) and answers 503. Should that release fail too,
-a redelivery within ``STALE_CLAIM_S`` is answered duplicate, and one after it is claimed and
-enqueued again: nothing is lost as long as the sender redelivers. Two simultaneous deliveries of
-one id: the script serialises them — exactly one claims and enqueues, the other sees the fresh
-claim and is a duplicate.
+One hash per delivery (``<prefix>:delivery:<id>``) expiring after ``delivery_ttl_s``, and a sorted
+set of recent ids for the status page. ``admit`` runs a claim script over our own keys, then
+enqueues the rq job with rq's public API in one MULTI/EXEC. How duplicates, stale claims and
+failures are decided, and why: docs/intake.md, "Dedupe and queueing".
 Statuses: ``queued`` → ``processed`` | ``failed``; ``ignored`` for deliveries with nothing to do.
 """
 
