@@ -3,7 +3,8 @@
 ``event_then_reconcile(delivery_id)`` does what the product's event job does and then, instead of
 asking for one coalesced reconcile per group, reconciles every group it touched at once, inside
 the same job: one sync per event and group, FIFO with the events. A group whose repo lock is held
-is handed back by the holder (the product's wake), so every run still happens.
+gets its own ``reconcile_now`` job at the front of the events queue, so it runs before the next
+event rather than coalescing with it.
 
 ``admit_all`` records and queues the deliveries with this job instead of the product's, through the
 same parsing and the same delivery store the intake uses.
@@ -25,6 +26,7 @@ from bot.store.deliveries import DeliveryStore
 from bot.web.intake import delivery_id
 
 JOB = "bench.race_baseline.event_then_reconcile"
+AGAIN = "bench.race_baseline.reconcile_now"
 
 
 def event_then_reconcile(delivery_id: str) -> dict[str, Any]:
@@ -35,9 +37,17 @@ def event_then_reconcile(delivery_id: str) -> dict[str, Any]:
         container.intents, container.config, delivery, bot_login=container.settings.bot_login
     )
     for group_key in outcome.groups:
-        reconcile(container.reconcile_deps, group_key, wake=container.scheduler.wake)
+        reconcile_now(group_key)
     container.deliveries.mark_processed(delivery_id)
     return {"delivery": delivery_id, "groups": outcome.groups}
+
+
+def reconcile_now(group_key: str) -> dict[str, Any]:
+    container = runtime.current()
+    report = reconcile(container.reconcile_deps, group_key, wake=container.scheduler.wake)
+    if report.deferred:  # another worker holds the repo: run right after it, before the next event
+        container.queue("events").enqueue(AGAIN, group_key, at_front=True)
+    return {"group": group_key, "deferred": report.deferred}
 
 
 def admit_all(
