@@ -55,6 +55,7 @@ class RegistryClient:
         cache_ttl: float = 30.0,
         timeout: float = 15.0,
         max_tags: int = 10_000,
+        page_size: int = TAGS_PAGE,
         clock: Callable[[], float] = time.time,
         session: requests.Session | None = None,
     ) -> None:
@@ -63,6 +64,7 @@ class RegistryClient:
         self.insecure = frozenset(h.lower() for h in insecure)
         self.cache_ttl = cache_ttl
         self.max_tags = max_tags
+        self.page_size = page_size
         self._clock = clock
         self._transport = Transport(self.session, timeout)
         self._auth = Authenticator(self._transport, DockerConfig(docker_config).for_host, clock)
@@ -89,7 +91,7 @@ class RegistryClient:
         repo = locate(image, self.insecure)
         what = f"list tags of {repo.image}"
         url: str | None = f"{repo.api}/tags/list"
-        params: dict[str, int] | None = {"n": TAGS_PAGE}
+        params: dict[str, int] | None = {"n": self.page_size}
         tags: list[str] = []
         while url is not None:
             resp = self._send(repo, "GET", url, kind="tags", what=what, params=params)
