@@ -352,13 +352,15 @@ def test_discovery_globs_travel_with_the_intent() -> None:
 # --- CDEvents pipelinerun.finished without customData: no commit, no ref -------------------------
 CDEVENTS_RULES = """\
 - name: tekton-latest
-  ci: {forge: cdevents, repo: /tekton/pipelines, workflows: [build-*], image: ghcr.io/acme/web, tag: "run-{run_id}"}
+  ci: {forge: cdevents, repo: /tekton/pipelines, workflows: [build-*], image: ghcr.io/acme/web,
+       tag: "run-{run_id}"}
   targets: [{forge: github, repo: acme/deploy, environment: dev}]
 - name: tekton-main-only
   ci: {forge: cdevents, repo: /tekton/pipelines, branches: [main], image: ghcr.io/acme/other, tag: "{run_id}"}
   targets: [{forge: github, repo: acme/deploy, environment: dev}]
 - name: tekton-sha
-  ci: {forge: cdevents, repo: /tekton/pipelines, workflows: [sha-*], image: ghcr.io/acme/sha, tag: "{short_sha}"}
+  ci: {forge: cdevents, repo: /tekton/pipelines, workflows: [sha-*], image: ghcr.io/acme/sha,
+       tag: "{short_sha}"}
   targets: [{forge: github, repo: acme/deploy, environment: dev}]
 """
 
