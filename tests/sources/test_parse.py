@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -700,3 +701,25 @@ def test_repository_names_are_canonical_and_lower_case() -> None:
     body = b'{"image": "Docker.io/Library/NGINX", "tag": "1.27"}'
     (event,) = sources.get("generic").parse({}, body).events
     assert event_to_dict(event)["image"] == "docker.io/library/nginx"
+
+
+def test_distribution_envelope_is_bounded_and_needs_events() -> None:
+    event = json.loads(load("distribution", "manifest_push"))["events"][0]
+    too_many = json.dumps({"events": [event] * 101}).encode()
+    assert "more than 100" in (sources.get("distribution").parse({}, too_many).ignored_reason or "")
+    assert sources.get("distribution").parse({}, b'{"events": []}').ignored_reason == (
+        "notification envelope without events"
+    )
+
+
+def test_distribution_host_can_be_named_by_the_endpoint_header() -> None:
+    headers = {"x-manifest-bot-registry": "registry.acme.dev"}
+    (event,) = sources.get("distribution").parse(headers, load("distribution", "manifest_push")).events
+    assert event_to_dict(event)["image"] == "registry.acme.dev/acme/api"
+
+
+def test_cdevents_sink_reads_harbors_cdevent_too() -> None:
+    headers = {"content-type": "application/cloudevents+json"}
+    (event,) = sources.get("cdevents").parse(headers, load("harbor", "push_artifact.cdevents")).events
+    assert event_to_dict(event)["image"] == "harbor.dev/library/busybox"
+    assert event_to_dict(event)["source"] == "cdevents"
