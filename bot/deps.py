@@ -22,10 +22,11 @@ from bot.core.config.model import Config
 from bot.core.intents import OrderingKey, Origin, PlanResult
 from bot.core.keys import GroupKey
 from bot.core.planning import plan_for_environment
-from bot.core.ports import Forge
+from bot.core.ports import Forge, Registry
 from bot.errors import BotError, ConfigError, Transient
 from bot.forges.factory import build_forge
 from bot.jobs.schedule import Scheduler
+from bot.registry import RegistryClient
 from bot.services.chatops.context import ChatopsDeps, Planner
 from bot.services.config_source import forge_options
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
@@ -99,6 +100,12 @@ class Container:
         config = self.config_or_none()
         return config.forge_name_for(kind, repo) if config is not None else kind
 
+    # --- container registries ----------------------------------------------------------------------
+    @cached_property
+    def registry(self) -> Registry:
+        """The OCI registry client (one per process: its token and digest caches are shared)."""
+        return build_registry(self.settings, self.clock)
+
     # --- reconcile and chat-ops ------------------------------------------------------------------------
     @cached_property
     def reconcile_deps(self) -> ReconcileDeps:
@@ -151,6 +158,18 @@ class Container:
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: scheduler.cancel_auto_merge(forge_name, repo, number),
         )
+
+
+def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> RegistryClient:
+    """The registry client with the process settings' credentials, insecure hosts and limits."""
+    return RegistryClient(
+        docker_config=settings.docker_config,
+        insecure=settings.insecure_registries,
+        cache_ttl=settings.registry_cache_ttl_s,
+        timeout=settings.registry_timeout_s,
+        max_tags=settings.registry_max_tags,
+        clock=clock,
+    )
 
 
 def _planner(config: Config | None) -> Planner:

@@ -73,6 +73,13 @@ FORGE_REQUESTS = Counter(
     ["forge", "status"],
     registry=REGISTRY,
 )
+#: kind: manifest | tags | token; status: the HTTP status, or 'error' for no response
+REGISTRY_REQUESTS = Counter(
+    "manifest_bot_registry_requests",
+    "Requests to container registries (and their token endpoints) by registry host, kind and status",
+    ["registry", "kind", "status"],
+    registry=REGISTRY,
+)
 RATE_LIMIT_REMAINING = Gauge(
     "manifest_bot_forge_rate_limit_remaining",
     "Requests left in the forge's current rate-limit window",

@@ -56,6 +56,19 @@ class Settings(BaseModel):
     bot_login: str = "manifest-bot[bot]"
     command_prefix: str = "/manifest-bot"
 
+    # --- container registries (bot.registry: verify tags, resolve digests, list tags) ----------
+    #: a Docker ``config.json`` (``auths`` with ``auth`` or ``identitytoken``); re-read when it
+    #: changes, so a sidecar can refresh short-lived ECR/GAR/ACR tokens in it
+    docker_config: Path | None = None
+    #: registries reached over plain HTTP besides localhost and 127.0.0.0/8 (``host[:port]``)
+    insecure_registries: frozenset[str] = frozenset()
+    #: seconds a resolved (image, tag) → digest stays cached (0 = no cache)
+    registry_cache_ttl_s: float = Field(default=30.0, ge=0)
+    #: seconds to wait for a registry to answer (connect and each read)
+    registry_timeout_s: float = Field(default=15.0, gt=0)
+    #: a repository with more tags than this is refused instead of listed (bounds one poll)
+    registry_max_tags: int = Field(default=10_000, ge=1)
+
     # --- web ---------------------------------------------------------------------------------
     status_token: SecretStr | None = None  # bearer token for GET / (none = open)
     #: a worker serves its own /metrics on this port (None = off)
@@ -104,7 +117,7 @@ class Settings(BaseModel):
             field = name[len(ENV_PREFIX) :].lower()
             if field not in cls.model_fields or field == "webhook_secrets":
                 raise SettingsError(f"{name}: unknown setting (see config/example.env)")
-            if field == "allow_unsigned":
+            if field in ("allow_unsigned", "insecure_registries"):
                 values[field] = frozenset(s.strip().lower() for s in value.split(",") if s.strip())
             else:
                 values[field] = value

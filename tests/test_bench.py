@@ -22,6 +22,10 @@ TINY = {
         ["--duration", "0.5", "--warmup", "0.2", "--rounds", "1", "--workers", "1", "--client-procs", "1"],
         {"app_rps", "bare_rps", "ratio", "app_p99_ms"},
     ),
+    "registry": (
+        ["--images", "1", "--tags", "2", "--resolves", "5"],
+        {"requests_per_event_warm", "requests_per_event_cold", "poll_requests_per_image", "resolve_p50_ms"},
+    ),
     "race": (
         ["--events", "12", "--baseline-events", "4", "--workers", "1", "--timeout", "120"],
         {"lost", "downgrades", "writes_per_event", "p95_latency_s", "write_ratio"},

@@ -179,7 +179,7 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
         "metadata": "read",
         "actions": "read",
         "checks": "read",
-        "packages": "read",
+        "packages": "read",  # needed to receive registry_package (GHCR pushes)
         "issues": "read",
         "members": "read",  # organization: team membership for chat-ops team rules
     }
@@ -189,6 +189,7 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
         "push",
         "pull_request",
         "issue_comment",
+        "registry_package",
     }
     assert manifest["hook_attributes"]["url"].endswith("/webhooks/github")
     assert manifest["public"] is False

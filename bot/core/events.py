@@ -42,8 +42,8 @@ class CiFinished:
 
     kind: ClassVar[str] = "ci-finished"
     forge: str  # github | gitlab | cdevents
-    repo: str  # GitHub owner/name, GitLab path_with_namespace
-    sha: str
+    repo: str  # GitHub owner/name, GitLab path_with_namespace, CDEvents source without customData
+    sha: str | None  # None: a CDEvents pipelinerun.finished names no commit (spec) and had no customData
     branch: str | None
     status: str  # one of CI_STATUSES
     run_id: int | str | None = None

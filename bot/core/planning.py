@@ -59,7 +59,7 @@ def _plan_push(
 
 
 def _plan_ci(event: CiFinished, config: Config, delivery_id: str | None, received: str | None) -> PlanResult:
-    what = f"CI run for {event.repo}@{event.sha[:7]}"
+    what = f"CI run for {event.repo}" + (f"@{event.sha[:7]}" if event.sha else f" ({event.run_id})")
     if event.status != "success":
         return PlanResult(skips=(Skip(f"{what} finished with status {event.status!r}; nothing to update"),))
     rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
@@ -100,7 +100,9 @@ def _ci_matches(rule: Rule, event: CiFinished) -> bool:
         return False
     if event.branch is not None:
         return any(fnmatchcase(event.branch, b) for b in ci.branches)
-    return event.tag is not None and any(fnmatchcase(event.tag, t) for t in ci.tags)
+    if event.tag is not None:
+        return any(fnmatchcase(event.tag, t) for t in ci.tags)
+    return "*" in ci.branches  # a run naming no ref (CDEvents without customData): rules open to any branch
 
 
 def _safe(value: str) -> str:
@@ -113,7 +115,7 @@ def render_tag(template: str, event: CiFinished) -> str:
     ref_name = event.tag or event.branch
     values = {
         "sha": event.sha,
-        "short_sha": event.sha[:7],
+        "short_sha": event.sha[:7] if event.sha else None,
         "branch": _safe(event.branch) if event.branch else None,
         "run_number": event.run_number,
         "run_id": event.run_id,

@@ -213,3 +213,40 @@ class Forge(Protocol):
     def permission(self, repo: str, user: str) -> Permission:
         """The user's effective permission on the repo, read from the forge now."""
         ...
+
+
+# --- registries ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ResolvedImage:
+    """What a registry says ``image:tag`` points at now."""
+
+    image: str  # canonical name (``docker.io/library/nginx``)
+    tag: str
+    digest: str  # ``sha256:<64 hex>``: the manifest (or index) the tag points at
+    media_type: str | None = None  # OCI index/manifest, Docker manifest list/v2 manifest
+
+
+@runtime_checkable
+class Registry(Protocol):
+    """An OCI Distribution registry client (``bot.registry`` implements it).
+
+    ``image`` is any spelling of a repository (``nginx``, ``ghcr.io/acme/api``); tags and digests in
+    it are not allowed. Errors: ``RateLimited`` (429, with ``retry_after``), ``Transient`` (5xx,
+    timeouts), ``AuthError``/``PermissionDenied`` (401/403: permanent, naming the registry and where
+    the credentials came from, never the secret), ``InvalidReference``. Nothing sleeps inside a call.
+    """
+
+    def resolve(self, image: str, tag: str, *, fresh: bool = False) -> ResolvedImage | None:
+        """The digest ``image:tag`` points at; None when the tag or the repository does not exist.
+        A found digest is cached per (image, tag) for a short TTL; ``fresh`` skips the cache (use it
+        to follow mutable tags)."""
+        ...
+
+    def exists(self, image: str, tag: str) -> bool:
+        """Whether ``image:tag`` exists now (never answered from the cache when absent)."""
+        ...
+
+    def list_tags(self, image: str) -> tuple[str, ...]:
+        """Every tag of the repository, in the registry's order (``?n=`` pages, ``Link`` followed);
+        NotFound when the repository does not exist."""
+        ...

@@ -1,6 +1,16 @@
 """JFrog Artifactory webhooks, ``docker`` domain, ``pushed`` event. Auth: the handler secret in
 ``X-JFrog-Event-Auth`` (HMAC-SHA256 of the body when payload signing is on, else the secret), or a
-URL-path token. The image is ``<platform host>/<repo key>/<image name>`` (repository path method)."""
+URL-path token.
+
+The delivered envelope is ``{"domain", "event_type", "data": {repo_key, path, image_name, tag,
+sha256, image_type, …}, "subscription_key", "jpd_origin", "source"}``. ``image_name`` is only the
+last path component; the image is ``<jpd_origin host>/<repo key>/<path without /<tag>/manifest.json>``
+(the repository-path access method): ``test-repo`` + ``foo/bar/busybox/latest/manifest.json`` →
+``<host>/test-repo/foo/bar/busybox``. Self-hosted Artifactory sends no ``jpd_origin`` until its base
+URL is configured; the ``X-Manifest-Bot-Registry`` header (a custom header on the webhook) names the
+host then, and wins over ``jpd_origin``. ``sha256`` is the digest of the pushed (list) manifest.
+``image_type: oci`` (Helm charts pushed as OCI) is ignored.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,7 @@ from urllib.parse import urlsplit
 
 from bot.errors import SignatureError
 from bot.sources.base import (
+    REGISTRY_HEADER,
     Headers,
     ParseResult,
     check_token,
@@ -56,11 +67,29 @@ def parse(headers: Headers, body: bytes) -> ParseResult:
     kind = text(data, "event_type") or text(inner, "event_type")
     if domain != "docker" or kind != "pushed":
         return ignored(f"Artifactory {domain} {kind!r} is not a docker tag push")
-    host = urlsplit(text(data, "jpd_origin") or "").hostname
-    repo_key, image = text(inner, "repo_key"), text(inner, "image_name")
-    name = f"{host}/{repo_key}/{image}" if host and repo_key and image else None
-    if name is None:
-        return ignored("Artifactory payload without jpd_origin, repo_key or image_name")
+    image_type = text(inner, "image_type") or "docker"
+    if image_type != "docker":
+        return ignored(f"Artifactory {image_type!r} artifact {text(inner, 'image_name')!r} is not an image")
+    origin = urlsplit(text(data, "jpd_origin") or "")
+    host = headers.get(REGISTRY_HEADER, "").strip() or origin.netloc or None
+    repo_key, path = text(inner, "repo_key"), _image_path(inner)
+    if host is None:
+        return ignored(
+            "Artifactory payload without jpd_origin: set the platform's base URL, or send the registry "
+            "host in an X-Manifest-Bot-Registry header on the webhook"
+        )
+    if not (repo_key and path):
+        return ignored("Artifactory payload without repo_key, path or image_name")
     sha = text(inner, "sha256")
-    event = image_pushed(name, text(inner, "tag"), f"sha256:{sha}" if sha else None, NAME)
+    event = image_pushed(
+        f"{host}/{repo_key}/{path}", text(inner, "tag"), f"sha256:{sha}" if sha else None, NAME
+    )
     return images_result([event], None, "Artifactory docker push")
+
+
+def _image_path(inner: dict[str, object]) -> str | None:
+    """``foo/bar/busybox/latest/manifest.json`` → ``foo/bar/busybox``; else ``image_name``."""
+    parts = [p for p in (text(inner, "path") or "").split("/") if p]
+    if len(parts) >= 3 and parts[-1].endswith("manifest.json"):
+        return "/".join(parts[:-2])
+    return text(inner, "image_name")

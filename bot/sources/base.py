@@ -26,6 +26,9 @@ PATH_TOKEN = ":path-token"
 TOKEN_HEADER = "x-manifest-bot-token"
 #: HMAC header of the ``generic`` and ``cdevents`` sources: ``sha256=<hex of HMAC-SHA256(body)>``
 SIGNATURE_HEADER = "x-manifest-bot-signature-256"
+#: the registry host images are pulled from, for senders that cannot tell it (self-hosted
+#: Artifactory without ``jpd_origin``) or tell an internal one (a registry behind a proxy)
+REGISTRY_HEADER = "x-manifest-bot-registry"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.events import CiFinished, Event, Installation, PrClosed, PrComment, Push
+from bot.core.events import CiFinished, Event, ImagePushed, Installation, PrClosed, PrComment, Push
 from bot.errors import SignatureError
 from bot.sources.base import (
     Headers,
     ParseResult,
     check_hmac_sha256,
     ignored,
+    image_pushed,
     integer,
     load_object,
     obj,
@@ -194,6 +195,45 @@ def _ping(data: dict[str, Any]) -> str:
     return "ping"
 
 
+# --- GHCR: ``package`` (repository/organisation webhooks) and ``registry_package`` (Apps) ----------
+_CONTAINER_TYPES = ("container", "docker")
+_GHCR = "ghcr.io"
+
+
+def _package(data: dict[str, Any]) -> ImagePushed | str:
+    """A container version published (or re-tagged: ``updated``) on GHCR: ``ghcr.io/<owner>/<name>``,
+    the tag from the container metadata, the digest from the version."""
+    action = text(data, "action")
+    if action not in ("published", "updated"):
+        return f"package {action}: only published and updated versions matter"
+    pkg = obj(data, "package") or obj(data, "registry_package")
+    kind = (text(pkg, "package_type") or text(pkg, "ecosystem") or "").lower()
+    if kind not in _CONTAINER_TYPES:
+        return f"{kind or 'untyped'} package {text(pkg, 'name')!r} is not a container image"
+    version = obj(pkg, "package_version")
+    meta = obj(version, "container_metadata")
+    manifest = obj(meta, "manifest")
+    if "helm" in (text(obj(manifest, "config"), "media_type") or ""):
+        return f"package {text(pkg, 'name')!r} version is a Helm chart, not a container image"
+    tag = text(obj(meta, "tag"), "name")
+    if tag is None:
+        return f"untagged version of {text(pkg, 'name')!r} (a platform manifest or a push by digest)"
+    owner, name = text(obj(pkg, "owner"), "login"), text(pkg, "name")
+    if not (owner and name):
+        return "package without owner or name"
+    digest = text(obj(meta, "tag"), "digest") or text(manifest, "digest") or text(version, "version")
+    created = text(version, "created_at")
+    pushed_at = created if created and not created.startswith("0001-") else None
+    return image_pushed(f"{_registry_host(version)}/{owner}/{name}", tag, digest, NAME, pushed_at)
+
+
+def _registry_host(version: dict[str, Any]) -> str:
+    """``ghcr.io``, or the host of ``package_url`` (GitHub Enterprise Server: ``containers.<host>``)."""
+    url = text(version, "package_url") or ""
+    host = url.split("/", 1)[0] if "/" in url else ""
+    return host.lower() if host and "." in host and "npm." not in host else _GHCR
+
+
 _HANDLERS = {
     "workflow_run": _workflow_run,
     "check_suite": _check_suite,
@@ -203,4 +243,6 @@ _HANDLERS = {
     "installation": _installation,
     "installation_repositories": _installation_repositories,
     "ping": _ping,
+    "package": _package,
+    "registry_package": _package,
 }

@@ -347,3 +347,44 @@ def test_discovery_globs_travel_with_the_intent() -> None:
         ("envs/prod/legacy.yaml",),
     )
     assert UpdateIntent.from_dict(dev.to_dict()) == dev
+
+
+# --- CDEvents pipelinerun.finished without customData: no commit, no ref -------------------------
+CDEVENTS_RULES = """\
+- name: tekton-latest
+  ci: {forge: cdevents, repo: /tekton/pipelines, workflows: [build-*], image: ghcr.io/acme/web,
+       tag: "run-{run_id}"}
+  targets: [{forge: github, repo: acme/deploy, environment: dev}]
+- name: tekton-main-only
+  ci: {forge: cdevents, repo: /tekton/pipelines, branches: [main], image: ghcr.io/acme/other, tag: "{run_id}"}
+  targets: [{forge: github, repo: acme/deploy, environment: dev}]
+- name: tekton-sha
+  ci: {forge: cdevents, repo: /tekton/pipelines, workflows: [sha-*], image: ghcr.io/acme/sha,
+       tag: "{short_sha}"}
+  targets: [{forge: github, repo: acme/deploy, environment: dev}]
+"""
+
+
+def refless(workflow: str) -> CiFinished:
+    return ci(
+        forge="cdevents",
+        repo="/tekton/pipelines",
+        sha=None,
+        branch=None,
+        run_id="build-77",
+        workflow=workflow,
+    )
+
+
+def test_a_run_naming_no_commit_or_ref_matches_rules_open_to_every_branch() -> None:
+    result = plan(refless("build-web"), config(CDEVENTS_RULES))
+
+    assert [(i.image, i.tag) for i in result.intents] == [("ghcr.io/acme/web", "run-build-77")]
+    assert result.intents[0].origin.commit is None
+
+
+def test_a_run_naming_no_commit_cannot_fill_a_sha_template() -> None:
+    result = plan(refless("sha-web"), config(CDEVENTS_RULES))
+
+    assert result.intents == ()
+    assert any("needs {short_sha}" in s.reason for s in result.skips)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,51 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         None,
     ),
     ("github", "ping", gh("ping"), "ignored: ping", None),
+    # GHCR: registry_package (GitHub App) and package (repository/organisation webhooks)
+    (
+        "github",
+        "registry_package.published",
+        gh("registry_package"),
+        [
+            {
+                "kind": "image-pushed",
+                "image": "ghcr.io/octo-org/octo-repo",
+                "tag": "1.4.2",
+                "digest": "sha256:b5f0e1d9e5b0c8f3a4d2e6c1f7a9b3d5e8c2f4a6b1d3e5f7a9c0b2d4e6f8a1c3",
+                "source": "github",
+                "pushed_at": "2024-05-02T09:12:44Z",
+            }
+        ],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ),
+    (
+        "github",
+        "package.published.container",
+        gh("package"),
+        [
+            {
+                "image": "ghcr.io/octo-org/octo-repo",
+                "tag": "2.0.0",
+                "digest": "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498",
+            }
+        ],
+        None,
+    ),
+    (
+        "github",
+        "registry_package.published.untagged",
+        gh("registry_package"),
+        "ignored: untagged version of 'octo-repo'",
+        None,
+    ),
+    ("github", "registry_package.updated.helm", gh("registry_package"), "ignored: is a Helm chart", None),
+    (
+        "github",
+        "package.published.npm",
+        gh("package"),
+        "ignored: npm package 'hello-world-npm' is not a container",
+        None,
+    ),
     ("github", "workflow_job.completed", gh("workflow_job"), "ignored: 'workflow_job' is not used", None),
     # --- GitLab ---------------------------------------------------------------------------------
     (
@@ -289,6 +335,22 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         "66be9b8c-b0d9-4c50-a5a6-b2a3b1b4e8f0",
     ),
     ("harbor", "scanning_completed", {}, "ignored: 'SCANNING_COMPLETED' is not a push", None),
+    # Harbor's CDEvents format: a structured CloudEvent carrying a CDEvent artifact.published
+    (
+        "harbor",
+        "push_artifact.cdevents",
+        {"content-type": "application/cloudevents+json"},
+        [
+            {
+                "kind": "image-pushed",
+                "image": "harbor.dev/library/busybox",
+                "tag": "v1.0",
+                "digest": "sha256:dde8e930c7b6a490f728e66292bc9bce42efc9bbb5278bae40e4f30f6e00fe8c",
+                "source": "harbor",
+            }
+        ],
+        "4b2f89a6-548d-4c12-9993-a1f5790b97d2",
+    ),
     (
         "quay",
         "repo_push",
@@ -360,6 +422,87 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         "2070443601311540",
     ),
     ("gar", "delete", {}, "ignored: 'DELETE' is not an insert", "2070443601311541"),
+    # pushed by digest: no tag, the digest alone (what a policy: digest rule follows)
+    (
+        "gar",
+        "insert.digest_only",
+        {},
+        [
+            {
+                "image": "us-east1-docker.pkg.dev/my-project/my-repo/hello-world",
+                "tag": None,
+                "digest": "sha256:6ec128e26cd5a2b9f8b4f2e1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1",
+                "pushed_at": "2021-02-26T19:14:02.118Z",
+            }
+        ],
+        "2070443601311542",
+    ),
+    # un-enveloped: Pub/Sub payload unwrapping (metadata in headers) or a relay forwarding the data
+    (
+        "gar",
+        "insert.unwrapped",
+        {
+            "x-goog-pubsub-message-id": "2070443601311543",
+            "x-goog-pubsub-publish-time": "2021-02-26T19:15:11.204Z",
+            "x-goog-pubsub-subscription-name": "projects/my-project/subscriptions/manifest-bot",
+        },
+        [
+            {
+                "image": "us-east1-docker.pkg.dev/my-project/my-repo/hello-world",
+                "tag": "1.2",
+                "digest": "sha256:6ec128e26cd5a2b9f8b4f2e1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1",
+                "pushed_at": "2021-02-26T19:15:11.204Z",
+            }
+        ],
+        "2070443601311543",
+    ),
+    (
+        "gar",
+        "insert.unwrapped.digest_only",
+        {},
+        [{"tag": None, "digest": "sha256:6ec128e26cd5a2b9f8b4f2e1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1"}],
+        None,
+    ),
+    # --- CNCF Distribution (registry:2) notifications, recorded from docker-registry 2.8 ---------
+    (
+        "distribution",
+        "manifest_push",
+        {"content-type": "application/vnd.docker.distribution.events.v1+json"},
+        [
+            {
+                "kind": "image-pushed",
+                "image": "registry.example.com:5000/acme/api",
+                "tag": "1.0.0",
+                "digest": "sha256:9a6baf4a709ff18c6f243f5baa8a67400e3e03255d46720ce1878fa39ab85b26",
+                "source": "distribution",
+                "pushed_at": "2026-11-29T11:41:04.730456132Z",
+            }
+        ],
+        "a7634a1a-429f-4327-af9d-5cdc70dafbd1",
+    ),
+    (
+        "distribution",
+        "several",
+        {},
+        [
+            {"image": "registry.example.com:5000/acme/api", "tag": "1.0.0"},
+            {
+                "image": "registry.example.com:5000/acme/worker",
+                "tag": "2.3.0",
+                "digest": "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270",
+            },
+        ],
+        None,
+    ),
+    (
+        "distribution",
+        "blob_push",
+        {},
+        "ignored: application/octet-stream to acme/api is not a manifest",
+        None,
+    ),
+    ("distribution", "pull", {}, "ignored: pull of acme/api is not a push", None),
+    ("distribution", "delete", {}, "ignored: delete of acme/api is not a push", None),
     (
         "artifactory",
         "docker_pushed",
@@ -374,12 +517,56 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         None,
     ),
     ("artifactory", "docker_deleted", {}, "ignored: 'deleted' is not a docker tag push", None),
+    # as delivered: image_name is the last component, the path holds the rest (Kargo's recording)
+    (
+        "artifactory",
+        "docker_pushed.nested_path",
+        {},
+        [
+            {
+                "image": "trial30g6c2.jfrog.io/test-repo/foo/bar/busybox",
+                "tag": "latest",
+                "digest": "sha256:2278daae78b8899e6c7192a8a6f49763b9e0cde6fcf94de34f115df4401b955f",
+            }
+        ],
+        None,
+    ),
+    ("artifactory", "docker_pushed.self_hosted", {}, "ignored: without jpd_origin", None),
+    (
+        "artifactory",
+        "docker_pushed.self_hosted",
+        {"x-manifest-bot-registry": "artifactory.acme.internal:8443"},
+        [
+            {
+                "image": "artifactory.acme.internal:8443/docker-myorg-local/myorg-tcd/myorg-tcd-frontend",
+                "tag": "1.2.9",
+                "digest": "sha256:b416d974092956b84d9f333ec6efcd579533a0ee07195de6257c315a67a32202",
+            }
+        ],
+        None,
+    ),
+    ("artifactory", "oci_pushed", {}, "ignored: 'oci' artifact 'api' is not an image", None),
     # --- CDEvents --------------------------------------------------------------------------------
+    # without customData: what the spec provides (source, pipeline name, run id, outcome, url)
     (
         "cdevents",
         "pipelinerun_finished",
         {},
-        "ignored: names no repository and commit",
+        [
+            {
+                "kind": "ci-finished",
+                "forge": "cdevents",
+                "repo": "/event/source/123",
+                "sha": None,
+                "branch": None,
+                "tag": None,
+                "status": "failure",
+                "run_id": "mySubject123",
+                "workflow": "myPipeline",
+                "link": "https://www.example.com/mySubject123",
+                "finished_at": "2023-03-20T14:27:05.315384Z",
+            }
+        ],
         "271069a8-fc18-44f1-b38f-9d70a1695819",
     ),
     (
@@ -514,3 +701,25 @@ def test_repository_names_are_canonical_and_lower_case() -> None:
     body = b'{"image": "Docker.io/Library/NGINX", "tag": "1.27"}'
     (event,) = sources.get("generic").parse({}, body).events
     assert event_to_dict(event)["image"] == "docker.io/library/nginx"
+
+
+def test_distribution_envelope_is_bounded_and_needs_events() -> None:
+    event = json.loads(load("distribution", "manifest_push"))["events"][0]
+    too_many = json.dumps({"events": [event] * 101}).encode()
+    assert "more than 100" in (sources.get("distribution").parse({}, too_many).ignored_reason or "")
+    assert sources.get("distribution").parse({}, b'{"events": []}').ignored_reason == (
+        "notification envelope without events"
+    )
+
+
+def test_distribution_host_can_be_named_by_the_endpoint_header() -> None:
+    headers = {"x-manifest-bot-registry": "registry.acme.dev"}
+    (event,) = sources.get("distribution").parse(headers, load("distribution", "manifest_push")).events
+    assert event_to_dict(event)["image"] == "registry.acme.dev/acme/api"
+
+
+def test_cdevents_sink_reads_harbors_cdevent_too() -> None:
+    headers = {"content-type": "application/cloudevents+json"}
+    (event,) = sources.get("cdevents").parse(headers, load("harbor", "push_artifact.cdevents")).events
+    assert event_to_dict(event)["image"] == "harbor.dev/library/busybox"
+    assert event_to_dict(event)["source"] == "cdevents"

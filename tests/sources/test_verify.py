@@ -20,7 +20,9 @@ def sign(secret: str, body: bytes = BODY) -> str:
 
 
 HMAC_HEADERS = {"github": "x-hub-signature-256", "generic": SIGNATURE_HEADER, "cdevents": SIGNATURE_HEADER}
-TOKEN_SOURCES = ["dockerhub", "harbor", "quay", "acr", "ecr", "gar", "artifactory", "cdevents"]
+TOKEN_SOURCES = [
+    "dockerhub", "harbor", "quay", "acr", "ecr", "gar", "artifactory", "cdevents", "distribution",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("source", sorted(HMAC_HEADERS))

@@ -29,6 +29,8 @@ POSITIVE: dict[str, tuple[str, dict[str, str], int]] = {
     "artifactory": ("docker_pushed", {}, 1),
     "cdevents": ("pipelinerun_finished.custom_data", {}, 1),
     "generic": ("image", {}, 1),
+    # the registry's own media type must pass the intake's JSON check
+    "distribution": ("several", {"Content-Type": "application/vnd.docker.distribution.events.v1+json"}, 2),
 }
 
 

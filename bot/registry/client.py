@@ -1,0 +1,225 @@
+"""``RegistryClient``: the ``bot.core.ports.Registry`` port over the OCI Distribution HTTP API.
+
+- **resolve** ``image:tag`` → digest: ``HEAD /v2/<path>/manifests/<tag>`` with an ``Accept`` for
+  the OCI index and manifest and the Docker manifest list and v2 manifest; the digest from
+  ``Docker-Content-Digest``. When the HEAD answer has no (valid) digest, or the registry does not
+  answer HEAD, a GET of the same URL, whose digest is the header or else the SHA-256 of the body.
+  404 means the tag (or the repository) does not exist: ``None``. A found digest is cached per
+  (image, tag) for ``cache_ttl`` seconds; an absent tag is never cached (a push may land any time).
+- **list_tags**: ``GET /v2/<path>/tags/list?n=1000``, following ``Link: <…>; rel="next"`` on the
+  same registry only, refusing more than ``max_tags`` tags.
+- Every request goes through one ``requests.Session``, is counted in
+  ``manifest_bot_registry_requests``, and never sleeps; see ``transport`` for the error table and
+  ``auth`` for the token flow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from bot.core.images import validate_digest, validate_tag
+from bot.core.ports import ResolvedImage
+from bot.errors import InvalidReference, NotFound, ValidationFailed
+from bot.registry.auth import Authenticator
+from bot.registry.credentials import DockerConfig
+from bot.registry.names import Repository, locate
+from bot.registry.transport import Transport, error_for, read_body
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+TAGS_PAGE = 1000
+_MAX_CACHED = 10_000
+USER_AGENT = "manifest-bot (+https://github.com/manifest-bot)"
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        *,
+        docker_config: Path | None = None,
+        insecure: frozenset[str] = frozenset(),
+        cache_ttl: float = 30.0,
+        timeout: float = 15.0,
+        max_tags: int = 10_000,
+        page_size: int = TAGS_PAGE,
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", USER_AGENT)
+        self.insecure = frozenset(h.lower() for h in insecure)
+        self.cache_ttl = cache_ttl
+        self.max_tags = max_tags
+        self.page_size = page_size
+        self._clock = clock
+        self._transport = Transport(self.session, timeout)
+        self._auth = Authenticator(self._transport, DockerConfig(docker_config).for_host, clock)
+        self._cache: OrderedDict[tuple[str, str], tuple[ResolvedImage, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- the port ----------------------------------------------------------------------------
+    def resolve(self, image: str, tag: str, *, fresh: bool = False) -> ResolvedImage | None:
+        repo = locate(image, self.insecure)
+        validate_tag(tag)
+        if not fresh:
+            cached = self._cached(repo.image, tag)
+            if cached is not None:
+                return cached
+        found = self._resolve(repo, tag)
+        if found is not None and self.cache_ttl > 0:
+            self._remember(found)
+        return found
+
+    def exists(self, image: str, tag: str) -> bool:
+        return self.resolve(image, tag) is not None
+
+    def list_tags(self, image: str) -> tuple[str, ...]:
+        repo = locate(image, self.insecure)
+        what = f"list tags of {repo.image}"
+        url: str | None = f"{repo.api}/tags/list"
+        params: dict[str, int] | None = {"n": self.page_size}
+        tags: list[str] = []
+        while url is not None:
+            resp = self._send(repo, "GET", url, kind="tags", what=what, params=params)
+            if resp.status_code == 404:
+                resp.close()
+                raise NotFound(f"{what}: repository {repo.path} not found in {repo.host}")
+            if resp.status_code != 200:
+                raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+            tags.extend(_tags_of(read_body(resp, what), what))
+            if len(tags) > self.max_tags:
+                raise ValidationFailed(
+                    f"{what}: more than {self.max_tags} tags (MANIFEST_BOT_REGISTRY_MAX_TAGS)"
+                )
+            url, params = _next_page(repo, resp, what), None
+        return tuple(tags)
+
+    # --- resolving -----------------------------------------------------------------------------
+    def _resolve(self, repo: Repository, tag: str) -> ResolvedImage | None:
+        what = f"resolve {repo.image}:{tag}"
+        url = f"{repo.api}/manifests/{tag}"
+        head = self._send(repo, "HEAD", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        head.close()
+        if head.status_code == 404:
+            return None
+        if head.status_code == 200:
+            digest = _valid_digest(head.headers.get("Docker-Content-Digest"))
+            if digest is not None:
+                return ResolvedImage(repo.image, tag, digest, _media_type(head))
+        elif head.status_code not in (400, 405, 501):  # registries that do not answer HEAD get a GET
+            raise error_for(head, what, repo.host, self._auth.credential(repo).source)
+        return self._resolve_by_get(repo, tag, url, what)
+
+    def _resolve_by_get(self, repo: Repository, tag: str, url: str, what: str) -> ResolvedImage | None:
+        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            resp.close()
+            return None
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        media_type = _media_type(resp)
+        header = _valid_digest(resp.headers.get("Docker-Content-Digest"))
+        body = read_body(resp, what)
+        digest = header or f"sha256:{hashlib.sha256(body).hexdigest()}"
+        return ResolvedImage(repo.image, tag, digest, media_type)
+
+    # --- sending with authentication ------------------------------------------------------------
+    def _send(
+        self,
+        repo: Repository,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        what: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, int] | None = None,
+    ) -> requests.Response:
+        """One request, authorized as the registry wants; after a 401 it learns the challenge and
+        tries once more with fresh credentials (a second 401 is the caller's AuthError)."""
+        base = dict(headers or {})
+        known = self._auth.known(repo)
+        auth = self._auth.headers(repo)
+        resp = self._transport.send(
+            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
+        )
+        if resp.status_code != 401:
+            if not known and resp.status_code < 400:
+                self._auth.open(repo)
+            return resp
+        resp.close()
+        auth = self._auth.challenged(repo, resp.headers.get("WWW-Authenticate"), what)
+        return self._transport.send(
+            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
+        )
+
+    # --- cache -------------------------------------------------------------------------------
+    def _cached(self, image: str, tag: str) -> ResolvedImage | None:
+        with self._lock:
+            hit = self._cache.get((image, tag))
+            if hit is None:
+                return None
+            if hit[1] <= self._clock():
+                del self._cache[(image, tag)]
+                return None
+            return hit[0]
+
+    def _remember(self, found: ResolvedImage) -> None:
+        with self._lock:
+            self._cache[(found.image, found.tag)] = (found, self._clock() + self.cache_ttl)
+            self._cache.move_to_end((found.image, found.tag))
+            while len(self._cache) > _MAX_CACHED:
+                self._cache.popitem(last=False)
+
+
+def _valid_digest(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return validate_digest(value.strip())
+    except InvalidReference:
+        return None
+
+
+def _media_type(resp: requests.Response) -> str | None:
+    value = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
+    return value or None
+
+
+def _tags_of(body: bytes, what: str) -> list[str]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValidationFailed(f"{what}: the registry answered something that is not JSON") from None
+    tags = data.get("tags") if isinstance(data, dict) else None
+    if tags is None:
+        return []
+    if not isinstance(tags, list):
+        raise ValidationFailed(f"{what}: 'tags' is not a list")
+    return [t for t in tags if isinstance(t, str) and t]
+
+
+def _next_page(repo: Repository, resp: requests.Response, what: str) -> str | None:
+    """The ``Link: <…>; rel="next"`` URL, resolved against the registry; only on the same origin."""
+    link = resp.links.get("next", {}).get("url")
+    if not link:
+        return None
+    url = urljoin(repo.origin + "/", link)
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" != repo.origin:
+        raise ValidationFailed(f"{what}: the next page is on another host ({parts.netloc}); refused")
+    return url

@@ -1,0 +1,366 @@
+"""A real CNCF Distribution registry for tests: Debian's ``docker-registry`` on a free loopback port
+with its storage in a temp dir, images pushed by ``skopeo`` from an OCI layout written here, and
+optionally a token server so the registry wants ``Bearer`` tokens like Docker Hub or GHCR.
+
+``.ci/run`` installs both tools (apt). Used by the registry client, CLI and bench tests, and meant
+for end-to-end tests: ``notify_url`` makes the registry itself deliver its notifications.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+TOOLS = ("docker-registry", "skopeo")
+START_TIMEOUT_S = 15.0
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- images -------------------------------------------------------------------------------------
+def _blob(root: Path, data: bytes) -> tuple[str, int]:
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs" / "sha256" / digest).write_bytes(data)
+    return f"sha256:{digest}", len(data)
+
+
+def write_layout(root: Path, tag: str, content: bytes) -> str:
+    """An OCI image layout holding one image tagged ``tag`` (one small layer with ``content``, a
+    config, a manifest, ``index.json``); returns the manifest digest."""
+    (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        info = tarfile.TarInfo("app.txt")
+        info.size = len(content)
+        archive.addfile(info, io.BytesIO(content))
+    layer_digest, layer_size = _blob(root, gzip.compress(tar.getvalue(), mtime=0))
+    diff_id = "sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }
+    config_digest, config_size = _blob(root, json.dumps(config).encode())
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer_digest,
+                "size": layer_size,
+            }
+        ],
+    }
+    digest, size = _blob(root, json.dumps(manifest).encode())
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": size,
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
+    (root / "index.json").write_text(json.dumps(index))
+    return digest
+
+
+# --- token server -------------------------------------------------------------------------------
+@dataclass
+class TokenIssuer:
+    """A token endpoint as Docker Hub's works: ``GET /token?service=&scope=`` with optional HTTP basic
+    credentials → ``{"token", "access_token", "expires_in", "issued_at"}``; wrong credentials → 401.
+    Tokens are RS256 JWTs with an ``x5c`` chain the registry verifies against ``cert_path``."""
+
+    workdir: Path
+    username: str = "ci-bot"
+    password: str = "s3cret-pass"
+    service: str = "manifest-bot-test-registry"
+    issuer: str = "manifest-bot-test-issuer"
+    expires_in: int = 300
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "manifest-bot test token issuer")])
+        now = dt.datetime.now(dt.UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.cert_path = self.workdir / "token-cert.pem"
+        self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.port = free_port()
+        self.realm = f"http://127.0.0.1:{self.port}/token"
+
+    def issue(self, scope: str | None, subject: str) -> str:
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":", 2)
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.service,
+            "exp": now + self.expires_in,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        x5c = base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"x5c": [x5c]})
+
+    def answer(self, path: str, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self.requests.append({"query": query, "authorized": authorization is not None})
+        if parts.path != "/token":
+            return 404, {"details": "not found"}
+        subject = ""
+        if authorization:
+            scheme, _, raw = authorization.partition(" ")
+            user, _, secret = base64.b64decode(raw).decode().partition(":")
+            if scheme.lower() != "basic" or (user, secret) != (self.username, self.password):
+                return 401, {"details": "incorrect username or password"}
+            subject = user
+        elif "push" in query.get("scope", ""):
+            return 401, {"details": "anonymous users may only pull"}
+        token = self.issue(query.get("scope"), subject)
+        issued = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return 200, {
+            "token": token,
+            "access_token": token,
+            "expires_in": self.expires_in,
+            "issued_at": issued,
+        }
+
+    @contextmanager
+    def serving(self) -> Iterator[TokenIssuer]:
+        issuer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = issuer.answer(self.path, self.headers.get("Authorization"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+# --- the registry -------------------------------------------------------------------------------
+@dataclass
+class LocalRegistry:
+    host: str  # 127.0.0.1:<port>
+    workdir: Path
+    token: TokenIssuer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def image(self, repository: str) -> str:
+        return f"{self.host}/{repository}"
+
+    def push(self, repository: str, tag: str, content: bytes | None = None) -> str:
+        """Push a fresh one-layer image as ``repository:tag`` with skopeo; returns its digest."""
+        layout = self.workdir / "layouts" / uuid.uuid4().hex
+        digest = write_layout(layout, tag, content if content is not None else uuid.uuid4().bytes)
+        creds = ["--dest-creds", f"{self.token.username}:{self.token.password}"] if self.token else []
+        subprocess.run(
+            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", *creds,
+             f"oci:{layout}:{tag}", f"docker://{self.host}/{repository}:{tag}"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        shutil.rmtree(layout, ignore_errors=True)
+        return digest
+
+
+def registry_config(
+    workdir: Path,
+    port: int,
+    *,
+    notify_url: str | None = None,
+    notify_headers: Mapping[str, str] | None = None,
+    token: TokenIssuer | None = None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(workdir / "storage")}, "delete": {"enabled": True}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
+    }
+    if notify_url:
+        endpoint = {
+            "name": "manifest-bot",
+            "url": notify_url,
+            "headers": {k: [v] for k, v in (notify_headers or {}).items()},
+            "timeout": "2s",
+            "threshold": 3,
+            "backoff": "200ms",
+        }
+        config["notifications"] = {"endpoints": [endpoint]}
+    if token is not None:
+        config["auth"] = {
+            "token": {
+                "realm": token.realm,
+                "service": token.service,
+                "issuer": token.issuer,
+                "rootcertbundle": str(token.cert_path),
+            }
+        }
+    return config
+
+
+@contextmanager
+def run_registry(
+    workdir: Path,
+    *,
+    notify_url: str | None = None,
+    notify_headers: Mapping[str, str] | None = None,
+    token: TokenIssuer | None = None,
+) -> Iterator[LocalRegistry]:
+    """``docker-registry serve`` on a free loopback port until the block ends."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = registry_config(workdir, port, notify_url=notify_url, notify_headers=notify_headers, token=token)
+    config_path = workdir / "config.yml"
+    config_path.write_text(json.dumps(config))  # JSON is YAML
+    log = (workdir / "registry.log").open("wb")
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config_path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+    )
+    registry = LocalRegistry(f"127.0.0.1:{port}", workdir, token)
+    try:
+        wait_for(lambda: _answers(registry, proc, workdir), START_TIMEOUT_S, "docker-registry to listen")
+        yield registry
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+
+
+def _answers(registry: LocalRegistry, proc: subprocess.Popen[bytes], workdir: Path) -> bool:
+    if proc.poll() is not None:
+        log = (workdir / "registry.log").read_text(errors="replace")[-2000:]
+        raise AssertionError(f"docker-registry exited with {proc.returncode}:\n{log}")
+    try:
+        return requests.get(f"{registry.url}/v2/", timeout=1).status_code in (200, 401)
+    except requests.RequestException:
+        return False
+
+
+# --- a webhook receiver the registry can post to ------------------------------------------------
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[Received]]]:
+    """A local HTTP endpoint recording every POST (headers with lower-case names, raw body)."""
+    received: list[Received] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/webhooks/distribution", received
+    finally:
+        server.shutdown()
+        server.server_close()
