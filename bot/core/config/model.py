@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from bot.core.chatops.commands import command_kind
 from bot.core.images import canonical_name, parse_image
-from bot.core.intents import PinMode, PrOptions
+from bot.core.intents import TEMPLATE_FIELDS, PinMode, PrOptions
 from bot.core.keys import GroupKey
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
@@ -78,7 +78,10 @@ def _ci_template(value: str) -> str:
 
 
 def _text_template(value: str) -> str:
-    _format_fields(value)
+    unknown = _format_fields(value) - TEMPLATE_FIELDS
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(TEMPLATE_FIELDS))
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
     return value
 
 
