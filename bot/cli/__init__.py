@@ -2,7 +2,7 @@
 
 Each sub-module owns a family of commands and exposes ``commands: list[click.Command]``:
 ``manifests`` (scan, bump), ``intake`` (parse-webhook, serve), ``config`` (check-config, explain),
-``worker`` (worker), ``demo`` (demo).
+``worker`` (worker), ``demo`` (demo), ``local`` (local prs|show|comment|merge|push|init).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from bot import __version__
-from bot.cli import config, demo, intake, manifests, worker
+from bot.cli import config, demo, intake, local, manifests, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +19,6 @@ def main() -> None:
     """Keep GitOps manifest repositories up to date by pull request."""
 
 
-for _module in (manifests, intake, config, worker, demo):
+for _module in (manifests, intake, config, worker, demo, local):
     for _command in _module.commands:
         main.add_command(_command)

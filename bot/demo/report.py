@@ -23,7 +23,7 @@ EXPECTED = {
 
 def local_forge(run: Run) -> LocalGitForge:
     """The demo's forge, as the person at the keyboard sees it (the repos under ``repos/``)."""
-    return LocalGitForge(run.repo.parents[1], name="github")
+    return LocalGitForge(run.repo.parents[1], name="local")
 
 
 def pull_requests(run: Run) -> list[PullRequest]:

@@ -30,7 +30,7 @@ from bot.jobs import runtime
 from bot.settings import Settings
 from bot.store.groups import GroupStore
 
-FORGE = "github"  # the routing config's name for the local forge standing in for GitHub
+FORGE = "local"  # the routing config's name for the local forge standing in for GitHub
 DEV_GROUP = f"{FORGE}:{REPO}:main:dev"
 #: CI runs of the API finishing out of order: (run number, conclusion); #46 failed, #45 is newest green
 CI_BURST = (
