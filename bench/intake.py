@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from flask import Flask, Response, request  # noqa: E402
 
+from bot.store import namespace  # noqa: E402
+
 SECRET = "bench-secret"
 FIXTURE = ROOT / "tests" / "fixtures" / "webhooks" / "github" / "workflow_run.completed.json"
 REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -186,21 +188,6 @@ def summarise(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"rps": ok / seconds, "ok": ok, "statuses": statuses, "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
 
 
-def cleanup(conn: redis.Redis, prefix: str) -> int:
-    removed = 0
-    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
-        batch = []
-        for key in conn.scan_iter(match=pattern, count=5000):
-            batch.append(key)
-            if len(batch) >= 5000:
-                removed += conn.delete(*batch)
-                batch = []
-        if batch:
-            removed += conn.delete(*batch)
-    conn.srem("rq:queues", f"rq:queue:{prefix}-events")
-    return removed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=12.0, help="seconds measured per server")
@@ -261,7 +248,7 @@ def main() -> None:
         for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=30)
-        cleanup(conn, prefix)
+        namespace.drop(conn, prefix)
     app, bare = results["app"], results["bare"]
     print(
         json.dumps(

@@ -35,6 +35,7 @@ from rq.registry import StartedJobRegistry  # noqa: E402
 from bench.race_baseline import admit_all  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.store import namespace  # noqa: E402
 from bot.store.deliveries import DeliveryStore  # noqa: E402
 from tests.integration.world import (  # noqa: E402
     SECRET,
@@ -184,10 +185,7 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
         "max_open_prs_per_group": max((len(v) for v in prs.values()), default=0),
     }
     result["writes_per_event"] = round(result["forge_writes"] / len(posts), 3)
-    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
-        keys = list(conn.scan_iter(match=pattern, count=1000))
-        if keys:
-            conn.delete(*keys)
+    namespace.drop(conn, prefix)
     return result
 
 

@@ -113,6 +113,6 @@ def render() -> bytes:
     return generate_latest(scrape_registry())
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> None:
+def serve(port: int, addr: str = "127.0.0.1") -> None:
     """Serve ``/metrics`` from this process on a daemon thread (rq workers have no web server)."""
     start_http_server(port, addr=addr, registry=scrape_registry())

@@ -73,6 +73,8 @@ class Settings(BaseModel):
     status_token: SecretStr | None = None  # bearer token for GET / (none = open)
     #: a worker serves its own /metrics on this port (None = off)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: the address it listens on: this host only unless configured (a pod sets 0.0.0.0)
+    worker_metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from bot.settings import Settings
+from bot.store import namespace
 
 TEST_REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -22,11 +23,8 @@ def redis_prefix() -> str:
 
 
 def _delete_prefix(conn: redis.Redis, prefix: str) -> None:
-    """Our keys, and rq's keys that carry our prefix in a queue name or job id."""
-    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
-        keys = list(conn.scan_iter(match=pattern, count=1000))
-        if keys:
-            conn.delete(*keys)
+    """Our keys, rq's keys that carry our prefix, and our entries in rq's shared sets."""
+    namespace.drop(conn, prefix)
 
 
 @pytest.fixture

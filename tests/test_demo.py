@@ -49,6 +49,10 @@ def check_story(output: str) -> None:
     assert "@alice: /manifest-bot promote to staging [eyes] [rocket]" in dev
     assert "1.0.0 on purpose" not in dev.split("diff --git", 1)[1].replace(" This block scalar", "")
     staging = section(output, "PR #2 [open] manifest-bot/staging/staging → main")
+    assert "  | **Promotion** of " in staging
+    assert "from **dev** to **staging**, requested by @alice in #1." in staging
+    assert "  | | `environments/staging/kustomization.yaml` |" in staging  # the table, with old → new tags
+    assert "manifest-bot:{" not in output  # the hidden marker is not printed
     assert "+  newTag: 1.4.0" in staging and "+  newTag: run-45" in staging and "+    tag: 2.1.0" in staging
     assert "environments/prod" not in output.split("== PR #1", 1)[1]  # prod is never touched
     summary = section(output, "summary")

@@ -48,3 +48,31 @@ def test_tour_command_runs_as_printed(command: str) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "prints something a user can read"
     assert "Traceback" not in done.stderr
+
+
+LOCAL = _commands(BLOCKS[2])
+
+
+def test_local_chat_ops_session_runs_as_printed(
+    tmp_path: Path, redis_prefix: str, redis_conn: object
+) -> None:
+    """The "chat-ops on your machine" block, in order, in an empty directory: every command
+    succeeds, the comment gets its answer and the promotion opens the staging PR."""
+    assert LOCAL[0].endswith("local init .try") and len(LOCAL) >= 5
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_BOT_")}
+    env["MANIFEST_BOT_REDIS_PREFIX"] = redis_prefix
+    if "MANIFEST_BOT_TEST_REDIS_URL" in os.environ:
+        env["MANIFEST_BOT_REDIS_URL"] = os.environ["MANIFEST_BOT_TEST_REDIS_URL"]
+    outputs = []
+    for command in LOCAL:
+        argv = [sys.executable, "-c", "from bot.cli import main; main()", *shlex.split(command)[1:]]
+        done = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+        outputs.append(done.stdout)
+    text = "\n".join(outputs)
+    assert "#1 [open] manifest-bot/dev/dev → main: chore(dev): bump web to 1.5.0" in text
+    assert "**Status of group `dev` (dev)**" in text
+    assert "#2 [open] manifest-bot/staging/staging → main: chore(staging): promote web 1.5.0 from dev" in text
+    assert "#1 [merged]" in outputs[-1]

@@ -34,14 +34,14 @@ def warm(container: Container) -> None:
         container.forge(forge.name)
 
 
-def _serve_metrics(port: int, *, simple: bool) -> None:
+def _serve_metrics(port: int, host: str, *, simple: bool) -> None:
     if not simple and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         log.warning(
             "worker metrics on :%d will miss what jobs record: a forking worker runs each job in a "
             "child process; set PROMETHEUS_MULTIPROC_DIR to an empty writable directory",
             port,
         )
-    metrics.serve(port)
+    metrics.serve(port, host)
 
 
 @click.command("worker")
@@ -62,7 +62,7 @@ def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) 
     container = Container(settings, forge_wrapper=_load(wrap_forge) if wrap_forge else None)
     runtime.install(container)
     if settings.worker_metrics_port:
-        _serve_metrics(settings.worker_metrics_port, simple=simple)
+        _serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host, simple=simple)
     warm(container)
     found = container.scheduler.sweep(container.intents)
     if found:

@@ -19,12 +19,16 @@ PinMode = Literal["tag", "digest", "tag+digest"]
 OrderingKey = tuple[int | str, ...]
 
 
+#: placeholders PR title and commit templates may use (``bot.core.render`` fills them)
+TEMPLATE_FIELDS = frozenset({"env", "group", "image", "short_image", "tag", "old", "count"})
+
+
 @dataclass(frozen=True, slots=True)
 class PrOptions:
     """How the group's pull request looks and behaves (resolved from config by the planner)."""
 
-    title_template: str = "chore({env}): bump {image} to {tag}"
-    commit_template: str = "chore({env}): bump {image} to {tag}"
+    title_template: str = "chore({env}): bump {short_image} to {tag}"
+    commit_template: str = "chore({env}): bump {short_image} to {tag}"
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     assignees: tuple[str, ...] = ()
@@ -42,10 +46,14 @@ class Origin:
 
     delivery_id: str | None = None
     source: str | None = None
-    link: str | None = None  # CI run URL
+    link: str | None = None  # CI run URL; for a promotion, the source PR's URL
     commit: str | None = None  # app-repo commit that was built
-    app_repo: str | None = None  # app repo (owner/name) for a compare link
+    app_repo: str | None = None  # app repo (owner/name, or its web URL) for a compare link
     received_at: str | None = None
+    #: chat-ops: who asked (promote, rollback), from which PR, and (promote) from which environment
+    actor: str | None = None
+    from_pr: int | None = None
+    from_environment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,7 +196,7 @@ def _intent(
         files=target.files,
         image=version.image,
         tag=version.tag if policy.pin != "digest" else None,
-        digest=version.digest if policy.pin != "tag" else None,
+        digest=version.digest,  # known: shown in the PR; written only when the pin mode says so
         ordering_scheme=ordering[0],
         ordering_key=ordering[1],
         pin=policy.pin,

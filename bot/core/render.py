@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.group_state import GroupState
+from bot.core.images import DIGEST_RE
 from bot.core.intents import UpdateIntent
-from bot.core.marker import Marker, render_marker
+from bot.core.marker import Marker, render_marker, tag_of
 from bot.errors import (
     AuthError,
     BotError,
@@ -26,8 +27,8 @@ from bot.errors import (
 )
 
 DEFAULT_PREFIX = "/manifest-bot"
-MAX_TITLE = 200
-_ONE_TO = "{image} to {tag}"
+#: titles are cut at a word boundary near this length (GitHub shows about 72 characters in lists)
+MAX_TITLE = 72
 _HUB_PREFIXES = ("docker.io/library/", "docker.io/")
 
 
@@ -51,18 +52,51 @@ class BodyInput:
     command_prefix: str = DEFAULT_PREFIX
 
 
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """A title: the template, and the phrase repeated per image when there are several."""
+
+    template: str
+    phrase: str
+
+
+#: chat-ops rollbacks and promotions have their own wording; the config's templates word bumps
+_ROLLBACK = _Wording("chore({env}): roll back {what}", "{short_image} from {old} to {tag}")
+_PROMOTE = _Wording("chore({env}): promote {what} from {from_env}", "{short_image} {tag}")
+_BUMP_PHRASES = ("{short_image} to {tag}", "{image} to {tag}")
+
+
 # --- small helpers ------------------------------------------------------------------------------
 def short_image(name: str) -> str:
+    """An image as people write it: Docker Hub's ``docker.io/library/`` and ``docker.io/`` dropped."""
     for prefix in _HUB_PREFIXES:
         if name.startswith(prefix):
             return name[len(prefix) :]
     return name
 
 
+def base_name(name: str) -> str:
+    """The last path segment of an image, for titles (``ghcr.io/acme/api`` → ``api``)."""
+    return name.rsplit("/", 1)[-1]
+
+
+def _short_digest(digest: str) -> str:
+    return digest[:19] + "…" if len(digest) > 19 else digest
+
+
 def _version(intent: UpdateIntent) -> str:
     if intent.tag:
         return intent.tag
-    return (intent.digest or "?")[:19]
+    return _short_digest(intent.digest or "?")
+
+
+def _shown(value: str) -> str:
+    """A replaced scalar as the table shows it: its tag, else (a digest, a bare name) the value."""
+    tag = tag_of(value)
+    if tag is not None:
+        return tag
+    digest = value.rsplit("@", 1)[-1]
+    return _short_digest(digest) if DIGEST_RE.fullmatch(digest) else value
 
 
 def _code(text: str) -> str:
@@ -77,54 +111,149 @@ def _distinct(intents: Sequence[UpdateIntent]) -> list[UpdateIntent]:
     return sorted(seen.values(), key=lambda i: (i.image, _version(i)))
 
 
-def _fill(template: str, intents: Sequence[UpdateIntent]) -> str:
-    """The template for one image; several are summarised (``a to 1, b to 2`` or ``N images``)."""
-    first = intents[0]
-    env = first.environment or first.group
-    many = _distinct(intents)
-    if len(many) == 1:
-        image, tag = short_image(many[0].image), _version(many[0])
-    else:
-        parts = [f"{short_image(i.image)} to {_version(i)}" for i in many]
-        summary = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) <= 3 else f"{len(many)} images"
-        if _ONE_TO in template:
-            template = template.replace(_ONE_TO, summary.replace("{", "{{").replace("}", "}}"))
-        image, tag = f"{len(many)} images", ", ".join(_version(i) for i in many)
-    values = {"env": env, "group": first.group, "image": image, "tag": tag, "count": len(many)}
+def _changed(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[UpdateIntent]:
+    """The intents whose image the diff changes (all of them when nothing is written yet)."""
+    images = {r.image for r in rows}
+    return [i for i in intents if i.image in images] or list(intents)
+
+
+def _old(intent: UpdateIntent, rows: Sequence[Row]) -> str:
+    """The tag the base had for the intent's image ("?" when the edit inserted it)."""
+    old = next((r.old for r in rows if r.image == intent.image and r.old), "")
+    return _shown(old) if old else "?"
+
+
+def _cut(text: str) -> str:
+    """The first line, cut at a word boundary near MAX_TITLE."""
+    line = text.splitlines()[0] if text.strip() else ""
+    if len(line) <= MAX_TITLE:
+        return line
+    head = line[: MAX_TITLE - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space >= MAX_TITLE // 2 else head).rstrip(" ,;:") + "…"
+
+
+# --- title and commit subject -----------------------------------------------------------------------
+def _wording(intents: Sequence[UpdateIntent], template: str) -> _Wording:
+    if all(i.rollback for i in intents):
+        return _ROLLBACK
+    if all(i.origin.from_environment for i in intents):
+        return _PROMOTE
+    phrase = next((p for p in _BUMP_PHRASES if p in template), _BUMP_PHRASES[0])
+    return _Wording(template, phrase)
+
+
+def _values(intent: UpdateIntent, rows: Sequence[Row]) -> dict[str, str]:
+    return {
+        "image": short_image(intent.image),
+        "short_image": base_name(intent.image),
+        "tag": _version(intent),
+        "old": _old(intent, rows),
+    }
+
+
+def _format(template: str, values: dict[str, object]) -> str:
     try:
-        text = template.format(**values)
+        return template.format(**values)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(f"PR template {template!r} is invalid: {exc!r}") from None
-    return text.splitlines()[0][:MAX_TITLE] if text.strip() else f"chore({env}): update images"
 
 
-# --- title, commit message, body ----------------------------------------------------------------
-def pr_title(intents: Sequence[UpdateIntent]) -> str:
-    return _fill(intents[0].pr.title_template, intents)
+def _fill(template: str, intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> str:
+    """The title for the changed images: one is named; two or three are listed; more are counted,
+    as are lists too long for a title."""
+    many = _distinct(_changed(intents, rows))
+    first = many[0]
+    wording = _wording(many, template)
+    common: dict[str, object] = {
+        "env": first.environment or first.group,
+        "group": first.group,
+        "count": len(many),
+        "from_env": first.origin.from_environment or "",
+    }
+    if len(many) == 1:
+        values = {**common, **_values(first, rows)}
+        values["what"] = _format(wording.phrase, values)
+        return _cut(_format(wording.template, values))
+    phrases = [_format(wording.phrase, {**common, **_values(i, rows)}) for i in many]
+    listed = ", ".join(phrases[:-1]) + f" and {phrases[-1]}"
+    counted = f"{len(many)} images"
+    summary = {**common, "image": counted, "short_image": counted, "tag": "", "old": ""}
+    for what in ([listed] if len(many) <= 3 else []) + [counted]:
+        template_now = wording.template.replace(wording.phrase, "{what}")
+        text = _format(template_now, {**summary, "what": what})
+        if len(text) <= MAX_TITLE or what == counted:
+            return _cut(text)
+    raise AssertionError("unreachable: the counted form is always returned")
+
+
+def pr_title(intents: Sequence[UpdateIntent], rows: Sequence[Row] = ()) -> str:
+    """The title, naming only the images the diff changes (``rows``) by their short names."""
+    return _fill(intents[0].pr.title_template, intents, rows)
 
 
 def commit_message(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> str:
-    lines = [_fill(intents[0].pr.commit_template, intents), ""]
+    lines = [_fill(intents[0].pr.commit_template, intents, rows), ""]
     lines += [f"- {r.file}: {r.old} -> {r.new}" for r in rows]
     return "\n".join(lines) + "\n"
 
 
+# --- body ----------------------------------------------------------------------------------------
+def repo_web_url(intent: UpdateIntent) -> tuple[str, str] | None:
+    """(web URL of the app repository that was built, the forge's path separator) from where the
+    build ran: a GitHub or GitHub Enterprise run link, a GitLab pipeline link, else the repo name
+    GitHub sends. None when the source does not say (a registry push, CDEvents)."""
+    origin = intent.origin
+    link = origin.link or ""
+    for marker, sep in (("/actions/runs/", "/"), ("/-/pipelines/", "/-/")):
+        if marker in link and link.startswith(("https://", "http://")):
+            return link.split(marker, 1)[0], sep
+    repo = origin.app_repo or ""
+    if repo.startswith(("https://", "http://")):
+        return repo.rstrip("/"), "/-/" if origin.source == "gitlab" else "/"
+    if repo and origin.source == "github":
+        return f"https://github.com/{repo}", "/"
+    return None
+
+
 def _links(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[str]:
     out = []
-    for intent in _distinct(intents):
+    for intent in _distinct(_changed(intents, rows)):
         origin, parts = intent.origin, []
-        if origin.link:
+        if origin.from_pr is not None and origin.link:
+            parts.append(f"[source PR #{origin.from_pr}]({origin.link})")
+        elif origin.link:
             parts.append(f"[CI run]({origin.link})")
-        if origin.app_repo and origin.commit:
-            web = origin.app_repo if "://" in origin.app_repo else f"https://github.com/{origin.app_repo}"
-            sep = "/-/" if "gitlab" in web else "/"
-            old = next((r.old.rsplit(":", 1)[-1] for r in rows if r.image == intent.image), None)
-            if old and intent.tag and old != intent.tag and "/" not in old:
-                parts.append(f"[changes]({web}{sep}compare/{old}...{intent.tag})")
-            parts.append(f"[commit {origin.commit[:12]}]({web}{sep}commit/{origin.commit})")
+        web = repo_web_url(intent)
+        if web is not None and origin.commit:
+            url, sep = web
+            old = _old(intent, rows)
+            if old != "?" and intent.tag and old != intent.tag:
+                parts.append(f"[changes]({url}{sep}compare/{old}...{intent.tag})")
+            parts.append(f"[commit {origin.commit[:12]}]({url}{sep}commit/{origin.commit})")
         if parts:
             out.append(f"- {_code(short_image(intent.image))} {_version(intent)}: " + " · ".join(parts))
     return out
+
+
+def _request_line(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[str]:
+    """For a rollback or a promotion: what was asked, by whom, where."""
+    changed = _distinct(_changed(intents, rows))
+    first = changed[0]
+    origin = first.origin
+    by = f", requested by @{origin.actor}" if origin.actor else ""
+    where = f" in #{origin.from_pr}" if origin.from_pr is not None else ""
+    names = ", ".join(_code(short_image(i.image)) for i in changed)
+    if all(i.rollback for i in changed):
+        what = "; ".join(
+            f"{_code(short_image(i.image))} from {_code(_old(i, rows))} to {_code(_version(i))}"
+            for i in changed
+        )
+        return [f"**Rollback** of {what}{by}{where}.", ""]
+    if origin.from_environment:
+        env = first.environment or first.group
+        return [f"**Promotion** of {names} from **{origin.from_environment}** to **{env}**{by}{where}.", ""]
+    return []
 
 
 def _state_lines(state: GroupState) -> list[str]:
@@ -152,6 +281,7 @@ def pr_body(data: BodyInput) -> str:
     first = data.intents[0]
     env = first.environment or first.group
     lines = [
+        *_request_line(data.intents, data.rows),
         f"Updates **{env}** (group {_code(first.group)}) in {_code(first.repo)} "
         f"on {_code(first.base_branch)}.",
         "",
@@ -159,10 +289,10 @@ def pr_body(data: BodyInput) -> str:
         "|---|---|---|---|",
     ]
     for row in data.rows:
-        digest = _code(row.digest[:19] + "…") if row.digest else ""
+        digest = _code(_short_digest(row.digest)) if row.digest else ""
         lines.append(
-            f"| {_code(row.file)} | {_code(short_image(row.image))} | {_code(row.old)} → {_code(row.new)} "
-            f"| {digest} |"
+            f"| {_code(row.file)} | {_code(short_image(row.image))} "
+            f"| {_code(_shown(row.old)) if row.old else '—'} → {_code(_shown(row.new))} | {digest} |"
         )
     links = _links(data.intents, data.rows)
     if links:

@@ -23,7 +23,7 @@ EXPECTED = {
 
 def local_forge(run: Run) -> LocalGitForge:
     """The demo's forge, as the person at the keyboard sees it (the repos under ``repos/``)."""
-    return LocalGitForge(run.repo.parents[1], name="github")
+    return LocalGitForge(run.repo.parents[1], name="local")
 
 
 def pull_requests(run: Run) -> list[PullRequest]:
@@ -111,6 +111,10 @@ def print_report(run: Run, echo: Echo) -> None:
         echo(f"\n== PR #{pr.number} [{pr.state}] {pr.head_branch} → {pr.base_branch}: {pr.title}")
         if pr.labels:
             echo(f"labels: {', '.join(pr.labels)}")
+        echo("body:")
+        for line in pr.body.rstrip().splitlines():
+            if not line.startswith("<!-- manifest-bot:"):  # the hidden marker: JSON for the bot
+                echo(f"  | {line}")
         talk = conversation(run, pr.number)
         if talk:
             echo("conversation:")

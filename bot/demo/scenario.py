@@ -28,9 +28,10 @@ from bot.demo.runtime import (
 )
 from bot.jobs import runtime
 from bot.settings import Settings
+from bot.store import namespace
 from bot.store.groups import GroupStore
 
-FORGE = "github"  # the routing config's name for the local forge standing in for GitHub
+FORGE = "local"  # the routing config's name for the local forge standing in for GitHub
 DEV_GROUP = f"{FORGE}:{REPO}:main:dev"
 #: CI runs of the API finishing out of order: (run number, conclusion); #46 failed, #45 is newest green
 CI_BURST = (
@@ -146,11 +147,7 @@ def _worker(run: Run, stack: ExitStack) -> Iterator[Callable[[], None] | None]:
 
 def _cleanup_keys(run: Run) -> None:
     """On a shared Redis (MANIFEST_BOT_REDIS_URL) remove everything the demo wrote."""
-    conn, prefix = run.redis.conn, run.settings.redis_prefix
-    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
-        keys = list(conn.scan_iter(match=pattern, count=1000))
-        if keys:
-            conn.delete(*keys)
+    namespace.drop(run.redis.conn, run.settings.redis_prefix)
 
 
 def _play(run: Run, opts: DemoOptions, keys: dict[str, str]) -> None:

@@ -23,11 +23,11 @@ from bot.services.files import ScanCache, resolve_files
 from bot.services.reads import read_many
 
 #: bump when the PR text layout changes, so every open PR's text is refreshed once
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 _BOM = "\ufeff"
 #: intent fields that never reach the branch or the PR text (a re-delivery must stay a no-op)
 _UNRENDERED = frozenset({"ordering_key", "ordering_scheme"})
-_RENDERED_ORIGIN = frozenset({"link", "commit", "app_repo"})
+_RENDERED_ORIGIN = frozenset({"link", "commit", "app_repo", "source", "actor", "from_pr", "from_environment"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -350,7 +350,7 @@ def _publish(
         digest,
         versions_of(ctx.intents, old_values),
     )
-    title = pr_title(ctx.intents)
+    title = pr_title(ctx.intents, desired.rows)
     body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
     changes = desired.changes if wrote else ()
     opts = ctx.first.pr

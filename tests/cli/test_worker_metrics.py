@@ -7,6 +7,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 
 from bot.app import create_app
@@ -57,5 +58,23 @@ def test_worker_serves_metrics_of_its_jobs(
         text = scrape(port)
         assert value(text, 'manifest_bot_intents_total{outcome="created"}') >= 1
         assert value(text, "manifest_bot_reconcile_duration_seconds_count") >= 1
+        for address in other_addresses():  # not configured: this host only
+            with socket.socket() as s, pytest.raises(OSError):
+                s.settimeout(2)
+                s.connect((address, port))
     finally:
         workers.stop()
+
+
+def other_addresses() -> list[str]:
+    """This machine's IPv4 addresses that are not loopback (none in some sandboxes)."""
+    found = set()
+    for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+        found.add(str(info[4][0]))
+    try:  # the address the default route would use
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            found.add(s.getsockname()[0])
+    except OSError:
+        pass
+    return sorted(a for a in found if not a.startswith("127."))

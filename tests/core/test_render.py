@@ -88,7 +88,7 @@ def test_single_image_body_title_and_commit() -> None:
             DIGEST,
         )
     ]
-    assert pr_title([api]) == "chore(staging): bump ghcr.io/acme/api to 1.4.0"
+    assert pr_title([api], rows) == "chore(staging): bump api to 1.4.0"
     golden("single_body.md", pr_body(BodyInput([api], rows, MARKER)))
     golden("single_commit.txt", commit_message([api], rows))
 
@@ -99,7 +99,7 @@ def test_several_images_with_state() -> None:
         intent(
             "ghcr.io/acme/web",
             "2.1.0",
-            origin=Origin(app_repo="https://gitlab.example.com/acme/web", commit="e" * 40),
+            origin=Origin(source="gitlab", app_repo="https://gitlab.example.com/acme/web", commit="e" * 40),
         ),
         intent("ghcr.io/acme/worker", None, digest=DIGEST, pin="digest"),
     ]
@@ -120,12 +120,9 @@ def test_several_images_with_state() -> None:
         hold=True,
         last_error="envs/staging/db.yaml:3: duplicate key\nsecond line not shown",
     )
-    title = pr_title(intents)
-    assert (
-        title
-        == "chore(staging): bump nginx to 1.27.1, ghcr.io/acme/web to 2.1.0 "
-        "and ghcr.io/acme/worker to sha256:abababababab"
-    )
+    # three images whose list does not fit a title are counted; two are named
+    assert pr_title(intents, rows) == "chore(staging): bump 3 images"
+    assert pr_title(intents, rows[:2]) == "chore(staging): bump nginx to 1.27.1 and web to 2.1.0"
     golden("multi_body.md", pr_body(BodyInput(intents, rows, MARKER, state, "@manifest-bot")))
     golden("multi_commit.txt", commit_message(intents, rows))
 
@@ -135,9 +132,87 @@ def test_title_templates() -> None:
     assert pr_title(many) == "chore(staging): bump 5 images"
     custom = PrOptions(title_template="deps({group}): {image} → {tag} [{count}]")
     assert pr_title([intent("a/b", "1", pr=custom)]) == "deps(apps): a/b → 1 [1]"
-    assert pr_title([intent("a/b", "1", environment=None)]) == "chore(apps): bump a/b to 1"
+    assert pr_title([intent("a/b", "1", environment=None)]) == "chore(apps): bump b to 1"
+    full = PrOptions(title_template="{env}: {image} {old} → {tag} ({short_image})")
+    rows = [Row("a.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.0.0", "ghcr.io/acme/api:1.1.0")]
+    assert pr_title([intent("ghcr.io/acme/api", "1.1.0", pr=full)], rows) == (
+        "staging: ghcr.io/acme/api 1.0.0 → 1.1.0 (api)"
+    )
     with pytest.raises(ConfigError, match="template"):
         pr_title([intent("a/b", "1", pr=PrOptions(title_template="bump {nope}"))])
+
+
+def test_titles_name_only_images_the_diff_changes() -> None:
+    pinned_api = intent("ghcr.io/acme/api", "1.2.0")  # the base already has it: no row
+    web = intent("ghcr.io/acme/web", "2.0.0")
+    rows = [Row("web.yaml", "ghcr.io/acme/web", "ghcr.io/acme/web:1.9.0", "ghcr.io/acme/web:2.0.0")]
+    assert pr_title([pinned_api, web], rows) == "chore(staging): bump web to 2.0.0"
+    assert commit_message([pinned_api, web], rows).startswith("chore(staging): bump web to 2.0.0\n")
+
+
+def test_long_titles_are_cut_at_a_word_boundary() -> None:
+    long = PrOptions(title_template="{env}: " + "please review this very important update " * 3 + "{tag}")
+    title = pr_title([intent("a/b", "1.0.0", pr=long)])
+    assert len(title) <= 72 and title.endswith("…")
+    assert title[:-1] == title[:-1].rstrip() and not title[:-1].endswith("importan")
+    assert "please review this very important update please review" in title
+
+
+def test_rollback_and_promotion_are_worded_as_such() -> None:
+    rows = [Row("api.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.5.0", "ghcr.io/acme/api:1.4.2")]
+    by_bob = Origin(source="chatops", actor="bob", from_pr=12, link="https://github.com/acme/deploy/pull/12")
+    back = intent("ghcr.io/acme/api", "1.4.2", rollback=True, origin=by_bob)
+    assert pr_title([back], rows) == "chore(staging): roll back api from 1.5.0 to 1.4.2"
+    body = pr_body(BodyInput([back], rows, MARKER))
+    assert body.startswith(
+        "**Rollback** of `ghcr.io/acme/api` from `1.5.0` to `1.4.2`, requested by @bob in #12.\n"
+    )
+    promoted = Origin(
+        source="chatops", actor="alice", from_pr=7, from_environment="staging",
+        link="https://github.com/acme/deploy/pull/7",
+    )  # fmt: skip
+    up = intent("ghcr.io/acme/api", "1.5.0", environment="prod", origin=promoted)
+    rows = [Row("api.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.4.2", "ghcr.io/acme/api:1.5.0")]
+    assert pr_title([up], rows) == "chore(prod): promote api 1.5.0 from staging"
+    body = pr_body(BodyInput([up], rows, MARKER))
+    promotion = "**Promotion** of `ghcr.io/acme/api` from **staging** to **prod**, requested by @alice in #7."
+    assert promotion in body
+    assert "[source PR #7](https://github.com/acme/deploy/pull/7)" in body and "CI run" not in body
+
+
+@pytest.mark.parametrize(
+    ("origin", "links"),
+    [
+        pytest.param(
+            Origin(source="github", app_repo="acme/api", commit="d" * 40,
+                   link="https://ghe.example.com/acme/api/actions/runs/9"),
+            "https://ghe.example.com/acme/api/compare/1.0.0...1.1.0",
+            id="GitHub Enterprise, from the run link",
+        ),
+        pytest.param(
+            Origin(source="gitlab", app_repo="group/sub/api", commit="d" * 40,
+                   link="https://git.example.com/group/sub/api/-/pipelines/31"),
+            "https://git.example.com/group/sub/api/-/compare/1.0.0...1.1.0",
+            id="self-hosted GitLab, from the pipeline link",
+        ),
+        pytest.param(
+            Origin(source="github", app_repo="acme/api", commit="d" * 40),
+            "https://github.com/acme/api/compare/1.0.0...1.1.0",
+            id="github.com, from the repo name",
+        ),
+    ],
+)  # fmt: skip
+def test_source_links_use_the_forge_the_build_ran_on(origin: Origin, links: str) -> None:
+    rows = [Row("api.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.0.0", "ghcr.io/acme/api:1.1.0")]
+    body = pr_body(BodyInput([intent("ghcr.io/acme/api", "1.1.0", origin=origin)], rows, MARKER))
+    assert links in body
+
+
+def test_a_registry_push_gets_no_guessed_links() -> None:
+    origin = Origin(source="harbor", app_repo="acme/api", commit="d" * 40)
+    pushed = intent("ghcr.io/acme/api", "1.1.0", origin=origin)
+    rows = [Row("api.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.0.0", "ghcr.io/acme/api:1.1.0")]
+    assert "github.com" not in pr_body(BodyInput([pushed], rows, MARKER))
 
 
 def test_comments_golden() -> None:

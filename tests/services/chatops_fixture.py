@@ -51,6 +51,11 @@ PEOPLE = {
 DEFAULT_CHATOPS: dict[str, Any] = {"default_permission": "write", "environments": {"prod": "maintain"}}
 
 
+def _webhooks(forge_name: str) -> dict[str, str]:
+    """A local forge named after a vendor takes that vendor's webhooks (say so in the config)."""
+    return {"webhooks": forge_name} if forge_name in ("github", "gitlab") else {}
+
+
 def config_dict(
     root: Path, forge_name: str = "local", chatops: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -68,7 +73,7 @@ def config_dict(
         rules.append({"name": f"{name}-promoted", "ci": never, "targets": later})
     return {
         "version": 1,
-        "forges": [{"name": forge_name, "kind": "local", "path": str(root)}],
+        "forges": [{"name": forge_name, "kind": "local", "path": str(root), **_webhooks(forge_name)}],
         "defaults": {"policy": {"ordering": "semver"}},
         "environments": {env: {} for env in ENVS},
         "promotion": [{"name": "default", "environments": list(ENVS)}],
@@ -155,8 +160,9 @@ def make_world(
     chatops: dict[str, Any] | None = None,
     teams: dict[str, list[str]] | None = None,
 ) -> Iterator[ChatWorld]:
-    """``forge_name`` names the local forge in the config: call it ``github`` or ``gitlab`` and
-    that vendor's webhooks (whose events carry the forge kind) are routed to it. ``chatops``
+    """``forge_name`` names the local forge in the config: call it ``github`` or ``gitlab`` and its
+    config says ``webhooks: <that vendor>``, so that vendor's webhooks (whose events carry the
+    forge kind) are routed to it. ``chatops``
     replaces the config's chat-ops section; ``teams`` ({team: [user]}) is the forge's membership."""
     root = tmp_path / "git"
     seed_repo(root, REPO, FILES)

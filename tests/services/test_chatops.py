@@ -198,6 +198,9 @@ def test_promote_along_the_chain_with_prod_needing_maintain(world: ChatWorld) ->
     run(world, dev, "/manifest-bot promote")
     staging = world.open_pr("staging")
     assert world.tag_on(staging.head_branch, "staging") == "1.1.0"
+    assert staging.title == "chore(staging): promote api 1.1.0 from dev"
+    assert f"from **dev** to **staging**, requested by @alice in #{dev}." in staging.body
+    assert f"[source PR #{dev}](" in staging.body
     assert f"#{staging.number}" in world.replies(dev)[-1]
     # dev cannot skip staging
     event = run(world, dev, "/manifest-bot promote to prod", author="mona")
@@ -220,7 +223,12 @@ def test_rollback_after_merge_goes_back_to_the_previous_version(world: ChatWorld
     assert world.tag_on("main", "dev") == "1.2.0"
     run(world, second, "/manifest-bot rollback")
     assert "rolling back `ghcr.io/acme/api` to `1.1.0`" in world.replies(second)[-1]
-    assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.1.0"
+    rollback = world.open_pr("dev")
+    assert world.tag_on(rollback.head_branch, "dev") == "1.1.0"
+    assert rollback.title == "chore(dev): roll back api from 1.2.0 to 1.1.0"
+    assert rollback.body.startswith(
+        f"**Rollback** of `ghcr.io/acme/api` from `1.2.0` to `1.1.0`, requested by @alice in #{second}."
+    )
     run(world, second, "/manifest-bot rollback 1.0.1")
     assert world.tag_on(world.open_pr("dev").head_branch, "dev") == "1.0.1"
     world.push(API, "1.1.5")  # a late old build stays superseded; a newer one moves forward

@@ -49,11 +49,8 @@ def test_opens_one_pr_with_a_single_commit_on_the_base(world: World, forge: Forg
     assert "image: ghcr.io/acme/api:1.1.0\n" in api_at(forge, BRANCH)
     assert api_at(forge, BRANCH) == API.replace("1.0.0", "1.1.0")  # nothing else moved
     pr = result.pr
-    assert pr is not None and pr.title == "chore(dev): bump ghcr.io/acme/api to 1.1.0"
-    assert (
-        "| `envs/dev/api.yaml` | `ghcr.io/acme/api` | `ghcr.io/acme/api:1.0.0` → `ghcr.io/acme/api:1.1.0` |"
-        in pr.body
-    )
+    assert pr is not None and pr.title == "chore(dev): bump api to 1.1.0"
+    assert "| `envs/dev/api.yaml` | `ghcr.io/acme/api` | `1.0.0` → `1.1.0` |  |" in pr.body
     assert pr.labels == ("dependencies",)
     marker = parse_marker(pr.body)
     assert marker is not None and marker.group == f"{world.kind}:acme/deploy:main:apps"
@@ -92,7 +89,7 @@ def test_second_image_joins_the_pr_and_the_title_summarises(world: World, forge:
     both = [world.intent(), world.intent(image="ghcr.io/acme/web", tag="2.1.0")]
     result = sync_group(forge, both)
     assert result.action == "updated" and result.pr is not None
-    assert result.pr.title == "chore(dev): bump ghcr.io/acme/api to 1.1.0 and ghcr.io/acme/web to 2.1.0"
+    assert result.pr.title == "chore(dev): bump api to 1.1.0 and web to 2.1.0"
     web = forge.read_file(REPO, "envs/dev/web-values.yaml", BRANCH).decode()
     assert 'tag: "2.1.0"' in web and "# web chart values" in web
 
@@ -187,7 +184,7 @@ def test_push_mode_commits_to_the_base_with_cas(world: World, forge: Forge) -> N
     assert result.action == "pushed" and result.pr is None
     assert forge.branch_head(REPO, "main") == result.commit
     [commit] = forge.commits_between(REPO, base or "", "main")
-    assert commit.message.startswith("chore(dev): bump ghcr.io/acme/api to 1.1.0")
+    assert commit.message.startswith("chore(dev): bump api to 1.1.0")
     assert world.prs() == [] and forge.branch_head(REPO, BRANCH) is None
     assert sync_group(forge, [push]).action == "noop"
 
@@ -198,6 +195,16 @@ def test_hold_freezes_the_pr(world: World, forge: Forge) -> None:
     held = sync_group(forge, [world.intent(tag="1.2.0")], state=GroupState(hold=True))
     assert held.action == "held" and held.pr is not None
     assert world.snapshot(BRANCH) == before
+
+
+def test_a_known_digest_is_shown_but_written_only_when_pinned(world: World, forge: Forge) -> None:
+    digest = "sha256:" + "5e" * 32
+    result = sync_group(forge, [world.intent(digest=digest, pin="tag")])
+    assert api_at(forge, BRANCH) == API.replace("1.0.0", "1.1.0")  # pin: tag writes the tag only
+    assert result.pr is not None
+    assert "| `1.0.0` → `1.1.0` | `sha256:5e5e5e5e5e5e…` |" in result.pr.body
+    result = sync_group(forge, [world.intent(digest=digest, pin="tag+digest")])
+    assert f"image: ghcr.io/acme/api:1.1.0@{digest}\n" in api_at(forge, BRANCH)
 
 
 def test_ignored_and_pinned_versions_shape_the_pr(world: World, forge: Forge) -> None:
@@ -249,11 +256,11 @@ def test_a_draft_pr_stays_a_draft_when_updated(world: World, forge: Forge) -> No
     draft = PrOptions(labels=("dependencies",), draft=True)
     opened = sync_group(forge, [world.intent(pr=draft)])
     assert opened.pr is not None and opened.pr.draft
-    assert opened.pr.title == "chore(dev): bump ghcr.io/acme/api to 1.1.0"
+    assert opened.pr.title == "chore(dev): bump api to 1.1.0"
     updated = sync_group(forge, [world.intent(tag="1.2.0", pr=draft)])
     assert updated.action == "updated"
     pr = forge.get_pr(REPO, 1)
-    assert pr.draft and pr.title == "chore(dev): bump ghcr.io/acme/api to 1.2.0"
+    assert pr.draft and pr.title == "chore(dev): bump api to 1.2.0"
     before = world.snapshot(BRANCH)
     assert sync_group(forge, [world.intent(tag="1.2.0", pr=draft)]).action == "noop"
     assert world.snapshot(BRANCH) == before

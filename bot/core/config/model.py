@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from bot.core.chatops.commands import command_kind
 from bot.core.images import canonical_name, parse_image
-from bot.core.intents import PinMode, PrOptions
+from bot.core.intents import TEMPLATE_FIELDS, PinMode, PrOptions
 from bot.core.keys import GroupKey
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
@@ -78,7 +78,10 @@ def _ci_template(value: str) -> str:
 
 
 def _text_template(value: str) -> str:
-    _format_fields(value)
+    unknown = _format_fields(value) - TEMPLATE_FIELDS
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(TEMPLATE_FIELDS))
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
     return value
 
 
@@ -145,6 +148,10 @@ class LocalForge(Model):
     """Chat-ops permission per user on local repos (there is no forge to ask)."""
     default_permission: PermissionName = "write"
     teams: dict[str, tuple[str, ...]] = {}
+    webhooks: Literal["github", "gitlab"] | None = None
+    """Take that vendor's PR webhooks (comments, closes) for these repositories, as when a local
+    mirror stands in for GitHub or GitLab; the local forge's own events (``manifest-bot local``)
+    always reach it."""
     """Chat-ops team membership on local repos: {team: [user, ...]}."""
     bot_login: str | None = None
 
@@ -441,8 +448,9 @@ class Config(Model):
 
     def forge_names(self, kind: str) -> list[str]:
         """Config forge names an event from a forge of ``kind`` may belong to (events carry the
-        forge kind, groups the config's name; a forge named like the kind matches too)."""
-        return [f.name for f in self.forges if kind in (f.kind, f.name)]
+        forge kind, groups the config's name): forges of that kind, and local forges whose
+        ``webhooks`` names it."""
+        return [f.name for f in self.forges if kind == f.kind or kind == getattr(f, "webhooks", None)]
 
     def forge_name_for(self, kind: str, repo: str) -> str:
         """The config's forge for an event of ``kind`` in ``repo``: the one with targets there."""

@@ -111,6 +111,12 @@ class LocalGitForge:
         """Paths whose content differs between two commits (optional extension of the Protocol)."""
         return self.git(repo).changed_paths(base, head)
 
+    def diff(self, repo: str, base: str, head: str) -> str:
+        """The unified diff of ``head`` against its merge base with ``base`` (``manifest-bot local
+        show``; not part of the Protocol)."""
+        git = self.git(repo)
+        return git.out("diff", "--no-color", "--no-ext-diff", f"{git.require(base)}...{git.require(head)}")
+
     # --- writing -----------------------------------------------------------------------------
     def commit_files(
         self,

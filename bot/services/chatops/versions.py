@@ -162,9 +162,15 @@ def promote_target(ctx: Context, command: Command) -> str:
     return promotion_target(list(dict.fromkeys(tuple(c) for c in chains)), env, command.environment)
 
 
-def _origin(ctx: Context, command: Command) -> Origin:
+def _origin(ctx: Context, command: Command, *, promoted_from: str | None = None) -> Origin:
+    """Who asked, on which PR; a promotion also says the environment it came from."""
     return Origin(
-        source="chatops", delivery_id=f"comment:{ctx.event.comment_id}", link=ctx.pr.url if ctx.pr else None
+        source="chatops",
+        delivery_id=f"comment:{ctx.event.comment_id}",
+        link=ctx.pr.url if ctx.pr else None,
+        actor=ctx.event.author,
+        from_pr=ctx.event.pr_number,
+        from_environment=promoted_from,
     )
 
 
@@ -219,7 +225,8 @@ def promote(ctx: Context, command: Command) -> Outcome:
         skips += [f"`{short_image(v.image)}`: {s.reason}" for s in plan.skips]
     if not planned:
         raise Refusal(f"nothing to promote to `{target}`: " + ("; ".join(skips) or "no targets"))
-    planned = [dataclasses.replace(i, origin=_origin(ctx, command)) for i in planned]
+    origin = _origin(ctx, command, promoted_from=environment(ctx) or "?")
+    planned = [dataclasses.replace(i, origin=origin) for i in planned]
     changed, notes = _apply(ctx, planned)
     what = ", ".join(f"`{short_image(v.image)}` {v.tag or v.digest}" for v in chosen)
     if not changed:
