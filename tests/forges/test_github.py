@@ -11,7 +11,7 @@ import responses
 from bot.core.ports import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.errors import Conflict, NotFound, ValidationFailed
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from tests.forges.api import github_json as fx
 from tests.forges.api import sent
 
@@ -26,7 +26,7 @@ NEW = "5" * 40
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
 
 
 def test_is_a_forge(gh: GitHubForge) -> None:
@@ -398,7 +398,7 @@ def test_permission(
 
 
 def test_enterprise_base_url_for_rest_and_graphql(rsps: responses.RequestsMock) -> None:
-    ghe = GitHubForge(ForgeInfo(name="ghe", kind="github"), TokenAuth("t"), api_url="https://ghe.corp/api/v3")
+    ghe = GitHubForge(ForgeInfo(name="ghe", kind="github"), TokenCredentials("t"), api_url="https://ghe.corp/api/v3")
     rsps.post("https://ghe.corp/api/graphql", json=_head(BASE))
     rsps.post("https://ghe.corp/api/graphql", json=fx("create_commit_on_branch"))
     assert ghe.branch_head(REPO, "main") == BASE

@@ -12,7 +12,7 @@ import responses
 from bot.core.ports import BatchReader, ForgeInfo
 from bot.errors import NotFound
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from bot.forges.github.graphql import READ_CHUNK
 from tests.forges.api import sent
 
@@ -34,7 +34,7 @@ def answer(nodes: list[Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
 
 
 def test_many_files_in_one_query_with_paths_as_variables(

@@ -22,7 +22,7 @@ import responses
 from bot.core.intents import UpdateIntent
 from bot.core.ports import Forge, ForgeInfo
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from bot.forges.gitlab.adapter import GitLabForge
 from tests.fakes.git_model import Git, Person
 from tests.fakes.github_api import GH, GitHubFake
@@ -139,7 +139,7 @@ class FakeWorld(World):
             self.bot = "manifest-bot[bot]"
             GitHubFake(self.git, bot=self.bot).install(rsps)
             info = ForgeInfo(name="github", kind="github", bot_login=self.bot)
-            self.forge = GitHubForge(info, TokenAuth("ghs_test"), api_url=GH)
+            self.forge = GitHubForge(info, TokenCredentials("ghs_test"), api_url=GH)
         else:
             self.bot = BOT_NAME
             GitLabFake(self.git).install(rsps)
