@@ -47,7 +47,7 @@ def test_github_active_member_of_a_team_named_org_slash_slug(
     rsps.get(f"{API}/orgs/platform/teams/release-managers/memberships/mona", json=membership("active"))
     assert gh.team_member(REPO, "platform/release-managers", "mona") is True
     (call,) = rsps.calls
-    assert call.request.headers["Authorization"] == "Bearer ghp_secret"
+    assert call.request.headers["Authorization"] == "token ghp_secret"
 
 
 def test_github_bare_slug_means_the_repo_owners_org(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
