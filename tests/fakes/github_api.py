@@ -36,7 +36,10 @@ ZERO = "0" * 40
 FAKE_HEADER = "X-Fake"
 Reply = tuple[int, dict[str, str], str | bytes]
 _DOCS = "https://docs.github.com/rest"
-UNTYPED = "Something went wrong while executing your query. Please include `A1B2:3C4D` in any email to GitHub Support."
+UNTYPED = (
+    "Something went wrong while executing your query. "
+    "Please include `A1B2:3C4D` in any email to GitHub Support."
+)
 
 
 def reply(status: int, body: Any, **headers: str) -> Reply:
@@ -398,7 +401,7 @@ class GitHubFake:
         if number not in self.git.prs:
             return reply(404, shape.not_found())
         c = self.git.add_comment(number, self.bot, json.loads(req.body)["body"])
-        return reply(201, shape.issue_comment(self.api, self.repo, number, c.id, c.body, self.bot))
+        return reply(201, shape.issue_comment(self.api, self.repo, number, c.id, body=c.body, bot=self.bot))
 
     def reaction(self, req: Any) -> Reply:
         c = self.git.find_comment(self._number(req, "/issues/comments/"))

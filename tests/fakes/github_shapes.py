@@ -15,7 +15,7 @@ WHEN = "2024-05-01T10:00:00Z"
 
 
 def blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's object id
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def user(api: str, login: str, *, bot: bool = False, uid: int = 1) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def repository(api: str, full_name: str) -> dict[str, Any]:
 
 
 def label(api: str, full_name: str, name: str) -> dict[str, Any]:
-    uid = int(hashlib.sha1(name.encode()).hexdigest()[:6], 16)  # noqa: S324 - a stable id
+    uid = int(hashlib.sha1(name.encode()).hexdigest()[:6], 16)
     return {
         "id": uid,
         "node_id": f"LA_{uid}",
@@ -166,7 +166,7 @@ def commit(api: str, full_name: str, c: Commit) -> dict[str, Any]:
             "tree": {
                 "sha": hashlib.sha1(c.sha.encode()).hexdigest(),
                 "url": f"{api}/repos/{full_name}/git/trees/x",
-            },  # noqa: S324
+            },
         },
         "author": user(api, c.author.login, bot=c.author.login.endswith("[bot]"), uid=3)
         if c.author.login
@@ -196,7 +196,7 @@ def pull(api: str, full_name: str, git: Git, pr: PrRecord, bot: str, *, simple: 
     """``pull-request`` (get, create, update) or ``pull-request-simple`` (list items, which carry
     no ``mergeable``)."""
     base = f"{api}/repos/{full_name}"
-    owner = full_name.split("/")[0]
+    owner = full_name.split("/", maxsplit=1)[0]
     head_sha = git.refs.get(pr.head) or "0" * 40
     base_sha = git.refs.get(pr.base) or "0" * 40
     author = user(api, pr.author, bot=pr.author.endswith("[bot]"), uid=41898282)
@@ -326,7 +326,7 @@ def issue(api: str, full_name: str, pr: PrRecord, bot: str) -> dict[str, Any]:
 
 
 def issue_comment(
-    api: str, full_name: str, number: int, comment_id: int, body: str, bot: str
+    api: str, full_name: str, number: int, comment_id: int, *, body: str, bot: str
 ) -> dict[str, Any]:
     return {
         "id": comment_id,
