@@ -356,7 +356,8 @@ def _publish(
     if pr is None:
         pr, adopted = _open_or_adopt(ctx, title, body)
         if not adopted:
-            return SyncResult("opened", pr, head, desired.changes, ctx.base_sha, carried, (), desired.unmatched)
+            opened = desired.changes
+            return SyncResult("opened", pr, head, opened, ctx.base_sha, carried, (), desired.unmatched)
         action = "updated" if action in ("noop", "opened") else action
     if pr.title != title or pr.body != body:
         pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(title=title, body=body))
