@@ -137,7 +137,7 @@ def label(api: str, full_name: str, name: str) -> dict[str, Any]:
         "node_id": f"LA_{uid}",
         "url": f"{api}/repos/{full_name}/labels/{name}",
         "name": name,
-        "description": None,
+        "description": "",
         "color": "0366d6",
         "default": False,
     }

@@ -363,26 +363,96 @@ class GitLabFake:
             },
         )
 
-    def install(self, rsps: responses.RequestsMock) -> None:
+    def routes(self) -> tuple[tuple[str, re.Pattern[str], Any, str], ...]:
+        """(method, URL pattern, handler, the GitLab docs page its request and answer follow).
+        GitLab publishes no complete machine-readable API schema, so each shape is cited."""
         esc = re.escape(self.base)
-        routes = (
-            ("GET", re.compile(rf"{esc}/repository/branches/.+"), self.branch),
-            ("DELETE", re.compile(rf"{esc}/repository/branches/.+"), self.branch),
-            ("POST", re.compile(rf"{esc}/repository/branches(\?.*)?$"), self.create_branch),
-            ("GET", re.compile(rf"{esc}/repository/files/.+/raw.*"), self.raw),
-            ("GET", re.compile(rf"{esc}/repository/tree.*"), self.tree),
-            ("POST", re.compile(rf"{esc}/repository/commits$"), self.commits),
-            ("GET", re.compile(rf"{esc}/repository/compare.*"), self.compare),
-            ("GET", re.compile(rf"{esc}/repository/commits/[^/?]+(\?.*)?$"), self.single_commit),
-            ("PUT", re.compile(rf"{esc}/merge_requests/\d+/merge$"), self.merge),
-            ("GET", re.compile(rf"{esc}/merge_requests(\?.*)?$"), self.mrs),
-            ("POST", re.compile(rf"{esc}/merge_requests$"), self.mrs),
-            ("GET", re.compile(rf"{esc}/merge_requests/\d+$"), self.mr),
-            ("PUT", re.compile(rf"{esc}/merge_requests/\d+$"), self.mr),
-            ("POST", re.compile(rf"{esc}/merge_requests/\d+/notes$"), self.note),
-            ("POST", re.compile(rf"{esc}/merge_requests/\d+/notes/\d+/award_emoji$"), self.award),
+        api = "https://docs.gitlab.com/api"
+        return (
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/branches/.+"),
+                self.branch,
+                f"{api}/branches/#get-single-repository-branch",
+            ),
+            (
+                "DELETE",
+                re.compile(rf"{esc}/repository/branches/.+"),
+                self.branch,
+                f"{api}/branches/#delete-repository-branch",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/repository/branches(\?.*)?$"),
+                self.create_branch,
+                f"{api}/branches/#create-repository-branch",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/files/.+/raw.*"),
+                self.raw,
+                f"{api}/repository_files/#get-raw-file-from-repository",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/tree.*"),
+                self.tree,
+                f"{api}/repositories/#list-repository-tree",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/repository/commits$"),
+                self.commits,
+                f"{api}/commits/#create-a-commit-with-multiple-files-and-actions",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/compare.*"),
+                self.compare,
+                f"{api}/repositories/#compare-branches-tags-or-commits",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/commits/[^/?]+(\?.*)?$"),
+                self.single_commit,
+                f"{api}/commits/#get-a-single-commit",
+            ),
+            (
+                "PUT",
+                re.compile(rf"{esc}/merge_requests/\d+/merge$"),
+                self.merge,
+                f"{api}/merge_requests/#merge-a-merge-request",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/merge_requests(\?.*)?$"),
+                self.mrs,
+                f"{api}/merge_requests/#list-project-merge-requests",
+            ),
+            ("POST", re.compile(rf"{esc}/merge_requests$"), self.mrs, f"{api}/merge_requests/#create-mr"),
+            (
+                "GET",
+                re.compile(rf"{esc}/merge_requests/\d+$"),
+                self.mr,
+                f"{api}/merge_requests/#get-single-mr",
+            ),
+            ("PUT", re.compile(rf"{esc}/merge_requests/\d+$"), self.mr, f"{api}/merge_requests/#update-mr"),
+            (
+                "POST",
+                re.compile(rf"{esc}/merge_requests/\d+/notes$"),
+                self.note,
+                f"{api}/notes/#create-new-merge-request-note",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/merge_requests/\d+/notes/\d+/award_emoji$"),
+                self.award,
+                f"{api}/emoji_reactions/#add-a-new-emoji-reaction-to-a-comment",
+            ),
         )
-        for method, url, handler in routes:
+
+    def install(self, rsps: responses.RequestsMock) -> None:
+        for method, url, handler, _docs in self.routes():
             rsps.add_callback(method, url, callback=handler)
 
 

@@ -406,13 +406,13 @@ def test_delete_branch_tolerates_missing(rsps: responses.RequestsMock, gh: GitHu
 
 
 def test_find_pr_pages_through_and_checks_marker(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    page2 = f"{API}/repositories/1296269/pulls?head=acme%3A{BRANCH}&state=open&per_page=100&page=2"
+    page2 = f"{API}/repos/{REPO}/pulls?head=acme%3A{BRANCH}&state=open&per_page=100&page=2"
     rsps.get(
         f"{API}/repos/{REPO}/pulls",
         json=fx("pulls_page1"),
         headers={"Link": f'<{page2}>; rel="next", <{page2}>; rel="last"'},
     )
-    rsps.get(f"{API}/repositories/1296269/pulls", json=fx("pulls_page2"))
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=fx("pulls_page2"))
     pr = gh.find_pr(REPO, BRANCH, marker="manifest-bot:group=prod/web")
     assert pr is not None
     assert (pr.number, pr.head_sha, pr.state, pr.labels) == (7, HEAD, "open", ("dependencies",))
