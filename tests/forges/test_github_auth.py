@@ -190,3 +190,24 @@ def test_configured_installation_skips_the_per_repo_lookup(
     _routes(rsps)
     assert _forge(key_pair[0], installation=1).read_file(REPO, "a.yaml", "main") == b"x"
     assert _paths(rsps) == [MINT, READ]
+
+
+def test_repos_of_one_installation_share_its_client_and_token(
+    rsps: responses.RequestsMock, key_pair: tuple[str, Any]
+) -> None:
+    _routes(rsps)
+    rsps.get(f"{API}/repos/acme/other/installation", json=fx("installation"))
+    rsps.get(
+        f"{API}/repos/acme/other/contents/a.yaml",
+        json=content_file(API, "acme/other", "a.yaml", b"y", "main"),
+    )
+    gh = _forge(key_pair[0])
+    gh.read_file(REPO, "a.yaml", "main")
+    assert gh.read_file("acme/other", "a.yaml", "main") == b"y"
+    assert _paths(rsps) == [
+        LOOKUP,
+        MINT,
+        READ,
+        "GET /repos/acme/other/installation",
+        "GET /repos/acme/other/contents/a.yaml",
+    ]
