@@ -1,5 +1,5 @@
 """The contract tests never pass silently for lack of schemas: skipped with the reason outside CI
-when npm is missing, failed in CI (``.ci/run`` exports ``MANIFEST_BOT_CONTRACTS=required``)."""
+when npm is missing, failed in CI (``.ci/run`` exports ``CONTRACT_TESTS=required``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from tests.contracts import vendor
 def test_missing_schemas_skip_outside_ci_and_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vendor, "_ready", lambda: "npm is not installed")
     monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv("MANIFEST_BOT_CONTRACTS", raising=False)
+    monkeypatch.delenv("CONTRACT_TESTS", raising=False)
     with pytest.raises(pytest.skip.Exception, match="npm is not installed"):
         vendor.path("openapi")
-    monkeypatch.setenv("MANIFEST_BOT_CONTRACTS", "required")
+    monkeypatch.setenv("CONTRACT_TESTS", "required")
     with pytest.raises(pytest.fail.Exception, match="contract tests must run here"):
         vendor.path("openapi")
 

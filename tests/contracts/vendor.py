@@ -1,7 +1,7 @@
 """GitHub's published definitions, installed from the npm registry at the versions pinned in
 ``tests/contracts/vendor/package-lock.json`` into the ignored ``.cache/vendor-schemas``.
 
-``.ci/run`` installs them and exports ``MANIFEST_BOT_CONTRACTS=required``: there, a missing schema
+``.ci/run`` installs them and exports ``CONTRACT_TESTS=required``: there, a missing schema
 fails the contract tests. Elsewhere they are installed on first use when ``npm`` exists, and the
 tests are skipped, saying why, only when it does not.
 """
@@ -31,7 +31,7 @@ FILES = {
 
 
 def required() -> bool:
-    return os.environ.get("MANIFEST_BOT_CONTRACTS") == "required" or bool(os.environ.get("CI"))
+    return os.environ.get("CONTRACT_TESTS") == "required" or bool(os.environ.get("CI"))
 
 
 def _pinned_versions() -> dict[str, str]:
