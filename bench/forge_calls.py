@@ -3,7 +3,8 @@
 Drives the real lifecycle (``bot.services.lifecycle.sync_group``) over our GitHub and GitLab
 adapters, with GitHub/GitLab replaced by small stateful fakes behind ``responses`` (branches, file
 trees per commit, PRs), so every request the service makes is counted. Compared with the naive
-PyGithub path (contents get + update per file, create ref, create PR).
+PyGithub path (contents get + update per file, create ref, create PR) with lazy objects and
+no throttling, so the comparison is fair.
 
     .venv/bin/python bench/forge_calls.py
 
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bot.core.intents import UpdateIntent  # noqa: E402
 from bot.core.ports import Forge, ForgeInfo  # noqa: E402
 from bot.forges.github.adapter import GitHubForge  # noqa: E402
-from bot.forges.github.auth import TokenAuth  # noqa: E402
+from bot.forges.github.clients import TokenCredentials  # noqa: E402
 from bot.forges.gitlab.adapter import GitLabForge  # noqa: E402
 from bot.services.lifecycle import sync_group  # noqa: E402
 from tests.fakes.git_model import Git  # noqa: E402
@@ -99,7 +100,8 @@ def _short(req: Any) -> str:
 
 # --- the naive PyGithub path -----------------------------------------------------------------------
 def naive_github() -> dict[str, int]:
-    """Contents API get + update per file, create ref, create PR (what most scripts do)."""
+    """Contents API get + update per file, create ref, create PR (what most scripts do), on PyGithub
+    configured as fairly as ours: lazy objects, no retries, no throttling sleeps."""
     from github import Auth, Github
 
     sha = "1" * 40
@@ -130,24 +132,30 @@ def naive_github() -> dict[str, int]:
         "base": {"ref": "main", "sha": sha},
     }
     counts: dict[str, int] = {}
-    NGH = "https://api.github.com:443"  # PyGithub spells the port out
+    base = r"https://api\.github\.com(?::443)?/repos/acme/deploy"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(f"{NGH}/repos/{REPO}", json=repo)
-        rsps.get(f"{NGH}/repos/{REPO}/branches/main", json={"name": "main", "commit": commit})
-        rsps.get(f"{NGH}/repos/{REPO}/pulls", json=[])
-        rsps.get(re.compile(rf"{NGH}/repos/{REPO}/contents/.*"), json=content)
-        rsps.put(re.compile(rf"{NGH}/repos/{REPO}/contents/.*"), json={"content": content, "commit": commit})
+        rsps.get(re.compile(rf"{base}$"), json=repo)
+        rsps.get(re.compile(rf"{base}/branches/main$"), json={"name": "main", "commit": commit})
+        rsps.get(re.compile(rf"{base}/pulls(\?.*)?$"), json=[])
+        rsps.get(re.compile(rf"{base}/contents/.*"), json=content)
+        rsps.put(re.compile(rf"{base}/contents/.*"), json={"content": content, "commit": commit})
         rsps.post(
-            f"{NGH}/repos/{REPO}/git/refs", json={"ref": "refs/heads/b", "object": {"sha": sha}}, status=201
+            re.compile(rf"{base}/git/refs$"), json={"ref": "refs/heads/b", "object": {"sha": sha}}, status=201
         )
-        rsps.post(f"{NGH}/repos/{REPO}/pulls", json=pull, status=201)
-        rsps.patch(f"{NGH}/repos/{REPO}/pulls/1", json=pull)
-        gh = Github(auth=Auth.Token("t"), retry=None)
+        rsps.post(re.compile(rf"{base}/pulls$"), json=pull, status=201)
+        rsps.patch(re.compile(rf"{base}/pulls/1$"), json=pull)
+        gh = Github(
+            auth=Auth.Token("t"),
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            lazy=True,
+        )
         repo_obj = gh.get_repo(REPO)
         list(repo_obj.get_pulls(state="open", head="acme:b"))
-        base = repo_obj.get_branch("main")
+        base_branch = repo_obj.get_branch("main")
         c = repo_obj.get_contents(FILE, ref="main")
-        repo_obj.create_git_ref("refs/heads/b", base.commit.sha)
+        repo_obj.create_git_ref("refs/heads/b", base_branch.commit.sha)
         repo_obj.update_file(FILE, "bump", MANIFEST + b"#\n", c.sha, branch="b")  # type: ignore[union-attr]
         pr = repo_obj.create_pull(title="t", body="b", head="b", base="main")
         counts["open"] = len(rsps.calls)
@@ -166,7 +174,7 @@ def main() -> None:
         "gitlab": ForgeInfo(name="gitlab", kind="gitlab", bot_login=BOT_NAME),
     }
     gh = run_lifecycle(
-        "github", lambda: GitHubForge(info["github"], TokenAuth("t"), api_url=GH), github_routes
+        "github", lambda: GitHubForge(info["github"], TokenCredentials("t"), api_url=GH), github_routes
     )
     gl = run_lifecycle("gitlab", lambda: GitLabForge(info["gitlab"], "glpat-t", url=GL), gitlab_routes)
     naive = naive_github()
@@ -174,7 +182,8 @@ def main() -> None:
         for op in ("open", "update", "noop"):
             print(f"{name:6} {op:6} {res[op]:2}  ({res[op + '_action']})  " + ", ".join(res[op + "_calls"]))
     print(
-        f"naive  open {naive['open']}  update {naive['update']}  (one contents get + update per extra file)"
+        f"naive  open {naive['open']}  update {naive['update']}  (PyGithub, lazy, no sleeps; "
+        "one contents get + update per extra file; no compare-and-swap on the branch)"
     )
     summary = {
         "github": {k: gh[k] for k in ("open", "update", "noop")},

@@ -95,6 +95,18 @@ class Container:
             self.forges[name] = self.forge_wrapper(built) if self.forge_wrapper else built
         return self.forges[name]
 
+    def installation_changed(self, installation_id: int, repos: tuple[str, ...] = ()) -> int:
+        """A GitHub App ``installation`` / ``installation_repositories`` event: every GitHub forge
+        built in this process drops the clients and tokens it may have made stale (the optional
+        ``forget_installation`` extra). Returns how many forges were told."""
+        told = 0
+        for forge in self.forges.values():
+            forget = getattr(forge, "forget_installation", None)
+            if forge.info.kind == "github" and forget is not None:
+                forget(installation_id, repos)
+                told += 1
+        return told
+
     def forge_name_for(self, kind: str, repo: str) -> str:
         """The config's forge name for an event's forge kind in ``repo`` (the kind without config)."""
         config = self.config_or_none()

@@ -112,15 +112,30 @@ def run_key(run_number: int | None, run_id: int | str | None) -> OrderingKey:
     raise Unorderable("ordering run-number needs a CI run number or pipeline id; this event has none")
 
 
+#: a UTC designator GitLab and Ruby print after a space ("2016-08-12 15:26:29 UTC")
+_UTC_SUFFIX = re.compile(r"\s*(UTC|GMT|Z)$", re.IGNORECASE)
+_EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
+
+
+def parse_instant(when: str) -> datetime:
+    """An instant as the vendors send it: ISO 8601 (``Z`` or an offset, any fraction), GitLab's
+    ``2016-08-12 15:26:29 UTC`` and ``… +0200``, or epoch seconds (milliseconds when 13 digits).
+    No zone means UTC. ValueError when it is none of these."""
+    text = when.strip()
+    if _EPOCH.fullmatch(text):
+        seconds = float(text)
+        return datetime.fromtimestamp(seconds / 1000 if len(text.split(".")[0]) == 13 else seconds, tz=UTC)
+    moment = datetime.fromisoformat(_UTC_SUFFIX.sub("+00:00", text))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def time_key(when: str | None) -> OrderingKey:
     if not when:
         raise Unorderable("ordering push-time needs a push or finish time; this event has none")
     try:
-        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError as exc:
+        moment = parse_instant(when)
+    except (ValueError, OverflowError, OSError) as exc:
         raise Unorderable(f"cannot read time {when!r}: {exc}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,)
 

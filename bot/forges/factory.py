@@ -1,9 +1,9 @@
 """Build a Forge from settings: ``build_forge(name, kind, settings, **options)``.
 
 Options override settings per forge (a routing config may name several GitHub Enterprise hosts):
-- github: ``api_url``, ``token``, ``app_id``, ``private_key``, ``session``
+- github: ``api_url``, ``token``, ``app_id``, ``private_key``, ``installation_id``
 - gitlab: ``url``, ``token``, ``ssl_verify``, ``session``
-Build one forge per process and keep it: App installation tokens are cached on the instance.
+Build one forge per process and keep it: App installation clients and tokens are cached on it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from bot.core.ports import Forge, ForgeInfo
 from bot.errors import SettingsError
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import AppAuth, GitHubAuth, TokenAuth
+from bot.forges.github.clients import AppCredentials, Credentials, TokenCredentials
 from bot.forges.gitlab.adapter import GitLabForge
 from bot.forges.local.adapter import build_local
 from bot.settings import Settings
@@ -28,17 +28,15 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
-def _github_auth(settings: Settings, options: dict[str, Any], api_url: str) -> GitHubAuth:
+def _github_credentials(settings: Settings, options: dict[str, Any]) -> Credentials:
     app_id = options.pop("app_id", settings.github_app_id)
     key = _secret(options.pop("private_key", settings.github_private_key))
     token = _secret(options.pop("token", settings.github_token))
     installation = options.pop("installation_id", None)
     if app_id is not None and key:
-        return AppAuth(
-            int(app_id), key, api_url=api_url, session=options.get("session"), installation_id=installation
-        )
+        return AppCredentials(int(app_id), key, int(installation) if installation is not None else None)
     if token:
-        return TokenAuth(token)
+        return TokenCredentials(token)
     raise SettingsError(
         "GitHub forge needs MANIFEST_BOT_GITHUB_APP_ID + MANIFEST_BOT_GITHUB_PRIVATE_KEY, "
         "or MANIFEST_BOT_GITHUB_TOKEN"
@@ -47,9 +45,9 @@ def _github_auth(settings: Settings, options: dict[str, Any], api_url: str) -> G
 
 def _github(name: str, settings: Settings, **options: Any) -> Forge:
     api_url = options.pop("api_url", settings.github_api_url)
-    auth = _github_auth(settings, options, api_url)
+    credentials = _github_credentials(settings, options)
     info = ForgeInfo(name=name, kind="github", bot_login=options.pop("bot_login", None) or settings.bot_login)
-    return GitHubForge(info, auth, api_url=api_url, session=options.pop("session", None))
+    return GitHubForge(info, credentials, api_url=api_url)
 
 
 def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:

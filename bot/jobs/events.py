@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.core.events import PrComment
+from bot.core.events import Installation, PrComment
 from bot.errors import BotError
 from bot.jobs import runtime
 from bot.jobs.schedule import PendingCommand, command_token
@@ -28,6 +28,9 @@ def handle_delivery(delivery_id: str) -> dict[str, Any]:
         return {"delivery": delivery_id, "missing": True}
     scheduler = container.scheduler
     try:
+        for event in delivery.events:  # the App's installations changed: cached clients are stale
+            if isinstance(event, Installation):
+                container.installation_changed(event.installation_id, event.repos)
         outcome = apply_delivery(
             container.intents, container.config, delivery, bot_login=container.settings.bot_login
         )

@@ -34,7 +34,7 @@ from bot.core.render import (
     pr_body,
     pr_title,
 )
-from bot.errors import ConfigError, NotFound
+from bot.errors import ConfigError, Conflict, NotFound
 from bot.services.desired import Desired, content_digest, desired_state, effective_intents, fingerprint
 from bot.services.files import ScanCache
 
@@ -353,8 +353,24 @@ def _publish(
     title = pr_title(ctx.intents, desired.rows)
     body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
     changes = desired.changes if wrote else ()
-    opts = ctx.first.pr
     if pr is None:
+        pr, adopted = _open_or_adopt(ctx, title, body)
+        if not adopted:
+            opened = desired.changes
+            return SyncResult("opened", pr, head, opened, ctx.base_sha, carried, (), desired.unmatched)
+        action = "updated" if action in ("noop", "opened") else action
+    if pr.title != title or pr.body != body:
+        pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(title=title, body=body))
+        action = "updated" if action == "noop" else action
+    return SyncResult(action, pr, head, changes, ctx.base_sha, carried, (), desired.unmatched)
+
+
+def _open_or_adopt(ctx: _Ctx, title: str, body: str) -> tuple[PullRequest, bool]:
+    """Open the group's PR; when the forge already has an open one from the branch (GitHub 422 "A
+    pull request already exists", GitLab 409: e.g. a person rewrote its description, marker and
+    all) adopt it, and the caller brings its title and body up to date. (PR, adopted)."""
+    opts = ctx.first.pr
+    try:
         pr = ctx.forge.open_pr(
             ctx.repo,
             ctx.branch,
@@ -366,11 +382,12 @@ def _publish(
             assignees=opts.assignees,
             draft=opts.draft,
         )
-        return SyncResult("opened", pr, head, desired.changes, ctx.base_sha, carried, (), desired.unmatched)
-    if pr.title != title or pr.body != body:
-        pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(title=title, body=body))
-        action = "updated" if action == "noop" else action
-    return SyncResult(action, pr, head, changes, ctx.base_sha, carried, (), desired.unmatched)
+    except Conflict:
+        existing = ctx.forge.find_pr(ctx.repo, ctx.branch)
+        if existing is None:
+            raise
+        return existing, True
+    return pr, False
 
 
 def _block(

@@ -1,11 +1,16 @@
-"""GitLab project/group webhooks: ``X-Gitlab-Token`` secret, ``X-Gitlab-Event-UUID`` delivery id."""
+"""GitLab project/group webhooks: ``X-Gitlab-Token`` secret; the delivery id is ``Idempotency-Key``
+(GitLab 17.4+: the same on every retry of one event, so a retry dedupes), else
+``X-Gitlab-Event-UUID`` (older GitLab). Times are normalised to ISO 8601 UTC: GitLab's hooks send
+``2016-08-12 15:26:29 UTC`` (pipeline, job) as well as ISO 8601 (push commits, merge requests)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 
 from bot.core.events import CiFinished, Event, PrClosed, PrComment, Push
+from bot.core.versions import parse_instant
 from bot.sources.base import (
     Headers,
     ParseResult,
@@ -44,8 +49,24 @@ def detect(headers: Headers, payload: Any) -> bool:
     return isinstance(payload, dict) and "object_kind" in payload and "project" in payload
 
 
+def delivery_id(headers: Headers) -> str | None:
+    """``Idempotency-Key`` first (stable across GitLab's retries), then ``X-Gitlab-Event-UUID``."""
+    return headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid") or None
+
+
+def iso_time(value: str | None) -> str | None:
+    """Any time GitLab sends, as ISO 8601 in UTC; what cannot be read is kept as sent (the
+    push-time ordering then says it cannot read it)."""
+    if not value:
+        return None
+    try:
+        return parse_instant(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return value
+
+
 def parse(headers: Headers, body: bytes) -> ParseResult:
-    delivery = headers.get("x-gitlab-event-uuid") or None
+    delivery = delivery_id(headers)
     data = load_object(body)
     kind = text(data, "object_kind") or headers.get("x-gitlab-event", "")
     handler = _HANDLERS.get(kind)
@@ -86,7 +107,7 @@ def _pipeline(data: dict[str, Any]) -> Event | str:
         workflow=text(attrs, "name"),
         link=link,
         tag=ref if is_tag else None,
-        finished_at=text(attrs, "finished_at"),
+        finished_at=iso_time(text(attrs, "finished_at")),
     )
 
 

@@ -3,9 +3,18 @@ from a ``Git`` model with bodies shaped as GitLab's docs show (the same shapes a
 ``tests/fixtures/api/gitlab``).
 
 Commits made through the API are authored by the token's bot user (``bot_name``; GitLab commits
-carry a name and email, no account). The commits API is as strict as GitLab's: ``update``/``delete``
-of a missing file and ``create`` of an existing one are 400s, an existing branch with ``start_sha``
-needs ``force``, and an action's ``last_commit_id`` must be the last commit that touched the file.
+carry a name and email, no account). As strict as GitLab, each rule from its docs or its source:
+- commits API (docs: api/commits "Create a commit with multiple files and actions"): ``update``/
+  ``delete`` of a missing file and ``create`` of an existing one are 400s; an existing branch with
+  ``start_sha`` needs ``force``; an action's ``last_commit_id`` is checked as GitLab's
+  ``Files::BaseService#file_has_changed?`` does: the file's last commit on the start branch against
+  its last commit as of that id, and without a start branch (``start_sha`` given) the default branch;
+- ``POST merge_requests`` for a source branch with an open MR is 409 "Another open merge request
+  already exists for this source branch" (docs: api/merge_requests "Create MR");
+- ``head_pipeline`` (docs: api/merge_requests "Get single MR") can be a merged results or merge
+  train pipeline: its ``sha`` is a merge commit of the target and the head
+  (docs: ci/pipelines/merged_results_pipelines), readable through ``GET repository/commits/:sha``;
+- ``before_commit`` runs inside the commits call before it applies: a person's concurrent push.
 No pagination: every list fits one page.
 """
 
@@ -14,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
@@ -49,6 +59,13 @@ class GitLabFake:
         self.bot = Person(bot_name, f"{bot_username}@noreply.gitlab.example.com")
         self.bot_username = bot_username
         self.base = f"{url}/api/v4/projects/{quote(repo, safe='')}"
+        self.default_branch = "main"
+        #: MR iid -> its head pipeline (``{"sha", "ref", "status"}``), as ``head_pipeline`` shows it
+        self.pipelines: dict[int, dict[str, Any]] = {}
+        #: merge commits GitLab made for merged results / merge train pipelines: sha -> parents
+        self.merge_commits: dict[str, list[str]] = {}
+        self.auto_merge: dict[int, dict[str, Any]] = {}
+        self.before_commit: Callable[[], None] | None = None
 
     # --- shapes ------------------------------------------------------------------------------------
     def _user(self, username: str) -> dict[str, Any]:
@@ -73,9 +90,68 @@ class GitLabFake:
             "author": self._user(mr.author),
             "has_conflicts": mergeable is False,
             "detailed_merge_status": status,
-            "head_pipeline": None,
+            "head_pipeline": self._pipeline_json(mr.number),
             "web_url": f"{self.url}/{self.repo}/-/merge_requests/{mr.number}",
         }
+
+    def _pipeline_json(self, iid: int) -> dict[str, Any] | None:
+        found = self.pipelines.get(iid)
+        if found is None:
+            return None
+        pid = 500 + iid
+        return {
+            "id": pid,
+            "iid": iid,
+            "project_id": 42,
+            "sha": found["sha"],
+            "ref": found["ref"],
+            "status": found.get("status", "running"),
+            "source": "merge_request_event",
+            "web_url": f"{self.url}/{self.repo}/-/pipelines/{pid}",
+        }
+
+    def merged_results_pipeline(self, iid: int, *, kind: str = "merge", head: str | None = None) -> str:
+        """GitLab runs the MR's pipeline on a merge commit of the target and ``head`` (the MR's
+        head by default): that commit's sha is the pipeline's ``sha``."""
+        mr = self.git.prs[iid]
+        source = head or self.git.refs[mr.head]
+        sha = f"{0xC0FFEE + len(self.merge_commits):040x}"
+        self.merge_commits[sha] = [self.git.refs[mr.base], source]
+        self.pipelines[iid] = {"sha": sha, "ref": f"refs/merge-requests/{iid}/{kind}"}
+        return sha
+
+    def single_commit(self, req: Any) -> Reply:
+        sha = unquote(urlparse(req.url).path.rsplit("/", 1)[1])
+        if sha in self.merge_commits:
+            who = {"author_name": "GitLab", "author_email": "noreply@gitlab.example.com"}
+            return reply(
+                200,
+                {
+                    "id": sha,
+                    "short_id": sha[:8],
+                    "parent_ids": self.merge_commits[sha],
+                    "title": "merge",
+                    "message": "merge",
+                    **who,
+                },
+            )
+        resolved = self.git.resolve(sha)
+        if resolved is None:
+            return reply(404, {"message": "404 Commit Not Found"})
+        return reply(200, self.commit_json(self.git.commits[resolved]))
+
+    def merge(self, req: Any) -> Reply:
+        mr = self._mr(req)
+        if mr is None:
+            return reply(404, {"message": "404 Not found"})
+        b = json.loads(req.body)
+        if b.get("sha") and b["sha"] != self.git.refs.get(mr.head):
+            return reply(409, {"message": "SHA does not match HEAD of source branch"})
+        if b.get("auto_merge") or b.get("merge_when_pipeline_succeeds"):
+            self.auto_merge[mr.number] = b
+        else:
+            mr.state = "merged"
+        return reply(200, self.mr_json(mr))
 
     @staticmethod
     def commit_json(c: Commit) -> dict[str, Any]:
@@ -160,16 +236,30 @@ class GitLabFake:
                 return cur
         return None
 
+    def _file_has_changed(self, start_branch: str | None, path: str, commit_id: str) -> bool:
+        """GitLab's check of ``last_commit_id``: the file's last commit on the start branch (the
+        default branch when there is none, which is what ``start_sha`` leaves) differs from its
+        last commit as of ``commit_id``. Unknown ids and files without history are no evidence."""
+        branch_head = self.git.refs.get(start_branch or self.default_branch)
+        if branch_head is None or commit_id not in self.git.commits:
+            return False
+        on_branch, as_of = self._last_touch(branch_head, path), self._last_touch(commit_id, path)
+        return on_branch is not None and as_of is not None and on_branch != as_of
+
     def commits(self, req: Any) -> Reply:
+        if self.before_commit is not None:
+            hook, self.before_commit = self.before_commit, None
+            hook()
         b = json.loads(req.body)
         name = b["branch"]
         start = b.get("start_sha") or b.get("start_branch")
-        if start and name in self.git.refs and not b.get("force"):
+        if start and start != name and name in self.git.refs and not b.get("force"):
             msg = f"A branch called '{name}' already exists. Switch to that branch in order to make changes"
             return reply(400, {"message": msg})
         parent = self.git.resolve(start) if start else self.git.refs.get(name)
         if parent is None:
             return reply(400, {"message": "You can only create or edit files when you are on a branch"})
+        start_branch = b.get("start_branch") or (None if b.get("start_sha") else name)
         tree = self.git.commits[parent].tree
         changes: dict[str, bytes | None] = {}
         for a in b["actions"]:
@@ -179,9 +269,8 @@ class GitLabFake:
             if action == "create" and path in tree:
                 return reply(400, {"message": "A file with this name already exists"})
             last = a.get("last_commit_id")
-            if last and last != self._last_touch(parent, path):
-                msg = "You are attempting to update a file that has changed since you started editing it."
-                return reply(400, {"message": msg})
+            if last and action != "create" and self._file_has_changed(start_branch, path, last):
+                return reply(400, {"message": f"The file has changed since you started editing it: {path}"})
             data = (
                 base64.b64decode(a["content"])
                 if a.get("encoding") == "base64"
@@ -198,6 +287,10 @@ class GitLabFake:
             b = json.loads(req.body)
             if b["source_branch"] not in self.git.refs:
                 return reply(400, {"message": {"source_branch": ["is invalid"]}})
+            taken = [m for m in self.git.prs.values() if m.head == b["source_branch"] and m.state == "open"]
+            if taken:
+                msg = f"Another open merge request already exists for this source branch: !{taken[0].number}"
+                return reply(409, {"message": [msg]})
             mr = self.git.open_pr(
                 b["source_branch"],
                 b["target_branch"],
@@ -270,24 +363,96 @@ class GitLabFake:
             },
         )
 
-    def install(self, rsps: responses.RequestsMock) -> None:
+    def routes(self) -> tuple[tuple[str, re.Pattern[str], Any, str], ...]:
+        """(method, URL pattern, handler, the GitLab docs page its request and answer follow).
+        GitLab publishes no complete machine-readable API schema, so each shape is cited."""
         esc = re.escape(self.base)
-        routes = (
-            ("GET", re.compile(rf"{esc}/repository/branches/.+"), self.branch),
-            ("DELETE", re.compile(rf"{esc}/repository/branches/.+"), self.branch),
-            ("POST", re.compile(rf"{esc}/repository/branches(\?.*)?$"), self.create_branch),
-            ("GET", re.compile(rf"{esc}/repository/files/.+/raw.*"), self.raw),
-            ("GET", re.compile(rf"{esc}/repository/tree.*"), self.tree),
-            ("POST", re.compile(rf"{esc}/repository/commits$"), self.commits),
-            ("GET", re.compile(rf"{esc}/repository/compare.*"), self.compare),
-            ("GET", re.compile(rf"{esc}/merge_requests(\?.*)?$"), self.mrs),
-            ("POST", re.compile(rf"{esc}/merge_requests$"), self.mrs),
-            ("GET", re.compile(rf"{esc}/merge_requests/\d+$"), self.mr),
-            ("PUT", re.compile(rf"{esc}/merge_requests/\d+$"), self.mr),
-            ("POST", re.compile(rf"{esc}/merge_requests/\d+/notes$"), self.note),
-            ("POST", re.compile(rf"{esc}/merge_requests/\d+/notes/\d+/award_emoji$"), self.award),
+        api = "https://docs.gitlab.com/api"
+        return (
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/branches/.+"),
+                self.branch,
+                f"{api}/branches/#get-single-repository-branch",
+            ),
+            (
+                "DELETE",
+                re.compile(rf"{esc}/repository/branches/.+"),
+                self.branch,
+                f"{api}/branches/#delete-repository-branch",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/repository/branches(\?.*)?$"),
+                self.create_branch,
+                f"{api}/branches/#create-repository-branch",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/files/.+/raw.*"),
+                self.raw,
+                f"{api}/repository_files/#get-raw-file-from-repository",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/tree.*"),
+                self.tree,
+                f"{api}/repositories/#list-repository-tree",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/repository/commits$"),
+                self.commits,
+                f"{api}/commits/#create-a-commit-with-multiple-files-and-actions",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/compare.*"),
+                self.compare,
+                f"{api}/repositories/#compare-branches-tags-or-commits",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/repository/commits/[^/?]+(\?.*)?$"),
+                self.single_commit,
+                f"{api}/commits/#get-a-single-commit",
+            ),
+            (
+                "PUT",
+                re.compile(rf"{esc}/merge_requests/\d+/merge$"),
+                self.merge,
+                f"{api}/merge_requests/#merge-a-merge-request",
+            ),
+            (
+                "GET",
+                re.compile(rf"{esc}/merge_requests(\?.*)?$"),
+                self.mrs,
+                f"{api}/merge_requests/#list-project-merge-requests",
+            ),
+            ("POST", re.compile(rf"{esc}/merge_requests$"), self.mrs, f"{api}/merge_requests/#create-mr"),
+            (
+                "GET",
+                re.compile(rf"{esc}/merge_requests/\d+$"),
+                self.mr,
+                f"{api}/merge_requests/#get-single-mr",
+            ),
+            ("PUT", re.compile(rf"{esc}/merge_requests/\d+$"), self.mr, f"{api}/merge_requests/#update-mr"),
+            (
+                "POST",
+                re.compile(rf"{esc}/merge_requests/\d+/notes$"),
+                self.note,
+                f"{api}/notes/#create-new-merge-request-note",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/merge_requests/\d+/notes/\d+/award_emoji$"),
+                self.award,
+                f"{api}/emoji_reactions/#add-a-new-emoji-reaction-to-a-comment",
+            ),
         )
-        for method, url, handler in routes:
+
+    def install(self, rsps: responses.RequestsMock) -> None:
+        for method, url, handler, _docs in self.routes():
             rsps.add_callback(method, url, callback=handler)
 
 

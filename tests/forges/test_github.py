@@ -1,4 +1,5 @@
-"""GitHubForge against `responses`: the exact requests we send, their count, and what we return."""
+"""GitHubForge (on PyGithub) against `responses`: the exact requests we send, their count, what we
+return, and how every failed write is decided by reading the branch afterwards."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pytest
 import responses
 
 from bot.core.ports import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
-from bot.errors import Conflict, NotFound, ValidationFailed
+from bot.errors import Conflict, NotFound, Transient, ValidationFailed
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
+from tests.fakes.github_shapes import content_file
 from tests.forges.api import github_json as fx
 from tests.forges.api import sent
 
@@ -26,20 +28,53 @@ NEW = "5" * 40
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
 
 
 def test_is_a_forge(gh: GitHubForge) -> None:
     assert isinstance(gh, Forge)
 
 
-def test_read_file_asks_for_raw_bytes_in_one_request(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    rsps.get(f"{API}/repos/{REPO}/contents/apps/web%20app.yaml", body=b"image: web:1.0\n")
-    assert gh.read_file(REPO, "apps/web app.yaml", "main") == b"image: web:1.0\n"
+def test_read_file_is_one_contents_request_with_exact_bytes(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    data = b"\xef\xbb\xbfimage: web:1.0\r\n"  # BOM and CRLF survive: base64, not text
+    rsps.get(
+        f"{API}/repos/{REPO}/contents/apps/web%20app.yaml",
+        json=content_file(API, REPO, "apps/web app.yaml", data, "main"),
+    )
+    assert gh.read_file(REPO, "apps/web app.yaml", "main") == data
     (call,) = rsps.calls
     assert call.request.params == {"ref": "main"}
-    assert call.request.headers["Accept"] == "application/vnd.github.raw+json"
-    assert call.request.headers["Authorization"] == "Bearer ghp_secret"
+    assert call.request.headers["Authorization"] == "token ghp_secret"
+
+
+def test_a_file_over_one_megabyte_is_read_from_the_blobs_api(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    data = b"x: 1\n" * 300_000
+    big = {**content_file(API, REPO, "big.yaml", data, "main"), "content": "", "encoding": "none"}
+    rsps.get(f"{API}/repos/{REPO}/contents/big.yaml", json=big)
+    rsps.get(
+        f"{API}/repos/{REPO}/git/blobs/{big['sha']}",
+        json={
+            "sha": big["sha"],
+            "node_id": "B_1",
+            "url": f"{API}/repos/{REPO}/git/blobs/{big['sha']}",
+            "size": len(data),
+            "content": base64.b64encode(data).decode(),
+            "encoding": "base64",
+        },
+    )
+    assert gh.read_file(REPO, "big.yaml", "main") == data
+    assert len(rsps.calls) == 2
+
+
+def test_a_directory_is_not_a_file(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    entry = {**content_file(API, REPO, "apps/web.yaml", b"x", "main"), "type": "file"}
+    rsps.get(f"{API}/repos/{REPO}/contents/apps", json=[entry])
+    with pytest.raises(NotFound, match="not a file"):
+        gh.read_file(REPO, "apps", "main")
 
 
 def test_read_missing_file_is_not_found(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
@@ -112,12 +147,52 @@ CHANGES = [FileChange("apps/web.yaml", b"image: web:1.2.3\n"), FileChange("old.y
 COMMITTED = {
     "data": {"updateRefs": {"clientMutationId": None}, "createCommitOnBranch": {"commit": {"oid": NEW}}}
 }
+OTHER = "9" * 40
+
+
+def _exists(*present: bool) -> dict[str, Any]:
+    """The answer to the deleted-paths check: ``object`` is null for a path the parent lacks."""
+    return {
+        "data": {
+            "repository": {f"f{i}": {"__typename": "Blob"} if p else None for i, p in enumerate(present)}
+        }
+    }
+
+
+def _at(oid: str | None, parent: str = BASE, message: str = "m") -> dict[str, Any]:
+    """The branch as the race decision reads it (``HEAD_COMMIT``)."""
+    target = {"oid": oid, "message": message, "parents": {"nodes": [{"oid": parent}]}} if oid else None
+    return {"data": {"repository": {"id": "R_kgDOABCDEF", "ref": {"target": target} if target else None}}}
+
+
+UNTYPED = {
+    "data": {"createCommitOnBranch": None},
+    "errors": [
+        {
+            "path": ["createCommitOnBranch"],
+            "locations": [{"line": 1, "column": 60}],
+            "message": "Something went wrong while executing your query. Please include `AB12` in any email.",
+        }
+    ],
+}
+
+
+def _commit(gh: GitHubForge, *, expected: str | None, parent: str = BASE, changes: Any = None) -> str:
+    return gh.commit_files(
+        REPO,
+        BRANCH,
+        parent=parent,
+        changes=changes or [FileChange("a", b"x")],
+        message="m",
+        expected_head=expected,
+    )
 
 
 def test_commit_on_new_branch_is_one_request_after_reading_base(
     rsps: responses.RequestsMock, gh: GitHubForge
 ) -> None:
     rsps.post(GQL, json=_head(BASE))
+    rsps.post(GQL, json=_exists(True))
     rsps.post(GQL, json=COMMITTED)
     assert gh.branch_head(REPO, "main") == BASE  # caches the repository node id
     sha = gh.commit_files(
@@ -129,8 +204,9 @@ def test_commit_on_new_branch_is_one_request_after_reading_base(
         expected_head=None,
     )
     assert sha == NEW
-    assert len(rsps.calls) == 2
-    body = sent(rsps.calls[1])
+    assert len(rsps.calls) == 3  # base head, the deleted path's check, the commit
+    assert sent(rsps.calls[1])["variables"] == {"owner": "acme", "name": "deploy", "e0": f"{BASE}:old.yaml"}
+    body = sent(rsps.calls[2])
     assert body["query"].index("updateRefs") < body["query"].index("createCommitOnBranch")
     assert body["variables"] == {
         "refs": {
@@ -153,6 +229,24 @@ def test_commit_on_new_branch_is_one_request_after_reading_base(
     }
 
 
+def test_a_deletion_of_a_path_the_parent_lacks_is_left_out(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    """createCommitOnBranch refuses the whole commit ("A path was requested for deletion which does
+    not exist as of commit oid …"): such deletions are filtered against the parent first."""
+    rsps.post(GQL, json=_exists(True, False))
+    rsps.post(GQL, json=fx("create_commit_on_branch"))
+    changes = [FileChange("a", b"x"), FileChange("kept-gone.yaml", None), FileChange("never.yaml", None)]
+    assert _commit(gh, expected=HEAD, parent=HEAD, changes=changes) == NEW
+    assert _commit_input(rsps.calls[1])["fileChanges"]["deletions"] == [{"path": "kept-gone.yaml"}]
+
+
+def test_only_deletions_of_missing_paths_write_nothing(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, json=_exists(False))
+    assert _commit(gh, expected=HEAD, parent=HEAD, changes=[FileChange("never.yaml", None)]) == HEAD
+    assert len(rsps.calls) == 1
+
+
 def test_commit_when_branch_already_exists_elsewhere_is_conflict(
     rsps: responses.RequestsMock, gh: GitHubForge
 ) -> None:
@@ -171,11 +265,10 @@ def test_commit_when_branch_already_exists_elsewhere_is_conflict(
             ],
         },
     )
-    with pytest.raises(Conflict):
-        gh.commit_files(
-            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
-        )
-    assert len(rsps.calls) == 2  # repository id lookup (nothing cached yet), then the one mutation
+    rsps.post(GQL, json=_at(OTHER, parent=OTHER))  # someone else's branch of that name
+    with pytest.raises(Conflict, match="moved meanwhile"):
+        _commit(gh, expected=None)
+    assert len(rsps.calls) == 3  # repository id, the mutation, the branch read that decides
 
 
 def test_refused_ref_step_with_landed_commit_is_success(
@@ -190,32 +283,73 @@ def test_refused_ref_step_with_landed_commit_is_success(
             "errors": [{"type": "UNPROCESSABLE", "path": ["updateRefs"], "message": "already exists"}],
         },
     )
-    assert (
-        gh.commit_files(
-            REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
-        )
-        == NEW
-    )
+    rsps.post(GQL, json=_at(NEW))
+    assert _commit(gh, expected=None) == NEW
 
 
 def test_append_commit_is_one_request_with_expected_head(
     rsps: responses.RequestsMock, gh: GitHubForge
 ) -> None:
     rsps.post(GQL, json=fx("create_commit_on_branch"))
-    sha = gh.commit_files(
-        REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
-    )
-    assert sha == NEW
+    assert _commit(gh, expected=HEAD, parent=HEAD) == NEW
     assert len(rsps.calls) == 1
     assert _commit_input(rsps.calls[0])["expectedHeadOid"] == HEAD
 
 
 def test_branch_moved_under_us_is_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
     rsps.post(GQL, json=fx("create_commit_stale"))
-    with pytest.raises(Conflict, match="Expected branch to point to"):
-        gh.commit_files(
-            REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
-        )
+    rsps.post(GQL, json=_at(OTHER, parent=HEAD, message="a person's commit"))
+    with pytest.raises(Conflict, match="moved meanwhile"):
+        _commit(gh, expected=HEAD, parent=HEAD)
+
+
+def test_an_untyped_200_error_with_the_branch_unchanged_is_transient(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    """GitHub answers some server faults with HTTP 200 and an untyped error: retry, not give up."""
+    rsps.post(GQL, json=UNTYPED)
+    rsps.post(GQL, json=_at(HEAD, parent=BASE, message="the bot's earlier commit"))
+    with pytest.raises(Transient, match="nothing was written"):
+        _commit(gh, expected=HEAD, parent=HEAD)
+
+
+def test_a_typed_refusal_with_the_branch_unchanged_is_not_taken_as_a_race(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.post(GQL, json=fx("create_commit_stale"))  # STALE_DATA, yet the branch did not move
+    rsps.post(GQL, json=_at(HEAD, parent=BASE, message="the bot's earlier commit"))
+    with pytest.raises(Transient):
+        _commit(gh, expected=HEAD, parent=HEAD)
+
+
+def test_a_lost_answer_whose_commit_landed_is_success(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    rsps.post(GQL, status=502, json={"message": "Server Error"})
+    rsps.post(GQL, json=_at(NEW, parent=HEAD, message="m"))  # our commit, on our parent, our message
+    assert _commit(gh, expected=HEAD, parent=HEAD) == NEW
+
+
+def test_ref_moved_but_commit_failed_is_transient_not_conflict(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    """``updateRefs`` and ``createCommitOnBranch`` are not a transaction: the branch now sits on the
+    parent without our commit. The next reconcile commits on it (tests/services: repaired)."""
+    rsps.post(GQL, json=fx("repo_id"))
+    rsps.post(
+        GQL,
+        json={**UNTYPED, "data": {"updateRefs": {"clientMutationId": None}, "createCommitOnBranch": None}},
+    )
+    rsps.post(GQL, json=_at(BASE, parent="0" * 40, message="base"))
+    with pytest.raises(Transient, match="did not land"):
+        _commit(gh, expected=HEAD, parent=BASE)
+
+
+def test_when_the_branch_cannot_be_read_the_original_error_stands(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.post(GQL, json=fx("create_commit_stale"))
+    rsps.post(GQL, status=502, json={"message": "Server Error"})
+    with pytest.raises(Transient, match="Expected branch to point to"):
+        _commit(gh, expected=HEAD, parent=HEAD)
 
 
 def test_regenerate_moves_ref_and_commits_in_one_request(
@@ -224,9 +358,7 @@ def test_regenerate_moves_ref_and_commits_in_one_request(
     rsps.get(f"{API}/repos/{REPO}/pulls/7", json=fx("pull"))
     rsps.post(GQL, json=COMMITTED)
     gh.get_pr(REPO, 7)  # the PR answer carries the repository node id
-    gh.commit_files(
-        REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
-    )
+    _commit(gh, expected=HEAD)
     assert len(rsps.calls) == 2
     variables = sent(rsps.calls[1])["variables"]
     assert variables["refs"] == {
@@ -245,17 +377,16 @@ def test_repo_node_id_comes_from_a_pr_already_read(rsps: responses.RequestsMock,
     assert sent(rsps.calls[1])["variables"]["input"]["repositoryId"] == "MDEwOlJlcG9zaXRvcnkxMjk2MjY5"
 
 
-def test_refused_ref_update_is_conflict(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+def test_refused_ref_update_is_decided_by_the_branch(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    refused = {"data": {"updateRefs": None}, "errors": [{"message": "Reference cannot be updated"}]}
     rsps.post(GQL, json=fx("repo_id"))
-    rsps.post(
-        GQL,
-        json={
-            "data": {"updateRefs": None},
-            "errors": [{"type": "UNPROCESSABLE", "message": "Reference cannot be updated"}],
-        },
-    )
+    rsps.post(GQL, json=refused)
+    rsps.post(GQL, json=_at(OTHER))
     with pytest.raises(Conflict):
         gh.set_branch(REPO, BRANCH, BASE, expected_head=HEAD)
+    rsps.post(GQL, json=refused)
+    rsps.post(GQL, json=_at(BASE))  # already where we wanted it: done
+    gh.set_branch(REPO, BRANCH, BASE, expected_head=HEAD)
 
 
 def test_empty_commit_is_refused_without_a_request(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
@@ -275,13 +406,13 @@ def test_delete_branch_tolerates_missing(rsps: responses.RequestsMock, gh: GitHu
 
 
 def test_find_pr_pages_through_and_checks_marker(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    page2 = f"{API}/repositories/1296269/pulls?head=acme%3A{BRANCH}&state=open&per_page=100&page=2"
+    page2 = f"{API}/repos/{REPO}/pulls?head=acme%3A{BRANCH}&state=open&per_page=100&page=2"
     rsps.get(
         f"{API}/repos/{REPO}/pulls",
         json=fx("pulls_page1"),
         headers={"Link": f'<{page2}>; rel="next", <{page2}>; rel="last"'},
     )
-    rsps.get(f"{API}/repositories/1296269/pulls", json=fx("pulls_page2"))
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=fx("pulls_page2"))
     pr = gh.find_pr(REPO, BRANCH, marker="manifest-bot:group=prod/web")
     assert pr is not None
     assert (pr.number, pr.head_sha, pr.state, pr.labels) == (7, HEAD, "open", ("dependencies",))
@@ -398,7 +529,9 @@ def test_permission(
 
 
 def test_enterprise_base_url_for_rest_and_graphql(rsps: responses.RequestsMock) -> None:
-    ghe = GitHubForge(ForgeInfo(name="ghe", kind="github"), TokenAuth("t"), api_url="https://ghe.corp/api/v3")
+    ghe = GitHubForge(
+        ForgeInfo(name="ghe", kind="github"), TokenCredentials("t"), api_url="https://ghe.corp/api/v3"
+    )
     rsps.post("https://ghe.corp/api/graphql", json=_head(BASE))
     rsps.post("https://ghe.corp/api/graphql", json=fx("create_commit_on_branch"))
     assert ghe.branch_head(REPO, "main") == BASE
@@ -481,3 +614,50 @@ def test_observe_reads_base_head_and_our_pr_in_one_request(
 def test_observe_without_base_branch_or_pr(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
     rsps.post(GQL, json={"data": {"repository": {"id": "R_1", "ref": None, "pullRequests": {"nodes": []}}}})
     assert gh.observe(REPO, "main", BRANCH, "x") == (None, None)
+
+
+def test_find_pr_never_reads_mergeable_from_the_list(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    """The list endpoint (``pull-request-simple``) has no ``mergeable``: a stale one in an item is not
+    believed, and PyGithub is never asked for it (it would fetch each PR again)."""
+    item = {**fx("pulls_page2")[0], "mergeable": True}
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=[item])
+    pr = gh.find_pr(REPO, BRANCH)
+    assert pr is not None and pr.mergeable is None
+    assert len(rsps.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "https://evil.example/repos/acme/deploy/pulls?page=2",  # PyGithub's own assert refuses this one
+        "https://objects.githubusercontent.com/pulls?page=2",  # PyGithub would send the token here
+    ],
+)
+def test_a_next_page_on_another_host_is_never_requested(
+    rsps: responses.RequestsMock, gh: GitHubForge, foreign: str
+) -> None:
+    page1 = [{**fx("pulls_page2")[0], "body": "no marker"}]
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=page1, headers={"Link": f'<{foreign}>; rel="next"'})
+    with pytest.raises(ValidationFailed, match="another host"):
+        gh.find_pr(REPO, BRANCH, marker="manifest-bot:")
+    assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{API}/repos/{REPO}/pulls"]
+
+
+def test_observe_names_an_app_author_as_rest_does(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    """GraphQL gives a Bot's slug (``manifest-bot``); everywhere else it is ``manifest-bot[bot]``."""
+    node = {**_pr_node(5, "marker", REPO), "author": {"__typename": "Bot", "login": "manifest-bot"}}
+    repo = {"id": "R_1", "ref": {"target": {"oid": BASE}}, "pullRequests": {"nodes": [node]}}
+    rsps.post(GQL, json={"data": {"repository": repo}})
+    _base, pr = gh.observe(REPO, "main", BRANCH, "marker")
+    assert pr is not None and pr.author == "manifest-bot[bot]"
+
+
+def test_no_retry_and_no_sleep_inside_a_call(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
+    """Retries and throttling are off: a 502 is one request and a Transient at once (the job retries)."""
+    rsps.get(f"{API}/repos/{REPO}/contents/a.yaml", status=502, json={"message": "Server Error"})
+    rsps.get(f"{API}/repos/{REPO}/contents/b.yaml", status=502, json={"message": "Server Error"})
+    with pytest.raises(Transient):
+        gh.read_file(REPO, "a.yaml", "main")
+    with pytest.raises(Transient):
+        gh.read_file(REPO, "b.yaml", "main")
+    assert len(rsps.calls) == 2

@@ -21,7 +21,7 @@ from bot.errors import (
     ValidationFailed,
 )
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from tests.forges.api import github_json as fx
 
 API = "https://api.github.com"
@@ -31,7 +31,7 @@ URL = f"{API}/repos/{REPO}/contents/a.yaml"
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
 
 
 def _raise(

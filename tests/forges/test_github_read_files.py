@@ -1,5 +1,6 @@
 """GitHubForge.read_files: aliased ``object(expression:)`` fields in one GraphQL query per 50 paths,
-REST raw reads only for what GraphQL cannot give exactly (binary, truncated, non-UTF-8)."""
+REST contents reads (base64, exact bytes) only for what GraphQL cannot give exactly (binary,
+truncated, non-UTF-8)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import responses
 from bot.core.ports import BatchReader, ForgeInfo
 from bot.errors import NotFound
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from bot.forges.github.graphql import READ_CHUNK
+from tests.fakes.github_shapes import content_file
 from tests.forges.api import sent
 
 API = "https://api.github.com"
@@ -34,7 +36,7 @@ def answer(nodes: list[Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
 
 
 def test_many_files_in_one_query_with_paths_as_variables(
@@ -66,7 +68,7 @@ def test_many_files_in_one_query_with_paths_as_variables(
     query = body["query"]
     assert "f3: object(expression: $e3) { ... on Blob { text isBinary isTruncated byteSize } }" in query
     assert "weird" not in query and "$e4" not in query  # paths never spliced into the query text
-    assert call.request.headers["Authorization"] == "Bearer ghp_secret"
+    assert call.request.headers["Authorization"] == "token ghp_secret"
 
 
 def test_binary_truncated_and_non_utf8_blobs_fall_back_to_raw_reads(
@@ -85,13 +87,12 @@ def test_binary_truncated_and_non_utf8_blobs_fall_back_to_raw_reads(
     )
     raw = {"logo.png": b"\x89PNG", "big.yaml": b"a" * 20, "latin.yaml": b"caf\xe9\n"}
     for path, data in raw.items():
-        rsps.get(f"{API}/repos/{REPO}/contents/{path}", body=data)
+        rsps.get(f"{API}/repos/{REPO}/contents/{path}", json=content_file(API, REPO, path, data, "main"))
     got = gh.read_files(REPO, [*raw, "ok.yaml"], "main")
     assert got == {**raw, "ok.yaml": b"ok: 1\n"}
-    assert len(rsps.calls) == 4  # one query, three raw reads
+    assert len(rsps.calls) == 4  # one query, three exact (base64) reads
     for call in rsps.calls[1:]:
         assert call.request.params == {"ref": "main"}
-        assert call.request.headers["Accept"] == "application/vnd.github.raw+json"
 
 
 def test_chunks_of_fifty_paths_per_query(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
@@ -113,7 +114,10 @@ def test_chunks_of_fifty_paths_per_query(rsps: responses.RequestsMock, gh: GitHu
 
 
 def test_a_single_path_is_one_raw_read(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    rsps.get(f"{API}/repos/{REPO}/contents/apps/web.yaml", body=b"image: web:1.0\n")
+    rsps.get(
+        f"{API}/repos/{REPO}/contents/apps/web.yaml",
+        json=content_file(API, REPO, "apps/web.yaml", b"image: web:1.0\n", "main"),
+    )
     rsps.get(f"{API}/repos/{REPO}/contents/gone.yaml", status=404, json={"message": "Not Found"})
     assert gh.read_files(REPO, ["apps/web.yaml"], "main") == {"apps/web.yaml": b"image: web:1.0\n"}
     assert gh.read_files(REPO, ["gone.yaml"], "main") == {"gone.yaml": None}

@@ -155,6 +155,7 @@ def test_append_never_forces_and_detects_a_moved_branch(
     )
     body = sent(rsps.calls[0])
     assert "force" not in body and "start_sha" not in body
+    assert body["actions"][0]["last_commit_id"] == HEAD  # GitLab refuses if the file changed since
     with pytest.raises(Conflict, match="moved"):
         gl.commit_files(
             REPO, BRANCH, parent=HEAD, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
@@ -171,6 +172,8 @@ def test_regenerate_checks_head_then_forces_from_new_base(
     )
     body = sent(rsps.calls[1])
     assert (body["start_sha"], body["force"]) == (BASE, True)
+    # with start_sha GitLab checks last_commit_id against the default branch, not this one
+    assert all("last_commit_id" not in a for a in body["actions"])
 
 
 def test_regenerate_refuses_when_someone_pushed(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
@@ -180,6 +183,37 @@ def test_regenerate_refuses_when_someone_pushed(rsps: responses.RequestsMock, gl
             REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=HEAD
         )
     assert len(rsps.calls) == 1  # nothing forced
+
+
+def test_a_file_changed_on_the_branch_since_our_read_refuses_the_append(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    """GitLab's per-file guard: a concurrent push to a file we update or delete → Conflict."""
+    refusal = {"message": "The file has changed since you started editing it: envs/dev/api.yaml"}
+    rsps.post(f"{P}/repository/commits", json=refusal, status=400)
+    changes = [FileChange("envs/dev/api.yaml", b"x"), FileChange("old.yaml", None)]
+    with pytest.raises(Conflict, match="has changed since"):
+        gl.commit_files(REPO, BRANCH, parent=HEAD, changes=changes, message="m", expected_head=HEAD)
+    assert [a.get("last_commit_id") for a in sent(rsps.calls[0])["actions"]] == [HEAD, HEAD]
+
+
+def test_deleting_only_paths_the_branch_lacks_writes_nothing(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    rsps.post(f"{P}/repository/commits", json={"message": "A file with this name doesn't exist"}, status=400)
+    rsps.get(f"{P}/repository/tree", json=[])
+    done = gl.commit_files(
+        REPO, BRANCH, parent=HEAD, changes=[FileChange("gone.yaml", None)], message="m", expected_head=HEAD
+    )
+    assert done == HEAD and len(rsps.calls) == 2
+
+
+def test_a_second_mr_from_the_branch_is_a_conflict(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    """GitLab 409 "Another open merge request already exists for this source branch"."""
+    body = {"message": ["Another open merge request already exists for this source branch: !4"]}
+    rsps.post(f"{P}/merge_requests", json=body, status=409)
+    with pytest.raises(Conflict, match="Another open merge request"):
+        gl.open_pr(REPO, BRANCH, "main", "t", "b")
 
 
 def test_find_mr_pages_and_checks_marker(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
@@ -309,6 +343,42 @@ def test_auto_merge_once_the_head_pipeline_exists(rsps: responses.RequestsMock, 
         "auto_merge": True,
         "merge_when_pipeline_succeeds": True,
     }
+
+
+@pytest.mark.parametrize("kind", ["merge", "train"])
+def test_a_merged_results_or_merge_train_pipeline_counts_for_the_head(
+    rsps: responses.RequestsMock, gl: GitLabForge, kind: str
+) -> None:
+    """Such pipelines run on a merge commit (its sha is never the MR head); GitLab counts them when
+    their source sha, the merge commit's last parent, is the head."""
+    merge_sha = "7" * 40
+    pipeline = {
+        **fx("mr_with_pipeline")["head_pipeline"],
+        "sha": merge_sha,
+        "ref": f"refs/merge-requests/4/{kind}",
+    }
+    rsps.get(f"{P}/merge_requests/4", json={**fx("mr_with_pipeline"), "head_pipeline": pipeline})
+    commit = {**fx("commit_created"), "id": merge_sha, "parent_ids": [BASE, HEAD]}
+    rsps.get(f"{P}/repository/commits/{merge_sha}", json=commit)
+    rsps.put(f"{P}/merge_requests/4/merge", json=fx("mr_auto_merge"))
+    assert gl.enable_auto_merge(REPO, 4, "merge") is True
+    assert len(rsps.calls) == 3
+
+
+def test_a_merged_results_pipeline_of_an_older_head_does_not_count(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    merge_sha = "7" * 40
+    pipeline = {
+        **fx("mr_with_pipeline")["head_pipeline"],
+        "sha": merge_sha,
+        "ref": "refs/merge-requests/4/merge",
+    }
+    rsps.get(f"{P}/merge_requests/4", json={**fx("mr_with_pipeline"), "head_pipeline": pipeline})
+    commit = {**fx("commit_created"), "id": merge_sha, "parent_ids": [BASE, "8" * 40]}
+    rsps.get(f"{P}/repository/commits/{merge_sha}", json=commit)
+    assert gl.enable_auto_merge(REPO, 4, "merge") is False
+    assert len(rsps.calls) == 2  # no merge request sent
 
 
 def test_note_and_award_emoji(rsps: responses.RequestsMock, gl: GitLabForge) -> None:

@@ -1,4 +1,5 @@
-"""Every forge request is counted by forge and status, and the rate-limit headroom is visible."""
+"""Every forge request is counted by forge and status, and the rate-limit headroom is visible: GitLab's
+through `bot.forges.http`, GitHub's through our PyGithub transport."""
 
 from __future__ import annotations
 
@@ -53,3 +54,23 @@ def test_gitlab_rate_limit_headers_are_read_too() -> None:
     )
     http.request("GET", "/projects/1", "read project")
     assert sample("manifest_bot_forge_rate_limit_remaining", forge="gl-metrics", scope="core") == 599
+
+
+@responses.activate
+def test_github_requests_through_pygithub_are_counted_too() -> None:
+    from bot.core.ports import ForgeInfo
+    from bot.forges.github.adapter import GitHubForge
+    from bot.forges.github.clients import TokenCredentials
+
+    gh = GitHubForge(ForgeInfo(name="gh-pygithub", kind="github"), TokenCredentials("t"), api_url=API)
+    responses.get(
+        f"{API}/repos/acme/deploy/contents/missing.yaml",
+        status=404,
+        json={"message": "Not Found"},
+        headers={"x-ratelimit-remaining": "4321", "x-ratelimit-resource": "core"},
+    )
+    before = sample("manifest_bot_forge_requests_total", forge="gh-pygithub", status="404")
+    with pytest.raises(NotFound):
+        gh.read_file("acme/deploy", "missing.yaml", "main")
+    assert sample("manifest_bot_forge_requests_total", forge="gh-pygithub", status="404") == before + 1
+    assert sample("manifest_bot_forge_rate_limit_remaining", forge="gh-pygithub", scope="core") == 4321

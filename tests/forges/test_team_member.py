@@ -11,7 +11,7 @@ import responses
 from bot.core.ports import ForgeInfo
 from bot.errors import PermissionDenied
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from bot.forges.gitlab.adapter import GitLabForge
 from bot.forges.local.adapter import build_local
 from bot.settings import Settings
@@ -23,7 +23,7 @@ REPO = "acme/deploy"
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenAuth("ghp_secret"), api_url=API)
+    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_github_active_member_of_a_team_named_org_slash_slug(
     rsps.get(f"{API}/orgs/platform/teams/release-managers/memberships/mona", json=membership("active"))
     assert gh.team_member(REPO, "platform/release-managers", "mona") is True
     (call,) = rsps.calls
-    assert call.request.headers["Authorization"] == "Bearer ghp_secret"
+    assert call.request.headers["Authorization"] == "token ghp_secret"
 
 
 def test_github_bare_slug_means_the_repo_owners_org(rsps: responses.RequestsMock, gh: GitHubForge) -> None:

@@ -20,14 +20,14 @@ from typing import Any
 import responses
 
 from bot.core.intents import UpdateIntent
-from bot.core.ports import Forge, ForgeInfo
+from bot.core.ports import Forge, ForgeInfo, PrUpdate
 from bot.forges.github.adapter import GitHubForge
-from bot.forges.github.auth import TokenAuth
+from bot.forges.github.clients import TokenCredentials
 from bot.forges.gitlab.adapter import GitLabForge
 from tests.fakes.git_model import Git, Person
 from tests.fakes.github_api import GH, GitHubFake
 from tests.fakes.gitlab_api import BOT_NAME, GL, GitLabFake
-from tests.forges.local_fixture import commit_count, human_commit
+from tests.forges.local_fixture import commit_count, git, human_commit
 from tests.services.lifecycle_fixture import FILES, REPO, intent, make_forge
 
 KINDS = ("local", "github", "gitlab")
@@ -57,6 +57,14 @@ class World:
         raise NotImplementedError
 
     def commit_count(self) -> int:
+        raise NotImplementedError
+
+    def reset_branch(self, branch: str, to: str) -> None:
+        """Point ``branch`` at ``to``'s head (what a force push, or a half-done ref move, leaves)."""
+        raise NotImplementedError
+
+    def edit_pr_body(self, number: int, body: str) -> None:
+        """A person rewrites the PR description (the bot's hidden marker goes with it)."""
         raise NotImplementedError
 
     def prs(self) -> list[PrView]:
@@ -115,6 +123,12 @@ class LocalWorld(World):
     def commit_count(self) -> int:
         return commit_count(self.local, REPO, "--all")
 
+    def reset_branch(self, branch: str, to: str) -> None:
+        git(self.local.repo_path(REPO), "update-ref", f"refs/heads/{branch}", f"refs/heads/{to}")
+
+    def edit_pr_body(self, number: int, body: str) -> None:
+        self.local.update_pr(REPO, number, PrUpdate(body=body))
+
     def prs(self) -> list[PrView]:
         out = []
         for p in self.local.list_prs(REPO):
@@ -137,12 +151,14 @@ class FakeWorld(World):
         self.git = Git({k: v.encode() for k, v in FILES.items()})
         if kind == "github":
             self.bot = "manifest-bot[bot]"
-            GitHubFake(self.git, bot=self.bot).install(rsps)
+            self.fake: GitHubFake | GitLabFake = GitHubFake(self.git, bot=self.bot)
+            self.fake.install(rsps)
             info = ForgeInfo(name="github", kind="github", bot_login=self.bot)
-            self.forge = GitHubForge(info, TokenAuth("ghs_test"), api_url=GH)
+            self.forge = GitHubForge(info, TokenCredentials("ghs_test"), api_url=GH)
         else:
             self.bot = BOT_NAME
-            GitLabFake(self.git).install(rsps)
+            self.fake = GitLabFake(self.git)
+            self.fake.install(rsps)
             info = ForgeInfo(name="gitlab", kind="gitlab", bot_login=self.bot)
             self.forge = GitLabForge(info, "glpat-test", url=GL)
 
@@ -155,6 +171,12 @@ class FakeWorld(World):
 
     def commit_count(self) -> int:
         return len(self.git.commits)
+
+    def reset_branch(self, branch: str, to: str) -> None:
+        self.git.refs[branch] = self.git.refs[to]
+
+    def edit_pr_body(self, number: int, body: str) -> None:
+        self.git.prs[number].body = body
 
     def prs(self) -> list[PrView]:
         return [

@@ -14,10 +14,12 @@ from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.intents import PrOptions
 from bot.core.marker import parse_marker
 from bot.core.ports import Forge
-from bot.errors import Conflict, ManifestError
+from bot.errors import Conflict, ManifestError, Transient
 from bot.services.lifecycle import branch_name, sync_group
+from tests.fakes.github_api import GitHubFake
+from tests.fakes.gitlab_api import GitLabFake
 from tests.services.lifecycle_fixture import API, REPO
-from tests.services.lifecycle_worlds import KINDS, World, make_world
+from tests.services.lifecycle_worlds import KINDS, FakeWorld, World, make_world
 
 BRANCH = "manifest-bot/dev/apps"
 
@@ -264,3 +266,151 @@ def test_a_draft_pr_stays_a_draft_when_updated(world: World, forge: Forge) -> No
     before = world.snapshot(BRANCH)
     assert sync_group(forge, [world.intent(tag="1.2.0", pr=draft)]).action == "noop"
     assert world.snapshot(BRANCH) == before
+
+
+def test_an_open_pr_that_lost_its_marker_is_adopted_not_duplicated(world: World, forge: Forge) -> None:
+    """The forge refuses a second PR from the branch (GitHub 422 "A pull request already exists",
+    GitLab 409): the bot takes the open one over instead of failing on every reconcile."""
+    opened = sync_group(forge, [world.intent()])
+    assert opened.pr is not None
+    world.edit_pr_body(opened.pr.number, "a person rewrote the description")
+    result = sync_group(forge, [world.intent(tag="1.2.0")])
+    assert [p.number for p in world.prs()] == [opened.pr.number]
+    assert result.pr is not None and result.pr.number == opened.pr.number
+    marker = parse_marker(world.pr(opened.pr.number).body)
+    assert marker is not None and marker.head == forge.branch_head(REPO, BRANCH)
+    assert "ghcr.io/acme/api:1.2.0" in api_at(forge, BRANCH)
+    assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
+
+
+def test_a_branch_left_on_the_base_without_the_bots_commit_is_repaired(world: World, forge: Forge) -> None:
+    """What a half-done regeneration leaves (the ref moved, the commit did not land): the next
+    reconcile commits on the bare branch, no comment, no block, and the PR says so."""
+    opened = sync_group(forge, [world.intent()])
+    assert opened.pr is not None
+    world.reset_branch(BRANCH, "main")
+    base = forge.branch_head(REPO, "main") or ""
+    result = sync_group(forge, [world.intent()])
+    assert result.action in ("updated", "regenerated")
+    [commit] = forge.commits_between(REPO, base, BRANCH)
+    assert commit.parents == (base,) and (commit.author_login or commit.author_name) == world.bot
+    assert "ghcr.io/acme/api:1.1.0" in api_at(forge, BRANCH)
+    assert world.comments(opened.pr.number) == []
+    marker = parse_marker(world.pr(opened.pr.number).body)
+    assert marker is not None and marker.head == commit.sha
+    assert sync_group(forge, [world.intent()]).action == "noop"
+
+
+def test_a_carried_file_the_person_deleted_again_is_not_deleted_from_a_base_without_it(
+    world: World, forge: Forge
+) -> None:
+    """Regeneration may carry a deletion of a path the new parent does not have; GitHub refuses the
+    whole commit for that ("A path was requested for deletion which does not exist")."""
+    sync_group(forge, [world.intent()])
+    world.human_commit(BRANCH, {"docs/rollout.md": "canary first\n"}, who="Dana")
+    kept = sync_group(forge, [world.intent(tag="1.2.0")], force=True)
+    assert kept.kept == ("docs/rollout.md",)
+    world.human_commit(BRANCH, {"docs/rollout.md": None}, who="Dana")
+    again = sync_group(forge, [world.intent(tag="1.3.0")], force=True)
+    assert again.action == "regenerated"
+    assert "docs/rollout.md" not in forge.list_tree(REPO, BRANCH)
+    assert "ghcr.io/acme/api:1.3.0" in api_at(forge, BRANCH)
+
+
+# --- faults the vendors' definitions allow, on the fakes that enforce them -------------------------
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[FakeWorld]:
+    with make_world("github", tmp_path) as w:
+        assert isinstance(w, FakeWorld)
+        yield w
+
+
+@pytest.fixture
+def gitlab(tmp_path: Path) -> Iterator[FakeWorld]:
+    with make_world("gitlab", tmp_path) as w:
+        assert isinstance(w, FakeWorld)
+        yield w
+
+
+def test_github_ref_moved_but_commit_failed_is_retried_and_repaired(github: FakeWorld) -> None:
+    """updateRefs and createCommitOnBranch travel in one document but are not a transaction: the
+    branch lands on the base with no commit. That is Transient (the job retries), and the next
+    reconcile commits on the bare branch."""
+    assert isinstance(github.fake, GitHubFake)
+    sync_group(github.forge, [github.intent()])
+    github.fake.fail("createCommitOnBranch", "skip")
+    with pytest.raises(Transient, match="did not land"):
+        sync_group(github.forge, [github.intent(tag="1.2.0")])
+    base = github.forge.branch_head(REPO, "main")
+    assert github.forge.branch_head(REPO, BRANCH) == base  # the half-done state
+    repaired = sync_group(github.forge, [github.intent(tag="1.2.0")])
+    assert repaired.action in ("updated", "regenerated")
+    assert "ghcr.io/acme/api:1.2.0" in api_at(github.forge, BRANCH)
+    assert len(github.prs()) == 1 and github.comments(1) == []
+
+
+def test_github_untyped_200_error_is_transient_and_the_retry_succeeds(github: FakeWorld) -> None:
+    assert isinstance(github.fake, GitHubFake)
+    sync_group(github.forge, [github.intent()])
+    before = github.forge.branch_head(REPO, BRANCH)
+    github.fake.fail("updateRefs", "untyped")
+    with pytest.raises(Transient, match="nothing was written"):
+        sync_group(github.forge, [github.intent(tag="1.2.0")])
+    assert github.forge.branch_head(REPO, BRANCH) == before
+    assert sync_group(github.forge, [github.intent(tag="1.2.0")]).action == "updated"
+
+
+def test_github_a_write_whose_answer_was_lost_is_recognised_as_ours(github: FakeWorld) -> None:
+    assert isinstance(github.fake, GitHubFake)
+    sync_group(github.forge, [github.intent()])
+    github.fake.fail("createCommitOnBranch", "after")  # applied, then answered 502
+    result = sync_group(github.forge, [github.intent(tag="1.2.0")])
+    assert result.action == "updated" and result.commit == github.forge.branch_head(REPO, BRANCH)
+    assert parse_marker(github.pr(1).body).head == result.commit  # type: ignore[union-attr]
+
+
+def test_gitlab_a_concurrent_push_to_the_same_file_refuses_our_commit(gitlab: FakeWorld) -> None:
+    """Push mode commits on the base in place: each update carries ``last_commit_id``, so a person's
+    push to that file between our read and our write makes GitLab refuse ours (Conflict), and
+    theirs stays."""
+    assert isinstance(gitlab.fake, GitLabFake)
+    push = gitlab.intent(pr=PrOptions(mode="push"))
+    theirs = API.replace("replicas: 2", "replicas: 5")
+    gitlab.fake.before_commit = lambda: gitlab.human_commit("main", {"envs/dev/api.yaml": theirs})
+    with pytest.raises(Conflict, match="has changed since"):
+        sync_group(gitlab.forge, [push])
+    assert api_at(gitlab.forge, "main") == theirs
+    result = sync_group(gitlab.forge, [push])  # observed again: their change and ours together
+    assert result.action == "pushed"
+    assert "replicas: 5" in api_at(gitlab.forge, "main") and "api:1.1.0" in api_at(gitlab.forge, "main")
+
+
+def test_gitlab_a_concurrent_push_to_another_file_is_kept(gitlab: FakeWorld) -> None:
+    assert isinstance(gitlab.fake, GitLabFake)
+    push = gitlab.intent(pr=PrOptions(mode="push"))
+    gitlab.fake.before_commit = lambda: gitlab.human_commit("main", {"README.md": "theirs\n"})
+    with pytest.raises(Conflict, match="moved"):
+        sync_group(gitlab.forge, [push])  # ours landed on top of theirs; nothing overwritten
+    assert gitlab.forge.read_file(REPO, "README.md", "main") == b"theirs\n"
+    assert "api:1.1.0" in api_at(gitlab.forge, "main")
+
+
+@pytest.mark.parametrize("kind", ["merge", "train"])
+def test_gitlab_auto_merge_starts_on_a_merged_results_pipeline(gitlab: FakeWorld, kind: str) -> None:
+    assert isinstance(gitlab.fake, GitLabFake)
+    opened = sync_group(gitlab.forge, [gitlab.intent()])
+    assert opened.pr is not None
+    assert gitlab.forge.enable_auto_merge(REPO, opened.pr.number, "merge") is False  # no pipeline yet
+    gitlab.fake.merged_results_pipeline(opened.pr.number, kind=kind)
+    assert gitlab.forge.enable_auto_merge(REPO, opened.pr.number, "merge") is True
+    assert opened.pr.number in gitlab.fake.auto_merge
+
+
+def test_gitlab_a_merged_results_pipeline_of_an_older_head_waits(gitlab: FakeWorld) -> None:
+    assert isinstance(gitlab.fake, GitLabFake)
+    opened = sync_group(gitlab.forge, [gitlab.intent()])
+    assert opened.pr is not None
+    old_head = gitlab.forge.branch_head(REPO, BRANCH)
+    gitlab.fake.merged_results_pipeline(opened.pr.number, head=old_head)
+    sync_group(gitlab.forge, [gitlab.intent(tag="1.2.0")])  # a new head, no pipeline for it yet
+    assert gitlab.forge.enable_auto_merge(REPO, opened.pr.number, "merge") is False

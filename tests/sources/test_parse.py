@@ -212,7 +212,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
                 "run_number": 3,
                 "workflow": "Pipeline for branch: master",
                 "link": "http://example.com/gitlab-org/gitlab-test/-/pipelines/31",
-                "finished_at": "2016-08-12 15:26:29 UTC",
+                "finished_at": "2016-08-12T15:26:29Z",  # GitLab sends "2016-08-12 15:26:29 UTC"
             }
         ],
         "13792a34-cac6-4fda-95a8-c58e00a3954e",

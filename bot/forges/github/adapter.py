@@ -1,25 +1,26 @@
-"""GitHub (and GitHub Enterprise) behind the Forge Protocol, in as few requests as the API allows.
+"""GitHub (and GitHub Enterprise) behind the Forge Protocol, on PyGithub, in as few requests as the
+API allows.
 
-Why plain ``requests`` and not PyGithub objects: PyGithub's retry policy sleeps on secondary rate
-limits inside the call, and its lazy objects make the number of requests hard to predict. Every
-method here is one request unless its docstring says otherwise (see docs/forges.md for counts).
-
-Commits never carry a custom author, so GitHub signs them and shows them Verified for the App:
-- append to an existing branch: ``createCommitOnBranch`` with ``expectedHeadOid`` (1 request);
-- new branch: ``POST git/refs`` at the parent, then ``createCommitOnBranch`` (2 requests);
-- regenerate from a new parent: ``updateRefs`` moves the branch to the parent only if it still
-  points at ``expected_head`` (atomic compare-and-swap), then ``createCommitOnBranch`` (2 requests).
+PyGithub does the HTTP, the App and installation auth (``clients``) and the REST objects, which are
+lazy: ``github.get_repo(name)`` and ``repo.get_pull(n)`` cost nothing until data is read, so every
+method here is one request unless its docstring says otherwise (docs/forges.md has the counts).
+GraphQL goes through ``Requester.graphql_query`` (observe, batched reads, auto-merge, drafts) and
+branch writes through ``commits`` (Verified commits, compare-and-swap, races decided by reading).
+Every call passes ``calls.Calls.run``: PyGithub's and requests' exceptions never leave this package.
 """
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-import requests
+from github import Github
+from github.GithubException import GithubException
+from github.GithubObject import NotSet
+from github.PullRequest import PullRequest as GhPull
 
 from bot.core.ports import (
     CommitInfo,
@@ -32,121 +33,114 @@ from bot.core.ports import (
     Reaction,
 )
 from bot.errors import NotFound, ValidationFailed
-from bot.forges.github.auth import GitHubAuth
-from bot.forges.github.graphql import READ_CHUNK, GitHubGraphQL, graphql_url
-from bot.forges.http import HttpClient
+from bot.forges.github.calls import Calls
+from bot.forges.github.clients import Credentials, build_clients
+from bot.forges.github.commits import CommitWriter
+from bot.forges.github.graphql import (
+    BRANCH_HEAD,
+    DISABLE_AUTO_MERGE,
+    ENABLE_AUTO_MERGE,
+    OBSERVE,
+    READ_CHUNK,
+    READY,
+    TO_DRAFT,
+    blob_bytes,
+    object_variables,
+    read_files_query,
+)
+from bot.forges.github.mapping import commit_from_rest, permission_from_rest, pr_from_graphql
+from bot.forges.github.nodes import NodeIds
 
-RAW = {"Accept": "application/vnd.github.raw+json"}
 _SHA = re.compile(r"[0-9a-f]{40}")
 _COMPARE_CACHE = 64
-_PERMISSIONS = {
-    "admin": Permission.ADMIN,
-    "maintain": Permission.MAINTAIN,
-    "write": Permission.WRITE,
-    "triage": Permission.TRIAGE,
-    "read": Permission.READ,
-    "none": Permission.NONE,
-}
+#: GitHub lists at most this many commits in one compare answer
+_COMPARE_COMMITS = 250
+#: auto-merge refusals that mean "not here / not now", answered with False instead of an error
+_AUTO_MERGE_REFUSALS = (
+    "auto merge is not allowed",
+    "not in the correct state",
+    "clean status",
+    "unstable status",
+    "protected branch rules not configured",
+)
 
 
-def _q(value: str) -> str:
-    return quote(value, safe="/")
-
-
-def pr_from_json(data: Mapping[str, Any]) -> PullRequest:
-    state = "merged" if data.get("merged_at") else data["state"]
+def pr_from_object(pr: GhPull, *, detailed: bool) -> PullRequest:
+    """Our PullRequest from PyGithub's. Only the single-PR answers (get, create, update) carry
+    ``mergeable``; reading it on a list item would make PyGithub fetch the PR again, and the list
+    (``pull-request-simple``) has no such field, so ``detailed=False`` leaves it unknown."""
     return PullRequest(
-        number=int(data["number"]),
-        head_branch=data["head"]["ref"],
-        base_branch=data["base"]["ref"],
-        title=data.get("title") or "",
-        body=data.get("body") or "",
-        state=state,
-        head_sha=data["head"].get("sha"),
-        url=data.get("html_url"),
-        draft=bool(data.get("draft", False)),
-        labels=tuple(label["name"] for label in data.get("labels") or ()),
-        author=(data.get("user") or {}).get("login"),
-        mergeable=data.get("mergeable"),
-    )
-
-
-_MERGEABLE = {"MERGEABLE": True, "CONFLICTING": False}
-
-
-def pr_from_graphql(node: Mapping[str, Any]) -> PullRequest:
-    """A GraphQL ``PullRequest`` node (as queried by ``OBSERVE``), always open."""
-    return PullRequest(
-        number=int(node["number"]),
-        head_branch=node["headRefName"],
-        base_branch=node["baseRefName"],
-        title=node.get("title") or "",
-        body=node.get("body") or "",
-        state="open",
-        head_sha=node.get("headRefOid"),
-        url=node.get("url"),
-        draft=bool(node.get("isDraft", False)),
-        labels=tuple(label["name"] for label in (node.get("labels") or {}).get("nodes") or ()),
-        author=(node.get("author") or {}).get("login"),
-        mergeable=_MERGEABLE.get(node.get("mergeable") or ""),
-    )
-
-
-def commit_from_json(data: Mapping[str, Any]) -> CommitInfo:
-    git = data.get("commit") or {}
-    return CommitInfo(
-        sha=data["sha"],
-        parents=tuple(p["sha"] for p in data.get("parents") or ()),
-        author_name=(git.get("author") or {}).get("name"),
-        author_email=(git.get("author") or {}).get("email"),
-        author_login=(data.get("author") or {}).get("login"),
-        committer_login=(data.get("committer") or {}).get("login"),
-        message=git.get("message", ""),
+        number=pr.number,
+        head_branch=pr.head.ref,
+        base_branch=pr.base.ref,
+        title=pr.title or "",
+        body=pr.body or "",
+        state="merged" if pr.merged_at else pr.state,  # type: ignore[arg-type]
+        head_sha=pr.head.sha,
+        url=pr.html_url,
+        draft=bool(pr.draft),
+        labels=tuple(label.name for label in pr.labels),
+        author=pr.user.login if pr.user is not None else None,  # REST names an App "<slug>[bot]"
+        mergeable=pr.mergeable if detailed else None,
     )
 
 
 class GitHubForge:
-    """``GitHubForge(info, auth, api_url=...)``; ``api_url`` is ``https://<host>/api/v3`` on Enterprise."""
+    """``GitHubForge(info, TokenCredentials(...) | AppCredentials(...), api_url=...)``; ``api_url`` is
+    ``https://<host>/api/v3`` on Enterprise (GraphQL then lives at ``https://<host>/api/graphql``)."""
 
     def __init__(
-        self,
-        info: ForgeInfo,
-        auth: GitHubAuth,
-        *,
-        api_url: str = "https://api.github.com",
-        session: requests.Session | None = None,
+        self, info: ForgeInfo, credentials: Credentials, *, api_url: str = "https://api.github.com"
     ) -> None:
         self.info = info
-        self.http = HttpClient(
-            api_url, auth.headers_for, session=session, on_auth_failure=auth.invalidate, forge=info.name
-        )
-        self.gql = GitHubGraphQL(self.http, graphql_url(api_url))
+        self.clients = build_clients(credentials, api_url)
+        self.calls = Calls(info.name, api_url, self.clients)
+        self.ids = NodeIds(self.calls)
+        self.writer = CommitWriter(self.calls, self.ids)
         self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"GitHubForge({self.info.name!r}, {self.clients!r})"
+
+    def forget_installation(self, installation_id: int, repos: Sequence[str] = ()) -> None:
+        """An ``installation`` / ``installation_repositories`` event: drop the cached clients."""
+        self.clients.forget_installation(installation_id, repos)
 
     # --- reading -------------------------------------------------------------------------------
     def read_file(self, repo: str, path: str, ref: str) -> bytes:
-        resp = self.http.request(
-            "GET",
-            f"/repos/{repo}/contents/{_q(path)}",
-            f"read {path} at {ref} in {repo}",
-            repo=repo,
-            params={"ref": ref},
-            headers=RAW,
-        )
-        return resp.content
+        """The contents API (base64 JSON, exact bytes); a file over 1 MB comes without content, and
+        costs one more request to the blobs API."""
+
+        def read(github: Github) -> bytes:
+            found = github.get_repo(repo).get_contents(path, ref=ref)
+            if isinstance(found, list) or found.type != "file":
+                raise NotFound(f"read {path} at {ref} in {repo}: not a file")
+            if found.encoding == "base64":
+                return found.decoded_content
+            return base64.b64decode(github.get_repo(repo).get_git_blob(found.sha).content)
+
+        return self.calls.run(repo, f"read {path} at {ref} in {repo}", read)
 
     def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
         """Optional Forge extra: one GraphQL query per ``READ_CHUNK`` paths (a single path is one
-        REST raw read, same cost, exact bytes); a binary, truncated or non-UTF-8 file costs one
-        more REST raw read. None for a path that does not exist at ``ref``."""
+        REST read, same cost, exact bytes); a binary, truncated or non-UTF-8 file costs one more
+        REST read. None for a path that does not exist at ``ref``."""
         wanted = list(dict.fromkeys(paths))
         if len(wanted) == 1:
             return {wanted[0]: self._read_or_none(repo, wanted[0], ref)}
         out: dict[str, bytes | None] = {}
         for start in range(0, len(wanted), READ_CHUNK):
-            found, raw = self.gql.read_blobs(repo, ref, wanted[start : start + READ_CHUNK])
-            out.update(found)
-            out.update((path, self._read_or_none(repo, path, ref)) for path in raw)
+            chunk = wanted[start : start + READ_CHUNK]
+            data = self.calls.graphql(
+                repo,
+                read_files_query(len(chunk)),
+                object_variables(repo, ref, chunk),
+                f"read {len(chunk)} files at {ref}",
+            )
+            found = data.get("repository") or {}
+            for i, path in enumerate(chunk):
+                usable, content = blob_bytes(found.get(f"f{i}"))
+                out[path] = content if usable else self._read_or_none(repo, path, ref)
         return {path: out[path] for path in wanted}
 
     def _read_or_none(self, repo: str, path: str, ref: str) -> bytes | None:
@@ -156,30 +150,32 @@ class GitHubForge:
             return None
 
     def list_tree(self, repo: str, ref: str) -> list[str]:
-        resp = self.http.request(
-            "GET",
-            f"/repos/{repo}/git/trees/{quote(ref, safe='')}",
-            f"list tree at {ref} in {repo}",
-            repo=repo,
-            params={"recursive": "1"},
-        )
-        body = resp.json()
-        if body.get("truncated"):
-            raise ValidationFailed(f"{repo}@{ref}: tree too large to list in one request; name the files")
-        return [e["path"] for e in body["tree"] if e["type"] == "blob"]
+        def tree(github: Github) -> list[str]:
+            found = github.get_repo(repo).get_git_tree(ref, recursive=True)
+            if found.raw_data.get("truncated"):
+                raise ValidationFailed(f"{repo}@{ref}: tree too large to list in one request; name the files")
+            return [e.path for e in found.tree if e.type == "blob"]
+
+        return self.calls.run(repo, f"list tree at {ref} in {repo}", tree)
 
     def branch_head(self, repo: str, branch: str) -> str | None:
         """GraphQL, so the repository's node id comes along for the ref mutations of a commit."""
-        return self.gql.branch_head(repo, branch)
+        owner, name = repo.split("/", 1)
+        variables = {"owner": owner, "name": name, "ref": f"refs/heads/{branch}"}
+        found = self.calls.graphql(repo, BRANCH_HEAD, variables, f"read {repo}@{branch}")["repository"]
+        self.ids.remember_repo(repo, found["id"])
+        return found["ref"]["target"]["oid"] if found.get("ref") else None
 
     def _compare(self, repo: str, base: str, head: str) -> dict[str, Any]:
         key = (repo, base, head)
         if key in self._compares:
             return self._compares[key]
-        resp = self.http.request(
-            "GET", f"/repos/{repo}/compare/{_q(base)}...{_q(head)}", f"compare {base}...{head}", repo=repo
-        )
-        body = resp.json()
+
+        def compare(github: Github) -> dict[str, Any]:
+            found = github.get_repo(repo).compare(base, head, comparison_commits_per_page=_COMPARE_COMMITS)
+            return found.raw_data  # one request: the first page of commits and every file
+
+        body = self.calls.run(repo, f"compare {base}...{head}", compare)
         if _SHA.fullmatch(base) and _SHA.fullmatch(head):  # immutable: safe to keep
             if len(self._compares) >= _COMPARE_CACHE:
                 self._compares.pop(next(iter(self._compares)))
@@ -188,7 +184,7 @@ class GitHubForge:
 
     def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
         """One request (shared with ``changed_files``); GitHub lists up to 250 commits."""
-        return [commit_from_json(c) for c in self._compare(repo, base, head)["commits"]]
+        return [commit_from_rest(c) for c in self._compare(repo, base, head)["commits"]]
 
     def changed_files(self, repo: str, base: str, head: str) -> list[str]:
         """Paths that differ between ``base`` and ``head`` (optional Forge extra, used by the lifecycle)."""
@@ -210,60 +206,74 @@ class GitHubForge:
         message: str,
         expected_head: str | None,
     ) -> str:
-        if not changes:
-            raise ValidationFailed(f"commit on {repo}@{branch}: no changes (refusing an empty commit)")
-        if expected_head == parent:
-            return self.gql.commit_on_branch(repo, branch, parent, changes, message)
-        return self.gql.move_and_commit(
-            repo, branch, before=expected_head, parent=parent, changes=changes, message=message
+        return self.writer.commit_files(
+            repo, branch, parent=parent, changes=changes, message=message, expected_head=expected_head
         )
 
-    def _create_ref(self, repo: str, branch: str, sha: str) -> None:
-        """422 "Reference already exists" maps to Conflict: the compare-and-swap on absence lost."""
-        body = {"ref": f"refs/heads/{branch}", "sha": sha}
-        self.http.request("POST", f"/repos/{repo}/git/refs", f"create {repo}@{branch}", repo=repo, json=body)
-
     def set_branch(self, repo: str, branch: str, sha: str, *, expected_head: str | None) -> None:
-        if expected_head is None:
-            self._create_ref(repo, branch, sha)
-        else:
-            self.gql.move_ref(repo, branch, before=expected_head, after=sha)
+        self.writer.move_ref(repo, branch, before=expected_head, after=sha)
 
     def delete_branch(self, repo: str, branch: str) -> None:
-        path = f"/repos/{repo}/git/refs/heads/{_q(branch)}"
-        self.http.request("DELETE", path, f"delete {repo}@{branch}", repo=repo, ok=(404, 422))
+        """``DELETE git/refs/heads/<branch>``; 404/422 (no such ref) is not an error."""
+
+        def delete(github: Github) -> None:
+            try:
+                github.requester.requestJsonAndCheck(
+                    "DELETE", f"/repos/{repo}/git/refs/heads/{quote(branch)}"
+                )
+            except GithubException as exc:
+                if exc.status not in (404, 422):
+                    raise
+
+        self.calls.run(repo, f"delete {repo}@{branch}", delete)
 
     # --- pull requests -------------------------------------------------------------------------
-    def _remember(self, repo: str, data: Mapping[str, Any]) -> PullRequest:
-        self.gql.remember_pr(repo, data)
-        return pr_from_json(data)
+    def _seen(self, repo: str, pr: GhPull, *, detailed: bool = True) -> PullRequest:
+        self.ids.remember_pr(repo, pr.number, pr.node_id)
+        self.ids.remember_repo(repo, pr.base.repo.node_id if pr.base.repo is not None else None)
+        return pr_from_object(pr, detailed=detailed)
 
     def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        """The open PRs from ``owner:head_branch``, page by page until one matches."""
         owner = repo.split("/", 1)[0]
-        params = {"head": f"{owner}:{head_branch}", "state": "open", "per_page": 100}
-        for data in self.http.paginate(
-            f"/repos/{repo}/pulls", f"list PRs from {head_branch}", repo=repo, params=params
-        ):
-            if data["head"]["ref"] != head_branch:
-                continue
-            if marker is None or marker in (data.get("body") or ""):
-                return self._remember(repo, data)
-        return None
+
+        def find(github: Github) -> PullRequest | None:
+            for pr in github.get_repo(repo).get_pulls(state="open", head=f"{owner}:{head_branch}"):
+                if pr.head.ref != head_branch:
+                    continue
+                if marker is None or marker in (pr.body or ""):
+                    return self._seen(repo, pr, detailed=False)
+            return None
+
+        return self.calls.run(repo, f"list PRs from {head_branch}", find)
 
     def observe(
         self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
     ) -> tuple[str | None, PullRequest | None]:
         """``branch_head(base_branch)`` and ``find_pr(head_branch, marker)`` in one GraphQL request
         (optional extra the PR lifecycle uses when a forge has it)."""
-        base_sha, nodes = self.gql.observe(repo, base_branch, head_branch)
-        for node in nodes:
+        owner, name = repo.split("/", 1)
+        variables = {"owner": owner, "name": name, "base": f"refs/heads/{base_branch}", "head": head_branch}
+        data = self.calls.graphql(
+            repo, OBSERVE, variables, f"observe {repo}@{base_branch} and PRs from {head_branch}"
+        )
+        found = data["repository"]
+        self.ids.remember_repo(repo, found["id"])
+        base_sha = found["ref"]["target"]["oid"] if found.get("ref") else None
+        for node in (found.get("pullRequests") or {}).get("nodes") or ():
+            if (node.get("headRepository") or {}).get("nameWithOwner", "").lower() != repo.lower():
+                continue  # a fork's PR from a branch of the same name
+            self.ids.remember_pr(repo, int(node["number"]), node["id"])
             if marker is None or marker in (node.get("body") or ""):
                 return base_sha, pr_from_graphql(node)
         return base_sha, None
 
     def get_pr(self, repo: str, number: int) -> PullRequest:
-        resp = self.http.request("GET", f"/repos/{repo}/pulls/{number}", f"read PR #{number}", repo=repo)
-        return self._remember(repo, resp.json())
+        return self.calls.run(
+            repo,
+            f"read PR #{number}",
+            lambda github: self._seen(repo, github.get_repo(repo).get_pull(number)),
+        )
 
     def open_pr(
         self,
@@ -278,12 +288,16 @@ class GitHubForge:
         assignees: Sequence[str] = (),
         draft: bool = False,
     ) -> PullRequest:
-        """1 request, plus 1 when labels or assignees are given, plus 1 for reviewers."""
-        payload = {"title": title, "head": head_branch, "base": base_branch, "body": body, "draft": draft}
-        resp = self.http.request(
-            "POST", f"/repos/{repo}/pulls", f"open PR from {head_branch}", repo=repo, json=payload
-        )
-        pr = self._remember(repo, resp.json())
+        """1 request, plus 1 when labels or assignees are given, plus 1 for reviewers. A PR already
+        open from ``head_branch`` is GitHub's 422 "A pull request already exists", a Conflict."""
+
+        def create(github: Github) -> PullRequest:
+            made = github.get_repo(repo).create_pull(
+                base=base_branch, head=head_branch, title=title, body=body, draft=draft
+            )
+            return self._seen(repo, made)
+
+        pr = self.calls.run(repo, f"open PR from {head_branch}", create)
         return self._apply_extras(repo, pr, labels or None, assignees or None, reviewers or None)
 
     def _apply_extras(
@@ -294,104 +308,122 @@ class GitHubForge:
         assignees: Sequence[str] | None,
         reviewers: Sequence[str] | None,
     ) -> PullRequest:
-        issue: dict[str, list[str]] = {}
+        fields: dict[str, Any] = {}
         if labels is not None:
-            issue["labels"] = list(labels)
+            fields["labels"] = list(labels)
         if assignees is not None:
-            issue["assignees"] = list(assignees)
-        if issue:  # the issues endpoint sets labels and assignees of a PR in one request
-            path = f"/repos/{repo}/issues/{pr.number}"
-            self.http.request("PATCH", path, f"label PR #{pr.number}", repo=repo, json=issue)
+            fields["assignees"] = list(assignees)
+        if fields:  # the issues endpoint sets labels and assignees of a PR in one request
+            self.calls.run(
+                repo,
+                f"label PR #{pr.number}",
+                lambda github: github.get_repo(repo).get_issue(pr.number).edit(**fields),
+            )
             if labels is not None:
-                pr = replace(pr, labels=tuple(labels))
+                pr = PullRequest(**{**_fields(pr), "labels": tuple(labels)})
         if reviewers:
             users = [r for r in reviewers if "/" not in r]
             teams = [r.split("/", 1)[1] for r in reviewers if "/" in r]
-            path = f"/repos/{repo}/pulls/{pr.number}/requested_reviewers"
-            body = {"reviewers": users, "team_reviewers": teams}
-            self.http.request("POST", path, f"request reviews on #{pr.number}", repo=repo, json=body)
+
+            def request_reviews(github: Github) -> None:
+                github.get_repo(repo).get_pull(pr.number).create_review_request(
+                    reviewers=users or NotSet, team_reviewers=teams or NotSet
+                )
+
+            self.calls.run(repo, f"request reviews on #{pr.number}", request_reviews)
         return pr
 
     def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest:
         """1 request for title/body (or a read when only other fields change), + extras."""
         fields = {k: v for k, v in (("title", update.title), ("body", update.body)) if v is not None}
-        if fields:
-            resp = self.http.request(
-                "PATCH", f"/repos/{repo}/pulls/{number}", f"update PR #{number}", repo=repo, json=fields
-            )
-            pr = self._remember(repo, resp.json())
-        else:
-            pr = self.get_pr(repo, number)
+
+        def edit(github: Github) -> PullRequest:
+            pr = github.get_repo(repo).get_pull(number)
+            if fields:
+                pr.edit(**fields)
+            return self._seen(repo, pr)
+
+        pr = self.calls.run(repo, f"update PR #{number}", edit)
         if update.draft is not None and update.draft != pr.draft:
-            self.gql.set_draft(repo, number, update.draft)
-            pr = replace(pr, draft=update.draft)
+            self.set_draft(repo, number, update.draft)
+            pr = PullRequest(**{**_fields(pr), "draft": update.draft})
         return self._apply_extras(repo, pr, update.labels, update.assignees, update.reviewers)
+
+    def _set_state(self, repo: str, number: int, state: str, what: str) -> None:
+        self.calls.run(repo, what, lambda github: github.get_repo(repo).get_pull(number).edit(state=state))
 
     def close_pr(self, repo: str, number: int, comment: str | None = None) -> None:
         if comment:
             self.comment(repo, number, comment)
-        self.http.request(
-            "PATCH",
-            f"/repos/{repo}/pulls/{number}",
-            f"close PR #{number}",
-            repo=repo,
-            json={"state": "closed"},
-        )
+        self._set_state(repo, number, "closed", f"close PR #{number}")
 
     def reopen_pr(self, repo: str, number: int) -> None:
-        self.http.request(
-            "PATCH",
-            f"/repos/{repo}/pulls/{number}",
-            f"reopen PR #{number}",
-            repo=repo,
-            json={"state": "open"},
-        )
+        self._set_state(repo, number, "open", f"reopen PR #{number}")
 
     def merge_pr(self, repo: str, number: int, method: MergeMethod, expected_head: str | None) -> bool:
         """405 (not mergeable) and 409 (head moved) raise Conflict."""
-        payload: dict[str, str] = {"merge_method": method}
-        if expected_head:
-            payload["sha"] = expected_head
-        resp = self.http.request(
-            "PUT", f"/repos/{repo}/pulls/{number}/merge", f"merge PR #{number}", repo=repo, json=payload
-        )
-        return bool(resp.json().get("merged"))
+
+        def merge(github: Github) -> bool:
+            status = (
+                github.get_repo(repo).get_pull(number).merge(merge_method=method, sha=expected_head or NotSet)
+            )
+            return bool(status.merged)
+
+        return self.calls.run(repo, f"merge PR #{number}", merge)
 
     def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
         """False when the repo does not allow auto-merge or the PR is not in a state that needs it
         (e.g. already mergeable: GitHub answers "clean status"; the caller may merge now)."""
-        return self.gql.enable_auto_merge(repo, number, method)
+        payload = {"pullRequestId": self.ids.pr_id(repo, number), "mergeMethod": method.upper()}
+        try:
+            self.calls.graphql(repo, ENABLE_AUTO_MERGE, {"input": payload}, f"enable auto-merge on #{number}")
+        except ValidationFailed as exc:
+            if any(r in exc.message.lower() for r in _AUTO_MERGE_REFUSALS):
+                return False
+            raise
+        return True
 
     def disable_auto_merge(self, repo: str, number: int) -> None:
-        self.gql.disable_auto_merge(repo, number)
+        payload = {"pullRequestId": self.ids.pr_id(repo, number)}
+        self.calls.graphql(repo, DISABLE_AUTO_MERGE, {"input": payload}, f"disable auto-merge on #{number}")
+
+    def set_draft(self, repo: str, number: int, draft: bool) -> None:
+        payload = {"pullRequestId": self.ids.pr_id(repo, number)}
+        self.calls.graphql(
+            repo, TO_DRAFT if draft else READY, {"input": payload}, f"set draft={draft} on #{number}"
+        )
 
     # --- conversation --------------------------------------------------------------------------
     def comment(self, repo: str, number: int, body: str) -> str:
-        resp = self.http.request(
-            "POST",
-            f"/repos/{repo}/issues/{number}/comments",
+        made = self.calls.run(
+            repo,
             f"comment on #{number}",
-            repo=repo,
-            json={"body": body},
+            lambda github: github.get_repo(repo).get_issue(number).create_comment(body),
         )
-        return str(resp.json()["id"])
+        return str(made.id)
 
     def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
-        path = f"/repos/{repo}/issues/comments/{comment_id}/reactions"
-        self.http.request(
-            "POST", path, f"react to comment {comment_id}", repo=repo, json={"content": reaction.value}
-        )
+        def react(github: Github) -> None:
+            comment = github.get_repo(repo).get_issue(number).get_comment(int(comment_id))
+            comment.create_reaction(reaction.value)
+
+        self.calls.run(repo, f"react to comment {comment_id}", react)
 
     def permission(self, repo: str, user: str) -> Permission:
-        """``role_name`` (admin/maintain/write/triage/read) when GitHub sends it, else ``permission``;
-        an unknown user is NONE."""
-        path = f"/repos/{repo}/collaborators/{quote(user, safe='')}/permission"
-        resp = self.http.request("GET", path, f"read {user}'s permission", repo=repo, ok=(404,))
-        if resp.status_code == 404:
-            return Permission.NONE
-        body = resp.json()
-        role = _PERMISSIONS.get(str(body.get("role_name", "")).lower())
-        return role if role is not None else _PERMISSIONS.get(body.get("permission", "none"), Permission.NONE)
+        """``GET collaborators/{user}/permission``: ``role_name`` when GitHub sends a known one,
+        else ``permission``; an unknown user is NONE."""
+
+        def read(github: Github) -> Permission:
+            path = f"/repos/{repo}/collaborators/{quote(user, safe='')}/permission"
+            try:
+                _headers, body = github.requester.requestJsonAndCheck("GET", path)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return Permission.NONE
+                raise
+            return permission_from_rest(body)
+
+        return self.calls.run(repo, f"read {user}'s permission", read)
 
     def team_member(self, repo: str, team: str, user: str) -> bool:
         """Optional extra: ``team`` is ``org/slug`` or a bare slug of the repo owner's org.
@@ -402,6 +434,18 @@ class GitHubForge:
         org, _, slug = team.strip().rpartition("/")
         org = org or repo.split("/", 1)[0]
         path = f"/orgs/{quote(org, safe='')}/teams/{quote(slug, safe='')}/memberships/{quote(user, safe='')}"
-        what = f"read {user}'s membership of team {org}/{slug}"
-        resp = self.http.request("GET", path, what, repo=repo, ok=(404,))
-        return resp.status_code == 200 and resp.json().get("state") == "active"
+
+        def read(github: Github) -> bool:
+            try:
+                _headers, body = github.requester.requestJsonAndCheck("GET", path)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return isinstance(body, dict) and body.get("state") == "active"
+
+        return self.calls.run(repo, f"read {user}'s membership of team {org}/{slug}", read)
+
+
+def _fields(pr: PullRequest) -> dict[str, Any]:
+    return {name: getattr(pr, name) for name in PullRequest.__slots__}  # type: ignore[attr-defined]

@@ -5,15 +5,24 @@ own thin calls because python-gitlab's managers sleep and retry on 429 inside th
 (``obey_rate_limit``) and their exceptions drop the ``Retry-After`` header we need. Project, group
 and personal access tokens all authenticate with ``PRIVATE-TOKEN``.
 
-Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one call):
+Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one call; docs:
+https://docs.gitlab.com/api/commits/#create-a-commit-with-multiple-files-and-actions):
 - new branch: ``start_sha`` = parent; GitLab refuses when the branch exists → Conflict;
 - every content change is an ``update`` (one request); when GitLab answers that a file does not
   exist (a person's new file carried over a regeneration), the tree at the parent is listed and
-  the commit retried with ``create`` for new paths (two more requests, only then);
-- append (parent == expected head): no ``start_sha``, so nothing is ever overwritten; if the
-  answer's ``parent_ids`` is not the expected head, someone pushed first → Conflict;
-- regenerate (new parent): the head is read and compared first, then ``start_sha`` + ``force``
-  (GitLab has no ref compare-and-swap, so a push in the gap between the two calls can be lost).
+  the commit retried with ``create`` for new paths and without deletions of absent ones (two more
+  requests, only then);
+- append (parent == expected head): no ``start_sha``, so the commit goes on the branch as it is,
+  and every ``update``/``delete`` carries ``last_commit_id`` = the expected head: GitLab refuses
+  the commit when someone changed one of those files on the branch since (its ``file_has_changed?``
+  compares the file's last commit on the branch with its last commit as of that id) → Conflict;
+  a push to other files leaves the commit on top of theirs, nothing lost, and the answer's
+  ``parent_ids`` not being the expected head → Conflict;
+- regenerate (new parent): the head is read and compared first, then ``start_sha`` + ``force``.
+  ``last_commit_id`` cannot guard this one: with ``start_sha`` GitLab has no start branch to
+  compare against (``lib/api/commits.rb`` sets ``start_branch`` only without ``start_sha``; the
+  check then reads the default branch), and GitLab has no ref compare-and-swap, so a push in the
+  gap between the two calls can be lost (docs/forges.md).
 """
 
 from __future__ import annotations
@@ -51,8 +60,9 @@ from bot.forges.http import HttpClient
 #: how long a draft state read from GitLab is trusted when a title update must keep it
 _DRAFT_TTL_S = 60.0
 _SHA = re.compile(r"[0-9a-f]{40}")
-#: GitLab's 400 for an ``update``/``delete`` action on a path the start commit does not have
-_MISSING_FILE = "a file with this name doesn't exist"
+#: GitLab's 400 for an ``update``/``delete`` of a path the start commit lacks ("A file with this name
+#: doesn't exist", newer releases "File to be updated `path` does not exist")
+_MISSING_FILE = re.compile(r"does(n't| not) exist", re.IGNORECASE)
 
 
 def _enc(value: str) -> str:
@@ -159,7 +169,12 @@ class GitLabForge:
     ) -> str:
         if not changes:
             raise ValidationFailed(f"commit on {repo}@{branch}: no changes (refusing an empty commit)")
-        body: dict[str, Any] = {"branch": branch, "commit_message": message, "actions": file_actions(changes)}
+        guard = expected_head if expected_head == parent else None  # see the module docstring
+        body: dict[str, Any] = {
+            "branch": branch,
+            "commit_message": message,
+            "actions": file_actions(changes, last_commit_id=guard),
+        }
         if expected_head is None:
             body["start_sha"] = parent
         elif expected_head != parent:
@@ -169,12 +184,14 @@ class GitLabForge:
         try:
             resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
         except ValidationFailed as exc:
-            if _MISSING_FILE not in exc.message.lower():
+            if not _MISSING_FILE.search(exc.message):
                 raise
             # a file someone added (kept over a regeneration) is new on this parent: one tree
             # listing says which paths exist, then the same commit with create actions
-            body["actions"] = file_actions(changes, set(self.list_tree(repo, parent)))
+            body["actions"] = file_actions(changes, set(self.list_tree(repo, parent)), last_commit_id=guard)
             if not body["actions"]:
+                if expected_head == parent:
+                    return parent  # every change deleted a path the branch does not have: nothing to do
                 raise ValidationFailed(f"{what}: every change deletes a file that does not exist") from None
             resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
         data = resp.json()
@@ -329,11 +346,10 @@ class GitLabForge:
         return resp.json().get("state") == "merged"
 
     def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
-        """Only once a pipeline exists for the MR's current head (earlier, GitLab would merge the new
-        commit without validating it): False otherwise, so the caller tries again later."""
+        """Only once GitLab has a pipeline for the MR's current head (earlier, GitLab would merge the
+        new commit without validating it): False otherwise, so the caller tries again later."""
         mr = self._get_mr(repo, number)
-        pipeline = mr.get("head_pipeline") or {}
-        if not pipeline or pipeline.get("sha") != mr.get("sha"):
+        if not self._head_pipeline_current(repo, number, mr):
             return False
         payload = {
             "sha": mr["sha"],
@@ -348,6 +364,26 @@ class GitLabForge:
         except Conflict:
             return False
         return True
+
+    def _head_pipeline_current(self, repo: str, number: int, mr: Mapping[str, Any]) -> bool:
+        """GitLab's own rule (``MergeRequest#diff_head_pipeline``: the head pipeline counts when its
+        ``sha`` or its ``source_sha`` is the MR's head). A merged results pipeline or a merge train
+        pipeline runs on a merge commit of the target and the head (ref
+        ``refs/merge-requests/<iid>/merge`` or ``…/train``), so its ``sha`` is never the head; the
+        API does not show ``source_sha``, which is that merge commit's last parent: one more read
+        (``GET /repository/commits/:sha``), only for such pipelines."""
+        pipeline = mr.get("head_pipeline") or {}
+        head = mr.get("sha")
+        if not pipeline or not head:
+            return False
+        if pipeline.get("sha") == head:
+            return True
+        if not re.fullmatch(rf"refs/merge-requests/{number}/(merge|train)", str(pipeline.get("ref") or "")):
+            return False
+        what = f"read the merge commit of MR !{number}'s pipeline"
+        path = f"{self._p(repo)}/repository/commits/{_enc(str(pipeline.get('sha')))}"
+        commit = self.http.request("GET", path, what, params={"stats": "false"}).json()
+        return head in (commit.get("parent_ids") or ())[1:]
 
     def disable_auto_merge(self, repo: str, number: int) -> None:
         path = f"{self._mr(repo, number)}/cancel_merge_when_pipeline_succeeds"

@@ -61,19 +61,30 @@ def commit_from_json(data: Mapping[str, Any]) -> CommitInfo:
     )
 
 
-def file_actions(changes: Sequence[FileChange], existing: set[str] | None = None) -> list[dict[str, str]]:
+def file_actions(
+    changes: Sequence[FileChange], existing: set[str] | None = None, *, last_commit_id: str | None = None
+) -> list[dict[str, str]]:
     """``update`` for new content and ``delete`` for None; with ``existing`` (the paths at the
-    start commit) a new path is a ``create`` and deleting an absent path is left out."""
+    start commit) a new path is a ``create`` and deleting an absent path is left out.
+
+    ``last_commit_id`` guards each ``update``/``delete`` (GitLab ignores it on ``create``): GitLab
+    refuses the commit ("The file has changed since you started editing it") when the file's last
+    commit on the branch differs from its last commit as of ``last_commit_id``."""
     out: list[dict[str, str]] = []
     for c in changes:
         present = existing is None or c.path in existing
+        action: dict[str, str]
         if c.content is None:
-            if present:
-                out.append({"action": "delete", "file_path": c.path})
+            if not present:
+                continue
+            action = {"action": "delete", "file_path": c.path}
         else:
             content = base64.b64encode(c.content).decode("ascii")
-            action = "update" if present else "create"
-            out.append({"action": action, "file_path": c.path, "content": content, "encoding": "base64"})
+            kind = "update" if present else "create"
+            action = {"action": kind, "file_path": c.path, "content": content, "encoding": "base64"}
+        if last_commit_id is not None and action["action"] != "create":
+            action["last_commit_id"] = last_commit_id
+        out.append(action)
     return out
 
 

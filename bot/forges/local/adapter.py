@@ -227,8 +227,8 @@ class LocalGitForge:
         for branch in (head_branch, base_branch):
             if git.branch_head(branch) is None:
                 raise ValidationFailed(f"cannot open a pull request: branch {branch} does not exist")
-        if self.find_pr(repo, head_branch) is not None:
-            raise ValidationFailed(f"a pull request from {head_branch} is already open")
+        if self.find_pr(repo, head_branch) is not None:  # as GitHub (422) and GitLab (409) refuse it
+            raise Conflict(f"a pull request from {head_branch} is already open")
         record = self._prs(repo).create(
             {
                 "head_branch": head_branch,
