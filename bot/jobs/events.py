@@ -35,7 +35,7 @@ def handle_delivery(delivery_id: str) -> dict[str, Any]:
             scheduler.request_reconcile(group_key)
         for event in delivery.events:  # chat-ops: each comment is its own job, run under the lock
             if isinstance(event, PrComment):
-                token = command_token(event, delivery_id)
+                token = command_token(event)
                 scheduler.enqueue_command(PendingCommand(event, delivery_id, None, token))
     except Exception as exc:
         store.mark_failed(delivery_id, str(exc) if isinstance(exc, BotError) else type(exc).__name__)

@@ -452,6 +452,17 @@ class Config(Model):
                 return name
         return names[0] if names else kind
 
+    def branches_of(self, group_key: GroupKey) -> tuple[str, ...]:
+        """The head branches ``<branch_prefix>/<env>/<group>`` the group's targets give its PR."""
+        found = []
+        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
+        for rule in self.rules:
+            for target in rule.targets:
+                if (target.forge, target.repo, target.branch, target.group_name) == where:
+                    prefix = self.pr_for(rule, target).branch_prefix
+                    found.append(f"{prefix}/{target.environment or 'default'}/{target.group_name}")
+        return tuple(dict.fromkeys(found))
+
     def environment_of(self, group_key: GroupKey) -> str | None:
         """The environment of a group's targets (None when no target of the group has one)."""
         for target in self.targets_in_repo(group_key.forge, group_key.repo):

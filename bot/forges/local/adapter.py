@@ -216,7 +216,9 @@ class LocalGitForge:
         reviewers: Sequence[str] = (),
         assignees: Sequence[str] = (),
         draft: bool = False,
+        author: str | None = None,
     ) -> PullRequest:
+        """Open a PR as the bot (unless ``author`` is given: tests and the demo act as people)."""
         git = self.git(repo)
         for branch in (head_branch, base_branch):
             if git.branch_head(branch) is None:
@@ -234,7 +236,7 @@ class LocalGitForge:
                 "labels": list(labels),
                 "reviewers": list(reviewers),
                 "assignees": list(assignees),
-                "author": self.info.bot_login,
+                "author": author or self.info.bot_login,
                 "auto_merge": None,
             }
         )
