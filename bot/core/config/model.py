@@ -147,6 +147,9 @@ class LocalForge(Model):
     teams: dict[str, tuple[str, ...]] = {}
     """Chat-ops team membership on local repos: {team: [user, ...]}."""
     bot_login: str | None = None
+    git_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60
+    """How long one git command may run (a push to push_remote above all) before it is given up
+    and retried later."""
 
 
 ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discriminator="kind")]
