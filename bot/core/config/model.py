@@ -18,6 +18,7 @@ from bot.core.chatops.commands import command_kind
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PinMode, PrOptions
 from bot.core.keys import GroupKey
+from bot.core.patterns import user_regex
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
@@ -32,10 +33,9 @@ SECRET_SETTINGS = frozenset({"github_private_key", "github_token", "gitlab_token
 
 
 def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    """A pattern RE2 runs in linear time (``bot.core.patterns``); PatternError is a ValueError
+    whose text pydantic reports on the key's line."""
+    user_regex(value)
     return value
 
 
@@ -300,7 +300,7 @@ class Rule(Model):
         if self.image_glob is not None:
             return fnmatchcase(name, self.image_glob)
         if self.image_regex is not None:
-            return re.fullmatch(self.image_regex, name) is not None
+            return user_regex(self.image_regex).fullmatch(name) is not None
         return self.ci is not None and canonical(self.ci.image) == name
 
 
