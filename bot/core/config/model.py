@@ -15,6 +15,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bot.core.chatops.commands import command_kind
+from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PinMode, PrOptions
 from bot.core.keys import GroupKey
@@ -82,11 +83,36 @@ def _text_template(value: str) -> str:
     return value
 
 
+def _branch(value: str) -> str:
+    problem = ref_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid branch name: {problem}")
+    return value
+
+
+def _branch_part(value: str) -> str:
+    problem = ref_problem(value, component=True)
+    if problem:
+        raise ValueError(f"{value!r} cannot be part of the branch <prefix>/<environment>/<group>: {problem}")
+    return value
+
+
+def _repo_path(value: str) -> str:
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
 Regex = Annotated[str, AfterValidator(_regex)]
 SemverRange = Annotated[str, AfterValidator(_semver_range)]
 ImageName = Annotated[str, AfterValidator(_image_name)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+#: a name that becomes part of the bot's branch (environments, groups): git's ref rules too
+BranchPart = Annotated[Name, AfterValidator(_branch_part)]
+Branch = Annotated[str, AfterValidator(_branch)]
+RepoPath = Annotated[str, AfterValidator(_repo_path)]
 
 
 class Model(BaseModel):
@@ -198,7 +224,8 @@ class PrSettings(Model):
     auto_merge: bool = False
     """Merge when checks pass (GitHub auto-merge, GitLab merge when pipeline succeeds)."""
     merge_method: Literal["merge", "squash", "rebase"] = _PR.merge_method
-    branch_prefix: str = _PR.branch_prefix
+    branch_prefix: Branch = _PR.branch_prefix
+    """The bot's branches are <branch_prefix>/<environment>/<group> (git's branch-name rules)."""
     mode: Literal["pr", "push"] = _PR.mode
     """pr opens a pull request; push commits straight to the base branch."""
 
@@ -208,9 +235,9 @@ class PrSettings(Model):
 
 # --- rules and targets -------------------------------------------------------------------------
 class Discovery(Model):
-    include: tuple[str, ...] = ("**/*.yaml", "**/*.yml")
+    include: tuple[RepoPath, ...] = ("**/*.yaml", "**/*.yml")
     """Globs of files searched for the image when a target lists no files."""
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[RepoPath, ...] = ()
 
 
 class Target(Model):
@@ -218,12 +245,12 @@ class Target(Model):
     """Name of a forge in 'forges'."""
     repo: str
     """Manifest repo: owner/name, GitLab group/project, or a local repo's directory name."""
-    branch: str = "main"
+    branch: Branch = "main"
     """Base branch the pull request targets."""
-    environment: Name | None = None
-    group: Name | None = None
+    environment: BranchPart | None = None
+    group: BranchPart | None = None
     """One PR per group; default: the environment, or 'default'."""
-    files: tuple[str, ...] = ()
+    files: tuple[RepoPath, ...] = ()
     """Paths or globs relative to the repo root; empty = discover files that use the image."""
     discover: Discovery = Discovery()
     marker: str | None = None
