@@ -66,7 +66,7 @@ def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) 
     warm(container)
     found = container.scheduler.sweep(container.intents)
     if found:
-        click.echo(f"queued reconcile for {len(found)} group(s) left with work", err=True)
+        log.info("queued reconcile for %d group(s) left with work", len(found), extra={"groups": found})
     build_worker(container, simple=simple, name=name).work(
         burst=burst, with_scheduler=True, logging_level=settings.log_level
     )
