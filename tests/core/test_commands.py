@@ -255,3 +255,11 @@ def test_a_command_after_a_closed_hiding_element_or_comment_still_runs() -> None
     body = "<pre>\n/manifest-bot close\n</pre>\n\nok <!-- /manifest-bot merge -->\n\n/manifest-bot hold\n"
     parsed = parse(body)
     assert [(c.kind, c.line) for c in parsed.commands] == [(K.HOLD, 7)]
+
+
+def test_a_comment_longer_than_githubs_limit_is_not_read_for_commands() -> None:
+    body = "/manifest-bot merge\n" + "[" * 70_000
+    parsed = parse(body)
+    assert parsed.items == ()
+    assert parsed.ignored == "comment longer than 65536 characters"
+    assert parse("/manifest-bot merge\n" + "x" * 60_000).commands[0].kind is K.MERGE

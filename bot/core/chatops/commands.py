@@ -20,6 +20,9 @@ from bot.core.chatops.prose import prose_lines
 from bot.core.images import TAG_RE
 
 DEFAULT_PREFIX = "/manifest-bot"
+#: GitHub's own limit for a comment; a longer one (GitLab allows 1,000,000) is not read for commands,
+#: so parsing a comment never costs more than this much Markdown
+MAX_COMMENT_CHARS = 65_536
 
 
 class CommandKind(enum.Enum):
@@ -245,6 +248,8 @@ def parse_comment(
     """All commands in ``body`` in the order written (see the module docstring for the rules)."""
     if author_is_bot or is_bot_author(author, bot_login):
         return ParsedComment(ignored=f"comment by bot account {author}")
+    if len(body) > MAX_COMMENT_CHARS:
+        return ParsedComment(ignored=f"comment longer than {MAX_COMMENT_CHARS} characters")
     addresses = _addresses(prefix, bot_login)
     items: list[Item] = []
     for number, line in prose_lines(body):
