@@ -17,8 +17,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if container is None:
         container = Container(settings if settings is not None else Settings.from_env())
     settings = container.settings
-    secrets = [s for source in settings.webhook_secrets for s in settings.secrets_for(source)]
-    logs.configure(settings.log_level, settings.log_json, secrets=secrets)
+    logs.configure_process(settings)  # the same redaction as the worker's
     app = Flask("manifest_bot")
     # one byte over the limit: Werkzeug stops a chunked body at the limit without an error, so the
     # intake reads up to limit + 1 bytes and refuses anything longer than the limit itself

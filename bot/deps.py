@@ -167,6 +167,9 @@ class Container:
             environment_of=lambda group_key: (
                 config.environment_of(GroupKey.parse(group_key)) if config is not None else None
             ),
+            branches_of=lambda group_key: (
+                config.branches_of(GroupKey.parse(group_key)) if config is not None else ()
+            ),
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: scheduler.cancel_auto_merge(forge_name, repo, number),
         )

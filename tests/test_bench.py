@@ -18,6 +18,10 @@ TINY = {
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
     "planning": (["--rules", "3", "--events", "10"], {"events_per_s", "intents"}),
+    "regex": (
+        ["--max-backtrack", "14", "--long", "1000", "--tags", "50"],
+        {"re_extrapolated_s_at_37", "re2_s_at_37", "typical_re_us", "typical_re2_us"},
+    ),
     "intake": (
         ["--duration", "0.5", "--warmup", "0.2", "--rounds", "1", "--workers", "1", "--client-procs", "1"],
         {"app_rps", "bare_rps", "ratio", "app_p99_ms"},

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import click
 
-from bot import metrics
+from bot import logs, metrics
 from bot.core.ports import Forge
 from bot.deps import Container
 from bot.jobs import runtime
@@ -58,7 +58,7 @@ def _serve_metrics(port: int, host: str, *, simple: bool) -> None:
 def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) -> None:
     """Run an rq worker (with the scheduler) on the bot's queues."""
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
+    logs.configure_process(settings)  # JSON lines, redacted: the web's setup (rq logs through it too)
     container = Container(settings, forge_wrapper=_load(wrap_forge) if wrap_forge else None)
     runtime.install(container)
     if settings.worker_metrics_port:
@@ -66,7 +66,7 @@ def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) 
     warm(container)
     found = container.scheduler.sweep(container.intents)
     if found:
-        click.echo(f"queued reconcile for {len(found)} group(s) left with work", err=True)
+        log.info("queued reconcile for %d group(s) left with work", len(found), extra={"groups": found})
     build_worker(container, simple=simple, name=name).work(
         burst=burst, with_scheduler=True, logging_level=settings.log_level
     )

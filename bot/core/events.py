@@ -84,6 +84,9 @@ class PrComment:
     comment_id: int | str
     author_is_bot: bool = False
     installation_id: int | None = None
+    #: when the forge says the comment was written, as the vendor sent it (ISO 8601 or GitLab's
+    #: ``2015-05-17 18:21:36 UTC``); the command job refuses comments older than its replay window
+    created_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from typing import Literal
 import semantic_version
 
 from bot.core.intents import OrderingKey
+from bot.core.patterns import user_regex
 
 Scheme = Literal["semver", "numeric", "lexical", "run-number", "push-time"]
 #: "auto": semver when the tag is a version, else the CI run number, else the push time
@@ -217,9 +218,9 @@ def rejection(
     for pattern in ignore:
         if fnmatchcase(tag, pattern) or (tag[:1] in "vV" and fnmatchcase(tag[1:], pattern)):
             return f"tag {tag!r} is in the ignore list ({pattern!r})"
-    if allow is not None and not re.search(allow, tag):
+    if allow is not None and not user_regex(allow).search(tag):  # RE2: linear time (issue #12)
         return f"tag {tag!r} does not match the allow pattern {allow!r}"
-    if deny is not None and re.search(deny, tag):
+    if deny is not None and user_regex(deny).search(tag):
         return f"tag {tag!r} matches the deny pattern {deny!r}"
     version = parse_semver(tag)
     if version is not None and version.is_prerelease and not prereleases:

@@ -1,5 +1,9 @@
 """The one place both remote adapters send HTTP through: timeouts, error mapping, Link pagination.
 
+Pagination follows a ``Link: <…>; rel="next"`` URL only when it has the API's own origin (scheme,
+host and port): the request carries the forge token, and a response must never be able to send
+it anywhere else.
+
 No retries and no sleeping here: a rate limit or a 5xx becomes ``RateLimited``/``Transient`` and the
 job layer decides when to try again (ARCHITECTURE: no sleeping inside a job).
 """
@@ -8,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
+from bot.errors import ForgeError
 from bot.forges.errors_map import error_for_exception, error_for_response
 from bot.metrics import FORGE_REQUESTS, RATE_LIMIT_REMAINING
 
@@ -103,3 +109,18 @@ class HttpClient:
             yield from resp.json()
             url = resp.links.get("next", {}).get("url")
             query = None  # the next link already carries the query
+            if url is not None and _origin(url) != _origin(self.base_url):
+                raise ForgeError(
+                    f"{what}: the next page is on {_origin(url)}, not {_origin(self.base_url)}; "
+                    "it is not followed with our credentials"
+                )
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (default ports filled in), for same-origin checks."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number: an origin nothing else has
+        return f"invalid:{parts.netloc}"
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"

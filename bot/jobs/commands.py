@@ -3,7 +3,10 @@
 ``handle_command(event, delivery_id, first_seen, token)`` (queued by the event job through
 ``bot.jobs.schedule``):
 
-1. parses the comment; a comment without commands (or by a bot) ends here, with no forge call;
+1. parses the comment; a comment without commands (or by a bot) ends here, with no forge call; so
+   does a comment whose commands already ran — once per comment (forge, repository, comment id),
+   whatever delivery carried it — and one written longer ago than that memory lasts
+   (``delivery_ttl_s``), so no replay of a signed delivery ever runs a command twice;
 2. reacts 👀 on its first attempt, before anything can wait;
 3. takes the repo lock that reconcile takes (``bot.store.locks.turn``). When another job holds
    it, the command waits as ``command:<token>`` (the holder's release hands it back and the
@@ -17,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.events import PrComment, event_from_dict
@@ -39,7 +43,8 @@ def handle_command(
     comment = event_from_dict(event)
     if not isinstance(comment, PrComment):
         raise TypeError(f"handle_command needs a pr-comment event, got {comment.kind}")
-    command = PendingCommand(comment, delivery_id, first_seen, token or command_token(comment, delivery_id))
+    once = command_token(comment)
+    command = PendingCommand(comment, delivery_id, first_seen, token or once)
     forge_name = container.forge_name_for(comment.forge, comment.repo)
     lock = container.repo_lock(forge_name, comment.repo)
     try:
@@ -53,6 +58,12 @@ def handle_command(
     if not parsed.items:
         scheduler.drop_pending(command.token)
         return {"comment": comment.comment_id, "commands": 0, "ignored": parsed.ignored}
+    stale = _too_old(comment, container.clock(), container.settings.delivery_ttl_s)
+    if stale or scheduler.has_run(once):
+        scheduler.drop_pending(command.token)
+        where = f"{comment.repo}#{comment.pr_number}"
+        log.info("comment %s on %s not run: %s", comment.comment_id, where, stale or "it already ran")
+        return {"comment": comment.comment_id, "duplicate": True, "ignored": stale or "already ran"}
     if first_seen is None:
         acknowledge(cdeps, comment)
     with turn(lock, COMMAND_WAITER + command.token, scheduler.wake) as held:
@@ -63,7 +74,7 @@ def handle_command(
             log.info("repo lock %s held; command %s waits", lock.key, command.token)
             return {"comment": comment.comment_id, "deferred": True}
         scheduler.drop_pending(command.token)
-        if not scheduler.run_once(command.token):
+        if not scheduler.run_once(once):
             return {"comment": comment.comment_id, "duplicate": True}  # a twin run got here first
         waited = container.clock() - first_seen if first_seen is not None else None
         result = run_comment(cdeps, comment, parsed=parsed, waited_s=waited)
@@ -73,3 +84,25 @@ def handle_command(
         "ok": result.ok,
         "waited_s": waited,
     }
+
+
+def _too_old(comment: PrComment, now: float, window_s: float) -> str | None:
+    """Why the comment is too old to run (its run is no longer remembered), or None."""
+    written = _epoch(comment.created_at)
+    if written is None or now - written <= window_s:
+        return None
+    return f"written {comment.created_at}, longer ago than commands are remembered ({window_s:.0f} s)"
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """Seconds since the epoch of ``2019-05-15T15:20:21Z``, ``…+02:00`` or GitLab's ``… UTC``."""
+    if not stamp:
+        return None
+    text = stamp.strip()
+    if text.endswith(" UTC"):
+        text = text[: -len(" UTC")] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

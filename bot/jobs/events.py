@@ -14,6 +14,7 @@ from bot.core.events import Installation, PrComment
 from bot.errors import BotError
 from bot.jobs import runtime
 from bot.jobs.schedule import PendingCommand, command_token
+from bot.logs import redact
 from bot.services.events import apply_delivery
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ def handle_delivery(delivery_id: str) -> dict[str, Any]:
             scheduler.request_reconcile(group_key)
         for event in delivery.events:  # chat-ops: each comment is its own job, run under the lock
             if isinstance(event, PrComment):
-                token = command_token(event, delivery_id)
+                token = command_token(event)
                 scheduler.enqueue_command(PendingCommand(event, delivery_id, None, token))
     except Exception as exc:
-        store.mark_failed(delivery_id, str(exc) if isinstance(exc, BotError) else type(exc).__name__)
+        store.mark_failed(delivery_id, redact(str(exc)) if isinstance(exc, BotError) else type(exc).__name__)
         raise
     store.mark_processed(delivery_id)
     return {

@@ -73,9 +73,11 @@ def fallback_delay(lock_ttl_s: float) -> float:
     return min(max(lock_ttl_s, FALLBACK_MIN_S), FALLBACK_MAX_S) * random.uniform(1.0, 1.5)
 
 
-def command_token(event: PrComment, delivery_id: str | None) -> str:
-    """Names one command job's payload while it waits (stable across retries of the delivery)."""
-    ident = f"{delivery_id}|{event.forge}|{event.repo}|{event.pr_number}|{event.comment_id}"
+def command_token(event: PrComment) -> str:
+    """Names one comment's command run: (forge, repository, comment id), never the delivery id, so
+    a comment delivered again under any delivery id finds its run done (the sources read only new
+    comments, never edits, so the comment id alone names what was written)."""
+    ident = f"{event.forge}|{event.repo}|{event.comment_id}"
     return hashlib.sha1(ident.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
@@ -223,9 +225,13 @@ class Scheduler:
         )
 
     def run_once(self, token: str) -> bool:
-        """True the first time a command token runs (a twin job that got here later: False)."""
+        """True the first time a comment's commands run (a twin job or a replay later: False).
+        Remembered for ``delivery_ttl_s``; the command job refuses comments older than that."""
         key = self.settings.key("command-done", token)
         return bool(self.conn.set(key, "1", nx=True, ex=self.settings.delivery_ttl_s))
+
+    def has_run(self, token: str) -> bool:
+        return bool(self.conn.exists(self.settings.key("command-done", token)))
 
     # --- the one wake and the one fallback ---------------------------------------------------------
     def wake(self, waiters: list[str]) -> None:

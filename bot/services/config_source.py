@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bot import logs
 from bot.core.config import Config, GitHubForge, GitLabForge, LocalForge, load_config, merge_repo_config
 from bot.core.ports import Forge
 from bot.errors import ConfigError, NotFound, SettingsError
@@ -42,6 +43,7 @@ def resolve_ref(ref: str, settings: Settings, environ: Mapping[str, str] | None 
         value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
     if value is None or value == "":
         raise SettingsError(f"{ref}: no value (the routing config references it for a forge)")
+    logs.add_secrets([str(value)])  # this process now holds it: never let it reach a log or a PR
     return str(value)
 
 
@@ -68,6 +70,8 @@ def _kind_options(
             options["teams"] = {team: list(users) for team, users in forge.teams.items()}
         if forge.push_remote:
             options["push_remote"] = forge.push_remote
+        if "git_timeout_s" in forge.model_fields_set:
+            options["git_timeout_s"] = forge.git_timeout_s
         return options
     if isinstance(forge, GitLabForge):
         options = {"url": forge.url}

@@ -33,6 +33,7 @@ from bot.core.merge import Mark
 from bot.core.ports import Forge
 from bot.core.render import error_comment
 from bot.errors import BotError, Conflict, Transient
+from bot.logs import redact
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.services.lifecycle import sync_group
 from bot.settings import Settings
@@ -209,9 +210,9 @@ def _sync_once(
 
 def record_failure(deps: ReconcileDeps, group_key: str, error: BotError) -> None:
     """Record a permanent error on the group and comment it once on the open PR."""
-    text = error_comment(error)
+    text, message = redact(error_comment(error)), redact(error.message)  # stored and shown: redacted
     record = deps.groups.update(
-        group_key, lambda rec: replace(rec, state=replace(rec.state, last_error=error.message))
+        group_key, lambda rec: replace(rec, state=replace(rec.state, last_error=message))
     )
     if record.pr_number is None or record.error_commented == text:
         return

@@ -145,6 +145,7 @@ def _issue_comment(data: dict[str, Any]) -> Event | str:
         comment_id=comment_id,
         author_is_bot=text(user, "type") == "Bot",
         installation_id=_installation_id(data),
+        created_at=text(comment, "created_at"),
     )
 
 

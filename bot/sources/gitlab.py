@@ -143,6 +143,7 @@ def _note(data: dict[str, Any]) -> Event | str:
         body=note if isinstance(note, str) else "",
         comment_id=note_id,
         author_is_bot=bool(_BOT_USER.match(author)) or obj(data, "user").get("bot") is True,
+        created_at=text(attrs, "created_at"),
     )
 
 

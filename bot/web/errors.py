@@ -1,4 +1,8 @@
-"""The one place that decides how an error looks over HTTP: always JSON ``{"error", "reason"}``."""
+"""The one place that decides how an error looks over HTTP: always JSON ``{"error", "reason"}``.
+
+A 401 says the same for every source and every cause (no secret configured, no signature, a wrong
+one): which sources are configured, and how a guess failed, stay in the service's own log.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ ERRORS: dict[type[BotError], tuple[int, str]] = {
 }
 
 
+#: the reason of every 401: the same whichever source was asked and whatever failed
+UNAUTHORIZED = "the delivery is not signed or authenticated with a secret this service accepts for it"
+
+
 def describe(exc: BotError) -> tuple[int, str]:
     """Status and short name of ``exc`` (most specific class in the table wins)."""
     for cls in type(exc).__mro__:
@@ -57,7 +65,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(BotError)
     def _bot_error(exc: BotError) -> Response:
         status, name = describe(exc)
-        return error_response(status, name, exc.message)
+        return error_response(status, name, UNAUTHORIZED if isinstance(exc, SignatureError) else exc.message)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -94,7 +94,7 @@ class Intake:
         if name not in self.unsigned:
             source.verify(headers, body, self.secrets[name])
         content_type = headers.get("content-type", "")
-        if content_type and not any(t in content_type for t in _JSON_TYPES):
+        if content_type and not any(t in content_type.lower() for t in _JSON_TYPES):  # types ignore case
             raise BadPayload(f"content type {content_type!r} is not JSON; configure the sender for JSON")
         try:
             result = source.parse(headers, body)

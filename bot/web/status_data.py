@@ -3,13 +3,15 @@
 One ``collect`` call builds a :class:`StatusView`: recent deliveries with outcome and reason, every
 known group with its PR, the versions it wants next to the versions its PR applies, its ignores,
 pins, hold/blocked flags and last error, the rq queue depths and the failed jobs with their reason.
-Every section is bounded so the page stays cheap however much history Redis holds.
+Every section is bounded so the page stays cheap however much history Redis holds, and every text
+field passes the one redaction (``bot.logs.redact``) before the page shows it: what the worker
+stored is already redacted, and what rq stored (a failed job's exception) is redacted here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, TypeVar
 
 import redis
 from rq import Queue
@@ -20,6 +22,7 @@ from bot.core.events import Event
 from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
 from bot.core.keys import TargetKey
+from bot.logs import redact
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
 from bot.store.groups import GroupRecord, GroupStore
@@ -30,6 +33,7 @@ QUEUE_NAMES = ("events", "reconcile", "commands")
 MAX_GROUPS = 200
 MAX_FAILED = 50
 MAX_DELIVERIES = 50
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,4 +257,15 @@ def collect(conn: redis.Redis, settings: Settings) -> StatusView:
         except redis.RedisError as exc:
             errors.append(f"{name}: Redis unavailable ({type(exc).__name__})")
             sections[name] = ()
-    return StatusView(errors=tuple(errors), **sections)
+    return redacted(StatusView(errors=tuple(errors), **sections))
+
+
+def redacted(value: T) -> T:
+    """``value`` with every string in it (rows, nested rows, tuples) redacted."""
+    if isinstance(value, str):
+        return redact(value)  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(redacted(v) for v in value)  # type: ignore[return-value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: redacted(getattr(value, f.name)) for f in fields(value)})  # type: ignore[return-value]
+    return value

@@ -217,3 +217,49 @@ def test_people_are_not_mistaken_for_bots() -> None:
     assert not is_bot_author("bob", BOT)
     assert not is_bot_author("robot-fan", BOT)
     assert is_bot_author("Manifest-Bot", BOT)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # an HTML comment opened mid-line hides the lines up to its end (issue #12)
+        "Looks good <!-- hidden\n/manifest-bot merge\n--> to me",
+        "ok <!--\n\n-->\n",
+        # a quote continues lazily onto the next line: that line is quoted too
+        "> I said:\n/manifest-bot merge",
+        "> > deep\n/manifest-bot merge",
+        # <pre> and friends, as a block or opened inside a paragraph
+        "<pre>\n/manifest-bot merge\n</pre>",
+        "Output: <pre>\n/manifest-bot merge\n</pre>",
+        "<PRE class='x'>\n\n/manifest-bot merge\n\n</PRE>",
+        "<code>\n/manifest-bot merge\n</code>",
+        "see <code>\n/manifest-bot merge\n</code>",
+        "<blockquote>\n\n/manifest-bot merge\n\n</blockquote>",
+        "<textarea>\n/manifest-bot merge\n</textarea>",
+        # a code span running over lines
+        "run `this\n/manifest-bot merge\n` later",
+        # list items and headings are not command lines
+        "- /manifest-bot merge",
+        "1. /manifest-bot merge",
+        "# /manifest-bot merge",
+        "[/manifest-bot merge](https://example.com)",
+        # an element left open hides the rest
+        "<pre>\nnotes\n\n/manifest-bot merge",
+    ],
+)
+def test_commands_hidden_by_markdown_or_html_are_never_run(body: str) -> None:
+    assert parse(body).items == ()
+
+
+def test_a_command_after_a_closed_hiding_element_or_comment_still_runs() -> None:
+    body = "<pre>\n/manifest-bot close\n</pre>\n\nok <!-- /manifest-bot merge -->\n\n/manifest-bot hold\n"
+    parsed = parse(body)
+    assert [(c.kind, c.line) for c in parsed.commands] == [(K.HOLD, 7)]
+
+
+def test_a_comment_longer_than_githubs_limit_is_not_read_for_commands() -> None:
+    body = "/manifest-bot merge\n" + "[" * 70_000
+    parsed = parse(body)
+    assert parsed.items == ()
+    assert parsed.ignored == "comment longer than 65536 characters"
+    assert parse("/manifest-bot merge\n" + "x" * 60_000).commands[0].kind is K.MERGE

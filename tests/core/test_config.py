@@ -72,10 +72,18 @@ def test_example_config_loads_and_documents_real_settings() -> None:
             FORGES + "rules:\n  - name: api\n    image_regex: '(ghcr'\n"
             "    targets: [{forge: github, repo: a/b}]\n",
             [
-                "bot.yaml:6: rules[0].image_regex: invalid regular expression '(ghcr': "
-                "missing ), unterminated subpattern at position 0"
+                "bot.yaml:6: rules[0].image_regex: invalid regular expression '(ghcr': missing ): (ghcr"
             ],
             id="bad regex",
+        ),
+        pytest.param(
+            FORGES + "defaults:\n  policy:\n    allow: '^(?!0)[0-9]+$'\n",
+            [
+                "bot.yaml:6: defaults.policy.allow: invalid regular expression '^(?!0)[0-9]+$': "
+                "invalid perl operator: (?! (RE2 syntax: no look-around or backreferences; "
+                "use \\z or $ for the end)"
+            ],
+            id="look-ahead needs backtracking",
         ),
         pytest.param(
             FORGES + "rules:\n  - name: api\n    image: ghcr.io/acme/api\n"

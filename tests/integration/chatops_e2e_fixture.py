@@ -7,6 +7,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,15 @@ def github_comment(
     comment_id: int,
     repo: str = REPO,
     user_type: str = "User",
+    created_at: float | None = None,
 ) -> dict[str, Any]:
-    """An ``issue_comment`` ``created`` delivery on pull request ``number``."""
+    """An ``issue_comment`` ``created`` delivery on pull request ``number`` (written now unless
+    ``created_at`` says when), under a fresh delivery id."""
     payload = copy.deepcopy(_fixture("github", "issue_comment.created.pull_request.json"))
     payload["repository"]["full_name"] = repo
     payload["issue"]["number"] = number
-    payload["comment"].update(id=comment_id, body=body)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created_at))
+    payload["comment"].update(id=comment_id, body=body, created_at=stamp, updated_at=stamp)
     payload["comment"]["user"].update(login=author, type=user_type)
     raw = json.dumps(payload).encode()
     headers = {
@@ -62,13 +66,22 @@ def github_comment(
 
 
 def gitlab_note(
-    app: Flask, iid: int, body: str, *, author: str, note_id: int, repo: str = REPO
+    app: Flask,
+    iid: int,
+    body: str,
+    *,
+    author: str,
+    note_id: int,
+    repo: str = REPO,
+    created_at: float | None = None,
 ) -> dict[str, Any]:
-    """A ``Note Hook`` delivery for a comment on merge request ``iid``."""
+    """A ``Note Hook`` delivery for a comment on merge request ``iid`` (written now unless
+    ``created_at`` says when), under a fresh delivery id."""
     payload = copy.deepcopy(_fixture("gitlab", "note.merge_request.json"))
     payload["project"]["path_with_namespace"] = repo
     payload["merge_request"]["iid"] = iid
-    payload["object_attributes"].update(id=note_id, note=body)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created_at))
+    payload["object_attributes"].update(id=note_id, note=body, created_at=stamp, updated_at=stamp)
     payload["user"]["username"] = author
     raw = json.dumps(payload).encode()
     headers = {

@@ -197,6 +197,9 @@ class Workers:
     wrap: str | None = None
     args: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
+    #: worker names are global in rq (not under the test's prefix): a SIGKILLed worker's name
+    #: stays registered until its heartbeat expires, so each Workers names its own
+    tag: str = field(default_factory=lambda: os.urandom(3).hex())
 
     def start(self, n: int = 1) -> list[subprocess.Popen]:
         started = []
@@ -208,7 +211,7 @@ class Workers:
                 "from bot.cli import main; main()",
                 "worker",
                 "--name",
-                f"w{k}-{os.getpid()}",
+                f"w{k}-{os.getpid()}-{self.tag}",
             ]
             if self.wrap:
                 cmd += ["--wrap-forge", self.wrap]

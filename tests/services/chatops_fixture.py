@@ -57,10 +57,14 @@ def _webhooks(forge_name: str) -> dict[str, str]:
 
 
 def config_dict(
-    root: Path, forge_name: str = "local", chatops: dict[str, Any] | None = None
+    root: Path,
+    forge_name: str = "local",
+    chatops: dict[str, Any] | None = None,
+    other_repo: str | None = None,
 ) -> dict[str, Any]:
     """Registry pushes reach dev only; staging and prod take versions by promotion (their rules
-    match a CI that never runs: ``plan_for_environment`` finds them, pushes do not)."""
+    match a CI that never runs: ``plan_for_environment`` finds them, pushes do not). With
+    ``other_repo``, pushes of the api image also update that repository's dev environment."""
 
     def target(env: str) -> dict[str, Any]:
         return {"forge": forge_name, "repo": REPO, "environment": env, "files": [f"envs/{env}/*.yaml"]}
@@ -71,6 +75,9 @@ def config_dict(
         later = [target(env) for env in ENVS[1:]]
         never = {"repo": "acme/releases", "branches": [], "image": image, "tag": "{sha}"}
         rules.append({"name": f"{name}-promoted", "ci": never, "targets": later})
+    if other_repo is not None:
+        other = {"forge": forge_name, "repo": other_repo, "environment": "dev", "files": ["envs/dev/*.yaml"]}
+        rules.append({"name": "api-other", "image": API, "targets": [other]})
     return {
         "version": 1,
         "forges": [{"name": forge_name, "kind": "local", "path": str(root), **_webhooks(forge_name)}],
@@ -159,15 +166,19 @@ def make_world(
     *,
     chatops: dict[str, Any] | None = None,
     teams: dict[str, list[str]] | None = None,
+    other_repo: str | None = None,
 ) -> Iterator[ChatWorld]:
     """``forge_name`` names the local forge in the config: call it ``github`` or ``gitlab`` and its
     config says ``webhooks: <that vendor>``, so that vendor's webhooks (whose events carry the
-    forge kind) are routed to it. ``chatops``
-    replaces the config's chat-ops section; ``teams`` ({team: [user]}) is the forge's membership."""
+    forge kind) are routed to it. ``chatops`` replaces the config's chat-ops section; ``teams``
+    ({team: [user]}) is the forge's membership; ``other_repo`` adds a second manifest repository
+    (same files) whose dev takes the api image."""
     root = tmp_path / "git"
     seed_repo(root, REPO, FILES)
+    if other_repo is not None:
+        seed_repo(root, other_repo, FILES)
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(json.dumps(config_dict(root, forge_name, chatops)))
+    config_path.write_text(json.dumps(config_dict(root, forge_name, chatops, other_repo)))
     container = Container(settings.model_copy(update={"config_path": config_path}))
     forge = LocalGitForge(
         root, name=forge_name, permissions=PEOPLE, default_permission=Permission.READ, teams=teams

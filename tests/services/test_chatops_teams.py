@@ -113,7 +113,8 @@ def test_a_failed_lookup_is_a_refusal_with_the_reason(
     assert world.reactions(number, event.comment_id) == [EYES, CONFUSED]
     reply = world.replies(number)[-1]
     assert (
-        "❌ `/manifest-bot promote to prod`: refused: cannot check @alice's team membership: read alice's "
+        "❌ `/manifest-bot promote to prod`: refused: cannot check @alice's permission or team membership: "
+        "read alice's "
         "membership of team acme/release: 403 Resource not accessible by integration" in reply
     )
     assert "`/manifest-bot status`" in reply  # the next command still ran

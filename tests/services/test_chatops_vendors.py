@@ -47,7 +47,8 @@ def container(tmp_path: Path, make_settings, redis_conn) -> Iterator[Container]:
     )
     built = Container(settings)
     built.forges["github"] = build_forge("github", "github", settings)
-    built.forges["gitlab"] = build_forge("gitlab", "gitlab", settings)
+    # the bot's GitLab account is its project access token's bot user (mr.json's author)
+    built.forges["gitlab"] = build_forge("gitlab", "gitlab", settings, bot_login="project_42_bot_1234")
     runtime.install(built)
     yield built
     runtime.install(None)
@@ -69,6 +70,8 @@ def test_github_help_for_anyone_and_a_refusal_for_a_reader(container: Container)
     responses.get(f"{GH}/pulls/7", json=api("github", "pull.json"))
     responses.get(f"{GH}/collaborators/octocat/permission", json=permission)
     responses.post(f"{GH}/issues/7/comments", json=api("github", "comment.json"), status=201)
+    # pull.json is the bot's PR (author manifest-bot[bot]) on the group's branch
+    container.intents.groups.set_fields("github:acme/deploy:main:web", head_branch="manifest-bot/prod/web")
     app = create_app(container=container)
 
     github_comment(
@@ -145,11 +148,38 @@ def test_gitlab_status_needs_a_bot_mr_and_a_reporter_cannot_merge(container: Con
     assert calls[0][2] == {"name": "eyes"}
     assert calls[5][2] == {"name": "confused"}
     assert calls[4][2] == {
-        "body": "❌ `@manifest-bot merge`: refused: `merge` needs write permission on this repository; "
-        "@mona has triage.\n"
+        "body": "❌ `@manifest-bot merge`: `@manifest-bot merge` only works on a pull request opened by "
+        "manifest-bot (no update group of this repository uses this pull request's branch); "
+        "`help` works anywhere.\n"
         "❌ `@manifest-bot status`: `@manifest-bot status` only works on a pull request opened by "
-        "manifest-bot; `help` works anywhere."
+        "manifest-bot (no update group of this repository uses this pull request's branch); "
+        "`help` works anywhere."
     }
+
+
+@responses.activate
+def test_gitlab_a_reporter_cannot_merge_the_bots_mr(container: Container) -> None:
+    reporter = {**api("gitlab", "member_maintainer.json"), "access_level": 20}
+    container.intents.groups.set_fields("gitlab:acme/deploy:main:web", head_branch="manifest-bot/prod/web")
+    responses.post(
+        f"{GL}/merge_requests/4/notes/778/award_emoji", json=api("gitlab", "award_emoji.json"), status=201
+    )
+    responses.get(f"{GL}/merge_requests/4", json=api("gitlab", "mr.json"))
+    responses.get("https://gitlab.example.com/api/v4/users", json=api("gitlab", "users_mona.json"))
+    responses.get(f"{GL}/members/all/1", json=reporter)
+    responses.post(f"{GL}/merge_requests/4/notes", json=api("gitlab", "note.json"), status=201)
+    app = create_app(container=container)
+
+    gitlab_note(app, 4, "@manifest-bot merge", author="mona", note_id=778, repo="acme/deploy")
+    drain(container)
+
+    assert failed(container) == []
+    reply = json.loads(responses.calls[-2].request.body)["body"]
+    assert reply == (
+        "❌ `@manifest-bot merge`: refused: `merge` needs write permission on this repository; "
+        "@mona has triage."
+    )
+    assert not any(c.request.method == "PUT" for c in responses.calls)
 
 
 @responses.activate

@@ -215,3 +215,39 @@ def test_end_to_end_with_the_real_job_then_redelivery_is_a_duplicate(
         assert queue.count == 0
     finally:
         runtime.install(None)
+
+
+def test_a_401_never_says_which_sources_are_configured_or_what_failed(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    """Half the sources have a secret, half none; wrong, missing and malformed credentials all
+    get the very same answer (issue #12: a 401 said which sources were configured)."""
+    configured = {name: [SECRET] for name in sources.NAMES[::2]}
+    client = make_app(make_settings(webhook_secrets=configured), redis_conn).test_client()
+    answers = set()
+    for source in sources.NAMES:
+        name, extra, _ = POSITIVE[source]
+        body = fixture(source, name)
+        url, headers = auth(source, body, secret="a-wrong-guess")
+        bare = f"/webhooks/{source}"
+        malformed = {**extra, "X-Hub-Signature-256": "x"}
+        for where, tried in ((url, {**extra, **headers}), (bare, extra), (url, malformed)):
+            response = client.post(where, data=body, headers=tried)
+            assert response.status_code == 401, (source, response.json)
+            answers.add(response.get_data(as_text=True))
+    assert len(answers) == 1, answers
+    (answer,) = answers
+    assert not any(f"'{name}'" in answer or f" {name} " in answer for name in sources.NAMES)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8", "Text/Plain"]
+)
+def test_content_types_are_compared_case_insensitively(
+    app_settings: Settings, redis_conn: redis.Redis, content_type: str
+) -> None:
+    client = make_app(app_settings, redis_conn).test_client()
+    body = fixture("generic", "image")
+    url, headers = auth("generic", body)
+    response = client.post(url, data=body, headers={**headers, "Content-Type": content_type})
+    assert response.status_code == 202, response.json

@@ -54,7 +54,6 @@ def test_bound_context_and_extra_fields_appear_in_each_line(captured: io.StringI
         "using hunter2-secret now",
         "token ghp_abcdefghijklmnopqrstuvwxyz0123456789",
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
-        "clone https://oauth2:glpat-abcdefghijklmnop1234@gitlab.com/a/b.git",
         'config {"password": "p4ss-w0rd-long"}',
         "url?private_token=abcdef123456&x=1",
     ],
@@ -66,6 +65,72 @@ def test_secrets_and_token_shapes_are_redacted(captured: io.StringIO, text: str)
         assert "[redacted]" in str(value)
     for secret in ("hunter2-secret", "ghp_abcdef", "eyJhbGci", "glpat-abc", "p4ss-w0rd", "abcdef123456"):
         assert secret not in captured.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("clone https://oauth2:glpat-abcdefghijklmnop1234@gitlab.com/a/b.git", "https://gitlab.com/a/b.git"),
+        (
+            "push to https://x-access-token:s3cr3t-value@git.example.com/o/r.git failed",
+            "https://git.example.com/o/r.git failed",
+        ),
+        (
+            "fatal: unable to access 'https://tok3nvalue@host:8443/r.git/?a=b': 403",
+            "'https://host:8443/r.git/': 403",
+        ),
+        ("registry https://robot:pa55word@registry.example.com/v2/", "https://registry.example.com/v2/"),
+    ],
+)
+def test_a_url_carrying_credentials_is_reduced_to_host_and_path(text: str, shown: str) -> None:
+    out = logs.redact(text)
+    assert out.endswith(shown)
+    assert "@" not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('{"auths": {"registry.example.com": {"auth": "cm9ib3Q6cGE1NXdvcmQ="}}}', "cm9ib3Q6cGE1NXdvcmQ="),
+        ('{"identitytoken": "eyJraWQiOiJhIn0-not-a-jwt-but-secret"}', "not-a-jwt-but-secret"),
+        ("AWS key AKIAIOSFODNN7EXAMPLE in use", "AKIAIOSFODNN7EXAMPLE"),
+        ("jwt eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxMjMifQ.c2lnbmF0dXJlLXZhbHVl sent", "c2lnbmF0dXJlLXZhbHVl"),
+        ("gitlab glrt-abcdefghijklmnop1234 runner", "glrt-abcdefghijklmnop1234"),
+    ],
+)
+def test_registry_and_other_credential_shapes_are_redacted(text: str, secret: str) -> None:
+    assert secret not in logs.redact(text)
+
+
+def test_registered_secrets_and_every_line_of_a_pem_key_are_masked() -> None:
+    body = ["MIIEowIBAAKCAQEAq1b2c3d4e5f6g7h8", "i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4"]
+    key = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END RSA PRIVATE KEY-----\n"
+    redactor = logs.RedactFilter([key, "s3cret-webhook-value"])
+    for text in ("hook s3cret-webhook-value", f"a key line {body[1]} leaked", key):
+        assert redactor.redact(text).count("[redacted]") >= 1
+        assert "s3cret-webhook" not in redactor.redact(text)
+        assert body[1] not in redactor.redact(text)
+
+
+def test_registered_server_directories_become_relative() -> None:
+    redactor = logs.RedactFilter()
+    redactor.add_paths(["/srv/manifest-bot/git", "/etc/manifest-bot/"])
+    text = "no file /srv/manifest-bot/git/acme/deploy.git/envs/x.yaml; config /etc/manifest-bot/routing.yaml"
+    assert redactor.redact(text) == "no file acme/deploy.git/envs/x.yaml; config routing.yaml"
+
+
+def test_the_settings_secret_values_are_all_found() -> None:
+    settings = Settings(
+        webhook_secrets={"github": ("hook-one", "hook-two")},  # type: ignore[dict-item]
+        github_token="ghp_token_value",  # type: ignore[arg-type]
+        status_token="status-token-value",  # type: ignore[arg-type]
+    )
+    assert set(logs.secret_values(settings)) == {
+        "hook-one",
+        "hook-two",
+        "ghp_token_value",
+        "status-token-value",
+    }
 
 
 def test_ordinary_text_is_untouched() -> None:

@@ -202,9 +202,12 @@ def authorize(
     environment: str | None,
     target: str | None = None,
     is_member: Callable[[str], bool] | None = None,
+    repository: str | None = None,
 ) -> Decision:
     """May ``actor`` run ``command`` on a PR of ``environment``? ``target`` overrides the
     environment the rules are matched against (``promote`` with no named env: the next one).
+    ``repository`` names the repository ``actor.permission`` was read on when it is not the one
+    the comment was written in (for the reply).
 
     ``is_member(team)`` (optional) answers for teams not in ``actor.teams``; it is asked only about
     teams an applicable rule lists, only when neither the permission level nor a listed user name
@@ -227,13 +230,14 @@ def authorize(
         return Decision(False, f"only listed users or teams may run `{command.kind.value}` here")
     matching = [o for o in policy.overrides if o.matches(command.kind, env)]
     where = f" in {env}" if env else ""
+    on = f"`{repository}`" if repository else "this repository"
     if not matching:
         if actor.permission >= policy.default:
             return Decision(True, f"{policy.default.name.lower()} permission")
         return Decision(
             False,
-            f"`{command.kind.value}`{where} needs {policy.default.name.lower()} permission on this "
-            f"repository; @{actor.login} has {actor.permission.name.lower()}",
+            f"`{command.kind.value}`{where} needs {policy.default.name.lower()} permission on "
+            f"{on}; @{actor.login} has {actor.permission.name.lower()}",
         )
     for rule in matching:
         by_level = rule.permission is not None and actor.permission >= rule.permission
@@ -247,6 +251,7 @@ def authorize(
             return Decision(
                 False,
                 f"`{command.kind.value}`{where} needs {rule.describe()}; "
-                f"@{actor.login} has {actor.permission.name.lower()} permission",
+                f"@{actor.login} has {actor.permission.name.lower()} permission"
+                + (f" on `{repository}`" if repository else ""),
             )
     return Decision(True, "allowed by the chat-ops overrides")

@@ -1,23 +1,28 @@
 """Chat-ops comment parser (pure): a PR comment in, typed commands out.
 
 A command is a line that starts with the configured prefix (``/manifest-bot``) or a mention of the
-bot (``@manifest-bot`` or ``@manifest-bot[bot]``), anywhere in the comment but outside ``>`` quotes,
-HTML comments and fenced or indented code blocks. Several commands in one comment run in the order
-written. A line that addresses the bot with words we do not understand becomes an ``Unknown``
-(the handler answers it with the help text). Comments written by the bot itself or by any other
-bot are ignored as a whole, so two bots can never talk to each other in a loop.
+bot (``@manifest-bot`` or ``@manifest-bot[bot]``), anywhere in the comment, on a line a reader sees
+as plain prose: never inside a quote, code, an HTML comment or an element such as ``<pre>``
+(``bot.core.chatops.prose`` decides, the way GitHub and GitLab render the comment). Several
+commands in one comment run in the order written. A line that addresses the bot with words we do
+not understand becomes an ``Unknown`` (the handler answers it with the help text). Comments
+written by the bot itself or by any other bot are ignored as a whole, so two bots can never talk
+to each other in a loop.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from bot.core.chatops.prose import prose_lines
 from bot.core.images import TAG_RE
 
 DEFAULT_PREFIX = "/manifest-bot"
+#: GitHub's own limit for a comment; a longer one (GitLab allows 1,000,000) is not read for commands,
+#: so parsing a comment never costs more than this much Markdown
+MAX_COMMENT_CHARS = 65_536
 
 
 class CommandKind(enum.Enum):
@@ -99,46 +104,6 @@ class ParsedComment:
     @property
     def unknown(self) -> tuple[Unknown, ...]:
         return tuple(i for i in self.items if isinstance(i, Unknown))
-
-
-# --- markdown: which lines are prose -------------------------------------------------------------
-_FENCE_RE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-
-
-def _prose_lines(body: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) of lines outside quotes, fenced/indented code and HTML comments."""
-    fence: str | None = None
-    in_html_comment = False
-    previous_blank = True
-    in_indented_code = False
-    for number, raw in enumerate(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
-        line = raw.expandtabs(4)
-        if fence is not None:
-            match = _FENCE_RE.match(line)
-            closes = match and match["fence"][0] == fence[0] and len(match["fence"]) >= len(fence)
-            if closes and not match["info"].strip():
-                fence = None
-            continue
-        if in_html_comment:
-            in_html_comment = "-->" not in line
-            continue
-        blank = not line.strip()
-        match = _FENCE_RE.match(line)
-        if match and not (match["fence"][0] == "`" and "`" in match["info"]):
-            fence = match["fence"]
-            previous_blank = False
-            continue
-        if line.lstrip().startswith("<!--"):
-            in_html_comment = "-->" not in line
-            continue
-        indented = line.startswith("    ") and not blank
-        # CommonMark: an indented code block cannot interrupt a paragraph, but it continues itself
-        in_indented_code = indented and (previous_blank or in_indented_code)
-        if not in_indented_code and not blank and not line.lstrip().startswith(">"):
-            yield number, line.strip()
-        if blank:
-            in_indented_code = False
-        previous_blank = blank
 
 
 # --- grammar -----------------------------------------------------------------------------------
@@ -283,9 +248,11 @@ def parse_comment(
     """All commands in ``body`` in the order written (see the module docstring for the rules)."""
     if author_is_bot or is_bot_author(author, bot_login):
         return ParsedComment(ignored=f"comment by bot account {author}")
+    if len(body) > MAX_COMMENT_CHARS:
+        return ParsedComment(ignored=f"comment longer than {MAX_COMMENT_CHARS} characters")
     addresses = _addresses(prefix, bot_login)
     items: list[Item] = []
-    for number, line in _prose_lines(body):
+    for number, line in prose_lines(body):
         first, _, rest = line.partition(" ")
         if first.lower().rstrip(":,") not in addresses:
             continue

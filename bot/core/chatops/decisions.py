@@ -46,6 +46,16 @@ class Version:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """What a ``promote`` will do: the versions it takes to ``target`` as these intents."""
+
+    target: str
+    versions: tuple[Version, ...]
+    intents: tuple[UpdateIntent, ...]
+    skips: tuple[str, ...] = ()
+
+
 class Refusal(ValueError):
     """A command that cannot be carried out as asked; the message is the reply users see."""
 

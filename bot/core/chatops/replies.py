@@ -63,8 +63,12 @@ def refused_text(reason: str) -> str:
     return f"refused: {reason}."
 
 
-def not_our_pr_text(command: Command) -> str:
-    return f"`{command.text}` only works on a pull request opened by manifest-bot; `help` works anywhere."
+def not_our_pr_text(command: Command, reason: str | None = None) -> str:
+    why = f" ({reason})" if reason else ""
+    return (
+        f"`{command.text}` only works on a pull request opened by manifest-bot{why}; "
+        "`help` works anywhere."
+    )
 
 
 def waited_text(waited_s: float) -> str:

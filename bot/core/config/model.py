@@ -15,9 +15,11 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bot.core.chatops.commands import command_kind
+from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import TEMPLATE_FIELDS, PinMode, PrOptions
 from bot.core.keys import GroupKey
+from bot.core.patterns import user_regex
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
@@ -32,10 +34,9 @@ SECRET_SETTINGS = frozenset({"github_private_key", "github_token", "gitlab_token
 
 
 def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    """A pattern RE2 runs in linear time (``bot.core.patterns``); PatternError is a ValueError
+    whose text pydantic reports on the key's line."""
+    user_regex(value)
     return value
 
 
@@ -85,11 +86,36 @@ def _text_template(value: str) -> str:
     return value
 
 
+def _branch(value: str) -> str:
+    problem = ref_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid branch name: {problem}")
+    return value
+
+
+def _branch_part(value: str) -> str:
+    problem = ref_problem(value, component=True)
+    if problem:
+        raise ValueError(f"{value!r} cannot be part of the branch <prefix>/<environment>/<group>: {problem}")
+    return value
+
+
+def _repo_path(value: str) -> str:
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
 Regex = Annotated[str, AfterValidator(_regex)]
 SemverRange = Annotated[str, AfterValidator(_semver_range)]
 ImageName = Annotated[str, AfterValidator(_image_name)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+#: a name that becomes part of the bot's branch (environments, groups): git's ref rules too
+BranchPart = Annotated[Name, AfterValidator(_branch_part)]
+Branch = Annotated[str, AfterValidator(_branch)]
+RepoPath = Annotated[str, AfterValidator(_repo_path)]
 
 
 class Model(BaseModel):
@@ -154,6 +180,9 @@ class LocalForge(Model):
     always reach it."""
     """Chat-ops team membership on local repos: {team: [user, ...]}."""
     bot_login: str | None = None
+    git_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60
+    """How long one git command may run (a push to push_remote above all) before it is given up
+    and retried later."""
 
 
 ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discriminator="kind")]
@@ -202,7 +231,8 @@ class PrSettings(Model):
     auto_merge: bool = False
     """Merge when checks pass (GitHub auto-merge, GitLab merge when pipeline succeeds)."""
     merge_method: Literal["merge", "squash", "rebase"] = _PR.merge_method
-    branch_prefix: str = _PR.branch_prefix
+    branch_prefix: Branch = _PR.branch_prefix
+    """The bot's branches are <branch_prefix>/<environment>/<group> (git's branch-name rules)."""
     mode: Literal["pr", "push"] = _PR.mode
     """pr opens a pull request; push commits straight to the base branch."""
 
@@ -212,9 +242,9 @@ class PrSettings(Model):
 
 # --- rules and targets -------------------------------------------------------------------------
 class Discovery(Model):
-    include: tuple[str, ...] = ("**/*.yaml", "**/*.yml")
+    include: tuple[RepoPath, ...] = ("**/*.yaml", "**/*.yml")
     """Globs of files searched for the image when a target lists no files."""
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[RepoPath, ...] = ()
 
 
 class Target(Model):
@@ -222,12 +252,12 @@ class Target(Model):
     """Name of a forge in 'forges'."""
     repo: str
     """Manifest repo: owner/name, GitLab group/project, or a local repo's directory name."""
-    branch: str = "main"
+    branch: Branch = "main"
     """Base branch the pull request targets."""
-    environment: Name | None = None
-    group: Name | None = None
+    environment: BranchPart | None = None
+    group: BranchPart | None = None
     """One PR per group; default: the environment, or 'default'."""
-    files: tuple[str, ...] = ()
+    files: tuple[RepoPath, ...] = ()
     """Paths or globs relative to the repo root; empty = discover files that use the image."""
     discover: Discovery = Discovery()
     marker: str | None = None
@@ -304,7 +334,7 @@ class Rule(Model):
         if self.image_glob is not None:
             return fnmatchcase(name, self.image_glob)
         if self.image_regex is not None:
-            return re.fullmatch(self.image_regex, name) is not None
+            return user_regex(self.image_regex).fullmatch(name) is not None
         return self.ci is not None and canonical(self.ci.image) == name
 
 
@@ -459,6 +489,17 @@ class Config(Model):
             if self.targets_in_repo(name, repo):
                 return name
         return names[0] if names else kind
+
+    def branches_of(self, group_key: GroupKey) -> tuple[str, ...]:
+        """The head branches ``<branch_prefix>/<env>/<group>`` the group's targets give its PR."""
+        found = []
+        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
+        for rule in self.rules:
+            for target in rule.targets:
+                if (target.forge, target.repo, target.branch, target.group_name) == where:
+                    prefix = self.pr_for(rule, target).branch_prefix
+                    found.append(f"{prefix}/{target.environment or 'default'}/{target.group_name}")
+        return tuple(dict.fromkeys(found))
 
     def environment_of(self, group_key: GroupKey) -> str | None:
         """The environment of a group's targets (None when no target of the group has one)."""

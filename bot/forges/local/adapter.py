@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot import logs
 from bot.core.ports import (
     CommitInfo,
     FileChange,
@@ -30,7 +31,7 @@ from bot.core.ports import (
     Reaction,
 )
 from bot.errors import Conflict, NotFound, SettingsError, ValidationFailed
-from bot.forges.local.git import GitRepo
+from bot.forges.local.git import GIT_TIMEOUT_S, GitRepo
 from bot.forges.local.prs import PrStore, Record, now_iso
 from bot.settings import Settings
 
@@ -49,8 +50,13 @@ class LocalGitForge:
         default_permission: Permission = Permission.WRITE,
         push_remote: str | None = None,
         teams: Mapping[str, Sequence[str]] | None = None,
+        git_timeout_s: float = GIT_TIMEOUT_S,
     ) -> None:
         self.root = Path(root)
+        self.git_timeout_s = git_timeout_s
+        # messages name repositories, never the server's directories or the remote's credentials
+        logs.add_paths([str(self.root), str(self.root.resolve())])
+        logs.add_secrets(logs.url_credentials(push_remote or ""))
         #: team name (lower case) -> members, for chat-ops rules that list teams
         self.teams = {t.lower(): frozenset(u.lower() for u in users) for t, users in (teams or {}).items()}
         self.info = ForgeInfo(name=name, kind="local", bot_login=bot_login)
@@ -67,10 +73,11 @@ class LocalGitForge:
         for candidate in (self.root / repo, self.root / f"{repo}.git"):
             if candidate.is_dir():
                 return candidate
-        raise NotFound(f"no local repository {repo!r} under {self.root}")
+        raise NotFound(f"no local repository {repo!r}")
 
     def git(self, repo: str) -> GitRepo:
-        return GitRepo(self.repo_path(repo), (self.info.bot_login or "manifest-bot", self.bot_email))
+        identity = (self.info.bot_login or "manifest-bot", self.bot_email)
+        return GitRepo(self.repo_path(repo), identity, timeout_s=self.git_timeout_s)
 
     def _prs(self, repo: str) -> PrStore:
         path = self.repo_path(repo)
@@ -222,7 +229,9 @@ class LocalGitForge:
         reviewers: Sequence[str] = (),
         assignees: Sequence[str] = (),
         draft: bool = False,
+        author: str | None = None,
     ) -> PullRequest:
+        """Open a PR as the bot (unless ``author`` is given: tests and the demo act as people)."""
         git = self.git(repo)
         for branch in (head_branch, base_branch):
             if git.branch_head(branch) is None:
@@ -240,7 +249,7 @@ class LocalGitForge:
                 "labels": list(labels),
                 "reviewers": list(reviewers),
                 "assignees": list(assignees),
-                "author": self.info.bot_login,
+                "author": author or self.info.bot_login,
                 "auto_merge": None,
             }
         )
@@ -361,7 +370,8 @@ class LocalGitForge:
 def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
     """Factory builder: ``root`` (directory holding the repositories) is required; optional
     ``push_remote``, ``bot_email``, ``permissions`` ({user: "write"…}), ``default_permission``,
-    ``teams`` ({team: [user, …]}, for chat-ops rules that list teams)."""
+    ``teams`` ({team: [user, …]}, for chat-ops rules that list teams), ``git_timeout_s`` (how long
+    one git command, a push to ``push_remote`` above all, may take)."""
     root = options.pop("root", None)
     if not root:
         raise SettingsError(f"local forge {name!r} needs a 'root' directory holding its repositories")
@@ -376,4 +386,5 @@ def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
         default_permission=default,
         push_remote=options.pop("push_remote", None),
         teams=options.pop("teams", None),
+        git_timeout_s=float(options.pop("git_timeout_s", GIT_TIMEOUT_S)),
     )

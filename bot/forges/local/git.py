@@ -2,32 +2,34 @@
 
 Everything goes through plumbing so no working tree is needed: blobs with ``hash-object``, trees
 through a temporary index (``GIT_INDEX_FILE``), ``commit-tree`` and ``update-ref`` with the
-expected old value (a real compare-and-swap). Failures become ``bot.errors``.
+expected old value (a real compare-and-swap). Failures become ``bot.errors`` whose messages name
+the git subcommand and the repository, never the command line (it may hold a remote's
+credentials) or the server's directories, and pass ``bot.logs.redact``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from bot.errors import Conflict, ForgeError, NotFound
+from bot.errors import Conflict, ForgeError, NotFound, Transient
+from bot.logs import redact
 
 ZERO_SHA = "0" * 40
-_GIT_TIMEOUT_S = 60
-#: ``https://user:token@host`` in git's messages: never let a credential reach an error
-_CREDENTIALS_RE = re.compile(r"://[^/@\s]+@")
+GIT_TIMEOUT_S = 60.0
 
 
 class GitRepo:
     """One repository on disk; ``identity`` is (name, email) used for commits we make."""
 
-    def __init__(self, path: Path, identity: tuple[str, str]) -> None:
+    def __init__(self, path: Path, identity: tuple[str, str], *, timeout_s: float = GIT_TIMEOUT_S) -> None:
         self.path = path
         self.identity = identity
+        self.timeout_s = timeout_s
 
     # --- running git ---------------------------------------------------------------------------
     def run(
@@ -50,14 +52,18 @@ class GitRepo:
                 input=input,
                 capture_output=True,
                 env=full_env,
-                timeout=_GIT_TIMEOUT_S,
+                timeout=self.timeout_s,
                 check=False,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ForgeError(f"git {args[0]} failed to run: {exc}") from exc
+        except subprocess.TimeoutExpired:
+            # the exception's text is the command line: neither it nor its chain may travel. A
+            # command that hangs (a remote that does not answer) is worth trying again later.
+            took = f"{self.timeout_s:g} s"
+            raise Transient(f"git {args[0]} in {self.path.name} timed out after {took}") from None
+        except OSError as exc:
+            raise ForgeError(f"git {args[0]} could not run: {exc.strerror}") from None
         if check and proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace").strip()
-            raise ForgeError(f"git {args[0]} failed in {self.path.name}: {err}")
+            raise ForgeError(f"git {args[0]} failed in {self.path.name}: {_stderr(proc)}")
         return proc
 
     def out(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -189,7 +195,7 @@ class GitRepo:
                 f"{self.path.name}: branch {branch} is at {now or 'nothing'}, "
                 f"expected {expected or 'nothing'}"
             )
-        raise ForgeError(f"git update-ref failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        raise ForgeError(f"git update-ref failed in {self.path.name}: {_stderr(proc)}")
 
     def merge_tree(self, base: str, head: str) -> str | None:
         """The tree of merging ``head`` into ``base``, or None on a conflict (git ≥ 2.38)."""
@@ -197,7 +203,7 @@ class GitRepo:
         if proc.returncode == 1:
             return None
         if proc.returncode != 0:
-            raise ForgeError(f"git merge-tree failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+            raise ForgeError(f"git merge-tree failed in {self.path.name}: {_stderr(proc)}")
         return proc.stdout.decode().split("\n", 1)[0].strip()
 
     def is_ancestor(self, ancestor: str, commit: str) -> bool:
@@ -212,12 +218,26 @@ class GitRepo:
         if proc.returncode == 0:
             return
         text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+        where = remote_label(remote)
         if "stale info" in text or "rejected" in text or "fetch first" in text:
-            raise Conflict(
-                _CREDENTIALS_RE.sub("://", f"push to {remote} {branch} rejected: the remote moved")
-            )
+            raise Conflict(f"push to {where} {branch} rejected: the remote moved")
         last = text.strip().splitlines()[-1] if text.strip() else "no output"
-        raise ForgeError(_CREDENTIALS_RE.sub("://", f"git push to {remote} failed: {last}"))
+        raise ForgeError(f"git push to {where} failed: {redact(last)}")
+
+
+def remote_label(remote: str) -> str:
+    """How a remote appears in messages: a URL as scheme, host and path (no credentials, no
+    query); anything else (a server path, a remote name) as ``push_remote``."""
+    if "://" not in remote:
+        return "push_remote"
+    parts = urlsplit(remote)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _stderr(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return redact(proc.stderr.decode("utf-8", "replace").strip())
 
 
 def _batch_answer(raw: bytes, pos: int, name: bytes) -> tuple[bytes | None, int]:

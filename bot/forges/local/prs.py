@@ -49,9 +49,9 @@ class PrStore:
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ForgeError(f"{self.path}: PR records are not valid JSON ({exc.msg})") from exc
+            raise ForgeError(f"{self.path.name}: PR records are not valid JSON ({exc.msg})") from None
         if not isinstance(data, dict) or not isinstance(data.get("prs"), dict):
-            raise ForgeError(f"{self.path}: PR records have an unexpected shape")
+            raise ForgeError(f"{self.path.name}: PR records have an unexpected shape")
         return data
 
     def _save(self, data: dict[str, Any]) -> None:

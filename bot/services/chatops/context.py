@@ -10,7 +10,7 @@ from typing import Protocol
 
 from bot.core.chatops.authz import Actor, Policy
 from bot.core.chatops.commands import DEFAULT_PREFIX, Command
-from bot.core.chatops.decisions import Refusal
+from bot.core.chatops.decisions import Promotion, Refusal
 from bot.core.chatops.replies import Outcome
 from bot.core.events import PrComment
 from bot.core.group_state import GroupState
@@ -67,6 +67,8 @@ class ChatopsDeps:
     queue_state: Callable[[str], str] = lambda _group_key: "idle"
     #: the environment of a group from the config's targets (when it has no active intent)
     environment_of: Callable[[str], str | None] = lambda _group_key: None
+    #: the head branches the config gives a group (``<branch_prefix>/<env>/<group>``)
+    branches_of: Callable[[str], Sequence[str]] = lambda _group_key: ()
     #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
     schedule_auto_merge: Callable[[str, int, str], None] | None = None
     cancel_auto_merge: Callable[[str, int], None] | None = None
@@ -77,8 +79,13 @@ class Context:
     deps: ChatopsDeps
     event: PrComment
     pr: PullRequest | None
+    #: the PR's group, set only when the forge says the bot opened the PR on that group's branch
     group_key: str | None
     actor: Actor
+    #: why the PR is not one the bot acts on (``group_key`` is None), in words for the reply
+    not_ours: str | None = None
+    #: what a command will change, worked out once for authorisation and reused to carry it out
+    plans: dict[Command, Promotion] = field(default_factory=dict)
 
 
 def environment(ctx: Context) -> str | None:

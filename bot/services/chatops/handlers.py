@@ -35,7 +35,7 @@ Handler = Callable[[Context, Command], Outcome]
 def run_command(ctx: Context, command: Command) -> Outcome:
     try:
         if command.kind is not CommandKind.HELP and ctx.group_key is None:
-            return Outcome(command, False, not_our_pr_text(command))
+            return Outcome(command, False, not_our_pr_text(command, ctx.not_ours))
         return handler_for(command.kind)(ctx, command)
     except Refusal as exc:
         return Outcome(command, False, str(exc))

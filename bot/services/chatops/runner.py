@@ -5,10 +5,14 @@ lock reconcile takes), so a command and an automatic update never interleave. Pe
 
 1. parses the comment (the bot's and other bots' comments, quotes and code are ignored);
 2. reacts 👀 (done by the job before it waits for the lock, so people see they were heard);
-3. reads the author's permission from the forge *now* and authorises every command;
-4. runs the commands in order through the handler table (``bot.services.chatops.handlers``);
-5. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
-   (help, status, a refusal or failure with its reason, unknown commands, waiting for the lock).
+3. reads the PR from the forge and acts only when the forge says the bot opened it on its group's
+   branch (``bot.services.chatops.provenance``; the hidden marker is never an authority);
+4. authorises every command against each group it will change, with the author's permission
+   read from the forge *now* on that group's repository (``bot.services.chatops.rights``);
+5. runs the commands in order through the handler table (``bot.services.chatops.handlers``);
+6. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
+   (help, status, a refusal or failure with its reason, unknown commands, waiting for the lock);
+   the reply passes the one redaction (``bot.logs.redact``) on its way out.
 """
 
 from __future__ import annotations
@@ -17,16 +21,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.core.chatops.authz import Actor, Decision, authorize
-from bot.core.chatops.commands import Command, ParsedComment, parse_comment
+from bot.core.chatops.authz import Actor, Decision
+from bot.core.chatops.commands import Command, CommandKind, ParsedComment, parse_comment
 from bot.core.chatops.decisions import Refusal
-from bot.core.chatops.replies import Outcome, refused_text, reply_text, unknown_text
+from bot.core.chatops.replies import Outcome, not_our_pr_text, refused_text, reply_text, unknown_text
 from bot.core.events import PrComment
-from bot.core.marker import parse_marker
 from bot.core.ports import Permission, PullRequest, Reaction
 from bot.errors import BotError, NotFound
-from bot.services.chatops.context import ChatopsDeps, Context, environment
+from bot.logs import redact
+from bot.services.chatops.context import ChatopsDeps, Context
 from bot.services.chatops.handlers import run_command
+from bot.services.chatops.provenance import provenance
+from bot.services.chatops.rights import authorise
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +71,6 @@ def _react(deps: ChatopsDeps, event: PrComment, reaction: Reaction) -> None:
         log.warning("cannot react %s on %s#%s: %s", reaction.value, event.repo, event.pr_number, exc)
 
 
-def locate_group(deps: ChatopsDeps, repo: str, pr: PullRequest) -> str | None:
-    """The group key of a bot PR: by its head branch, else by the hidden marker in its body."""
-    found = deps.groups.group_for_branch(deps.forge_name, repo, pr.head_branch)
-    if found is not None:
-        return found
-    marker = parse_marker(pr.body)
-    if marker is None or marker.group.count(":") < 3:
-        return None
-    return marker.group
-
-
 def run_comment(
     deps: ChatopsDeps, event: PrComment, *, parsed: ParsedComment | None = None, waited_s: float | None = None
 ) -> CommentResult:
@@ -85,41 +80,29 @@ def run_comment(
     if not parsed.items:
         return CommentResult(parsed)
     ctx = _context(deps, event)
-    outcomes: list[Outcome] = []
-    is_member = membership(deps, event)
-    for command in parsed.commands:
-        try:
-            decision = authorize(
-                command, ctx.actor, deps.policy, environment=environment(ctx), is_member=is_member
-            )
-        except BotError as exc:
-            log.warning("team lookup for %s on %s failed: %s", event.author, event.repo, exc)
-            decision = Decision(False, f"cannot check @{event.author}'s team membership: {exc}")
-        if not decision.allowed:
-            outcomes.append(Outcome(command, False, refused_text(decision.reason)))
-            continue
-        outcomes.append(_run_one(ctx, command, run_command))
+    outcomes = [_authorised_run(ctx, command) for command in parsed.commands]
     reply = _reply(deps, parsed, outcomes, waited_s)
-    reply_id = deps.forge.comment(event.repo, event.pr_number, reply) if reply else None
+    reply_id = deps.forge.comment(event.repo, event.pr_number, redact(reply)) if reply else None
     result = CommentResult(parsed, tuple(outcomes), reply, reply_id)
     _react(deps, event, Reaction.DONE if result.ok else Reaction.FAILED)
     return result
 
 
-def membership(deps: ChatopsDeps, event: PrComment) -> Callable[[str], bool] | None:
-    """``team -> bool`` for the comment's author through the forge's optional ``team_member``
-    extra (None when the forge has none: team rules then never match), each team asked once."""
-    lookup = getattr(deps.forge, "team_member", None)
-    if lookup is None:
-        return None
-    answers: dict[str, bool] = {}
-
-    def is_member(team: str) -> bool:
-        if team not in answers:
-            answers[team] = bool(lookup(event.repo, team, event.author))
-        return answers[team]
-
-    return is_member
+def _authorised_run(ctx: Context, command: Command) -> Outcome:
+    """Provenance first (only the bot's PRs), then every effect authorised, then the handler."""
+    if command.kind is not CommandKind.HELP and ctx.group_key is None:
+        return Outcome(command, False, not_our_pr_text(command, ctx.not_ours))
+    event = ctx.event
+    try:
+        decision = authorise(ctx, command)
+    except Refusal as exc:
+        return Outcome(command, False, str(exc))
+    except BotError as exc:
+        log.warning("rights of %s for %r on %s failed: %s", event.author, command.text, event.repo, exc)
+        decision = Decision(False, f"cannot check @{event.author}'s permission or team membership: {exc}")
+    if not decision.allowed:
+        return Outcome(command, False, refused_text(decision.reason))
+    return _run_one(ctx, command, run_command)
 
 
 def _run_one(ctx: Context, command: Command, run: Callable[[Context, Command], Outcome]) -> Outcome:
@@ -133,16 +116,24 @@ def _run_one(ctx: Context, command: Command, run: Callable[[Context, Command], O
 
 
 def _context(deps: ChatopsDeps, event: PrComment) -> Context:
+    """The PR as the forge shows it now, its group when it is the bot's, the author's permission."""
     try:
         pr: PullRequest | None = deps.forge.get_pr(event.repo, event.pr_number)
     except NotFound:
         pr = None
-    group_key = locate_group(deps, event.repo, pr) if pr is not None else None
+    found = provenance(deps, event.repo, pr) if pr is not None else None
     try:
         level = deps.forge.permission(event.repo, event.author)
     except NotFound:
         level = Permission.NONE
-    return Context(deps, event, pr, group_key, Actor(event.author, level))
+    return Context(
+        deps,
+        event,
+        pr,
+        found.group_key if found else None,
+        Actor(event.author, level),
+        not_ours=found.reason if found else "the forge does not know this pull request",
+    )
 
 
 def _reply(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bot.core.chatops.commands import Command, IgnoreScope
 from bot.core.chatops.decisions import (
+    Promotion,
     Refusal,
     Version,
     ignore_mark,
@@ -213,7 +214,11 @@ def _promotable(ctx: Context, command: Command) -> list[Version]:
     return narrow(known, command.image)
 
 
-def promote(ctx: Context, command: Command) -> Outcome:
+def plan_promotion(ctx: Context, command: Command) -> Promotion:
+    """What ``promote`` will change (worked out once per command: authorisation checks exactly
+    the groups and environments the handler then writes)."""
+    if command in ctx.plans:
+        return ctx.plans[command]
     target = promote_target(ctx, command)
     chosen = _promotable(ctx, command)
     planned: list[UpdateIntent] = []
@@ -226,9 +231,18 @@ def promote(ctx: Context, command: Command) -> Outcome:
     if not planned:
         raise Refusal(f"nothing to promote to `{target}`: " + ("; ".join(skips) or "no targets"))
     origin = _origin(ctx, command, promoted_from=environment(ctx) or "?")
-    planned = [dataclasses.replace(i, origin=origin) for i in planned]
-    changed, notes = _apply(ctx, planned)
-    what = ", ".join(f"`{short_image(v.image)}` {v.tag or v.digest}" for v in chosen)
+    promotion = Promotion(
+        target, tuple(chosen), tuple(dataclasses.replace(i, origin=origin) for i in planned), tuple(skips)
+    )
+    ctx.plans[command] = promotion
+    return promotion
+
+
+def promote(ctx: Context, command: Command) -> Outcome:
+    promotion = plan_promotion(ctx, command)
+    target = promotion.target
+    changed, notes = _apply(ctx, promotion.intents)
+    what = ", ".join(f"`{short_image(v.image)}` {v.tag or v.digest}" for v in promotion.versions)
     if not changed:
         return Outcome(command, False, f"`{target}` already has {what} or newer", tuple(notes))
     return Outcome(

@@ -1,0 +1,73 @@
+"""The status page and the stored errors pass the one redaction (issue #12): whatever reached
+Redis — a delivery's failure reason, a group's last error, the exception rq kept for a failed
+job — the page shows no credential, no credential-bearing URL and no server directory."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+
+from bot import logs
+from bot.core.events import Delivery, ImagePushed
+from bot.core.group_state import GroupState
+from bot.deps import Container
+from bot.errors import ForgeError
+from bot.jobs import events as event_job
+from bot.jobs import runtime
+from bot.settings import Settings
+from bot.store.deliveries import DeliveryStore
+from bot.store.groups import GroupStore
+from tests.web.conftest import status_app
+from tests.web.test_status import visible
+
+TOKEN = "ghp_Q1w2E3r4T5y6U7i8O9p0AsDfGhJkLzXcVbNm"
+REMOTE = "https://deploy:Pl41nP4ssw0rdValue@git.example.com/acme/deploy.git"
+SECRET = "registered-webhook-secret-value"
+
+
+def leaking_job() -> None:
+    raise ForgeError(f"push to {REMOTE} failed: token {TOKEN} (hook {SECRET})")
+
+
+def test_the_status_page_shows_no_secret_whatever_redis_holds(
+    settings: Settings, redis_conn: redis.Redis
+) -> None:
+    logs.add_secrets([SECRET])
+    error = f"git push to {REMOTE} failed: {TOKEN}"
+    groups = GroupStore(redis_conn, settings)
+    groups.set_fields("local:acme/deploy:main:dev", state=GroupState(last_error=error))
+    reconcile = Queue(settings.queue("reconcile"), connection=redis_conn)
+    reconcile.enqueue(f"{__name__}.leaking_job", job_id=f"{settings.redis_prefix}-reconcile-leak")
+    SimpleWorker([reconcile], connection=redis_conn).work(burst=True)
+    html = status_app(settings, redis_conn).test_client().get("/").get_data(as_text=True)
+    text = visible(html)
+    assert "git.example.com/acme/deploy.git" in text  # the host and path stay: they help
+    for leaked in (TOKEN, "Pl41nP4ssw0rdValue", SECRET, "//deploy:"):
+        assert leaked not in html
+
+
+def test_a_failed_deliverys_reason_is_stored_redacted(
+    settings: Settings, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = Container(settings)
+    container.__dict__["redis"] = redis_conn
+    store = DeliveryStore(redis_conn, settings)
+    pushed = ImagePushed("ghcr.io/acme/api", "1.0.0", None, "generic")
+    events = Queue(settings.queue("events"), connection=redis_conn)
+    store.admit(Delivery("d-fails", "generic", "", (pushed,)), events, "tests.web.conftest.noop_job")
+
+    def fails(*_args: object, **_kwargs: object) -> None:
+        raise ForgeError(f"cannot plan: {REMOTE} answered token {TOKEN}")
+
+    monkeypatch.setattr(event_job, "apply_delivery", fails)
+    container.__dict__["config"] = object()  # never read: planning fails first
+    runtime.install(container)
+    try:
+        with pytest.raises(ForgeError):
+            event_job.handle_delivery("d-fails")
+    finally:
+        runtime.install(None)
+    record = store.record("d-fails")
+    assert record is not None and record.status == "failed"
+    assert record.reason == "cannot plan: https://git.example.com/acme/deploy.git answered token [redacted]"
