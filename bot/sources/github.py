@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from bot.core.events import CiFinished, Event, ImagePushed, Installation, PrClosed, PrComment, Push
@@ -197,35 +198,54 @@ def _ping(data: dict[str, Any]) -> str:
 
 
 # --- GHCR: ``package`` (repository/organisation webhooks) and ``registry_package`` (Apps) ----------
+# Only what GitHub's webhook definitions give each event and action is read: the payload object is
+# named by the event; ``container_metadata.tag`` exists for ``published`` only, while ``version``
+# (a container version's manifest digest) and ``package_url`` (``<host>/<owner>/<name>:<tag>``)
+# exist for both actions. ``container_metadata.manifest`` is an undefined object, so an OCI Helm
+# chart (a ``container`` package as well) cannot be told from an image and reads as a push of its
+# own repository.
 _CONTAINER_TYPES = ("container", "docker")
 _GHCR = "ghcr.io"
 
 
-def _package(data: dict[str, Any]) -> ImagePushed | str:
-    """A container version published (or re-tagged: ``updated``) on GHCR: ``ghcr.io/<owner>/<name>``,
-    the tag from the container metadata, the digest from the version."""
+def _package(event: str, data: dict[str, Any]) -> ImagePushed | str:
+    """A container version ``published`` (pushed) or ``updated`` (re-tagged) on GHCR:
+    ``<host>/<owner>/<name>`` with the version's tag and digest."""
     action = text(data, "action")
     if action not in ("published", "updated"):
-        return f"package {action}: only published and updated versions matter"
-    pkg = obj(data, "package") or obj(data, "registry_package")
+        return f"{event} {action}: only published and updated versions matter"
+    pkg = obj(data, event)
+    if not pkg:
+        return f"{event} {action} without a {event} object"
+    name = text(pkg, "name")
     kind = (text(pkg, "package_type") or text(pkg, "ecosystem") or "").lower()
     if kind not in _CONTAINER_TYPES:
-        return f"{kind or 'untyped'} package {text(pkg, 'name')!r} is not a container image"
+        return f"{kind or 'untyped'} package {name!r} is not a container image"
     version = obj(pkg, "package_version")
-    meta = obj(version, "container_metadata")
-    manifest = obj(meta, "manifest")
-    if "helm" in (text(obj(manifest, "config"), "media_type") or ""):
-        return f"package {text(pkg, 'name')!r} version is a Helm chart, not a container image"
-    tag = text(obj(meta, "tag"), "name")
+    tag, digest = _tag_and_digest(action, version)
     if tag is None:
-        return f"untagged version of {text(pkg, 'name')!r} (a platform manifest or a push by digest)"
-    owner, name = text(obj(pkg, "owner"), "login"), text(pkg, "name")
+        return f"untagged version of {name!r} (a platform manifest or a push by digest)"
+    owner = text(obj(pkg, "owner"), "login")
     if not (owner and name):
-        return "package without owner or name"
-    digest = text(obj(meta, "tag"), "digest") or text(manifest, "digest") or text(version, "version")
+        return f"{event} without owner or name"
     created = text(version, "created_at")
     pushed_at = created if created and not created.startswith("0001-") else None
     return image_pushed(f"{_registry_host(version)}/{owner}/{name}", tag, digest, NAME, pushed_at)
+
+
+def _tag_and_digest(action: str, version: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``published``: ``container_metadata.tag`` (name, digest); ``updated``, whose definition has
+    no container metadata: the tag of ``package_url`` and the digest that names the version."""
+    if action == "published":
+        tag = obj(obj(version, "container_metadata"), "tag")
+        return text(tag, "name"), text(tag, "digest") or text(version, "version")
+    return _url_tag(text(version, "package_url")), text(version, "version")
+
+
+def _url_tag(url: str | None) -> str | None:
+    """``1.4.2`` of ``ghcr.io/octo-org/octo-repo:1.4.2``; None for ``…/octo-repo:`` (untagged)."""
+    last = (url or "").rsplit("/", 1)[-1].split("@", 1)[0]
+    return last.partition(":")[2] or None
 
 
 def _registry_host(version: dict[str, Any]) -> str:
@@ -244,6 +264,6 @@ _HANDLERS = {
     "installation": _installation,
     "installation_repositories": _installation_repositories,
     "ping": _ping,
-    "package": _package,
-    "registry_package": _package,
+    "package": partial(_package, "package"),
+    "registry_package": partial(_package, "registry_package"),
 }

@@ -185,7 +185,30 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         "ignored: untagged version of 'octo-repo'",
         None,
     ),
-    ("github", "registry_package.updated.helm", gh("registry_package"), "ignored: is a Helm chart", None),
+    (
+        "github",
+        "registry_package.updated",
+        gh("registry_package"),
+        [
+            {
+                "kind": "image-pushed",
+                "image": "ghcr.io/octo-org/octo-repo",
+                "tag": "1.5.0",
+                "digest": "sha256:87784adb588d13a7ca7d116fdcb121fbb70669fc2c08ec4154b3331f59b0e9c0",
+                "pushed_at": "2024-05-06T14:02:19Z",
+            }
+        ],
+        None,
+    ),
+    # an OCI Helm chart is a `container` package too, and GitHub's definitions give nothing that
+    # tells it from an image: it reads as a push of its own repository, which no image names
+    (
+        "github",
+        "registry_package.published.helm",
+        gh("registry_package"),
+        [{"kind": "image-pushed", "image": "ghcr.io/octo-org/charts/octo-repo", "tag": "0.3.1"}],
+        None,
+    ),
     (
         "github",
         "package.published.npm",
