@@ -138,6 +138,7 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
         worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}),
         tmp,
         wrap="tests.integration.instrumented:wrap",
+        args=["--simple"] if args.simple else [],
     )
     workers.start(args.workers)
     try:

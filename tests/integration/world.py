@@ -212,6 +212,7 @@ class Workers:
             ]
             if self.wrap:
                 cmd += ["--wrap-forge", self.wrap]
+            cmd += self.args
             log = open(self.logdir / f"worker{k}.log", "wb")  # noqa: SIM115 - lives as long as the process
             proc = subprocess.Popen(
                 cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
