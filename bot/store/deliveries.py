@@ -163,8 +163,9 @@ class DeliveryStore:
             for _ in range(MAX_WATCH_RETRIES):
                 try:
                     pipe.watch(key, id_key)
-                    status, attempts, first = (_text(v) for v in pipe.hmget(key, "status", "attempts", "received_at"))
-                    if status == "processed" or (status == "queued" and jobs.pending(queue, self.job_id(ref))):
+                    found = pipe.hmget(key, "status", "attempts", "received_at")
+                    status, attempts, first = (_text(v) for v in found)
+                    if self._will_run(status, queue, ref):
                         return Admission("duplicate", ref, status=status, attempts=0)
                     latest = _text(pipe.get(id_key))
                     pipe.multi()
@@ -177,6 +178,10 @@ class DeliveryStore:
                 except redis.WatchError:
                     continue
         raise StoreUnavailable(f"delivery {ref}: too much contention admitting it")
+
+    def _will_run(self, status: str | None, queue: Queue, ref: str) -> bool:
+        """Processed already, or its job is still going to run: a redelivery is a duplicate."""
+        return status == "processed" or (status == "queued" and jobs.pending(queue, self.job_id(ref)))
 
     def _write_queued(
         self, pipe: redis.client.Pipeline, delivery: Delivery, ref: str, attempts: int, first: str | None

@@ -278,7 +278,9 @@ def test_concurrent_admissions_of_one_id_enqueue_exactly_one_job(
     assert store.record("github-d1").attempts == (1 if previous == "new" else 2)  # type: ignore[union-attr]
 
 
-def test_job_is_a_plain_rq_job_with_a_hashed_id(settings: Settings, store: DeliveryStore, queue: Queue) -> None:
+def test_job_is_a_plain_rq_job_with_a_hashed_id(
+    settings: Settings, store: DeliveryStore, queue: Queue
+) -> None:
     d = delivery("gitlab-uuid.1/x")
     store.admit(d, queue, OK)
     job = queue.fetch_job(f"{settings.redis_prefix}-delivery-{ref(d)}")
