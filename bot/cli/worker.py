@@ -20,6 +20,7 @@ from bot.jobs import runtime
 from bot.jobs.sweep import sweep
 from bot.jobs.worker import build_worker
 from bot.settings import Settings
+from bot.store.redis_health import problems
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def worker(
     if settings.worker_metrics_port:
         _serve_metrics(settings.worker_metrics_port, simple=not fork)
     warm(container)
+    for problem in problems(container.redis, require_aof=settings.redis_require_aof):
+        log.error("Redis is not ready for manifest-bot: %s", problem)
     rq_worker = build_worker(
         container,
         simple=not fork,

@@ -16,7 +16,11 @@ for all of them:
 - :func:`recover_intermediate` puts a job back at the front of its queue once it has sat in the
   intermediate list, not started, for ``STUCK_S`` (its worker died). Workers run it at start-up and
   in their maintenance, before rq's own clean-up, which would instead fail such a job after a
-  minute.
+  minute;
+- :func:`recover_started` puts back a started job whose worker is registered dead (rq quits a
+  worker that loses Redis mid-job; its replacement finds the job at once instead of after the
+  job's heartbeat expires, up to the job timeout). The bot's jobs are idempotent, so running one
+  again is safe.
 
 The lists and keys are rq's own (``IntermediateQueue``), so rq's tools and dashboards see them.
 """
@@ -56,6 +60,19 @@ if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
   return 1
 end
 return 0
+"""
+
+
+# KEYS: started registry, queue, job hash. ARGV: job id. Drop its executions, queue it again.
+_RESTART = """
+local prefix = ARGV[1] .. ':'
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #prefix) == prefix then redis.call('ZREM', KEYS[1], member) end
+end
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], 'status', 'queued')
+redis.call('LPUSH', KEYS[2], ARGV[1])
+return 1
 """
 
 
@@ -133,5 +150,26 @@ def recover_intermediate(queue: Queue, *, stuck_s: float = STUCK_S) -> list[str]
             continue
         if put_back(keys=[iq.key, queue.key], args=[job_id]):
             conn.delete(iq.get_first_seen_key(job_id))
+            recovered.append(job_id)
+    return recovered
+
+
+def _worker_alive(conn: redis.Redis, name: str | None) -> bool:
+    if not name:
+        return True  # not ours to judge: rq's own clean-up handles it
+    key = f"rq:worker:{name}"
+    return bool(conn.sismember("rq:workers", key)) and conn.hget(key, "death") is None
+
+
+def recover_started(queue: Queue) -> list[str]:
+    """Queue again every started job of ``queue`` whose worker is registered dead; their ids."""
+    conn = queue.connection
+    restart = conn.register_script(_RESTART)
+    recovered = []
+    for job_id in queue.started_job_registry.get_job_ids():
+        worker = as_text(conn.hget(f"rq:job:{job_id}", "worker_name"))
+        if _worker_alive(conn, worker):
+            continue
+        if restart(keys=[queue.started_job_registry.key, queue.key, f"rq:job:{job_id}"], args=[job_id]):
             recovered.append(job_id)
     return recovered

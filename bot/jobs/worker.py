@@ -12,6 +12,7 @@ first lets a burst coalesce), ``reconcile``. Names come from ``Settings.queue`` 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ import bot.jobs.commands
 import bot.jobs.events
 import bot.jobs.reconcile  # noqa: F401
 from bot import metrics
-from bot.jobs.dequeue import ReliableQueue, recover_intermediate
+from bot.jobs.dequeue import ReliableQueue, recover_intermediate, recover_started
 
 if TYPE_CHECKING:
     from bot.deps import Container
@@ -65,9 +66,16 @@ def reclaim_scheduler_locks(conn: redis.Redis, queue_names: list[str]) -> list[s
     return freed
 
 
+def refuses_writes(exc: redis.ResponseError) -> bool:
+    """Redis at maxmemory with noeviction (OOM) or a read-only replica (READONLY)."""
+    return str(exc).startswith(("OOM", "READONLY"))
+
+
 def recover(worker: Worker) -> list[str]:
-    """Put back the jobs dead workers took but never started (every queue of ``worker``)."""
-    return [job_id for queue in worker.queues for job_id in recover_intermediate(queue)]
+    """Put back the jobs dead workers took but never started, or started and died with (every
+    queue of ``worker``)."""
+    found = [job_id for queue in worker.queues for job_id in recover_intermediate(queue)]
+    return found + [job_id for queue in worker.queues for job_id in recover_started(queue)]
 
 
 class _BotWorker:
@@ -87,7 +95,19 @@ class _BotWorker:
             self.on_maintenance()
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
-        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+        wait = 1.0
+        while True:
+            try:
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+                break
+            except redis.ResponseError as exc:
+                if not refuses_writes(exc):
+                    raise
+                # full (noeviction) or read-only: rq would quit; wait for Redis like rq does for
+                # a lost connection, taking nothing meanwhile
+                self.log.error("Redis refuses writes (%s); retrying in %.0f s", exc, wait)  # type: ignore[attr-defined]
+                time.sleep(wait)
+                wait = min(wait * 2, 30.0)
         if result is not None and self.after_dequeue is not None:
             self.after_dequeue(result[0])
         return result
