@@ -68,7 +68,7 @@ def reclaim_scheduler_locks(conn: redis.Redis, queue_names: list[str]) -> list[s
 
 def refuses_writes(exc: redis.ResponseError) -> bool:
     """Redis at maxmemory with noeviction (OOM) or a read-only replica (READONLY)."""
-    return str(exc).startswith(("OOM", "READONLY"))
+    return isinstance(exc, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError)
 
 
 def recover(worker: Worker) -> list[str]:

@@ -25,7 +25,9 @@ def post(client: object, p: Post) -> int:
 
 
 def test_a_full_redis_answers_503_leaves_no_claim_and_every_202_is_processed(
-    tmp_path: Path, make_settings: Callable[..., Settings], redis_server: RedisServer  # noqa: F811
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     redis_server.extra = ["--maxmemory-policy", "noeviction"]
     redis_server.start()
@@ -35,12 +37,11 @@ def test_a_full_redis_answers_503_leaves_no_claim_and_every_202_is_processed(
     client = create_app(settings=settings).test_client()
     posts = [Post(f"m{n:02d}", n % 6, f"1.{n}.0") for n in range(30)]
     assert post(client, posts[0]) == 202  # connections open, scripts loaded
-    # room for a few more deliveries (about 3 KB each)
-    conn.config_set("maxmemory", int(conn.info("memory")["used_memory"]) + 15_000)
+    fill_until_full(conn, settings)
     answers = {p.delivery: post(client, p) for p in posts[1:]}
     refused = [p for p in posts[1:] if answers[p.delivery] == 503]
-    assert refused and len(refused) < len(answers), answers  # the limit was hit part-way
-    assert set(answers.values()) == {202, 503}
+    assert len(refused) >= len(answers) // 2, answers  # Redis refused writes (a freed byte may let one in)
+    assert set(answers.values()) <= {202, 503}
     store = DeliveryStore(conn, settings)
     assert all(store.record(p.delivery_id) is None for p in refused), "a 503 must leave no claim"
 
@@ -49,14 +50,18 @@ def test_a_full_redis_answers_503_leaves_no_claim_and_every_202_is_processed(
     workers = Workers(worker_env(settings), tmp_path)
     workers.start(1)
     try:
-        wait_for(settled(conn, settings, world, posts), 90, "settled", describe(conn, settings, world, workers))
+        wait_for(
+            settled(conn, settings, world, posts), 90, "settled", describe(conn, settings, world, workers)
+        )
     finally:
         workers.stop()
     assert_final(conn, settings, world, posts)
 
 
 def test_redis_sigkilled_while_workers_run_loses_nothing_it_acknowledged(
-    tmp_path: Path, make_settings: Callable[..., Settings], redis_server: RedisServer  # noqa: F811
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     """With ``appendfsync always`` every acknowledged write is on disk before the reply."""
     redis_server.extra = ["--appendonly", "yes", "--appendfsync", "always"]
@@ -80,10 +85,25 @@ def test_redis_sigkilled_while_workers_run_loses_nothing_it_acknowledged(
         # starts the pods again: here all of them, so the test does not depend on which was busy
         workers.stop()
         workers.start(2)
-        wait_for(settled(conn, settings, world, posts), 120, "settled", describe(conn, settings, world, workers))
+        wait_for(
+            settled(conn, settings, world, posts), 120, "settled", describe(conn, settings, world, workers)
+        )
     finally:
         workers.stop()
     assert_final(conn, settings, world, posts)
+
+
+def fill_until_full(conn: redis.Redis, settings: Settings) -> None:
+    """Set a limit and fill Redis up to it."""
+    conn.config_set("maxmemory", int(conn.info("memory")["used_memory"]) + 300_000)
+    fillers = []
+    for n in range(1000):
+        try:
+            conn.set(settings.key("filler", n), b"x" * 1000)
+        except redis.exceptions.OutOfMemoryError:
+            break
+        fillers.append(settings.key("filler", n))
+    assert fillers, "the limit must leave room for some filling"
 
 
 def _record(conn: redis.Redis, settings: Settings, p: Post) -> object:

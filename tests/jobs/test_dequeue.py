@@ -16,7 +16,9 @@ def queues(settings: Settings, conn: redis.Redis) -> list[ReliableQueue]:
     return [ReliableQueue(settings.queue(n), connection=conn) for n in ("commands", "events", "reconcile")]
 
 
-def test_takes_in_priority_order_into_the_intermediate_list(settings: Settings, redis_conn: redis.Redis) -> None:
+def test_takes_in_priority_order_into_the_intermediate_list(
+    settings: Settings, redis_conn: redis.Redis
+) -> None:
     commands, events, reconcile = queues(settings, redis_conn)
     reconcile.enqueue("builtins.len", "r", job_id=f"{settings.redis_prefix}-r")
     events.enqueue("builtins.len", "e", job_id=f"{settings.redis_prefix}-e")
@@ -45,7 +47,9 @@ def test_empty_queues_time_out(settings: Settings, redis_conn: redis.Redis) -> N
     assert take(redis_conn, keys, timeout=0.2) is None
 
 
-def test_a_job_taken_by_a_dead_worker_goes_back_to_the_front(settings: Settings, redis_conn: redis.Redis) -> None:
+def test_a_job_taken_by_a_dead_worker_goes_back_to_the_front(
+    settings: Settings, redis_conn: redis.Redis
+) -> None:
     _, events, _ = queues(settings, redis_conn)
     first = events.enqueue("builtins.len", "a", job_id=f"{settings.redis_prefix}-a")
     events.enqueue("builtins.len", "b", job_id=f"{settings.redis_prefix}-b")
