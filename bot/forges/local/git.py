@@ -14,12 +14,22 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot.errors import Conflict, ForgeError, NotFound
+from bot.errors import Conflict, ForgeError, NotFound, Transient
 
 ZERO_SHA = "0" * 40
 _GIT_TIMEOUT_S = 60
 #: ``https://user:token@host`` in git's messages: never let a credential reach an error
 _CREDENTIALS_RE = re.compile(r"://[^/@\s]+@")
+#: git's words for a ref or index lock another process holds (transient: it is released soon)
+_LOCKED = re.compile(r"cannot lock ref|Unable to create '[^']*\.lock'|\.lock': File exists", re.IGNORECASE)
+
+
+def failure(what: str, err: str) -> ForgeError:
+    """A failed git command as a bot error: a lock another git process holds on a ref or the
+    index is Transient (released in a moment, so retried), anything else permanent."""
+    if _LOCKED.search(err):
+        return Transient(f"{what}: a lock is held: {err}")
+    return ForgeError(f"{what}: {err}")
 
 
 class GitRepo:
@@ -53,11 +63,13 @@ class GitRepo:
                 timeout=_GIT_TIMEOUT_S,
                 check=False,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        except subprocess.TimeoutExpired as exc:
+            raise Transient(f"git {args[0]} timed out after {_GIT_TIMEOUT_S}s in {self.path.name}") from exc
+        except OSError as exc:
             raise ForgeError(f"git {args[0]} failed to run: {exc}") from exc
         if check and proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace").strip()
-            raise ForgeError(f"git {args[0]} failed in {self.path.name}: {err}")
+            raise failure(f"git {args[0]} failed in {self.path.name}", err)
         return proc
 
     def out(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -189,7 +201,7 @@ class GitRepo:
                 f"{self.path.name}: branch {branch} is at {now or 'nothing'}, "
                 f"expected {expected or 'nothing'}"
             )
-        raise ForgeError(f"git update-ref failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        raise failure("git update-ref failed", proc.stderr.decode("utf-8", "replace").strip())
 
     def merge_tree(self, base: str, head: str) -> str | None:
         """The tree of merging ``head`` into ``base``, or None on a conflict (git ≥ 2.38)."""
