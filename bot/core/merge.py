@@ -116,6 +116,8 @@ class MergeOutcome:
     #: target_key -> the new high-water mark (only targets whose mark rose)
     marks: dict[str, Mark]
     superseded: tuple[Superseded, ...]
+    #: intents accepted, counting each one (two versions of a target in one batch count twice)
+    accepted: int = 0
 
     @property
     def changed(self) -> bool:
@@ -165,6 +167,7 @@ def merge(
     changed: dict[str, UpdateIntent] = {}
     raised: dict[str, Mark] = {}
     superseded: list[Superseded] = []
+    accepted = 0
     for intent in incoming:
         target = intent.target_key
         mark = cur_marks.get(target)
@@ -184,9 +187,10 @@ def merge(
             )
             continue
         cur_active[target] = changed[target] = intent
+        accepted += 1
         if not intent.rollback or mark is None or mark.scheme != intent.ordering_scheme:
             cur_marks[target] = raised[target] = Mark.of(intent, mark)
-    return MergeOutcome(active=changed, marks=raised, superseded=tuple(superseded))
+    return MergeOutcome(active=changed, marks=raised, superseded=tuple(superseded), accepted=accepted)
 
 
 def satisfied(active: Mapping[str, UpdateIntent], applied: Mapping[str, Mark]) -> list[str]:

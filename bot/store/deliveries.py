@@ -275,6 +275,14 @@ class DeliveryStore:
         """Mark processed; a redelivery is then a duplicate. False when the record is gone."""
         return self._set(ref, "processed", "")
 
+    def mark_processed_many(self, refs: list[str]) -> None:
+        """Mark several deliveries processed in one round trip (an event job's batch)."""
+        fields = ["status", "processed", "reason", "", "updated_at", _iso(self._clock())]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                self._update(keys=[self.key(ref), self.queued_key], args=fields, client=pipe)
+            pipe.execute()
+
     def mark_failed(self, ref: str, reason: str) -> bool:
         """Mark failed with the reason; a redelivery is then processed again."""
         return self._set(ref, "failed", reason)
