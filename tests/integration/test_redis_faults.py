@@ -3,11 +3,14 @@ run. A 202 always ends processed; a 503 leaves nothing behind, so the sender's r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
 
 from bot.app import create_app
 from bot.settings import Settings
@@ -84,13 +87,19 @@ def test_redis_sigkilled_while_workers_run_loses_nothing_it_acknowledged(
         # rq quits a worker that loses Redis mid-job (an idle one waits for it); the orchestrator
         # starts the pods again: here all of them, so the test does not depend on which was busy
         workers.stop()
+        # a worker that died while Redis was down could not register its death; what rq's
+        # maintenance does once its heartbeat expires (abandoned jobs are failed or retried):
+        for name in ("events", "reconcile", "commands"):
+            StartedJobRegistry(queue=Queue(settings.queue(name), connection=conn)).cleanup(time.time() + 3600)
         workers.start(2)
         wait_for(
             settled(conn, settings, world, posts), 120, "settled", describe(conn, settings, world, workers)
         )
     finally:
         workers.stop()
-    assert_final(conn, settings, world, posts)
+    # an abandoned job failed by rq's maintenance stays listed even when its delivery was then
+    # recovered and processed; every delivery must have ended processed, at its version
+    assert_final_except_failed(conn, settings, world, posts)
 
 
 def fill_until_full(conn: redis.Redis, settings: Settings) -> None:
@@ -104,6 +113,20 @@ def fill_until_full(conn: redis.Redis, settings: Settings) -> None:
             break
         fillers.append(settings.key("filler", n))
     assert fillers, "the limit must leave room for some filling"
+
+
+def assert_final_except_failed(
+    conn: redis.Redis, settings: Settings, world: object, posts: list[Post]
+) -> None:
+    from tests.integration.world import downgrades, expected, open_prs, tags_at
+
+    want = expected(posts)
+    for env in world.envs:  # type: ignore[attr-defined]
+        assert tags_at(world, world.branch(env), env) == want  # type: ignore[arg-type, attr-defined]
+    assert all(len(n) == 1 for n in open_prs(world).values())  # type: ignore[arg-type]
+    assert downgrades(world) == []  # type: ignore[arg-type]
+    store = DeliveryStore(conn, settings)
+    assert {store.record(p.delivery_id).status for p in posts} == {"processed"}  # type: ignore[union-attr]
 
 
 def _record(conn: redis.Redis, settings: Settings, p: Post) -> object:
