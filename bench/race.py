@@ -139,6 +139,7 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
         worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}),
         tmp,
         wrap="tests.integration.instrumented:wrap",
+        args=["--fork"] if args.fork else [],
     )
     workers.start(args.workers)
     try:
@@ -195,7 +196,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--simple", action="store_true", help="workers run jobs in-process (no fork)")
+    parser.add_argument("--fork", action="store_true", help="workers fork a process per job (the old way)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument(
         "--baseline-events",

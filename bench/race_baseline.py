@@ -1,6 +1,6 @@
 """The no-coalescing baseline of ``bench/race.py``, built from the bench's own job.
 
-``event_then_reconcile(delivery_id)`` does what the product's event job does and then, instead of
+``event_then_reconcile(ref)`` does what the product's event job does and then, instead of
 asking for one coalesced reconcile per group, reconciles every group it touched at once, inside
 the same job: one sync per event and group, FIFO with the events. A group whose repo lock is held
 gets its own ``reconcile_now`` job at the front of the events queue, so it runs before the next
@@ -29,17 +29,17 @@ JOB = "bench.race_baseline.event_then_reconcile"
 AGAIN = "bench.race_baseline.reconcile_now"
 
 
-def event_then_reconcile(delivery_id: str) -> dict[str, Any]:
+def event_then_reconcile(ref: str) -> dict[str, Any]:
     container = runtime.current()
-    delivery = container.deliveries.get(delivery_id)
-    assert delivery is not None, delivery_id
+    delivery = container.deliveries.get(ref)
+    assert delivery is not None, ref
     outcome = apply_delivery(
         container.intents, container.config, delivery, bot_login=container.settings.bot_login
     )
     for group_key in outcome.groups:
         reconcile_now(group_key)
-    container.deliveries.mark_processed(delivery_id)
-    return {"delivery": delivery_id, "groups": outcome.groups}
+    container.deliveries.mark_processed(ref)
+    return {"delivery": delivery.id, "groups": outcome.groups}
 
 
 def reconcile_now(group_key: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from bot.core.planning import plan_for_environment
 from bot.core.ports import Forge, Registry
 from bot.errors import BotError, ConfigError, Transient
 from bot.forges.factory import build_forge
+from bot.jobs.periodic import Periodic, PeriodicJob
 from bot.jobs.schedule import Scheduler
 from bot.registry import RegistryClient
 from bot.services.chatops.context import ChatopsDeps, Planner
@@ -61,7 +62,18 @@ class Container:
 
     @cached_property
     def scheduler(self) -> Scheduler:
-        return Scheduler(self.redis, self.settings, self.queue)
+        return Scheduler(self.redis, self.settings, self.queue, self.clock)
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        """Every periodic job of this deployment (docs/operations.md, "Periodic jobs")."""
+        s = self.settings
+        return [
+            PeriodicJob("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
+        ]
+
+    @cached_property
+    def periodic(self) -> Periodic:
+        return Periodic(self.redis, self.settings, self.queue, self.periodic_jobs, self.clock)
 
     @cached_property
     def deliveries(self) -> DeliveryStore:

@@ -96,6 +96,34 @@ QUEUE_DEPTH = Gauge(
 )
 FAILED_JOBS = Counter("manifest_bot_failed_jobs", "rq jobs that failed, by job", ["job"], registry=REGISTRY)
 
+# --- periodic jobs: sweep, resync, webhook recovery (bot.jobs.periodic) ---
+PERIODIC_RUNS = Counter(
+    "manifest_bot_periodic_runs",
+    "Periodic job runs by job and outcome",
+    ["job", "outcome"],
+    registry=REGISTRY,
+)
+PERIODIC_SECONDS = Histogram(
+    "manifest_bot_periodic_duration_seconds",
+    "Duration of one periodic job run",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300),
+    registry=REGISTRY,
+)
+RECOVERED = Counter(
+    "manifest_bot_recovered",
+    "Work the periodic jobs found lost and put back, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+WEBHOOK_HEALTH = Gauge(
+    "manifest_bot_webhook_healthy",
+    "1 when a forge webhook delivers to us, 0 when it is disabled or failing (GitLab project hooks)",
+    ["forge", "project"],
+    registry=REGISTRY,
+    multiprocess_mode="min",
+)
+
 
 def scrape_registry() -> CollectorRegistry:
     """What a scrape reads: every process's values in multiprocess mode, else this process's."""

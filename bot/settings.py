@@ -35,6 +35,25 @@ class Settings(BaseModel):
     retry_base_s: float = 2.0
     retry_cap_s: float = 300.0
     delivery_ttl_s: int = 7 * 24 * 3600
+    #: refuse readiness when Redis runs without AOF persistence (a restart would lose accepted work)
+    redis_require_aof: bool = True
+
+    # --- periodic jobs (bot.jobs.periodic; every worker ticks them, one run at a time) ----------
+    #: lost deliveries and jobs, stale coalescing markers, orphaned lock waiters, groups left dirty
+    sweep_interval_s: float = Field(default=60.0, gt=0)
+    #: the longest wait between two retries of a group left dirty (backoff from sweep_interval_s)
+    dirty_retry_cap_s: float = Field(default=3600.0, gt=0)
+    #: every group: base moved without a push, PR merged or closed without an event
+    resync_interval_s: float = Field(default=300.0, gt=0)
+    #: groups observed per resync run (the next run goes on where this one stopped)
+    resync_batch: int = Field(default=50, ge=1)
+    #: missed webhooks: GitHub App deliveries to redeliver, GitLab project hooks to check
+    recovery_interval_s: float = Field(default=300.0, gt=0)
+    #: GitHub: redeliveries asked for per run / pages of 100 deliveries read per run
+    recovery_max_redeliveries: int = Field(default=20, ge=0)
+    recovery_max_pages: int = Field(default=5, ge=1)
+    #: GitLab: projects whose hooks are read per run
+    recovery_max_projects: int = Field(default=50, ge=1)
 
     # --- routing config ------------------------------------------------------------------------
     config_path: Path | None = None

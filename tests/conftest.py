@@ -42,7 +42,12 @@ def redis_conn(redis_prefix: str) -> Iterator[redis.Redis]:
 @pytest.fixture
 def make_settings(redis_prefix: str) -> Iterator[Callable[..., Settings]]:
     def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"redis_url": TEST_REDIS_URL, "redis_prefix": redis_prefix}
+        # the shared test Redis runs without AOF (.ci/run); production readiness requires it
+        values: dict[str, Any] = {
+            "redis_url": TEST_REDIS_URL,
+            "redis_prefix": redis_prefix,
+            "redis_require_aof": False,
+        }
         values.update(overrides)
         return Settings.model_validate(values)
 

@@ -1,6 +1,7 @@
 """``manifest-bot worker``: an rq worker with the scheduler on the bot's queues
-(``bot.jobs.worker``). On start the worker queues a reconcile for every group a crashed worker
-left with work to do.
+(``bot.jobs.worker``). On start the worker puts back what a crashed worker left (jobs taken but
+never started, deliveries whose job is gone, stale markers) and queues a reconcile for every group
+with work to do; then it ticks the periodic jobs from its maintenance loop.
 """
 
 from __future__ import annotations
@@ -9,20 +10,22 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
+from typing import Any
 
 import click
 
 from bot import logs, metrics
-from bot.core.ports import Forge
 from bot.deps import Container
 from bot.jobs import runtime
+from bot.jobs.sweep import sweep
 from bot.jobs.worker import build_worker
 from bot.settings import Settings
+from bot.store.redis_health import problems
 
 log = logging.getLogger(__name__)
 
 
-def _load(path: str) -> Callable[[Forge], Forge]:
+def _load(path: str) -> Callable[..., Any]:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -46,7 +49,8 @@ def _serve_metrics(port: int, host: str, *, simple: bool) -> None:
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--simple", is_flag=True, help="Run jobs in the worker process (no fork per job).")
+@click.option("--fork", is_flag=True, help="Fork a process per job (isolation; slower: docs/reconcile.md).")
+@click.option("--simple", is_flag=True, hidden=True, help="Run jobs in the worker process (the default).")
 @click.option("--name", default=None, help="Worker name (default: rq's).")
 @click.option(
     "--wrap-forge",
@@ -55,21 +59,44 @@ def _serve_metrics(port: int, host: str, *, simple: bool) -> None:
     hidden=True,
     help="module:callable wrapping every forge client (benchmarks and fault tests).",
 )
-def worker(burst: bool, simple: bool, name: str | None, wrap_forge: str | None) -> None:
+@click.option(
+    "--after-dequeue",
+    "after_dequeue",
+    default=None,
+    hidden=True,
+    help="module:callable called with each job right after it is taken (fault tests).",
+)
+def worker(
+    *,
+    burst: bool,
+    fork: bool,
+    simple: bool,
+    name: str | None,
+    wrap_forge: str | None,
+    after_dequeue: str | None,
+) -> None:
     """Run an rq worker (with the scheduler) on the bot's queues."""
     settings = Settings.from_env()
     logs.configure_process(settings)  # JSON lines, redacted: the web's setup (rq logs through it too)
     container = Container(settings, forge_wrapper=_load(wrap_forge) if wrap_forge else None)
     runtime.install(container)
     if settings.worker_metrics_port:
-        _serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host, simple=simple)
+        _serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host, simple=not fork)
     warm(container)
-    found = container.scheduler.sweep(container.intents)
-    if found:
-        log.info("queued reconcile for %d group(s) left with work", len(found), extra={"groups": found})
-    build_worker(container, simple=simple, name=name).work(
-        burst=burst, with_scheduler=True, logging_level=settings.log_level
+    for problem in problems(container.redis, require_aof=settings.redis_require_aof):
+        log.error("Redis is not ready for manifest-bot: %s", problem)
+    rq_worker = build_worker(
+        container,
+        simple=not fork,
+        name=name,
+        after_dequeue=_load(after_dequeue) if after_dequeue else None,
+        on_maintenance=container.periodic.tick,
     )
+    repaired = {k: n for k, n in sweep().items() if n}
+    found = container.scheduler.sweep(container.intents)
+    if repaired or found:
+        log.info("start-up sweep", extra={"repaired": repaired, "reconcile_queued": found})
+    rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
 
 
 commands: list[click.Command] = [worker]

@@ -74,6 +74,9 @@ class UpdateIntent:
     path: str | None = None  # select one scalar by dotted path (with doc) instead of by image
     doc: int | None = None
     rollback: bool = False  # set only by chat-ops rollback: the one path allowed to go backwards
+    #: may replace a version of another ordering scheme (policy ``allow_scheme_change``, or an
+    #: explicit ``ordering``); keys of one scheme still never go down (``bot.core.merge``)
+    allow_scheme_change: bool = False
     #: auto-discovery (no ``files``) searches files matching these globs (() = every YAML file) ...
     discover_include: tuple[str, ...] = ()
     #: ... and never files matching these (applies to ``files`` globs too)

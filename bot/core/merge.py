@@ -8,6 +8,14 @@ intent, so a late old build cannot reopen a PR to go backwards either. A chat-op
 (``rollback=True``) is the only way down: it replaces the active intent and leaves the mark alone,
 so older builds still arriving stay superseded while a genuinely newer build moves forward again.
 
+Keys of different ordering schemes never compare. A target's mark has one scheme (its first
+accepted version's); an intent of another scheme (under ``ordering: auto`` a semver tag, a CI run
+number or a push time, depending on the tag) is superseded with reason ``scheme`` unless the policy
+allows a scheme change (``allow_scheme_change``, or an explicit ``ordering`` the operator changed).
+Even then the mark remembers the highest key of every scheme it held, so an intent is only ever
+compared with keys of its own scheme: ``2.0.0``, then ``latest`` (push time), then a late
+``1.9.0`` ends at ``latest``, never at ``1.9.0``.
+
 The group's state (``bot.core.group_state.GroupState``) filters: a version a person ignored is
 rejected (``IgnoreMark``: up to and including its key; a newer one passes). Pins are *not* applied
 here: newer versions keep merging while a pin holds the PR at its tag, so ``unpin`` moves straight
@@ -23,7 +31,7 @@ from typing import Any, Literal
 from bot.core.group_state import GroupState
 from bot.core.intents import OrderingKey, UpdateIntent
 
-Reason = Literal["older", "duplicate", "ignored"]
+Reason = Literal["older", "duplicate", "ignored", "scheme"]
 
 
 def comparable(key: OrderingKey) -> tuple[tuple[int, int | str], ...]:
@@ -33,23 +41,48 @@ def comparable(key: OrderingKey) -> tuple[tuple[int, int | str], ...]:
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """The highest version ever accepted for one target."""
+    """The highest version ever accepted for one target, and the highest key of every other
+    scheme the target held before a scheme change (``others``)."""
 
     scheme: str
     key: OrderingKey
     tag: str | None
     digest: str | None
+    others: tuple[tuple[str, OrderingKey], ...] = ()
 
     @classmethod
-    def of(cls, intent: UpdateIntent) -> Mark:
-        return cls(intent.ordering_scheme, intent.ordering_key, intent.tag, intent.digest)
+    def of(cls, intent: UpdateIntent, previous: Mark | None = None) -> Mark:
+        """The mark ``intent`` sets, keeping ``previous``'s keys of other schemes."""
+        scheme = intent.ordering_scheme
+        others = dict(previous.others) if previous is not None else {}
+        if previous is not None and previous.scheme != scheme:
+            others[previous.scheme] = _highest(previous.key, others.get(previous.scheme))
+        others.pop(scheme, None)
+        return cls(scheme, intent.ordering_key, intent.tag, intent.digest, tuple(sorted(others.items())))
+
+    def high(self, scheme: str) -> OrderingKey | None:
+        """The highest key of ``scheme`` this target ever accepted (None: never that scheme)."""
+        return self.key if scheme == self.scheme else dict(self.others).get(scheme)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scheme": self.scheme, "key": list(self.key), "tag": self.tag, "digest": self.digest}
+        data: dict[str, Any] = {
+            "scheme": self.scheme,
+            "key": list(self.key),
+            "tag": self.tag,
+            "digest": self.digest,
+        }
+        if self.others:
+            data["others"] = {s: list(k) for s, k in self.others}
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Mark:
-        return cls(data["scheme"], tuple(data["key"]), data.get("tag"), data.get("digest"))
+        others = tuple(sorted((s, tuple(k)) for s, k in (data.get("others") or {}).items()))
+        return cls(data["scheme"], tuple(data["key"]), data.get("tag"), data.get("digest"), others)
+
+
+def _highest(a: OrderingKey, b: OrderingKey | None) -> OrderingKey:
+    return a if b is None or comparable(a) >= comparable(b) else b
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +116,8 @@ class MergeOutcome:
     #: target_key -> the new high-water mark (only targets whose mark rose)
     marks: dict[str, Mark]
     superseded: tuple[Superseded, ...]
+    #: intents accepted, counting each one (two versions of a target in one batch count twice)
+    accepted: int = 0
 
     @property
     def changed(self) -> bool:
@@ -101,8 +136,13 @@ def _rejection(
         return None
     if state.is_ignored(intent):
         return "ignored"
-    if mark is None or mark.scheme != intent.ordering_scheme:
-        return None  # first sight, or the config changed the scheme: keys do not compare
+    if mark is None:
+        return None  # first sight
+    if mark.scheme != intent.ordering_scheme:
+        if not intent.allow_scheme_change:
+            return "scheme"  # keys of different schemes never compare
+        high = mark.high(intent.ordering_scheme)
+        return "older" if high is not None and comparable(intent.ordering_key) <= comparable(high) else None
     if _above(intent, mark):
         return None
     if comparable(intent.ordering_key) == comparable(mark.key):
@@ -127,6 +167,7 @@ def merge(
     changed: dict[str, UpdateIntent] = {}
     raised: dict[str, Mark] = {}
     superseded: list[Superseded] = []
+    accepted = 0
     for intent in incoming:
         target = intent.target_key
         mark = cur_marks.get(target)
@@ -146,9 +187,10 @@ def merge(
             )
             continue
         cur_active[target] = changed[target] = intent
+        accepted += 1
         if not intent.rollback or mark is None or mark.scheme != intent.ordering_scheme:
-            cur_marks[target] = raised[target] = Mark.of(intent)
-    return MergeOutcome(active=changed, marks=raised, superseded=tuple(superseded))
+            cur_marks[target] = raised[target] = Mark.of(intent, mark)
+    return MergeOutcome(active=changed, marks=raised, superseded=tuple(superseded), accepted=accepted)
 
 
 def satisfied(active: Mapping[str, UpdateIntent], applied: Mapping[str, Mark]) -> list[str]:

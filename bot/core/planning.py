@@ -204,6 +204,7 @@ def _intent(
         path=target.path,
         doc=target.doc,
         rollback=rollback,
+        allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto",
         discover_include=() if target.files else target.discover.include,
         exclude=target.discover.exclude,
         origin=version.origin,

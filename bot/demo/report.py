@@ -68,7 +68,7 @@ def _job_counts(run: Run) -> Counter[str]:
     """Intents planned / accepted / superseded, from the event jobs' results."""
     store = DeliveryStore(run.redis.conn, run.settings)
     totals: Counter[str] = Counter()
-    job_ids = [store.job_id(d) for d in run.delivery_ids]
+    job_ids = [store.job_id(r.ref) for d in run.delivery_ids if (r := store.record(d)) is not None]
     for job in Job.fetch_many(job_ids, connection=run.redis.conn):
         result = job.return_value() if job is not None else None
         if isinstance(result, dict):

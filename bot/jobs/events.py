@@ -1,54 +1,211 @@
-"""The event job: ``handle_delivery(delivery_id)``.
+"""The event job: ``handle_delivery(ref)``, which also drains the deliveries of a burst behind it.
 
-Loads the delivery, plans and merges its intents (or reacts to a push / closed PR), then asks each
-touched group to reconcile and queues one command job per PR comment. The delivery is marked
-processed only when all of that succeeded (failed, and re-raised for rq, otherwise).
+A burst of webhooks is a queue of delivery jobs. The first one that starts becomes the burst's
+*drainer* (``<prefix>:events:draining``): batch after batch it takes up to ``BATCH_MAX`` delivery
+jobs from the front of the events queue (one script), loads them, plans them in arrival order,
+merges every intent of the batch in one transaction, queues one command job per PR comment and
+marks them processed; when the queue is empty it waits up to ``SETTLE_S`` for the next delivery
+(blocked on the queue, as a worker waits), and only when the burst is over asks each touched group
+to reconcile once. An event job that starts while another drains handles its own batch and leaves
+its groups to the drainer (``<prefix>:events:groups``), so no reconcile starts mid-burst and is
+wasted. rq's per-job cost and the merge are paid once per batch instead of once per delivery:
+measured with ``bench/race.py``, docs/reconcile.md.
+
+Failures: a failure of ours (a bad config, a bug) puts the taken jobs back at the front of the
+queue and fails only this delivery (marked failed; a redelivery runs it again), so one bad
+delivery never fails the others. A Redis failure marks nothing: the records stay ``queued``, and
+the sweep (``bot.jobs.sweep``) enqueues again any whose job is gone once Redis takes writes, so a
+delivery that could not record its outcome is retried, never abandoned; a worker killed mid-batch
+is covered the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
-from bot.core.events import Installation, PrComment
+import redis
+
+from bot.core.events import Delivery, Installation, PrComment
 from bot.errors import BotError
 from bot.jobs import runtime
 from bot.jobs.schedule import PendingCommand, command_token
 from bot.logs import redact
-from bot.services.events import apply_delivery
+from bot.services.events import apply_deliveries
 
 log = logging.getLogger(__name__)
 
+#: deliveries one batch handles at most (the first job's own included)
+BATCH_MAX = 100
+#: batches one event job runs while deliveries keep arriving, before it asks for reconciles
+BATCHES_MAX = 50
+#: once the queue is empty, how long the job waits (blocked on the queue, not sleeping) for the
+#: next delivery of a burst before it asks for reconciles: a burst coalesces before any forge call
+SETTLE_S = 0.05
 
-def handle_delivery(delivery_id: str) -> dict[str, Any]:
+# KEYS: the events queue. ARGV: how many, the delivery job id prefix. Pops up to ARGV[1] delivery
+# jobs from the front (stops at anything else).
+_TAKE = """
+local out = {}
+for _ = 1, tonumber(ARGV[1]) do
+  local id = redis.call('LINDEX', KEYS[1], 0)
+  if not id or string.sub(id, 1, #ARGV[2]) ~= ARGV[2] then break end
+  redis.call('LPOP', KEYS[1])
+  out[#out + 1] = id
+end
+return out
+"""
+
+
+def handle_delivery(ref: str) -> dict[str, Any]:
+    """Handle this delivery and, as the drainer, the burst behind it; then hand the touched
+    groups over for one reconcile each."""
+    container = runtime.current()
+    flag = _keys()[0]
+    drainer = bool(container.redis.set(flag, ref, nx=True, px=int(container.settings.lock_timeout_s * 1000)))
+    totals: dict[str, Any] = {"delivery": ref, "batch": 0, "intents": 0, "accepted": 0, "superseded": 0}
+    groups: set[str] = set()
+    try:
+        _drain(ref, totals, groups, settle=drainer)
+    finally:
+        if drainer:
+            container.redis.delete(flag)
+    for group_key in _hand_over(groups):
+        container.scheduler.request_reconcile(group_key)
+    return {**totals, "groups": sorted(groups)}
+
+
+def _drain(own: str | None, totals: dict[str, Any], groups: set[str], *, settle: bool) -> None:
+    for _ in range(BATCHES_MAX):
+        result = _batch(own)
+        for key in ("batch", "intents", "accepted", "superseded"):
+            totals[key] += result.get(key, 0)
+        groups.update(result.get("groups", ()))
+        if result.get("taken"):
+            own = None
+        elif settle and (own := _next_of_burst()) is not None:
+            continue
+        else:
+            return
+
+
+# KEYS: the drain flag, the groups set. ARGV: the groups. While another event job is draining a
+# burst, leave the groups to it; else take every group left so far, to ask for them now.
+_HAND_OVER = """
+if #ARGV > 0 then redis.call('SADD', KEYS[2], unpack(ARGV)) end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local groups = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return groups
+"""
+
+
+def _keys() -> list[str]:
+    settings = runtime.current().settings
+    return [settings.key("events", "draining"), settings.key("events", "groups")]
+
+
+def _hand_over(groups: set[str]) -> list[str]:
+    """The groups to ask to reconcile now: none while another job drains the burst (it asks)."""
+    script = runtime.current().redis.register_script(_HAND_OVER)
+    return sorted(g.decode() for g in script(keys=_keys(), args=sorted(groups)))
+
+
+def _next_of_burst() -> str | None:
+    """Wait up to ``SETTLE_S`` for the next delivery job (moved into the queue's intermediate
+    list, as a worker takes one: a crash now loses nothing); its ref, or None when the burst is
+    over. This job handles it from here on, so rq never runs its job."""
+    container = runtime.current()
+    queue = container.queue("events")
+    intermediate = queue.intermediate_queue.key
+    raw = container.redis.blmove(queue.key, intermediate, SETTLE_S, "LEFT", "RIGHT")
+    if raw is None:
+        return None
+    job_id = raw.decode()
+    prefix = container.deliveries.job_id("")
+    with container.redis.pipeline() as pipe:
+        pipe.lrem(intermediate, 1, job_id)
+        if job_id.startswith(prefix):
+            pipe.delete(f"rq:job:{job_id}")
+        else:  # not a delivery: back to the front for a worker
+            pipe.lpush(queue.key, job_id)
+        pipe.execute()
+    return job_id[len(prefix) :] if job_id.startswith(prefix) else None
+
+
+def _batch(own: str | None) -> dict[str, Any]:
+    """One batch: ``own`` (when given) plus the delivery jobs taken from the front of the queue."""
+    container = runtime.current()
+    queue = container.queue("events")
+    prefix = container.deliveries.job_id("")
+    take = container.redis.register_script(_TAKE)
+    taken = [i.decode() for i in take(keys=[queue.key], args=[BATCH_MAX - (1 if own else 0), prefix])]
+    refs = list(dict.fromkeys([*([own] if own else []), *(job_id[len(prefix) :] for job_id in taken)]))
+    if not refs:
+        return {}
+    try:
+        result = _handle(refs)
+    except redis.RedisError:
+        raise  # all left "queued": the sweep runs them again once Redis takes writes
+    except Exception:
+        if not taken:
+            if own:
+                _fail(own)
+            raise
+        container.redis.lpush(queue.key, *reversed(taken))  # not theirs to fail: back, in order
+        return _handle_alone(own) if own else {}
+    if taken:
+        container.redis.delete(*(f"rq:job:{job_id}" for job_id in taken))  # handled here, never run
+    return {**result, "taken": len(taken)}
+
+
+def _handle_alone(ref: str) -> dict[str, Any]:
+    try:
+        return _handle([ref])
+    except redis.RedisError:
+        raise
+    except Exception:
+        _fail(ref)
+        raise
+
+
+def _fail(ref: str) -> None:
+    exc = sys.exc_info()[1]
+    reason = redact(str(exc)) if isinstance(exc, BotError) else type(exc).__name__
+    runtime.current().deliveries.mark_failed(ref, reason)
+
+
+def _handle(refs: list[str]) -> dict[str, Any]:
     container = runtime.current()
     store = container.deliveries
-    delivery = store.get(delivery_id)
-    if delivery is None:
-        log.warning("delivery %s is gone (expired?); nothing to do", delivery_id)
-        return {"delivery": delivery_id, "missing": True}
-    scheduler = container.scheduler
-    try:
-        for event in delivery.events:  # the App's installations changed: cached clients are stale
+    found = [(r, d) for r in refs if (d := store.get(r)) is not None]
+    if not found:
+        log.warning("deliveries %s are gone (expired?); nothing to do", refs)
+        return {"batch": 0}
+    deliveries = [d for _, d in found]
+    for delivery in deliveries:  # the App's installations changed: cached clients are stale
+        for event in delivery.events:
             if isinstance(event, Installation):
                 container.installation_changed(event.installation_id, event.repos)
-        outcome = apply_delivery(
-            container.intents, container.config, delivery, bot_login=container.settings.bot_login
-        )
-        for group_key in outcome.groups:
-            scheduler.request_reconcile(group_key)
-        for event in delivery.events:  # chat-ops: each comment is its own job, run under the lock
-            if isinstance(event, PrComment):
-                token = command_token(event)
-                scheduler.enqueue_command(PendingCommand(event, delivery_id, None, token))
-    except Exception as exc:
-        store.mark_failed(delivery_id, redact(str(exc)) if isinstance(exc, BotError) else type(exc).__name__)
-        raise
-    store.mark_processed(delivery_id)
+    login = container.settings.bot_login
+    outcome = apply_deliveries(container.intents, container.config, deliveries, bot_login=login)
+    for delivery in deliveries:
+        _queue_commands(delivery)
+    store.mark_processed_many([r for r, _ in found])
     return {
-        "delivery": delivery_id,
+        "batch": len(deliveries),
         "intents": outcome.intents,
         "accepted": outcome.accepted,
         "superseded": outcome.superseded,
         "groups": outcome.groups,
     }
+
+
+def _queue_commands(delivery: Delivery) -> None:
+    """Chat-ops: each comment is its own job, run under the repo lock."""
+    scheduler = runtime.current().scheduler
+    for event in delivery.events:
+        if isinstance(event, PrComment):
+            token = command_token(event)
+            scheduler.enqueue_command(PendingCommand(event, delivery.id, None, token))

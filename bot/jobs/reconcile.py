@@ -2,10 +2,12 @@
 
 Reconciles one group under its repo's lock (``bot.services.reconcile``). Lock held → the group is
 handed back by the holder on release and a fallback run is scheduled; no worker ever blocks.
-Transient and rate-limit errors retry through rq's ``Retry`` with the scheduler's backoff
-(``Retry-After`` wins when longer), bounded by ``retry_max``; a permanent error is recorded on the
-group, commented once on the PR, and the job fails with no retries left (it stays in the
-failed-job registry). Coalescing and job ids: ``bot.jobs.schedule``.
+Transient errors (``bot.services.reconcile.is_transient``: the one place that decides) retry
+through rq's ``Retry`` with the scheduler's backoff (``Retry-After`` wins when longer), bounded by
+``retry_max``, and show on the group meanwhile; once retries run out the group stays dirty and the
+sweep retries it with backoff. A permanent error is recorded on the group, commented once on the
+PR, and the job fails with no retries left (it stays in the failed-job registry). Coalescing and
+job ids: ``bot.jobs.schedule``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 from rq import get_current_job
 
-from bot.errors import BotError, Transient
+from bot.errors import Transient
 from bot.jobs import runtime
 from bot.jobs.schedule import Scheduler, retry_delay
-from bot.services.reconcile import reconcile
+from bot.services.reconcile import is_transient, reconcile, record_transient
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,15 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
             on_locked=scheduler.clear_marker,
             wake=scheduler.wake,
         )
-    except Transient as exc:
-        _set_retry_delay(scheduler, exc)
-        raise
-    except BotError as exc:
-        if exc.permanent:
+    except Exception as exc:
+        if not is_transient(exc):
             _no_more_retries()
+            raise
+        job = get_current_job()
+        retrying = job is not None and bool(job.retries_left)
+        if isinstance(exc, Transient):
+            _set_retry_delay(scheduler, exc)
+        record_transient(container.reconcile_deps, group_key, exc, retrying=retrying)
         raise
     if report.deferred:
         scheduler.reconcile_fallback(group_key, report.lock_ttl_s, force=force, recreate=recreate)

@@ -7,7 +7,11 @@ A :class:`Scheduler` is built once per process by the composition root (``bot.de
   deletes the marker once it holds the repo lock, right before it reads the intents, so an intent
   merged after that read always finds no marker and queues a new run. Job ids are
   ``<prefix>-reconcile-<group hash>-<sequence>``: derived from the group, never reused (rq
-  overwrites the hash of a running job whose id is reused);
+  overwrites the hash of a running job whose id is reused); the latest one is known from the
+  sequence, so the sweep can tell a group whose job is gone from one whose job waits;
+- **the sweep's repairs** (``bot.jobs.sweep``): markers whose job is gone are cleared, groups left
+  dirty with no job are reconciled again with backoff, waiters of a lock whose holder died are
+  woken;
 - **command jobs**, one per PR comment, with their payload kept under a token while they wait;
 - **the one wake**: waiters handed back by a released repo lock are groups (reconcile again now)
   or ``command:<token>`` (run the waiting command now);
@@ -27,6 +31,7 @@ import logging
 import math
 import random
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +43,7 @@ from rq import Queue, Retry
 from bot.core.events import PrComment, event_from_dict, event_to_dict
 from bot.errors import RateLimited, Transient
 from bot.settings import Settings
+from bot.store import jobs
 from bot.store.intents import IntentStore
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,30 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
+# KEYS: sequence, marker. ARGV: job id stem, coalesce ("1"/"0"), marker ttl.
+# One round trip: nothing when coalescing onto a queued job, else the new job id (marker set).
+_REQUEST = """
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local id = ARGV[1] .. '-' .. redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+return id
+"""
+
+# KEYS: marker. ARGV: the job id it must still hold.
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: lock, its waiters. Hands the waiters over when the lock is free (its holder died).
+_ORPHANS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local waiters = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[2])
+return waiters
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class PendingCommand:
     """A command job's arguments, kept while it waits for the repo lock."""
@@ -104,10 +134,20 @@ class PendingCommand:
 
 
 class Scheduler:
-    def __init__(self, conn: redis.Redis, settings: Settings, queue: Callable[[str], Queue]) -> None:
+    def __init__(
+        self,
+        conn: redis.Redis,
+        settings: Settings,
+        queue: Callable[[str], Queue],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.conn = conn
         self.settings = settings
         self._queue = queue
+        self._clock = clock
+        self._request = conn.register_script(_REQUEST)
+        self._delete_if = conn.register_script(_DELETE_IF)
+        self._orphans = conn.register_script(_ORPHANS)
 
     # --- retries -------------------------------------------------------------------------------
     def retry_policy(self) -> Retry:
@@ -140,12 +180,12 @@ class Scheduler:
     ) -> str | None:
         """Queue a reconcile of the group; the job id, or None when one is already queued."""
         coalesce = coalesce and not (force or recreate)
-        seq = self.conn.incr(self.settings.key("reconcile-seq", group_key))
-        job_id = f"{self.settings.redis_prefix}-reconcile-{_digest(group_key)}-{seq}"
-        marker = self.marker_key(group_key)
-        ttl = self.settings.job_timeout_s * 2
-        if not self.conn.set(marker, job_id, nx=coalesce or None, ex=ttl):
+        keys = [self.settings.key("reconcile-seq", group_key), self.marker_key(group_key)]
+        args = [self._job_stem(group_key), "1" if coalesce else "0", self.settings.job_timeout_s * 2]
+        raw = self._request(keys=keys, args=args)
+        if raw is None:
             return None
+        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         queue = self._queue("reconcile")
         kwargs = {"group_key": group_key, "force": force, "recreate": recreate}
         options: dict[str, Any] = {"job_id": job_id, "retry": self.retry_policy(), "description": group_key}
@@ -166,16 +206,76 @@ class Scheduler:
             ),
         )
 
+    def _job_stem(self, group_key: str) -> str:
+        return f"{self.settings.redis_prefix}-reconcile-{_digest(group_key)}"
+
+    def latest_job_id(self, group_key: str) -> str | None:
+        """The id of the group's most recently requested reconcile job (None: never requested)."""
+        seq = self.conn.get(self.settings.key("reconcile-seq", group_key))
+        return f"{self._job_stem(group_key)}-{int(seq)}" if seq is not None else None
+
+    def has_job(self, group_key: str) -> bool:
+        """A reconcile of the group is queued, scheduled (a retry, a fallback) or running."""
+        job_id = self.latest_job_id(group_key)
+        return job_id is not None and jobs.pending(self._queue("reconcile"), job_id)
+
     def sweep(self, intents: IntentStore) -> list[str]:
         """Queue a reconcile for every group with work left (a worker starting after a crash)."""
-        found = []
-        for key in self.conn.scan_iter(match=self.settings.key("repo-groups", "*"), count=500):
-            for member in self.conn.smembers(key):
-                group_key = member.decode()
-                if intents.dirty(group_key):
-                    self.request_reconcile(group_key)
-                    found.append(group_key)
+        found = [g for g in intents.groups.all_keys() if intents.dirty(g)]
+        for group_key in found:
+            self.request_reconcile(group_key)
         return sorted(found)
+
+    def clear_stale_markers(self) -> list[str]:
+        """Delete coalescing markers whose job is gone (else the group's events would coalesce
+        onto a job that never runs until the marker expires); the groups they named."""
+        freed = []
+        queue = self._queue("reconcile")
+        prefix = self.marker_key("")
+        for key in self.conn.scan_iter(match=self.marker_key("*"), count=500):
+            job_id = self.conn.get(key)
+            if job_id is None or jobs.pending(queue, job_id.decode()):
+                continue
+            if self._delete_if(keys=[key], args=[job_id]):
+                freed.append(key.decode()[len(prefix) :])
+        return sorted(freed)
+
+    def retry_dirty(self, intents: IntentStore, *, limit: int) -> list[str]:
+        """Reconcile again, with backoff per group, each group left dirty with no job (its retries
+        ran out, its job was lost); at most ``limit`` a call. The groups requested."""
+        now = self._clock()
+        requested: list[str] = []
+        for group_key in intents.groups.all_keys():
+            state_key = self.settings.key("dirty-retry", group_key)
+            if not intents.dirty(group_key):
+                self.conn.delete(state_key)
+                continue
+            if len(requested) >= limit or self.has_job(group_key):
+                continue
+            raw = self.conn.get(state_key)
+            state = json.loads(raw) if raw else {"attempt": 0, "next_at": 0.0}
+            if now < state["next_at"]:
+                continue
+            self.request_reconcile(group_key)
+            attempt = state["attempt"] + 1
+            delay = backoff(self.settings.sweep_interval_s, self.settings.dirty_retry_cap_s, attempt)
+            self.conn.set(state_key, json.dumps({"attempt": attempt, "next_at": now + delay}), ex=7 * 86400)
+            requested.append(group_key)
+        return requested
+
+    def wake_orphans(self) -> list[str]:
+        """Wake what waited behind a repo lock whose holder died without handing it back."""
+        woken: list[str] = []
+        for key in self.conn.scan_iter(match=self.settings.key("lock", "*"), count=500):
+            name = key.decode()
+            if not name.endswith(":waiters"):
+                if self.conn.pttl(name) == -1:  # a lock without expiry can only be a leftover
+                    self.conn.delete(name)
+                continue
+            waiters = [w.decode() for w in self._orphans(keys=[name[: -len(":waiters")], name])]
+            self.wake(waiters)
+            woken.extend(waiters)
+        return woken
 
     # --- chat-ops commands ---------------------------------------------------------------------
     def _pending_key(self, token: str) -> str:

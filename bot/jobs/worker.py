@@ -1,13 +1,20 @@
-"""The rq worker of the bot's queues: priority order, maintenance timing, scheduler take-over.
+"""The rq worker of the bot's queues: priority order, reliable dequeue, maintenance, periodic jobs.
 
 Queues, in priority order: ``commands`` (people are waiting), ``events`` (cheap, and draining them
 first lets a burst coalesce), ``reconcile``. Names come from ``Settings.queue`` (prefixed).
 ``manifest-bot worker`` runs one; the demo runs one in-process.
+
+- Jobs are taken through the queues' intermediate lists (``bot.jobs.dequeue``), so a worker killed
+  right after taking a job loses nothing; maintenance puts such a job back.
+- Maintenance (every ``MAINTENANCE_INTERVAL_S``) also frees scheduler locks of dead workers and
+  ticks the periodic jobs (``bot.jobs.periodic``): Redis decides which worker enqueues each run.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import redis
 from rq import SimpleWorker, Worker
@@ -21,6 +28,7 @@ import bot.jobs.commands
 import bot.jobs.events
 import bot.jobs.reconcile  # noqa: F401
 from bot import metrics
+from bot.jobs.dequeue import ReliableQueue, recover_intermediate, recover_started
 
 if TYPE_CHECKING:
     from bot.deps import Container
@@ -58,19 +66,62 @@ def reclaim_scheduler_locks(conn: redis.Redis, queue_names: list[str]) -> list[s
     return freed
 
 
-class _Reclaiming:
-    """Before rq's maintenance tries to (re)start the scheduler, free locks of dead schedulers."""
+def refuses_writes(exc: redis.ResponseError) -> bool:
+    """Redis at maxmemory with noeviction (OOM) or a read-only replica (READONLY)."""
+    return isinstance(exc, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError)
+
+
+def recover(worker: Worker) -> list[str]:
+    """Put back the jobs dead workers took but never started, or started and died with (every
+    queue of ``worker``)."""
+    found = [job_id for queue in worker.queues for job_id in recover_intermediate(queue)]
+    return found + [job_id for queue in worker.queues for job_id in recover_started(queue)]
+
+
+class _BotWorker:
+    """What the bot adds to rq's worker classes (see the module docstring)."""
+
+    queue_class = ReliableQueue
+    #: called with each job right after it was taken (fault tests: ``--after-dequeue``)
+    after_dequeue: Callable[[Job], None] | None = None
+    #: called in every maintenance run (the periodic jobs' tick)
+    on_maintenance: Callable[[], object] | None = None
 
     def run_maintenance_tasks(self) -> None:
         reclaim_scheduler_locks(self.connection, self.queue_names())  # type: ignore[attr-defined]
+        recover(self)  # type: ignore[arg-type]
         super().run_maintenance_tasks()  # type: ignore[misc]
+        if self.on_maintenance is not None:
+            self.on_maintenance()
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        wait = 1.0
+        while True:
+            try:
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+                break
+            except redis.ResponseError as exc:
+                if not refuses_writes(exc):
+                    raise
+                # full (noeviction) or read-only: rq would quit; wait for Redis like rq does for
+                # a lost connection, taking nothing meanwhile
+                self.log.error("Redis refuses writes (%s); retrying in %.0f s", exc, wait)  # type: ignore[attr-defined]
+                time.sleep(wait)
+                wait = min(wait * 2, 30.0)
+        if result is not None and self.after_dequeue is not None:
+            self.after_dequeue(result[0])
+        return result
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        # rq removes a started job from its intermediate list only for single-queue workers
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)  # type: ignore[misc]
 
 
-class BotWorker(_Reclaiming, Worker):
+class BotWorker(_BotWorker, Worker):
     pass
 
 
-class BotSimpleWorker(_Reclaiming, SimpleWorker):
+class BotSimpleWorker(_BotWorker, SimpleWorker):
     pass
 
 
@@ -80,16 +131,32 @@ def count_failure(job: Job, exc_type: type[BaseException], *_: object) -> bool:
     return True
 
 
-def build_worker(container: Container, *, simple: bool = False, name: str | None = None) -> Worker:
-    queues = [container.queue(q) for q in QUEUES]
+def build_worker(
+    container: Container,
+    *,
+    simple: bool = True,
+    name: str | None = None,
+    after_dequeue: Callable[[Job], None] | None = None,
+    on_maintenance: Callable[[], object] | None = None,
+) -> Worker:
+    """The bot's worker on its queues. ``simple`` (the default) runs jobs in the worker process;
+    ``simple=False`` forks a work horse per job (isolation at ~15 ms a job: docs/reconcile.md)."""
+    queues = [
+        ReliableQueue(q.name, connection=q.connection, default_timeout=q._default_timeout)
+        for q in (container.queue(name) for name in QUEUES)
+    ]
     cls = BotSimpleWorker if simple else BotWorker
     worker = cls(
         queues,
         connection=container.redis,
         name=name,
+        queue_class=ReliableQueue,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
         worker_ttl=WORKER_TTL_S,
         exception_handlers=[count_failure],
     )
+    worker.after_dequeue = after_dequeue
+    worker.on_maintenance = on_maintenance
     reclaim_scheduler_locks(container.redis, worker.queue_names())
+    recover(worker)
     return worker

@@ -42,22 +42,36 @@ class EventOutcome:
 def apply_delivery(
     store: IntentStore, config: Config, delivery: Delivery, *, bot_login: str, plan: Planner = planning.plan
 ) -> EventOutcome:
+    return apply_deliveries(store, config, [delivery], bot_login=bot_login, plan=plan)
+
+
+def apply_deliveries(
+    store: IntentStore,
+    config: Config,
+    deliveries: Iterable[Delivery],
+    *,
+    bot_login: str,
+    plan: Planner = planning.plan,
+) -> EventOutcome:
+    """Apply several deliveries in arrival order with one merge for all their intents (a burst
+    costs one Redis transaction per batch, not one per delivery)."""
     out = EventOutcome()
     touched: set[str] = set()
     intents: list[UpdateIntent] = []
-    for event in delivery.events:
-        if isinstance(event, ImagePushed | CiFinished):
-            result = plan(event, config, delivery_id=delivery.id, received_at=delivery.received_at)
-            intents.extend(result.intents)
-            out.skips.extend(s.reason for s in result.skips)
-        elif isinstance(event, Push):
-            touched.update(on_push(store, config, event))
-        elif isinstance(event, PrClosed):
-            touched.update(on_pr_closed(store, config, event, bot_login=bot_login))
+    for delivery in deliveries:
+        for event in delivery.events:
+            if isinstance(event, ImagePushed | CiFinished):
+                result = plan(event, config, delivery_id=delivery.id, received_at=delivery.received_at)
+                intents.extend(result.intents)
+                out.skips.extend(s.reason for s in result.skips)
+            elif isinstance(event, Push):
+                touched.update(on_push(store, config, event))
+            elif isinstance(event, PrClosed):
+                touched.update(on_pr_closed(store, config, event, bot_login=bot_login))
     out.intents = len(intents)
     outcomes, dirty = store.merge_dirty(intents)
     for outcome in outcomes.values():
-        out.accepted += len(outcome.active)
+        out.accepted += outcome.accepted
         out.superseded += len(outcome.superseded)
     INTENTS.labels(outcome="created").inc(out.accepted)
     INTENTS.labels(outcome="superseded").inc(out.superseded)

@@ -13,6 +13,12 @@ Redis round trip and no forge call).
   then it is treated as transient.
 - ``Transient``/``RateLimited`` propagate (the job retries with backoff); a permanent ``BotError``
   is recorded on the group and commented once on its PR, then propagates.
+
+Whether an error is worth retrying is decided once, by :func:`is_transient`: a ``BotError`` says
+so itself (``permanent``: git ref and index locks, timeouts, 5xx, rate limits and lost
+compare-and-swaps are not), Redis errors and timeouts are transient, anything else (a bug) is not.
+A group whose retries ran out stays dirty and the sweep retries it with backoff
+(``bot.jobs.sweep``); its last error stays on the group for the status page either way.
 """
 
 from __future__ import annotations
@@ -206,6 +212,26 @@ def _sync_once(
 
     deps.groups.update(group_key, change)
     return number
+
+
+def is_transient(error: BaseException) -> bool:
+    """The one answer to "retry this?" for a reconcile (see the module docstring)."""
+    if isinstance(error, BotError):
+        return not error.permanent
+    return isinstance(error, redis.RedisError | TimeoutError | ConnectionError) or (
+        type(error).__name__ == "JobTimeoutException"  # rq's job timeout: a slow forge, not a bug
+    )
+
+
+def record_transient(deps: ReconcileDeps, group_key: str, error: BaseException, *, retrying: bool) -> None:
+    """Show a transient failure on the group (status page, PR body); no PR comment for it."""
+    what = error.message if isinstance(error, BotError) else type(error).__name__
+    note = "retrying with backoff" if retrying else "retries ran out; the sweep tries again later"
+    text = f"{what} (temporary: {note})"
+    try:
+        deps.groups.update(group_key, lambda rec: replace(rec, state=replace(rec.state, last_error=text)))
+    except redis.RedisError as exc:  # the retry matters more than the note
+        log.warning("could not record the error on %s: %s", group_key, type(exc).__name__)
 
 
 def record_failure(deps: ReconcileDeps, group_key: str, error: BotError) -> None:

@@ -1,15 +1,26 @@
-"""Deliveries in Redis: claim, record and enqueue in two round trips; outcomes for status.
+"""Deliveries in Redis: record and enqueue in one transaction; outcomes for the status page.
 
-One hash per delivery (``<prefix>:delivery:<id>``) expiring after ``delivery_ttl_s``, and a sorted
-set of recent ids for the status page. ``admit`` runs a claim script over our own keys, then
-enqueues the rq job with rq's public API in one MULTI/EXEC. How duplicates, stale claims and
-failures are decided, and why: docs/intake.md, "Dedupe and queueing".
+A delivery is known by its **ref**: a hash of the sender's id *and* of its parsed events, so any id
+a sender may send works (dots, slashes, 8 KB of anything: rq job ids and keys only ever see the
+hash), two ids never collide by sanitising or truncation, and a sender reusing an id for other
+events (a CI pipeline id for a pipeline that pushes two images) is a new delivery, not a duplicate.
+
+- ``<prefix>:delivery:<ref>``: hash with the id, source, events, status, reason, attempts, times;
+  expires after ``delivery_ttl_s``.
+- ``<prefix>:delivery-id:<hash of id>``: the latest ref of an id (lookups by the sender's id).
+- ``<prefix>:deliveries:recent``: refs by reception time (status page), ``…:queued``: refs whose
+  job has not recorded an outcome yet (the sweep re-enqueues those whose job is gone).
+
+``admit`` reads the record under WATCH and writes the record *and* the rq job in one MULTI/EXEC:
+both exist or neither does, so a Redis that refuses writes (maxmemory, a read-only replica) or
+drops the connection leaves no claim that would turn the sender's retry into a duplicate.
+How duplicates are decided: docs/intake.md, "Dedupe and queueing".
 Statuses: ``queued`` → ``processed`` | ``failed``; ``ignored`` for deliveries with nothing to do.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -19,67 +30,63 @@ from typing import Literal
 
 import redis
 from rq import Queue
-from rq.exceptions import InvalidJobOperation
-from rq.job import JobStatus
 
 from bot.core.events import Delivery, Event, event_from_dict, event_to_dict
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
+from bot.store import jobs
 
 Status = Literal["queued", "processed", "failed", "ignored"]
 RECENT_MAX = 1000
-STALE_CLAIM_S = 30  # a "queued" record without a job is claimed again only after this long
-# rq job statuses that mean "the job will still run": a redelivery then is a duplicate
-_WAITING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+MAX_WATCH_RETRIES = 50
 
-# KEYS: delivery hash, recent zset. ARGV: now, id, source, events JSON, received_at, ttl,
-# recent max, stale-claim seconds, force ("1": re-claim a "queued" record whose claim is stale).
-# Returns {outcome, attempts, previous status, claim stale (0/1)}; outcome is new, retry,
-# duplicate (processed) or queued (not claimed: the caller decides from the rq job).
-_CLAIM = """
-local now = tonumber(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'received_at', 'claimed_at')
-local status = cur[1] or ''
-if status == 'processed' then return {'duplicate', 0, status, 0} end
-if status == 'queued' then
-  local stale = now - (tonumber(cur[4]) or 0) >= tonumber(ARGV[8])
-  if ARGV[9] ~= '1' or not stale then return {'queued', 0, status, stale and 1 or 0} end
-end
-local attempts = (tonumber(cur[2]) or 0) + 1
-local first = cur[3]
-if not first or first == '' then first = ARGV[5] end
-redis.call('HSET', KEYS[1], 'id', ARGV[2], 'source', ARGV[3], 'status', 'queued', 'reason', '',
-  'events', ARGV[4], 'attempts', attempts, 'received_at', first, 'updated_at', ARGV[5],
-  'claimed_at', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[7]) + 1))
-local outcome = 'retry'
-if status == '' then outcome = 'new' end
-return {outcome, attempts, status, 0}
-"""
-
-# KEYS: delivery hash. ARGV: our claimed_at. Makes our claim stale at once (enqueue failed).
-_RELEASE = """
-if redis.call('HGET', KEYS[1], 'claimed_at') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'claimed_at', '0')
+#: KEYS: record, id index, recent. ARGV: mapping pairs…, then ttl, ref, now, recent max.
+#: Writes an ignored record unless the ref already holds another status (never overwrites work).
+_IGNORE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status and status ~= 'ignored' then return 0 end
+local n = #ARGV
+redis.call('HSET', KEYS[1], unpack(ARGV, 1, n - 4))
+redis.call('EXPIRE', KEYS[1], ARGV[n - 3])
+redis.call('SET', KEYS[2], ARGV[n - 2], 'NX', 'EX', ARGV[n - 3])
+redis.call('ZADD', KEYS[3], ARGV[n - 1], ARGV[n - 2])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[n]) + 1))
 return 1
 """
 
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'ref'))
 return 1
 """
 
 
+def _hash(text: str, n: int = 32) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+def events_digest(events: tuple[Event, ...]) -> str:
+    """A digest of the parsed events: two deliveries of one id carry the same work iff equal."""
+    canonical = json.dumps([event_to_dict(e) for e in events], sort_keys=True, separators=(",", ":"))
+    return _hash(canonical, 16)
+
+
+def delivery_ref(delivery_id: str, digest: str) -> str:
+    """The key of one (id, events) pair: ``[0-9a-f]{32}``, safe in job ids and Redis keys."""
+    return _hash(f"{delivery_id}\0{digest}")
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """What ``admit`` did: ``new``/``retry`` (recorded and enqueued) or ``duplicate`` (nothing)."""
+    """What ``admit`` did: ``new``/``retry`` (recorded and enqueued) or ``duplicate`` (nothing).
+    ``reused``: the sender used this id before for other events (both are processed)."""
 
     outcome: Literal["new", "retry", "duplicate"]
+    ref: str
     status: str | None = None  # the status found, for duplicates
     attempts: int = 1
+    reused: bool = False
 
     @property
     def enqueued(self) -> bool:
@@ -91,6 +98,7 @@ class DeliveryRecord:
     """One delivery as the status page shows it."""
 
     id: str
+    ref: str
     source: str
     status: str
     reason: str
@@ -108,127 +116,200 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def unavailable(exc: redis.RedisError) -> StoreUnavailable:
+    """The one wording of a Redis failure (the class only: messages may name hosts)."""
+    return StoreUnavailable(f"Redis unavailable: {exc.__class__.__name__}")
+
+
 class DeliveryStore:
     def __init__(self, conn: redis.Redis, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._redis = conn
         self._settings = settings
         self._clock = clock
         self._recent_key = settings.key("deliveries", "recent")
+        self.queued_key = settings.key("deliveries", "queued")
         self._update = conn.register_script(_UPDATE_IF_EXISTS)
-        self._claim_script = conn.register_script(_CLAIM)
-        self._release = conn.register_script(_RELEASE)
+        self._ignore = conn.register_script(_IGNORE)
 
-    def key(self, delivery_id: str) -> str:
-        return self._settings.key("delivery", delivery_id)
+    # --- keys ----------------------------------------------------------------------------------
+    def key(self, ref: str) -> str:
+        return self._settings.key("delivery", ref)
 
-    def job_id(self, delivery_id: str) -> str:
-        """The deterministic rq job id of a delivery (no ':' — rq ids live inside keys)."""
-        return f"{self._settings.redis_prefix}-delivery-{delivery_id}"
+    def _id_key(self, delivery_id: str) -> str:
+        return self._settings.key("delivery-id", _hash(delivery_id))
+
+    def job_id(self, ref: str) -> str:
+        """The deterministic rq job id of a delivery."""
+        return f"{self._settings.redis_prefix}-delivery-{ref}"
+
+    def ref_of(self, delivery: Delivery) -> str:
+        return delivery_ref(delivery.id, events_digest(delivery.events))
 
     # --- intake --------------------------------------------------------------------------------
     def admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        """Record ``delivery`` and enqueue ``func(delivery_id=…)`` on ``queue`` unless it was
-        processed already, its job is still waiting, or another request claimed it moments ago
-        (then: duplicate, no write). See the module docstring for the failure semantics.
-
-        Raises StoreUnavailable when Redis is unreachable or the enqueue after the claim failed."""
+        """Record ``delivery`` and enqueue ``func(ref=…)`` on ``queue`` in one transaction, unless
+        the same id with the same events was processed already or its job will still run (then:
+        duplicate, no write). Raises StoreUnavailable when Redis refuses or cannot be reached;
+        then nothing was written (or, on a lost reply, everything was: a retry is a duplicate)."""
         try:
             return self._admit(delivery, queue, func)
         except redis.RedisError as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc.__class__.__name__}") from exc
+            raise unavailable(exc) from exc
 
     def _admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        stamp = repr(float(self._clock()))
-        outcome, attempts, previous, stale = self._claim(delivery, stamp, force=False)
-        if outcome == "queued" and stale and not _job_waiting(queue, self.job_id(delivery.id)):
-            outcome, attempts, previous, stale = self._claim(delivery, stamp, force=True)
-        if outcome in ("queued", "duplicate"):
-            return Admission("duplicate", status=previous, attempts=0)
-        try:
-            self._enqueue(delivery.id, queue, func, clear_failed=previous in ("failed", "queued"))
-        except redis.RedisError:
-            self._release_claim(delivery.id, stamp)
-            raise
-        return Admission("retry" if outcome == "retry" else "new", attempts=attempts)
-
-    def _claim(self, delivery: Delivery, stamp: str, *, force: bool) -> tuple[str, int, str, bool]:
-        """Run the claim script: (outcome, attempts, previous status, claim stale)."""
-        events = json.dumps([event_to_dict(e) for e in delivery.events], separators=(",", ":"))
-        args = [
-            stamp, delivery.id, delivery.source, events, delivery.received_at or _iso(float(stamp)),
-            self._settings.delivery_ttl_s, RECENT_MAX, STALE_CLAIM_S, "1" if force else "0",
-        ]  # fmt: skip
-        outcome, attempts, previous, stale = self._claim_script(
-            keys=[self.key(delivery.id), self._recent_key], args=args
-        )
-        return _text(outcome) or "", int(attempts), _text(previous) or "", bool(stale)
-
-    def _enqueue(self, delivery_id: str, queue: Queue, func: str, *, clear_failed: bool) -> None:
-        """Enqueue the job with rq's public API in one MULTI/EXEC (clearing an earlier failed run)."""
-        job_id = self.job_id(delivery_id)
+        ref = self.ref_of(delivery)
+        key, id_key = self.key(ref), self._id_key(delivery.id)
         with self._redis.pipeline() as pipe:
-            queue.enqueue_call(func, kwargs={"delivery_id": delivery_id}, job_id=job_id, pipeline=pipe)
-            if clear_failed:
-                queue.failed_job_registry.remove(job_id, pipeline=pipe)
-            pipe.execute()
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(key, id_key)
+                    found = pipe.hmget(key, "status", "attempts", "received_at")
+                    status, attempts, first = (_text(v) for v in found)
+                    if self._will_run(status, queue, ref):
+                        return Admission("duplicate", ref, status=status, attempts=0)
+                    latest = _text(pipe.get(id_key))
+                    pipe.multi()
+                    count = int(attempts or 0) + 1
+                    self._write_queued(pipe, delivery, ref, count, first)
+                    self._enqueue(pipe, queue, func, ref, clear_failed=status in ("failed", "queued"))
+                    pipe.execute()
+                    outcome: Literal["new", "retry"] = "retry" if status else "new"
+                    return Admission(outcome, ref, attempts=count, reused=latest not in (None, ref))
+                except redis.WatchError:
+                    continue
+        raise StoreUnavailable(f"delivery {ref}: too much contention admitting it")
 
-    def _release_claim(self, delivery_id: str, stamp: str) -> None:
-        """Best effort after a failed enqueue: make our claim stale so a redelivery re-claims now."""
-        with contextlib.suppress(redis.RedisError):  # still unreachable: stale after STALE_CLAIM_S
-            self._release(keys=[self.key(delivery_id)], args=[stamp])
+    def _will_run(self, status: str | None, queue: Queue, ref: str) -> bool:
+        """Processed already, or its job is still going to run: a redelivery is a duplicate."""
+        return status == "processed" or (status == "queued" and jobs.pending(queue, self.job_id(ref)))
 
-    def record_ignored(self, delivery_id: str, source: str, reason: str) -> None:
-        """Remember a delivery we had nothing to do with, for the status page."""
+    def _write_queued(
+        self, pipe: redis.client.Pipeline, delivery: Delivery, ref: str, attempts: int, first: str | None
+    ) -> None:
         now = self._clock()
-        key = self.key(delivery_id)
+        events = json.dumps([event_to_dict(e) for e in delivery.events], separators=(",", ":"))
+        key, ttl = self.key(ref), self._settings.delivery_ttl_s
+        pipe.hset(
+            key,
+            mapping={
+                "id": delivery.id,
+                "ref": ref,
+                "source": delivery.source,
+                "status": "queued",
+                "reason": "",
+                "events": events,
+                "attempts": attempts,
+                "received_at": first or delivery.received_at or _iso(now),
+                "updated_at": _iso(now),
+            },
+        )
+        pipe.expire(key, ttl)
+        pipe.set(self._id_key(delivery.id), ref, ex=ttl)
+        pipe.zadd(self._recent_key, {ref: now})
+        pipe.zremrangebyrank(self._recent_key, 0, -(RECENT_MAX + 1))
+        pipe.zadd(self.queued_key, {ref: now})
+
+    def _enqueue(
+        self, pipe: redis.client.Pipeline, queue: Queue, func: str, ref: str, *, clear_failed: bool
+    ) -> None:
+        """rq's public API, inside our transaction (clearing an earlier failed run of the job)."""
+        job_id = self.job_id(ref)
+        queue.enqueue_call(func, kwargs={"ref": ref}, job_id=job_id, pipeline=pipe)
+        if clear_failed:
+            queue.failed_job_registry.remove(job_id, pipeline=pipe)
+
+    def requeue(self, ref: str, queue: Queue, func: str) -> bool:
+        """Enqueue the job of a ``queued`` delivery whose job is gone (the sweep; a dead worker's
+        pop). False when it is not lost (processed, failed, expired, or its job will still run)."""
+        key = self.key(ref)
+        with self._redis.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(key)
+                    if _text(pipe.hget(key, "status")) != "queued":
+                        pipe.multi()
+                        pipe.zrem(self.queued_key, ref)
+                        pipe.execute()
+                        return False
+                    if jobs.pending(queue, self.job_id(ref)):
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, "updated_at", _iso(self._clock()))
+                    self._enqueue(pipe, queue, func, ref, clear_failed=True)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+        return False
+
+    def queued_refs(self, older_than_s: float, limit: int) -> list[str]:
+        """Refs still waiting for an outcome, recorded at least ``older_than_s`` ago (oldest first)."""
+        cutoff = self._clock() - older_than_s
+        return [_text(r) or "" for r in self._redis.zrangebyscore(self.queued_key, "-inf", cutoff, 0, limit)]
+
+    def record_ignored(self, delivery_id: str, source: str, reason: str) -> str:
+        """Remember a delivery we had nothing to do with, for the status page; its ref. Never
+        overwrites a delivery of that ref that has work (queued, processed or failed)."""
+        ref = delivery_ref(delivery_id, events_digest(()))
+        now = self._clock()
+        fields = {
+            "id": delivery_id,
+            "ref": ref,
+            "source": source,
+            "status": "ignored",
+            "reason": reason,
+            "received_at": _iso(now),
+            "updated_at": _iso(now),
+            "events": "[]",
+        }
+        args: list[str | int | float] = [x for pair in fields.items() for x in pair]
+        args += [self._settings.delivery_ttl_s, ref, now, RECENT_MAX]
         try:
-            with self._redis.pipeline() as pipe:
-                pipe.hset(
-                    key,
-                    mapping={
-                        "id": delivery_id,
-                        "source": source,
-                        "status": "ignored",
-                        "reason": reason,
-                        "received_at": _iso(now),
-                        "updated_at": _iso(now),
-                        "events": "[]",
-                    },
-                )
-                pipe.expire(key, self._settings.delivery_ttl_s)
-                pipe.zadd(self._recent_key, {delivery_id: now})
-                pipe.zremrangebyrank(self._recent_key, 0, -(RECENT_MAX + 1))
-                pipe.execute()
+            self._ignore(keys=[self.key(ref), self._id_key(delivery_id), self._recent_key], args=args)
         except redis.RedisError as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc.__class__.__name__}") from exc
+            raise unavailable(exc) from exc
+        return ref
 
     # --- outcome (called by the job) ----------------------------------------------------------
-    def mark_processed(self, delivery_id: str) -> bool:
+    def mark_processed(self, ref: str) -> bool:
         """Mark processed; a redelivery is then a duplicate. False when the record is gone."""
-        return self._set(delivery_id, "processed", "")
+        return self._set(ref, "processed", "")
 
-    def mark_failed(self, delivery_id: str, reason: str) -> bool:
+    def mark_processed_many(self, refs: list[str]) -> None:
+        """Mark several deliveries processed in one round trip (an event job's batch)."""
+        fields = ["status", "processed", "reason", "", "updated_at", _iso(self._clock())]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                self._update(keys=[self.key(ref), self.queued_key], args=fields, client=pipe)
+            pipe.execute()
+
+    def mark_failed(self, ref: str, reason: str) -> bool:
         """Mark failed with the reason; a redelivery is then processed again."""
-        return self._set(delivery_id, "failed", reason)
+        return self._set(ref, "failed", reason)
 
-    def _set(self, delivery_id: str, status: Status, reason: str) -> bool:
+    def _set(self, ref: str, status: Status, reason: str) -> bool:
         fields = ["status", status, "reason", reason, "updated_at", _iso(self._clock())]
-        return bool(self._update(keys=[self.key(delivery_id)], args=fields))
+        return bool(self._update(keys=[self.key(ref), self.queued_key], args=fields))
 
     # --- reading -------------------------------------------------------------------------------
-    def get(self, delivery_id: str) -> Delivery | None:
-        record = self.record(delivery_id)
+    def get(self, ref: str) -> Delivery | None:
+        record = self.by_ref(ref)
         return record.delivery if record else None
 
+    def by_ref(self, ref: str) -> DeliveryRecord | None:
+        return _decode(self._redis.hgetall(self.key(ref)))
+
     def record(self, delivery_id: str) -> DeliveryRecord | None:
-        return _decode(self._redis.hgetall(self.key(delivery_id)))
+        """The latest delivery the sender sent under ``delivery_id``."""
+        ref = _text(self._redis.get(self._id_key(delivery_id)))
+        return self.by_ref(ref) if ref else None
 
     def recent(self, n: int = 50) -> list[DeliveryRecord]:
         """The ``n`` most recently received deliveries, newest first (expired ones skipped)."""
-        ids = self._redis.zrevrange(self._recent_key, 0, max(n, 1) - 1)
+        refs = self._redis.zrevrange(self._recent_key, 0, max(n, 1) - 1)
         with self._redis.pipeline(transaction=False) as pipe:
-            for delivery_id in ids:
-                pipe.hgetall(self.key(delivery_id.decode()))
+            for ref in refs:
+                pipe.hgetall(self.key(ref.decode()))
             rows = pipe.execute()
         return [record for row in rows if (record := _decode(row))]
 
@@ -240,6 +321,7 @@ def _decode(row: dict[bytes, bytes]) -> DeliveryRecord | None:
     events = tuple(event_from_dict(e) for e in json.loads(data.get("events") or "[]"))
     return DeliveryRecord(
         id=data["id"],
+        ref=data.get("ref", ""),
         source=data.get("source", ""),
         status=data.get("status", ""),
         reason=data.get("reason", ""),
@@ -252,11 +334,3 @@ def _decode(row: dict[bytes, bytes]) -> DeliveryRecord | None:
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _job_waiting(queue: Queue, job_id: str) -> bool:
-    """Whether the delivery's rq job still exists and will run (queued, running, deferred…)."""
-    try:
-        return queue.job_class(job_id, connection=queue.connection).get_status() in _WAITING
-    except InvalidJobOperation:  # the job is gone (expired, deleted by hand)
-        return False

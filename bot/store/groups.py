@@ -34,6 +34,8 @@ class GroupRecord:
     head_branch: str | None = None
     #: target -> version the open PR's branch applies (cleared from intents when it merges)
     applied: dict[str, Mark] = field(default_factory=dict)
+    #: the base branch head the last reconcile built on (the resync notices it moving)
+    base_sha: str | None = None
 
     @property
     def key(self) -> GroupKey:
@@ -56,7 +58,8 @@ class GroupRecord:
         return self.key.group
 
     def to_json(self) -> str:
-        data = {f: getattr(self, f) for f in ("group_key", "blocked", "error_commented", "pr_number")}
+        fields = ("group_key", "blocked", "error_commented", "pr_number", "base_sha")
+        data = {f: getattr(self, f) for f in fields}
         data["head_branch"] = self.head_branch
         data["state"] = self.state.to_dict()
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
@@ -100,6 +103,13 @@ class GroupStore:
             return keys
         return [k for k in keys if GroupKey.parse(k).base == base_branch]
 
+    def all_keys(self) -> list[str]:
+        """Every group the store knows, over all repos (the per-repo indexes), sorted."""
+        keys: set[str] = set()
+        for index in self.conn.scan_iter(match=self.settings.key("repo-groups", "*"), count=500):
+            keys.update(m.decode() for m in self.conn.smembers(index))
+        return sorted(keys)
+
     def group_for_branch(self, forge: str, repo: str, head_branch: str) -> str | None:
         raw = self.conn.get(self.branch_key(forge, repo, head_branch))
         return raw.decode() if raw is not None else None
@@ -121,8 +131,8 @@ class GroupStore:
                     pipe.set(key, new.to_json())
                     self.register(group_key, pipe)
                     if new.head_branch:
-                        key = GroupKey.parse(group_key)
-                        pipe.set(self.branch_key(key.forge, key.repo, new.head_branch), group_key)
+                        parsed = GroupKey.parse(group_key)
+                        pipe.set(self.branch_key(parsed.forge, parsed.repo, new.head_branch), group_key)
                     pipe.execute()
                     return new
                 except redis.WatchError:

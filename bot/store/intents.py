@@ -35,15 +35,32 @@ return cur
 """
 
 
-#: per group (5 keys: intents, marks, record, generation, applied): both hashes, record, counters
+#: per group (5 keys: intents, marks, record, generation, applied): the incoming targets' entries
+#: of both hashes (ARGV: per group, the number of targets then the targets), record, counters.
+#: Only those targets: merging never looks at the others, and a big group stays cheap to merge into.
 _READ_GROUPS = """
 local out = {}
+local a = 1
+local function entries(key, first, n)
+  local found = {}
+  if n == 0 then return found end
+  local values = redis.call('hmget', key, unpack(ARGV, first, first + n - 1))
+  for j = 1, n do
+    if values[j] then
+      found[#found + 1] = ARGV[first + j - 1]
+      found[#found + 1] = values[j]
+    end
+  end
+  return found
+end
 for i = 1, #KEYS, 5 do
-  out[#out + 1] = redis.call('hgetall', KEYS[i])
-  out[#out + 1] = redis.call('hgetall', KEYS[i + 1])
+  local n = tonumber(ARGV[a])
+  out[#out + 1] = entries(KEYS[i], a + 1, n)
+  out[#out + 1] = entries(KEYS[i + 1], a + 1, n)
   out[#out + 1] = redis.call('get', KEYS[i + 2]) or ''
   out[#out + 1] = redis.call('get', KEYS[i + 3]) or '0'
   out[#out + 1] = redis.call('get', KEYS[i + 4]) or '0'
+  a = a + n + 1
 end
 return out
 """
@@ -127,11 +144,13 @@ class IntentStore:
         if not groups:
             return {}, []
         keys = [k for g in groups for k in self._read_keys(g)]
+        targets = {g: sorted({i.target_key for i in by_group[g]}) for g in groups}
+        args = [x for g in groups for x in (len(targets[g]), *targets[g])]
         with self.conn.pipeline() as pipe:
             for _ in range(MAX_WATCH_RETRIES):
                 try:
                     pipe.watch(*keys)
-                    raw = pipe.eval(_READ_GROUPS, len(keys), *keys)
+                    raw = pipe.eval(_READ_GROUPS, len(keys), *keys, *args)
                     outcomes: dict[str, MergeOutcome] = {}
                     dirty = []
                     for n, group_key in enumerate(groups):

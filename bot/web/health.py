@@ -1,23 +1,40 @@
-"""``GET /healthz`` (process alive), ``/readyz`` (Redis reachable), ``/metrics`` (Prometheus)."""
+"""``GET /healthz`` (process alive), ``/readyz`` (Redis reachable and configured as the bot needs:
+``bot.store.redis_health``), ``/metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import redis
 from flask import Blueprint, Flask, Response
 
 from bot.metrics import CONTENT_TYPE, QUEUE_DEPTH, render
+from bot.store.redis_health import problems
 from bot.web.errors import error_response, json_response
 
 if TYPE_CHECKING:
     from bot.deps import Container
 
+log = logging.getLogger(__name__)
+
 QUEUES = ("events", "reconcile", "commands")
+
+
+def check_at_start(container: Container) -> list[str]:
+    """Log what is wrong with Redis for the bot (start-up; /readyz keeps saying it)."""
+    try:
+        found = problems(container.redis, require_aof=container.settings.redis_require_aof)
+    except redis.RedisError as exc:
+        found = [f"Redis unreachable: {exc.__class__.__name__}"]
+    for problem in found:
+        log.error("Redis is not ready for manifest-bot: %s", problem)
+    return found
 
 
 def register(app: Flask, container: Container) -> None:
     blueprint = Blueprint("health", __name__)
+    check_at_start(container)
 
     @blueprint.get("/healthz")
     def healthz() -> Response:
@@ -26,9 +43,11 @@ def register(app: Flask, container: Container) -> None:
     @blueprint.get("/readyz")
     def readyz() -> Response:
         try:
-            container.redis.ping()
+            found = problems(container.redis, require_aof=container.settings.redis_require_aof)
         except redis.RedisError as exc:
             return error_response(503, "unavailable", f"Redis unreachable: {exc.__class__.__name__}")
+        if found:
+            return error_response(503, "unavailable", "; ".join(found))
         return json_response({"ready": True}, 200)
 
     @blueprint.get("/metrics")

@@ -6,8 +6,8 @@ does one HMAC, one JSON parse and one Redis round trip (the admit script), and n
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,14 +37,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.intake")
 
 JOB_FUNC = "bot.jobs.events.handle_delivery"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: a longer vendor id keeps its head and gains a hash of the whole (no truncation collisions)
+MAX_ID_CHARS = 200
 _JSON_TYPES = ("json", "text/plain")  # text/plain: some senders (Pub/Sub tools, curl -d) use it
 
 
 def delivery_id(source: str, vendor_id: str | None, body: bytes) -> str:
-    """``<source>-<vendor id or body hash>``, restricted to ``[A-Za-z0-9._-]`` (no ':')."""
+    """``<source>-<vendor id or body hash>``, the vendor id as sent (keys and job ids use a hash
+    of it, ``bot.store.deliveries``). One longer than ``MAX_ID_CHARS`` keeps its head plus a hash
+    of the whole, so ids that differ anywhere stay different."""
     raw = vendor_id or body_digest(body)
-    return f"{source}-{_UNSAFE.sub('_', raw)[:128]}"
+    if len(raw) > MAX_ID_CHARS:
+        whole = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+        raw = f"{raw[: MAX_ID_CHARS - 70]}…{whole}"
+    return f"{source}-{raw}"
 
 
 @dataclass
@@ -117,6 +123,8 @@ class Intake:
     def _admit(self, delivery: Delivery) -> tuple[int, dict[str, object]]:
         admission = self.store.admit(delivery, self.queue, JOB_FUNC)
         ident, name = delivery.id, delivery.source
+        if admission.reused:
+            log.warning("delivery id reused for other events: processing both", extra={"ref": admission.ref})
         if not admission.enqueued:
             DELIVERIES.labels(source=name, outcome="duplicate").inc()
             log.info("delivery duplicate", extra={"status": admission.status})
@@ -124,7 +132,7 @@ class Intake:
         DELIVERIES.labels(source=name, outcome="accepted").inc()
         for event in delivery.events:
             EVENTS.labels(source=name, kind=event.kind).inc()
-        job_id = self.store.job_id(ident)
+        job_id = self.store.job_id(admission.ref)
         log.info("delivery accepted", extra={"events": len(delivery.events), "job_id": job_id})
         return 202, {"accepted": len(delivery.events), "delivery": ident}
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from bot.core.group_state import GroupState, IgnoreMark
 from bot.core.intents import Origin, UpdateIntent
 from bot.core.merge import Mark, comparable, merge, satisfied
+from bot.core.versions import choose_scheme, ordering_key
 
 IMAGE = "ghcr.io/acme/api"
 
@@ -101,10 +102,42 @@ def test_targets_are_independent() -> None:
     assert sorted(i.tag for i in out.active.values()) == ["1.0.0", "2.0.0"]
 
 
-def test_scheme_change_accepts_incoming() -> None:
+def test_another_scheme_is_superseded_with_its_reason() -> None:
     first = merge({}, {}, [intent("9.0.0", (9, 0, 0))])
     other = replace(intent("abc123", (42,)), ordering_scheme="run-number")
-    assert merge(first.active, first.marks, [other]).changed
+    out = merge(first.active, first.marks, [other])
+    assert not out.changed
+    assert [(s.tag, s.reason, s.winner_tag) for s in out.superseded] == [("abc123", "scheme", "9.0.0")]
+
+
+def test_an_allowed_scheme_change_is_accepted() -> None:
+    first = merge({}, {}, [intent("9.0.0", (9, 0, 0))])
+    other = replace(intent("abc123", (42,)), ordering_scheme="run-number", allow_scheme_change=True)
+    out = merge(first.active, first.marks, [other])
+    target = other.target_key
+    assert out.active[target].tag == "abc123"
+    assert out.marks[target].others == (("semver", (9, 0, 0)),)
+
+
+def test_semver_then_push_time_then_a_late_older_semver_never_goes_back() -> None:
+    """The issue's case: ``2.0.0``, then ``latest`` (push time), then a late ``1.9.0``."""
+    semver = intent("2.0.0", (2, 0, 0))
+    latest = replace(intent("latest", (1_700_000_000_000_000,)), ordering_scheme="push-time")
+    late = intent("1.9.0", (1, 9, 0))
+    target = semver.target_key
+    for allowed in (False, True):
+        steps = [replace(i, allow_scheme_change=allowed) for i in (semver, latest, late)]
+        out = merge({}, {}, steps)
+        assert out.active[target].tag == ("latest" if allowed else "2.0.0")
+        assert {s.tag: s.reason for s in out.superseded} == (
+            {"1.9.0": "older"} if allowed else {"latest": "scheme", "1.9.0": "older"}
+        )
+
+
+def test_a_mark_round_trips_its_other_schemes() -> None:
+    mark = Mark("push-time", (5,), "latest", None, (("semver", (2, 0, 0)),))
+    assert Mark.from_dict(mark.to_dict()) == mark
+    assert Mark.from_dict({"scheme": "semver", "key": [1, 2, 3], "tag": "1.2.3"}).others == ()
 
 
 def test_mixed_int_and_str_parts_compare_without_error() -> None:
@@ -140,3 +173,43 @@ def test_any_arrival_order_ends_at_the_highest_and_never_goes_down(versions, dat
         seen.append((major, minor, 0))
     (final,) = active.values()
     assert final.ordering_key == max(seen)
+
+
+_TAGS = st.one_of(
+    st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)).map(lambda v: ("semver", v)),
+    st.integers(1, 500).map(lambda n: ("run-number", n)),
+    st.integers(1, 10_000).map(lambda t: ("push-time", t)),
+)
+
+
+def _planned(kind: str, value: object, *, allowed: bool) -> UpdateIntent:
+    """An intent as ``ordering: auto`` plans it for a semver tag, a CI run, or a moving tag."""
+    if kind == "semver":
+        tag = ".".join(map(str, value))  # type: ignore[arg-type]
+        scheme = choose_scheme("auto", tag)
+        key = ordering_key(scheme, tag)
+    elif kind == "run-number":
+        tag, scheme = f"build-{value}", choose_scheme("auto", f"build-{value}", run_number=value)  # type: ignore[arg-type]
+        key = ordering_key(scheme, tag, run_number=value)  # type: ignore[arg-type]
+    else:
+        tag, scheme = "latest", choose_scheme("auto", "latest")
+        key = ordering_key(scheme, tag, when=f"2024-01-01T00:00:00.{value:06d}Z")
+    assert scheme == kind
+    return replace(intent(tag, key), ordering_scheme=scheme, allow_scheme_change=allowed)
+
+
+@settings(max_examples=300)
+@given(arrivals=st.lists(st.tuples(_TAGS, st.booleans()), min_size=1, max_size=20))
+def test_mixed_schemes_in_any_order_never_lower_a_targets_semver(arrivals) -> None:
+    active: dict = {}
+    marks: dict = {}
+    best_semver: tuple | None = None
+    for (kind, value), allowed in arrivals:
+        out = merge(active, marks, [_planned(kind, value, allowed=allowed)])
+        active.update(out.active)
+        marks.update(out.marks)
+        (current,) = active.values()
+        if current.ordering_scheme == "semver":
+            if best_semver is not None:
+                assert comparable(current.ordering_key) >= comparable(best_semver), "semver went down"
+            best_semver = current.ordering_key

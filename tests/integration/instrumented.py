@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import time
 from typing import Any
 
@@ -95,3 +96,11 @@ class Instrumented:
 def wrap(forge: Forge) -> Forge:
     conf = json.loads(os.environ["MB_TEST_WRAP"])
     return Instrumented(forge, conf)  # type: ignore[return-value]
+
+
+def die_after_dequeue(job: Any) -> None:
+    """``--after-dequeue`` hook: record the job taken, then SIGKILL this worker before it starts
+    the job (the window between taking a job and registering it as started)."""
+    conn = redis.Redis.from_url(os.environ["MANIFEST_BOT_REDIS_URL"])
+    conn.rpush(os.environ["MB_TEST_TAKEN_KEY"], job.id)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -184,6 +184,7 @@ def worker_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[
         MANIFEST_BOT_RETRY_BASE_S=str(settings.retry_base_s),
         MANIFEST_BOT_RETRY_MAX=str(settings.retry_max),
         MANIFEST_BOT_LOG_LEVEL="WARNING",
+        MANIFEST_BOT_REDIS_REQUIRE_AOF=str(settings.redis_require_aof).lower(),
         PYTHONPATH=str(ROOT),
     )
     env.update(extra or {})
@@ -197,9 +198,8 @@ class Workers:
     wrap: str | None = None
     args: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
-    #: worker names are global in rq (not under the test's prefix): a SIGKILLed worker's name
-    #: stays registered until its heartbeat expires, so each Workers names its own
-    tag: str = field(default_factory=lambda: os.urandom(3).hex())
+    #: in worker names: rq keeps a killed worker registered (globally) until its TTL expires
+    token: str = field(default_factory=lambda: os.urandom(3).hex())
 
     def start(self, n: int = 1) -> list[subprocess.Popen]:
         started = []
@@ -211,10 +211,11 @@ class Workers:
                 "from bot.cli import main; main()",
                 "worker",
                 "--name",
-                f"w{k}-{os.getpid()}-{self.tag}",
+                f"w{k}-{os.getpid()}-{self.token}",
             ]
             if self.wrap:
                 cmd += ["--wrap-forge", self.wrap]
+            cmd += self.args
             log = open(self.logdir / f"worker{k}.log", "wb")  # noqa: SIM115 - lives as long as the process
             proc = subprocess.Popen(
                 cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -30,7 +30,7 @@ def failing_job() -> None:
     raise ConfigError(FAILED_REASON)
 
 
-def noop_job(delivery_id: str) -> None:
+def noop_job(ref: str) -> None:
     """Stands in for the event job; the status page only reads what the stores recorded."""
 
 
@@ -73,10 +73,9 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
         (CiFinished("github", "example/api", "a" * 40, "main", "success", run_id=9, run_number=45),),
     )
     bad = Delivery("d-bad-1", "github", "", ())
-    for delivery in (push, ci, bad):
-        deliveries.admit(delivery, events_queue, f"{__name__}.noop_job")
-    deliveries.mark_processed("d-push-1")
-    deliveries.mark_failed("d-bad-1", "config invalid: <b>bad</b> rule")
+    refs = {d.id: deliveries.admit(d, events_queue, f"{__name__}.noop_job").ref for d in (push, ci, bad)}
+    deliveries.mark_processed(refs["d-push-1"])
+    deliveries.mark_failed(refs["d-bad-1"], "config invalid: <b>bad</b> rule")
     deliveries.record_ignored("d-ping", "github", "ping event")
     deliveries.record_ignored("d-<script>", "quay", "unsupported event")
 

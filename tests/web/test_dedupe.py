@@ -13,7 +13,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from bot.core.events import CiFinished, Delivery, ImagePushed
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
-from bot.store.deliveries import STALE_CLAIM_S, DeliveryStore
+from bot.store.deliveries import DeliveryStore, delivery_ref, events_digest
 from tests.conftest import TEST_REDIS_URL
 
 PUSH = ImagePushed("ghcr.io/acme/api", "1.4.2", None, "generic")
@@ -27,19 +27,19 @@ def _store_for_current_job() -> DeliveryStore:
     return DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), Settings(redis_prefix=prefix))
 
 
-def processing_job(delivery_id: str) -> None:
+def processing_job(ref: str) -> None:
     """Stands in for bot.jobs.events.handle_delivery: reads the delivery, marks it processed."""
     store = _store_for_current_job()
-    assert store.get(delivery_id) is not None
-    store.mark_processed(delivery_id)
+    assert store.get(ref) is not None
+    store.mark_processed(ref)
 
 
-def failing_job(delivery_id: str) -> None:
-    _store_for_current_job().mark_failed(delivery_id, "config invalid")
+def failing_job(ref: str) -> None:
+    _store_for_current_job().mark_failed(ref, "config invalid")
     raise RuntimeError("planning failed")
 
 
-def crashing_job(delivery_id: str) -> None:
+def crashing_job(ref: str) -> None:
     raise RuntimeError("died before recording an outcome")  # the record stays "queued"
 
 
@@ -66,6 +66,10 @@ def delivery(ident: str = "github-d1", *events: object) -> Delivery:
     return Delivery(ident, ident.split("-", maxsplit=1)[0], "", tuple(events) or (CI,))  # type: ignore[arg-type]
 
 
+def ref(d: Delivery) -> str:
+    return delivery_ref(d.id, events_digest(d.events))
+
+
 def test_processed_delivery_is_a_duplicate_and_queues_nothing(store: DeliveryStore, queue: Queue) -> None:
     assert store.admit(delivery(), queue, OK).outcome == "new"
     work(queue)
@@ -80,90 +84,107 @@ def test_redelivery_while_still_queued_is_a_duplicate(store: DeliveryStore, queu
     store.admit(delivery(), queue, OK)
     again = store.admit(delivery(), queue, OK)
     assert (again.outcome, again.status) == ("duplicate", "queued")
-    assert queue.job_ids == [store.job_id("github-d1")]
+    assert queue.job_ids == [store.job_id(ref(delivery()))]
+
+
+def test_same_id_with_other_events_is_processed_too(store: DeliveryStore, queue: Queue) -> None:
+    """The docs' own `X-Manifest-Bot-Delivery: $CI_PIPELINE_ID` for a pipeline pushing two images."""
+    first = delivery("generic-4711", PUSH)
+    second = delivery("generic-4711", ImagePushed("ghcr.io/acme/worker", "1.4.2", None, "generic"))
+    assert store.admit(first, queue, OK).outcome == "new"
+    again = store.admit(second, queue, OK)
+    assert (again.outcome, again.reused) == ("new", True)
+    assert sorted(queue.job_ids) == sorted([store.job_id(ref(first)), store.job_id(ref(second))])
+    work(queue)
+    assert store.by_ref(ref(first)).status == store.by_ref(ref(second)).status == "processed"  # type: ignore[union-attr]
+    assert store.admit(first, queue, OK).outcome == store.admit(second, queue, OK).outcome == "duplicate"
+
+
+def test_an_ignored_delivery_never_overwrites_a_queued_one(store: DeliveryStore, queue: Queue) -> None:
+    store.admit(delivery("generic-4711", PUSH), queue, OK)
+    store.record_ignored("generic-4711", "generic", "no image in the body")
+    assert store.by_ref(ref(delivery("generic-4711", PUSH))).status == "queued"  # type: ignore[union-attr]
+    assert store.record("generic-4711").status == "queued"  # type: ignore[union-attr]
+    work(queue)
+    assert store.record("generic-4711").status == "processed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "ident", ["github-a.b.c", "generic-api/1", "generic-api_1", "generic-" + "x" * 5000, "generic-ü:{}*?\n"]
+)
+def test_any_id_is_accepted_and_processed(ident: str, store: DeliveryStore, queue: Queue) -> None:
+    assert store.admit(delivery(ident), queue, OK).outcome == "new"
+    work(queue)
+    record = store.record(ident)
+    assert record is not None and (record.id, record.status) == (ident, "processed")
+
+
+def test_ids_that_sanitising_would_merge_stay_apart(store: DeliveryStore, queue: Queue) -> None:
+    for ident in ("generic-api/1", "generic-api_1", "generic-api.1"):
+        assert store.admit(delivery(ident), queue, OK).outcome == "new"
+    assert queue.count == 3
 
 
 def test_failed_delivery_is_processed_again(store: DeliveryStore, queue: Queue) -> None:
     store.admit(delivery(), queue, FAIL)
     work(queue)
     record = store.record("github-d1")
+    job_id = store.job_id(ref(delivery()))
     assert record is not None and (record.status, record.reason) == ("failed", "config invalid")
-    assert queue.failed_job_registry.get_job_ids() == [store.job_id("github-d1")]
+    assert queue.failed_job_registry.get_job_ids() == [job_id]
 
     again = store.admit(delivery(), queue, OK)
     assert (again.outcome, again.attempts) == ("retry", 2)
-    assert queue.job_ids == [store.job_id("github-d1")]
+    assert queue.job_ids == [job_id]
     assert queue.failed_job_registry.get_job_ids() == []
     work(queue)
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
-def test_stale_claim_without_a_job_is_enqueued_again_on_redelivery(
-    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
+def test_queued_record_whose_job_is_gone_is_enqueued_again_on_redelivery(
+    store: DeliveryStore, queue: Queue
 ) -> None:
-    now = [1000.0]
-    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
     store.admit(delivery(), queue, OK)
-    queue.empty()  # the job is gone (deleted by hand, lost enqueue), the record still says queued
-    now[0] += STALE_CLAIM_S
+    queue.empty()  # the job is gone (a worker died after taking it, deleted by hand)
     again = store.admit(delivery(), queue, OK)
     assert (again.outcome, again.attempts) == ("retry", 2)
-    assert queue.job_ids == [store.job_id("github-d1")]
+    assert queue.job_ids == [store.job_id(ref(delivery()))]
     work(queue)
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
-def test_job_that_died_without_an_outcome_is_enqueued_again_after_the_stale_window(
-    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
-) -> None:
-    now = [1000.0]
-    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
+def test_job_that_died_without_an_outcome_is_enqueued_again(store: DeliveryStore, queue: Queue) -> None:
     store.admit(delivery(), queue, CRASH)
     work(queue)
+    job_id = store.job_id(ref(delivery()))
     assert store.record("github-d1").status == "queued"  # type: ignore[union-attr]
-    assert queue.failed_job_registry.get_job_ids() == [store.job_id("github-d1")]
-    now[0] += STALE_CLAIM_S
+    assert queue.failed_job_registry.get_job_ids() == [job_id]
     assert store.admit(delivery(), queue, OK).outcome == "retry"
     assert queue.failed_job_registry.get_job_ids() == []
     work(queue)
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
-def test_fresh_claim_without_a_job_is_a_duplicate(
-    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
-) -> None:
-    """Another request claimed it moments ago and is still enqueueing: do not enqueue twice."""
-    now = [1000.0]
-    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
-    store.admit(delivery(), queue, OK)
+def test_requeue_enqueues_only_a_lost_job(store: DeliveryStore, queue: Queue) -> None:
+    d = delivery()
+    store.admit(d, queue, OK)
+    assert store.requeue(ref(d), queue, OK) is False  # its job still waits
     queue.empty()
-    now[0] += STALE_CLAIM_S - 1
-    again = store.admit(delivery(), queue, OK)
-    assert (again.outcome, again.status) == ("duplicate", "queued")
-    assert queue.count == 0 and store.record("github-d1").attempts == 1  # type: ignore[union-attr]
-
-
-def test_stale_claim_whose_job_still_waits_is_a_duplicate(
-    make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
-) -> None:
-    """A long queue backlog: the old claim is stale but its job will still run."""
-    now = [1000.0]
-    store = DeliveryStore(redis_conn, make_settings(), clock=lambda: now[0])
-    store.admit(delivery(), queue, OK)
-    now[0] += 10 * STALE_CLAIM_S
-    assert store.admit(delivery(), queue, OK).outcome == "duplicate"
-    assert queue.job_ids == [store.job_id("github-d1")]
-    assert store.record("github-d1").attempts == 1  # type: ignore[union-attr]
+    assert store.requeue(ref(d), queue, OK) is True
+    assert queue.job_ids == [store.job_id(ref(d))]
+    work(queue)
+    assert store.requeue(ref(d), queue, OK) is False  # processed
+    assert store.queued_refs(older_than_s=0, limit=10) == []
 
 
 class _EnqueueFails(Queue):
-    """The enqueue step after a successful claim hits a Redis error (connection lost mid-request)."""
+    """The enqueue hits a Redis error (connection lost mid-request)."""
 
     def enqueue_call(self, *args: Any, **kwargs: Any) -> Any:
         raise redis.ConnectionError("connection lost")
 
 
-def test_enqueue_failing_after_the_claim_answers_unavailable_and_loses_nothing(
+def test_enqueue_failing_answers_unavailable_and_leaves_no_claim(
     make_settings: Callable[..., Settings], redis_conn: redis.Redis, queue: Queue
 ) -> None:
     settings = make_settings()
@@ -171,11 +192,10 @@ def test_enqueue_failing_after_the_claim_answers_unavailable_and_loses_nothing(
     broken = _EnqueueFails(settings.queue("events"), connection=redis_conn)
     with pytest.raises(StoreUnavailable, match="ConnectionError"):
         store.admit(delivery(), broken, OK)
-    assert store.record("github-d1").status == "queued" and queue.count == 0  # type: ignore[union-attr]
-    # the claim was released, so the sender's immediate retry is claimed and enqueued
-    again = store.admit(delivery(), queue, OK)
-    assert (again.outcome, again.attempts) == ("retry", 2)
-    assert queue.job_ids == [store.job_id("github-d1")]
+    assert store.record("github-d1") is None and queue.count == 0
+    again = store.admit(delivery(), queue, OK)  # the sender's immediate retry
+    assert (again.outcome, again.attempts) == ("new", 1)
+    assert queue.job_ids == [store.job_id(ref(delivery()))]
 
 
 def test_redelivery_keeps_first_reception_time_and_counts_attempts(
@@ -194,8 +214,9 @@ def test_redelivery_keeps_first_reception_time_and_counts_attempts(
 
 
 def test_delivery_round_trips_its_events(store: DeliveryStore, queue: Queue) -> None:
-    store.admit(delivery("generic-x", PUSH, CI), queue, OK)
-    got = store.get("generic-x")
+    d = delivery("generic-x", PUSH, CI)
+    store.admit(d, queue, OK)
+    got = store.get(ref(d))
     assert got is not None
     assert (got.id, got.source, got.events) == ("generic-x", "generic", (PUSH, CI))
     assert got.received_at.endswith("Z")
@@ -211,7 +232,7 @@ def test_recent_lists_newest_first_with_outcome_and_reason(
         store.admit(delivery(ident), queue, OK)
     now[0] = 2000.0
     store.record_ignored("github-ping", "github", "ping")
-    store.mark_failed("github-b", "boom")
+    store.mark_failed(ref(delivery("github-b")), "boom")
     recent = store.recent(3)
     assert [(r.id, r.status, r.reason) for r in recent] == [
         ("github-ping", "ignored", "ping"),
@@ -223,47 +244,24 @@ def test_recent_lists_newest_first_with_outcome_and_reason(
 def test_marking_an_unknown_delivery_reports_false_and_creates_nothing(
     store: DeliveryStore, redis_conn: redis.Redis
 ) -> None:
-    assert store.mark_processed("github-nope") is False
-    assert store.mark_failed("github-nope", "x") is False
-    assert not redis_conn.exists(store.key("github-nope"))
+    assert store.mark_processed("0" * 32) is False
+    assert store.mark_failed("0" * 32, "x") is False
+    assert not redis_conn.exists(store.key("0" * 32))
 
 
-def test_duplicate_admitted_just_before_us_makes_ours_a_duplicate(
-    settings: Settings, redis_conn: redis.Redis, queue: Queue
-) -> None:
-    """A second delivery with the same id claims it right before our claim: we see its claim."""
-    rival = DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), settings)
-    interfered: list[object] = []
-
-    def clock() -> float:  # called just before our claim
-        if not interfered:
-            interfered.append(rival.admit(delivery(), queue, OK))
-        return 1000.0
-
-    again = DeliveryStore(redis_conn, settings, clock=clock).admit(delivery(), queue, OK)
-    assert [a.outcome for a in interfered] == ["new"]  # type: ignore[attr-defined]
-    assert (again.outcome, again.status) == ("duplicate", "queued")
-    assert queue.job_ids == [rival.job_id("github-d1")]
-    assert rival.record("github-d1").attempts == 1  # type: ignore[union-attr]
-    work(queue)
-    assert rival.record("github-d1").status == "processed"  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize("previous", ["new", "stale"])
+@pytest.mark.parametrize("previous", ["new", "lost"])
 def test_concurrent_admissions_of_one_id_enqueue_exactly_one_job(
     previous: str, settings: Settings, redis_conn: redis.Redis, queue: Queue
 ) -> None:
     """Eight threads, each with its own connection, admit the same delivery at the same moment."""
-    now = [1000.0]
-    if previous == "stale":  # a queued record whose job was lost long ago: exactly one re-claims
-        DeliveryStore(redis_conn, settings, clock=lambda: now[0]).admit(delivery(), queue, OK)
+    if previous == "lost":  # a queued record whose job was lost: exactly one redelivery enqueues it
+        DeliveryStore(redis_conn, settings).admit(delivery(), queue, OK)
         queue.empty()
-        now[0] += STALE_CLAIM_S
     start = threading.Barrier(8)
     outcomes: list[str] = []
 
     def admit() -> None:
-        store = DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), settings, clock=lambda: now[0])
+        store = DeliveryStore(redis.Redis.from_url(TEST_REDIS_URL), settings)
         start.wait(timeout=10)
         outcomes.append(store.admit(delivery(), queue, OK).outcome)
 
@@ -275,18 +273,19 @@ def test_concurrent_admissions_of_one_id_enqueue_exactly_one_job(
     enqueued = "new" if previous == "new" else "retry"
     assert sorted(outcomes) == ["duplicate"] * 7 + [enqueued]
     store = DeliveryStore(redis_conn, settings)
-    assert queue.job_ids == [store.job_id("github-d1")]
+    assert queue.job_ids == [store.job_id(ref(delivery()))]
     assert [r.id for r in store.recent(5)] == ["github-d1"]
     assert store.record("github-d1").attempts == (1 if previous == "new" else 2)  # type: ignore[union-attr]
 
 
-def test_job_is_a_plain_rq_job_with_the_documented_id(
+def test_job_is_a_plain_rq_job_with_a_hashed_id(
     settings: Settings, store: DeliveryStore, queue: Queue
 ) -> None:
-    store.admit(delivery("gitlab-uuid-1"), queue, OK)
-    job = queue.fetch_job(f"{settings.redis_prefix}-delivery-gitlab-uuid-1")
+    d = delivery("gitlab-uuid.1/x")
+    store.admit(d, queue, OK)
+    job = queue.fetch_job(f"{settings.redis_prefix}-delivery-{ref(d)}")
     assert job is not None
-    assert (job.func_name, job.args, job.kwargs) == (OK, (), {"delivery_id": "gitlab-uuid-1"})
+    assert (job.func_name, job.args, job.kwargs) == (OK, (), {"ref": ref(d)})
     assert job.get_status() == "queued" and queue.job_ids == [job.id]
 
 

@@ -43,14 +43,17 @@ def test_signed_delivery_is_recorded_and_queued(
     assert response.status_code == 202, response.json
     assert response.json["accepted"] == count
     delivery_id = response.json["delivery"]
-    assert delivery_id.startswith(f"{source}-") and ":" not in delivery_id
+    assert delivery_id.startswith(f"{source}-")
+    store = DeliveryStore(redis_conn, app_settings)
+    record = store.record(delivery_id)
+    assert record is not None and record.status == "queued"
     queue = Queue(app_settings.queue("events"), connection=redis_conn)
-    job_id = f"{app_settings.redis_prefix}-delivery-{delivery_id}"
+    job_id = f"{app_settings.redis_prefix}-delivery-{record.ref}"
     assert queue.job_ids == [job_id]
     job = Job.fetch(job_id, connection=redis_conn)
     assert job.func_name == "bot.jobs.events.handle_delivery"
-    assert job.kwargs == {"delivery_id": delivery_id}
-    stored = DeliveryStore(redis_conn, app_settings).get(delivery_id)
+    assert job.kwargs == {"ref": record.ref}
+    stored = store.get(record.ref)
     assert stored is not None
     assert stored.events == sources.get(source).parse(sources.normalise_headers(headers.items()), body).events
 

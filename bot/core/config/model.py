@@ -205,6 +205,10 @@ class Policy(Model):
     ordering: OrderingChoice = "auto"
     """How versions compare: auto (semver tags by semver, CI builds by run number, else push
     time), semver, numeric, lexical, run-number or push-time."""
+    allow_scheme_change: bool = False
+    """Under ordering auto, let a version of another scheme (a semver tag after CI-run or
+    push-time builds, or the reverse) replace the target's current one. Off: it is superseded,
+    because keys of different schemes do not compare. Keys of one scheme never go down either way."""
 
     def rejection(self, tag: str) -> str | None:
         return rejection(

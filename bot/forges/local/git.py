@@ -10,6 +10,7 @@ credentials) or the server's directories, and pass ``bot.logs.redact``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,17 @@ from bot.logs import redact
 
 ZERO_SHA = "0" * 40
 GIT_TIMEOUT_S = 60.0
+#: git's words for a ref or index lock another process holds (transient: it is released soon)
+_LOCKED = re.compile(r"cannot lock ref|Unable to create '[^']*\.lock'|\.lock': File exists", re.IGNORECASE)
+
+
+def failure(what: str, err: str) -> ForgeError:
+    """A failed git command as a bot error (``err`` already redacted): a lock another git process
+    holds on a ref or the index is Transient (released in a moment, so retried), anything else
+    permanent."""
+    if _LOCKED.search(err):
+        return Transient(f"{what}: a lock is held: {err}")
+    return ForgeError(f"{what}: {err}")
 
 
 class GitRepo:
@@ -63,7 +75,7 @@ class GitRepo:
         except OSError as exc:
             raise ForgeError(f"git {args[0]} could not run: {exc.strerror}") from None
         if check and proc.returncode != 0:
-            raise ForgeError(f"git {args[0]} failed in {self.path.name}: {_stderr(proc)}")
+            raise failure(f"git {args[0]} failed in {self.path.name}", _stderr(proc))
         return proc
 
     def out(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -195,7 +207,7 @@ class GitRepo:
                 f"{self.path.name}: branch {branch} is at {now or 'nothing'}, "
                 f"expected {expected or 'nothing'}"
             )
-        raise ForgeError(f"git update-ref failed in {self.path.name}: {_stderr(proc)}")
+        raise failure(f"git update-ref failed in {self.path.name}", _stderr(proc))
 
     def merge_tree(self, base: str, head: str) -> str | None:
         """The tree of merging ``head`` into ``base``, or None on a conflict (git ≥ 2.38)."""
