@@ -150,10 +150,12 @@ def test_the_event_job_tells_every_github_forge(
     gh.read_file(REPO, "a.yaml", "main")
     event = Installation("added", 1, (REPO,))
     delivery = Delivery("d-installation", "github", "2024-05-01T10:00:00Z", (event,))
-    container.deliveries.admit(delivery, Queue(settings.queue("events"), connection=redis_conn), "x.y")
+    admitted = container.deliveries.admit(
+        delivery, Queue(settings.queue("events"), connection=redis_conn), "x.y"
+    )
     runtime.install(container)
     try:
-        handle_delivery("d-installation")
+        handle_delivery(admitted.ref)
     finally:
         runtime.install(None)
     gh.read_file(REPO, "a.yaml", "main")

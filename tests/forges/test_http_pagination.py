@@ -23,9 +23,10 @@ def link(url: str) -> dict[str, str]:
 
 @responses.activate
 def test_next_pages_on_the_same_origin_are_followed() -> None:
-    second = f"{API}/repositories/9/pulls?page=2"
+    second = f"{API}/repos/acme/deploy/pulls?per_page=2&page=2"
     responses.get(f"{API}/repos/acme/deploy/pulls", json=[1, 2], headers=link(second))
-    responses.get(f"{API}/repositories/9/pulls", json=[3])
+    page_two = responses.matchers.query_param_matcher({"per_page": "2", "page": "2"})
+    responses.get(second, json=[3], match=[page_two])
     pages = client().paginate("/repos/acme/deploy/pulls", "list PRs", params={"per_page": 2})
     assert list(pages) == [1, 2, 3]
     assert responses.calls[1].request.headers["Authorization"] == f"Bearer {TOKEN}"

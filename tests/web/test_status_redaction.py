@@ -55,17 +55,18 @@ def test_a_failed_deliverys_reason_is_stored_redacted(
     store = DeliveryStore(redis_conn, settings)
     pushed = ImagePushed("ghcr.io/acme/api", "1.0.0", None, "generic")
     events = Queue(settings.queue("events"), connection=redis_conn)
-    store.admit(Delivery("d-fails", "generic", "", (pushed,)), events, "tests.web.conftest.noop_job")
+    delivery = Delivery("d-fails", "generic", "", (pushed,))
+    admitted = store.admit(delivery, events, "tests.web.conftest.noop_job")
 
     def fails(*_args: object, **_kwargs: object) -> None:
         raise ForgeError(f"cannot plan: {REMOTE} answered token {TOKEN}")
 
-    monkeypatch.setattr(event_job, "apply_delivery", fails)
+    monkeypatch.setattr(event_job, "apply_deliveries", fails)
     container.__dict__["config"] = object()  # never read: planning fails first
     runtime.install(container)
     try:
         with pytest.raises(ForgeError):
-            event_job.handle_delivery("d-fails")
+            event_job.handle_delivery(admitted.ref)
     finally:
         runtime.install(None)
     record = store.record("d-fails")
