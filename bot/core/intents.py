@@ -66,6 +66,8 @@ class UpdateIntent:
     path: str | None = None  # select one scalar by dotted path (with doc) instead of by image
     doc: int | None = None
     rollback: bool = False  # set only by chat-ops rollback: the one path allowed to go backwards
+    #: a marker/path value naming another image gets this image's name (promotion across registries)
+    rename: bool = False
     #: auto-discovery (no ``files``) searches files matching these globs (() = every YAML file) ...
     discover_include: tuple[str, ...] = ()
     #: ... and never files matching these (applies to ``files`` globs too)

@@ -97,12 +97,13 @@ class Planner:
         if same:
             return None
         if not e.rename:
-            raise UnsafeEdit(
-                f"{ref.path} names {ref.image}, not {e.image}; a name is changed only when a rename "
-                "is asked for (bump --name, rename: true on the rule)",
-                file=self.file,
-                line=ref.line,
+            why = (
+                f"names {ref.image}, not {e.image}; a name is changed only when a rename is asked for "
+                "(bump --name, rename: true on the rule)"
             )
+            if e.selector.marker is not None:  # one marker may mark several images: not this one
+                raise Skipped(f"{why}; left alone")
+            raise UnsafeEdit(f"{ref.path} {why}", file=self.file, line=ref.line)
         if not any(s.role in ("ref", "name") for s in found.slots) and found.name_key is None:
             raise UnsafeEdit(
                 f"{ref.path}: no image name is written there to rename", file=self.file, line=ref.line

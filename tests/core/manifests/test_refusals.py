@@ -55,10 +55,10 @@ D2 = "sha256:" + "2e" * 32
             id="helm-repository-carrying-a-tag",
         ),
         pytest.param(
-            'app:\n  image: ghcr.io/acme/app:1.0 # {"$imagepolicy": "flux-system:app"}\n',
-            Edit(Selector(marker="flux-system:app"), tag="2.0", image="ghcr.io/acme/other"),
+            "app:\n  image: ghcr.io/acme/app:1.0\n",
+            Edit(Selector(path="app.image"), tag="2.0", image="ghcr.io/acme/other"),
             "names ghcr.io/acme/app, not ghcr.io/acme/other; a name is changed only when a rename",
-            id="marker-on-another-image-without-rename",
+            id="path-on-another-image-without-rename",
         ),
         pytest.param(
             "images:\n  - name: web\n    newTag: CONTAINER_IMAGES_TAG\n",
@@ -111,6 +111,20 @@ def test_no_tag_is_added_without_insert(text: str) -> None:
     (note,) = result.skipped
     assert "only in files a target lists" in note
     assert edit(text, "x.yaml", [Edit(Selector(image="ghcr.io/acme/web"), tag="1.1")]).changed
+
+
+def test_a_marker_on_another_image_is_left_alone_unless_renaming() -> None:
+    text = (
+        'a:\n  image: ghcr.io/acme/worker-a:1.0 # {"$imagepolicy": "acme:workers"}\n'
+        'b:\n  image: ghcr.io/acme/worker-b:1.0 # {"$imagepolicy": "acme:workers"}\n'
+    )
+    push_b = Edit(Selector(marker="acme:workers"), tag="2.0", image="ghcr.io/acme/worker-b")
+    result = edit(text, "x.yaml", [push_b])
+    assert result.text == text.replace("worker-b:1.0", "worker-b:2.0")
+    (note,) = result.skipped
+    assert "a.image: names ghcr.io/acme/worker-a, not ghcr.io/acme/worker-b" in note
+    renamed = edit(text, "x.yaml", [Edit(push_b.selector, tag="2.0", image="ghcr.io/acme/worker-b", rename=True)])
+    assert renamed.text.count("ghcr.io/acme/worker-b:2.0") == 2
 
 
 def test_a_tag_bump_leaves_an_unset_digest_as_written() -> None:
