@@ -188,7 +188,13 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
     desired = _desired(ctx, cache)
     if not desired.contents:
         return SyncResult(
-            "noop", None, ctx.base_sha, (), ctx.base_sha, unmatched=desired.unmatched, problems=desired.problems
+            "noop",
+            None,
+            ctx.base_sha,
+            (),
+            ctx.base_sha,
+            unmatched=desired.unmatched,
+            problems=desired.problems,
         )
     sha = ctx.forge.commit_files(
         ctx.repo,
@@ -199,7 +205,13 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         expected_head=ctx.base_sha,
     )
     return SyncResult(
-        "pushed", None, sha, desired.changes, ctx.base_sha, unmatched=desired.unmatched, problems=desired.problems
+        "pushed",
+        None,
+        sha,
+        desired.changes,
+        ctx.base_sha,
+        unmatched=desired.unmatched,
+        problems=desired.problems,
     )
 
 

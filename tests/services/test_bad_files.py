@@ -53,7 +53,9 @@ def test_discovery_skips_a_bad_file_with_its_reason(tmp_path: Path) -> None:
     forge = LocalGitForge(tmp_path)
     result = sync_group(forge, [lf.intent(image="ghcr.io/acme/web", tag="2.1.0", files=())])
     assert result.action == "opened"
-    assert 'tag: "2.1.0"' in forge.read_file(lf.REPO, "envs/dev/web-values.yaml", result.commit or "").decode()
+    assert (
+        'tag: "2.1.0"' in forge.read_file(lf.REPO, "envs/dev/web-values.yaml", result.commit or "").decode()
+    )
     (problem,) = result.problems or ()
     assert problem.startswith("ghcr.io/acme/web: skipped envs/dev/zz-bomb.yaml: aliases and merge keys")
 
@@ -97,7 +99,9 @@ def commit(world: World, path: str, text: str) -> None:
     git(world.repo_dir, "commit", "-q", "-am", f"edit {path}")
 
 
-def test_the_group_records_the_bad_file_and_recovers_when_it_changes(container: Container, world: World) -> None:
+def test_the_group_records_the_bad_file_and_recovers_when_it_changes(
+    container: Container, world: World
+) -> None:
     commit(world, world.path("dev", 1), bomb(salt="reconcile"))
     push(container, 0, "1.2.0", "a")
     push(container, 1, "1.2.0", "b")

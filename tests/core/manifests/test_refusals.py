@@ -123,7 +123,9 @@ def test_a_marker_on_another_image_is_left_alone_unless_renaming() -> None:
     assert result.text == text.replace("worker-b:1.0", "worker-b:2.0")
     (note,) = result.skipped
     assert "a.image: names ghcr.io/acme/worker-a, not ghcr.io/acme/worker-b" in note
-    renamed = edit(text, "x.yaml", [Edit(push_b.selector, tag="2.0", image="ghcr.io/acme/worker-b", rename=True)])
+    renamed = edit(
+        text, "x.yaml", [Edit(push_b.selector, tag="2.0", image="ghcr.io/acme/worker-b", rename=True)]
+    )
     assert renamed.text.count("ghcr.io/acme/worker-b:2.0") == 2
 
 
