@@ -20,8 +20,9 @@ from bot.core.config.model import Discovery, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import parse_image
 from bot.core.intents import PlanResult, UpdateIntent
+from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import edit, load_text
-from bot.core.planning import claimed_by_others, plan, unscoped
+from bot.core.planning import plan
 from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
 from bot.services.desired import edit_for

@@ -16,6 +16,7 @@ from bot.core.config.model import Config, Rule, Target, canonical
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
+from bot.core.lanes import discovery_lanes
 from bot.core.versions import OrderingChoice, Scheme, Unorderable, choose_scheme, ordering_key
 from bot.errors import InvalidReference
 
@@ -211,55 +212,6 @@ def _intent(
         origin=version.origin,
         pr=config.pr_for(rule, target),
     )
-
-
-def discovery_lanes(config: Config, target: Target, image: str) -> tuple[str, ...] | str:
-    """Globs a discovering target must leave to other environments in its repo and branch, or why
-    it may not discover at all.
-
-    Files another environment's target lists are always theirs. A target discovering without
-    ``discover.include`` also leaves the include globs of other environments' discovering
-    targets; and when one of those discovers this image without ``include`` too, neither can
-    tell its files from the other's: the intent is skipped with that reason."""
-    if target.files:
-        return ()
-    if unscoped(target):
-        for rule, other in other_environments(config, target):
-            if unscoped(other) and rule.matches_image(image):
-                return (
-                    f"environment {other.environment or 'default'!r} also discovers {image} in "
-                    f"{target.repo} without discover.include; set discover.include (or files) on these "
-                    "targets so that each edits only its own files"
-                )
-    return claimed_by_others(config, target)
-
-
-def unscoped(target: Target) -> bool:
-    """The target discovers its files in the whole repository (no ``files``, no ``discover.include``)."""
-    return not target.files and "include" not in target.discover.model_fields_set
-
-
-def other_environments(config: Config, target: Target) -> list[tuple[Rule, Target]]:
-    """Targets of other environments in the same repository and branch, with their rules."""
-    where = (target.forge, target.repo, target.branch)
-    return [
-        (rule, other)
-        for rule in config.rules
-        for other in rule.targets
-        if other.environment != target.environment and (other.forge, other.repo, other.branch) == where
-    ]
-
-
-def claimed_by_others(config: Config, target: Target) -> tuple[str, ...]:
-    """Paths and globs other environments' targets list, and (for an unscoped target) the include
-    globs of their discovering targets."""
-    out: list[str] = []
-    for _, other in other_environments(config, target):
-        if other.files:
-            out.extend(f.lstrip("/") for f in other.files)
-        elif unscoped(target) and not unscoped(other):
-            out.extend(other.discover.include)
-    return tuple(dict.fromkeys(out))
 
 
 def _order(choice: OrderingChoice, version: _Version, *, fallback: bool) -> tuple[Scheme, OrderingKey]:

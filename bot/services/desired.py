@@ -155,7 +155,8 @@ def desired_state(
     cache: ScanCache | None = None,
 ) -> Desired:
     """Apply ``intents`` to the files at ``base_sha``; an intent that fails leaves its files alone
-    and is reported (``Desired.failed``/``problems``), the others are applied.
+    and is reported (``Desired.failed``/``problems``), the others are applied. When nothing
+    changes and some intent failed, its ManifestError/UnsafeEdit propagates (nothing to publish).
 
     Every file any intent resolves to is read up front in one ``read_many`` (one forge call where
     the forge batches reads), then edited in memory, intent by intent."""
@@ -185,6 +186,8 @@ def desired_state(
         if edited != original:
             keep_bom = raw.startswith(_BOM.encode()) and not edited.startswith(_BOM)
             contents[path] = ((_BOM if keep_bom else "") + edited).encode("utf-8")
+    if failed and not contents:
+        raise failed[0]
     return Desired(
         contents,
         tuple(done.changes),

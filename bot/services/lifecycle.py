@@ -116,7 +116,7 @@ def sync_group(
     marker = parse_marker(pr.body) if pr else None
     if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
         return SyncResult("noop", pr, pr.head_sha, (), base_sha)
-    desired = _desired(ctx, cache)
+    desired = desired_state(forge, effective, base_sha, cache=cache)
     if not desired.contents:
         result = _close_applied(ctx, pr, marker, desired, force=force)
     elif pr and marker and not (force or recreate) and _bot_owned(pr, marker):
@@ -124,14 +124,6 @@ def sync_group(
     else:
         result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
     return replace(result, problems=desired.problems)
-
-
-def _desired(ctx: _Ctx, cache: ScanCache | None) -> Desired:
-    """The desired state; raise an intent's error when every change failed (nothing else to do)."""
-    desired = desired_state(ctx.forge, ctx.intents, ctx.base_sha, cache=cache)
-    if desired.failed and not desired.contents:
-        raise desired.failed[0]
-    return desired
 
 
 def _observe(forge: Forge, first: UpdateIntent, branch: str) -> tuple[str | None, PullRequest | None, bool]:
@@ -185,7 +177,7 @@ def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
 
 
 def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
-    desired = _desired(ctx, cache)
+    desired = desired_state(ctx.forge, ctx.intents, ctx.base_sha, cache=cache)
     if not desired.contents:
         return SyncResult(
             "noop",
