@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.core.config import load_config
 from bot.core.events import ImagePushed
 from bot.core.marker import parse_marker
@@ -48,3 +50,33 @@ def test_dev_discovery_edits_only_dev_files(tmp_path: Path) -> None:
     assert f"{IMAGE}:1.1.0" in forge.read_file(REPO, "apps/dev/shop.yaml", head).decode()
     for path in ("release/prod.yaml", *(p for p in FILES if p.startswith("components/"))):
         assert forge.read_file(REPO, path, head).decode() == FILES[path], path
+
+
+PROMOTED = (
+    'image:\n  repository: staging.example.com/acme/shop # {"$imagepolicy": "flux-system:shop:name"}\n'
+    '  tag: 1.0.0 # {"$imagepolicy": "flux-system:shop:tag"}\n'
+)
+
+
+@pytest.mark.parametrize("rename", [True, False])
+def test_the_rule_rename_option_rewrites_a_marked_name_or_leaves_it(tmp_path: Path, rename: bool) -> None:
+    seed_repo(tmp_path, REPO, {"prod/values.yaml": PROMOTED})
+    forge = LocalGitForge(tmp_path)
+    config = f"""\
+forges:
+  - {{name: local, kind: local, path: /unused}}
+rules:
+  - name: shop
+    image: {IMAGE}
+    rename: {str(rename).lower()}
+    targets:
+      - {{forge: local, repo: {REPO}, environment: prod, marker: "flux-system:shop",
+         files: [prod/values.yaml]}}
+"""
+    (intent,) = plan(ImagePushed(IMAGE, "1.1.0", None, "ghcr"), load_config(config, "bot.yaml")).intents
+    synced = sync_group(forge, [intent])
+    if rename:
+        text = forge.read_file(REPO, "prod/values.yaml", synced.commit or "").decode()
+        assert text == PROMOTED.replace("staging.example.com/acme/shop", IMAGE).replace("1.0.0", "1.1.0")
+    else:  # the marked value names another image: left alone, nothing to publish
+        assert (synced.action, synced.unmatched) == ("noop", (IMAGE,))
