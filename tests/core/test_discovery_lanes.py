@@ -30,7 +30,7 @@ def test_an_unscoped_discovery_leaves_other_environments_files_and_lanes() -> No
       targets:
         - {forge: github, repo: acme/deploy, environment: dev, files: []}
         - {forge: github, repo: acme/deploy, environment: prod,
-           files: [release/prod.yaml, "/release/extra/*.yaml"]}
+           files: [release/prod.yaml, "release/extra/*.yaml"]}
         - {forge: github, repo: acme/deploy, environment: staging, discover: {include: ["stage/**"]}}
         - {forge: github, repo: acme/other, environment: qa}
         - {forge: github, repo: acme/deploy, branch: legacy, environment: old}
