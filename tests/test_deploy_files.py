@@ -202,7 +202,10 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
 #: comments are issue comments) appear under "Issues" only; updating the issue (labels, assignees)
 #: and commenting appear under both "Issues" and "Pull requests".
 GITHUB_GRANTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
-    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): (("issues", "write"), ("pull_requests", "write")),
+    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): (
+        ("issues", "write"),
+        ("pull_requests", "write"),
+    ),
     ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): (
         ("issues", "write"),
         ("pull_requests", "write"),
@@ -264,7 +267,9 @@ def test_setup_and_forges_docs_say_what_the_manifest_asks_for() -> None:
     rows = dict(re.findall(r"^\| ([a-z ()]+?) \| (read|write) \|", setup, flags=re.M))
     for name, level in granted.items():
         label = {"pull_requests": "pull requests", "members": "members (organization)"}.get(name, name)
-        assert rows.get(label) == level, f"docs/setup.md says {label}: {rows.get(label)}, the manifest {level}"
+        assert rows.get(label) == level, (
+            f"docs/setup.md says {label}: {rows.get(label)}, the manifest {level}"
+        )
     forges = (ROOT / "docs" / "forges.md").read_text(encoding="utf-8")
     for name, level in granted.items():
         assert f"{name.replace('_', ' ')} {level}" in forges, f"docs/forges.md does not say {name} {level}"

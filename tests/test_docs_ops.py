@@ -78,7 +78,9 @@ def test_github_app_manifest_conversion_command_gives_the_json_github_expects() 
     assert argv[0] == ".venv/bin/python", "the conversion must not depend on the system Python"
     argv[0] = sys.executable  # this test runs in that virtualenv
     manifest_yaml = (ROOT / snippet[2]).read_text(encoding="utf-8")
-    out = subprocess.run(argv, cwd=ROOT, input=manifest_yaml, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        argv, cwd=ROOT, input=manifest_yaml, capture_output=True, text=True, check=True
+    ).stdout
     manifest = json.loads(out)
     assert manifest["hook_attributes"]["url"].endswith("/webhooks/github")
     assert manifest["default_permissions"]["contents"] == "write"
