@@ -195,3 +195,39 @@ def test_the_api_is_bounded_and_behind_the_status_token(make_settings, redis_con
         assert resp.status_code == 400 and "limit must be" in resp.get_json()["error"], bad
     assert client.get("/api/deliveries/" + "x" * 5000, headers=auth).status_code == 404
     assert client.get("/api/groups", headers=auth).get_json() == {"groups": []}
+
+
+def newest(app: Flask) -> dict[str, Any]:
+    (record,) = app.test_client().get("/api/deliveries?limit=1").get_json()["deliveries"]
+    return record
+
+
+def test_a_pinned_or_held_group_says_so_on_each_new_version(
+    tmp_path: Path, make_settings, redis_conn
+) -> None:
+    """Chat-ops pins and holds, then registry pushes arrive: each push's outcome names the pin and
+    who set it, or the hold (comments and pushes through the app; an rq worker in-process)."""
+    from tests.integration.test_chatops_e2e import Chat, e2e_settings
+    from tests.services.chatops_fixture import make_world as chat_world
+
+    for world in chat_world(tmp_path, e2e_settings(make_settings), forge_name="github"):
+        chat = Chat(world)
+        chat.push("1.1.0")
+        number = world.open_pr("dev").number
+        chat.say(number, "/manifest-bot pin 1.1.0", author="alice")
+        chat.push("1.2.0")
+        record = newest(chat.app)
+        assert record["verdict"] == "pinned"
+        assert [(o["status"], o["tag"], o["reason"]) for o in record["outcomes"]] == [
+            ("pinned", "1.2.0", "pinned at 1.1.0 by @alice (`unpin` on its PR releases it)")
+        ]
+        assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"
+        chat.say(number, "/manifest-bot unpin\n/manifest-bot hold", author="alice")
+        chat.push("1.3.0")
+        record = newest(chat.app)
+        assert record["verdict"] == "held"
+        assert (
+            record["outcomes"][0]["reason"]
+            == "held: group `dev` is on hold (`unhold` on its PR resumes updates)"
+        )
+        assert record["outcomes"][0]["pr_number"] == number
