@@ -200,7 +200,12 @@ def test_policy_rejections_become_skips_with_rule_and_target(
     if reason is None:
         assert len(result.intents) == 1
     else:
-        where = {"rule": "api", "target": "github:acme/deploy@main/dev", "image": "ghcr.io/acme/api", "tag": tag}
+        where = {
+            "rule": "api",
+            "target": "github:acme/deploy@main/dev",
+            "image": "ghcr.io/acme/api",
+            "tag": tag,
+        }
         assert result.skips == (Skip(reason, **where),)
 
 
