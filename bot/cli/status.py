@@ -82,7 +82,8 @@ def _echo_delivery(row: DeliveryRow) -> None:
         click.echo(f"    {row.reason}")
     for o in row.outcomes:
         image = o.image + (f":{o.tag}" if o.tag else "")
-        where = " ".join(x for x in (image, f"in {o.group_name}" if o.group_name else "") if x)
+        place = f"in {o.group_name}" if o.group_name else f"for {o.target}" if o.target else ""
+        where = " ".join(x for x in (image, place) if x)
         pr = (f" → PR #{o.pr_number}" + (f" {o.pr_url}" if o.pr_url else "")) if o.pr_number else ""
         click.echo(f"    {o.status:<10} {where + ': ' if where else ''}{o.reason}{pr}")
     if row.left_out:

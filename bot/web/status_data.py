@@ -52,6 +52,7 @@ class OutcomeRow:
     tag: str = ""
     group: str = ""  # group key
     group_name: str = ""
+    target: str = ""  # the target's label (``forge:repo@branch/group``) when no group was reached
     pr_number: int | None = None  # the group's open PR now
     pr_url: str = ""  # its web page (http(s) only)
 
@@ -265,6 +266,7 @@ class GroupLinks:
             tag=outcome.tag or "",
             group=outcome.group or "",
             group_name=record.group if record is not None else "",
+            target=outcome.target or "",
             pr_number=record.pr_number if record is not None else None,
             pr_url=url if url and url.startswith(("https://", "http://")) else "",
         )

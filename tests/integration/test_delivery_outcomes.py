@@ -24,6 +24,7 @@ from flask import Flask
 from bot.app import create_app
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
+from bot.store.groups import GroupStore
 from tests.integration.world import (
     ROOT,
     SECRET,
@@ -131,6 +132,9 @@ def test_every_delivery_says_what_became_of_each_image_and_why(
     assert accepted["status"] == "accepted" and accepted["image"] == APP and accepted["tag"] == "1.5.0"
     assert accepted["reason"] == "goes into the PR of group `dev`"
     assert accepted["group"] == group and accepted["pr_number"] == 1  # the PR that carries it
+    # the reconcile recorded the PR's page; a local forge's is no web page, so it is not linked
+    assert GroupStore(redis_conn, settings).get(group).pr_url.endswith("/pulls/1")  # type: ignore[union-attr]
+    assert accepted["pr_url"] == ""
 
     expected = {
         "generic-rc": ("skipped", "tag '1.6.0-rc.1' is a prerelease and prereleases are off"),
