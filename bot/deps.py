@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import redis
 from rq import Queue
@@ -28,7 +28,7 @@ from bot.forges.factory import build_forge
 from bot.jobs.periodic import Periodic, PeriodicJob
 from bot.jobs.schedule import Scheduler
 from bot.registry import RegistryClient
-from bot.services.chatops.context import ChatopsDeps, Planner
+from bot.services.chatops.context import ChatopsDeps, Planner, configured_merge_method
 from bot.services.config_source import forge_options
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.settings import Settings
@@ -182,6 +182,7 @@ class Container:
             branches_of=lambda group_key: (
                 config.branches_of(GroupKey.parse(group_key)) if config is not None else ()
             ),
+            merge_method_of=partial(configured_merge_method, config),
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: scheduler.cancel_auto_merge(forge_name, repo, number),
         )

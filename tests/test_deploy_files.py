@@ -180,7 +180,7 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
         "actions": "read",
         "checks": "read",
         "packages": "read",  # needed to receive registry_package (GHCR pushes)
-        "issues": "read",
+        "issues": "write",  # reactions on PR comments (Issues only), the issue_comment subscription
         "members": "read",  # organization: team membership for chat-ops team rules
     }
     assert set(manifest["default_events"]) == {
@@ -193,3 +193,83 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
     }
     assert manifest["hook_attributes"]["url"].endswith("/webhooks/github")
     assert manifest["public"] is False
+
+
+# --- the GitHub App's permissions ------------------------------------------------------------------
+#: What GitHub's "Permissions required for GitHub Apps" lists for the requests the bot makes on a
+#: PR's conversation (github/docs, src/github-apps/data/fpt-2022-11-28/server-to-server-permissions.json):
+#: request -> the permissions that each grant it on their own. Reactions to issue comments (a PR's
+#: comments are issue comments) appear under "Issues" only; updating the issue (labels, assignees)
+#: and commenting appear under both "Issues" and "Pull requests".
+GITHUB_GRANTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): (
+        ("issues", "write"),
+        ("pull_requests", "write"),
+    ),
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): (
+        ("issues", "write"),
+        ("pull_requests", "write"),
+    ),
+    ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"): (("issues", "write"),),
+    ("POST", "/repos/{owner}/{repo}/pulls"): (("pull_requests", "write"),),
+}
+#: webhook events and the permission GitHub requires to subscribe to them (its webhook docs:
+#: "To subscribe to this event, a GitHub App must have at least read-level access for …")
+GITHUB_EVENT_PERMISSION = {"issue_comment": "issues", "pull_request": "pull_requests", "push": "contents"}
+_LEVEL = {"read": 1, "write": 2}
+
+
+def _template(method: str, path: str) -> tuple[str, str]:
+    for key in GITHUB_GRANTS:
+        pattern = re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(key[1]))
+        if key[0] == method and re.fullmatch(pattern, path):
+            return key
+    raise AssertionError(f"{method} {path}: no entry in GITHUB_GRANTS")
+
+
+def _app_manifest() -> dict[str, Any]:
+    return load_all(DEPLOY / "github-app.yml")[0]
+
+
+def test_the_app_manifest_grants_every_request_the_pr_conversation_makes() -> None:
+    """Open a PR with labels and assignees, comment, react: each request the GitHub adapter sends
+    is granted by a permission the App manifest asks for, at the level GitHub documents."""
+    import responses
+
+    from bot.core.ports import ForgeInfo, Reaction
+    from bot.forges.github.adapter import GitHubForge
+    from bot.forges.github.clients import TokenCredentials
+    from tests.forges.api import github_json
+
+    api, repo = "https://api.github.com", "acme/deploy"
+    gh = GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_test"), api_url=api)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        rsps.post(f"{api}/repos/{repo}/pulls", json=github_json("pull"), status=201)
+        rsps.patch(f"{api}/repos/{repo}/issues/7", json={"number": 7})
+        rsps.post(f"{api}/repos/{repo}/issues/7/comments", json=github_json("comment"), status=201)
+        rsps.post(f"{api}/repos/{repo}/issues/comments/1/reactions", json=github_json("reaction"), status=201)
+        gh.open_pr(repo, "manifest-bot/dev/dev", "main", "t", "b", labels=["deps"], assignees=["hubot"])
+        gh.comment(repo, 7, "hello")
+        gh.react(repo, 7, 1, Reaction.SEEN)
+        sent = [(c.request.method, c.request.path_url.split("?")[0]) for c in rsps.calls]
+    granted = _app_manifest()["default_permissions"]
+    for method, path in sent:
+        options = GITHUB_GRANTS[_template(method, path)]
+        assert any(_LEVEL.get(granted.get(p, ""), 0) >= _LEVEL[a] for p, a in options), (method, path)
+    for event in _app_manifest()["default_events"]:
+        needed = GITHUB_EVENT_PERMISSION.get(event)
+        assert needed is None or granted.get(needed) in _LEVEL, event
+
+
+def test_setup_and_forges_docs_say_what_the_manifest_asks_for() -> None:
+    granted = _app_manifest()["default_permissions"]
+    setup = (ROOT / "docs" / "setup.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| ([a-z ()]+?) \| (read|write) \|", setup, flags=re.M))
+    for name, level in granted.items():
+        label = {"pull_requests": "pull requests", "members": "members (organization)"}.get(name, name)
+        assert rows.get(label) == level, (
+            f"docs/setup.md says {label}: {rows.get(label)}, the manifest {level}"
+        )
+    forges = (ROOT / "docs" / "forges.md").read_text(encoding="utf-8")
+    for name, level in granted.items():
+        assert f"{name.replace('_', ' ')} {level}" in forges, f"docs/forges.md does not say {name} {level}"

@@ -73,6 +73,10 @@ def test_local_chat_ops_session_runs_as_printed(
         outputs.append(done.stdout)
     text = "\n".join(outputs)
     assert "#1 [open] manifest-bot/dev/dev → main: chore(dev): bump web to 1.5.0" in text
+    # status: each delivery's outcome and why; the prerelease's reason, the accepted one's PR
+    assert "[processed · nothing to do]" in text
+    assert "tag '1.6.0-rc.1' is a prerelease and prereleases are off" in text
+    assert "goes into the PR of group `dev` → PR #1" in text
     assert "**Status of group `dev` (dev)**" in text
     assert "#2 [open] manifest-bot/staging/staging → main: chore(staging): promote web 1.5.0 from dev" in text
     assert "#1 [merged]" in outputs[-1]

@@ -45,6 +45,7 @@ class Pin:
     image: str
     tag: str | None
     digest: str | None = None
+    by: str | None = None  # who pinned it (chat-ops), for the status page's "why"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class GroupState:
                 }
                 for m in self.ignored
             ],
-            "pinned": [{"image": p.image, "tag": p.tag, "digest": p.digest} for p in self.pinned],
+            "pinned": [_pin_dict(p) for p in self.pinned],
             "hold": self.hold,
             "last_error": self.last_error,
         }
@@ -91,5 +92,14 @@ class GroupState:
             )
             for m in data.get("ignored", ())
         )
-        pinned = tuple(Pin(p["image"], p.get("tag"), p.get("digest")) for p in data.get("pinned", ()))
+        pinned = tuple(
+            Pin(p["image"], p.get("tag"), p.get("digest"), p.get("by")) for p in data.get("pinned", ())
+        )
         return cls(ignored, pinned, bool(data.get("hold", False)), data.get("last_error"))
+
+
+def _pin_dict(pin: Pin) -> dict[str, Any]:
+    data: dict[str, Any] = {"image": pin.image, "tag": pin.tag, "digest": pin.digest}
+    if pin.by is not None:  # only when known: pins stored before it existed keep their form
+        data["by"] = pin.by
+    return data

@@ -127,6 +127,9 @@ class Skip:
     reason: str
     rule: str | None = None
     target: str | None = None
+    #: the image and tag the event offered, when the skip is about one (status page, outcomes)
+    image: str | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

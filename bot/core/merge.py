@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from bot.core.group_state import GroupState
 from bot.core.intents import OrderingKey, UpdateIntent
@@ -96,9 +96,11 @@ class Superseded:
     reason: Reason
     winner_tag: str | None = None
     delivery_id: str | None = None
+    #: the CI run number of the version that won, when the target is ordered by run number
+    winner_run: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "target": self.target,
             "image": self.image,
             "tag": self.tag,
@@ -107,6 +109,26 @@ class Superseded:
             "winner_tag": self.winner_tag,
             "delivery_id": self.delivery_id,
         }
+        if self.winner_run is not None:
+            data["winner_run"] = self.winner_run
+        return data
+
+    def describe(self) -> str:
+        """Why it was not applied, in words: "superseded by run #106", "already at 1.4.0"."""
+        winner = f"run #{self.winner_run}" if self.winner_run is not None else self.winner_tag
+        match self.reason:
+            case "older":
+                return f"superseded by {winner or 'a newer version'}"
+            case "duplicate":
+                return f"already at {self.winner_tag or self.tag}"
+            case "ignored":
+                return "ignored on the group (chat-ops `ignore`, or its PR was closed unmerged)"
+            case "scheme":
+                return (
+                    f"ordered by another version scheme than the target's {winner or 'version'}; "
+                    "the policy does not allow a scheme change"
+                )
+        assert_never(self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,27 @@ def _rejection(
     return "older"
 
 
+def _superseded(
+    intent: UpdateIntent, reason: Reason, winner: UpdateIntent | None, mark: Mark | None
+) -> Superseded:
+    """The record of a rejected intent, naming the version that holds the target."""
+    run = None
+    if winner is not None and winner.ordering_scheme == "run-number":
+        run = winner.ordering_key[0] if winner.ordering_key else None
+    elif winner is None and mark is not None and mark.scheme == "run-number":
+        run = mark.key[0] if mark.key else None
+    return Superseded(
+        target=intent.target_key,
+        image=intent.image,
+        tag=intent.tag,
+        key=intent.ordering_key,
+        reason=reason,
+        winner_tag=winner.tag if winner is not None else (mark.tag if mark else None),
+        delivery_id=intent.origin.delivery_id,
+        winner_run=run if isinstance(run, int) else None,
+    )
+
+
 def merge(
     active: Mapping[str, UpdateIntent],
     marks: Mapping[str, Mark],
@@ -173,18 +216,7 @@ def merge(
         mark = cur_marks.get(target)
         reason = _rejection(intent, mark, cur_active.get(target), state)
         if reason is not None:
-            winner = cur_active.get(target)
-            superseded.append(
-                Superseded(
-                    target=target,
-                    image=intent.image,
-                    tag=intent.tag,
-                    key=intent.ordering_key,
-                    reason=reason,
-                    winner_tag=winner.tag if winner is not None else (mark.tag if mark else None),
-                    delivery_id=intent.origin.delivery_id,
-                )
-            )
+            superseded.append(_superseded(intent, reason, cur_active.get(target), mark))
             continue
         cur_active[target] = changed[target] = intent
         accepted += 1

@@ -21,6 +21,9 @@ from bot.core.versions import OrderingChoice, Scheme, Unorderable, choose_scheme
 from bot.errors import InvalidReference
 
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+#: CI statuses (``bot.core.events.CI_STATUSES``) that mean the run failed; the others (cancelled,
+#: skipped, neutral…) did not succeed
+_FAILED = frozenset({"failure", "timed_out"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +58,15 @@ def _plan_push(
     version = _Version(image, event.tag, event.digest, origin, when=event.pushed_at or received)
     rules = [r for r in config.rules if r.ci is None and r.matches_image(image)]
     if not rules:
-        return PlanResult(skips=(Skip(f"no rule matches image {image}"),))
+        return PlanResult(skips=(Skip(f"no rule routes {image}", image=image, tag=event.tag),))
     return _collect(config, [(rule, version) for rule in rules])
 
 
 def _plan_ci(event: CiFinished, config: Config, delivery_id: str | None, received: str | None) -> PlanResult:
     what = f"CI run for {event.repo}" + (f"@{event.sha[:7]}" if event.sha else f" ({event.run_id})")
     if event.status != "success":
-        return PlanResult(skips=(Skip(f"{what} finished with status {event.status!r}; nothing to update"),))
+        outcome = "failed" if event.status in _FAILED else "did not succeed"
+        return PlanResult(skips=(Skip(f"{what} {outcome} (status {event.status!r}); nothing to update"),))
     rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
     if not rules:
         where = f"branch {event.branch!r}" if event.branch else f"tag {event.tag!r}"
@@ -174,7 +178,7 @@ def _intent(
     policy = config.policy_for(rule, target)
 
     def skip(reason: str) -> Skip:
-        return Skip(reason, rule=rule.name, target=target.label())
+        return Skip(reason, rule=rule.name, target=target.label(), image=version.image, tag=version.tag)
 
     problem = _pin_problem(policy.pin, version.tag, version.digest)
     if problem is None and version.tag is not None and not rollback:

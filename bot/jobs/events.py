@@ -28,10 +28,11 @@ from typing import Any
 import redis
 
 from bot.core.events import Delivery, Installation, PrComment
+from bot.core.outcomes import TargetOutcome, bounded, summary
 from bot.errors import BotError
 from bot.jobs import runtime
 from bot.jobs.schedule import PendingCommand, command_token
-from bot.logs import redact
+from bot.logs import bind, redact
 from bot.services.events import apply_deliveries
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,9 @@ def _handle(refs: list[str]) -> dict[str, Any]:
     outcome = apply_deliveries(container.intents, container.config, deliveries, bot_login=login)
     for delivery in deliveries:
         _queue_commands(delivery)
-    store.mark_processed_many([r for r, _ in found])
+    refs = [r for r, _ in found]
+    store.mark_processed_many(refs, dict(zip(refs, outcome.per_delivery, strict=True)))
+    log_outcomes(deliveries, outcome.per_delivery)
     return {
         "batch": len(deliveries),
         "intents": outcome.intents,
@@ -200,6 +203,15 @@ def _handle(refs: list[str]) -> dict[str, Any]:
         "superseded": outcome.superseded,
         "groups": outcome.groups,
     }
+
+
+def log_outcomes(deliveries: list[Delivery], outcomes: list[list[TargetOutcome]]) -> None:
+    """One line per delivery: its verdict and every outcome with its reason (docs/operations.md)."""
+    for delivery, found in zip(deliveries, outcomes, strict=True):
+        verdict, reason = summary(found)
+        records = [o.to_dict() for o in bounded(found)[0]]
+        with bind(delivery_id=delivery.id, source=delivery.source):
+            log.info("delivery %s: %s", verdict or "processed", reason, extra={"outcomes": records})
 
 
 def _queue_commands(delivery: Delivery) -> None:

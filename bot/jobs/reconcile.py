@@ -22,6 +22,7 @@ from bot.errors import Transient
 from bot.jobs import runtime
 from bot.jobs.schedule import Scheduler, retry_delay
 from bot.services.reconcile import is_transient, reconcile, record_transient
+from bot.store.failures import mark_reconciled
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
         raise
     if report.deferred:
         scheduler.reconcile_fallback(group_key, report.lock_ttl_s, force=force, recreate=recreate)
-    elif container.intents.dirty(group_key):
-        scheduler.request_reconcile(group_key)  # still moving after MAX_ROUNDS
+    else:
+        mark_reconciled(container.redis, container.settings, group_key)  # resolves its failed jobs
+        if container.intents.dirty(group_key):
+            scheduler.request_reconcile(group_key)  # still moving after MAX_ROUNDS
     return {
         "group": group_key,
         "deferred": report.deferred,

@@ -21,7 +21,9 @@ from bot.core import planning
 from bot.core.config.model import Config
 from bot.core.events import CiFinished, Delivery, ImagePushed, PrClosed, Push
 from bot.core.intents import PlanResult, UpdateIntent
+from bot.core.outcomes import TargetOutcome
 from bot.metrics import INTENTS
+from bot.services.outcomes import OutcomeLog
 from bot.store.groups import GroupRecord
 from bot.store.intents import IntentStore
 
@@ -37,6 +39,8 @@ class EventOutcome:
     accepted: int = 0  # intents that changed a group's desired state
     superseded: int = 0
     skips: list[str] = field(default_factory=list)
+    #: per delivery, in the order given: what became of each image and target, and why
+    per_delivery: list[list[TargetOutcome]] = field(default_factory=list)
 
 
 def apply_delivery(
@@ -58,18 +62,26 @@ def apply_deliveries(
     out = EventOutcome()
     touched: set[str] = set()
     intents: list[UpdateIntent] = []
-    for delivery in deliveries:
+    deliveries = list(deliveries)
+    log = OutcomeLog(len(deliveries))
+    for n, delivery in enumerate(deliveries):
         for event in delivery.events:
             if isinstance(event, ImagePushed | CiFinished):
                 result = plan(event, config, delivery_id=delivery.id, received_at=delivery.received_at)
                 intents.extend(result.intents)
                 out.skips.extend(s.reason for s in result.skips)
-            elif isinstance(event, Push):
-                touched.update(on_push(store, config, event))
+                log.planned(n, result)
+                continue
+            groups: list[str] = []
+            if isinstance(event, Push):
+                groups = on_push(store, config, event)
             elif isinstance(event, PrClosed):
-                touched.update(on_pr_closed(store, config, event, bot_login=bot_login))
+                groups = on_pr_closed(store, config, event, bot_login=bot_login)
+            touched.update(groups)
+            log.handled(n, event, groups)
     out.intents = len(intents)
     outcomes, dirty = store.merge_dirty(intents)
+    out.per_delivery = log.outcomes(store, outcomes)
     for outcome in outcomes.values():
         out.accepted += outcome.accepted
         out.superseded += len(outcome.superseded)

@@ -208,6 +208,7 @@ def _sync_once(
             state=state,
             error_commented=None,
             pr_number=number,
+            pr_url=pr.url if pr is not None and number is not None else None,
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,

@@ -6,7 +6,8 @@ hash), two ids never collide by sanitising or truncation, and a sender reusing a
 events (a CI pipeline id for a pipeline that pushes two images) is a new delivery, not a duplicate.
 
 - ``<prefix>:delivery:<ref>``: hash with the id, source, events, status, reason, attempts, times;
-  expires after ``delivery_ttl_s``.
+  once processed also its ``verdict`` and ``outcomes`` (per image and target, with the reason:
+  ``bot.core.outcomes``; ``reason`` then summarises them); expires after ``delivery_ttl_s``.
 - ``<prefix>:delivery-id:<hash of id>``: the latest ref of an id (lookups by the sender's id).
 - ``<prefix>:deliveries:recent``: refs by reception time (status page), ``…:queued``: refs whose
   job has not recorded an outcome yet (the sweep re-enqueues those whose job is gone).
@@ -23,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -32,6 +33,8 @@ import redis
 from rq import Queue
 
 from bot.core.events import Delivery, Event, event_from_dict, event_to_dict
+from bot.core.outcomes import Status as OutcomeStatus
+from bot.core.outcomes import TargetOutcome, amend, bounded, summary
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
 from bot.store import jobs
@@ -106,6 +109,10 @@ class DeliveryRecord:
     updated_at: str
     attempts: int
     events: tuple[Event, ...]
+    #: what became of each image and target, and why (``bot.core.outcomes``); () until processed
+    outcomes: tuple[TargetOutcome, ...] = ()
+    verdict: str = ""  # "updated", "nothing to do", … (``bot.core.outcomes.summary``)
+    left_out: int = 0  # outcomes beyond the stored bound
 
     @property
     def delivery(self) -> Delivery:
@@ -275,13 +282,48 @@ class DeliveryStore:
         """Mark processed; a redelivery is then a duplicate. False when the record is gone."""
         return self._set(ref, "processed", "")
 
-    def mark_processed_many(self, refs: list[str]) -> None:
-        """Mark several deliveries processed in one round trip (an event job's batch)."""
-        fields = ["status", "processed", "reason", "", "updated_at", _iso(self._clock())]
+    def mark_processed_many(
+        self, refs: list[str], outcomes: Mapping[str, Sequence[TargetOutcome]] | None = None
+    ) -> None:
+        """Mark several deliveries processed in one round trip (an event job's batch), each with its
+        outcomes when given (bounded; ``reason`` becomes their summary)."""
+        now = _iso(self._clock())
         with self._redis.pipeline(transaction=False) as pipe:
             for ref in refs:
+                extra = _outcome_fields((outcomes or {}).get(ref, ()))
+                fields = ["status", "processed", "updated_at", now, *(x for kv in extra.items() for x in kv)]
                 self._update(keys=[self.key(ref), self.queued_key], args=fields, client=pipe)
             pipe.execute()
+
+    def amend_outcomes(
+        self, delivery_id: str, *, group: str, image: str, status: OutcomeStatus, reason: str
+    ) -> bool:
+        """Set the outcome of ``image`` in ``group`` of the sender's latest delivery ``delivery_id``
+        (a step after the event job learns more: registry verification marks a version
+        ``waiting`` for its tag, then ``accepted``). False when nothing matched or it is gone."""
+        ref = _text(self._redis.get(self._id_key(delivery_id)))
+        if ref is None:
+            return False
+        key = self.key(ref)
+        with self._redis.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(key)
+                    record = _decode(pipe.hgetall(key))
+                    if record is None:
+                        return False
+                    found, changed = amend(
+                        record.outcomes, group=group, image=image, status=status, reason=reason
+                    )
+                    if not changed:
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping=_outcome_fields(found, record.left_out))
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+        return False
 
     def mark_failed(self, ref: str, reason: str) -> bool:
         """Mark failed with the reason; a redelivery is then processed again."""
@@ -314,6 +356,26 @@ class DeliveryStore:
         return [record for row in rows if (record := _decode(row))]
 
 
+def _outcome_fields(outcomes: Sequence[TargetOutcome], left_out: int = 0) -> dict[str, str | int]:
+    """The hash fields of a delivery's outcomes: the bounded records, their summary, the count left
+    out. No outcomes (a delivery without events) leaves the reason empty."""
+    kept, more = bounded(outcomes)
+    verdict, reason = summary(kept)
+    return {
+        "reason": reason,
+        "verdict": verdict,
+        "outcomes": json.dumps([o.to_dict() for o in kept], separators=(",", ":")),
+        "outcomes_left_out": more + left_out,
+    }
+
+
+def _decode_outcomes(raw: str | None) -> tuple[TargetOutcome, ...]:
+    try:
+        return tuple(TargetOutcome.from_dict(o) for o in json.loads(raw or "[]"))
+    except (ValueError, TypeError, KeyError):  # a record written by another version: show none
+        return ()
+
+
 def _decode(row: dict[bytes, bytes]) -> DeliveryRecord | None:
     if not row or b"id" not in row:
         return None
@@ -329,6 +391,9 @@ def _decode(row: dict[bytes, bytes]) -> DeliveryRecord | None:
         updated_at=data.get("updated_at", ""),
         attempts=int(data.get("attempts") or 0),
         events=events,
+        outcomes=_decode_outcomes(data.get("outcomes")),
+        verdict=data.get("verdict", ""),
+        left_out=int(data.get("outcomes_left_out") or 0),
     )
 
 

@@ -31,6 +31,7 @@ class GroupRecord:
     blocked: str | None = None  # why the bot stopped rewriting the branch (a human committed)
     error_commented: str | None = None  # the error text already commented on the PR
     pr_number: int | None = None
+    pr_url: str | None = None  # the open PR's web page (the status page links it)
     head_branch: str | None = None
     #: target -> version the open PR's branch applies (cleared from intents when it merges)
     applied: dict[str, Mark] = field(default_factory=dict)
@@ -58,7 +59,7 @@ class GroupRecord:
         return self.key.group
 
     def to_json(self) -> str:
-        fields = ("group_key", "blocked", "error_commented", "pr_number", "base_sha")
+        fields = ("group_key", "blocked", "error_commented", "pr_number", "pr_url", "base_sha")
         data = {f: getattr(self, f) for f in fields}
         data["head_branch"] = self.head_branch
         data["state"] = self.state.to_dict()

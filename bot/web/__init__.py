@@ -1,4 +1,5 @@
-"""HTTP routes: webhook intake, health and metrics, the status page, and the error table.
+"""HTTP routes: webhook intake, health and metrics, the status page with its JSON API and
+buttons, and the error table.
 
 ``register(app, container)`` wires them (``bot.app.create_app`` calls it).
 """
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from bot.web import errors, health, intake, status
+from bot.web import actions, api, errors, health, intake, status
 
 if TYPE_CHECKING:
     from bot.deps import Container
@@ -20,3 +21,5 @@ def register(app: Flask, container: Container) -> None:
     intake.register(app, container)
     health.register(app, container)
     app.register_blueprint(status.blueprint(container))
+    app.register_blueprint(api.blueprint(container))
+    app.register_blueprint(actions.blueprint(container))

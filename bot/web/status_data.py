@@ -1,8 +1,10 @@
 """What the status page shows, read from Redis into plain dataclasses (no Flask here).
 
-One ``collect`` call builds a :class:`StatusView`: recent deliveries with outcome and reason, every
+One ``collect`` call builds a :class:`StatusView`: recent deliveries with outcome and reason (and
+what became of each image and target, with a link to the PR that carries it), every
 known group with its PR, the versions it wants next to the versions its PR applies, its ignores,
-pins, hold/blocked flags and last error, the rq queue depths and the failed jobs with their reason.
+pins, hold/blocked flags and last error, the rq queue depths and the failed jobs with their reason
+(and, once their group later succeeded, why they are resolved).
 Every section is bounded so the page stays cheap however much history Redis holds, and every text
 field passes the one redaction (``bot.logs.redact``) before the page shows it: what the worker
 stored is already redacted, and what rq stored (a failed job's exception) is redacted here.
@@ -10,21 +12,24 @@ stored is already redacted, and what rq stored (a failed job's exception) is red
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
 import redis
 from rq import Queue
-from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bot.core.events import Event
 from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
 from bot.core.keys import TargetKey
+from bot.core.outcomes import TargetOutcome
 from bot.logs import redact
 from bot.settings import Settings
+from bot.store import failures
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
+from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore
 
@@ -33,7 +38,23 @@ QUEUE_NAMES = ("events", "reconcile", "commands")
 MAX_GROUPS = 200
 MAX_FAILED = 50
 MAX_DELIVERIES = 50
+_REF = re.compile(r"[0-9a-f]{32}")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """What became of one image and target of a delivery, and why (``bot.core.outcomes``)."""
+
+    status: str  # accepted | held | pinned | superseded | skipped | waiting | done
+    reason: str
+    image: str = ""
+    tag: str = ""
+    group: str = ""  # group key
+    group_name: str = ""
+    target: str = ""  # the target's label (``forge:repo@branch/group``) when no group was reached
+    pr_number: int | None = None  # the group's open PR now
+    pr_url: str = ""  # its web page (http(s) only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +62,13 @@ class DeliveryRow:
     id: str
     source: str
     received_at: str
-    outcome: str
+    outcome: str  # the record's status: queued | processed | failed | ignored
     reason: str
     events: str  # "image-pushed ×1, ci-finished ×2"
+    ref: str = ""
+    verdict: str = ""  # updated | nothing to do | held | … (empty until processed)
+    outcomes: tuple[OutcomeRow, ...] = ()
+    left_out: int = 0  # outcomes beyond the stored bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +116,7 @@ class FailedRow:
     function: str
     ended_at: str
     reason: str
+    resolved: str = ""  # why it no longer matters (its group later succeeded), "" while it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +130,11 @@ class StatusView:
     @property
     def queue_depth(self) -> int:
         return sum(q.queued + q.scheduled for q in self.queues)
+
+    @property
+    def failed_open(self) -> int:
+        """Failed jobs nothing has resolved yet."""
+        return sum(1 for f in self.failed if not f.resolved)
 
 
 def version(tag: str | None, digest: str | None) -> str:
@@ -201,23 +232,14 @@ def queues(conn: redis.Redis, settings: Settings) -> tuple[QueueRow, ...]:
     return tuple(rows)
 
 
-def _exc_string(job: Job) -> str | None:
-    result = job.latest_result()
-    return result.exc_string if result is not None else None
+def failed_row(job: FailedJob) -> FailedRow:
+    ended = job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else ""
+    return FailedRow(job.id, job.queue, job.function, ended, reason_of(job.exc), job.resolved)
 
 
 def failed_jobs(conn: redis.Redis, settings: Settings, limit: int = MAX_FAILED) -> tuple[FailedRow, ...]:
-    rows: list[FailedRow] = []
-    for name in QUEUE_NAMES:
-        queue = Queue(settings.queue(name), connection=conn)
-        ids = FailedJobRegistry(queue=queue).get_job_ids(0, limit - 1, desc=True)
-        for job in Job.fetch_many(ids, connection=conn):
-            if job is None:
-                continue
-            ended = job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else ""
-            rows.append(FailedRow(job.id, name, job.func_name or "", ended, reason_of(_exc_string(job))))
-    rows.sort(key=lambda r: r.ended_at, reverse=True)
-    return tuple(rows[:limit])
+    """The newest failed jobs, each with what resolved it (``bot.store.failures``)."""
+    return tuple(failed_row(job) for job in failures.failed(conn, settings, limit))
 
 
 def _event_summary(events: tuple[Event, ...]) -> str:
@@ -227,7 +249,38 @@ def _event_summary(events: tuple[Event, ...]) -> str:
     return ", ".join(f"{kind} ×{n}" for kind, n in counts.items())
 
 
-def delivery_row(record: DeliveryRecord) -> DeliveryRow:
+class GroupLinks:
+    """Each group's open PR (number and web page), read once per group per view."""
+
+    def __init__(self, store: GroupStore) -> None:
+        self._store = store
+        self._seen: dict[str, GroupRecord] = {}
+
+    def outcome_row(self, outcome: TargetOutcome) -> OutcomeRow:
+        record = self._record(outcome.group) if outcome.group else None
+        url = record.pr_url if record is not None and record.pr_number is not None else None
+        return OutcomeRow(
+            status=outcome.status,
+            reason=outcome.reason,
+            image=outcome.image or "",
+            tag=outcome.tag or "",
+            group=outcome.group or "",
+            group_name=record.group if record is not None else "",
+            target=outcome.target or "",
+            pr_number=record.pr_number if record is not None else None,
+            pr_url=url if url and url.startswith(("https://", "http://")) else "",
+        )
+
+    def _record(self, group_key: str) -> GroupRecord | None:
+        if group_key not in self._seen:
+            try:
+                self._seen[group_key] = self._store.get(group_key)
+            except ValueError:  # not a group key: an outcome written by another version
+                return None
+        return self._seen[group_key]
+
+
+def delivery_row(record: DeliveryRecord, links: GroupLinks | None = None) -> DeliveryRow:
     return DeliveryRow(
         id=record.id,
         source=record.source,
@@ -235,11 +288,25 @@ def delivery_row(record: DeliveryRecord) -> DeliveryRow:
         outcome=record.status,
         reason=record.reason,
         events=_event_summary(record.events),
+        ref=record.ref,
+        verdict=record.verdict,
+        outcomes=tuple(links.outcome_row(o) for o in record.outcomes) if links is not None else (),
+        left_out=record.left_out,
     )
 
 
 def deliveries(conn: redis.Redis, settings: Settings, limit: int = MAX_DELIVERIES) -> tuple[DeliveryRow, ...]:
-    return tuple(delivery_row(r) for r in DeliveryStore(conn, settings).recent(limit))
+    links = GroupLinks(GroupStore(conn, settings))
+    return tuple(delivery_row(r, links) for r in DeliveryStore(conn, settings).recent(limit))
+
+
+def delivery(conn: redis.Redis, settings: Settings, delivery_id: str) -> DeliveryRow | None:
+    """One delivery by the sender's id (its latest), or by its ref; redacted."""
+    store = DeliveryStore(conn, settings)
+    record = store.record(delivery_id)
+    if record is None and _REF.fullmatch(delivery_id):
+        record = store.by_ref(delivery_id)
+    return redacted(delivery_row(record, GroupLinks(GroupStore(conn, settings)))) if record else None
 
 
 def collect(conn: redis.Redis, settings: Settings) -> StatusView:

@@ -183,7 +183,7 @@ def test_explain_shows_policy_skips(config_file: Path) -> None:
 
 def test_explain_no_rule(config_file: Path) -> None:
     result = run("explain", "--config", str(config_file), "--image", "nginx", "--tag", "1.27")
-    assert result.output.splitlines()[1] == "skip: no rule matches image docker.io/library/nginx"
+    assert result.output.splitlines()[1] == "skip: no rule routes docker.io/library/nginx"
 
 
 def test_explain_a_raw_github_webhook(config_file: Path, checkout: Path) -> None:

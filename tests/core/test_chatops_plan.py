@@ -14,6 +14,7 @@ from bot.core.chatops.decisions import (
     narrow,
     next_environment,
     promotion_target,
+    resolve_image,
 )
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
@@ -104,8 +105,42 @@ def test_narrow_to_one_image_by_any_spelling() -> None:
     nginx, api = Version.of(intent("1.25.0", image="docker.io/library/nginx")), Version.of(intent("2.0.0"))
     assert narrow([nginx, api], None) == [nginx, api]
     assert narrow([nginx, api], "nginx") == [nginx]
-    with pytest.raises(Refusal, match="`redis` is not updated by this PR"):
+    assert narrow([nginx, api], "api") == [api]  # the short name people write
+    with pytest.raises(
+        Refusal, match=r"this PR does not update `redis` \(its images: `ghcr.io/acme/api`, `nginx`\)"
+    ):
         narrow([nginx, api], "redis")
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("frontend", "ghcr.io/acme/frontend"),
+        ("acme/frontend", "ghcr.io/acme/frontend"),
+        ("GHCR.io/acme/frontend", "ghcr.io/acme/frontend"),
+        ("redis", "docker.io/library/redis"),
+        ("library/redis", "docker.io/library/redis"),
+        ("docker.io/redis", "docker.io/library/redis"),
+    ],
+)
+def test_a_short_name_means_the_prs_image(name: str, found: str) -> None:
+    images = ["ghcr.io/acme/frontend", "docker.io/library/redis", "ghcr.io/acme/api"]
+    assert resolve_image(images, name) == found
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        # the case: `pin frontend:v0.10.6` must never mean docker.io/library/frontend
+        ("frontend", r"this PR does not update `frontend` \(its images: `ghcr.io/acme/api`\)"),
+        ("end", r"this PR does not update `end`"),  # a path segment, not a suffix of one
+        ("api", r"`api` could be `ghcr.io/acme/api`, `quay.io/team/api`; give the full image name"),
+    ],
+)
+def test_a_name_the_pr_does_not_hold_or_holds_twice_is_refused(name: str, message: str) -> None:
+    images = ["ghcr.io/acme/api"] if name != "api" else ["ghcr.io/acme/api", "quay.io/team/api"]
+    with pytest.raises(Refusal, match=message):
+        resolve_image(images, name)
 
 
 CHAINS = [["dev", "staging", "prod"], ["dev", "qa"]]

@@ -102,3 +102,34 @@ def test_reply_does_not_mention_a_lock_it_did_not_wait_for() -> None:
 @pytest.mark.parametrize("name", ["help", "unknown", "refused", "status", "status-empty", "reply-waited"])
 def test_golden_files_exist(name: str) -> None:
     assert (GOLDEN / f"{name}.md").is_file()
+
+
+def test_promote_reply_names_what_moved_and_why_the_rest_did_not() -> None:
+    from bot.core.chatops.replies import Moved, Skipped, not_routed_reason, promotion_text, superseded_reason
+    from bot.core.merge import Superseded
+
+    newer = Superseded("t", "ghcr.io/acme/worker", "1.4.0", (1, 4, 0), "older", winner_tag="1.6.0")
+    same = Superseded("t", "ghcr.io/acme/api", "2.0.0", (2, 0, 0), "duplicate", winner_tag="2.0.0")
+    ignored = Superseded("t", "ghcr.io/acme/cron", "0.9.0", (0, 9, 0), "ignored")
+    moved = [Moved("ghcr.io/acme/web", "1.5.0", "prod", "acme/deploy", 12)]
+    skipped = [
+        Skipped("redis", "7.4.2-alpine", not_routed_reason("prod", "redis")),
+        Skipped(
+            "ghcr.io/acme/worker",
+            "1.4.0",
+            superseded_reason("prod", "ghcr.io/acme/worker", "1.4.0", newer, None),
+        ),
+        Skipped(
+            "ghcr.io/acme/api", "2.0.0", superseded_reason("prod", "ghcr.io/acme/api", "2.0.0", same, 12)
+        ),
+        Skipped(
+            "ghcr.io/acme/cron",
+            "0.9.0",
+            superseded_reason("prod", "ghcr.io/acme/cron", "0.9.0", ignored, None),
+        ),
+    ]
+    message, details = promotion_text("prod", moved, skipped)
+    command = commands("/manifest-bot promote to prod").commands[0]
+    check("promote", reply_text([Outcome(command, True, message, details)]))
+    nothing, why = promotion_text("prod", [], skipped[:1])
+    check("promote-nothing", reply_text([Outcome(command, False, nothing, why)]))

@@ -71,6 +71,8 @@ def only(body: str) -> Command | Unknown:
         ("pin ghcr.io/acme/api:2.0.0", K.PIN, {"tag": "2.0.0", "image": "ghcr.io/acme/api"}),
         ("pin localhost:5000/app:7", K.PIN, {"tag": "7", "image": "localhost:5000/app"}),
         ("unpin", K.UNPIN, {}),
+        ("unpin api", K.UNPIN, {"image": "api"}),  # as docs/chatops.md says: an optional image
+        ("unpin of ghcr.io/acme/api", K.UNPIN, {"image": "ghcr.io/acme/api"}),
         ("promote", K.PROMOTE, {"environment": None}),
         ("promote prod", K.PROMOTE, {"environment": "prod"}),
         ("promote to Staging", K.PROMOTE, {"environment": "Staging"}),

@@ -7,6 +7,7 @@ import pytest
 
 from bot.core.config import Config, load_config
 from bot.core.events import CiFinished, ImagePushed, PrComment
+from bot.core.images import canonical_name
 from bot.core.intents import Origin, Skip, UpdateIntent
 from bot.core.planning import plan, plan_for_environment, render_tag
 
@@ -69,7 +70,8 @@ def test_image_rule_matching(image: str, rule: str | None) -> None:
     result = plan(push(image), config(IMAGE_RULES), delivery_id="d-1")
     if rule is None:
         assert result.intents == ()
-        assert result.skips[0].reason.startswith("no rule matches image ")
+        assert result.skips[0].reason == f"no rule routes {canonical_name(image)}"
+        assert (result.skips[0].image, result.skips[0].tag) == (canonical_name(image), "1.2.3")
     else:
         assert [i.origin.delivery_id for i in result.intents] == ["d-1"]
         assert result.skips == ()
@@ -102,9 +104,9 @@ CI_RULE = """\
         (ci(repo="ACME/Web"), "tag main_0123456"),
         (
             ci(status="failure"),
-            "skip CI run for acme/web@0123456 finished with status 'failure'; nothing to update",
+            "skip CI run for acme/web@0123456 failed (status 'failure'); nothing to update",
         ),
-        (ci(status="cancelled"), "skip CI run for acme/web@0123456 finished with status 'cancelled'"),
+        (ci(status="cancelled"), "skip CI run for acme/web@0123456 did not succeed (status 'cancelled')"),
     ],
 )
 def test_ci_rule_matching(event: CiFinished, outcome: str) -> None:
@@ -198,7 +200,13 @@ def test_policy_rejections_become_skips_with_rule_and_target(
     if reason is None:
         assert len(result.intents) == 1
     else:
-        assert result.skips == (Skip(reason, rule="api", target="github:acme/deploy@main/dev"),)
+        where = {
+            "rule": "api",
+            "target": "github:acme/deploy@main/dev",
+            "image": "ghcr.io/acme/api",
+            "tag": tag,
+        }
+        assert result.skips == (Skip(reason, **where),)
 
 
 DIGEST = "sha256:" + "ab" * 32

@@ -5,7 +5,7 @@ promotion chain and chat-ops overrides, a container wired to it, and helpers tha
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,18 +167,23 @@ def make_world(
     chatops: dict[str, Any] | None = None,
     teams: dict[str, list[str]] | None = None,
     other_repo: str | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[ChatWorld]:
     """``forge_name`` names the local forge in the config: call it ``github`` or ``gitlab`` and its
     config says ``webhooks: <that vendor>``, so that vendor's webhooks (whose events carry the
     forge kind) are routed to it. ``chatops`` replaces the config's chat-ops section; ``teams``
     ({team: [user]}) is the forge's membership; ``other_repo`` adds a second manifest repository
-    (same files) whose dev takes the api image."""
+    (same files) whose dev takes the api image; ``edit`` changes the config dict before it is
+    written (a test's own routing: another policy, a merge method)."""
     root = tmp_path / "git"
     seed_repo(root, REPO, FILES)
     if other_repo is not None:
         seed_repo(root, other_repo, FILES)
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(json.dumps(config_dict(root, forge_name, chatops, other_repo)))
+    config = config_dict(root, forge_name, chatops, other_repo)
+    if edit is not None:
+        edit(config)
+    config_path.write_text(json.dumps(config))
     container = Container(settings.model_copy(update={"config_path": config_path}))
     forge = LocalGitForge(
         root, name=forge_name, permissions=PEOPLE, default_permission=Permission.READ, teams=teams

@@ -14,15 +14,17 @@ from bot.core.events import CiFinished, Delivery, ImagePushed
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.intents import UpdateIntent
 from bot.core.merge import Mark
+from bot.core.outcomes import TargetOutcome
 from bot.deps import Container
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
-from bot.web import status
+from bot.web import actions, api, status
 
 FAILED_REASON = "rules[0].targets[0]: unknown forge 'gh' (configured: local)"
+PR_URL = "https://git.example.com/shop/shop-manifests/pull/7"
 
 
 def failing_job() -> None:
@@ -74,7 +76,16 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
     )
     bad = Delivery("d-bad-1", "github", "", ())
     refs = {d.id: deliveries.admit(d, events_queue, f"{__name__}.noop_job").ref for d in (push, ci, bad)}
-    deliveries.mark_processed(refs["d-push-1"])
+    group_key = "local:shop-manifests:main:dev"
+    why = [
+        TargetOutcome(
+            "accepted", "goes into the PR of group `dev`", "registry.example.com/shop/web", "1.4.0", group_key
+        ),
+        TargetOutcome(
+            "skipped", "tag '1.5.0-rc.1' is a <prerelease>", "registry.example.com/shop/web", "1.5.0-rc.1"
+        ),
+    ]
+    deliveries.mark_processed_many([refs["d-push-1"]], {refs["d-push-1"]: why})
     deliveries.mark_failed(refs["d-bad-1"], "config invalid: <b>bad</b> rule")
     deliveries.record_ignored("d-ping", "github", "ping event")
     deliveries.record_ignored("d-<script>", "quay", "unsupported event")
@@ -91,6 +102,7 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
     GroupStore(conn, settings).set_fields(
         web.group_key,
         pr_number=7,
+        pr_url=PR_URL,
         head_branch="manifest-bot/dev/dev",
         applied={web.target_key: Mark("semver", (1, 3, 0), "1.3.0", None)},
         state=state,
@@ -103,12 +115,14 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
 
 
 def status_app(settings: Settings, conn: redis.Redis | None = None) -> Flask:
-    """A Flask app with only the status blueprint (the page must not depend on the rest)."""
+    """A Flask app with only the status page, its JSON API and its buttons (they must not depend
+    on the rest)."""
     container = Container(settings)
     if conn is not None:
         container.__dict__["redis"] = conn  # share the test's connection (cached_property slot)
     app = Flask(__name__)
-    app.register_blueprint(status.blueprint(container))
+    for module in (status, api, actions):
+        app.register_blueprint(module.blueprint(container))
     return app
 
 

@@ -12,7 +12,8 @@ from tests.web.intake_support import make_app
 
 
 def test_ready_on_a_redis_configured_as_production_needs(
-    make_settings: Callable[..., Settings], redis_server: RedisServer  # noqa: F811
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     redis_server.extra = ["--appendonly", "yes", "--maxmemory-policy", "noeviction"]
     redis_server.start()
@@ -21,7 +22,8 @@ def test_ready_on_a_redis_configured_as_production_needs(
 
 
 def test_an_evicting_redis_without_aof_is_not_ready_and_says_why(
-    make_settings: Callable[..., Settings], redis_server: RedisServer  # noqa: F811
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,  # noqa: F811
 ) -> None:
     redis_server.extra = ["--appendonly", "no", "--maxmemory-policy", "allkeys-lru"]
     redis_server.start()

@@ -10,7 +10,7 @@ import redis
 from pydantic import SecretStr
 
 from bot.settings import Settings
-from tests.web.conftest import FAILED_REASON, Populated, status_app
+from tests.web.conftest import FAILED_REASON, PR_URL, Populated, status_app
 
 
 class Text(HTMLParser):
@@ -115,3 +115,29 @@ def test_refresh_is_opt_in_and_headers_forbid_caching_and_scripts(
     assert "default-src 'none'" in plain.headers["Content-Security-Policy"]
     refreshing = client.get("/?refresh=10").get_data(as_text=True)
     assert '<meta http-equiv="refresh" content="10">' in refreshing
+
+
+def test_each_delivery_says_why_with_a_link_to_the_pr(
+    settings: Settings, redis_conn: redis.Redis, populated: Populated
+) -> None:
+    client = status_app(settings, redis_conn).test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert '<td class="verdict verdict-updated">updated</td>' in html
+    why = html[html.index('<tr class="why" data-delivery="d-push-1">') :]
+    why = why[: why.index("</tr>")]
+    assert f'<a class="pr-link" href="{PR_URL}">PR #7</a>' in why
+    assert "goes into the PR of group `dev`" in visible(why).replace("&#96;", "`")
+    assert "is a &lt;prerelease&gt;" in why and "<prerelease>" not in why  # reasons are text
+    # the same, as JSON
+    record = client.get("/api/deliveries/d-push-1").get_json()
+    assert record["verdict"] == "updated"
+    assert record["reason"].startswith("registry.example.com/shop/web 1.4.0: goes into the PR")
+    assert [(o["status"], o["pr_number"], o["pr_url"]) for o in record["outcomes"]] == [
+        ("accepted", 7, PR_URL),
+        ("skipped", None, ""),
+    ]
+    assert client.get(f"/api/deliveries/{record['ref']}").get_json()["id"] == "d-push-1"  # by ref too
+    listed = client.get("/api/deliveries?limit=2").get_json()["deliveries"]
+    assert len(listed) == 2
+    groups = client.get("/api/groups").get_json()["groups"]
+    assert [(g["key"], g["pr_number"], g["hold"]) for g in groups] == [(populated.group_key, 7, True)]

@@ -17,10 +17,14 @@ from pathlib import Path
 import pytest
 import redis
 from pydantic import SecretStr
+from rq import Queue
+from rq.registry import FailedJobRegistry
 from werkzeug.serving import make_server
 
 from bot.settings import Settings
-from tests.web.conftest import FAILED_REASON, Populated, status_app
+from tests.integration.world import wait_for
+from tests.web.conftest import FAILED_REASON, Populated, populate, status_app
+from tests.web.webdriver import chromium_session
 
 pytestmark = pytest.mark.browser
 
@@ -110,3 +114,26 @@ def test_browser_gets_the_basic_challenge_and_gets_in_with_the_token(
     assert "ERR_INVALID_AUTH_CREDENTIALS" in refused.stderr and 'id="groups"' not in refused.stdout
     assert with_token.returncode == 0, with_token.stderr[-2000:]
     assert '<section id="groups">' in with_token.stdout
+
+
+def test_the_dismiss_button_removes_a_failed_job(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, tmp_path: Path
+) -> None:
+    """A real click in a real browser: the form post carries the page's form token and the basic-auth
+    credentials the browser holds for the page, and lands back on the page without the job."""
+    settings = make_settings(status_token=SecretStr("browser-token"))
+    populate(redis_conn, settings)
+    job_id = f"{settings.redis_prefix}-reconcile-x"
+    failed = FailedJobRegistry(queue=Queue(settings.queue("reconcile"), connection=redis_conn))
+    assert failed.get_job_ids() == [job_id]
+    flags = (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}")
+    with (
+        live_server(status_app(settings, redis_conn)) as base,
+        chromium_session(chromium_binary(), flags) as browser,
+    ):
+        browser.get(base.replace("http://", "http://ops:browser-token@") + "/")
+        assert f'data-job="{job_id}"' in browser.source()
+        browser.click(f'tr[data-job="{job_id}"] button[name="dismiss"]')
+        wait_for(lambda: "No failed jobs." in browser.source(), 30, "the page after the click")
+        assert browser.current_url().endswith("/#failed")
+    assert failed.get_job_ids() == []

@@ -11,6 +11,7 @@ from rq import Queue, SimpleWorker
 from bot import logs
 from bot.core.events import Delivery, ImagePushed
 from bot.core.group_state import GroupState
+from bot.core.outcomes import TargetOutcome
 from bot.deps import Container
 from bot.errors import ForgeError
 from bot.jobs import events as event_job
@@ -40,11 +41,19 @@ def test_the_status_page_shows_no_secret_whatever_redis_holds(
     reconcile = Queue(settings.queue("reconcile"), connection=redis_conn)
     reconcile.enqueue(f"{__name__}.leaking_job", job_id=f"{settings.redis_prefix}-reconcile-leak")
     SimpleWorker([reconcile], connection=redis_conn).work(burst=True)
-    html = status_app(settings, redis_conn).test_client().get("/").get_data(as_text=True)
+    deliveries = DeliveryStore(redis_conn, settings)
+    pushed = Delivery("d-leaky", "generic", "", (ImagePushed("ghcr.io/acme/api", "1.0.0", None, "generic"),))
+    ref = deliveries.admit(pushed, Queue(settings.queue("events"), connection=redis_conn), "x.y").ref
+    leaky = TargetOutcome("skipped", f"no rule routes {REMOTE} ({TOKEN})", "ghcr.io/acme/api", "1.0.0")
+    deliveries.mark_processed_many([ref], {ref: [leaky]})
+    client = status_app(settings, redis_conn).test_client()
+    html = client.get("/").get_data(as_text=True)
     text = visible(html)
     assert "git.example.com/acme/deploy.git" in text  # the host and path stay: they help
+    api = client.get("/api/deliveries/d-leaky").get_data(as_text=True)
+    assert "git.example.com/acme/deploy.git" in api
     for leaked in (TOKEN, "Pl41nP4ssw0rdValue", SECRET, "//deploy:"):
-        assert leaked not in html
+        assert leaked not in html and leaked not in api
 
 
 def test_a_failed_deliverys_reason_is_stored_redacted(

@@ -213,6 +213,8 @@ def parse_words(raw_words: list[str], line: int, text: str) -> Item:
         return _parse_unignore(args, raw_args, line, text)
     if head == "pin":
         return _parse_versioned(CommandKind.PIN, args, line, text, raw_args)
+    if head == "unpin":
+        return _narrowed(Command(CommandKind.UNPIN, line, text), raw_args)
     if head == "rollback":
         return _parse_versioned(CommandKind.ROLLBACK, args, line, text, raw_args)
     if head == "promote":

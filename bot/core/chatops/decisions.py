@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.chatops.commands import IgnoreScope
+from bot.core.chatops.replies import Skipped
 from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
 from bot.core.intents import OrderingKey, UpdateIntent
@@ -53,7 +54,8 @@ class Promotion:
     target: str
     versions: tuple[Version, ...]
     intents: tuple[UpdateIntent, ...]
-    skips: tuple[str, ...] = ()
+    #: versions the planner takes nowhere in ``target`` (not routed there, refused by its policy)
+    skipped: tuple[Skipped, ...] = ()
 
 
 class Refusal(ValueError):
@@ -107,17 +109,35 @@ def describe_ignore(image: str, scope: IgnoreScope, tag: str | None) -> str:
 
 
 def narrow(versions: Sequence[Version], image: str | None) -> list[Version]:
-    """The versions a command applies to: all of the PR's, or those of the one image named."""
+    """The versions a command applies to: all of the PR's, or those of the one image named (by
+    its full name or a short one, see ``resolve_image``)."""
     if not versions:
         raise Refusal("this PR has no versions I know of (its update may have merged or been cleared)")
     if image is None:
         return list(versions)
-    wanted = canonical_name(image)
-    chosen = [v for v in versions if canonical_name(v.image) == wanted]
-    if not chosen:
-        names = ", ".join(sorted({f"`{v.image}`" for v in versions}))
-        raise Refusal(f"`{image}` is not updated by this PR (its images: {names})")
-    return chosen
+    wanted = resolve_image([v.image for v in versions], image)
+    return [v for v in versions if canonical_name(v.image) == wanted]
+
+
+def resolve_image(images: Sequence[str], name: str) -> str:
+    """The one image of ``images`` (a PR's) that ``name`` means, canonical: the same image, else the
+    only one whose path ends with ``name`` (``frontend`` or ``acme/frontend`` for
+    ``ghcr.io/acme/frontend``). A name the PR does not contain, or one that fits several, is
+    refused: people write short names, and ``frontend`` must never become ``docker.io/library/
+    frontend``."""
+    known = sorted({canonical_name(i) for i in images})
+    listed = ", ".join(sorted(f"`{short_image(i)}`" for i in known)) or "none"
+    exact = canonical_name(name)
+    if exact in known:
+        return exact
+    tail = "/" + name.strip().strip("/").lower()
+    fits = [i for i in known if i.lower().endswith(tail)]
+    if len(fits) == 1:
+        return fits[0]
+    if fits:
+        options = ", ".join(f"`{short_image(i)}`" for i in fits)
+        raise Refusal(f"`{name}` could be {options}; give the full image name")
+    raise Refusal(f"this PR does not update `{name}` (its images: {listed})")
 
 
 def next_environment(chain: Sequence[str], current: str | None) -> str | None:

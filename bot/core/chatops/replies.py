@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from bot.core.chatops.commands import DEFAULT_PREFIX, Command, Unknown
+from bot.core.merge import Superseded
 
 #: (command, what it does) in the order the help lists them
 HELP_ROWS: tuple[tuple[str, str], ...] = (
@@ -66,8 +68,7 @@ def refused_text(reason: str) -> str:
 def not_our_pr_text(command: Command, reason: str | None = None) -> str:
     why = f" ({reason})" if reason else ""
     return (
-        f"`{command.text}` only works on a pull request opened by manifest-bot{why}; "
-        "`help` works anywhere."
+        f"`{command.text}` only works on a pull request opened by manifest-bot{why}; `help` works anywhere."
     )
 
 
@@ -122,6 +123,71 @@ def status_text(view: StatusView) -> str:
     if view.last_error:
         lines.append(f"Last error: {view.last_error}")
     return "\n".join(lines)
+
+
+# --- promote -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """One version a ``promote`` took to the target environment, and the PR that carries it."""
+
+    image: str
+    version: str
+    group: str
+    repo: str
+    pr: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """One version a ``promote`` did not take, and why (``reason`` is already words)."""
+
+    image: str
+    version: str
+    reason: str
+    #: the environment has this version or a newer one already: nothing was left undone
+    already: bool = False
+
+
+def not_routed_reason(env: str, image: str) -> str:
+    return f"`{env}` does not route `{image}`"
+
+
+def refused_by_policy_reason(env: str, why: str) -> str:
+    return f"`{env}`'s policy refuses it: {why}"
+
+
+def superseded_reason(env: str, image: str, version: str, s: Superseded, in_pr: int | None) -> str:
+    """Why the target environment did not take ``image`` at ``version`` (``bot.core.merge``'s
+    reason), saying only what is true: "already has" names the version it has."""
+    if s.reason in ("older", "duplicate"):
+        have = s.winner_tag or "a newer version"
+        newer = "" if s.reason == "duplicate" or have == version else " (newer)"
+        where = f", in PR #{in_pr}" if in_pr is not None else ""
+        return f"`{env}` already has `{image}` {have}{newer}{where}"
+    if s.reason == "ignored":
+        return f"`{image}` {version} is ignored in `{env}` (`unignore` on its PR lifts that)"
+    if s.reason == "scheme":
+        have = f" (it has {s.winner_tag})" if s.winner_tag else ""
+        return f"`{env}` orders `{image}` by another version scheme{have}"
+    assert_never(s.reason)
+
+
+def promotion_text(
+    target: str, moved: Sequence[Moved], skipped: Sequence[Skipped]
+) -> tuple[str, tuple[str, ...]]:
+    """The reply to ``promote``: what moved (with the PR that carries it), then what did not, each
+    with its reason, each list by image. Only what moved is named in the first line."""
+    moved = sorted(moved, key=lambda m: m.image)
+    skipped = sorted(skipped, key=lambda s: s.image)
+    lines = []
+    for m in moved:
+        where = f"#{m.pr}" if m.pr is not None else "its PR is being prepared"
+        lines.append(f"`{m.image}` {m.version} → group `{m.group}` in `{m.repo}`: {where}")
+    lines += [f"skipped `{s.image}` {s.version}: {s.reason}" for s in skipped]
+    if not moved:
+        return f"nothing promoted to `{target}`", tuple(lines)
+    what = ", ".join(dict.fromkeys(f"`{m.image}` {m.version}" for m in moved))
+    return f"promoting {what} to `{target}`", tuple(lines)
 
 
 @dataclass(frozen=True, slots=True)

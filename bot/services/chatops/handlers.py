@@ -165,7 +165,10 @@ def _merge(ctx: Context, command: Command) -> Outcome:
     number = _open_pr(ctx, command)
     if ctx.deps.groups.get(group_key(ctx)).state.hold:
         return Outcome(command, False, "this PR is held; `unhold` it first")
-    method: MergeMethod = "squash" if command.kind is CommandKind.SQUASH_MERGE else "merge"
+    # `merge` merges the way the config says the group's PRs merge; `squash and merge` is explicit
+    method: MergeMethod = (
+        "squash" if command.kind is CommandKind.SQUASH_MERGE else ctx.deps.merge_method_of(group_key(ctx))
+    )
     forge, repo, pr = ctx.deps.forge, ctx.event.repo, ctx.pr
     if pr is not None and pr.mergeable:
         try:

@@ -14,13 +14,23 @@ from bot.core.chatops.decisions import (
     narrow,
     next_environment,
     promotion_target,
+    resolve_image,
 )
-from bot.core.chatops.replies import Outcome
+from bot.core.chatops.replies import (
+    Moved,
+    Outcome,
+    Skipped,
+    not_routed_reason,
+    promotion_text,
+    refused_by_policy_reason,
+    superseded_reason,
+)
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.images import canonical_name
-from bot.core.intents import Origin, UpdateIntent
+from bot.core.intents import Origin, Skip, UpdateIntent
 from bot.core.keys import GroupKey, TargetKey
 from bot.core.marker import parse_marker
+from bot.core.merge import MergeOutcome
 from bot.core.ports import PullRequest
 from bot.core.render import short_image
 from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
@@ -75,9 +85,11 @@ def ignore(ctx: Context, command: Command) -> Outcome:
 
 def unignore(ctx: Context, command: Command) -> Outcome:
     removed: list[IgnoreMark] = []
+    ignored = ctx.deps.groups.get(group_key(ctx)).state.ignored
+    image = resolve_image([m.image for m in ignored], command.image) if command.image and ignored else None
 
     def wanted(mark: IgnoreMark) -> bool:
-        if command.image is not None and not _same_image(mark.image, command.image):
+        if image is not None and not _same_image(mark.image, image):
             return False
         if command.scope is IgnoreScope.IMAGE:
             return mark.up_to is None
@@ -119,19 +131,23 @@ def ignore_for_close(ctx: Context) -> None:
 
 # --- pin ---------------------------------------------------------------------------------------
 def pin(ctx: Context, command: Command) -> Outcome:
+    """Pin one of the PR's images: the one named (full or short name, ``resolve_image``), or the
+    only one it has. A name the PR does not update is refused, never guessed."""
     tag = command.tag or ""
+    images = _images(narrow(pr_versions(ctx), None))
     if command.image is not None:
-        images = [command.image]
+        image = resolve_image(images, command.image)
+    elif len(images) > 1:
+        names = ", ".join(f"`{short_image(i)}`" for i in images)
+        raise Refusal(f"this PR updates several images ({names}); say which: `pin <image>:{tag}`")
     else:
-        images = _images(narrow(pr_versions(ctx), None))
-        if len(images) > 1:
-            names = ", ".join(f"`{short_image(i)}`" for i in images)
-            raise Refusal(f"this PR updates several images ({names}); say which: `pin <image>:{tag}`")
-    image = images[0]
+        image = images[0]
 
     def set_pin(state: GroupState) -> GroupState:
         others = tuple(p for p in state.pinned if not _same_image(p.image, image))
-        return dataclasses.replace(state, pinned=(*others, Pin(canonical_name(image), tag)))
+        return dataclasses.replace(
+            state, pinned=(*others, Pin(canonical_name(image), tag, by=ctx.event.author))
+        )
 
     update_state(ctx, set_pin)
     return done(command, f"pinned `{short_image(image)}` to `{tag}`", reconcile(ctx), speak=True)
@@ -140,8 +156,13 @@ def pin(ctx: Context, command: Command) -> Outcome:
 def unpin(ctx: Context, command: Command) -> Outcome:
     removed: list[Pin] = []
 
+    pinned = ctx.deps.groups.get(group_key(ctx)).state.pinned
+    if not pinned:
+        return Outcome(command, False, "nothing is pinned in this group")
+    wanted = resolve_image([p.image for p in pinned], command.image) if command.image else None
+
     def drop(state: GroupState) -> GroupState:
-        removed[:] = [p for p in state.pinned if command.image is None or _same_image(p.image, command.image)]
+        removed[:] = [p for p in state.pinned if wanted is None or _same_image(p.image, wanted)]
         return dataclasses.replace(state, pinned=tuple(p for p in state.pinned if p not in removed))
 
     update_state(ctx, drop)
@@ -175,32 +196,18 @@ def _origin(ctx: Context, command: Command, *, promoted_from: str | None = None)
     )
 
 
-def _apply(ctx: Context, intents: Sequence[UpdateIntent]) -> tuple[list[str], list[str]]:
-    """Merge intents, reconcile each changed group; (groups changed, notes on what was refused)."""
+def _apply(ctx: Context, intents: Sequence[UpdateIntent]) -> dict[str, MergeOutcome]:
+    """Merge intents, reconcile each changed group; each group's merge outcome."""
     outcomes = ctx.deps.intents.merge(intents)
-    changed = [g for g, o in outcomes.items() if o.changed]
-    notes = [
-        f"`{short_image(s.image)}` {s.tag} not applied in `{GroupKey.parse(g).group}`: {s.reason}"
-        + (f" (it has {s.winner_tag})" if s.winner_tag else "")
-        for g, o in outcomes.items()
-        for s in o.superseded
-    ]
-    for key in changed:
+    for key, outcome in outcomes.items():
+        if not outcome.changed:
+            continue
         parsed = GroupKey.parse(key)
         if (parsed.forge, parsed.repo) == (ctx.deps.forge_name, ctx.event.repo):
             ctx.deps.reconcile(key)
         else:
             ctx.deps.enqueue_reconcile(key)
-    return changed, notes
-
-
-def _pr_links(ctx: Context, keys: Sequence[str]) -> tuple[str, ...]:
-    out = []
-    for key in keys:
-        record = ctx.deps.groups.get(key)
-        where = f"#{record.pr_number}" if record.pr_number else "its PR is being prepared"
-        out.append(f"group `{record.group}` in `{record.repo}`: {where}")
-    return tuple(out)
+    return outcomes
 
 
 def _promotable(ctx: Context, command: Command) -> list[Version]:
@@ -214,6 +221,17 @@ def _promotable(ctx: Context, command: Command) -> list[Version]:
     return narrow(known, command.image)
 
 
+def _plan_skips(target: str, version: Version, skips: Sequence[Skip]) -> list[Skipped]:
+    """Why the planner took ``version`` to none (or not all) of ``target``'s targets."""
+    image, shown = short_image(version.image), version.tag or version.digest or "?"
+    out = []
+    for skip in skips:
+        routed = skip.target is not None or skip.rule is not None
+        why = refused_by_policy_reason(target, skip.reason) if routed else not_routed_reason(target, image)
+        out.append(Skipped(image, shown, why))
+    return out
+
+
 def plan_promotion(ctx: Context, command: Command) -> Promotion:
     """What ``promote`` will change (worked out once per command: authorisation checks exactly
     the groups and environments the handler then writes)."""
@@ -222,32 +240,45 @@ def plan_promotion(ctx: Context, command: Command) -> Promotion:
     target = promote_target(ctx, command)
     chosen = _promotable(ctx, command)
     planned: list[UpdateIntent] = []
-    skips: list[str] = []
+    skipped: list[Skipped] = []
     for v in chosen:
         ordering = (v.scheme, v.key) if v.key else None
         plan = ctx.deps.plan_for(v.image, v.tag, v.digest, target, rollback=False, ordering=ordering)
         planned += plan.intents
-        skips += [f"`{short_image(v.image)}`: {s.reason}" for s in plan.skips]
+        skipped += _plan_skips(target, v, plan.skips)
     if not planned:
-        raise Refusal(f"nothing to promote to `{target}`: " + ("; ".join(skips) or "no targets"))
+        why = "; ".join(f"`{s.image}` {s.version}: {s.reason}" for s in skipped) or "no targets"
+        raise Refusal(f"nothing to promote to `{target}`: {why}")
     origin = _origin(ctx, command, promoted_from=environment(ctx) or "?")
     promotion = Promotion(
-        target, tuple(chosen), tuple(dataclasses.replace(i, origin=origin) for i in planned), tuple(skips)
+        target, tuple(chosen), tuple(dataclasses.replace(i, origin=origin) for i in planned), tuple(skipped)
     )
     ctx.plans[command] = promotion
     return promotion
 
 
 def promote(ctx: Context, command: Command) -> Outcome:
+    """Promote, then say what moved (with its PR) and what did not, each with the reason."""
     promotion = plan_promotion(ctx, command)
     target = promotion.target
-    changed, notes = _apply(ctx, promotion.intents)
-    what = ", ".join(f"`{short_image(v.image)}` {v.tag or v.digest}" for v in promotion.versions)
-    if not changed:
-        return Outcome(command, False, f"`{target}` already has {what} or newer", tuple(notes))
-    return Outcome(
-        command, True, f"promoting {what} to `{target}`", (*_pr_links(ctx, changed), *notes), speak=True
-    )
+    moved: list[Moved] = []
+    skipped = list(promotion.skipped)
+    for key, outcome in _apply(ctx, promotion.intents).items():
+        record = ctx.deps.groups.get(key)
+        for intent in outcome.active.values():
+            version = intent.tag or intent.digest or "?"
+            moved.append(
+                Moved(short_image(intent.image), version, record.group, record.repo, record.pr_number)
+            )
+        for s in outcome.superseded:
+            applied = record.applied.get(s.target)
+            in_pr = record.pr_number if applied is not None and applied.tag == s.winner_tag else None
+            image, version = short_image(s.image), s.tag or "?"
+            why = superseded_reason(target, image, version, s, in_pr)
+            skipped.append(Skipped(image, version, why, already=s.reason in ("older", "duplicate")))
+    message, details = promotion_text(target, moved, skipped)
+    settled = not moved and all(s.already for s in skipped)  # nothing left to do: not a failure
+    return Outcome(command, bool(moved) or settled, message, details, speak=True)
 
 
 def marked_tags(pr: PullRequest | None) -> dict[str, tuple[str | None, str | None]]:
@@ -263,7 +294,7 @@ def _rollback_images(
     if known:
         return _images(narrow(known, command.image))
     if command.image is not None:  # a merged PR: its versions live only in its marker now
-        return [canonical_name(command.image)]
+        return [resolve_image(list(table), command.image) if table else canonical_name(command.image)]
     if not table:
         raise Refusal("this PR shows no versions to roll back; name one: `rollback <image>:<tag>`")
     return sorted(table)

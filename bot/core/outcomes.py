@@ -1,0 +1,169 @@
+"""What one delivery did, per image and target, and why (pure): the status page's "why", the
+``/api/deliveries`` records, the worker's log line per delivery and ``manifest-bot status``.
+
+The event job turns each delivery's plan results and the batch's merge outcomes into
+``TargetOutcome`` records (``outcomes_of``); the delivery store keeps them with the delivery.
+
+| status | meaning |
+|---|---|
+| ``accepted`` | the version goes into its group's PR (the page links the PR) |
+| ``held`` | accepted, but the group is on hold: nothing changes until ``unhold`` |
+| ``pinned`` | accepted, but a pin keeps the image at another tag |
+| ``superseded`` | the target has this version or a newer one (or it is ignored there) |
+| ``skipped`` | routed nowhere: no rule, a policy refused the tag, the CI run failed |
+| ``waiting`` | the tag is not in the registry yet (registry verification amends ``accepted`` to it) |
+| ``done`` | an event that updates no image (a merged PR, a moved base branch, a comment) |
+
+**Hook for registry verification**: a later step that finds the tag missing calls
+``DeliveryStore.amend_outcomes(delivery_id, group=…, image=…, status="waiting",
+reason=WAITING_FOR_TAG)`` (``amend`` here is the pure part), and ``status="accepted"`` once it
+appears; the page, the API and ``manifest-bot status`` show whatever the record says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, get_args
+
+from bot.core.group_state import GroupState
+from bot.core.intents import PlanResult, Skip, UpdateIntent
+from bot.core.keys import GroupKey
+from bot.core.merge import MergeOutcome, Superseded
+
+Status = Literal["accepted", "held", "pinned", "superseded", "skipped", "waiting", "done"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+#: statuses after which nothing will change for that image and target
+NOTHING: frozenset[Status] = frozenset({"superseded", "skipped"})
+#: the reason registry verification gives a version whose tag is not in the registry yet
+WAITING_FOR_TAG = "waiting for the tag in the registry"
+#: outcomes kept per delivery (a delivery with more says how many were left out)
+MAX_PER_DELIVERY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TargetOutcome:
+    status: Status
+    reason: str
+    image: str | None = None
+    tag: str | None = None
+    group: str | None = None  # the group key (forge:repo:base:group): the page links its PR
+    target: str | None = None  # the target's label (``forge:repo@branch/group``), when known
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TargetOutcome:
+        status = data.get("status")
+        if status not in STATUSES:
+            raise ValueError(f"unknown outcome status {status!r}")
+        fields = ("image", "tag", "group", "target")
+        return cls(status, str(data.get("reason", "")), **{f: data.get(f) for f in fields})
+
+
+# --- from a plan and a merge ---------------------------------------------------------------------
+def outcomes_of(
+    results: Iterable[PlanResult], merged: Mapping[str, MergeOutcome], states: Mapping[str, GroupState]
+) -> list[TargetOutcome]:
+    """One delivery's outcomes: a record per skip of its plans and per intent, after the merge of
+    its batch (``merged``: group key → outcome) under each group's state (hold, pins, ignores)."""
+    out: list[TargetOutcome] = []
+    for result in results:
+        out += [of_skip(s) for s in result.skips]
+        out += [of_intent(i, merged.get(i.group_key), states.get(i.group_key)) for i in result.intents]
+    return out
+
+
+def of_skip(skip: Skip) -> TargetOutcome:
+    return TargetOutcome("skipped", skip.reason, skip.image, skip.tag, None, skip.target)
+
+
+def of_intent(intent: UpdateIntent, merged: MergeOutcome | None, state: GroupState | None) -> TargetOutcome:
+    """What became of one planned intent (see the module docstring for the statuses)."""
+    state = state or GroupState()
+
+    def outcome(status: Status, reason: str) -> TargetOutcome:
+        return TargetOutcome(status, reason, intent.image, intent.tag, intent.group_key, None)
+
+    lost = _superseded(intent, merged)
+    if lost is not None:
+        return outcome("superseded", _ignored(intent, state) if lost.reason == "ignored" else lost.describe())
+    final = merged.active.get(intent.target_key) if merged is not None else None
+    if final is not None and final != intent:  # accepted, then replaced by a later one of the batch
+        return outcome("superseded", f"superseded by {_name(final)}")
+    group = GroupKey.parse(intent.group_key).group
+    if state.hold:
+        return outcome("held", f"held: group `{group}` is on hold (`unhold` on its PR resumes updates)")
+    pin = state.pin_for(intent.image)
+    if pin is not None and not intent.rollback and (pin.tag, pin.digest) != (intent.tag, intent.digest):
+        by = f" by @{pin.by}" if pin.by else ""
+        return outcome("pinned", f"pinned at {pin.tag or pin.digest}{by} (`unpin` on its PR releases it)")
+    return outcome("accepted", f"goes into the PR of group `{group}`")
+
+
+def _superseded(intent: UpdateIntent, merged: MergeOutcome | None) -> Superseded | None:
+    for s in merged.superseded if merged is not None else ():
+        same = (s.target, s.tag, s.key) == (intent.target_key, intent.tag, intent.ordering_key)
+        if same and s.delivery_id == intent.origin.delivery_id:
+            return s
+    return None
+
+
+def _name(intent: UpdateIntent) -> str:
+    if intent.ordering_scheme == "run-number" and intent.ordering_key:
+        return f"run #{intent.ordering_key[0]}"
+    return intent.tag or intent.digest or "a newer version"
+
+
+def _ignored(intent: UpdateIntent, state: GroupState) -> str:
+    labels = [m.label for m in state.ignored if m.label and m.matches(intent)]
+    return "ignored: " + labels[0] if labels else "ignored on the group"
+
+
+# --- reading and amending ------------------------------------------------------------------------
+def summary(outcomes: Sequence[TargetOutcome]) -> tuple[str, str]:
+    """(verdict, reason) of a delivery for one line: ``updated`` when any version goes into a PR,
+    else the most telling status (``waiting``, ``held``, ``pinned``, ``done``), else ``nothing to
+    do`` with the reasons; ("", "") for a delivery without outcomes."""
+    if not outcomes:
+        return "", ""
+    for status, verdict in (
+        ("accepted", "updated"),
+        ("waiting", "waiting"),
+        ("held", "held"),
+        ("pinned", "pinned"),
+        ("done", "done"),
+    ):
+        chosen = [o for o in outcomes if o.status == status]
+        if chosen:
+            return verdict, _reasons(chosen, with_image=status != "done")
+    return "nothing to do", _reasons(outcomes, with_image=True)
+
+
+def _reasons(outcomes: Sequence[TargetOutcome], *, with_image: bool, most: int = 3) -> str:
+    texts = list(dict.fromkeys(_line(o) if with_image else o.reason for o in outcomes))
+    more = f" (+{len(texts) - most} more)" if len(texts) > most else ""
+    return "; ".join(texts[:most]) + more
+
+
+def _line(o: TargetOutcome) -> str:
+    what = " ".join(x for x in (o.image, o.tag) if x)
+    return f"{what}: {o.reason}" if what and what not in o.reason else o.reason
+
+
+def amend(
+    outcomes: Sequence[TargetOutcome], *, group: str, image: str, status: Status, reason: str
+) -> tuple[list[TargetOutcome], bool]:
+    """The outcomes with those of ``image`` in ``group`` set to ``status``/``reason`` (whether
+    any was)."""
+    hit = [o.group == group and o.image == image and o.status != status for o in outcomes]
+    out = [replace(o, status=status, reason=reason) if h else o for o, h in zip(outcomes, hit, strict=True)]
+    return out, any(hit)
+
+
+def bounded(outcomes: Sequence[TargetOutcome]) -> tuple[list[TargetOutcome], int]:
+    """At most ``MAX_PER_DELIVERY`` outcomes (those that changed something first), and how many
+    were left out."""
+    ranked = sorted(outcomes, key=lambda o: o.status in NOTHING)
+    return ranked[:MAX_PER_DELIVERY], max(len(outcomes) - MAX_PER_DELIVERY, 0)
