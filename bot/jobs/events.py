@@ -77,16 +77,20 @@ def handle_delivery(ref: str) -> dict[str, Any]:
 
 
 def _drain(own: str | None, totals: dict[str, Any], groups: set[str], *, settle: bool) -> None:
-    for _ in range(BATCHES_MAX):
+    """Batch after batch while deliveries keep coming, at most ``BATCHES_MAX``. A delivery is taken
+    from the queue (its rq job deleted) only when a batch will handle it: the last round takes
+    none, so nothing taken is left unhandled."""
+    for round_ in range(BATCHES_MAX):
         result = _batch(own)
+        own = None
         for key in ("batch", "intents", "accepted", "superseded"):
             totals[key] += result.get(key, 0)
         groups.update(result.get("groups", ()))
+        if round_ == BATCHES_MAX - 1:
+            return  # what is still queued runs as its own jobs
         if result.get("taken"):
-            own = None
-        elif settle and (own := _next_of_burst()) is not None:
             continue
-        else:
+        if not settle or (own := _next_of_burst()) is None:
             return
 
 
