@@ -37,7 +37,7 @@ def recover_webhooks() -> dict[str, Any]:
         return container.deliveries.record(f"github-{guid}") is not None
 
     for name, deliveries in container.app_hook_deliveries().items():
-        add("github", recover_github(name, deliveries, store, known, limits, now))
+        add("github", recover_github(name, deliveries, store, known=known, limits=limits, now=now))
     for name, projects in container.gitlab_projects().items():
         batch = next_batch(projects, store.cursor(f"gitlab-hooks:{name}"), settings.recovery_max_projects)
         store.set_cursor(f"gitlab-hooks:{name}", batch[-1] if batch else None)
