@@ -8,6 +8,7 @@ process builds one at start-up and installs it (``bot.jobs.runtime.install``) so
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,8 +139,12 @@ class Container:
             if cfg.kind != "github":
                 continue
             if cfg.name not in cache:
-                options = forge_options(cfg, self.settings)
-                cache[cfg.name] = build_app_hook_deliveries(cfg.name, self.settings, **options)
+                try:
+                    options = forge_options(cfg, self.settings)
+                    cache[cfg.name] = build_app_hook_deliveries(cfg.name, self.settings, **options)
+                except BotError as exc:  # no credentials: the forge itself reports it when used
+                    log.warning("forge %s: no App webhook deliveries to read (%s)", cfg.name, exc)
+                    cache[cfg.name] = None
             found = cache[cfg.name]
             if found is not None and (found.api_url, found.app_id) not in seen:
                 seen.add((found.api_url, found.app_id))

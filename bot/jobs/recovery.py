@@ -11,11 +11,15 @@ GitLab forge of the routing config.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from bot.errors import BotError
 from bot.jobs import runtime
 from bot.services.recovery import Limits, check_gitlab_hooks, recover_github
 from bot.store.recovery import RecoveryStore, next_batch
+
+log = logging.getLogger(__name__)
 
 
 def recover_webhooks() -> dict[str, Any]:
@@ -39,7 +43,13 @@ def recover_webhooks() -> dict[str, Any]:
     for name, deliveries in container.app_hook_deliveries().items():
         add("github", recover_github(name, deliveries, store, known=known, limits=limits, now=now))
     for name, projects in container.gitlab_projects().items():
+        try:
+            read_hooks = container.project_hooks(name)
+        except BotError as exc:  # no token: every project of the forge stays unknown
+            log.warning("GitLab forge %s: cannot read webhooks (%s)", name, exc)
+            add("gitlab", {"errors": 1})
+            continue
         batch = next_batch(projects, store.cursor(f"gitlab-hooks:{name}"), settings.recovery_max_projects)
         store.set_cursor(f"gitlab-hooks:{name}", batch[-1] if batch else None)
-        add("gitlab", check_gitlab_hooks(name, container.project_hooks(name), batch, store, now))
+        add("gitlab", check_gitlab_hooks(name, read_hooks, batch, store, now))
     return totals

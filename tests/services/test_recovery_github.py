@@ -289,3 +289,13 @@ def test_a_refused_redelivery_is_counted_and_not_asked_again(
     result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
     assert (result["github_errors"], result["github_redelivered"]) == (1, 0)
     assert RecoveryStore(container.redis, container.settings).todo("gh", 10) == []
+
+
+def test_a_github_forge_on_a_token_has_no_app_deliveries_to_read(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    config = {**_config(), "forges": [{"name": "gh", "kind": "github", "token": "setting:github_token"}]}
+    path = tmp_path / "routing.yaml"
+    path.write_text(json.dumps(config))
+    assert Container(make_settings(config_path=path, github_token="ghp_x")).app_hook_deliveries() == {}
+    assert Container(make_settings(config_path=path)).app_hook_deliveries() == {}  # no credentials at all

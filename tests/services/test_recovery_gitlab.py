@@ -120,3 +120,26 @@ def test_a_project_without_a_hook_to_us_is_reported_missing(container: Container
         _hooks(rsps, "acme/infra", json=[])
         result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
     assert result["gitlab_missing"] == 2
+
+
+def test_a_gitlab_forge_without_a_token_is_reported_not_fatal(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, tmp_path: Path
+) -> None:
+    config = {
+        "version": 1,
+        "forges": [{"name": "gl", "kind": "gitlab", "url": GL, "token": "setting:gitlab_token"}],
+        "rules": [
+            {"name": "w", "image": "registry.example.com/w", "targets": [{"forge": "gl", "repo": "a/b"}]}
+        ],
+    }
+    path = tmp_path / "routing.yaml"
+    path.write_text(json.dumps(config))
+    built = Container(make_settings(config_path=path))  # MANIFEST_BOT_GITLAB_TOKEN unset
+    built.__dict__["redis"] = redis_conn
+    runtime.install(built)
+    try:
+        with responses.RequestsMock():  # nothing may be sent
+            result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    finally:
+        runtime.install(None)
+    assert result["gitlab_errors"] == 1
