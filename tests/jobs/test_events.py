@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq import SimpleWorker
 
 from bot.core.config.loader import load_config
 from bot.core.events import Delivery, ImagePushed
 from bot.deps import Container
+from bot.errors import ConfigError
 from bot.jobs import events, runtime
+from bot.jobs.dequeue import recover_intermediate
 from bot.jobs.sweep import EVENT_FUNC
 from bot.settings import Settings
 from bot.store import jobs
@@ -74,3 +77,48 @@ def test_a_drainer_at_its_batch_limit_leaves_nothing_taken_and_unhandled(
         assert jobs.pending(queue, container.deliveries.job_id(ref)), ref
     group = "local:m:main:dev"
     assert container.scheduler.reconcile_state(group) == "queued"
+
+
+def test_a_drainer_that_dies_mid_batch_leaves_its_taken_jobs_to_the_workers(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = _admit(container, 4)
+    queue = container.queue("events")
+    container.redis.lpop(queue.key)
+
+    def redis_gone(*_a: object, **_k: object) -> None:
+        raise redis.ConnectionError("Redis went away mid-batch")
+
+    monkeypatch.setattr(events, "apply_deliveries", redis_gone)
+    with pytest.raises(redis.ConnectionError):
+        events.handle_delivery(refs[0])
+
+    for ref in refs[1:]:  # taken, not handled: in the intermediate list, where workers look
+        job_id = container.deliveries.job_id(ref)
+        assert jobs.pending(queue, job_id), ref
+        assert container.redis.lpos(queue.intermediate_queue.key, job_id) is not None
+    put_back = recover_intermediate(queue, stuck_s=0)  # what the workers' maintenance does
+    assert sorted(put_back) == sorted(container.deliveries.job_id(r) for r in refs[1:])
+    assert queue.job_ids == [container.deliveries.job_id(r) for r in refs[1:]]
+
+
+def test_one_bad_delivery_fails_alone_and_the_burst_is_processed(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = _admit(container, 6)
+    bad = container.deliveries.get(refs[3])
+    real = events.apply_deliveries
+
+    def picky(store, config, deliveries, **kwargs):  # type: ignore[no-untyped-def]
+        if any(d.events == bad.events for d in deliveries):  # type: ignore[union-attr]
+            raise ConfigError("rules[0]: this delivery cannot be planned")
+        return real(store, config, deliveries, **kwargs)
+
+    monkeypatch.setattr(events, "apply_deliveries", picky)
+    worker = SimpleWorker([container.queue("events")], connection=container.redis)
+    worker.work(burst=True)
+
+    statuses = [container.deliveries.by_ref(r).status for r in refs]  # type: ignore[union-attr]
+    assert statuses == ["processed"] * 3 + ["failed"] + ["processed"] * 2
+    assert "cannot be planned" in container.deliveries.by_ref(refs[3]).reason  # type: ignore[union-attr]
+    assert container.intents.snapshot("local:m:main:dev").active  # the others were merged

@@ -285,7 +285,7 @@ def test_a_refused_redelivery_is_counted_and_not_asked_again(
 ) -> None:
     _page(rsps, [item(6000, "x", status_code=500)], None, None)
     error = {"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest"}
-    rsps.add(responses.POST, f"{DELIVERIES}/6000/attempts", json=error, status=422)
+    rsps.add(responses.POST, f"{DELIVERIES}/6000/attempts", json=error, status=422, headers=FAKE)
     result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
     assert (result["github_errors"], result["github_redelivered"]) == (1, 0)
     assert RecoveryStore(container.redis, container.settings).todo("gh", 10) == []
