@@ -168,7 +168,7 @@ class Container:
         forge = self.forge(name)
         client = getattr(forge, "inner", forge)  # a wrapped forge (benchmarks, fault tests)
         if not isinstance(client, GitLabClient):
-            raise TypeError(f"forge {name!r} is not a GitLab forge")
+            raise ConfigError(f"forge {name!r} is not a GitLab forge")
         return lambda project: project_hooks(client, project)
 
     def forge_name_for(self, kind: str, repo: str) -> str:

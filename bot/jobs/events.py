@@ -83,9 +83,9 @@ def handle_delivery(ref: str) -> dict[str, Any]:
 
 
 def _drain(own: str | None, totals: dict[str, Any], groups: set[str], *, settle: bool) -> None:
-    """Batch after batch while deliveries keep coming, at most ``BATCHES_MAX``. A delivery is taken
-    from the queue (its rq job deleted) only when a batch will handle it: the last round takes
-    none, so nothing taken is left unhandled."""
+    """Batch after batch while deliveries keep coming, at most ``BATCHES_MAX``. A delivery job is
+    taken from the queue only for a batch that handles it: the last round waits for none, so
+    nothing taken is left unhandled."""
     prefix = runtime.current().deliveries.job_id("")
     own_job: str | None = None
     for round_ in range(BATCHES_MAX):
