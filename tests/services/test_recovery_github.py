@@ -30,6 +30,7 @@ from bot.jobs import runtime
 from bot.jobs.periodic import run_periodic
 from bot.settings import Settings
 from bot.store.recovery import RecoveryStore
+from tests.web.conftest import status_app
 from tests.web.intake_support import hub_signature
 
 API = "https://api.github.com"
@@ -199,6 +200,9 @@ def test_a_push_github_failed_to_deliver_is_redelivered_and_processed(
     assert container.scheduler.reconcile_state(GROUP) == "queued"
     last = json.loads(container.redis.get(container.settings.key("periodic", "last", "webhook-recovery")))
     assert last["outcome"] == "ok" and last["result"]["github_redelivered"] == 2
+    page = status_app(container.settings, container.redis).test_client().get("/").get_data(as_text=True)
+    row = page[page.index('data-scope="App deliveries"') :].split("</tr>")[0]
+    assert ">redelivered<" in row and "redelivered 2" in row and "already received 1" in row
 
 
 def test_the_next_run_reads_only_what_is_new(container: Container, rsps: responses.RequestsMock) -> None:
