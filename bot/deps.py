@@ -8,6 +8,7 @@ process builds one at start-up and installs it (``bot.jobs.runtime.install``) so
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,10 @@ from bot.core.keys import GroupKey
 from bot.core.planning import plan_for_environment
 from bot.core.ports import Forge, Registry
 from bot.errors import BotError, ConfigError, Transient
-from bot.forges.factory import build_forge
+from bot.forges.factory import build_app_hook_deliveries, build_forge
+from bot.forges.github.hook_deliveries import AppHookDeliveries
+from bot.forges.gitlab.adapter import GitLabForge as GitLabClient
+from bot.forges.gitlab.hooks import ProjectHook, project_hooks
 from bot.jobs.periodic import Periodic, PeriodicJob
 from bot.jobs.schedule import Scheduler
 from bot.registry import RegistryClient
@@ -35,6 +39,8 @@ from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,6 +75,8 @@ class Container:
         s = self.settings
         return [
             PeriodicJob("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
+            PeriodicJob("resync", "bot.jobs.resync.resync", s.resync_interval_s),
+            PeriodicJob("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
         ]
 
     @cached_property
@@ -118,6 +126,50 @@ class Container:
                 forget(installation_id, repos)
                 told += 1
         return told
+
+    # --- missed webhooks (bot.jobs.recovery) -------------------------------------------------------
+    def app_hook_deliveries(self) -> dict[str, AppHookDeliveries]:
+        """GitHub forges of the config that are Apps → the App's webhook deliveries; forges
+        sharing one App (same API and app id) appear once. Built once per process."""
+        cache = self.__dict__.setdefault("_hook_deliveries", {})
+        config = self.config_or_none()
+        seen: set[tuple[str, int]] = set()
+        out: dict[str, AppHookDeliveries] = {}
+        for cfg in config.forges if config is not None else ():
+            if cfg.kind != "github":
+                continue
+            if cfg.name not in cache:
+                try:
+                    options = forge_options(cfg, self.settings)
+                    cache[cfg.name] = build_app_hook_deliveries(cfg.name, self.settings, **options)
+                except BotError as exc:  # no credentials: the forge itself reports it when used
+                    log.warning("forge %s: no App webhook deliveries to read (%s)", cfg.name, exc)
+                    cache[cfg.name] = None
+            found = cache[cfg.name]
+            if found is not None and (found.api_url, found.app_id) not in seen:
+                seen.add((found.api_url, found.app_id))
+                out[cfg.name] = found
+        return out
+
+    def gitlab_projects(self) -> dict[str, list[str]]:
+        """GitLab forges of the config → the projects its targets name (sorted)."""
+        config = self.config_or_none()
+        out: dict[str, set[str]] = {
+            f.name: set() for f in (config.forges if config else ()) if f.kind == "gitlab"
+        }
+        for rule in config.rules if config is not None else ():
+            for target in rule.targets:
+                if target.forge in out:
+                    out[target.forge].add(target.repo)
+        return {name: sorted(repos) for name, repos in out.items()}
+
+    def project_hooks(self, name: str) -> Callable[[str], list[ProjectHook]]:
+        """Reads a project's webhooks through the GitLab forge ``name``'s client."""
+        forge = self.forge(name)
+        client = getattr(forge, "inner", forge)  # a wrapped forge (benchmarks, fault tests)
+        if not isinstance(client, GitLabClient):
+            raise ConfigError(f"forge {name!r} is not a GitLab forge")
+        return lambda project: project_hooks(client, project)
 
     def forge_name_for(self, kind: str, repo: str) -> str:
         """The config's forge name for an event's forge kind in ``repo`` (the kind without config)."""

@@ -116,6 +116,20 @@ RECOVERED = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+#: outcome: asked (GitHub accepted the redelivery) | error (it refused) | gave_up (attempts ran out)
+REDELIVERIES = Counter(
+    "manifest_bot_webhook_redeliveries",
+    "Redeliveries of failed GitHub App webhook deliveries the bot asked for, by forge and outcome",
+    ["forge", "outcome"],
+    registry=REGISTRY,
+)
+#: what the resync found and acted on: base_moved | pr_merged | pr_closed | locks_freed | errors
+RESYNC = Counter(
+    "manifest_bot_resync",
+    "What the periodic resync found changed without an event, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
 WEBHOOK_HEALTH = Gauge(
     "manifest_bot_webhook_healthy",
     "1 when a forge webhook delivers to us, 0 when it is disabled or failing (GitLab project hooks)",

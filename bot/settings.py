@@ -54,6 +54,8 @@ class Settings(BaseModel):
     recovery_max_pages: int = Field(default=5, ge=1)
     #: GitLab: projects whose hooks are read per run
     recovery_max_projects: int = Field(default=50, ge=1)
+    #: GitHub: deliveries older than this are never redelivered (GitHub keeps them 3 days)
+    recovery_max_age_s: float = Field(default=86400.0, gt=0, le=3 * 86400)
 
     # --- routing config ------------------------------------------------------------------------
     config_path: Path | None = None

@@ -97,7 +97,7 @@ class ForgeInfo:
 # - ``changed_files(repo, base, head) -> list[str]``: paths whose content differs between two
 #   commits (GitHub, local).
 # - ``observe(repo, base_branch, head_branch, marker=None) -> (base sha | None, PullRequest | None)``:
-#   ``branch_head`` and ``find_pr`` in one request (GitHub).
+#   ``branch_head`` and ``find_pr`` in one request (GitHub; local answers it as one call too).
 # - ``read_files(repo, paths, ref) -> dict[str, bytes | None]``: see ``BatchReader`` (GitHub, local);
 #   ``bot.services.reads.read_many`` uses it or loops ``read_file``.
 # - ``team_member(repo, team, user) -> bool``: is ``user`` an active member of ``team``? GitHub:

@@ -15,6 +15,7 @@ from bot.core.ports import Forge, ForgeInfo
 from bot.errors import SettingsError
 from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import AppCredentials, Credentials, TokenCredentials
+from bot.forges.github.hook_deliveries import AppHookDeliveries
 from bot.forges.gitlab.adapter import GitLabForge
 from bot.forges.local.adapter import build_local
 from bot.settings import Settings
@@ -64,6 +65,16 @@ def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:
         session=options.pop("session", None),
         ssl_verify=options.pop("ssl_verify", True),
     )
+
+
+def build_app_hook_deliveries(name: str, settings: Settings, **options: Any) -> AppHookDeliveries | None:
+    """The webhook deliveries of the GitHub App a github forge uses (``options`` as for
+    ``build_forge``); None when the forge authenticates with a token (no App, no deliveries)."""
+    api_url = options.pop("api_url", settings.github_api_url)
+    credentials = _github_credentials(settings, options)
+    if not isinstance(credentials, AppCredentials):
+        return None
+    return AppHookDeliveries(name, credentials, api_url=api_url)
 
 
 #: kind -> builder; builders take ``(name, settings, **options)``

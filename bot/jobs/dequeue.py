@@ -141,7 +141,7 @@ def recover_intermediate(queue: Queue, *, stuck_s: float = STUCK_S) -> list[str]
     started = set(queue.started_job_registry.get_job_ids())
     put_back = conn.register_script(_PUT_BACK)
     recovered = []
-    for job_id in iq.get_job_ids():
+    for job_id in reversed(iq.get_job_ids()):  # newest first: each goes to the front, order kept
         if job_id in started:
             continue
         iq.set_first_seen(job_id)

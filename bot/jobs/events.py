@@ -2,21 +2,25 @@
 
 A burst of webhooks is a queue of delivery jobs. The first one that starts becomes the burst's
 *drainer* (``<prefix>:events:draining``): batch after batch it takes up to ``BATCH_MAX`` delivery
-jobs from the front of the events queue (one script), loads them, plans them in arrival order,
-merges every intent of the batch in one transaction, queues one command job per PR comment and
-marks them processed; when the queue is empty it waits up to ``SETTLE_S`` for the next delivery
-(blocked on the queue, as a worker waits), and only when the burst is over asks each touched group
-to reconcile once. An event job that starts while another drains handles its own batch and leaves
-its groups to the drainer (``<prefix>:events:groups``), so no reconcile starts mid-burst and is
-wasted. rq's per-job cost and the merge are paid once per batch instead of once per delivery:
-measured with ``bench/race.py``, docs/reconcile.md.
+jobs from the front of the events queue into the queue's intermediate list (one script, as a
+worker takes a job), loads them, plans them in arrival order, merges every intent of the batch in
+one transaction, queues one command job per PR comment, marks them processed and only then
+deletes their jobs; when the queue is empty it waits up to ``SETTLE_S`` for the next delivery
+(blocked on the queue, as a worker waits), and only when the burst is over (or after
+``BATCHES_MAX`` rounds) asks each touched group to reconcile once. An event job that starts while
+another drains handles its own batch and leaves its groups to the drainer
+(``<prefix>:events:groups``), so no reconcile starts mid-burst and is wasted. rq's per-job cost
+(~7 ms here) and the merge are paid once per batch instead of once per delivery: measured against
+a plain one-delivery-per-job event job with ``bench/race.py``, docs/reconcile.md.
 
 Failures: a failure of ours (a bad config, a bug) puts the taken jobs back at the front of the
-queue and fails only this delivery (marked failed; a redelivery runs it again), so one bad
-delivery never fails the others. A Redis failure marks nothing: the records stay ``queued``, and
-the sweep (``bot.jobs.sweep``) enqueues again any whose job is gone once Redis takes writes, so a
-delivery that could not record its outcome is retried, never abandoned; a worker killed mid-batch
-is covered the same way.
+queue and fails only the delivery that fails alone (marked failed; a redelivery runs it again),
+so one bad delivery never fails the others. A Redis failure marks nothing: the records stay
+``queued`` and the taken jobs stay in the intermediate list, where the workers' maintenance puts
+them back (``bot.jobs.dequeue.recover_intermediate``); a worker killed mid-batch is covered the
+same way, and the sweep (``bot.jobs.sweep``) enqueues again any delivery still ``queued`` whose
+job is gone. A delivery handled twice is harmless (its intents merge as duplicates; a comment's
+command runs once).
 """
 
 from __future__ import annotations
@@ -45,14 +49,16 @@ BATCHES_MAX = 50
 #: next delivery of a burst before it asks for reconciles: a burst coalesces before any forge call
 SETTLE_S = 0.05
 
-# KEYS: the events queue. ARGV: how many, the delivery job id prefix. Pops up to ARGV[1] delivery
-# jobs from the front (stops at anything else).
+# KEYS: the events queue, its intermediate list. ARGV: how many, the delivery job id prefix. Moves
+# up to ARGV[1] delivery jobs from the front of the queue into the intermediate list, as a worker
+# takes a job (stops at anything else): a drainer killed before it handled them loses nothing,
+# the workers' maintenance puts them back (bot.jobs.dequeue.recover_intermediate).
 _TAKE = """
 local out = {}
 for _ = 1, tonumber(ARGV[1]) do
   local id = redis.call('LINDEX', KEYS[1], 0)
   if not id or string.sub(id, 1, #ARGV[2]) ~= ARGV[2] then break end
-  redis.call('LPOP', KEYS[1])
+  redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
   out[#out + 1] = id
 end
 return out
@@ -78,17 +84,24 @@ def handle_delivery(ref: str) -> dict[str, Any]:
 
 
 def _drain(own: str | None, totals: dict[str, Any], groups: set[str], *, settle: bool) -> None:
-    for _ in range(BATCHES_MAX):
-        result = _batch(own)
+    """Batch after batch while deliveries keep coming, at most ``BATCHES_MAX``. A delivery job is
+    taken from the queue only for a batch that handles it: the last round waits for none, so
+    nothing taken is left unhandled."""
+    prefix = runtime.current().deliveries.job_id("")
+    own_job: str | None = None
+    for round_ in range(BATCHES_MAX):
+        result = _batch(own, own_job)
+        own = own_job = None
         for key in ("batch", "intents", "accepted", "superseded"):
             totals[key] += result.get(key, 0)
         groups.update(result.get("groups", ()))
+        if round_ == BATCHES_MAX - 1:
+            return  # what is still queued runs as its own jobs
         if result.get("taken"):
-            own = None
-        elif settle and (own := _next_of_burst()) is not None:
             continue
-        else:
+        if not settle or (own_job := _next_of_burst()) is None:
             return
+        own = own_job[len(prefix) :]
 
 
 # KEYS: the drain flag, the groups set. ARGV: the groups. While another event job is draining a
@@ -115,7 +128,7 @@ def _hand_over(groups: set[str]) -> list[str]:
 
 def _next_of_burst() -> str | None:
     """Wait up to ``SETTLE_S`` for the next delivery job (moved into the queue's intermediate
-    list, as a worker takes one: a crash now loses nothing); its ref, or None when the burst is
+    list, as a worker takes one: a crash now loses nothing); its job id, or None when the burst is
     over. This job handles it from here on, so rq never runs its job."""
     container = runtime.current()
     queue = container.queue("events")
@@ -124,41 +137,69 @@ def _next_of_burst() -> str | None:
     if raw is None:
         return None
     job_id = raw.decode()
-    prefix = container.deliveries.job_id("")
-    with container.redis.pipeline() as pipe:
-        pipe.lrem(intermediate, 1, job_id)
-        if job_id.startswith(prefix):
-            pipe.delete(f"rq:job:{job_id}")
-        else:  # not a delivery: back to the front for a worker
-            pipe.lpush(queue.key, job_id)
-        pipe.execute()
-    return job_id[len(prefix) :] if job_id.startswith(prefix) else None
+    if job_id.startswith(container.deliveries.job_id("")):
+        return job_id
+    _put_back([job_id])  # not a delivery: back to the front for a worker
+    return None
 
 
-def _batch(own: str | None) -> dict[str, Any]:
-    """One batch: ``own`` (when given) plus the delivery jobs taken from the front of the queue."""
+def _batch(own: str | None, own_job: str | None = None) -> dict[str, Any]:
+    """One batch: ``own`` (when given; ``own_job``: its job when this job took it from the queue)
+    plus the delivery jobs taken from the front of the queue. A taken job stays in the queue's
+    intermediate list until its delivery is handled, then it is deleted (rq never runs it)."""
     container = runtime.current()
     queue = container.queue("events")
     prefix = container.deliveries.job_id("")
     take = container.redis.register_script(_TAKE)
-    taken = [i.decode() for i in take(keys=[queue.key], args=[BATCH_MAX - (1 if own else 0), prefix])]
+    keys = [queue.key, queue.intermediate_queue.key]
+    taken = [i.decode() for i in take(keys=keys, args=[BATCH_MAX - (1 if own else 0), prefix])]
     refs = list(dict.fromkeys([*([own] if own else []), *(job_id[len(prefix) :] for job_id in taken)]))
     if not refs:
         return {}
+    mine = [own_job] if own_job else []
     try:
         result = _handle(refs)
     except redis.RedisError:
-        raise  # all left "queued": the sweep runs them again once Redis takes writes
+        raise  # all left queued or taken: put back by the workers' maintenance or the sweep
     except Exception:
-        if not taken:
-            if own:
-                _fail(own)
+        _put_back(taken)  # not theirs to fail: back, in order, to be handled one at a time
+        try:
+            if own is None:
+                return {}
+            if taken:
+                return _handle_alone(own)
+            _fail(own)
             raise
-        container.redis.lpush(queue.key, *reversed(taken))  # not theirs to fail: back, in order
-        return _handle_alone(own) if own else {}
-    if taken:
-        container.redis.delete(*(f"rq:job:{job_id}" for job_id in taken))  # handled here, never run
+        finally:
+            _done(mine)
+    _done([*taken, *mine])
     return {**result, "taken": len(taken)}
+
+
+def _done(job_ids: list[str]) -> None:
+    """Jobs whose deliveries this job handled: out of the intermediate list, and gone."""
+    if not job_ids:
+        return
+    container = runtime.current()
+    intermediate = container.queue("events").intermediate_queue.key
+    with container.redis.pipeline() as pipe:
+        for job_id in job_ids:
+            pipe.lrem(intermediate, 1, job_id)
+            pipe.delete(f"rq:job:{job_id}")
+        pipe.execute()
+
+
+def _put_back(job_ids: list[str]) -> None:
+    """Taken jobs back to the front of the queue, in their order."""
+    if not job_ids:
+        return
+    container = runtime.current()
+    queue = container.queue("events")
+    with container.redis.pipeline() as pipe:
+        for job_id in reversed(job_ids):
+            pipe.lrem(queue.intermediate_queue.key, 1, job_id)
+            pipe.lpush(queue.key, job_id)
+        pipe.execute()
 
 
 def _handle_alone(ref: str) -> dict[str, Any]:

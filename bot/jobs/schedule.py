@@ -32,7 +32,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -166,7 +166,7 @@ class Scheduler:
         self.conn.delete(self.marker_key(group_key))
 
     def reconcile_state(self, group_key: str) -> str:
-        """"queued" while a reconcile job of the group waits to start, else "idle"."""
+        """ "queued" while a reconcile job of the group waits to start, else "idle"."""
         return "queued" if self.conn.exists(self.marker_key(group_key)) else "idle"
 
     def request_reconcile(
@@ -240,12 +240,15 @@ class Scheduler:
                 freed.append(key.decode()[len(prefix) :])
         return sorted(freed)
 
-    def retry_dirty(self, intents: IntentStore, *, limit: int) -> list[str]:
+    def retry_dirty(
+        self, intents: IntentStore, *, limit: int, groups: Iterable[str] | None = None
+    ) -> list[str]:
         """Reconcile again, with backoff per group, each group left dirty with no job (its retries
-        ran out, its job was lost); at most ``limit`` a call. The groups requested."""
+        ran out, its job was lost); at most ``limit`` a call, among ``groups`` (default: all; the
+        sweep and the resync share the backoff). The groups requested."""
         now = self._clock()
         requested: list[str] = []
-        for group_key in intents.groups.all_keys():
+        for group_key in intents.groups.all_keys() if groups is None else groups:
             state_key = self.settings.key("dirty-retry", group_key)
             if not intents.dirty(group_key):
                 self.conn.delete(state_key)

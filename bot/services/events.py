@@ -109,24 +109,35 @@ def on_pr_closed(store: IntentStore, config: Config, event: PrClosed, *, bot_log
         if (g := store.groups.group_for_branch(name, event.repo, event.head_branch)) is not None
     ]
     for group_key in found:
-        record = store.groups.get(group_key)
-        if record.pr_number != event.pr_number:
-            continue  # not the group's current PR (e.g. one the bot closed itself earlier)
-        if event.merged:
-            store.clear(group_key, record.applied)
-        elif event.closed_by is not None and event.closed_by == bot_login:
-            continue  # the bot closed it (already applied); nothing to learn
-        else:
-            log.info(
-                "PR %s#%s closed unmerged by %s: ignoring its versions",
-                event.repo,
-                event.pr_number,
-                event.closed_by or "a person",
-            )
-            store.clear(group_key, record.applied, ignore=True)
-        store.groups.update(group_key, _forget_pr(event.pr_number))
-        store.bump(group_key)
+        merged, by = event.merged, event.closed_by
+        pr_closed(store, group_key, event.pr_number, merged=merged, closed_by=by, bot_login=bot_login)
     return found
+
+
+def pr_closed(
+    store: IntentStore, group_key: str, number: int, *, merged: bool, closed_by: str | None, bot_login: str
+) -> bool:
+    """The group's PR ``number`` was merged or closed (a webhook said so, or the resync read it):
+    merged → clear the intents it satisfied; closed by a person → ignore its versions. Then the
+    group forgets the PR and reconciles. False when it is not the group's current PR."""
+    record = store.groups.get(group_key)
+    if record.pr_number != number:
+        return False  # not the group's current PR (e.g. one the bot closed itself earlier)
+    if merged:
+        store.clear(group_key, record.applied)
+    elif closed_by is not None and closed_by == bot_login:
+        return False  # the bot closed it (already applied); nothing to learn
+    else:
+        log.info(
+            "PR %s#%s closed unmerged by %s: ignoring its versions",
+            record.repo,
+            number,
+            closed_by or "a person",
+        )
+        store.clear(group_key, record.applied, ignore=True)
+    store.groups.update(group_key, _forget_pr(number))
+    store.bump(group_key)
+    return True
 
 
 def _forget_pr(number: int) -> Callable[[GroupRecord], GroupRecord]:

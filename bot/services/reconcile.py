@@ -212,6 +212,7 @@ def _sync_once(
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,
+            base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
         )
 
     deps.groups.update(group_key, change)

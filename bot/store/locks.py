@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -66,7 +67,10 @@ class RepoLock:
 
     # --- acquire / release -----------------------------------------------------------------------
     def acquire(self, *, heartbeat: bool = True) -> bool:
-        """Take the lock without waiting; True when we hold it now."""
+        """Take the lock without waiting; True when we hold it now. The token records when it was
+        taken (``<random>@<ms since the epoch>``), so a lock held past any job's time can be told
+        apart from a long one (``free_stale``)."""
+        self.token = f"{secrets.token_hex(16)}@{int(time.time() * 1000)}"
         if not self.conn.set(self.key, self.token, nx=True, px=self.timeout_ms):
             return False
         if heartbeat:
@@ -129,6 +133,45 @@ class RepoLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+#: delete the lock when it still holds the stale token, and hand back (and clear) its waiters
+_FREE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('del', KEYS[1])
+local waiters = redis.call('smembers', KEYS[2])
+redis.call('del', KEYS[2])
+return waiters
+"""
+
+
+def taken_at(token: bytes | str) -> float | None:
+    """When a lock with this token was taken (seconds since the epoch); None for a token without
+    the time (an older release's)."""
+    text = token.decode(errors="replace") if isinstance(token, bytes) else token
+    _, sep, ms = text.rpartition("@")
+    return int(ms) / 1000 if sep and ms.isdigit() else None
+
+
+def free_stale(conn: redis.Redis, pattern: str, max_held_s: float, now: float) -> dict[str, list[str]]:
+    """Free every lock matching ``pattern`` held longer than ``max_held_s`` (a holder stuck while its
+    heartbeat keeps the lock alive: no job may run that long). Returns lock → its waiters, to wake.
+    The holder's next heartbeat finds the lock gone and stops writing (``RepoLock.lost``)."""
+    freed: dict[str, list[str]] = {}
+    script = conn.register_script(_FREE)
+    for key in conn.scan_iter(match=pattern, count=500):
+        name = key.decode()
+        if name.endswith(":waiters"):
+            continue
+        token = conn.get(name)
+        since = taken_at(token) if token is not None else None
+        if since is None or now - since <= max_held_s:
+            continue
+        waiters = script(keys=[name, f"{name}:waiters"], args=[token])
+        if waiters is not None:
+            log.warning("freed lock %s held for %.0f s (longer than any job may run)", name, now - since)
+            freed[name] = sorted(w.decode() for w in waiters)
+    return freed
 
 
 class LockHeld(Exception):

@@ -12,8 +12,10 @@ stored is already redacted, and what rq stored (a failed job's exception) is red
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
@@ -32,6 +34,7 @@ from bot.store.deliveries import DeliveryRecord, DeliveryStore
 from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore
+from bot.store.recovery import RecoveryStore
 
 #: the rq queues the bot uses (``Settings.queue`` adds the prefix)
 QUEUE_NAMES = ("events", "reconcile", "commands")
@@ -120,12 +123,38 @@ class FailedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodicRow:
+    """The last run of one periodic job (``bot.jobs.periodic``)."""
+
+    name: str
+    at: str
+    outcome: str  # ok | error
+    seconds: float
+    result: str  # "key=n, …" of its counts
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRow:
+    """Is a forge's webhook reaching us? GitHub: the App's last recovery run; GitLab: one project's
+    hook (``bot.services.recovery``)."""
+
+    forge: str
+    scope: str  # "App deliveries" or the GitLab project
+    state: str  # ok | redelivered | error | failing | disabled | missing | unknown
+    detail: str
+    checked_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatusView:
     deliveries: tuple[DeliveryRow, ...] = ()
     groups: tuple[GroupRow, ...] = ()
     queues: tuple[QueueRow, ...] = ()
     failed: tuple[FailedRow, ...] = ()
     errors: tuple[str, ...] = field(default_factory=tuple)  # sections that could not be read
+    periodic: tuple[PeriodicRow, ...] = ()
+    webhooks: tuple[WebhookRow, ...] = ()
 
     @property
     def queue_depth(self) -> int:
@@ -309,6 +338,54 @@ def delivery(conn: redis.Redis, settings: Settings, delivery_id: str) -> Deliver
     return redacted(delivery_row(record, GroupLinks(GroupStore(conn, settings)))) if record else None
 
 
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def periodic_runs(conn: redis.Redis, settings: Settings) -> tuple[PeriodicRow, ...]:
+    """The last run of every periodic job that ran (at most 50)."""
+    prefix = settings.key("periodic", "last", "")
+    rows = []
+    for key in sorted(conn.scan_iter(match=f"{prefix}*", count=200))[:50]:
+        raw = conn.get(key)
+        if raw is None:
+            continue
+        last = json.loads(raw)
+        counts = ", ".join(f"{k}={v}" for k, v in sorted((last.get("result") or {}).items()))
+        rows.append(
+            PeriodicRow(
+                name=key.decode()[len(prefix) :],
+                at=_when(last.get("at")),
+                outcome=str(last.get("outcome", "")),
+                seconds=float(last.get("seconds") or 0),
+                result=counts,
+                error=str(last.get("error") or ""),
+            )
+        )
+    return tuple(rows)
+
+
+def webhooks(conn: redis.Redis, settings: Settings) -> tuple[WebhookRow, ...]:
+    """GitHub App recovery runs (redelivered / failed counts) and GitLab hooks' health."""
+    store = RecoveryStore(conn, settings)
+    rows = []
+    for forge, run in store.github_runs().items():
+        state = "error" if run.get("error") else ("redelivered" if run.get("redelivered") else "ok")
+        detail = (
+            f"failed deliveries seen {run.get('failed', 0)}, redelivered {run.get('redelivered', 0)}, "
+            f"already received {run.get('known', 0)}, given up {run.get('gave_up', 0)}, "
+            f"refused {run.get('errors', 0)}"
+        )
+        if run.get("error"):
+            detail += f"; {run['error']}"
+        rows.append(WebhookRow(forge, "App deliveries", state, detail, _when(run.get("at"))))
+    for health in store.gitlab_health()[:MAX_GROUPS]:
+        rows.append(
+            WebhookRow(health.forge, health.project, health.state, health.detail, _when(health.checked_at))
+        )
+    return tuple(rows)
+
+
 def collect(conn: redis.Redis, settings: Settings) -> StatusView:
     """Every section; one that cannot be read is reported on the page instead of failing it."""
     sections: dict[str, Any] = {}
@@ -318,6 +395,8 @@ def collect(conn: redis.Redis, settings: Settings) -> StatusView:
         ("groups", groups),
         ("queues", queues),
         ("failed", failed_jobs),
+        ("periodic", periodic_runs),
+        ("webhooks", webhooks),
     ):
         try:
             sections[name] = read(conn, settings)

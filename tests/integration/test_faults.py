@@ -45,7 +45,7 @@ def test_worker_killed_mid_reconcile_loses_nothing(
         # mid-reconcile: the repo lock is held and the forge has been called
         wait_for(
             lambda: (
-                redis_conn.exists(lock_key) and redis_conn.hget(settings.key("forge", "calls"), "find_pr")
+                redis_conn.exists(lock_key) and redis_conn.hget(settings.key("forge", "calls"), "observe")
             ),
             60,
             "a reconcile in progress",
@@ -78,7 +78,7 @@ def test_forge_conflict_transient_and_rate_limit_at_chosen_calls(
     faults = {
         "commit_files": {"1": "Conflict", "3": "Transient"},
         "open_pr": {"1": "RateLimited"},
-        "find_pr": {"2": "Transient"},
+        "observe": {"2": "Transient"},
     }
     workers = Workers(wrap_env(settings, latency_ms=20, faults=faults), tmp_path, wrap=WRAP)
     workers.start(2)
@@ -97,7 +97,7 @@ def test_forge_conflict_transient_and_rate_limit_at_chosen_calls(
     assert injected == [
         "commit_files#1:Conflict",
         "commit_files#3:Transient",
-        "find_pr#2:Transient",
+        "observe#2:Transient",
         "open_pr#1:RateLimited",
     ]
     assert_final(redis_conn, settings, world, posts)

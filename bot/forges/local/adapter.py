@@ -206,6 +206,14 @@ class LocalGitForge:
                 return self._to_pr(git, record)
         return None
 
+    def observe(
+        self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
+    ) -> tuple[str | None, PullRequest | None]:
+        """``branch_head(base_branch)`` and ``find_pr(head_branch, marker)`` as one call (the
+        optional extra GitHub answers in one request), so a sync costs the same number of forge
+        calls here as there."""
+        return self.branch_head(repo, base_branch), self.find_pr(repo, head_branch, marker)
+
     def get_pr(self, repo: str, number: int) -> PullRequest:
         return self._to_pr(self.git(repo), self._prs(repo).get(number))
 
