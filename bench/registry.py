@@ -8,7 +8,10 @@ with skopeo, then counts every HTTP request the client makes (token requests inc
 - ``requests_per_event_warm``: tags not resolved yet, token cached (one HEAD each);
 - ``requests_per_event_repeat``: the same (image, tag) again within the cache TTL;
 - ``poll_requests_per_image``: listing every tag of an image with a warm token;
-- ``resolve_p50_ms`` / ``resolve_p95_ms``: a warm resolve that skips the digest cache (``fresh``).
+- ``resolve_p50_ms`` / ``resolve_p95_ms``: a warm resolve that skips the digest cache (``fresh``);
+- ``planned_requests_per_event_cold`` / ``_warm``: the same through the real planning path — a CI-like
+  push without a digest, planned for three environments pinned ``tag+digest`` and admitted by the
+  registry gate (``bot.services.registry_gate``: one lookup per image and tag, whatever the targets).
 
     .venv/bin/python bench/registry.py [--images 3] [--tags 10] [--resolves 200]
 
@@ -30,8 +33,18 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import fakeredis  # noqa: E402
+
+from bot.core.config import load_config  # noqa: E402
+from bot.core.events import ImagePushed  # noqa: E402
+from bot.core.planning import plan  # noqa: E402
 from bot.registry import RegistryClient  # noqa: E402
+from bot.services.registry_gate import RegistryGate  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.store.waiting import WaitingStore  # noqa: E402
 from tests.registry.support import TokenIssuer, missing_tools, run_registry  # noqa: E402
+
+ENVIRONMENTS = ("dev", "staging", "prod")
 
 
 class Counter:
@@ -45,6 +58,42 @@ class Counter:
 
     def client(self) -> RegistryClient:
         return RegistryClient(session=self.session, cache_ttl=300)
+
+
+def routing(images: list[str]) -> str:
+    targets = ", ".join(f"{{forge: local, repo: deploy, environment: {env}}}" for env in ENVIRONMENTS)
+    rules = "".join(
+        f"  - {{name: app{i}, image: {image}, policy: {{pin: tag+digest}}, targets: [{targets}]}}\n"
+        for i, image in enumerate(images)
+    )
+    return "forges: [{name: local, kind: local, path: /srv/git}]\nrules:\n" + rules
+
+
+def planned(images: list[str], tags: list[str]) -> dict[str, float]:
+    """Registry requests per event through planning and the registry gate (CI events carry no digest)."""
+    config = load_config(routing(images), "bench.yaml")
+    store = WaitingStore(fakeredis.FakeRedis(), Settings())  # written only when a tag is missing
+
+    def admit(counter: Counter, gate: RegistryGate, image: str, tag: str) -> int:
+        before = counter.count
+        intents = plan(ImagePushed(image=image, tag=tag, digest=None, source="generic"), config).intents
+        out = gate.admit(list(intents))
+        assert len(out.ready) == len(ENVIRONMENTS) and all(i.digest for i in out.ready), out
+        return counter.count - before
+
+    def fresh() -> tuple[Counter, RegistryGate]:  # a process that never talked to the registry
+        counter = Counter()
+        return counter, RegistryGate(counter.client(), store, wait_s=60, retry_s=5)
+
+    cold = [admit(*fresh(), image, tags[0]) for image in images]
+    counter, gate = fresh()
+    for image in images:
+        admit(counter, gate, image, tags[0])
+    warm = [admit(counter, gate, image, tag) for image in images for tag in tags[1:]]
+    return {
+        "planned_requests_per_event_cold": round(statistics.mean(cold), 3),
+        "planned_requests_per_event_warm": round(statistics.mean(warm), 3),
+    }
 
 
 def measure(images: list[str], tags: list[str], resolves: int) -> dict[str, float]:
@@ -110,11 +159,13 @@ def main() -> None:
             for i in range(args.images):
                 for tag in tags:
                     registry.push(f"bench/app{i}", tag)
-            result = measure(images, tags, args.resolves)
+            result = measure(images, tags, args.resolves) | planned(images, tags)
     print(
         f"registry: cold {result['requests_per_event_cold']} requests/event, warm "
         f"{result['requests_per_event_warm']}, repeat {result['requests_per_event_repeat']}, poll "
-        f"{result['poll_requests_per_image']}/image, resolve p50 {result['resolve_p50_ms']} ms"
+        f"{result['poll_requests_per_image']}/image, resolve p50 {result['resolve_p50_ms']} ms; "
+        f"through planning ({len(ENVIRONMENTS)} targets an event): cold "
+        f"{result['planned_requests_per_event_cold']}, warm {result['planned_requests_per_event_warm']}"
     )
     print(json.dumps({**result, "images": args.images, "tags": args.tags}))
 

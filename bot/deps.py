@@ -20,7 +20,7 @@ from rq import Queue
 from bot.core.chatops.authz import Policy
 from bot.core.config.loader import load_config
 from bot.core.config.model import Config
-from bot.core.intents import OrderingKey, Origin, PlanResult
+from bot.core.intents import OrderingKey, Origin, PlanResult, UpdateIntent
 from bot.core.keys import GroupKey
 from bot.core.planning import plan_for_environment
 from bot.core.ports import Forge, Registry
@@ -29,16 +29,20 @@ from bot.forges.factory import build_app_hook_deliveries, build_forge
 from bot.forges.github.hook_deliveries import AppHookDeliveries
 from bot.forges.gitlab.adapter import GitLabForge as GitLabClient
 from bot.forges.gitlab.hooks import ProjectHook, project_hooks
+from bot.jobs import registry as registry_jobs
 from bot.jobs.periodic import Periodic, PeriodicJob
 from bot.jobs.schedule import Scheduler
 from bot.registry import RegistryClient
 from bot.services.chatops.context import ChatopsDeps, Planner, configured_merge_method
 from bot.services.config_source import forge_options
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
+from bot.services.registry_gate import GateOutcome, RegistryGate, settle
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
+from bot.store.polls import PollStore
+from bot.store.waiting import WaitingStore
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class Container:
             PeriodicJob("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
             PeriodicJob("resync", "bot.jobs.resync.resync", s.resync_interval_s),
             PeriodicJob("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
+            *registry_jobs.periodic_jobs(s, self.config_or_none()),
         ]
 
     @cached_property
@@ -182,6 +187,32 @@ class Container:
         """The OCI registry client (one per process: its token and digest caches are shared)."""
         return build_registry(self.settings, self.clock)
 
+    @cached_property
+    def waiting(self) -> WaitingStore:
+        return WaitingStore(self.redis, self.settings)
+
+    @cached_property
+    def polls(self) -> PollStore:
+        return PollStore(self.redis, self.settings)
+
+    @cached_property
+    def registry_gate(self) -> RegistryGate:
+        s = self.settings
+        wait, retry = s.registry_wait_s, s.registry_retry_s
+        return RegistryGate(self.registry, self.waiting, wait_s=wait, retry_s=retry, clock=self.clock)
+
+    def admit(self, intents: list[UpdateIntent]) -> tuple[list[UpdateIntent], list[str]]:
+        """The event path's registry gate (``bot.services.events.Admit``): the intents its
+        registry confirmed, and the groups whose waiting versions changed."""
+        outcome = self.registry_gate.admit(intents)
+        return outcome.ready, self.settle(outcome)
+
+    def settle(self, outcome: GateOutcome) -> list[str]:
+        """Record the gate's failures, refresh groups whose waiting changed, schedule its retries."""
+        groups = settle(self.reconcile_deps, outcome)
+        registry_jobs.schedule_retries(self, outcome.retry_at)
+        return groups
+
     # --- reconcile and chat-ops ------------------------------------------------------------------------
     @cached_property
     def reconcile_deps(self) -> ReconcileDeps:
@@ -245,6 +276,7 @@ def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -
     return RegistryClient(
         docker_config=settings.docker_config,
         insecure=settings.insecure_registries,
+        endpoints=settings.registry_endpoints,
         cache_ttl=settings.registry_cache_ttl_s,
         timeout=settings.registry_timeout_s,
         max_tags=settings.registry_max_tags,

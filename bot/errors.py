@@ -107,6 +107,12 @@ class AuthError(ForgeError):
     pass
 
 
+class AnonymousDenied(AuthError):
+    """A registry answered 401 to anonymous access. Docker Hub answers so for a repository that does
+    not exist (yet) as for a private one, so it may mean "not pushed yet" as well as "needs
+    credentials" (``bot.services.registry_gate`` waits on it)."""
+
+
 class Transient(ForgeError):
     """A 5xx, a timeout or a dropped connection: retry with backoff."""
 

@@ -89,6 +89,16 @@ class Settings(BaseModel):
     registry_timeout_s: float = Field(default=15.0, gt=0)
     #: a repository with more tags than this is refused instead of listed (bounds one poll)
     registry_max_tags: int = Field(default=10_000, ge=1)
+    #: where a registry answers when not at its own name: host -> ``host[:port]`` (an in-cluster
+    #: address or proxy; the plain-HTTP rule applies to the endpoint)
+    registry_endpoints: dict[str, str] = Field(default_factory=dict)
+    #: a verified tag the registry does not have yet is asked again with backoff for this long
+    #: (CI may announce before its push finishes), then given up with a comment on the group's PR
+    registry_wait_s: float = Field(default=900.0, gt=0)
+    #: the first of those retries; each next one waits twice as long, up to five minutes
+    registry_retry_s: float = Field(default=5.0, gt=0)
+    #: when set, every rule's ``poll`` runs at this interval instead of its own (tests, the demo)
+    poll_interval_s: float | None = Field(default=None, gt=0)
 
     # --- web ---------------------------------------------------------------------------------
     status_token: SecretStr | None = None  # bearer token for GET / (none = open)
@@ -98,6 +108,15 @@ class Settings(BaseModel):
     worker_metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("registry_endpoints")
+    @classmethod
+    def _endpoints_shape(cls, v: dict[str, str]) -> dict[str, str]:
+        for host, endpoint in v.items():
+            if not host or not endpoint or any(c in host + endpoint for c in " /,="):
+                example = "registry.example.com=10.0.0.5:5000"
+                raise ValueError(f"give host=host[:port] pairs such as {example}, not {host}={endpoint}")
+        return {h.lower(): e for h, e in v.items()}
 
     @field_validator("redis_prefix")
     @classmethod
@@ -142,6 +161,9 @@ class Settings(BaseModel):
                 raise SettingsError(f"{name}: unknown setting (see config/example.env)")
             if field in ("allow_unsigned", "insecure_registries"):
                 values[field] = frozenset(s.strip().lower() for s in value.split(",") if s.strip())
+            elif field == "registry_endpoints":
+                pairs = (p.partition("=") for p in value.split(",") if p.strip())
+                values[field] = {h.strip(): e.strip() for h, _, e in pairs}
             else:
                 values[field] = value
         values["webhook_secrets"] = secrets

@@ -28,7 +28,14 @@ TINY = {
     ),
     "registry": (
         ["--images", "1", "--tags", "2", "--resolves", "5"],
-        {"requests_per_event_warm", "requests_per_event_cold", "poll_requests_per_image", "resolve_p50_ms"},
+        {
+            "requests_per_event_warm",
+            "requests_per_event_cold",
+            "poll_requests_per_image",
+            "resolve_p50_ms",
+            "planned_requests_per_event_warm",
+            "planned_requests_per_event_cold",
+        },
     ),
     "race": (
         ["--events", "12", "--baseline-events", "4", "--workers", "1", "--timeout", "120"],

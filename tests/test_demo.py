@@ -37,8 +37,9 @@ def section(output: str, title_start: str) -> str:
     return match[0]
 
 
-def check_story(output: str) -> None:
-    """What the demo promises: dev gets the newest green versions, staging gets them by promote."""
+def check_story(output: str, *, registry: bool) -> None:
+    """What the demo promises: dev gets the newest green versions, staging gets them by promote;
+    with a real registry (``registry``) the versions are pushed, verified and pinned by digest."""
     dev = section(output, "PR #1 [open] manifest-bot/dev/dev → main")
     assert "+      newTag: 1.4.0   # bumped by manifest-bot" in dev  # comment and odd indent kept
     assert '+      newTag: "run-45"' in dev  # newest green run, quotes kept
@@ -56,13 +57,49 @@ def check_story(output: str) -> None:
     assert "+  newTag: 1.4.0" in staging and "+  newTag: run-45" in staging and "+    tag: 2.1.0" in staging
     assert "environments/prod" not in output.split("== PR #1", 1)[1]  # prod is never touched
     summary = section(output, "summary")
-    assert "deliveries     10 posted (1 generic, 8 github, 1 harbor): 9 accepted, 1 duplicate" in summary
-    assert "events         9 processed" in summary
-    assert "intents        7 planned, 4 accepted, 3 superseded" in summary
     assert "pull requests  2: #1 dev (open), #2 staging (open)" in summary
     assert "commits        2 by the bot" in summary
     assert re.search(r"elapsed        \d+\.\d\d s", summary)
     assert "result         OK" in summary
+    if registry:
+        check_registry_story(output, dev, summary)
+    else:
+        check_webhook_story(output, summary)
+
+
+def check_webhook_story(output: str, summary: str) -> None:
+    assert "registry: none (" in output and "apt-get install docker-registry skopeo" in output
+    assert "Harbor push registry.example.com/shop/web:1.4.0: 202" in output
+    assert "deliveries     10 posted (1 generic, 8 github, 1 harbor): 9 accepted, 1 duplicate" in summary
+    assert "events         9 processed" in summary
+    assert "intents        7 planned, 4 accepted, 3 superseded" in summary
+    assert "registry       none: the sample webhooks were trusted" in summary
+
+
+def check_registry_story(output: str, dev: str, summary: str) -> None:
+    where = r"^registry: docker-registry as registry\.example\.com on 127\.0\.0\.1:\d+, ghcr\.io on "
+    assert re.search(where, output, re.M)
+    line = r"skopeo pushed \S+/shop/(\S+?)(?: to \S+)?: (sha256:[0-9a-f]{64})$"
+    pushed = {ref: digest[:19] + "…" for ref, digest in re.findall(line, output, re.M)}
+    assert set(pushed) == {"web:1.4.0", "worker:2.1.0"}
+    assert "the registry notified /webhooks/distribution itself" in output  # no demo POST for it
+    worker = "registry.example.com/shop/worker:2.1.0"
+    announced = f"curl push {worker} (CI announces it before its push): 202"
+    waiting = f"the bot does not write it yet: waiting for {worker} in registry.example.com"
+    assert output.index(announced) < output.index(waiting) < output.index(f"skopeo pushed {worker}")
+    # the dev PR shows the digests the registry answered, beside the versions it writes
+    assert f"| `registry.example.com/shop/web` | `1.3.0` → `1.4.0` | `{pushed['web:1.4.0']}` |" in dev
+    assert f"| `registry.example.com/shop/worker` | `2.0.1` → `2.1.0` | `{pushed['worker:2.1.0']}` |" in dev
+    assert "deliveries     9 posted (1 generic, 8 github): 8 accepted, 1 duplicate" in summary
+    assert "events         10 processed" in summary  # the demo's 8 and the registry's 2
+    planned = re.search(r"intents        8 planned, (\d) accepted, (\d) superseded", summary)
+    # the worker push is admitted once, by its notification or by the retry of the curl's wait
+    assert planned and int(planned[1]) + int(planned[2]) == 7, summary
+    assert "registry       7 images pushed, 2 notifications sent by the registry itself" in summary
+
+
+def registry_tools() -> bool:
+    return shutil.which("docker-registry") is not None and shutil.which("skopeo") is not None
 
 
 @pytest.mark.slow
@@ -75,7 +112,7 @@ def test_readme_command_runs_the_demo_to_a_successful_end() -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "redis: private redis-server on " in proc.stdout
     assert "worker process" in proc.stdout
-    check_story(proc.stdout)
+    check_story(proc.stdout, registry=registry_tools())
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -88,7 +125,7 @@ def test_demo_on_the_in_process_fake_redis_warns_and_succeeds(monkeypatch: pytes
     assert code == 0, output
     assert "WARNING: running on an in-process fake Redis" in output and "(--redis fake)" in output
     assert "worker in this process" in output
-    check_story(output)
+    check_story(output, registry=registry_tools())
 
 
 def test_demo_on_redis_url_leaves_no_keys_behind(redis_conn: redis.Redis) -> None:
@@ -96,9 +133,27 @@ def test_demo_on_redis_url_leaves_no_keys_behind(redis_conn: redis.Redis) -> Non
     code, output = run_cli(env={"MANIFEST_BOT_REDIS_URL": TEST_REDIS_URL})
     assert code == 0, output
     assert "redis: Redis at MANIFEST_BOT_REDIS_URL" in output
-    check_story(output)
+    check_story(output, registry=registry_tools())
     after = set(redis_conn.scan_iter(match="demo*")) | set(redis_conn.scan_iter(match="rq:*demo*"))
     assert after <= before
+
+
+def test_demo_without_a_registry_trusts_its_webhooks_as_before() -> None:
+    code, output = run_cli("--redis", "fake", "--registry", "off")
+    assert code == 0, output
+    assert "registry: none (--registry off)" in output
+    check_story(output, registry=False)
+
+
+def test_demo_without_the_tools_says_how_to_get_them(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"  # a PATH with git and nothing else
+    bindir.mkdir()
+    (bindir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    code, output = run_cli("--redis", "fake", env={"PATH": str(bindir)})
+    assert code == 0, output
+    assert "registry: none (docker-registry and skopeo not installed)" in output
+    assert "apt-get install docker-registry skopeo" in output
+    check_story(output, registry=False)
 
 
 def test_demo_keep_leaves_the_repo_for_inspection(tmp_path: Path) -> None:

@@ -28,14 +28,23 @@ from bot.demo.scenario import run_demo
     help="auto: $MANIFEST_BOT_REDIS_URL, else a private redis-server, else an in-process fake.",
 )
 @click.option(
+    "--registry",
+    "registry_mode",
+    type=click.Choice(["auto", "off"]),
+    default="auto",
+    show_default=True,
+    help="auto: real registries when docker-registry and skopeo are installed; off: sample webhooks only.",
+)
+@click.option(
     "--timeout", "deadline_s", type=float, default=60.0, show_default=True, help="Seconds per wait."
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (repo, config, worker log).")
-def demo(examples: Path | None, redis_mode: str, deadline_s: float, keep: bool) -> None:
+def demo(examples: Path | None, redis_mode: str, registry_mode: str, deadline_s: float, keep: bool) -> None:
     """Run the bot end to end on a local manifest repo and print the PRs it opens."""
     options = DemoOptions(
         examples=examples or default_examples(),
         redis=redis_mode,
+        registry=registry_mode,
         deadline_s=deadline_s,
         keep=keep,
         echo=click.echo,

@@ -3,11 +3,13 @@ service in Redis as JSON through ``to_dict``/``from_dict``).
 
 The PR lifecycle service reads it: ignored versions are left out of the desired state (a chat-ops
 rollback intent is never ignored), a pin replaces the version of its image, ``hold`` freezes the
-PR, and all of it is shown in the PR body.
+PR, and all of it is shown in the PR body. ``waiting`` lists the versions held back until their
+registry has them (kept by ``bot.services.registry_gate``, filled in when the group is reconciled).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +51,22 @@ class Pin:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """``image:tag`` is not in ``registry`` yet: it is asked again with backoff until ``until``."""
+
+    image: str
+    tag: str
+    registry: str
+    until: str  # ISO 8601, UTC: when the bot gives up
+
+
+@dataclass(frozen=True, slots=True)
 class GroupState:
     ignored: tuple[IgnoreMark, ...] = ()
     pinned: tuple[Pin, ...] = ()
     hold: bool = False
     last_error: str | None = None
+    waiting: tuple[Waiting, ...] = ()
 
     def is_ignored(self, intent: UpdateIntent) -> bool:
         return not intent.rollback and any(mark.matches(intent) for mark in self.ignored)
@@ -66,6 +79,12 @@ class GroupState:
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        data = self._base_dict()
+        if self.waiting:  # absent when empty: the PR fingerprints of groups that never wait stay put
+            data["waiting"] = [dataclasses.asdict(w) for w in self.waiting]
+        return data
+
+    def _base_dict(self) -> dict[str, Any]:
         return {
             "ignored": [
                 {
@@ -95,7 +114,8 @@ class GroupState:
         pinned = tuple(
             Pin(p["image"], p.get("tag"), p.get("digest"), p.get("by")) for p in data.get("pinned", ())
         )
-        return cls(ignored, pinned, bool(data.get("hold", False)), data.get("last_error"))
+        waiting = tuple(Waiting(**w) for w in data.get("waiting", ()))
+        return cls(ignored, pinned, bool(data.get("hold", False)), data.get("last_error"), waiting)
 
 
 def _pin_dict(pin: Pin) -> dict[str, Any]:

@@ -83,6 +83,9 @@ class UpdateIntent:
     discover_include: tuple[str, ...] = ()
     #: ... and never files matching these (applies to ``files`` globs too)
     exclude: tuple[str, ...] = ()
+    #: ask the image's registry before merging: the tag must exist (policy ``verify``;
+    #: ``bot.services.registry_gate``, which also fills a digest the pin mode needs)
+    verify: bool = False
     origin: Origin = field(default_factory=Origin)
     pr: PrOptions = field(default_factory=PrOptions)
 

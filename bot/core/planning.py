@@ -4,19 +4,27 @@
 other event kind plans nothing. ``plan_for_environment`` serves chat-ops promote and rollback.
 Each intent carries an ordering key (see ``bot.core.versions``) so that a late, older build can
 never replace a newer one; only a rollback intent may go backwards.
+
+The planner asks no registry. An event intent carries what the registry must confirm before it is
+merged (``bot.services.registry_gate``): ``verify`` (the tag must exist), a digest the pin mode
+needs and the event lacks (CI events never carry one), and, for a target following a mutable tag's
+digest (policy ``digest``), the scheme ``digest``: one constant key per tag, so only a new digest
+is news. ``poll_tags`` chooses what a registry poll plans, through the same policy checks.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
-from bot.core.config.model import Config, Rule, Target, canonical
+from bot.core.config.model import POLL_UNORDERED, Config, Policy, Rule, Target, canonical
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
 from bot.core.lanes import discovery_lanes
+from bot.core.merge import comparable
 from bot.core.versions import OrderingChoice, Scheme, Unorderable, choose_scheme, ordering_key
 from bot.errors import InvalidReference
 
@@ -24,6 +32,8 @@ _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 #: CI statuses (``bot.core.events.CI_STATUSES``) that mean the run failed; the others (cancelled,
 #: skipped, neutral…) did not succeed
 _FAILED = frozenset({"failure", "timed_out"})
+#: the ordering scheme of a target following a tag's digest: one key per tag, a new digest is news
+DIGEST_SCHEME = "digest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +167,22 @@ def _collect(config: Config, pairs: list[tuple[Rule, _Version]]) -> PlanResult:
     return PlanResult(tuple(intents), tuple(skips))
 
 
-def _pin_problem(pin: str, tag: str | None, digest: str | None) -> str | None:
+def _pin_problem(pin: str, tag: str | None, digest: str | None, *, registry: bool) -> str | None:
+    """Why the version cannot be written in this pin mode. With ``registry`` (events) a missing
+    digest is asked from the registry before merging; chat-ops asks none."""
     if pin in ("tag", "tag+digest") and tag is None:
         return f"pin {pin!r} needs a tag; this event carries only a digest"
-    if pin in ("digest", "tag+digest") and digest is None:
+    if pin in ("digest", "tag+digest") and digest is None and not (registry and tag is not None):
         return f"pin {pin!r} needs a digest; this event carries none"
     return None
+
+
+def _followed(policy: Policy, version: _Version) -> _Version:
+    """A target following a tag's digest: a push of the image by digest alone stands for "where does
+    the tag point now?"; the registry answers that (the event's digest may belong to another tag)."""
+    if policy.digest is not None and version.tag is None:
+        return replace(version, tag=policy.digest, digest=None)
+    return version
 
 
 def _intent(
@@ -180,7 +200,10 @@ def _intent(
     def skip(reason: str) -> Skip:
         return Skip(reason, rule=rule.name, target=target.label(), image=version.image, tag=version.tag)
 
-    problem = _pin_problem(policy.pin, version.tag, version.digest)
+    if not chatops:
+        version = _followed(policy, version)
+    pin = policy.effective_pin
+    problem = _pin_problem(pin, version.tag, version.digest, registry=not chatops)
     if problem is None and version.tag is not None and not rollback:
         problem = policy.rejection(version.tag)
     lanes = discovery_lanes(config, target, version.image)
@@ -188,6 +211,8 @@ def _intent(
         problem = lanes
     if problem is not None:
         return skip(problem)
+    if ordering is None and policy.digest is not None:
+        ordering = (DIGEST_SCHEME, (policy.digest,))  # type: ignore[assignment]
     if ordering is None:
         try:
             ordering = _order(policy.ordering, version, fallback=chatops)
@@ -195,6 +220,7 @@ def _intent(
             if not rollback:
                 return skip(str(exc))
             ordering = ("push-time", ())  # a rollback does not compete on order
+    follows = policy.digest is not None
     return UpdateIntent(
         forge=target.forge,
         repo=target.repo,
@@ -203,19 +229,20 @@ def _intent(
         environment=target.environment,
         files=target.files,
         image=version.image,
-        tag=version.tag if policy.pin != "digest" else None,
+        tag=version.tag,  # with pin 'digest': shown in the PR and asked of the registry, not written
         digest=version.digest,  # known: shown in the PR; written only when the pin mode says so
         ordering_scheme=ordering[0],
         ordering_key=ordering[1],
-        pin=policy.pin,
+        pin=pin,
         marker=target.marker,
         path=target.path,
         doc=target.doc,
         rollback=rollback,
-        allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto",
+        allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto" or follows,
         rename=rule.rename,
         discover_include=() if target.files else target.discover.include,
         exclude=(*target.discover.exclude, *lanes),
+        verify=policy.verify and not chatops,
         origin=version.origin,
         pr=config.pr_for(rule, target),
     )
@@ -274,3 +301,52 @@ def plan_for_environment(
             seen.add((outcome.group_key, outcome.target_key))
             intents.append(outcome)
     return PlanResult(tuple(intents), tuple(skips))
+
+
+# --- polling -------------------------------------------------------------------------------------
+def poll_tags(config: Config, image: str, tags: Iterable[str] | None) -> tuple[str, ...]:
+    """What a registry poll of ``image`` plans as pushes: for every target of the push rules the
+    image reaches, the tag it follows the digest of, or the highest of ``tags`` its policy allows
+    (``None``: the tags were not listed, because every target follows a digest). Under ordering
+    ``auto`` only version tags order by the tag alone; ``run-number`` and ``push-time`` cannot.
+    Distinct tags, in config order."""
+    name = canonical_name(image)
+    listed = tuple(tags) if tags is not None else ()
+    chosen: dict[str, None] = {}
+    for rule in config.rules:
+        if rule.ci is not None or not rule.matches_image(name):
+            continue
+        for target in rule.targets:
+            policy = config.policy_for(rule, target)
+            best = policy.digest or _highest(policy, listed)
+            if best is not None:
+                chosen.setdefault(best)
+    return tuple(chosen)
+
+
+def needs_tag_list(config: Config, image: str) -> bool:
+    """Whether a poll of ``image`` must list its tags (some target does not follow a digest)."""
+    name = canonical_name(image)
+    return any(
+        config.policy_for(rule, target).digest is None
+        for rule in config.rules
+        if rule.ci is None and rule.matches_image(name)
+        for target in rule.targets
+    )
+
+
+def _highest(policy: Policy, tags: Iterable[str]) -> str | None:
+    best: tuple[tuple[tuple[int, int | str], ...], str] | None = None
+    for tag in tags:
+        if policy.rejection(tag) is not None:
+            continue
+        scheme = choose_scheme(policy.ordering, tag)
+        if scheme in POLL_UNORDERED:
+            continue
+        try:
+            key = comparable(ordering_key(scheme, tag))
+        except Unorderable:
+            continue
+        if best is None or key > best[0]:
+            best = (key, tag)
+    return best[1] if best is not None else None

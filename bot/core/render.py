@@ -266,6 +266,12 @@ def _state_lines(state: GroupState) -> list[str]:
         out += [f"- {m.label or _code(short_image(m.image))}" for m in state.ignored]
     if state.hold:
         out += ["", "**On hold:** no automatic updates or merges until `unhold`."]
+    if state.waiting:
+        out += ["", "**Not in the registry yet** (asked again with backoff; nothing is written until it is):"]
+        out += [
+            f"- waiting for {_code(f'{short_image(w.image)}:{w.tag}')} in {_code(w.registry)} until {w.until}"
+            for w in state.waiting
+        ]
     if state.last_error:
         out += ["", f"> [!WARNING]\n> The last update failed: {state.last_error.splitlines()[0]}"]
     return out
@@ -334,6 +340,24 @@ def carried_comment(kept: Sequence[str], dropped: Sequence[str]) -> str:
             + ". Please apply them again if they are still needed."
         )
     return "\n\n".join(lines)
+
+
+def gave_up_comment(image: str, tag: str, registry: str, waited: str, reason: str) -> str:
+    """A verified version never showed up in its registry (``bot.services.registry_gate``)."""
+    return (
+        f"I waited {waited} for {_code(f'{short_image(image)}:{tag}')} in {_code(registry)}, but {reason}, "
+        "so I did not write it. Push the image and announce it again (re-run the CI job or the "
+        "webhook) to try once more."
+    )
+
+
+def registry_error_comment(image: str, tag: str, registry: str, message: str) -> str:
+    """The registry refused to say whether a version exists (credentials, permissions)."""
+    return (
+        f"I could not check {_code(f'{short_image(image)}:{tag}')} in {_code(registry)}, so I did not "
+        f"write it: {message}. An administrator needs to check the bot's registry credentials "
+        "(`MANIFEST_BOT_DOCKER_CONFIG`); the next push or poll tries again."
+    )
 
 
 def error_comment(error: BaseException) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.demo import payloads
 from bot.demo.redis_env import DemoRedis
+from bot.demo.registry import DemoRegistry
 from bot.settings import Settings
 
 Echo = Callable[[str], None]
@@ -17,6 +18,7 @@ Echo = Callable[[str], None]
 class DemoOptions:
     examples: Path
     redis: str = "auto"  # auto | url | redis-server | fake
+    registry: str = "auto"  # auto (a real registry when docker-registry and skopeo exist) | off
     deadline_s: float = 60.0
     keep: bool = False  # keep the temporary directory (its path is printed)
     echo: Echo = print
@@ -35,3 +37,7 @@ class Run:
     problems: list[str] = field(default_factory=list)
     started: float = 0.0
     elapsed_s: float = 0.0
+    #: the real registries, by the name images use (registry.example.com, ghcr.io); {} without
+    registries: dict[str, DemoRegistry] = field(default_factory=dict)
+    #: what the demo pushed: image:tag → digest
+    pushed: dict[str, str] = field(default_factory=dict)

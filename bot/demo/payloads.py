@@ -61,11 +61,11 @@ def harbor_push(secret: str, repository: str, tag: str, digest: str, occur_at: i
     return Post("harbor", body, {"Authorization": secret}, f"Harbor push {REGISTRY}/{repository}:{tag}")
 
 
-def generic_push(secret: str, image: str, tag: str) -> Post:
+def generic_push(secret: str, image: str, tag: str, *, note: str = "") -> Post:
     """What ``curl`` in any CI sends to /webhooks/generic (docs/setup.md)."""
     body = _json({"image": image, "tag": tag})
     headers = {"X-Manifest-Bot-Signature-256": hmac_sha256(secret, body)}
-    return Post("generic", body, headers, f"curl push {image}:{tag}")
+    return Post("generic", body, headers, f"curl push {image}:{tag}{note}")
 
 
 def _github_headers(secret: str, event: str, body: bytes) -> dict[str, str]:

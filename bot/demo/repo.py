@@ -14,6 +14,8 @@ REPO = "example/shop-deploy"
 BASE = "main"
 #: the routing config's local forge path line (the first ``path:`` under ``forges:``)
 _FORGE_PATH = re.compile(r"(?m)^(\s+path:\s*)(\S+)")
+#: the example's ``verify: false`` (its images live in no registry), turned on with a real one
+_VERIFY_OFF = re.compile(r"(?m)^(\s+verify:\s*)false\b")
 
 
 def default_examples() -> Path:
@@ -51,13 +53,16 @@ def create_manifest_repo(examples: Path, root: Path) -> Path:
     return repo
 
 
-def write_routing_config(examples: Path, root: Path, target: Path) -> Path:
-    """The example routing config with its local forge pointed at ``root``."""
+def write_routing_config(examples: Path, root: Path, target: Path, *, verify: bool = False) -> Path:
+    """The example routing config with its local forge pointed at ``root``; with ``verify`` the
+    bot asks the registry before writing (the demo runs a real one)."""
     source = examples / "routing.yaml"
     text = source.read_text(encoding="utf-8")
     text, count = _FORGE_PATH.subn(lambda m: f"{m[1]}{root}", text, count=1)
     if count != 1:
         raise RuntimeError(f"{source}: no local forge 'path:' to point at the demo repos")
+    if verify:
+        text = _VERIFY_OFF.sub(lambda m: f"{m[1]}true ", text, count=1)
     target.write_text(text, encoding="utf-8")
     return target
 

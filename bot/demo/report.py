@@ -9,11 +9,18 @@ from rq.job import Job
 
 from bot.core.ports import PullRequest
 from bot.demo.model import Echo, Run
+from bot.demo.registry import INSTALL_HINT
 from bot.demo.repo import REPO, bot_commits, diff, diffstat
 from bot.forges.local.adapter import LocalGitForge
 from bot.store.deliveries import DeliveryStore
 from bot.web.status_data import failed_jobs
 
+#: with real registries: the versions whose registry digest the dev PR must show
+PINNED_IN_DEV = (
+    "registry.example.com/shop/web:1.4.0",
+    "registry.example.com/shop/worker:2.1.0",
+    "ghcr.io/example/api:run-45",
+)
 #: what each PR's diff must show: (environment, text that must appear, text that must not)
 EXPECTED = {
     "dev": (("1.4.0", "run-45", "2.1.0"), ("run-46", "run-44", "run-41")),
@@ -57,6 +64,11 @@ def verify(run: Run) -> None:
         run.problems.extend(f"{env} PR #{pr.number} lacks {v}" for v in present if v not in added)
         run.problems.extend(f"{env} PR #{pr.number} applies {v}" for v in absent if v in added)
     dev = prs.get("dev")
+    if dev is not None and run.registries:
+        for ref in PINNED_IN_DEV:
+            digest = run.pushed.get(ref, "?")
+            if f"`{digest[:19]}…`" not in dev.body:
+                run.problems.append(f"dev PR #{dev.number} does not show the digest of {ref} ({digest})")
     commands = [c for c in conversation(run, dev.number) if "promote" in c] if dev else []
     if dev and not any("[rocket]" in c for c in commands):
         run.problems.append(f"the promote comment on dev PR #{dev.number} was not acknowledged with rocket")
@@ -101,9 +113,19 @@ def summary_lines(run: Run) -> list[str]:
         f"pull requests  {len(prs)}: " + ", ".join(f"#{p.number} {_environment(p)} ({p.state})" for p in prs),
         f"commits        {bot_commits(run.repo)} by the bot, on {len(prs)} branch(es)",
         f"redis          {run.redis.description}",
+        _registry_line(run, store),
         f"elapsed        {run.elapsed_s:.2f} s from the first delivery to quiescence",
         "result         " + ("OK" if not run.problems else f"{len(run.problems)} problem(s)"),
     ]
+
+
+def _registry_line(run: Run, store: DeliveryStore) -> str:
+    if not run.registries:
+        return f"registry       none: the sample webhooks were trusted ({INSTALL_HINT} for a real one)"
+    pushes = sum(r.pushes for r in run.registries.values())
+    records = (store.record(d) for d in run.delivery_ids)
+    notified = sum(1 for r in records if r is not None and r.source == "distribution")
+    return f"registry       {pushes} images pushed, {notified} notifications sent by the registry itself"
 
 
 def print_report(run: Run, echo: Echo) -> None:

@@ -28,6 +28,7 @@ from bot.settings import ENV_PREFIX, Settings
 from bot.store.deliveries import DeliveryStore
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
+from bot.store.waiting import WaitingStore
 
 QUEUES = ("commands", "events", "reconcile")
 DONE_STATUSES = {"processed", "failed", "ignored"}
@@ -70,6 +71,11 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
             f"{ENV_PREFIX}BOT_LOGIN": settings.bot_login,
         }
     )
+    if settings.registry_endpoints:  # the demo's real registries
+        endpoints = ",".join(f"{h}={e}" for h, e in sorted(settings.registry_endpoints.items()))
+        env[f"{ENV_PREFIX}REGISTRY_ENDPOINTS"] = endpoints
+        env[f"{ENV_PREFIX}REGISTRY_RETRY_S"] = str(settings.registry_retry_s)
+        env[f"{ENV_PREFIX}REGISTRY_WAIT_S"] = str(settings.registry_wait_s)
     return env
 
 
@@ -127,7 +133,12 @@ class Quiescence:
             if busy:
                 out.append(f"queue {name}: {busy} job(s)")
         intents = IntentStore(self.conn, self.settings)
-        out.extend(f"group {g} dirty" for g in self.repo_groups() if intents.snapshot(g).dirty)
+        waiting = WaitingStore(self.conn, self.settings)
+        for group_key in self.repo_groups():
+            if intents.snapshot(group_key).dirty:
+                out.append(f"group {group_key} dirty")
+            for entry in waiting.entries(group_key):
+                out.append(f"{entry.intent.image}:{entry.intent.tag} waiting for its registry")
         return out
 
     def wait(

@@ -231,7 +231,9 @@ def _handle(refs: list[str]) -> dict[str, Any]:
             if isinstance(event, Installation):
                 container.installation_changed(event.installation_id, event.repos)
     login = container.settings.bot_login
-    outcome = apply_deliveries(container.intents, container.config, deliveries, bot_login=login)
+    outcome = apply_deliveries(
+        container.intents, container.config, deliveries, bot_login=login, admit=container.admit
+    )
     for delivery in deliveries:
         _queue_commands(delivery)
     refs = [r for r, _ in found]

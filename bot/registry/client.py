@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -52,6 +52,7 @@ class RegistryClient:
         *,
         docker_config: Path | None = None,
         insecure: frozenset[str] = frozenset(),
+        endpoints: Mapping[str, str] | None = None,
         cache_ttl: float = 30.0,
         timeout: float = 15.0,
         max_tags: int = 10_000,
@@ -62,6 +63,7 @@ class RegistryClient:
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.insecure = frozenset(h.lower() for h in insecure)
+        self.endpoints = {h.lower(): e for h, e in (endpoints or {}).items()}
         self.cache_ttl = cache_ttl
         self.max_tags = max_tags
         self.page_size = page_size
@@ -73,7 +75,7 @@ class RegistryClient:
 
     # --- the port ----------------------------------------------------------------------------
     def resolve(self, image: str, tag: str, *, fresh: bool = False) -> ResolvedImage | None:
-        repo = locate(image, self.insecure)
+        repo = locate(image, self.insecure, self.endpoints)
         validate_tag(tag)
         if not fresh:
             cached = self._cached(repo.image, tag)
@@ -88,7 +90,7 @@ class RegistryClient:
         return self.resolve(image, tag) is not None
 
     def list_tags(self, image: str) -> tuple[str, ...]:
-        repo = locate(image, self.insecure)
+        repo = locate(image, self.insecure, self.endpoints)
         what = f"list tags of {repo.image}"
         url: str | None = f"{repo.api}/tags/list"
         params: dict[str, int] | None = {"n": self.page_size}

@@ -4,11 +4,16 @@ Docker Hub is named ``docker.io`` but answers on ``registry-1.docker.io``, and a
 name is under ``library/`` (``nginx`` → ``registry-1.docker.io/v2/library/nginx``). Plain HTTP is
 used only for ``localhost``, ``127.0.0.0/8``, ``[::1]`` and the hosts the operator lists as
 insecure (``MANIFEST_BOT_INSECURE_REGISTRIES``); everything else is HTTPS.
+
+An operator may name where a registry answers (``MANIFEST_BOT_REGISTRY_ENDPOINTS``:
+``registry.example.com=10.0.0.5:5000``): images keep their name, requests go to that endpoint (an
+in-cluster address, a proxy), and the plain-HTTP rule applies to the endpoint.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.core.images import DOCKER_HUB, parse_image
@@ -35,15 +40,19 @@ class Repository:
         return f"{self.origin}/v2/{self.path}"
 
 
-def locate(image: str, insecure: frozenset[str] = frozenset()) -> Repository:
-    """The repository ``image`` names (any spelling, no tag or digest); InvalidReference otherwise."""
+def locate(
+    image: str, insecure: frozenset[str] = frozenset(), endpoints: Mapping[str, str] | None = None
+) -> Repository:
+    """The repository ``image`` names (any spelling, no tag or digest); InvalidReference otherwise.
+    ``endpoints`` maps a registry host to the ``host[:port]`` its API answers on."""
     ref = parse_image(image)
     if ref.tag or ref.digest:
         raise InvalidReference(f"{image!r}: give the repository without a tag or digest")
     host, _, path = ref.canonical_name.partition("/")
-    api_host = DOCKER_HUB_API if host == DOCKER_HUB else host
-    scheme = "http" if plain_http_allowed(host, insecure) else "https"
-    return Repository(ref.canonical_name, host, api_host, path, scheme)
+    endpoint = (endpoints or {}).get(host)
+    api_host = endpoint or (DOCKER_HUB_API if host == DOCKER_HUB else host)
+    plain = plain_http_allowed(endpoint, insecure) if endpoint else plain_http_allowed(host, insecure)
+    return Repository(ref.canonical_name, host, api_host, path, "http" if plain else "https")
 
 
 def plain_http_allowed(host: str, insecure: frozenset[str]) -> bool:

@@ -2,7 +2,8 @@
 
 | status | error |
 |---|---|
-| 401 | AuthError (permanent): names the registry and where the credentials came from |
+| 401 | AuthError (permanent): names the registry and where the credentials came from; with no
+credentials, AnonymousDenied (Docker Hub answers so for a repository that does not exist yet) |
 | 403 | PermissionDenied (permanent), likewise |
 | 404 | NotFound (callers turn a missing manifest into "does not exist") |
 | 429 | RateLimited, with ``Retry-After`` seconds when sent |
@@ -22,6 +23,7 @@ from typing import Any
 import requests
 
 from bot.errors import (
+    AnonymousDenied,
     AuthError,
     BotError,
     NotFound,
@@ -130,7 +132,8 @@ def error_for(resp: requests.Response, what: str, host: str, credential_source: 
     if status == 429:
         return RateLimited(f"{text}: {host} is rate limiting us", retry_after=retry_after(resp))
     if status == 401:
-        return AuthError(f"{text}: {host} did not accept {credential_source}")
+        kind = AnonymousDenied if credential_source.startswith("anonymous") else AuthError
+        return kind(f"{text}: {host} did not accept {credential_source}")
     if status == 403:
         return PermissionDenied(f"{text}: {host} denied access with {credential_source}")
     if status == 404:

@@ -1,7 +1,9 @@
 """From one delivery's events to the groups that need a reconcile (the event job's logic).
 
-- ``image-pushed`` / ``ci-finished``: plan intents (``bot.core.planning.plan``) and merge them into
-  each group's intent store (highest ordering key wins; a lower one is recorded as superseded).
+- ``image-pushed`` / ``ci-finished``: plan intents (``bot.core.planning.plan``), let the registry
+  gate admit them (``admit``: ``bot.services.registry_gate`` — a version its registry does not
+  have yet waits instead of being merged) and merge them into each group's intent store (highest
+  ordering key wins; a lower one is recorded as superseded).
 - ``push`` to a manifest repo's base branch: every group on that branch may be stale or
   conflicted now, so each one's generation is bumped (its branch is regenerated on the new base).
 - ``pr-closed`` of a bot PR: merged → clear the intents it satisfied; closed unmerged by a person
@@ -30,6 +32,9 @@ from bot.store.intents import IntentStore
 log = logging.getLogger(__name__)
 
 Planner = Callable[..., PlanResult]
+#: the registry gate (``bot.deps.Container.admit``): the intents to merge now, and the groups whose
+#: waiting versions changed (their PR body and status show it)
+Admit = Callable[[list[UpdateIntent]], tuple[list[UpdateIntent], list[str]]]
 
 
 @dataclass
@@ -44,9 +49,15 @@ class EventOutcome:
 
 
 def apply_delivery(
-    store: IntentStore, config: Config, delivery: Delivery, *, bot_login: str, plan: Planner = planning.plan
+    store: IntentStore,
+    config: Config,
+    delivery: Delivery,
+    *,
+    bot_login: str,
+    plan: Planner = planning.plan,
+    admit: Admit | None = None,
 ) -> EventOutcome:
-    return apply_deliveries(store, config, [delivery], bot_login=bot_login, plan=plan)
+    return apply_deliveries(store, config, [delivery], bot_login=bot_login, plan=plan, admit=admit)
 
 
 def apply_deliveries(
@@ -56,6 +67,7 @@ def apply_deliveries(
     *,
     bot_login: str,
     plan: Planner = planning.plan,
+    admit: Admit | None = None,
 ) -> EventOutcome:
     """Apply several deliveries in arrival order with one merge for all their intents (a burst
     costs one Redis transaction per batch, not one per delivery)."""
@@ -80,6 +92,9 @@ def apply_deliveries(
             touched.update(groups)
             log.handled(n, event, groups)
     out.intents = len(intents)
+    if admit is not None:
+        intents, waiting = admit(intents)
+        touched.update(waiting)
     outcomes, dirty = store.merge_dirty(intents)
     out.per_delivery = log.outcomes(store, outcomes)
     for outcome in outcomes.values():

@@ -46,6 +46,7 @@ from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
 from bot.store.locks import RepoLock, turn
+from bot.store.waiting import WaitingStore
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class ReconcileDeps:
     @cached_property
     def groups(self) -> GroupStore:
         return self.intents.groups
+
+    @cached_property
+    def waiting(self) -> WaitingStore:
+        return WaitingStore(self.conn, self.settings)
 
 
 @dataclass
@@ -175,12 +180,13 @@ def _sync_once(
         return record.pr_number  # nothing wanted (a merged PR satisfied everything)
     forge = deps.forge_for(record.forge)
     intents = sorted(snap.active.values(), key=lambda i: i.target_key)
+    state = waiting_state(deps, group_key, record.state)
     started = time.perf_counter()
     try:
         result = deps.sync(
             forge,
             intents,
-            state=record.state,
+            state=state,
             force=force,
             recreate=recreate,
             command_prefix=deps.settings.command_prefix,
@@ -219,6 +225,12 @@ def _sync_once(
     return number
 
 
+def waiting_state(deps: ReconcileDeps, group_key: str, state: GroupState) -> GroupState:
+    """The group's state with the versions waiting for their registry (the PR body lists them)."""
+    waiting = tuple(e.shown() for e in deps.waiting.entries(group_key))
+    return replace(state, waiting=waiting) if waiting or state.waiting else state
+
+
 def is_transient(error: BaseException) -> bool:
     """The one answer to "retry this?" for a reconcile (see the module docstring)."""
     if isinstance(error, BotError):
@@ -239,9 +251,12 @@ def record_transient(deps: ReconcileDeps, group_key: str, error: BaseException, 
         log.warning("could not record the error on %s: %s", group_key, type(exc).__name__)
 
 
-def record_failure(deps: ReconcileDeps, group_key: str, error: BotError) -> None:
-    """Record a permanent error on the group and comment it once on the open PR."""
-    text, message = redact(error_comment(error)), redact(error.message)  # stored and shown: redacted
+def record_failure(
+    deps: ReconcileDeps, group_key: str, error: BotError, *, comment: str | None = None
+) -> None:
+    """Record a permanent error on the group and comment it once on the open PR (``comment``, else
+    the error's usual text)."""
+    text, message = redact(comment or error_comment(error)), redact(error.message)  # stored, shown: redacted
     record = deps.groups.update(
         group_key, lambda rec: replace(rec, state=replace(rec.state, last_error=message))
     )

@@ -5,8 +5,8 @@ cannot sign with a shared secret: put the token in the push endpoint's URL path.
 Also read: the un-enveloped message, as a push subscription with payload unwrapping (``--push-no-
 wrapper``) or a relay forwards it — the JSON ``{action, digest, tag}`` itself as the body, the
 message id in ``x-goog-pubsub-message-id`` when metadata is written. A push by digest has no
-``tag``: it becomes an image-pushed event with only the digest (what a ``policy: digest`` rule
-follows); ``DELETE`` is ignored.
+``tag``: it becomes an image-pushed event with only the digest (a target following a tag's digest,
+``policy.digest``, asks the registry where its tag points now); ``DELETE`` is ignored.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore
 from bot.store.recovery import RecoveryStore
+from bot.store.waiting import WaitEntry, WaitingStore
 
 #: the rq queues the bot uses (``Settings.queue`` adds the prefix)
 QUEUE_NAMES = ("events", "reconcile", "commands")
@@ -101,6 +103,8 @@ class GroupRow:
     targets: tuple[TargetRow, ...]
     ignores: tuple[str, ...] = ()  # every ignore of the group, "image: label"
     pins: tuple[str, ...] = ()  # every pin of the group, "image: tag[@digest]"
+    #: versions not in their registry yet: "waiting for image:tag in registry until …: reason"
+    waiting: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +197,12 @@ def _ignore_label(mark: IgnoreMark) -> str:
     return "every version" if mark.up_to is None else "up to " + ".".join(map(str, mark.up_to))
 
 
-def group_row(intents: IntentStore, record: GroupRecord) -> GroupRow:
+def _waiting_line(entry: WaitEntry) -> str:
+    shown = entry.shown()
+    return f"waiting for {shown.image}:{shown.tag} in {shown.registry} until {shown.until}: {entry.reason}"
+
+
+def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitEntry] = ()) -> GroupRow:
     snapshot = intents.snapshot(record.group_key)
     state = record.state
     rows = []
@@ -236,13 +245,17 @@ def group_row(intents: IntentStore, record: GroupRecord) -> GroupRow:
         targets=tuple(rows),
         ignores=tuple(f"{m.image}: {_ignore_label(m)}" for m in state.ignored),
         pins=tuple(f"{p.image}: {version(p.tag, p.digest)}" for p in state.pinned),
+        waiting=tuple(_waiting_line(e) for e in waiting),
     )
 
 
 def groups(conn: redis.Redis, settings: Settings) -> tuple[GroupRow, ...]:
     intents = IntentStore(conn, settings)
     store = GroupStore(conn, settings)
-    return tuple(group_row(intents, store.get(key)) for key in group_keys(conn, settings))
+    waiting = WaitingStore(conn, settings)
+    return tuple(
+        group_row(intents, store.get(key), waiting.entries(key)) for key in group_keys(conn, settings)
+    )
 
 
 def queues(conn: redis.Redis, settings: Settings) -> tuple[QueueRow, ...]:

@@ -92,7 +92,7 @@ def tree_digest(root: Path) -> str:
 def test_check_config_accepts_the_documented_example() -> None:
     result = run("check-config", str(ROOT / "config" / "example.yaml"))
     assert result.exit_code == 0
-    assert result.output.endswith(": ok (3 forges, 3 rules, 4 targets)\n")
+    assert result.output.endswith(": ok (3 forges, 4 rules, 5 targets)\n")
 
 
 def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tmp_path: Path) -> None:
@@ -106,7 +106,8 @@ def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tm
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"{bad}:7: rules[0].policy.semvr: unknown key 'semvr' (did you mean 'semver'? "
-        "allowed: allow, allow_scheme_change, deny, ignore, ordering, pin, prereleases, semver)",
+        "allowed: allow, allow_scheme_change, deny, digest, ignore, ordering, pin, prereleases, semver, "
+        "verify)",
         f"{bad}: invalid (1 problem)",
     ]
     fixed = tmp_path / "unknown-forge.yaml"

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bot.core.config.errors import Loc, format_problems, problems_from
-from bot.core.config.model import Config, Model, RepoFile, Target
+from bot.core.config.model import POLL_UNORDERED, Config, Model, RepoFile, Target
 from bot.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -87,6 +87,10 @@ def cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
             if declared and target.environment and target.environment not in declared:
                 msg = f"unknown environment {target.environment!r} (declared: {', '.join(sorted(declared))})"
                 yield ("rules", i, "targets", j, "environment"), msg
+            policy = config.policy_for(rule, target)
+            if rule.poll is not None and policy.digest is None and policy.ordering in POLL_UNORDERED:
+                msg = f"poll cannot order listed tags by {policy.ordering} (a tag carries no run or time)"
+                yield ("rules", i, "poll"), msg + ": use semver, numeric, lexical or policy.digest"
     for i, chain in enumerate(config.promotion):
         for k, env in enumerate(chain.environments):
             if env not in known_envs:

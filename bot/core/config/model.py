@@ -12,11 +12,19 @@ import re
 import string
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from bot.core.chatops.commands import command_kind
 from bot.core.config.refnames import path_problem, ref_problem
-from bot.core.images import canonical_name, parse_image
+from bot.core.images import canonical_name, parse_image, validate_tag
 from bot.core.intents import TEMPLATE_FIELDS, PinMode, PrOptions
 from bot.core.keys import GroupKey
 from bot.core.patterns import user_regex
@@ -49,6 +57,33 @@ def _image_name(value: str) -> str:
     ref = parse_image(value)  # InvalidReference is a ValueError: pydantic reports its text
     if ref.tag or ref.digest:
         raise ValueError(f"give the image without tag or digest, e.g. {ref.name!r}")
+    return value
+
+
+#: the shortest ``poll`` interval: a registry is not a queue to busy-wait on
+MIN_POLL_S = 60.0
+#: orderings a poll cannot apply to tags listed from a registry (they need a CI run or a push time)
+POLL_UNORDERED = frozenset({"run-number", "push-time"})
+_DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def _duration(value: object) -> float:
+    """``90s``, ``5m``, ``1h30m`` or a number of seconds → seconds (at least a minute)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("give a duration such as '5m', '1h' or '90s'")
+    if isinstance(value, str):
+        m = _DURATION_RE.fullmatch(value.strip())
+        if not value.strip() or m is None:
+            raise ValueError(f"{value!r} is not a duration: write it as '5m', '1h30m' or '90s'")
+        hours, minutes, seconds = (int(g or 0) for g in m.groups())
+        value = hours * 3600 + minutes * 60 + seconds
+    if value < MIN_POLL_S:
+        raise ValueError(f"poll at most once a minute (got {value:g} s): each poll asks the registry")
+    return float(value)
+
+
+def _tag(value: str) -> str:
+    validate_tag(value)  # InvalidReference is a ValueError: pydantic reports its text
     return value
 
 
@@ -116,6 +151,20 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 BranchPart = Annotated[Name, AfterValidator(_branch_part)]
 Branch = Annotated[str, AfterValidator(_branch)]
 RepoPath = Annotated[str, AfterValidator(_repo_path)]
+Tag = Annotated[str, AfterValidator(_tag)]
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^(\\d+h)?(\\d+m)?(\\d+s)?$"},
+                {"type": "number", "minimum": MIN_POLL_S},
+            ],
+            "description": "'5m', '1h30m', '90s' or seconds; at least a minute",
+        }
+    ),
+]
 
 
 class Model(BaseModel):
@@ -209,8 +258,28 @@ class Policy(Model):
     """Under ordering auto, let a version of another scheme (a semver tag after CI-run or
     push-time builds, or the reverse) replace the target's current one. Off: it is superseded,
     because keys of different schemes do not compare. Keys of one scheme never go down either way."""
+    verify: bool = True
+    """Ask the image's registry before writing: a tag it does not have is not written, and the
+    group waits for it with backoff (CI may announce before its push finishes) for
+    MANIFEST_BOT_REGISTRY_WAIT_S, then gives up with a comment. Off: the event is trusted as it is.
+    Digests the pin mode needs are asked for either way."""
+    digest: Tag | None = None
+    """Follow this mutable tag's digest ('latest', 'stable', 'prod'), as Argo CD Image Updater's
+    digest strategy does: a push of the tag updates the target when the registry says its digest
+    changed; other tags are refused. Written as tag@digest ('tag' pin), or the digest alone with
+    pin 'digest'."""
+
+    @property
+    def effective_pin(self) -> PinMode:
+        """The pin mode used: following a digest with pin 'tag' would never change a file, so it
+        writes tag@digest."""
+        return "tag+digest" if self.digest is not None and self.pin == "tag" else self.pin
 
     def rejection(self, tag: str) -> str | None:
+        if self.digest is not None:  # a followed tag is named explicitly: no other filter applies
+            if tag == self.digest:
+                return None
+            return f"tag {tag!r} is not {self.digest!r}, the tag whose digest this target follows"
         return rejection(
             tag,
             semver=self.semver,
@@ -323,6 +392,10 @@ class Rule(Model):
     (promotion across registries, Flux ':name' markers); off: such a value is left alone (marker)
     or the edit is refused (path)."""
     targets: Annotated[tuple[Target, ...], Field(min_length=1)]
+    poll: Duration | None = None
+    """Also ask the registry every interval ('5m', '1h', '90s'; at least a minute) for the highest
+    tag each target's policy allows, and plan it as a push: a lost webhook is caught within one
+    interval. Off by default; needs 'image' (a glob, regex or CI rule names no image to list)."""
 
     @model_validator(mode="after")
     def _one_match(self) -> Rule:
@@ -330,6 +403,8 @@ class Rule(Model):
         if len(given) != 1:
             found = f" (found {', '.join(given)})" if given else ""
             raise ValueError(f"give exactly one of image, image_glob, image_regex or ci{found}")
+        if self.poll is not None and self.image is None:
+            raise ValueError(f"poll needs 'image' (a rule matching by {given[0]} names no one image to list)")
         return self
 
     def matches_image(self, image: str) -> bool:
@@ -483,6 +558,15 @@ class Config(Model):
             if not chain.images and not chain.groups and not fallback:
                 fallback = chain.environments
         return fallback
+
+    def poll_intervals(self) -> dict[str, float]:
+        """Every polled image (canonical) and its interval: the shortest of the rules polling it."""
+        out: dict[str, float] = {}
+        for rule in self.rules:
+            if rule.poll is not None and rule.image is not None:
+                name = canonical(rule.image)
+                out[name] = min(out.get(name, rule.poll), rule.poll)
+        return out
 
     def forge_names(self, kind: str) -> list[str]:
         """Config forge names an event from a forge of ``kind`` may belong to (events carry the

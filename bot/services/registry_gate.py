@@ -1,0 +1,271 @@
+"""Registry truth before merging: a planned version is merged only once its registry has it.
+
+Planned intents (``bot.core.planning``) say what the registry must confirm: ``verify`` (the tag
+must exist), a digest the pin mode needs and the event lacks, and — for a target following a
+mutable tag's digest (scheme ``digest``) — the digest the tag points at *now* (asked fresh: a late
+webhook's digest may be stale). ``RegistryGate.admit`` asks (one lookup per image and tag, and a
+registry that failed once is not asked again in the same batch) and sorts each intent:
+
+- **ready**: the registry has it; the digest it answered is filled in (shown in the PR, written
+  when the pin mode says so) and the intent is merged as before;
+- **waiting**: the tag is not there yet, the registry did not answer (``Transient``: never a
+  silent skip), or it refused anonymous access (Docker Hub answers 401, not 404, for a repository
+  that does not exist yet: it may simply not be pushed yet). The intent waits in
+  ``bot.store.waiting`` and ``retry`` asks again with backoff (``MANIFEST_BOT_REGISTRY_RETRY_S``,
+  doubling, at most 5 minutes) until ``MANIFEST_BOT_REGISTRY_WAIT_S`` has passed; then it is
+  given up with a comment on the group's PR;
+- **failed**: the registry refused us for good (credentials, permissions): recorded on the group
+  and commented at once.
+
+Nothing here holds the repo lock or sleeps: a waiting version is simply not merged, so the rest of
+its group goes on; the job layer schedules the retries (``bot.jobs.registry``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from bot.core.images import canonical_name
+from bot.core.intents import UpdateIntent
+from bot.core.planning import DIGEST_SCHEME
+from bot.core.ports import Registry, ResolvedImage
+from bot.core.render import gave_up_comment, registry_error_comment
+from bot.errors import AnonymousDenied, BotError, NotFound, Transient
+from bot.services.reconcile import ReconcileDeps, record_failure
+from bot.store.waiting import WaitEntry, WaitingStore
+
+log = logging.getLogger(__name__)
+
+#: the longest wait between two questions about one waiting version
+MAX_BACKOFF_S = 300.0
+NOT_THERE = "the registry does not have it"
+ANONYMOUS = (
+    "the registry refused anonymous access, as Docker Hub does for a repository that does not exist "
+    "yet (if it is private, give the bot credentials for it: MANIFEST_BOT_DOCKER_CONFIG)"
+)
+
+Lookup = ResolvedImage | BotError | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A version the registry refused to confirm: recorded on its group, commented on its PR."""
+
+    group_key: str
+    error: BotError
+    comment: str
+
+
+@dataclass
+class GateOutcome:
+    ready: list[UpdateIntent] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    #: groups whose waiting versions changed (their PR body and status page show them)
+    changed: set[str] = field(default_factory=set)
+    #: group → when to ask its registry again
+    retry_at: dict[str, float] = field(default_factory=dict)
+    waiting: int = 0  # versions waiting after this call (new or still)
+    dropped: int = 0  # not in the registry and not waited for (a poll plans only what exists)
+    refused: int = 0  # not waited for: the group already waits for MAX_PER_GROUP versions
+    asked: int = 0  # registry lookups made
+
+
+def registry_of(image: str) -> str:
+    """The registry host an image lives in, as users name it (``ghcr.io``, ``docker.io``)."""
+    return canonical_name(image).split("/", 1)[0]
+
+
+def follows_digest(intent: UpdateIntent) -> bool:
+    return intent.ordering_scheme == DIGEST_SCHEME
+
+
+def needs_digest(intent: UpdateIntent) -> bool:
+    return intent.pin in ("digest", "tag+digest") and intent.digest is None
+
+
+def needs_registry(intent: UpdateIntent) -> bool:
+    """Whether the registry must be asked before ``intent`` is merged (a version known only by its
+    digest cannot be asked about by tag, and comes from the registry's own notification)."""
+    if intent.tag is None:
+        return False
+    return intent.verify or follows_digest(intent) or needs_digest(intent)
+
+
+class _Lookups:
+    """One question per (image, tag) per call; a registry that did not answer is not asked again."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.answers: dict[tuple[str, str, bool], Lookup] = {}
+        self.down: dict[str, Transient] = {}
+        self.asked = 0
+
+    def get(self, image: str, tag: str, *, fresh: bool) -> Lookup:
+        key = (image, tag, fresh)
+        if key in self.answers:
+            return self.answers[key]
+        host = registry_of(image)
+        if host in self.down:
+            return self.down[host]
+        self.asked += 1
+        answer: Lookup
+        try:
+            answer = self.registry.resolve(image, tag, fresh=fresh)
+        except Transient as exc:  # RateLimited too
+            self.down[host] = exc
+            answer = exc
+        except BotError as exc:
+            answer = exc
+        self.answers[key] = answer
+        return answer
+
+
+def _waitable(answer: Lookup) -> str | None:
+    """Why a version is worth asking about again, or None when the registry refused for good."""
+    if answer is None:
+        return NOT_THERE
+    if isinstance(answer, AnonymousDenied):
+        return ANONYMOUS
+    if isinstance(answer, Transient):
+        return f"the registry did not answer ({answer.message})"
+    return None
+
+
+def _with_digest(intent: UpdateIntent, found: ResolvedImage) -> UpdateIntent:
+    """The registry's digest, unless the event carried one (a followed tag: the registry's now)."""
+    if intent.digest is not None and not follows_digest(intent):
+        return intent
+    return replace(intent, digest=found.digest)
+
+
+def _refused(intent: UpdateIntent, error: BotError) -> Failure:
+    registry, tag = registry_of(intent.image), intent.tag or ""
+    message = f"cannot verify {intent.image}:{tag} in {registry}: {error.message}"
+    comment = registry_error_comment(intent.image, tag, registry, error.message)
+    return Failure(intent.group_key, type(error)(message), comment)
+
+
+def _gave_up(entry: WaitEntry, now: float) -> Failure:
+    intent, tag = entry.intent, entry.intent.tag or ""
+    waited = _duration(now - entry.since)
+    what = f"{intent.image}:{tag} in {entry.registry}"
+    message = f"gave up waiting for {what} after {waited}: {entry.reason}"
+    comment = gave_up_comment(intent.image, tag, entry.registry, waited, entry.reason)
+    return Failure(intent.group_key, NotFound(message), comment)
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{max(round(seconds), 1)} s"
+
+
+class RegistryGate:
+    def __init__(
+        self,
+        registry: Registry,
+        store: WaitingStore,
+        *,
+        wait_s: float,
+        retry_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.wait_s = wait_s
+        self.retry_s = retry_s
+        self.clock = clock
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.retry_s * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S)
+
+    def admit(
+        self, intents: Sequence[UpdateIntent], *, wait: bool = True, listed: Iterable[str] = ()
+    ) -> GateOutcome:
+        """Ask the registry about every intent that needs it. ``wait=False`` (a poll) drops what the
+        registry does not have instead of waiting; ``listed`` tags were just listed, so they exist."""
+        out, lookups, now = GateOutcome(), _Lookups(self.registry), self.clock()
+        known = frozenset(listed)
+        new: list[WaitEntry] = []
+        for intent in intents:
+            existing = intent.tag in known and not (needs_digest(intent) or follows_digest(intent))
+            if not needs_registry(intent) or existing:
+                out.ready.append(intent)
+                continue
+            answer = lookups.get(intent.image, intent.tag or "", fresh=follows_digest(intent))
+            if isinstance(answer, ResolvedImage):
+                out.ready.append(_with_digest(intent, answer))
+                continue
+            reason = _waitable(answer)
+            if reason is None:
+                assert isinstance(answer, BotError)
+                out.failures.append(_refused(intent, answer))
+            elif wait:
+                new.append(self._entry(intent, now, reason))
+            else:
+                out.dropped += 1
+        self._remember(new, out)
+        out.asked = lookups.asked
+        return out
+
+    def _entry(self, intent: UpdateIntent, now: float, reason: str) -> WaitEntry:
+        registry = registry_of(intent.image)
+        return WaitEntry(intent, registry, now, now + self.wait_s, now + self.backoff(1), 1, reason)
+
+    def _remember(self, new: list[WaitEntry], out: GateOutcome) -> None:
+        if not new:
+            return
+        added, refused = self.store.add(new)
+        out.waiting, out.refused = len(added), len(refused)
+        for entry in added:
+            out.changed.add(entry.group_key)
+            soonest = out.retry_at.get(entry.group_key, entry.next_at)
+            out.retry_at[entry.group_key] = min(soonest, entry.next_at)
+        for entry in refused:
+            image, tag = entry.intent.image, entry.intent.tag
+            log.warning("not waiting for %s:%s: its group waits for too many versions already", image, tag)
+
+    def retry(self, group_key: str) -> GateOutcome:
+        """Ask again about the group's waiting versions that are due; admit, keep or give up each."""
+        out, lookups, now = GateOutcome(), _Lookups(self.registry), self.clock()
+        entries = self.store.entries(group_key)
+        keep: list[WaitEntry] = []
+        drop: list[WaitEntry] = []
+        for entry in entries:
+            if entry.next_at > now:
+                keep.append(entry)
+                continue
+            intent = entry.intent
+            answer = lookups.get(intent.image, intent.tag or "", fresh=True)
+            reason = _waitable(answer)
+            if isinstance(answer, ResolvedImage):
+                out.ready.append(_with_digest(intent, answer))
+            elif reason is None:
+                assert isinstance(answer, BotError)
+                out.failures.append(_refused(intent, answer))
+            elif now >= entry.until:
+                out.failures.append(_gave_up(replace(entry, reason=reason), now))
+            else:
+                keep.append(entry.later(min(now + self.backoff(entry.attempts + 1), entry.until), reason))
+                continue
+            drop.append(entry)
+        if drop or keep:
+            self.store.update(group_key, [e for e in keep if e not in entries], drop)
+        if drop:
+            out.changed.add(group_key)
+        if keep:
+            out.retry_at[group_key] = min(e.next_at for e in keep)
+        out.waiting, out.asked = len(keep), lookups.asked
+        return out
+
+
+def settle(deps: ReconcileDeps, outcome: GateOutcome) -> list[str]:
+    """Record each failure on its group (commented once on its PR) and mark the groups whose waiting
+    versions changed as needing a reconcile, so their PR body shows it; returns those groups."""
+    for failure in outcome.failures:
+        record_failure(deps, failure.group_key, failure.error, comment=failure.comment)
+    for group_key in sorted(outcome.changed):
+        deps.intents.bump(group_key)
+    return sorted(outcome.changed)
