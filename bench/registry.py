@@ -61,7 +61,10 @@ class Counter:
 
 
 def routing(images: list[str]) -> str:
-    targets = ", ".join(f"{{forge: local, repo: deploy, environment: {env}}}" for env in ENVIRONMENTS)
+    targets = ", ".join(  # each environment its own files: discovery never crosses environments
+        f"{{forge: local, repo: deploy, environment: {env}, files: [envs/{env}/app.yaml]}}"
+        for env in ENVIRONMENTS
+    )
     rules = "".join(
         f"  - {{name: app{i}, image: {image}, policy: {{pin: tag+digest}}, targets: [{targets}]}}\n"
         for i, image in enumerate(images)
