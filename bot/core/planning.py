@@ -46,6 +46,19 @@ def plan(
     return PlanResult(skips=(Skip(f"{event.kind} events do not update images"),))
 
 
+def reach(event: Event, config: Config) -> set[tuple[str, str, str]]:
+    """(forge, repo, branch) of every target a rule matching ``event`` has: where a manifest repo's
+    own file may change what ``plan`` decides, so it is read before planning."""
+    if isinstance(event, ImagePushed):
+        image = canonical_name(event.image)
+        rules = [r for r in config.rules if r.ci is None and r.matches_image(image)]
+    elif isinstance(event, CiFinished) and event.status == "success":
+        rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
+    else:
+        return set()
+    return {(t.forge, t.repo, t.branch) for r in rules for t in r.targets}
+
+
 def _plan_push(
     event: ImagePushed, config: Config, delivery_id: str | None, received: str | None
 ) -> PlanResult:
@@ -208,7 +221,6 @@ def _intent(
         discover_include=() if target.files else target.discover.include,
         exclude=target.discover.exclude,
         origin=version.origin,
-        pr=config.pr_for(rule, target),
     )
 
 

@@ -189,7 +189,8 @@ def _handle(refs: list[str]) -> dict[str, Any]:
             if isinstance(event, Installation):
                 container.installation_changed(event.installation_id, event.repos)
     login = container.settings.bot_login
-    outcome = apply_deliveries(container.intents, container.config, deliveries, bot_login=login)
+    config = container.config_for(deliveries)  # with the manifest repos' own files they reach
+    outcome = apply_deliveries(container.intents, config, deliveries, bot_login=login)
     for delivery in deliveries:
         _queue_commands(delivery)
     store.mark_processed_many([r for r, _ in found])

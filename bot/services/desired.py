@@ -17,6 +17,7 @@ from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change, Edit, Selector
 from bot.core.ports import Forge
+from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.render import Row
 from bot.errors import ManifestError
 from bot.services.files import ScanCache, resolve_files
@@ -50,8 +51,11 @@ def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> lis
     return sorted(out, key=lambda i: (i.image, i.target_key))
 
 
-def fingerprint(intents: Sequence[UpdateIntent], state: GroupState, command_prefix: str) -> str:
-    """A digest of everything the branch and the PR text are made from (besides the base sha)."""
+def fingerprint(
+    intents: Sequence[UpdateIntent], state: GroupState, command_prefix: str, options: PrOptions = DEFAULT_PR
+) -> str:
+    """A digest of everything the branch, the PR text and its labels are made from (besides the
+    base sha): the intents, the group's state, and the PR options of the config now."""
     rendered = []
     for intent in intents:
         item = {k: v for k, v in intent.to_dict().items() if k not in _UNRENDERED}
@@ -62,6 +66,7 @@ def fingerprint(intents: Sequence[UpdateIntent], state: GroupState, command_pref
         "intents": rendered,
         "state": state.to_dict(),
         "prefix": command_prefix,
+        "pr": dataclasses.asdict(options),
     }
     raw = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()[:20]

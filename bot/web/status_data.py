@@ -10,6 +10,7 @@ stored is already redacted, and what rq stored (a failed job's exception) is red
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from bot.core.images import canonical_name
 from bot.core.keys import TargetKey
 from bot.logs import redact
 from bot.settings import Settings
+from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore
@@ -73,6 +75,8 @@ class GroupRow:
     targets: tuple[TargetRow, ...]
     ignores: tuple[str, ...] = ()  # every ignore of the group, "image: label"
     pins: tuple[str, ...] = ()  # every pin of the group, "image: tag[@digest]"
+    #: what the manifest repo's own config file asks for and cannot have
+    repo_file_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +98,29 @@ class FailedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigRow:
+    """The routing config the workers run with, and the newest file when it was refused."""
+
+    path: str = ""
+    digest: str = ""  # "" until a worker reported one
+    loaded_at: str = ""
+    refused_digest: str = ""
+    refused_at: str = ""
+    problems: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.problems)
+
+
+@dataclass(frozen=True, slots=True)
 class StatusView:
     deliveries: tuple[DeliveryRow, ...] = ()
     groups: tuple[GroupRow, ...] = ()
     queues: tuple[QueueRow, ...] = ()
     failed: tuple[FailedRow, ...] = ()
     errors: tuple[str, ...] = field(default_factory=tuple)  # sections that could not be read
+    config: ConfigRow = field(default_factory=ConfigRow)  # the routing config in use
 
     @property
     def queue_depth(self) -> int:
@@ -176,6 +197,7 @@ def group_row(intents: IntentStore, record: GroupRecord) -> GroupRow:
         targets=tuple(rows),
         ignores=tuple(f"{m.image}: {_ignore_label(m)}" for m in state.ignored),
         pins=tuple(f"{p.image}: {version(p.tag, p.digest)}" for p in state.pinned),
+        repo_file_problems=record.repo_file_problems,
     )
 
 
@@ -242,6 +264,22 @@ def deliveries(conn: redis.Redis, settings: Settings, limit: int = MAX_DELIVERIE
     return tuple(delivery_row(r) for r in DeliveryStore(conn, settings).recent(limit))
 
 
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)) + " UTC" if stamp is not None else ""
+
+
+def config(conn: redis.Redis, settings: Settings) -> ConfigRow:
+    status = ConfigStateStore(conn, settings).get()
+    return ConfigRow(
+        path=status.path,
+        digest=status.digest,
+        loaded_at=_when(status.loaded_at),
+        refused_digest=status.refused_digest,
+        refused_at=_when(status.refused_at),
+        problems=status.problems,
+    )
+
+
 def collect(conn: redis.Redis, settings: Settings) -> StatusView:
     """Every section; one that cannot be read is reported on the page instead of failing it."""
     sections: dict[str, Any] = {}
@@ -251,12 +289,13 @@ def collect(conn: redis.Redis, settings: Settings) -> StatusView:
         ("groups", groups),
         ("queues", queues),
         ("failed", failed_jobs),
+        ("config", config),
     ):
         try:
             sections[name] = read(conn, settings)
         except redis.RedisError as exc:
             errors.append(f"{name}: Redis unavailable ({type(exc).__name__})")
-            sections[name] = ()
+            sections[name] = ConfigRow() if name == "config" else ()
     return redacted(StatusView(errors=tuple(errors), **sections))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import re
 import string
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -17,9 +19,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from bot.core.chatops.commands import command_kind
 from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image
-from bot.core.intents import TEMPLATE_FIELDS, PinMode, PrOptions
+from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
 from bot.core.patterns import user_regex
+from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
@@ -494,15 +497,50 @@ class Config(Model):
                 return name
         return names[0] if names else kind
 
+    def group_targets(self, group_key: GroupKey) -> list[tuple[Rule, Target]]:
+        """Every (rule, target) of one update group, in config order."""
+        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
+        return [
+            (rule, target)
+            for rule in self.rules
+            for target in rule.targets
+            if (target.forge, target.repo, target.branch, target.group_name) == where
+        ]
+
+    def pr_for_group(self, group_key: GroupKey, images: Iterable[str] = ()) -> PrOptions:
+        """The PR settings of a group now: those of the group's targets whose rule routes one of
+        ``images`` (every target of the group when none does). Labels, reviewers and assignees are
+        the union, in config order; every other setting is the first such target's. The branch
+        prefix and mode come from the group's first target whatever the images, so the group's
+        branch never depends on which images its PR holds. A group the config no longer routes
+        gets the defaults (and its environment's settings)."""
+        pairs = self.group_targets(group_key)
+        if not pairs:
+            return self._fallback_pr(group_key)
+        names = [canonical(i) for i in images]
+        chosen = [(r, t) for r, t in pairs if any(r.matches_image(n) for n in names)] or pairs
+        options = [self.pr_for(r, t) for r, t in chosen]
+        first = self.pr_for(*pairs[0])
+        return replace(
+            options[0],
+            labels=_union(o.labels for o in options),
+            reviewers=_union(o.reviewers for o in options),
+            assignees=_union(o.assignees for o in options),
+            branch_prefix=first.branch_prefix,
+            mode=first.mode,
+        )
+
+    def _fallback_pr(self, group_key: GroupKey) -> PrOptions:
+        env = self.environments.get(group_key.group)
+        pr = self.defaults.pr.patched(env.pr) if env is not None else self.defaults.pr
+        return pr.options()  # type: ignore[attr-defined]
+
     def branches_of(self, group_key: GroupKey) -> tuple[str, ...]:
         """The head branches ``<branch_prefix>/<env>/<group>`` the group's targets give its PR."""
-        found = []
-        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
-        for rule in self.rules:
-            for target in rule.targets:
-                if (target.forge, target.repo, target.branch, target.group_name) == where:
-                    prefix = self.pr_for(rule, target).branch_prefix
-                    found.append(f"{prefix}/{target.environment or 'default'}/{target.group_name}")
+        found = [
+            self.pr_for(rule, target).branch(target.environment, target.group_name)
+            for rule, target in self.group_targets(group_key)
+        ]
         return tuple(dict.fromkeys(found))
 
     def environment_of(self, group_key: GroupKey) -> str | None:
@@ -512,3 +550,7 @@ class Config(Model):
             if target.environment and same_group:
                 return target.environment
         return None
+
+
+def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for group in groups for item in group))

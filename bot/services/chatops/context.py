@@ -16,6 +16,7 @@ from bot.core.events import PrComment
 from bot.core.group_state import GroupState
 from bot.core.intents import OrderingKey, PlanResult, Skip
 from bot.core.ports import Forge, PullRequest
+from bot.core.pr_options import PrOptions
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
 
@@ -69,6 +70,8 @@ class ChatopsDeps:
     environment_of: Callable[[str], str | None] = lambda _group_key: None
     #: the head branches the config gives a group (``<branch_prefix>/<env>/<group>``)
     branches_of: Callable[[str], Sequence[str]] = lambda _group_key: ()
+    #: a group's PR settings in the routing config now (merge method, labels, ...)
+    pr_options: Callable[[str], PrOptions] = lambda _group_key: PrOptions()
     #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
     schedule_auto_merge: Callable[[str, int, str], None] | None = None
     cancel_auto_merge: Callable[[str, int], None] | None = None
