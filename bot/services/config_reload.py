@@ -42,6 +42,11 @@ def after_reload(
         )
         state.refused(refusal.path, refusal.digest, refusal.problems, now)
         return []
+    if reload.outcome == "restored":
+        CONFIG_REFUSED.set(0)
+        log.info("routing config %s is the one in use again; the refusal is over", reload.path)
+        state.refusal_over()
+        return []
     if reload.outcome != "loaded" or reload.config is None:
         return []
     CONFIG_RELOADS.labels(outcome="loaded").inc()

@@ -110,7 +110,8 @@ def _kind_options(
     return options
 
 
-Outcome = Literal["unchanged", "loaded", "refused"]
+#: restored: the file is back to the config in use after a refusal (the refusal is over)
+Outcome = Literal["unchanged", "loaded", "refused", "restored"]
 Stamp = tuple[int, int, int]  # inode, mtime ns, size: a new file, a touched file or a resized one
 RepoRef = tuple[str, str, str]  # forge name, repo, branch
 
@@ -214,8 +215,10 @@ class ConfigSource:
         loaded = self._loaded
         if loaded is not None and digest == loaded.digest:
             with self._lock:
-                self._stamp, self._refusal = stamp, None
-            return self._unchanged()
+                refused, self._stamp, self._refusal = self._refusal, stamp, None
+            if refused is None:
+                return self._unchanged()
+            return Reload("restored", str(path), loaded.config, loaded.digest)
         if self._refusal is not None and digest == self._refusal.digest:
             self._stamp = stamp
             return self._unchanged()  # refused already: said once

@@ -51,6 +51,10 @@ class ConfigStateStore:
             pipe.hdel(self.key, "refused_digest", "refused_at", "problems")
             pipe.execute()
 
+    def refusal_over(self) -> None:
+        """The file is the config in use again: no refusal to show."""
+        self.conn.hdel(self.key, "refused_digest", "refused_at", "problems")
+
     def refused(self, path: str, digest: str, problems: tuple[str, ...], at: float) -> None:
         mapping = {
             "path": path,

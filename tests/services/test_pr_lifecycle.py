@@ -12,7 +12,7 @@ import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
 from bot.core.marker import parse_marker
-from bot.core.ports import Forge
+from bot.core.ports import Forge, PrUpdate
 from bot.core.pr_options import PrOptions
 from bot.errors import Conflict, ManifestError, Transient
 from bot.services.lifecycle import sync_group
@@ -252,6 +252,22 @@ def test_rebase_keeps_files_a_person_added_and_deleted(world: World, forge: Forg
     assert "README.md" not in forge.list_tree(REPO, BRANCH)
     assert "ghcr.io/acme/api:1.2.0" in api_at(forge, BRANCH)
     assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
+
+
+def test_the_open_pr_follows_the_configs_title_and_labels_and_keeps_a_persons_label(
+    world: World, forge: Forge
+) -> None:
+    opened = sync_group(forge, [world.intent()], pr_config=options(labels=("deps",)))
+    assert opened.pr is not None
+    forge.update_pr(REPO, opened.pr.number, PrUpdate(labels=("deps", "qa-first")))  # a person's
+    changed = options(labels=("deploy",), title_template="deploy {short_image} {old}→{tag}")
+    result = sync_group(forge, [world.intent()], pr_config=changed)  # same versions, new config
+    assert result.action == "updated"
+    pr = world.pr(opened.pr.number)
+    assert (pr.title, set(pr.labels)) == ("deploy api 1.0.0→1.1.0", {"qa-first", "deploy"})
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent()], pr_config=changed).action == "noop"
+    assert world.snapshot(BRANCH) == before
 
 
 def test_a_draft_pr_stays_a_draft_when_updated(world: World, forge: Forge) -> None:
