@@ -16,11 +16,11 @@ from bot.core.config import Config, apply_repo_patch, load_config, read_repo_fil
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import parse_image
 from bot.core.intents import PlanResult, UpdateIntent
-from bot.core.manifests import edit, load_text
+from bot.core.manifests import load_text
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
-from bot.services.desired import edit_for
+from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, resolve_files
 from bot.settings import Settings
 
@@ -180,7 +180,7 @@ def _diff(checkout: _Checkout, intent: UpdateIntent) -> None:
     for path in files:
         try:
             text = load_text(checkout.read_file(intent.repo, path, "checkout"), path)
-            result = edit(text, path, [edit_for(intent)])
+            result = edit_intent(text, path, intent)
         except BotError as exc:
             click.echo(f"# {path}: {exc}")
             continue

@@ -61,6 +61,10 @@ class UpdateIntent:
     #: ... and never files matching these (applies to ``files`` globs too)
     exclude: tuple[str, ...] = ()
     origin: Origin = field(default_factory=Origin)
+    #: the Docker variant of the tag (``alpine`` for 7.4.2-alpine, "" for a plain version; None:
+    #: not a version, or variants off): intents of different variants are different targets, and
+    #: each is written only where the manifest has a tag of its variant
+    variant: str | None = None
 
     @property
     def group_key(self) -> str:
@@ -71,7 +75,7 @@ class UpdateIntent:
     def target_key(self) -> str:
         """Identifies one target within a group; intents for the same target compete."""
         selector = self.marker or (f"{self.doc or 0}:{self.path}" if self.path else "")
-        return str(TargetKey(self.image, selector, self.files))
+        return str(TargetKey(self.image, selector, self.files, self.variant or ""))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

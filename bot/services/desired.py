@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from bot.core import manifests as engine
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
-from bot.core.manifests.model import Change, Edit, Selector
+from bot.core.manifests.model import Change, Edit, EditResult, Selector
+from bot.core.marker import tag_of
 from bot.core.ports import Forge
 from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.render import Row
+from bot.core.versions import version_variant
 from bot.errors import ManifestError
 from bot.services.files import ScanCache, resolve_files
 from bot.services.reads import read_many
@@ -94,6 +96,29 @@ def edit_for(intent: UpdateIntent) -> Edit:
     return Edit(selector, tag=intent.tag, digest=None, clear_digest=True)
 
 
+def edit_intent(text: str, path: str, intent: UpdateIntent) -> EditResult:
+    """Apply one intent to one file. An intent of a Docker variant (``intent.variant``) edits only
+    references whose tag is of that variant, or is no version at all: ``7.4.2-alpine`` never
+    replaces ``7.4.1`` or ``7.4.1-slim``, and ``7.4.2`` never replaces ``7.4.1-alpine``. The
+    common case (every selected reference fits) costs one edit; a file mixing variants is scanned
+    and edited reference by reference."""
+    edit = edit_for(intent)
+    result = engine.edit(text, path, [edit])
+    if intent.variant is None or all(_fits(c.old, intent.variant) for c in result.changes):
+        return result
+    refs = engine.select(engine.scan(text, path), edit.selector)
+    fitting = [r for r in refs if r.tag is None or _fits(r.tag, intent.variant)]
+    if not fitting:
+        return EditResult(text)
+    edits = [dataclasses.replace(edit, selector=Selector(path=r.path, doc=r.doc)) for r in fitting]
+    return engine.edit(text, path, edits)
+
+
+def _fits(old: str, variant: str) -> bool:
+    found = version_variant(tag_of(old), variants=True)
+    return found is None or found == variant
+
+
 def _text(raw: bytes | None, path: str, ref: str) -> tuple[bytes, str]:
     if raw is None:
         raise ManifestError(f"file does not exist on the base branch ({ref[:12]})", file=path)
@@ -127,7 +152,7 @@ def desired_state(
                 raw, text = _text(raws[intent.repo][path], path, base_sha)
                 texts[path] = (raw, text, text)
             raw, original, current = texts[path]
-            result = engine.edit(current, path, [edit_for(intent)])
+            result = edit_intent(current, path, intent)
             matched += result.matched
             texts[path] = (raw, original, result.text)
             changes.extend(result.changes)

@@ -27,6 +27,7 @@ from tests.forges.local_fixture import human_commit, seed_repo
 from tests.integration.world import SECRET, Workers, queue_report, queues_idle, wait_for, worker_env
 
 REPO = "acme/deploy"
+WEBHOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 IMAGE = "registry.example.com/shop/api"
 API = "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n" + (
     f"        - name: api\n          image: {IMAGE}:1.0.0\n"
@@ -78,6 +79,29 @@ class Service:
         self.delivered.append(f"generic-{delivery}")
         return f"generic-{delivery}"
 
+    def pipeline(self, repo: str, sha: str, jobs: dict[str, str], *, name: str = "build") -> str:
+        """A GitLab Pipeline Hook (shaped as GitLab's own example) for a finished pipeline of
+        ``repo`` at ``sha`` whose jobs ended as ``jobs`` says; returns the delivery id."""
+        payload = json.loads((WEBHOOKS / "gitlab" / "pipeline.success.json").read_text())
+        payload["project"]["path_with_namespace"] = repo
+        payload["object_attributes"].update(sha=sha, name=name, ref="main", tag=False)
+        template = payload["builds"][0]
+        payload["builds"] = [
+            {**template, "id": 1000 + i, "name": job, "status": status}
+            for i, (job, status) in enumerate(jobs.items())
+        ]
+        delivery = uuid.uuid4().hex
+        headers = {
+            "Content-Type": "application/json",
+            "X-Gitlab-Event": "Pipeline Hook",
+            "X-Gitlab-Token": SECRET,
+            "X-Gitlab-Event-UUID": delivery,
+        }
+        resp = self.app.test_client().post("/webhooks/gitlab", data=json.dumps(payload), headers=headers)
+        assert resp.status_code == 202, resp.get_data(as_text=True)
+        self.delivered.append(resp.get_json()["delivery"])
+        return self.delivered[-1]
+
     # --- what a person sees -------------------------------------------------------------------------
     def prs(self) -> list[PullRequest]:
         return [p for p in self.forge.list_prs(REPO) if p.state == "open"]
@@ -116,15 +140,17 @@ def start_service(
     config: Callable[[Path], str],
     *,
     workers: int = 1,
+    files: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    """The service on a fresh manifest repo with the config ``config(root)``; stopped afterwards."""
+    """The service on a fresh manifest repo (``files``, default the dev api manifest) with the
+    config ``config(root)``; stopped afterwards."""
     root = tmp_path / "git"
-    seed_repo(root, REPO, {"envs/dev/api.yaml": API, "README.md": "manifests\n"})
+    seed_repo(root, REPO, files or {"envs/dev/api.yaml": API, "README.md": "manifests\n"})
     config_path = tmp_path / "routing.yaml"
     config_path.write_text(config(root))
     settings = make_settings(
         config_path=config_path,
-        webhook_secrets={"generic": (SECRET,)},
+        webhook_secrets={"generic": (SECRET,), "gitlab": (SECRET,)},
         lock_timeout_s=10,
         retry_base_s=1.0,
         log_level="INFO",
