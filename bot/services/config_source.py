@@ -321,8 +321,9 @@ class ConfigSource:
     def for_targets(self, where: Iterable[RepoRef]) -> Config:
         """The config with the file of every (forge, repo, branch) applied, each read at that
         branch's head now. A forge that fails to answer falls back to the last file this process
-        read there; without one the error propagates (a planning job must not ignore a repo's
-        policy)."""
+        read there; without one a temporary error propagates (a planning job must not ignore a
+        repo's policy), and a repo that cannot be read at all is planned without its file (its
+        reconciles fail and say why)."""
         config = self.current()
         if config.repo_files is None:
             return config
@@ -340,10 +341,14 @@ class ConfigSource:
         except BotError as exc:
             with self._lock:
                 fallback = self._last_patch.get(ref)
-            if fallback is None or exc.permanent:
+            if fallback is not None:
+                log.warning("%s: using the last repo file read there (%s)", "/".join(ref), exc)
+                return fallback
+            if not exc.permanent:
                 raise
-            log.warning("%s: using the last repo file read (%s)", "/".join(ref), exc)
-            return fallback
+            # the repo cannot be read at all (gone, no access): its groups' reconciles say so
+            log.warning("%s: planning without its repo file (%s)", "/".join(ref), exc)
+            return None
         if patch is not None:
             with self._lock:
                 _remember(self._last_patch, ref, patch, self._max)

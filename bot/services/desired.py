@@ -42,15 +42,24 @@ class Desired:
 
 
 def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> list[UpdateIntent]:
-    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order."""
+    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order. A pin
+    holds the targets of its own Docker variant (``pin 7.4.1-alpine`` never writes into the plain
+    ``7.4`` references of the image, nor ``pin 7.4.1`` into the ``-alpine`` ones)."""
     out = []
     for intent in intents:
         if state.is_ignored(intent):
             continue
         pin = state.pin_for(intent.image)
-        pinned = pin is not None and not intent.rollback
+        pinned = pin is not None and not intent.rollback and _same_variant(intent, pin.tag)
         out.append(dataclasses.replace(intent, tag=pin.tag, digest=pin.digest) if pin and pinned else intent)
     return sorted(out, key=lambda i: (i.image, i.target_key))
+
+
+def _same_variant(intent: UpdateIntent, tag: str | None) -> bool:
+    if intent.variant is None:
+        return True
+    pinned = version_variant(tag, variants=True)
+    return pinned is None or pinned == intent.variant
 
 
 def fingerprint(

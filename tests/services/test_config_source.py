@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core.config import load_config
-from bot.errors import ConfigError, SettingsError, Transient
+from bot.errors import BotError, ConfigError, PermissionDenied, SettingsError, Transient
 from bot.forges.local.adapter import LocalGitForge
 from bot.services.config_source import ConfigSource, forge_options, resolve_ref
 from bot.settings import Settings
@@ -37,15 +37,15 @@ class CountingForge(LocalGitForge):
     it fail as a forge outage does."""
 
     reads = 0
-    down = False
+    down: BotError | None = None
 
     def read_file(self, repo: str, path: str, ref: str) -> bytes:
         self.reads += 1
         return super().read_file(repo, path, ref)
 
     def branch_head(self, repo: str, branch: str) -> str | None:
-        if self.down:
-            raise Transient("the forge is down")
+        if self.down is not None:
+            raise self.down
         return super().branch_head(repo, branch)
 
 
@@ -188,12 +188,15 @@ def test_planning_reads_each_reached_repo_at_its_head_and_falls_back_when_the_fo
     human_commit(forge, "acme/deploy", "main", {".manifest-bot.yaml": "policy:\n  ignore: ['1.5.*']\n"})
     config = source.for_targets(where)
     assert config.policy_for(config.rules[0], config.rules[0].targets[0]).ignore == ("1.5.*",)
-    forge.down = True  # the last file read there still holds
+    forge.down = Transient("the forge is down")  # the last file read there still holds
     config = source.for_targets(where)
     assert config.policy_for(config.rules[0], config.rules[0].targets[0]).ignore == ("1.5.*",)
     cold = ConfigSource(source.settings, lambda name: forge)
     with pytest.raises(Transient):  # never read: planning must not ignore the repo's policy
         cold.for_targets(where)
+    forge.down = PermissionDenied("the bot cannot read acme/deploy")  # not temporary: plan without it
+    config = cold.for_targets(where)
+    assert config.policy_for(config.rules[0], config.rules[0].targets[0]).ignore == ()
 
 
 def test_repo_files_off_reads_nothing(

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.group_state import GroupState, Pin
 from bot.core.intents import UpdateIntent
-from bot.services.desired import edit_intent
+from bot.services.desired import edit_intent, effective_intents
 
 MIXED = """\
 spec:
@@ -72,3 +73,10 @@ def test_a_variant_finds_its_tag_in_helm_values_and_nothing_else_matches_nothing
     assert "tag: 7.4.2-alpine" in edit_intent(VALUES, "values.yaml", intent("7.4.2-alpine", "alpine")).text
     untouched = edit_intent(VALUES, "values.yaml", intent("7.4.2-slim", "slim"))
     assert (untouched.text, untouched.changes, untouched.matched) == (VALUES, (), 0)
+
+
+def test_a_pin_holds_only_the_targets_of_its_variant() -> None:
+    state = GroupState(pinned=(Pin("redis", "7.4.1-alpine", None),))
+    plain, alpine = intent("7.4.3", ""), intent("7.4.2-alpine", "alpine")
+    held = {i.variant: i.tag for i in effective_intents([plain, alpine], state)}
+    assert held == {"": "7.4.3", "alpine": "7.4.1-alpine"}
