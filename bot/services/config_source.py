@@ -163,6 +163,8 @@ class ConfigSource:
         self._refusal: Refusal | None = None
         self._patches: OrderedDict[tuple[str, str, str, str], RepoPatch] = OrderedDict()
         self._last_patch: OrderedDict[RepoRef, RepoPatch] = OrderedDict()
+        #: configs with one repo file applied, by (central digest, forge, repo, branch, sha)
+        self._merged: OrderedDict[tuple[str, str, str, str, str], Config] = OrderedDict()
 
     # --- the central file ------------------------------------------------------------------------
     @property
@@ -234,6 +236,7 @@ class ConfigSource:
             self._loaded = _Loaded(config, digest)
             self._stamp, self._refusal = stamp, None
             self._patches.clear()  # cached merges were made against the old central file
+            self._merged.clear()
         return Reload(
             "loaded",
             str(path),
@@ -300,8 +303,15 @@ class ConfigSource:
         central = self.current()
         if sha is None or central.repo_files is None:
             return central
-        patch = self.repo_patch(forge_name, repo, sha)
-        return apply_repo_patch(central, patch, forge=forge_name, repo=repo, branch=branch)
+        key = (self.digest or "", forge_name, repo, branch, sha)
+        with self._lock:
+            merged = self._merged.get(key)
+        if merged is None:
+            patch = self.repo_patch(forge_name, repo, sha)
+            merged = apply_repo_patch(central, patch, forge=forge_name, repo=repo, branch=branch)
+            with self._lock:
+                _remember(self._merged, key, merged, _MAX_MERGED)
+        return merged
 
     def repo_problems(self, forge_name: str, repo: str, sha: str) -> tuple[str, ...]:
         """What the repo's file at ``sha`` asks for and cannot have (() without repo files)."""
@@ -355,7 +365,11 @@ class ConfigSource:
         return patch
 
 
-def _remember(cache: OrderedDict[Any, RepoPatch], key: Any, patch: RepoPatch, limit: int) -> None:
+#: merged configs kept (each shares every rule the repo file does not touch with the central one)
+_MAX_MERGED = 64
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, patch: Any, limit: int) -> None:
     cache[key] = patch
     cache.move_to_end(key)
     while len(cache) > limit:

@@ -85,6 +85,8 @@ def apply_repo_patch(
         rule.model_copy(
             update={"targets": tuple(_patch_target(t, patch.file) if mine(t) else t for t in rule.targets)}
         )
+        if any(mine(t) for t in rule.targets)
+        else rule
         for rule in config.rules
     )
     return config.model_copy(update={"rules": rules})
