@@ -48,6 +48,8 @@ def golden_cases() -> list[Case]:
                 Selector(image=e.get("image"), marker=e.get("marker"), path=e.get("path"), doc=e.get("doc")),
                 tag=e.get("tag"),
                 digest=e.get("digest"),
+                image=e.get("name"),
+                rename="name" in e,
             )
             for e in spec["edits"]
         ]

@@ -36,8 +36,11 @@ def config_text(rules: int) -> str:
             lines.append(f"    ci: {{repo: acme/app{i}, image: ghcr.io/acme/ci{i}, tag: '{{short_sha}}'}}")
         lines.append("    policy: {semver: '^1.2', ignore: ['1.4.*']}")
         lines.append("    targets:")
-        for env in ("dev", "staging", "prod"):
-            lines.append(f"      - {{forge: github, repo: acme/deploy, environment: {env}}}")
+        for env in ("dev", "staging", "prod"):  # each environment discovers in its own directory
+            lines.append(
+                f"      - {{forge: github, repo: acme/deploy, environment: {env}, "
+                f"discover: {{include: ['envs/{env}/**']}}}}"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -1,10 +1,13 @@
 """``manifest-bot check-config`` and ``manifest-bot explain``: is the routing config right (and a
 manifest repo's own ``.manifest-bot.yaml`` with it), and what would an event change? Neither writes
-anything anywhere."""
+anything anywhere.
+
+Both warn about targets that discover their files in the whole repository (no ``files``, no
+``discover.include``) and, given a checkout (``--repo-dir``), list the files such a target would
+touch."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,16 +15,19 @@ from typing import Any
 import click
 
 from bot import sources
+from bot.cli.manifests import unified_diff
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
+from bot.core.config.model import Discovery, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import parse_image
 from bot.core.intents import PlanResult, UpdateIntent
+from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
 from bot.services.desired import edit_intent
-from bot.services.files import ScanCache, resolve_files
+from bot.services.files import ScanCache, glob_regex, load_and_scan, resolve_files
 from bot.settings import Settings
 
 EXIT_INVALID = 2
@@ -52,19 +58,33 @@ def _load(path: Path) -> Config:
 @click.command("check-config")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
+    "--repo-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A manifest checkout: list the files each whole-repository discovery would touch in it.",
+)
+@click.option(
     "--repo-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Also check a manifest repo's own .manifest-bot.yaml against FILE.",
 )
-@click.option("--repo", "repo_name", help="With --repo-file: the manifest repo it belongs to ([forge:]repo).")
-def check_config(file: Path | None, repo_file: Path | None, repo_name: str | None) -> None:
+@click.option(
+    "--repo", "repo_name", help="With --repo-dir or --repo-file: which manifest repo it is ([forge:]repo)."
+)
+def check_config(
+    file: Path | None, repo_dir: Path | None, repo_file: Path | None, repo_name: str | None
+) -> None:
     """Validate the routing config FILE (default $MANIFEST_BOT_CONFIG_PATH) and, with --repo-file,
     a manifest repo's own file: every key it may not set or sets wrongly is a problem.
 
-    Prints each problem as file:line: key.path: message and exits 2; exits 0 when valid.
+    Prints each problem as file:line: key.path: message and exits 2; exits 0 when valid. A target
+    that discovers files without discover.include gets a warning (and, with --repo-dir, the list
+    of files it would touch).
     """
     path = _config_path(file)
     config = _load(path)
+    checkout = _Checkout(repo_dir) if repo_dir else None
+    for line in _discovery_warnings(config, checkout, repo_name):
+        click.echo(line, err=True)
     targets = sum(len(r.targets) for r in config.rules)
     click.echo(f"{path}: ok ({len(config.forges)} forges, {len(config.rules)} rules, {targets} targets)")
     if repo_file is None:
@@ -100,6 +120,54 @@ def _repo_of(config: Config, given: str | None) -> tuple[str, str]:
         known = ", ".join(f"{f}:{r}" for f, r in repos) or "none"
         raise click.UsageError(f"name the manifest repo with --repo (the config has: {known})")
     return repos[0]
+
+
+def _discovery_warnings(config: Config, checkout: _Checkout | None, repo: str | None) -> list[str]:
+    out: list[str] = []
+    for i, rule in enumerate(config.rules):
+        for j, target in enumerate(rule.targets):
+            if not unscoped(target):
+                continue
+            others = claimed_by_others(config, target)
+            what = f"the marker {target.marker}" if target.marker else _images(rule)
+            out.append(
+                f"warning: rules[{i}] ({rule.name}) targets[{j}] ({target.label()}) discovers files without "
+                f"discover.include: it may edit any YAML file of {target.repo} that uses {what}"
+                + (f", except {', '.join(others)} (other environments')" if others else "")
+            )
+            if checkout is not None and repo in (None, target.repo, f"{target.forge}:{target.repo}"):
+                touched = _would_touch(checkout, rule, target, others)
+                out.append(f"  would touch: {', '.join(touched) if touched else 'no file of the checkout'}")
+    return out
+
+
+def _images(rule: Rule) -> str:
+    if rule.ci is not None:
+        return rule.ci.image or ", ".join(rule.ci.images)
+    return rule.image or f"images matching {rule.image_glob or rule.image_regex}"
+
+
+def _would_touch(checkout: _Checkout, rule: Rule, target: Target, others: tuple[str, ...]) -> list[str]:
+    """Files of the checkout the target's discovery selects (by its marker, else its rule's images)."""
+    excluded = [glob_regex(g.lstrip("/")) for g in (*target.discover.exclude, *others)]
+    out = []
+    for path in checkout.list_tree("", ""):
+        if not path.endswith((".yaml", ".yml")) or any(r.match(path) for r in excluded):
+            continue
+        try:
+            refs = load_and_scan(checkout.read_file("", path, ""), path)
+        except BotError:
+            continue
+        if any(r.marker == target.marker if target.marker else _matches(rule, r.image) for r in refs):
+            out.append(path)
+    return out
+
+
+def _matches(rule: Rule, image: str) -> bool:
+    try:
+        return bool(image) and rule.matches_image(image)
+    except ValueError:
+        return False
 
 
 # --- explain -----------------------------------------------------------------------------------
@@ -161,9 +229,15 @@ def _describe(intent: UpdateIntent) -> str:
     )
 
 
-def _print_plan(result: PlanResult) -> None:
+def _print_plan(result: PlanResult, *, checkout: bool = False) -> None:
     for intent in result.intents:
         click.echo(_describe(intent))
+        if _discovers_everywhere(intent):
+            hint = "" if checkout else " (pass --repo-dir to list them)"
+            click.echo(
+                f"warning: {intent.group_key} discovers files without discover.include: it may edit any "
+                f"YAML file of {intent.repo} that uses {intent.image}{hint}"
+            )
     for skip in result.skips:
         scope = " -> ".join(x for x in (f"rule {skip.rule}" if skip.rule else "", skip.target or "") if x)
         click.echo(f"skip: {f'[{scope}] ' if scope else ''}{skip.reason}")
@@ -175,6 +249,8 @@ def _diff(checkout: _Checkout, intent: UpdateIntent) -> None:
     except BotError as exc:
         click.echo(f"# {intent.group_key}: {exc}")
         return
+    if _discovers_everywhere(intent):
+        click.echo(f"# {intent.group_key}: would touch: {', '.join(files) if files else 'no file'}")
     if not files:
         click.echo(f"# {intent.group_key}: no file in the checkout references {intent.image}")
     for path in files:
@@ -184,14 +260,17 @@ def _diff(checkout: _Checkout, intent: UpdateIntent) -> None:
         except BotError as exc:
             click.echo(f"# {path}: {exc}")
             continue
+        for note in result.skipped:
+            click.echo(f"# note: {note}")
         if not result.changed:
             why = "already up to date" if result.matched else "nothing selected"
             click.echo(f"# {path}: no change ({why})")
             continue
-        diff = difflib.unified_diff(
-            text.splitlines(keepends=True), result.text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-        )
-        click.echo("".join(diff), nl=False)
+        click.echo(unified_diff(path, text, result.text), nl=False)
+
+
+def _discovers_everywhere(intent: UpdateIntent) -> bool:
+    return not intent.files and tuple(intent.discover_include) == Discovery().include
 
 
 def _for_checkout(intents: tuple[UpdateIntent, ...], repo: str | None) -> list[UpdateIntent]:
@@ -256,7 +335,7 @@ def explain(**opts: Any) -> None:
     for event in events:
         click.echo(f"event: {json.dumps({'kind': event.kind, **_fields(event)}, sort_keys=True)}")
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
-        _print_plan(result)
+        _print_plan(result, checkout=checkout is not None)
         if checkout is not None:
             for intent in _for_checkout(result.intents, opts["repo_name"]):
                 _diff(checkout, intent)

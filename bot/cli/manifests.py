@@ -1,8 +1,11 @@
 """``manifest-bot scan`` and ``manifest-bot bump``: the YAML engine on files (the only I/O here).
 
 Exit codes of ``bump``: 0 something changed, 1 nothing matched or already at that value (stderr
-says which), 2 an error (unreadable file, invalid YAML, invalid reference, unsafe edit). Errors
-never come out as a traceback, and a file is written only when every file edited cleanly.
+says which), 2 an error (unreadable file, invalid YAML, invalid reference, unsafe edit: anything
+that would change what was not selected or leave an invalid reference). Errors never come out
+as a traceback, and a file is written only when every file edited cleanly. References left alone
+on purpose (placeholders) and documents that do not parse among readable ones are listed on
+stderr as ``note:`` lines.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -17,12 +21,13 @@ from pathlib import Path
 import click
 
 from bot.core.images import parse_image, validate_digest, validate_tag
-from bot.core.manifests import Edit, EditResult, Selector, edit, load_text, scan
+from bot.core.manifests import Edit, EditResult, Selector, edit, load_text, scan_report
 from bot.core.manifests.select import check_selector
 from bot.core.manifests.tree import parse_path
 from bot.errors import BotError
 
 EXIT_CHANGED, EXIT_NOTHING, EXIT_ERROR = 0, 1, 2
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")
 _REF_FIELDS = ("file", "line", "column", "doc", "path", "kind", "image", "tag", "digest", "marker")
 
 
@@ -57,7 +62,7 @@ def scan_command(files: tuple[str, ...], as_json: bool) -> None:
     for file in files:
         try:
             _, text = _read(file)
-            refs = scan(text, file)
+            refs, skipped = scan_report(text, file)
         except _Failed as exc:
             _error(str(exc))
             failed = True
@@ -66,6 +71,8 @@ def scan_command(files: tuple[str, ...], as_json: bool) -> None:
             _error(str(exc))
             failed = True
             continue
+        for note in skipped:
+            click.echo(f"note: {note}", err=True)
         for ref in refs:
             row = asdict(ref)
             rows.append({k: row[k] for k in _REF_FIELDS})
@@ -108,12 +115,17 @@ def _describe(selector: Selector) -> str:
     return f"--path {selector.path} --doc {selector.doc or 0}"
 
 
-def _diff(file: str, before: str, after: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{file}", f"b/{file}"
-    )
+def lines(text: str) -> list[str]:
+    """Lines ended by ``\\n`` only (``str.splitlines`` also splits at ``\\r``, U+2028 …, which
+    are characters inside a line of a YAML file here)."""
+    return _LINE.findall(text)
+
+
+def unified_diff(file: str, before: str, after: str) -> str:
+    """A unified diff of one file, ``\\ No newline at end of file`` included."""
+    diff = difflib.unified_diff(lines(before), lines(after), f"a/{file}", f"b/{file}")
     return "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff
     )
 
 
@@ -140,6 +152,7 @@ def _write(file: str, text: str) -> None:
 @click.option("--doc", type=click.IntRange(min=0), help="Document index for --path (0-based, default 0).")
 @click.option("--tag", help="The new tag.")
 @click.option("--digest", help="The new digest (algorithm:hex).")
+@click.option("--name", "new_name", help="Rename: write this image name (promotion across registries).")
 @click.option("--write", is_flag=True, help="Edit the files in place instead of printing a diff.")
 def bump_command(  # noqa: PLR0917 - click passes each option as a parameter
     files: tuple[str, ...],
@@ -149,30 +162,37 @@ def bump_command(  # noqa: PLR0917 - click passes each option as a parameter
     doc: int | None,
     tag: str | None,
     digest: str | None,
+    new_name: str | None,
     write: bool,
 ) -> None:
-    """Change the tag and/or digest of the selected image references in FILE..."""
+    """Change the tag and/or digest (and with --name the image name) of the selected image
+    references in FILE..."""
     selector = _selector(image, marker, path, doc)
-    if tag is None and digest is None:
-        raise click.UsageError("give --tag, --digest or both")
+    if tag is None and digest is None and new_name is None:
+        raise click.UsageError("give --tag, --digest or both (or --name)")
     try:
         for value, check in ((tag, validate_tag), (digest, validate_digest)):
             if value is not None:
                 check(value)
-        if image is not None:
-            parse_image(image)
+        for name in (image, new_name):
+            if name is not None:
+                parse_image(name)
     except BotError as exc:
         _error(str(exc))
         raise SystemExit(EXIT_ERROR) from None
+    change = Edit(selector, tag=tag, digest=digest, image=new_name, rename=new_name is not None)
     results: list[tuple[str, str, EditResult]] = []
     try:
         for file in files:
             _, text = _read(file)
-            results.append((file, text, edit(text, file, [Edit(selector, tag=tag, digest=digest)])))
+            results.append((file, text, edit(text, file, [change])))
     except (_Failed, BotError) as exc:
         _error(f"{exc}; no file was changed")
         raise SystemExit(EXIT_ERROR) from None
-    version = (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    for _, _, result in results:
+        for note in result.skipped:
+            click.echo(f"note: {note}", err=True)
+    version = (new_name or "") + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
     raise SystemExit(_report(selector, version, results, write))
 
 
@@ -186,7 +206,9 @@ def _report(selector: Selector, version: str, results: list[tuple[str, str, Edit
                 f"and all are already at {version}"
             )
         else:
-            _error(f"nothing matched {_describe(selector)} in {', '.join(f for f, _, _ in results)}")
+            left = sum(len(r.skipped) for _, _, r in results)
+            why = f" that could be changed ({left} left alone, see the notes)" if left else ""
+            _error(f"nothing matched {_describe(selector)}{why} in {', '.join(f for f, _, _ in results)}")
         return EXIT_NOTHING
     for file, text, result in changed:
         if write:
@@ -198,7 +220,7 @@ def _report(selector: Selector, version: str, results: list[tuple[str, str, Edit
             for c in result.changes:
                 click.echo(f"{file}: doc {c.doc} {c.path}: {c.old or '(none)'} -> {c.new}", err=True)
         else:
-            click.echo(_diff(file, text, result.text), nl=False)
+            click.echo(unified_diff(file, text, result.text), nl=False)
     return EXIT_CHANGED
 
 

@@ -56,6 +56,8 @@ class UpdateIntent:
     #: may replace a version of another ordering scheme (policy ``allow_scheme_change``, or an
     #: explicit ``ordering``); keys of one scheme still never go down (``bot.core.merge``)
     allow_scheme_change: bool = False
+    #: a marker/path value naming another image gets this image's name (promotion across registries)
+    rename: bool = False
     #: auto-discovery (no ``files``) searches files matching these globs (() = every YAML file) ...
     discover_include: tuple[str, ...] = ()
     #: ... and never files matching these (applies to ``files`` globs too)

@@ -17,6 +17,7 @@ from bot.core.config.model import CiMatch, Config, Rule, Target, canonical
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
+from bot.core.lanes import discovery_lanes
 from bot.core.versions import (
     OrderingChoice,
     Scheme,
@@ -256,6 +257,9 @@ def _intent(
     problem = _pin_problem(policy.pin, version.tag, version.digest)
     if problem is None and version.tag is not None and not rollback:
         problem = policy.rejection(version.tag)
+    lanes = discovery_lanes(config, target, version.image)
+    if problem is None and isinstance(lanes, str):
+        problem = lanes
     if problem is not None:
         return skip(problem)
     if ordering is None:
@@ -283,8 +287,9 @@ def _intent(
         doc=target.doc,
         rollback=rollback,
         allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto",
+        rename=rule.rename,
         discover_include=() if target.files else target.discover.include,
-        exclude=target.discover.exclude,
+        exclude=(*target.discover.exclude, *lanes),
         origin=version.origin,
         variant=version_variant(version.tag, variants=policy.variants),
     )

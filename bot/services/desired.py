@@ -2,6 +2,11 @@
 
 Intents are filtered and pinned by the group's state, then applied with the surgical YAML engine
 to the base files (never to the PR branch: a stale branch is regenerated, not rebased).
+
+One bad file blocks only the intents that edit it: an intent whose files cannot be read or
+edited safely contributes nothing (all of its files stay as they are) and its error is kept in
+``Desired.failed``; a file discovery had to skip because it is over the YAML budget is reported
+in ``Desired.problems`` for the intents whose search it was in. The other intents go ahead.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import manifests as engine
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
+from bot.core.manifests.budget import BudgetExceeded
 from bot.core.manifests.model import Change, Edit, EditResult, Selector
 from bot.core.marker import tag_of
 from bot.core.ports import Forge
@@ -22,9 +29,10 @@ from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.render import Row
 from bot.core.versions import version_variant
 from bot.errors import ManifestError
-from bot.services.files import ScanCache, resolve_files
+from bot.services.files import BAD_FILES, ScanCache, resolve_files, skipped_in_lane
 from bot.services.reads import read_many
 
+log = logging.getLogger(__name__)
 #: bump when the PR text layout changes, so every open PR's text is refreshed once
 RENDER_VERSION = 3
 _BOM = "\ufeff"
@@ -39,6 +47,9 @@ class Desired:
     changes: tuple[Change, ...]
     rows: tuple[Row, ...]
     unmatched: tuple[str, ...]  # images whose selectors matched nothing in their files
+    #: one line per intent that failed (its files left as they are) or file discovery skipped
+    problems: tuple[str, ...] = ()
+    failed: tuple[ManifestError, ...] = ()  # the errors of the intents that failed
 
 
 def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> list[UpdateIntent]:
@@ -92,17 +103,20 @@ def content_digest(contents: dict[str, bytes]) -> str:
 
 
 def edit_for(intent: UpdateIntent) -> Edit:
+    """The engine's edit for an intent. Tags and keys are added only in files a target lists
+    (never in discovered ones); a marker or path on another image is renamed only with ``rename``."""
     if intent.marker:
         selector = Selector(marker=intent.marker)
     elif intent.path:
         selector = Selector(path=intent.path, doc=intent.doc)
     else:
         selector = Selector(image=intent.image)
+    common = {"image": intent.image, "rename": intent.rename, "insert": bool(intent.files)}
     if intent.pin == "digest" and intent.digest:
-        return Edit(selector, tag=None, digest=intent.digest, clear_digest=False)
+        return Edit(selector, tag=None, digest=intent.digest, clear_digest=False, **common)
     if intent.pin == "tag+digest" and intent.digest:
-        return Edit(selector, tag=intent.tag, digest=intent.digest, clear_digest=False)
-    return Edit(selector, tag=intent.tag, digest=None, clear_digest=True)
+        return Edit(selector, tag=intent.tag, digest=intent.digest, clear_digest=False, **common)
+    return Edit(selector, tag=intent.tag, digest=None, clear_digest=True, **common)
 
 
 def edit_intent(text: str, path: str, intent: UpdateIntent) -> EditResult:
@@ -128,10 +142,48 @@ def _fits(old: str, variant: str) -> bool:
     return found is None or found == variant
 
 
-def _text(raw: bytes | None, path: str, ref: str) -> tuple[bytes, str]:
+def _text(raw: bytes | None, path: str, ref: str) -> str:
     if raw is None:
         raise ManifestError(f"file does not exist on the base branch ({ref[:12]})", file=path)
-    return raw, engine.load_text(raw, path)
+    BAD_FILES.check(raw, path)  # over the YAML budget before and unchanged: refused at once
+    return engine.load_text(raw, path)
+
+
+@dataclass
+class _Applied:
+    """The group's edits so far: path → (base bytes, base text, edited text)."""
+
+    texts: dict[str, tuple[bytes, str, str]] = dataclasses.field(default_factory=dict)
+    changes: list[Change] = dataclasses.field(default_factory=list)
+    rows: list[Row] = dataclasses.field(default_factory=list)
+
+
+def _apply_intent(
+    intent: UpdateIntent, paths: list[str], raws: dict[str, bytes | None], base_sha: str, done: _Applied
+) -> int:
+    """Apply one intent on top of ``done``, all its files or none; return how many references matched."""
+    texts = dict(done.texts)
+    changes: list[Change] = []
+    matched = 0
+    for path in paths:
+        if path not in texts:
+            text = _text(raws[path], path, base_sha)
+            texts[path] = (raws[path] or b"", text, text)
+        raw, original, current = texts[path]
+        try:
+            result = edit_intent(current, path, intent)
+        except BudgetExceeded as exc:
+            BAD_FILES.remember(raw, exc)
+            raise
+        for note in result.skipped:
+            log.info("%s: %s", intent.group_key, note)
+        matched += result.matched
+        texts[path] = (raw, original, result.text)
+        changes.extend(result.changes)
+    done.texts = texts
+    done.changes.extend(changes)
+    done.rows.extend(Row(c.file, intent.image, c.old, c.new, intent.digest) for c in changes)
+    return matched
 
 
 def desired_state(
@@ -141,7 +193,9 @@ def desired_state(
     *,
     cache: ScanCache | None = None,
 ) -> Desired:
-    """Apply ``intents`` to the files at ``base_sha``; ManifestError/UnsafeEdit propagate.
+    """Apply ``intents`` to the files at ``base_sha``; an intent that fails leaves its files alone
+    and is reported (``Desired.failed``/``problems``), the others are applied. When nothing
+    changes and some intent failed, its ManifestError/UnsafeEdit propagates (nothing to publish).
 
     Every file any intent resolves to is read up front in one ``read_many`` (one forge call where
     the forge batches reads), then edited in memory, intent by intent."""
@@ -150,27 +204,34 @@ def desired_state(
     for intent, paths in resolved:
         by_repo.setdefault(intent.repo, []).extend(paths)
     raws = {repo: read_many(forge, repo, paths, base_sha) for repo, paths in by_repo.items()}
-    texts: dict[str, tuple[bytes, str, str]] = {}  # path -> (raw, original text, edited text)
-    changes: list[Change] = []
-    rows: list[Row] = []
+    done = _Applied()
     unmatched: list[str] = []
+    problems: list[str] = []
+    failed: list[ManifestError] = []
     for intent, paths in resolved:
-        matched = 0
-        for path in paths:
-            if path not in texts:
-                raw, text = _text(raws[intent.repo][path], path, base_sha)
-                texts[path] = (raw, text, text)
-            raw, original, current = texts[path]
-            result = edit_intent(current, path, intent)
-            matched += result.matched
-            texts[path] = (raw, original, result.text)
-            changes.extend(result.changes)
-            rows.extend(Row(c.file, intent.image, c.old, c.new, intent.digest) for c in result.changes)
+        for path, err in skipped_in_lane(forge, intent, base_sha, cache=cache).items():
+            if isinstance(err, BudgetExceeded):
+                problems.append(f"{intent.image}: skipped {path}: {err.reason}")
+        try:
+            matched = _apply_intent(intent, paths, raws[intent.repo], base_sha, done)
+        except ManifestError as exc:
+            failed.append(exc)
+            problems.append(f"{intent.image} not updated: {exc}")
+            continue
         if matched == 0:
             unmatched.append(intent.image)
     contents = {}
-    for path, (raw, original, edited) in sorted(texts.items()):
+    for path, (raw, original, edited) in sorted(done.texts.items()):
         if edited != original:
             keep_bom = raw.startswith(_BOM.encode()) and not edited.startswith(_BOM)
             contents[path] = ((_BOM if keep_bom else "") + edited).encode("utf-8")
-    return Desired(contents, tuple(changes), tuple(rows), tuple(unmatched))
+    if failed and not contents:
+        raise failed[0]
+    return Desired(
+        contents,
+        tuple(done.changes),
+        tuple(done.rows),
+        tuple(unmatched),
+        tuple(dict.fromkeys(problems)),
+        tuple(failed),
+    )

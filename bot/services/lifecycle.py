@@ -60,6 +60,8 @@ class SyncResult:
     kept: tuple[str, ...] = ()  # people's files carried over a regeneration
     dropped: tuple[str, ...] = ()  # people's files (or commits) dropped by a regeneration
     unmatched: tuple[str, ...] = ()  # images whose selectors matched nothing
+    #: intents that failed and files discovery skipped (None: not evaluated, e.g. a fast no-op)
+    problems: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +132,12 @@ def sync_group(
         return SyncResult("noop", pr, pr.head_sha, (), base_sha)
     desired = desired_state(forge, effective, base_sha, cache=cache)
     if not desired.contents:
-        return _close_applied(ctx, pr, marker, desired, force=force)
-    if pr and marker and not (force or recreate) and _bot_owned(pr, marker):
-        return _sync_owned(ctx, pr, marker, desired)
-    return _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
+        result = _close_applied(ctx, pr, marker, desired, force=force)
+    elif pr and marker and not (force or recreate) and _bot_owned(pr, marker):
+        result = _sync_owned(ctx, pr, marker, desired)
+    else:
+        result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
+    return replace(result, problems=desired.problems)
 
 
 def _observe(
@@ -191,7 +195,15 @@ def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
 def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
     desired = desired_state(ctx.forge, ctx.intents, ctx.base_sha, cache=cache)
     if not desired.contents:
-        return SyncResult("noop", None, ctx.base_sha, (), ctx.base_sha, unmatched=desired.unmatched)
+        return SyncResult(
+            "noop",
+            None,
+            ctx.base_sha,
+            (),
+            ctx.base_sha,
+            unmatched=desired.unmatched,
+            problems=desired.problems,
+        )
     sha = ctx.forge.commit_files(
         ctx.repo,
         ctx.first.base_branch,
@@ -200,7 +212,15 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         message=commit_message(ctx.intents, desired.rows, ctx.options),
         expected_head=ctx.base_sha,
     )
-    return SyncResult("pushed", None, sha, desired.changes, ctx.base_sha, unmatched=desired.unmatched)
+    return SyncResult(
+        "pushed",
+        None,
+        sha,
+        desired.changes,
+        ctx.base_sha,
+        unmatched=desired.unmatched,
+        problems=desired.problems,
+    )
 
 
 def _close_applied(

@@ -207,9 +207,12 @@ def _sync_once(
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
+    problems: tuple[str, ...] | None = getattr(result, "problems", ())
 
     def change(rec: GroupRecord) -> GroupRecord:
-        state = rec.state if rec.state.last_error is None else replace(rec.state, last_error=None)
+        # one bad file fails only its intents: what failed stays recorded until a sync has none
+        error = rec.state.last_error if problems is None else ("\n".join(problems) or None)
+        state = rec.state if rec.state.last_error == error else replace(rec.state, last_error=error)
         return replace(
             rec,
             state=state,

@@ -272,6 +272,36 @@ def test_explain_usage_errors(config_file: Path, args: list[str], message: str) 
     assert message in result.output
 
 
+def test_check_config_warns_about_discovery_without_include_and_lists_files(
+    config_file: Path, checkout: Path
+) -> None:
+    plain = run("check-config", str(config_file))
+    assert plain.exit_code == 0
+    assert (
+        "warning: rules[0] (api) targets[1] (github:acme/deploy@main/prod) discovers files without "
+        "discover.include: it may edit any YAML file of acme/deploy that uses ghcr.io/acme/api, "
+        "except envs/dev/*.yaml, envs/dev/octo.yaml (other environments')"
+    ) in plain.stderr
+    listed = run("check-config", str(config_file), "--repo-dir", str(checkout))
+    assert "  would touch: envs/prod/values.yaml\n" in listed.stderr  # dev's listed files are dev's
+    scoped = config_file.read_text().replace(
+        "environment: prod}", 'environment: prod, discover: {include: ["envs/prod/**"]}}'
+    )
+    config_file.write_text(scoped)
+    assert "warning" not in run("check-config", str(config_file)).stderr
+
+
+def test_explain_warns_and_lists_what_discovery_would_touch(config_file: Path, checkout: Path) -> None:
+    args = ["explain", "--config", str(config_file), "--image", "ghcr.io/acme/api", "--tag", "v1.4.0"]
+    bare = run(*args)
+    assert (
+        "warning: github:acme/deploy:main:prod discovers files without discover.include: it may edit "
+        "any YAML file of acme/deploy that uses ghcr.io/acme/api (pass --repo-dir to list them)"
+    ) in bare.output
+    with_dir = run(*args, "--repo-dir", str(checkout))
+    assert "# github:acme/deploy:main:prod: would touch: envs/prod/values.yaml\n" in with_dir.output
+
+
 # --- a manifest repo's own file ------------------------------------------------------------------
 WITH_REPO_FILES = CONFIG + "repo_files:\n  allow: [pr.labels, policy.ignore, 'environments.*.pr.*']\n"
 
@@ -293,7 +323,7 @@ def test_check_config_checks_a_repo_file_and_names_every_key_it_may_not_set(tmp_
     )
     assert result.exit_code == 2
     allowed = "(repo_files.allow permits: pr.labels, policy.ignore, environments.*.pr.*)"
-    assert result.stderr.splitlines() == [
+    assert [line for line in result.stderr.splitlines() if not line.startswith("warning: ")] == [
         f"{bad}:3: pr.auto_merge: not allowed by the central config {allowed}",
         f"{bad}:5: policy.semver: not allowed by the central config {allowed}",
         f"{bad}:7: environments.qa: no target in acme/deploy has environment 'qa'",

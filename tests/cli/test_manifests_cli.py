@@ -224,3 +224,105 @@ def test_usage_errors_exit_2(deploy: Path, args: list[str], message: str) -> Non
     assert result.exit_code == 2
     assert message in result.stderr
     assert deploy.read_bytes() == DEPLOY
+
+
+# --- the central rule on the command line: refused means exit 2 and nothing written --------------
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (
+            b"spec:\n  helm:\n    parameters:\n      - name: image.repository\n        value: nginx\n",
+            ["--path", "spec.helm.parameters[0].value", "--tag", "1.27"],
+            "there is no tag there and none can be added",
+        ),
+        (
+            b"images:\n  - name: web\n    newName: ghcr.io/acme/web:1.0\n    newTag: '1.0'\n",
+            ["--image", "ghcr.io/acme/web", "--tag", "1.1"],
+            "newName carries a tag or digest and newTag/digest is set too",
+        ),
+        (
+            b"p:\n  - name: thing\n    value: nginx@sha256:" + b"ab" * 32 + b"\n",
+            ["--path", "p[0].value", "--tag", "1.27"],
+            "cannot tell whether",
+        ),
+        (
+            b"deploy:\n  repository: nginx\n",
+            ["--path", "deploy.repository", "--tag", "1"],
+            "holds an image name",
+        ),
+        (
+            b"images:\n  - name: web\n    newTag: CONTAINER_IMAGES_TAG\n",
+            ["--path", "images[0].newTag", "--tag", "1.1"],
+            "placeholder",
+        ),
+    ],
+)
+def test_refused_edits_exit_2_and_write_nothing(
+    tmp_path: Path, content: bytes, args: list[str], message: str
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_bytes(content)
+    result = run("bump", str(path), *args, "--write")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.rstrip().endswith("no file was changed")
+    assert path.read_bytes() == content
+
+
+def test_docker_hub_image_by_path_keeps_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_bytes(
+        b"spec:\n  helm:\n    parameters:\n      - name: waitImage\n        value: busybox:1.36\n"
+    )
+    result = run("bump", str(path), "--path", "spec.helm.parameters[0].value", "--tag", "1.37", "--write")
+    assert result.exit_code == 0
+    assert b"value: busybox:1.37\n" in path.read_bytes()
+
+
+def test_bump_name_renames_the_selected_reference(deploy: Path) -> None:
+    result = run(
+        "bump",
+        str(deploy),
+        "--marker",
+        "flux-system:mastodon",
+        "--name",
+        "registry.example.com/mastodon",
+        "--tag",
+        "v4.2.2",
+        "--write",
+    )
+    assert result.exit_code == 0, result.stderr
+    text = deploy.read_text()
+    assert "image: registry.example.com/mastodon:v4.2.2 # {" in text
+    assert "image: ghcr.io/mastodon/mastodon-streaming:v4.2.1" in text
+
+
+def test_placeholders_are_left_alone_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "kustomization.yaml"
+    content = b"images:\n  - name: ghcr.io/acme/web\n    newTag: CONTAINER_IMAGES_TAG\n"
+    path.write_bytes(content)
+    result = run("bump", str(path), "--image", "ghcr.io/acme/web", "--tag", "1.1", "--write")
+    assert result.exit_code == 1
+    assert f"note: {path}:2: images[0]: 'CONTAINER_IMAGES_TAG' is a placeholder" in result.stderr
+    assert "that could be changed (1 left alone, see the notes)" in result.stderr
+    assert path.read_bytes() == content
+
+
+def test_a_templated_document_is_noted_and_the_others_are_bumped(tmp_path: Path) -> None:
+    path = tmp_path / "all.yaml"
+    path.write_bytes(b"image: a/b:1\n---\n{{- if .Values.on }}\nkind: X\n{{- end }}\n---\nimage: a/b:1\n")
+    scanned = run("scan", str(path))
+    assert scanned.exit_code == 0 and scanned.stdout.count("a/b:1") == 2
+    assert f"note: {path}:3: document skipped: invalid YAML" in scanned.stderr
+    result = run("bump", str(path), "--image", "a/b", "--tag", "2", "--write")
+    assert result.exit_code == 0
+    assert path.read_bytes().count(b"image: a/b:2\n") == 2
+    assert f"note: {path}:3: document skipped" in result.stderr
+
+
+def test_diff_lines_end_only_at_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text('motto: "a\u2028b"\napp:\n  image: a/b:1\n', encoding="utf-8")
+    result = run("bump", str(path), "--image", "a/b", "--tag", "2")
+    assert result.exit_code == 0
+    assert ' motto: "a\u2028b"\n' in result.stdout  # one context line, not split at U+2028

@@ -46,8 +46,8 @@ rules:
   - name: api
     image: ghcr.io/acme/api
     targets:
-      - {forge: gh, repo: acme/deploy, environment: dev}
-      - {forge: gh, repo: acme/deploy, environment: prod}
+      - {forge: gh, repo: acme/deploy, environment: dev, files: [dev/api.yaml]}
+      - {forge: gh, repo: acme/deploy, environment: prod, files: [prod/api.yaml]}
 """
 
 

@@ -281,8 +281,8 @@ PROMO = """\
   ci: {repo: acme/web, image: ghcr.io/acme/web, tag: "{short_sha}"}
   policy: {deny: "-bad$"}
   targets:
-    - {forge: disk, repo: deploy, environment: dev}
-    - {forge: disk, repo: deploy, environment: prod}
+    - {forge: disk, repo: deploy, environment: dev, discover: {include: ["dev/**"]}}
+    - {forge: disk, repo: deploy, environment: prod, discover: {include: ["prod/**"]}}
 """
 
 
@@ -341,7 +341,12 @@ def test_discovery_globs_travel_with_the_intent() -> None:
           discover: {exclude: ["envs/prod/legacy.yaml"]}
     """
     dev, prod = sorted(plan(push(), config(rules)).intents, key=lambda i: i.environment or "")
-    assert (dev.files, dev.discover_include, dev.exclude) == ((), ("envs/dev/**/*.yaml",), ("**/secrets/*",))
+    # prod's listed files are prod's: dev's discovery leaves them alone (tests/core/test_discovery_lanes.py)
+    assert (dev.files, dev.discover_include, dev.exclude) == (
+        (),
+        ("envs/dev/**/*.yaml",),
+        ("**/secrets/*", "envs/prod/*.yaml"),
+    )
     # with explicit files there is nothing to discover, but the exclude still applies
     assert (prod.files, prod.discover_include, prod.exclude) == (
         ("envs/prod/*.yaml",),

@@ -369,6 +369,10 @@ class Rule(Model):
     """Match finished CI runs instead of registry pushes."""
     policy: Policy = Policy()
     pr: PrSettings = PrSettings()
+    rename: bool = False
+    """A value a target selects by marker or path that names another image gets this image's name
+    (promotion across registries, Flux ':name' markers); off: such a value is left alone (marker)
+    or the edit is refused (path)."""
     targets: Annotated[tuple[Target, ...], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -1,31 +1,51 @@
-"""Surgical edits: splice new tag/digest text at located spans, then prove nothing else moved (pure)."""
+"""Surgical edits: splice new text at located spans, then prove nothing else moved (pure).
+
+The one rule every edit follows: an edit that would change anything the user did not select, or
+leave a reference that is not valid, is refused (``UnsafeEdit``) and nothing is returned half
+done. After splicing, the text is parsed again and
+
+1. its data must differ from the original only at the spliced paths (and their aliases);
+2. every spliced scalar must read back as the string written;
+3. every edited reference, located again, must be a valid reference of the same shape, naming
+   the same image (unless a rename was asked for) at exactly the tag and digest asked for.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 import yaml
 
 from bot.core.images import canonical_name, parse_image, validate_digest, validate_tag
-from bot.core.manifests.found import STR_TAG, Found, Slot, make_found, split_tag_digest
+from bot.core.manifests.found import STR_TAG, Found
 from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.locate import locate
-from bot.core.manifests.model import Change, Edit, EditResult, RefKind
+from bot.core.manifests.model import Change, Edit, EditResult
+from bot.core.manifests.pathscalar import scalar_at_path
 from bot.core.manifests.quoting import preferred_quote
 from bot.core.manifests.select import check_selector, normalised_path, select
-from bot.core.manifests.splice import Planner, Splice
+from bot.core.manifests.splice import Plan, Planner, Skipped, Splice
 from bot.core.manifests.tree import Path, format_path, iter_scalars, lookup, parse_path, walk_paths
-from bot.core.manifests.verify import data_diff
+from bot.core.manifests.verify import data_diff, reference_problem
 from bot.errors import InvalidReference, ManifestError, UnsafeEdit
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    found: Found
+    plan: Plan
+    by_path: bool  # a scalar chosen by path that no shape found
 
 
 def edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
     """Apply ``edits`` to ``text``; return the new text, the changes and how many references matched.
 
     Raises ManifestError for unreadable YAML or a bad edit and UnsafeEdit when the result would
-    differ in data anywhere but the intended paths; nothing is ever half-applied.
+    differ anywhere but the intended values or leave an invalid reference; nothing is ever
+    half-applied. References left alone on purpose are listed in ``EditResult.skipped``.
     """
     with no_gc():
         return _edit(text, file, edits)
@@ -33,100 +53,75 @@ def edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
 
 def _edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
     parsed = compose(text, file)
-    found, aliased = locate(parsed, file)
+    found = locate(parsed, file)
 
     @cache
     def quote_style() -> str:
-        return preferred_quote([n.style for root in parsed.roots for n in iter_scalars(root)])
+        return preferred_quote([n.style for _, root in parsed.documents() for n in iter_scalars(root)])
 
     planner = Planner(parsed, file, quote_style)
-    splices: list[Splice] = []
-    matched = 0
+    skipped = [str(err) for err in parsed.errors.values()]
+    planned: list[_Target] = []
     for e in edits:
         _check_edit(e, file)
-        targets = _targets(parsed, file, found, e)
-        matched += len(targets)
-        for target in targets:
+        for target, by_path in _targets(parsed, file, found, e):
             try:
-                splices.extend(planner.plan(target, e))
+                plan = planner.plan(target, e)
+            except Skipped as why:
+                if why.placeholder and e.selector.path is not None:  # chosen precisely: say no
+                    raise ManifestError(
+                        f"{target.ref.path}: {why}", file=file, line=target.ref.line
+                    ) from None
+                skipped.append(f"{file}:{target.ref.line}: {target.ref.path}: {why}")
+                continue
             except InvalidReference as exc:
                 raise ManifestError(str(exc), file=file, line=target.ref.line) from None
-    splices = _dedupe(splices, file)
+            planned.append(_Target(target, plan, by_path))
+    matched = len(planned)
+    splices = _dedupe([s for t in planned for s in t.plan.splices], file)
     if not splices:
-        return EditResult(text=text, changes=(), matched=matched)
+        return EditResult(text=text, changes=(), matched=matched, skipped=tuple(skipped))
     new_text = _apply(text, splices)
-    allowed = _allowed_paths(parsed, file, splices, aliased)
-    _verify(parsed, new_text, file, splices, allowed)
-    return EditResult(text=new_text, changes=tuple(_changes(file, splices, allowed)), matched=matched)
+    allowed = _allowed_paths(parsed, file, splices)
+    after = _verify(parsed, new_text, file, splices, allowed)
+    _check_references(after, file, [t for t in planned if t.plan.splices])
+    changes = tuple(_changes(file, splices, allowed))
+    return EditResult(text=new_text, changes=changes, matched=matched, skipped=tuple(skipped))
 
 
 def _check_edit(e: Edit, file: str) -> None:
     try:
         check_selector(e.selector)
-        if e.tag is None and e.digest is None:
-            raise ValueError("an edit needs a tag, a digest or both")
+        if e.tag is None and e.digest is None and not (e.rename and e.image):
+            raise ValueError("an edit needs a tag, a digest or both (or a new name)")
         if e.tag is not None:
             validate_tag(e.tag)
         if e.digest is not None:
             validate_digest(e.digest)
         if e.selector.image is not None:
             parse_image(e.selector.image)
+        if e.image is not None and str(parse_image(e.image)) != parse_image(e.image).name:
+            raise ValueError(f"give the image name {parse_image(e.image).name!r} without tag or digest")
         if e.selector.path is not None:
             parse_path(e.selector.path)
     except ValueError as exc:  # InvalidReference is a ValueError too
         raise ManifestError(str(exc), file=file) from None
 
 
-def _targets(parsed: Parsed, file: str, found: list[Found], e: Edit) -> list[Found]:
-    chosen = {id(r) for r in select([f.ref for f in found], e.selector)}
-    targets = [f for f in found if id(f.ref) in chosen]
-    if targets or e.selector.path is None:
-        return targets
-    generic = _scalar_at_path(parsed, file, e.selector.path, e.selector.doc or 0)
-    return [generic] if generic is not None else []
-
-
-def _scalar_at_path(parsed: Parsed, file: str, text_path: str, doc: int) -> Found | None:
-    """A scalar chosen by path: an image reference when its key is ``image`` or it has a ``/``,
-    otherwise a tag, a ``tag@digest`` or a bare digest."""
-    if not 0 <= doc < len(parsed.roots):
-        return None
-    path = parse_path(text_path)
-    node = lookup(parsed.roots[doc], path)
-    if not isinstance(node, yaml.ScalarNode) or node.style in ("|", ">"):
-        return None
-    kind: RefKind = "argocd" if "parameters" in path else "helm"
-    if path[-1] == "image" or "/" in node.value:
-        try:
-            ref = parse_image(node.value)
-        except InvalidReference as exc:
-            raise ManifestError(
-                f"{format_path(path)} is not an image reference: {exc}",
-                file=file,
-                line=node.start_mark.line + 1,
-            ) from None
-        return make_found(
-            parsed,
-            file,
-            doc,
-            kind=kind,
-            path=path,
-            image=ref.name,
-            version=(ref.tag, ref.digest),
-            slots=[Slot(node, path, "ref")],
-        )
-    tag, digest = split_tag_digest(node.value) if node.tag == STR_TAG else (node.value, None)
-    role = "digest" if tag is None and digest is not None else "tag"
-    return make_found(
-        parsed,
-        file,
-        doc,
-        kind=kind,
-        path=path,
-        image="",
-        version=(tag, digest),
-        slots=[Slot(node, path, role)],
-    )
+def _targets(parsed: Parsed, file: str, found: list[Found], e: Edit) -> list[tuple[Found, bool]]:
+    """The references ``e`` selects. A path selects the reference it names or one of whose values
+    (name, tag, digest) it names; else the scalar there, read on its own."""
+    if e.selector.path is None:
+        chosen = {id(r) for r in select([f.ref for f in found], e.selector)}
+        return [(f, False) for f in found if id(f.ref) in chosen]
+    doc = e.selector.doc or 0
+    path = parse_path(e.selector.path)
+    text_path = normalised_path(e.selector)
+    hits = [f for f in found if f.ref.doc == doc and (f.ref.path == text_path or path in f.paths())]
+    if hits:
+        return [(f, False) for f in hits]
+    generic = scalar_at_path(parsed, file, path, doc)
+    return [(generic, True)] if generic is not None else []
 
 
 def _dedupe(splices: list[Splice], file: str) -> list[Splice]:
@@ -159,43 +154,61 @@ def _apply(text: str, splices: list[Splice]) -> str:
     return "".join(parts)
 
 
-def _allowed_paths(
-    parsed: Parsed, file: str, splices: list[Splice], aliased: list[bool]
-) -> dict[int, dict[Path, list[Path]]]:
+def _allowed_paths(parsed: Parsed, file: str, splices: list[Splice]) -> dict[int, dict[Path, list[Path]]]:
     """Per document: each splice's path → every path where its data shows (aliases, merges)."""
     out: dict[int, dict[Path, list[Path]]] = {}
     for doc in {s.doc for s in splices}:
         mine = [s for s in splices if s.doc == doc]
         reach: dict[int, list[Path]] = {}
-        if aliased[doc]:
+        root = parsed.roots[doc]
+        if parsed.aliased[doc] and root is not None:
             targets = {id(s.node) for s in mine if s.node is not None}
-            reach = walk_paths(parsed.roots[doc], targets, file) if targets else {}
+            reach = walk_paths(root, targets, file) if targets else {}
         out[doc] = {s.path: reach.get(id(s.node), [s.path]) if s.node is not None else [s.path] for s in mine}
     return out
 
 
-def _verify(parsed: Parsed, new_text: str, file: str, splices: list[Splice], allowed: dict) -> None:
+def _verify(parsed: Parsed, new_text: str, file: str, splices: list[Splice], allowed: dict) -> Parsed:
     try:
         after = compose(new_text, file)
     except ManifestError as exc:
         raise UnsafeEdit(
             f"the edit would not parse ({exc.reason}); nothing written", file=file, line=exc.line
         ) from None
-    if len(after.roots) != len(parsed.roots):
-        raise UnsafeEdit("the edit would change the number of documents; nothing written", file=file)
+    if len(after.roots) != len(parsed.roots) or after.errors.keys() != parsed.errors.keys():
+        raise UnsafeEdit("the edit would change the documents of the file; nothing written", file=file)
     for doc, paths in allowed.items():
         ok = {p for reach in paths.values() for p in reach}
-        for path in sorted(data_diff(parsed.roots[doc], after.roots[doc]) - ok, key=format_path):
+        old_root, new_root = parsed.roots[doc], after.roots[doc]
+        assert old_root is not None and new_root is not None
+        for path in sorted(data_diff(old_root, new_root) - ok, key=format_path):
             raise UnsafeEdit(
                 f"the edit would also change {format_path(path)} (document {doc}); nothing written", file=file
             )
     for s in splices:
-        node = lookup(after.roots[s.doc], s.path)
+        root = after.roots[s.doc]
+        node = lookup(root, s.path) if root is not None else None
         if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or node.value != s.new:
             got = node.value if isinstance(node, yaml.ScalarNode) else None
             raise UnsafeEdit(
                 f"{format_path(s.path)} would read back as {got!r}, not {s.new!r}; nothing written", file=file
             )
+    return after
+
+
+def _check_references(after: Parsed, file: str, targets: list[_Target]) -> None:
+    """Locate every edited reference again in the new text: it must read as the edit meant."""
+    docs = {t.found.ref.doc for t in targets if not t.by_path}
+    again = {(f.ref.doc, f.ref.path): f for f in locate(after, file, docs)} if docs else {}
+    for t in targets:
+        ref = t.found.ref
+        if t.by_path:
+            reread = scalar_at_path(after, file, parse_path(ref.path), ref.doc)
+        else:
+            reread = again.get((ref.doc, ref.path))
+        problem = reference_problem(t.found, reread, t.plan.expected)
+        if problem is not None:
+            raise UnsafeEdit(f"{problem}; nothing written", file=file, line=ref.line)
 
 
 def _changes(file: str, splices: list[Splice], allowed: dict[int, dict[Path, list[Path]]]) -> list[Change]:

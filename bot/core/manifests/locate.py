@@ -1,26 +1,23 @@
 """Find every image reference in a parsed YAML file (pure).
 
 Each reference is a :class:`Found`: the public :class:`Reference` plus the scalar slots an edit
-may rewrite (the whole ``name:tag@digest`` string, or separate tag / digest scalars) and, for
-Helm and Kustomize mappings, the mapping where a missing ``tag``/``newTag``/``digest`` key goes.
+may rewrite (the whole ``name:tag@digest`` string, or separate name / tag / digest scalars) and,
+for mappings, the mapping where a missing ``tag``/``newTag``/``digest`` key goes. The shapes live
+in ``helm`` (image mappings, flat ``image.tag`` keys), ``kustomize`` (``images:`` entries) and
+``argocd`` (Application ``kustomize.images`` and ``helm.parameters``); strings are handled here.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import replace
 
 import yaml
 
 from bot.core.images import ImageRef, parse_image
-from bot.core.manifests.found import (
-    NULL_TAG,
-    STR_TAG,
-    Found,
-    Slot,
-    is_value_scalar,
-    make_found,
-    split_tag_digest,
-)
+from bot.core.manifests import argocd, helm, kustomize
+from bot.core.manifests.found import Found, Slot, Version, is_value_scalar, make_found
 from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.markers import attach_markers
 from bot.core.manifests.model import Reference, RefKind
@@ -31,133 +28,135 @@ from bot.errors import InvalidReference
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers", "steps", "sidecars"})
 #: keys whose mapping value is one container spec (Argo Workflows templates, Tekton stepTemplate)
 CONTAINER_MAPS = frozenset({"container", "stepTemplate"})
+#: ``…Image`` / ``…_image`` keys holding a ``repo:tag`` string (``sidecarImage``, ``inline_image``)
+_IMAGE_KEY = re.compile(r"(?:.*[a-z0-9]Image|.*[_-]image)\Z")
+#: keys naming virtual-machine images, never container images (Azure Pipelines, clouds)
+VM_IMAGE_KEYS = frozenset({"vmimage", "machineimage", "osimage", "diskimage", "bootimage"})
+#: CI configuration files, whose images are CI job images (kind ``ci``)
+_CI_FILE = re.compile(
+    r"""(?x)(?:\A|/)(?:
+        (?:[^/]*\.)?gitlab-ci\.ya?ml | \.gitlab/ci/[^\n]* | \.circleci/[^\n]* | \.github/workflows/[^\n]*
+        | bitbucket-pipelines\.ya?ml | \.drone\.ya?ml | \.woodpecker(?:\.ya?ml|/[^\n]*) | \.travis\.ya?ml
+        | azure-pipelines[^/]*\.ya?ml | cloudbuild\.ya?ml | \.buildkite/[^\n]* | codefresh\.ya?ml
+    )\Z"""
+)
 
 
-def _tag_of(node: yaml.ScalarNode) -> tuple[str | None, str | None]:
-    if node.tag == NULL_TAG:
-        return None, None
-    if node.tag == STR_TAG:
-        return split_tag_digest(node.value)
-    return node.value, None  # a plain 1.16 loads as a float but is still the tag "1.16"
+def _root_keys(root: yaml.Node) -> dict[str, yaml.Node]:
+    if not isinstance(root, yaml.MappingNode):
+        return {}
+    return {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
 
 
-class _Locator:
-    def __init__(self, parsed: Parsed, file: str, doc: int) -> None:
+def is_ci_document(file: str, root: yaml.Node) -> bool:
+    """A CI configuration: by file name, or by the shape CircleCI, GitLab CI and GitHub Actions
+    files have (their images are job images, not workloads)."""
+    if _CI_FILE.search(file.replace("\\", "/")):
+        return True
+    keys = _root_keys(root)
+    if {"version", "jobs"} <= keys.keys() and ("workflows" in keys or "orbs" in keys):
+        return True
+    if "jobs" in keys and "on" in keys:
+        return True
+    return "stages" in keys and any(
+        isinstance(v, yaml.MappingNode) and any(getattr(k, "value", None) == "script" for k, _ in v.value)
+        for v in keys.values()
+    )
+
+
+def _scalar_value(node: yaml.Node | None) -> str:
+    return node.value if isinstance(node, yaml.ScalarNode) else ""
+
+
+class Locator:
+    """Visits one document's nodes and collects the references in it."""
+
+    def __init__(self, parsed: Parsed, file: str, doc: int, root: yaml.Node) -> None:
         self.parsed = parsed
         self.file = file
         self.doc = doc
+        self.ci = is_ci_document(file, root)
+        keys = _root_keys(root)
+        self.flux_kustomization = _scalar_value(keys.get("kind")) == "Kustomization" and _scalar_value(
+            keys.get("apiVersion")
+        ).startswith("kustomize.toolkit.fluxcd.io/")
         self.found: list[Found] = []
         self._claimed: dict[int, Found] = {}
 
+    @property
+    def mapping_kind(self) -> RefKind:
+        return "ci" if self.ci else "helm"
+
     def visit(self, node: yaml.Node, path: list[Seg], entries: list | None) -> None:
         if entries is None:
-            if isinstance(node, yaml.SequenceNode) and path and path[-1] == "images":
-                self._images_list(node, tuple(path))
+            if isinstance(node, yaml.SequenceNode) and path:
+                self._sequence(node, tuple(path))
             return
+        dotted = False
         for key, _, value in entries:
-            if key == "image" and isinstance(value, yaml.ScalarNode):
-                self._image_string(value, (*path, key))
-            elif key.lower().endswith("image") and isinstance(value, yaml.MappingNode):
-                self._helm_mapping(value, (*path, key))
+            lower = key.lower()
+            if isinstance(value, yaml.ScalarNode) and (lower == "image" or _IMAGE_KEY.match(key)):
+                self._image_string(value, (*path, key), named=lower == "image")
+            elif (
+                isinstance(value, yaml.MappingNode)
+                and lower.endswith("image")
+                and self._container_key(lower, path)
+            ):
+                helm.image_mapping(self, value, (*path, key))
+            dotted = dotted or "." in key
+        if dotted:
+            helm.flat_keys(self, node, entries, tuple(path))
 
-    # --- shapes ---------------------------------------------------------------------------------
-    def _image_string(self, node: yaml.ScalarNode, path: Path) -> None:
-        ref = self._parse(node)
-        if ref is None:
-            return
+    def _sequence(self, node: yaml.SequenceNode, path: Path) -> None:
+        if path[-1] == "images":
+            if len(path) == 1 or (path == ("spec", "images") and self.flux_kustomization):
+                kustomize.images(self, node, path)
+            elif len(path) >= 2 and path[-2] == "kustomize":
+                argocd.kustomize_images(self, node, path)
+        elif path[-2:] == ("helm", "parameters"):
+            argocd.helm_parameters(self, node, path)
+
+    @staticmethod
+    def _container_key(lower: str, path: list[Seg]) -> bool:
+        """Not a virtual-machine image (``vmImage``, CircleCI's ``machine.image``)."""
+        return lower not in VM_IMAGE_KEYS and path[-1:] != ["machine"]
+
+    # --- strings ------------------------------------------------------------------------------
+    def _image_string(self, node: yaml.ScalarNode, path: Path, *, named: bool) -> None:
         parent = path[:-1]
-        kind: RefKind = "helm"
+        if not self._container_key(str(path[-1]).lower(), list(parent[-1:])):
+            return
+        ref = self.parse(node)
+        if ref is None or (not named and ref.tag is None and ref.digest is None):
+            return
+        self.add(self.string_kind(parent), path, ref.name, (ref.tag, ref.digest), [Slot(node, path, "ref")])
+
+    def string_kind(self, parent: Path) -> RefKind:
+        if self.ci:
+            return "ci"
         if (len(parent) >= 2 and isinstance(parent[-1], int) and parent[-2] in CONTAINER_LISTS) or (
             parent and parent[-1] in CONTAINER_MAPS
         ):
-            kind = "container"
-        elif len(parent) == 2 and parent[0] == "services":
-            kind = "compose"
-        self._add(kind, path, ref.name, (ref.tag, ref.digest), [Slot(node, path, "ref")])
-
-    def _helm_mapping(self, node: yaml.MappingNode, path: Path) -> None:
-        entries = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-        repo = entries.get("repository")
-        if repo is None or not is_value_scalar(repo) or not repo.value:
-            return
-        registry = entries.get("registry")
-        name = repo.value
-        if registry is not None and is_value_scalar(registry) and registry.value:
-            name = f"{registry.value}/{name}"
-        slots = [Slot(repo, (*path, "repository"), "name")]
-        tag = digest = None
-        tag_node = entries.get("tag")
-        if tag_node is not None:
-            if not isinstance(tag_node, yaml.ScalarNode) or tag_node.style in ("|", ">"):
-                return
-            tag, digest = _tag_of(tag_node)
-            slots.append(Slot(tag_node, (*path, "tag"), "tag"))
-        digest_node = entries.get("digest")
-        if digest_node is not None and is_value_scalar(digest_node):
-            digest = digest_node.value or digest
-            slots.append(Slot(digest_node, (*path, "digest"), "digest"))
-        found = self._add("helm", path, name, (tag, digest), slots)
-        if found is not None:
-            found.parent, found.parent_path = node, path
-            found.tag_key, found.digest_key = "tag", "digest"
-
-    def _images_list(self, node: yaml.SequenceNode, path: Path) -> None:
-        if len(path) == 1:
-            for i, item in enumerate(node.value):
-                if isinstance(item, yaml.MappingNode):
-                    self._kustomize_item(item, (*path, i))
-        elif len(path) >= 2 and path[-2] == "kustomize":
-            for i, item in enumerate(node.value):
-                if is_value_scalar(item):
-                    self._argocd_item(item, (*path, i))
-
-    def _kustomize_item(self, node: yaml.MappingNode, path: Path) -> None:
-        entries = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-        name = entries.get("name")
-        if name is None or not is_value_scalar(name):
-            return
-        new_name = entries.get("newName")
-        image = new_name.value if new_name is not None and is_value_scalar(new_name) else name.value
-        slots = [Slot(name, (*path, "name"), "name")]
-        tag = digest = None
-        tag_node = entries.get("newTag")
-        if isinstance(tag_node, yaml.ScalarNode) and tag_node.style not in ("|", ">"):
-            tag = tag_node.value or None
-            slots.append(Slot(tag_node, (*path, "newTag"), "tag"))
-        digest_node = entries.get("digest")
-        if digest_node is not None and is_value_scalar(digest_node):
-            digest = digest_node.value or None
-            slots.append(Slot(digest_node, (*path, "digest"), "digest"))
-        found = self._add("kustomize", path, image, (tag, digest), slots)
-        if found is not None:
-            found.parent, found.parent_path = node, path
-            found.tag_key, found.digest_key = "newTag", "digest"
-
-    def _argocd_item(self, node: yaml.ScalarNode, path: Path) -> None:
-        prefix, sep, rest = node.value.rpartition("=")
-        try:
-            ref = parse_image(rest)
-        except InvalidReference:
-            return
-        slot = Slot(node, path, "ref", prefix=prefix + sep)
-        self._add("argocd", path, ref.name, (ref.tag, ref.digest), [slot])
+            return "container"
+        if len(parent) == 2 and parent[0] == "services":
+            return "compose"
+        return "helm"
 
     # --- helpers --------------------------------------------------------------------------------
-    def _parse(self, node: yaml.ScalarNode) -> ImageRef | None:
-        if not is_value_scalar(node):
+    @staticmethod
+    def parse(node: yaml.Node | None) -> ImageRef | None:
+        if node is None or not is_value_scalar(node):
             return None
         try:
             return parse_image(node.value)
         except InvalidReference:
             return None
 
-    def _add(
-        self, kind: RefKind, path: Path, image: str, version: tuple[str | None, str | None], slots: list[Slot]
-    ) -> Found | None:
+    def add(self, kind: RefKind, path: Path, image: str, version: Version, slots: list[Slot]) -> Found | None:
         key = id(slots[0].node)
         prior = self._claimed.get(key)
         if prior is not None:  # the same scalar reached again through an alias or a merge
-            if prior.ref.kind == "helm" and kind in ("container", "compose"):
+            if prior.ref.kind == "helm" and kind in ("container", "compose", "ci"):
                 prior.ref = replace(prior.ref, kind=kind, path=format_path(path))
                 prior.slots = slots
             return None
@@ -169,23 +168,33 @@ class _Locator:
         return found
 
 
-def locate(parsed: Parsed, file: str) -> tuple[list[Found], list[bool]]:
-    """All references of every document, and per document whether it uses aliases/merges."""
+def locate(parsed: Parsed, file: str, docs: Iterable[int] | None = None) -> list[Found]:
+    """All references of every readable document (or only of ``docs``), in document order."""
+    wanted = None if docs is None else set(docs)
     found: list[Found] = []
-    aliased: list[bool] = []
-    for doc, root in enumerate(parsed.roots):
-        locator = _Locator(parsed, file, doc)
-        walker = Walker(file, locator.visit)
-        walker.walk(root)
-        aliased.append(walker.aliased)
+    for doc, root in parsed.documents():
+        if wanted is not None and doc not in wanted:
+            continue
+        locator = Locator(parsed, file, doc, root)
+        Walker(file, locator.visit).walk(root)
         found.extend(locator.found)
-    found = attach_markers(parsed, file, found)
+    found = attach_markers(parsed, file, found, wanted)
     found.sort(key=lambda f: (f.ref.doc, f.ref.spans[0][0]))
-    return found, aliased
+    return found
 
 
 def scan(text: str, file: str = "<input>") -> list[Reference]:
-    """Every image reference in ``text`` (all documents), in document order."""
+    """Every image reference in ``text`` (all readable documents), in document order."""
+    return scan_report(text, file)[0]
+
+
+def scan_report(text: str, file: str = "<input>") -> tuple[list[Reference], tuple[str, ...]]:
+    """The references of ``text`` and one line per document skipped because it does not parse
+    (a templated document among readable ones)."""
     with no_gc():
-        found, _ = locate(compose(text, file), file)
-    return [f.ref for f in found]
+        parsed = compose(text, file)
+        found = locate(parsed, file)
+    return [f.ref for f in found], tuple(str(err) for err in parsed.errors.values())
+
+
+__all__ = ["Locator", "locate", "scan", "scan_report"]

@@ -9,14 +9,15 @@ with the parts of one policy in one document joined into one reference.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import replace
 
 import yaml
 
 from bot.core.images import parse_image
-from bot.core.manifests.found import Found, Role, Slot, is_value_scalar, make_found, split_tag_digest
-from bot.core.manifests.loader import Parsed
+from bot.core.manifests.found import Found, Role, Slot, digest_value, is_value_scalar, make_found, tag_value
+from bot.core.manifests.loader import BREAKS, Parsed
 from bot.core.manifests.tree import Path, Seg, Walker
 from bot.errors import InvalidReference
 
@@ -34,51 +35,59 @@ def _parse_marker(value: str) -> tuple[str, Role] | None:
     return None
 
 
-def _marker_lines(text: str) -> dict[int, tuple[int, str, Role]]:
-    """0-based line → (index of '#', "ns:name", role) for every well-formed marker."""
-    out: dict[int, tuple[int, str, Role]] = {}
-    line, pos = 0, 0
+def _markers(text: str) -> list[tuple[int, str, Role]]:
+    """(index of '#', "ns:name", role) of every well-formed marker, in text order."""
+    out: list[tuple[int, str, Role]] = []
     for m in _MARKER_RE.finditer(text):
         parsed = _parse_marker(m[1])
-        if parsed is None:
-            continue
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        out[line] = (m.start(), *parsed)
+        if parsed is not None:
+            out.append((m.start(), *parsed))
     return out
 
 
-def _marked_scalars(parsed: Parsed, file: str, lines: dict[int, tuple[int, str, Role]]) -> list:
-    """(doc, node, path, marker, role) for the last value scalar before each marker on its line."""
+def _marked_scalars(
+    parsed: Parsed, file: str, markers: list[tuple[int, str, Role]], wanted: set[int] | None
+) -> list[tuple[int, yaml.ScalarNode, Path, str, Role]]:
+    """(doc, node, path, marker, role) for the last value scalar before each marker on its line.
+
+    "On its line" means no line break between the value's end and the ``#``, counting every
+    break libyaml counts (``\\n``, ``\\r``, NEL, U+2028, U+2029): a marker never jumps to a
+    value on an earlier line when an earlier value holds one of those characters."""
+    starts = [m[0] for m in markers]
+    text = parsed.text
     best: dict[int, tuple[int, yaml.ScalarNode, Path]] = {}
-    for doc, root in enumerate(parsed.roots):
+    for doc, root in parsed.documents():
+        if wanted is not None and doc not in wanted:
+            continue
 
         def visit(node: yaml.Node, path: list[Seg], _e: object, doc: int = doc) -> None:
             if not isinstance(node, yaml.ScalarNode):
                 return
-            line = node.end_mark.line
-            hit = lines.get(line)
             end = node.end_mark.index + parsed.offset
-            if hit is None or end > hit[0]:
+            i = bisect.bisect_left(starts, end)
+            if i == len(starts) or any(c in BREAKS for c in text[end : starts[i]]):
                 return
-            current = best.get(line)
+            current = best.get(i)
             if current is None or current[1].end_mark.index < node.end_mark.index:
-                best[line] = (doc, node, tuple(path))
+                best[i] = (doc, node, tuple(path))
 
         Walker(file, visit).walk(root)
-    return [(doc, node, path, *lines[line][1:]) for line, (doc, node, path) in sorted(best.items())]
+    return [(doc, node, path, *markers[i][1:]) for i, (doc, node, path) in sorted(best.items())]
 
 
-def attach_markers(parsed: Parsed, file: str, found: list[Found]) -> list[Found]:
+def attach_markers(
+    parsed: Parsed, file: str, found: list[Found], wanted: set[int] | None = None
+) -> list[Found]:
+    """Set ``marker`` on found references carrying one; add the marked values no shape found."""
     if not any(key in parsed.text for key in MARKER_KEYS):
         return found
-    lines = _marker_lines(parsed.text)
-    if not lines:
+    markers = _markers(parsed.text)
+    if not markers:
         return found
     by_node = {id(slot.node): f for f in found for slot in f.slots}
     groups: dict[tuple[int, str], list[Slot]] = {}
     extra: list[Found] = []
-    for doc, node, path, marker, role in _marked_scalars(parsed, file, lines):
+    for doc, node, path, marker, role in _marked_scalars(parsed, file, markers, wanted):
         owner = by_node.get(id(node))
         if owner is not None:
             if owner.ref.marker is None:
@@ -116,10 +125,10 @@ def _part_reference(parsed: Parsed, file: str, doc: int, marker: str, slots: lis
         if slot.role == "name":
             image = slot.node.value
         elif slot.role == "tag":
-            tag, embedded = split_tag_digest(slot.node.value)
+            tag, embedded = tag_value(slot.node)
             digest = digest or embedded
         elif slot.role == "digest":
-            digest = slot.node.value or None
+            digest = digest_value(slot.node) or digest
     made = make_found(
         parsed, file, doc, kind="marker", path=slots[0].path, image=image, version=(tag, digest), slots=slots
     )

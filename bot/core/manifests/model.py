@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-RefKind = Literal["container", "kustomize", "helm", "marker", "compose", "argocd"]
+RefKind = Literal["container", "kustomize", "helm", "marker", "compose", "argocd", "volume", "ci"]
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -52,6 +52,13 @@ class Edit:
     digest: str | None = None
     #: with tag only: drop an existing digest (a digest pinned to the old tag would be wrong)
     clear_digest: bool = True
+    #: the image this version belongs to. A selected reference naming another image (a marker or
+    #: a path on someone else's image) is refused, unless ``rename``: then its name becomes this
+    image: str | None = None
+    rename: bool = False
+    #: may add what is not written: a missing ``tag``/``newTag``/``newName`` key, or a tag on a
+    #: reference written without one. Off for auto-discovered files (``EditResult.skipped`` says)
+    insert: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,9 @@ class EditResult:
     text: str
     changes: tuple[Change, ...] = field(default_factory=tuple)
     matched: int = 0  # references the selectors matched (0 → "nothing matched")
+    #: why matched references or unreadable documents were left alone (placeholders, a tag not
+    #: added in a discovered file, a templated document), one line each
+    skipped: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:

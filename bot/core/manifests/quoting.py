@@ -2,7 +2,8 @@
 
 A plain value stays plain unless the new text would load as something other than a string in
 YAML 1.1 (PyYAML, Helm's Go yaml v2) or YAML 1.2 (core schema): ``4.0``, ``8031783``, ``1e3``,
-``true``, ``on``, ``null``, ``0o17``, ``2024-01-01``, ``1:20``. Then it takes the quote style the
+``true``, ``on``, ``y``, ``No`` (YAML 1.1 booleans in any case), ``null``, ``0o17``,
+``2024-01-01``, ``1:20``. Then it takes the quote style the
 file already uses (double quotes if none). Quoted values keep their quotes.
 """
 
@@ -22,6 +23,8 @@ _YAML12_NON_STRING = re.compile(
     |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
     """
 )
+#: YAML 1.1 booleans as Go's yaml.v2 (Helm) and other 1.1 readers load them, in any case
+_YAML11_BOOL = re.compile(r"(?i)y|n|yes|no|on|off|true|false")
 #: characters a plain scalar may not start with, and sequences it may not contain
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _FLOW_CHARS = frozenset(",[]{}")
@@ -31,7 +34,7 @@ def loads_as_string(value: str) -> bool:
     """True when ``value`` written plain loads as the same string in YAML 1.1 and 1.2."""
     if _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != _STR:
         return False
-    return not _YAML12_NON_STRING.fullmatch(value)
+    return not (_YAML12_NON_STRING.fullmatch(value) or _YAML11_BOOL.fullmatch(value))
 
 
 def plain_is_safe(value: str) -> bool:

@@ -14,16 +14,13 @@ from collections.abc import Callable, Iterator
 
 import yaml
 
+from bot.core.manifests.budget import MERGE_TAG
 from bot.errors import ManifestError
 
 Seg = str | int
 Path = tuple[Seg, ...]
 
-MERGE_TAG = "tag:yaml.org,2002:merge"
-#: an alias may expand to at most this many node visits more than the document has nodes
-ALIAS_BUDGET = 10_000
-ALIAS_FACTOR = 10
-
+_MERGED = "_manifest_bot_merged"  # where pairs() remembers a merging mapping's entries
 _PLAIN_KEY = re.compile(r"[^.\[\]\"]+")
 _SEGMENT = re.compile(r'\.?(?:(?P<key>[^.\[\]"]+)|\[(?P<index>\d+)\]|\[(?P<quoted>"(?:[^"\\]|\\.)*")\])')
 
@@ -67,7 +64,11 @@ def key_of(node: yaml.Node) -> str:
 
 
 def pairs(node: yaml.MappingNode) -> list[tuple[str, yaml.Node, yaml.Node]]:
-    """The mapping's effective entries: explicit keys first, then merged keys not overridden."""
+    """The mapping's effective entries: explicit keys first, then merged keys not overridden.
+
+    A mapping with ``<<`` keys is resolved once and remembered on the node, so a merge source
+    shared by many mappings costs its size once, not once per use (the document's budget was
+    checked before, see ``bot.core.manifests.budget``)."""
     explicit: list[tuple[str, yaml.Node, yaml.Node]] = []
     merges: list[yaml.Node] = []
     for k, v in node.value:
@@ -77,6 +78,9 @@ def pairs(node: yaml.MappingNode) -> list[tuple[str, yaml.Node, yaml.Node]]:
             explicit.append((key_of(k), k, v))
     if not merges:
         return explicit
+    cached = node.__dict__.get(_MERGED)
+    if cached is not None:
+        return cached
     seen = {k for k, _, _ in explicit}
     out = list(explicit)
     for merge in merges:
@@ -88,6 +92,7 @@ def pairs(node: yaml.MappingNode) -> list[tuple[str, yaml.Node, yaml.Node]]:
                 if k not in seen:
                     seen.add(k)
                     out.append((k, knode, v))
+    node.__dict__[_MERGED] = out
     return out
 
 
@@ -108,14 +113,14 @@ Visitor = Callable[[yaml.Node, list[Seg], list[tuple[str, yaml.Node, yaml.Node]]
 
 
 class Walker:
-    """Depth-first walk over every (node, path), following aliases and merges with a budget."""
+    """Depth-first walk over every (node, path), following aliases and merges.
+
+    Only call it on a document whose expansion was checked (``bot.core.manifests.loader.compose``
+    does): that bounds the visits and rules out recursive aliases."""
 
     def __init__(self, file: str, visit: Visitor) -> None:
         self.file = file
         self.visit = visit
-        self.seen: set[int] = set()
-        self.visits = 0
-        self._stack: set[int] = set()
 
     def walk(self, root: yaml.Node) -> None:
         try:
@@ -123,44 +128,24 @@ class Walker:
         except RecursionError:
             raise ManifestError("document nested too deeply", file=self.file) from None
 
-    @property
-    def aliased(self) -> bool:
-        """True when some node was reached more than once (an alias or a merge)."""
-        return self.visits > len(self.seen)
-
-    def _count(self, node: yaml.Node) -> None:
-        self.visits += 1
-        self.seen.add(id(node))
-        if self.visits > ALIAS_FACTOR * len(self.seen) + ALIAS_BUDGET:
-            raise ManifestError(
-                "aliases expand too far (possible alias bomb); refusing to process",
-                file=self.file,
-                line=node.start_mark.line + 1,
-            )
-
     def _walk(self, node: yaml.Node, path: list[Seg]) -> None:
-        self._count(node)
         if isinstance(node, yaml.ScalarNode):
             self.visit(node, path, None)
             return
-        if id(node) in self._stack:
-            raise ManifestError("recursive alias", file=self.file, line=node.start_mark.line + 1)
-        self._stack.add(id(node))
         if isinstance(node, yaml.SequenceNode):
             self.visit(node, path, None)
             for i, item in enumerate(node.value):
                 path.append(i)
                 self._walk(item, path)
                 path.pop()
-        else:
-            check_duplicates(node, self.file)
-            entries = pairs(node)
-            self.visit(node, path, entries)
-            for k, _, v in entries:
-                path.append(k)
-                self._walk(v, path)
-                path.pop()
-        self._stack.discard(id(node))
+            return
+        check_duplicates(node, self.file)
+        entries = pairs(node)
+        self.visit(node, path, entries)
+        for k, _, v in entries:
+            path.append(k)
+            self._walk(v, path)
+            path.pop()
 
 
 def child(node: yaml.Node, seg: Seg) -> yaml.Node | None:

@@ -1,10 +1,14 @@
-"""Re-parse check: which paths differ in data between two versions of a document (pure)."""
+"""Re-parse checks: which paths differ in data between two versions of a document, and whether an
+edited reference reads back as what the edit meant (pure)."""
 
 from __future__ import annotations
 
 import yaml
 
+from bot.core.images import canonical_name, parse_image, validate_digest, validate_tag
+from bot.core.manifests.found import Found
 from bot.core.manifests.tree import Path, Seg, pairs
+from bot.errors import InvalidReference
 
 
 def data_diff(old: yaml.Node, new: yaml.Node) -> set[Path]:
@@ -51,3 +55,42 @@ def _diff(a: yaml.Node, b: yaml.Node, path: list[Seg], out: set[Path], done: set
         else:
             out.add(tuple(path))
         path.pop()
+
+
+def reference_problem(
+    found: Found, again: Found | None, expected: tuple[str, str | None, str | None]
+) -> str | None:
+    """Why the reference re-read after an edit is not what the edit meant, or None when it is:
+    a valid reference of the same shape, the expected name (unchanged unless renamed), tag and
+    digest."""
+    path = found.ref.path
+    if again is None or again.ref.kind != found.ref.kind:
+        return f"{path} would no longer read as a {found.ref.kind} image reference"
+    image, tag, digest = expected
+    got = again.ref
+    if _canonical(got.image) != _canonical(image):
+        return f"{path} would name {got.image or 'no image'}, not {image}"
+    if (got.tag, got.digest) != (tag, digest):
+        return f"{path} would read as {_version(got.tag, got.digest)}, not {_version(tag, digest)}"
+    try:
+        if got.image:
+            parse_image(f"{got.image}{_version(got.tag, got.digest)}")
+        else:
+            validate_tag(got.tag) if got.tag else None
+            validate_digest(got.digest) if got.digest else None
+    except InvalidReference as exc:
+        return f"{path} would not be a valid reference: {exc}"
+    return None
+
+
+def _canonical(image: str) -> str:
+    if not image:
+        return ""
+    try:
+        return canonical_name(image)
+    except ValueError:
+        return image
+
+
+def _version(tag: str | None, digest: str | None) -> str:
+    return (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")

@@ -1,4 +1,7 @@
-"""Golden cases: tests/fixtures/manifests/<case>/{original,expected}.yaml + edit.json, byte for byte."""
+"""Golden cases: tests/fixtures/manifests/<case>/{original,expected}.yaml + edit.json, byte for byte.
+
+``edit.json`` is ``{"edits": [{selector: image | marker | path (+ doc), tag, digest, name}]}``; a
+``name`` asks for a rename to that image."""
 
 from __future__ import annotations
 
@@ -20,7 +23,16 @@ def _edits(case: Path) -> list[Edit]:
         selector = Selector(
             image=e.get("image"), marker=e.get("marker"), path=e.get("path"), doc=e.get("doc")
         )
-        out.append(Edit(selector, tag=e.get("tag"), digest=e.get("digest")))
+        out.append(
+            Edit(
+                selector,
+                tag=e.get("tag"),
+                digest=e.get("digest"),
+                image=e.get("name"),
+                rename="name" in e,
+                insert=e.get("insert", True),
+            )
+        )
     return out
 
 
