@@ -229,8 +229,11 @@ class ConfigSource:
             if loaded is not None:
                 self._validate(config)
         except (ConfigError, SettingsError) as exc:
-            problems = list(getattr(exc, "problems", None) or [str(exc)])
-            return self._refuse(stamp, digest, problems)
+            return self._refuse(
+                stamp, digest, list(exc.problems if isinstance(exc, ConfigError) else [str(exc)])
+            )
+        except (ValueError, RecursionError) as exc:  # a file the parser chokes on: refused, not fatal
+            return self._refuse(stamp, digest, [f"{path}: cannot read the routing config: {exc!r}"])
         with self._lock:
             previous = self._loaded
             self._loaded = _Loaded(config, digest)

@@ -225,15 +225,15 @@ def _sync_once(
 
     deps.groups.update(group_key, change)
     if deps.config is not None:
-        problems = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
-        report_repo_file(deps, group_key, problems)
+        left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
+        report_repo_file(deps, replace(record, pr_number=number), left_out)
     return number
 
 
-def report_repo_file(deps: ReconcileDeps, group_key: str, problems: tuple[str, ...]) -> None:
+def report_repo_file(deps: ReconcileDeps, record: GroupRecord, problems: tuple[str, ...]) -> None:
     """Show what the repo's own file asks for and cannot have on the group (status page) and,
-    once per PR and set of problems, on its open PR; forget it once the file is fixed."""
-    record = deps.groups.get(group_key)
+    once per PR and set of problems, on its open PR; forget it once the file is fixed. ``record``
+    is the group as this reconcile left it (only this function writes the two fields it reads)."""
     text = redact(repo_file_comment(problems)) if problems else None
     said = f"{record.pr_number}:{hashlib.sha256(text.encode()).hexdigest()[:16]}" if text else None
     comment = said is not None and record.pr_number is not None and record.repo_file_commented != said
@@ -246,7 +246,7 @@ def report_repo_file(deps: ReconcileDeps, group_key: str, problems: tuple[str, .
             commented = said
         except BotError as exc:  # still shown on the group; the comment is tried again next time
             log.warning("could not comment on %s#%s: %s", record.repo, record.pr_number, exc)
-    deps.groups.set_fields(group_key, repo_file_problems=problems, repo_file_commented=commented)
+    deps.groups.set_fields(record.group_key, repo_file_problems=problems, repo_file_commented=commented)
 
 
 def is_transient(error: BaseException) -> bool:
