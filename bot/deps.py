@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import cached_property
 
 import redis
 from rq import Queue
 
 from bot.core.chatops.authz import Policy
-from bot.core.config.loader import load_config
 from bot.core.config.model import Config
+from bot.core.events import Delivery
 from bot.core.intents import OrderingKey, Origin, PlanResult, UpdateIntent
 from bot.core.keys import GroupKey
-from bot.core.planning import plan_for_environment
+from bot.core.planning import plan_for_environment, reach
 from bot.core.ports import Forge, Registry
+from bot.core.pr_options import PrOptions
 from bot.errors import BotError, ConfigError, Transient
 from bot.forges.factory import build_app_hook_deliveries, build_forge
 from bot.forges.github.hook_deliveries import AppHookDeliveries
@@ -33,11 +34,13 @@ from bot.jobs import registry as registry_jobs
 from bot.jobs.periodic import Periodic, PeriodicJob
 from bot.jobs.schedule import Scheduler
 from bot.registry import RegistryClient
-from bot.services.chatops.context import ChatopsDeps, Planner, configured_merge_method
-from bot.services.config_source import forge_options
+from bot.services.chatops.context import ChatopsDeps, Planner
+from bot.services.config_reload import after_reload
+from bot.services.config_source import ConfigSource, Reload, forge_options
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.services.registry_gate import GateOutcome, RegistryGate, settle
 from bot.settings import Settings
+from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
@@ -98,12 +101,57 @@ class Container:
 
     # --- routing config and forges -----------------------------------------------------------------
     @cached_property
+    def config_source(self) -> ConfigSource:
+        return ConfigSource(self.settings, self.forge)
+
+    @cached_property
+    def config_state(self) -> ConfigStateStore:
+        return ConfigStateStore(self.redis, self.settings)
+
+    @property
     def config(self) -> Config:
-        """The routing config from ``settings.config_path`` (loaded once per process)."""
-        path = self.settings.config_path
-        if path is None:
-            raise ConfigError("no routing config: set MANIFEST_BOT_CONFIG_PATH")
-        return load_config(path.read_text(encoding="utf-8"), str(path))
+        """The routing config in use (loaded on first use; ``refresh_config`` takes a new file)."""
+        return self.config_source.current()
+
+    def refresh_config(self, *, force: bool = False) -> Reload | None:
+        """Take a changed routing config file, validated first (a worker calls this at every job
+        start, and with ``force`` on SIGHUP); a refused one leaves the config in use as it is.
+        Forge clients whose definition changed are built again on next use."""
+        if self.settings.config_path is None:
+            return None
+        reload = self.config_source.refresh(force=force)
+        if reload.outcome == "loaded":
+            self._forget_changed_forges(reload.previous, reload.config)
+        if reload.outcome != "unchanged":
+            try:
+                after_reload(
+                    reload,
+                    state=self.config_state,
+                    intents=self.intents,
+                    request_reconcile=self.scheduler.request_reconcile,
+                    now=self.clock(),
+                )
+            except (BotError, redis.RedisError) as exc:  # the reload stands; the record waits
+                log.warning("could not record the routing config reload: %s", exc)
+        return reload
+
+    def _forget_changed_forges(self, old: Config | None, new: Config | None) -> None:
+        if old is None or new is None:
+            return
+        for name in list(self.forges):
+            before = next((f for f in old.forges if f.name == name), None)
+            after = next((f for f in new.forges if f.name == name), None)
+            if before is not None and before != after:
+                self.forges.pop(name, None)
+
+    def config_for(self, deliveries: Iterable[Delivery]) -> Config:
+        """The config to plan ``deliveries`` with: the central one, with the own file of every
+        manifest repo their events reach applied (read at each base branch head)."""
+        config = self.config
+        if config.repo_files is None:
+            return config
+        where = {ref for delivery in deliveries for event in delivery.events for ref in reach(event, config)}
+        return self.config_source.for_targets(where)
 
     def config_or_none(self) -> Config | None:
         """The routing config, or None when there is none (tests that preset forges)."""
@@ -216,7 +264,8 @@ class Container:
     # --- reconcile and chat-ops ------------------------------------------------------------------------
     @cached_property
     def reconcile_deps(self) -> ReconcileDeps:
-        return ReconcileDeps(self.settings, self.redis, self.forge)
+        source = self.config_source if self.settings.config_path is not None else None
+        return ReconcileDeps(self.settings, self.redis, self.forge, config=source)
 
     def repo_lock(self, forge_name: str, repo: str) -> RepoLock:
         return repo_lock(self.reconcile_deps, forge_name, repo)
@@ -265,10 +314,21 @@ class Container:
             branches_of=lambda group_key: (
                 config.branches_of(GroupKey.parse(group_key)) if config is not None else ()
             ),
-            merge_method_of=partial(configured_merge_method, config),
+            pr_options=self._pr_options(config),
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: scheduler.cancel_auto_merge(forge_name, repo, number),
         )
+
+    def _pr_options(self, config: Config | None) -> Callable[[str], PrOptions]:
+        """A group's PR settings in the config now, for the images it holds."""
+
+        def options(group_key: str) -> PrOptions:
+            if config is None:
+                return PrOptions()
+            images = sorted({i.image for i in self.intents.snapshot(group_key).active.values()})
+            return config.pr_for_group(GroupKey.parse(group_key), images)
+
+        return options
 
 
 def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> RegistryClient:

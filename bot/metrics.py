@@ -138,6 +138,20 @@ WEBHOOK_HEALTH = Gauge(
     multiprocess_mode="min",
 )
 
+# --- the routing config (bot.services.config_reload) ---
+CONFIG_RELOADS = Counter(
+    "manifest_bot_config_reloads",
+    "Routing config files read after a change, by outcome (loaded | refused)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+CONFIG_REFUSED = Gauge(
+    "manifest_bot_config_refused",
+    "1 while the newest routing config file is refused (the worker runs the one before it)",
+    registry=REGISTRY,
+    multiprocess_mode="max",
+)
+
 
 def scrape_registry() -> CollectorRegistry:
     """What a scrape reads: every process's values in multiprocess mode, else this process's."""

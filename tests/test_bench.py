@@ -18,6 +18,7 @@ TINY = {
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
     "planning": (["--rules", "3", "--events", "10"], {"events_per_s", "intents"}),
+    "config_reload": (["--rules", "3", "--checks", "50"], {"check_us", "reload_ms", "repo_file_cached_us"}),
     "regex": (
         ["--max-backtrack", "14", "--long", "1000", "--tags", "50"],
         {"re_extrapolated_s_at_37", "re2_s_at_37", "typical_re_us", "typical_re2_us"},

@@ -1,5 +1,6 @@
-"""``manifest-bot check-config`` and ``manifest-bot explain``: is the routing config right, and what
-would an event change? Neither writes anything anywhere.
+"""``manifest-bot check-config`` and ``manifest-bot explain``: is the routing config right (and a
+manifest repo's own ``.manifest-bot.yaml`` with it), and what would an event change? Neither writes
+anything anywhere.
 
 Both warn about targets that discover their files in the whole repository (no ``files``, no
 ``discover.include``) and, given a checkout (``--repo-dir``), list the files such a target would
@@ -15,17 +16,17 @@ import click
 
 from bot import sources
 from bot.cli.manifests import unified_diff
-from bot.core.config import Config, load_config
+from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
 from bot.core.config.model import Discovery, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import parse_image
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.core.lanes import claimed_by_others, unscoped
-from bot.core.manifests import edit, load_text
-from bot.core.planning import plan
+from bot.core.manifests import load_text
+from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
-from bot.services.desired import edit_for
+from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, load_and_scan, resolve_files
 from bot.settings import Settings
 
@@ -61,9 +62,19 @@ def _load(path: Path) -> Config:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A manifest checkout: list the files each whole-repository discovery would touch in it.",
 )
-@click.option("--repo", "repo_name", help="With --repo-dir: which manifest repo the checkout is.")
-def check_config(file: Path | None, repo_dir: Path | None, repo_name: str | None) -> None:
-    """Validate the routing config FILE (default $MANIFEST_BOT_CONFIG_PATH).
+@click.option(
+    "--repo-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also check a manifest repo's own .manifest-bot.yaml against FILE.",
+)
+@click.option(
+    "--repo", "repo_name", help="With --repo-dir or --repo-file: which manifest repo it is ([forge:]repo)."
+)
+def check_config(
+    file: Path | None, repo_dir: Path | None, repo_file: Path | None, repo_name: str | None
+) -> None:
+    """Validate the routing config FILE (default $MANIFEST_BOT_CONFIG_PATH) and, with --repo-file,
+    a manifest repo's own file: every key it may not set or sets wrongly is a problem.
 
     Prints each problem as file:line: key.path: message and exits 2; exits 0 when valid. A target
     that discovers files without discover.include gets a warning (and, with --repo-dir, the list
@@ -76,6 +87,39 @@ def check_config(file: Path | None, repo_dir: Path | None, repo_name: str | None
         click.echo(line, err=True)
     targets = sum(len(r.targets) for r in config.rules)
     click.echo(f"{path}: ok ({len(config.forges)} forges, {len(config.rules)} rules, {targets} targets)")
+    if repo_file is None:
+        return
+    forge, repo = _repo_of(config, repo_name)
+    patch = read_repo_file(config, _text(repo_file), str(repo_file), forge=forge, repo=repo)
+    for problem in patch.problems:
+        click.echo(problem, err=True)
+    if patch.problems:
+        noun = "problem" if len(patch.problems) == 1 else "problems"
+        click.echo(f"{repo_file}: {len(patch.problems)} {noun}; the bot leaves those keys out", err=True)
+        raise SystemExit(EXIT_INVALID)
+    click.echo(f"{repo_file}: ok (for {forge}:{repo})")
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read: {exc}") from None
+
+
+def _repo_of(config: Config, given: str | None) -> tuple[str, str]:
+    """(forge, repo) a repo file belongs to: ``given`` ([forge:]repo), else the config's only one."""
+    repos = sorted({(t.forge, t.repo) for r in config.rules for t in r.targets})
+    if given is not None:
+        found = [(f, r) for f, r in repos if given in (r, f"{f}:{r}")]
+        if len(found) == 1:
+            return found[0]
+        known = ", ".join(f"{f}:{r}" for f, r in repos) or "none"
+        raise click.UsageError(f"--repo {given!r} names no single manifest repo of the config ({known})")
+    if len(repos) != 1:
+        known = ", ".join(f"{f}:{r}" for f, r in repos) or "none"
+        raise click.UsageError(f"name the manifest repo with --repo (the config has: {known})")
+    return repos[0]
 
 
 def _discovery_warnings(config: Config, checkout: _Checkout | None, repo: str | None) -> list[str]:
@@ -99,7 +143,7 @@ def _discovery_warnings(config: Config, checkout: _Checkout | None, repo: str | 
 
 def _images(rule: Rule) -> str:
     if rule.ci is not None:
-        return rule.ci.image
+        return rule.ci.image or ", ".join(rule.ci.images)
     return rule.image or f"images matching {rule.image_glob or rule.image_regex}"
 
 
@@ -212,7 +256,7 @@ def _diff(checkout: _Checkout, intent: UpdateIntent) -> None:
     for path in files:
         try:
             text = load_text(checkout.read_file(intent.repo, path, "checkout"), path)
-            result = edit(text, path, [edit_for(intent)])
+            result = edit_intent(text, path, intent)
         except BotError as exc:
             click.echo(f"# {path}: {exc}")
             continue
@@ -286,6 +330,8 @@ def explain(**opts: Any) -> None:
             raise click.ClickException(f"cannot read the event: {exc}") from None
         received = opts["received_at"] or received
     checkout = _Checkout(opts["repo_dir"]) if opts["repo_dir"] else None
+    if checkout is not None:
+        config = _with_repo_file(config, checkout, opts["repo_name"], events)
     for event in events:
         click.echo(f"event: {json.dumps({'kind': event.kind, **_fields(event)}, sort_keys=True)}")
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
@@ -293,6 +339,32 @@ def explain(**opts: Any) -> None:
         if checkout is not None:
             for intent in _for_checkout(result.intents, opts["repo_name"]):
                 _diff(checkout, intent)
+
+
+def _with_repo_file(
+    config: Config, checkout: _Checkout, repo_name: str | None, events: list[Event]
+) -> Config:
+    """``config`` with the checkout's own ``.manifest-bot.yaml`` applied, as the worker would
+    apply the file at the base commit; its left-out keys are printed."""
+    if config.repo_files is None:
+        return config
+    path = checkout.root / config.repo_files.path
+    if not path.is_file():
+        return config
+    reached = sorted({(f, r, b) for event in events for f, r, b in reach(event, config)})
+    if repo_name is not None:
+        reached = [x for x in reached if repo_name in (x[1], f"{x[0]}:{x[1]}")]
+    if len({(f, r) for f, r, _ in reached}) > 1:
+        repos = ", ".join(sorted({f"{f}:{r}" for f, r, _ in reached}))
+        raise click.UsageError(f"the event reaches several repos ({repos}); pass --repo for the checkout")
+    if not reached:
+        return config
+    forge, repo, _branch = reached[0]
+    patch = read_repo_file(config, _text(path), config.repo_files.path, forge=forge, repo=repo)
+    click.echo(f"repo file: {config.repo_files.path} applied to {forge}:{repo}")
+    for problem in patch.problems:
+        click.echo(f"repo file: left out: {problem}")
+    return apply_repo_patch(config, patch, forge=forge, repo=repo)
 
 
 def _fields(event: Event) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``manifest-bot worker``: an rq worker with the scheduler on the bot's queues
 (``bot.jobs.worker``). On start the worker puts back what a crashed worker left (jobs taken but
 never started, deliveries whose job is gone, stale markers) and queues a reconcile for every group
-with work to do; then it ticks the periodic jobs from its maintenance loop.
+with work to do; then it ticks the periodic jobs from its maintenance loop. It takes a changed
+routing config before each job and at once on SIGHUP (``Container.refresh_config``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +36,22 @@ def _load(path: str) -> Callable[..., Any]:
 def warm(container: Container) -> None:
     """Load the config and build the forges once, in the worker process, so every forked job
     starts warm (a cold config load costs more than most jobs)."""
+    container.refresh_config()
     for forge in container.config.forges:
         container.forge(forge.name)
+
+
+def reload_on_sighup(container: Container) -> None:
+    """SIGHUP: read the routing config file now (even when its size and mtime look unchanged).
+    The reload runs on a thread: the handler may interrupt a job, and a job holds the config's
+    lock for a moment at most."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        threading.Thread(
+            target=container.refresh_config, kwargs={"force": True}, name="config-reload", daemon=True
+        ).start()
+
+    signal.signal(signal.SIGHUP, handler)
 
 
 def _serve_metrics(port: int, host: str, *, simple: bool) -> None:
@@ -83,6 +100,7 @@ def worker(
     if settings.worker_metrics_port:
         _serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host, simple=not fork)
     warm(container)
+    reload_on_sighup(container)
     for problem in problems(container.redis, require_aof=settings.redis_require_aof):
         log.error("Redis is not ready for manifest-bot: %s", problem)
     rq_worker = build_worker(

@@ -52,6 +52,8 @@ class CiFinished:
     link: str | None = None
     tag: str | None = None  # a tag ref built by the run (GitLab ``tag: true`` pipelines, tag pushes)
     finished_at: str | None = None
+    #: names of the run's jobs that succeeded, when the sender lists them (GitLab pipelines)
+    jobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     kwargs = {k: v for k, v in data.items() if k in names}
     if cls is Installation:
         kwargs["repos"] = tuple(kwargs.get("repos", ()))
+    if cls is CiFinished:
+        kwargs["jobs"] = tuple(kwargs.get("jobs", ()))
     return cls(**kwargs)
 
 

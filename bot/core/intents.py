@@ -19,27 +19,6 @@ PinMode = Literal["tag", "digest", "tag+digest"]
 OrderingKey = tuple[int | str, ...]
 
 
-#: placeholders PR title and commit templates may use (``bot.core.render`` fills them)
-TEMPLATE_FIELDS = frozenset({"env", "group", "image", "short_image", "tag", "old", "count"})
-
-
-@dataclass(frozen=True, slots=True)
-class PrOptions:
-    """How the group's pull request looks and behaves (resolved from config by the planner)."""
-
-    title_template: str = "chore({env}): bump {short_image} to {tag}"
-    commit_template: str = "chore({env}): bump {short_image} to {tag}"
-    labels: tuple[str, ...] = ()
-    reviewers: tuple[str, ...] = ()
-    assignees: tuple[str, ...] = ()
-    draft: bool = False
-    auto_merge: bool = False
-    merge_method: Literal["merge", "squash", "rebase"] = "squash"
-    branch_prefix: str = "manifest-bot"
-    #: "pr" opens a pull request; "push" commits straight to the base branch (Flux-style write-back)
-    mode: Literal["pr", "push"] = "pr"
-
-
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where an intent came from, for PR text and audit."""
@@ -87,7 +66,10 @@ class UpdateIntent:
     #: ``bot.services.registry_gate``, which also fills a digest the pin mode needs)
     verify: bool = False
     origin: Origin = field(default_factory=Origin)
-    pr: PrOptions = field(default_factory=PrOptions)
+    #: the Docker variant of the tag (``alpine`` for 7.4.2-alpine, "" for a plain version; None:
+    #: not a version, or variants off): intents of different variants are different targets, and
+    #: each is written only where the manifest has a tag of its variant
+    variant: str | None = None
 
     @property
     def group_key(self) -> str:
@@ -98,29 +80,28 @@ class UpdateIntent:
     def target_key(self) -> str:
         """Identifies one target within a group; intents for the same target compete."""
         selector = self.marker or (f"{self.doc or 0}:{self.path}" if self.path else "")
-        return str(TargetKey(self.image, selector, self.files))
+        return str(TargetKey(self.image, selector, self.files, self.variant or ""))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         for key in ("files", "discover_include", "exclude"):
             data[key] = list(getattr(self, key))
         data["ordering_key"] = list(self.ordering_key)
-        for key in ("labels", "reviewers", "assignees"):
-            data["pr"][key] = list(data["pr"][key])
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UpdateIntent:
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k in _FIELDS}  # "pr": intents stored before 17
         for key in ("files", "discover_include", "exclude"):
             data[key] = tuple(data.get(key, ()))
         data["ordering_key"] = tuple(data.get("ordering_key", ()))
-        data["origin"] = Origin(**data.get("origin", {}))
-        pr = dict(data.get("pr", {}))
-        for key in ("labels", "reviewers", "assignees"):
-            pr[key] = tuple(pr.get(key, ()))
-        data["pr"] = PrOptions(**pr)
+        origin = data.get("origin") or {}
+        data["origin"] = Origin(**{k: v for k, v in origin.items() if k in _ORIGIN_FIELDS})
         return cls(**data)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(UpdateIntent))
+_ORIGIN_FIELDS = frozenset(f.name for f in dataclasses.fields(Origin))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,17 @@
 
 A group key names one pull request: ``forge:repo:base:group`` (the config's forge name, the
 manifest repo, its base branch, the group name; repo names hold no ``:``, group names may). A
-target key names one place a group edits: ``image|selector|files``. Both travel as strings (Redis
-keys, rq job arguments, the PR marker): build and read them here, never by splitting by hand.
+target key names one place a group edits: ``image|selector|files``, and ``|~variant`` for the
+tags of one Docker variant (``bot.core.versions``). Both travel as strings (Redis keys, rq job
+arguments, the PR marker): build and read them here, never by splitting by hand.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_VARIANT = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -35,12 +39,18 @@ class TargetKey:
     #: a setter marker, ``<doc>:<dotted path>``, or "" (selected by image name)
     selector: str = ""
     files: tuple[str, ...] = ()
+    #: the Docker variant of the target's tags ("" for every tag: keys stored before variants)
+    variant: str = ""
 
     @classmethod
     def parse(cls, text: str) -> TargetKey:
-        image, sep, rest = text.partition("|")
+        head, sep, variant = text.rpartition("|~")
+        if not (sep and _VARIANT.fullmatch(variant)):
+            head, variant = text, ""
+        image, sep, rest = head.partition("|")
         selector, _, files = rest.rpartition("|") if sep else ("", "", "")
-        return cls(image, selector, tuple(f for f in files.split(",") if f))
+        return cls(image, selector, tuple(f for f in files.split(",") if f), variant)
 
     def __str__(self) -> str:
-        return f"{self.image}|{self.selector}|{','.join(sorted(self.files))}"
+        text = f"{self.image}|{self.selector}|{','.join(sorted(self.files))}"
+        return f"{text}|~{self.variant}" if self.variant else text

@@ -2,7 +2,9 @@
 
 It carries the group key and the state the bot last wrote: base and head sha, a fingerprint of the
 desired state, the files it edited and those it carries for people, whether it is blocked, a digest
-of the file contents, and the versions the PR applies (image, target, old → new, digest). The bot
+of the file contents, the versions the PR applies (image, target, old → new, digest), and the
+labels, reviewers and assignees the bot gave it from the config (so a config change moves only
+those, never a person's). The bot
 finds its PR again by it, tells "nothing changed" without reading a file, and chat-ops ``status``,
 ``promote`` and ``rollback`` read the versions here, never from the Markdown a person may reword.
 """
@@ -56,6 +58,10 @@ class Marker:
     #: digest of the file contents the bot wrote (lets an update skip reading the branch back)
     content: str = ""
     versions: tuple[MarkedVersion, ...] = ()
+    #: what the bot set from the config; None: not recorded (a PR opened before it was)
+    labels: tuple[str, ...] | None = None
+    reviewers: tuple[str, ...] | None = None
+    assignees: tuple[str, ...] | None = None
 
     def tags(self) -> dict[str, tuple[str | None, str | None]]:
         """canonical image → (old tag, new tag) of the versions this PR applies."""
@@ -115,7 +121,20 @@ def render_marker(marker: Marker) -> str:
         data["content"] = marker.content
     if marker.versions:
         data["versions"] = [v.to_dict() for v in marker.versions]
+    for name in _PR_FIELDS:
+        value = getattr(marker, name)
+        if value is not None:
+            data[name] = list(value)
     return f"<!-- {MARKER_NAME}:{_json(data)} -->"
+
+
+_PR_FIELDS = ("labels", "reviewers", "assignees")
+
+
+def _names(value: object) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(v for v in value if isinstance(v, str))
 
 
 def parse_marker(body: str | None) -> Marker | None:
@@ -138,6 +157,9 @@ def parse_marker(body: str | None) -> Marker | None:
             carried=tuple(data.get("carried") or ()),
             content=str(data.get("content", "")),
             versions=tuple(v for raw in versions if (v := MarkedVersion.from_dict(raw)) is not None),
+            labels=_names(data.get("labels")),
+            reviewers=_names(data.get("reviewers")),
+            assignees=_names(data.get("assignees")),
         )
     return None
 

@@ -1,7 +1,8 @@
 """The planner: one event + the routing config → update intents, or the reasons there are none (pure).
 
 ``plan`` handles registry pushes (``ImagePushed``) and finished CI runs (``CiFinished``); every
-other event kind plans nothing. ``plan_for_environment`` serves chat-ops promote and rollback.
+other event kind plans nothing, and no event reaches a ``promote_only`` environment.
+``plan_for_environment`` serves chat-ops promote and rollback.
 Each intent carries an ordering key (see ``bot.core.versions``) so that a late, older build can
 never replace a newer one; only a rollback intent may go backwards.
 
@@ -19,13 +20,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
-from bot.core.config.model import POLL_UNORDERED, Config, Policy, Rule, Target, canonical
+from bot.core.config.model import POLL_UNORDERED, CiMatch, Config, Policy, Rule, Target, canonical
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
 from bot.core.lanes import discovery_lanes
 from bot.core.merge import comparable
-from bot.core.versions import OrderingChoice, Scheme, Unorderable, choose_scheme, ordering_key
+from bot.core.versions import (
+    OrderingChoice,
+    Scheme,
+    Unorderable,
+    choose_scheme,
+    comparable_tag,
+    ordering_key,
+    version_variant,
+)
 from bot.errors import InvalidReference
 
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
@@ -60,6 +69,24 @@ def plan(
     return PlanResult(skips=(Skip(f"{event.kind} events do not update images"),))
 
 
+def reach(event: Event, config: Config) -> set[tuple[str, str, str]]:
+    """(forge, repo, branch) of every target a rule matching ``event`` has: where a manifest repo's
+    own file may change what ``plan`` decides, so it is read before planning."""
+    if isinstance(event, ImagePushed):
+        image = canonical_name(event.image)
+        rules = [r for r in config.rules if r.ci is None and r.matches_image(image)]
+    elif isinstance(event, CiFinished) and event.status == "success":
+        rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
+    else:
+        return set()
+    return {
+        (t.forge, t.repo, t.branch)
+        for r in rules
+        for t in r.targets
+        if not config.promote_only(t.environment)
+    }
+
+
 def _plan_push(
     event: ImagePushed, config: Config, delivery_id: str | None, received: str | None
 ) -> PlanResult:
@@ -91,16 +118,17 @@ def _plan_ci(event: CiFinished, config: Config, delivery_id: str | None, receive
     )
     pairs: list[tuple[Rule, _Version]] = []
     skips: list[Skip] = []
+    when = event.finished_at or received
     for rule in rules:
         assert rule.ci is not None
         try:
             tag = render_tag(rule.ci.tag, event)
+            images = ci_images(rule.ci, event)
         except ValueError as exc:
             skips.append(Skip(str(exc), rule=rule.name))
             continue
-        image = canonical(rule.ci.image)
-        when = event.finished_at or received
-        pairs.append((rule, _Version(image, tag, None, origin, event.run_number, event.run_id, when)))
+        for image in images:
+            pairs.append((rule, _Version(image, tag, None, origin, event.run_number, event.run_id, when)))
     result = _collect(config, pairs)
     return PlanResult(result.intents, (*skips, *result.skips))
 
@@ -113,11 +141,55 @@ def _ci_matches(rule: Rule, event: CiFinished) -> bool:
         return False
     if ci.workflows and not any(fnmatchcase(event.workflow or "", w) for w in ci.workflows):
         return False
+    if ci.jobs and not any(fnmatchcase(job, j) for job in event.jobs for j in ci.jobs):
+        return False
     if event.branch is not None:
         return any(fnmatchcase(event.branch, b) for b in ci.branches)
     if event.tag is not None:
         return any(fnmatchcase(event.tag, t) for t in ci.tags)
     return "*" in ci.branches  # a run naming no ref (CDEvents without customData): rules open to any branch
+
+
+def ci_images(ci: CiMatch, event: CiFinished) -> list[str]:
+    """Canonical names of the images a matching run built: ``images``, or ``image`` with
+    ``{workflow}`` / ``{job}`` filled (one per successful job matching ``jobs``). ValueError says
+    what the event lacks or which name is not a valid image."""
+    if ci.images:
+        return [canonical(i) for i in ci.images]
+    assert ci.image is not None
+    template = ci.image
+    workflow = ""
+    if "{workflow}" in template:
+        if not event.workflow:
+            raise ValueError(f"image {template!r} needs {{workflow}}, which this CI event lacks")
+        workflow = _captured(event.workflow, ci.workflows)
+    jobs = [""]
+    if "{job}" in template:
+        jobs = [_captured(j, ci.jobs) for j in event.jobs if any(fnmatchcase(j, g) for g in ci.jobs)]
+    out = []
+    for job in dict.fromkeys(jobs):
+        name = template.format(workflow=workflow, job=job)
+        try:
+            out.append(canonical_name(name))
+        except InvalidReference as exc:
+            raise ValueError(f"image {template!r} gave {name!r}, not an image name: {exc}") from None
+    return out
+
+
+_NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
+
+
+def _captured(name: str, globs: tuple[str, ...]) -> str:
+    """What the ``*`` of the first glob matching ``name`` matched (the whole name when the glob
+    has no single ``*``), lower-cased, other characters than an image path allows made ``-``."""
+    part = name
+    for glob in globs:
+        if fnmatchcase(name, glob):
+            if glob.count("*") == 1 and not any(c in glob for c in "?["):
+                head, tail = glob.split("*")
+                part = name[len(head) : len(name) - len(tail)]
+            break
+    return _NAME_CHARS.sub("-", part.lower()).strip("-._")
 
 
 def _safe(value: str) -> str:
@@ -153,6 +225,12 @@ def _collect(config: Config, pairs: list[tuple[Rule, _Version]]) -> PlanResult:
     claimed: dict[tuple[str, str], str] = {}
     for rule, version in pairs:
         for target in rule.targets:
+            if config.promote_only(target.environment):
+                reason = (
+                    f"environment {target.environment!r} is promote-only: only promote and rollback change it"
+                )
+                skips.append(Skip(reason, rule=rule.name, target=target.label()))
+                continue
             outcome = _intent(config, rule, target, version)
             if isinstance(outcome, Skip):
                 skips.append(outcome)
@@ -215,7 +293,7 @@ def _intent(
         ordering = (DIGEST_SCHEME, (policy.digest,))  # type: ignore[assignment]
     if ordering is None:
         try:
-            ordering = _order(policy.ordering, version, fallback=chatops)
+            ordering = _order(policy.ordering, version, fallback=chatops, variants=policy.variants)
         except Unorderable as exc:
             if not rollback:
                 return skip(str(exc))
@@ -244,17 +322,20 @@ def _intent(
         exclude=(*target.discover.exclude, *lanes),
         verify=policy.verify and not chatops,
         origin=version.origin,
-        pr=config.pr_for(rule, target),
+        variant=version_variant(version.tag, variants=policy.variants),
     )
 
 
-def _order(choice: OrderingChoice, version: _Version, *, fallback: bool) -> tuple[Scheme, OrderingKey]:
-    """The version's (scheme, key). With ``fallback`` (chat-ops: no CI run at hand), a scheme the
-    tag alone cannot satisfy falls back to the request's time."""
-    scheme = choose_scheme(choice, version.tag, run_number=version.run_number, run_id=version.run_id)
+def _order(
+    choice: OrderingChoice, version: _Version, *, fallback: bool, variants: bool
+) -> tuple[Scheme, OrderingKey]:
+    """The version's (scheme, key); a variant tag by its version. With ``fallback`` (chat-ops: no
+    CI run at hand), a scheme the tag alone cannot satisfy falls back to the request's time."""
+    tag = comparable_tag(version.tag, variants=variants)
+    scheme = choose_scheme(choice, tag, run_number=version.run_number, run_id=version.run_id)
     run, when = version.run_number, version.when
     try:
-        return scheme, ordering_key(scheme, version.tag, run_number=run, run_id=version.run_id, when=when)
+        return scheme, ordering_key(scheme, tag, run_number=run, run_id=version.run_id, when=when)
     except Unorderable:
         if not fallback or scheme == "push-time":
             raise

@@ -13,6 +13,7 @@ from bot.core.group_state import GroupState
 from bot.core.images import DIGEST_RE
 from bot.core.intents import UpdateIntent
 from bot.core.marker import Marker, render_marker, tag_of
+from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.errors import (
     AuthError,
     BotError,
@@ -187,13 +188,17 @@ def _fill(template: str, intents: Sequence[UpdateIntent], rows: Sequence[Row]) -
     raise AssertionError("unreachable: the counted form is always returned")
 
 
-def pr_title(intents: Sequence[UpdateIntent], rows: Sequence[Row] = ()) -> str:
+def pr_title(
+    intents: Sequence[UpdateIntent], rows: Sequence[Row] = (), options: PrOptions = DEFAULT_PR
+) -> str:
     """The title, naming only the images the diff changes (``rows``) by their short names."""
-    return _fill(intents[0].pr.title_template, intents, rows)
+    return _fill(options.title_template, intents, rows)
 
 
-def commit_message(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> str:
-    lines = [_fill(intents[0].pr.commit_template, intents, rows), ""]
+def commit_message(
+    intents: Sequence[UpdateIntent], rows: Sequence[Row], options: PrOptions = DEFAULT_PR
+) -> str:
+    lines = [_fill(options.commit_template, intents, rows), ""]
     lines += [f"- {r.file}: {r.old} -> {r.new}" for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -358,6 +363,18 @@ def registry_error_comment(image: str, tag: str, registry: str, message: str) ->
         f"write it: {message}. An administrator needs to check the bot's registry credentials "
         "(`MANIFEST_BOT_DOCKER_CONFIG`); the next push or poll tries again."
     )
+
+
+def repo_file_comment(problems: Sequence[str]) -> str:
+    """A manifest repo's own config file asks for settings it cannot have (said once per PR)."""
+    lines = [
+        "I left out these settings of this repository's manifest-bot file; the rest of it applies:",
+        "",
+        *(f"- {_code(p)}" for p in problems),
+        "",
+        "Fix the file on the base branch and the next update follows it.",
+    ]
+    return "\n".join(lines)
 
 
 def error_comment(error: BaseException) -> str:

@@ -15,6 +15,13 @@ of ints and strings that compares correctly against keys *of the same scheme*:
     the CI run number (GitHub ``run_number``) or, without one, the run / pipeline id.
 ``push-time``
     the push or finish time, as microseconds since the epoch.
+
+Docker *variants* (``variants: true`` in a policy, the default), as Renovate's docker versioning
+reads tags: the text after the first hyphen of a version tag names a variant when it reads as one
+(``7.4.2-alpine``, ``3.12.1-slim-bookworm``, ``1.25.3-alpine3.19``), and the tag is compared as
+its version (``7.4.2``) with tags of the same variant only. A suffix that reads as a prerelease
+(``rc.1``, ``beta2``, ``alpha``, ``SNAPSHOT``...), a number or a commit id stays a semver
+prerelease.
 """
 
 from __future__ import annotations
@@ -41,6 +48,12 @@ _SEMVER_RE = re.compile(
     rf"(?:-(?P<pre>{_IDENT}))?(?:[+_](?P<build>{_IDENT}))?"
 )
 _V_IN_RANGE = re.compile(r"(?<![0-9A-Za-z])[vV](?=\d)")
+_VARIANT_TAG = re.compile(r"(?P<version>[vV]?\d+\.\d+(?:\.\d+)?)-(?P<variant>[A-Za-z][A-Za-z0-9._-]*)")
+#: first word of a suffix that makes it a prerelease, not a variant (1.3.0-rc.1, 2.0.0-beta2)
+_PRERELEASE_WORD = re.compile(
+    r"(alpha|beta|rc|pre|preview|dev|snapshot|canary|nightly|next|milestone|m|a|b)\d*", re.IGNORECASE
+)
+_COMMIT_ID = re.compile(r"[0-9a-f]{7,40}")
 
 
 class Unorderable(ValueError):
@@ -78,6 +91,39 @@ def parse_semver(tag: str) -> SemVer | None:
         prerelease=tuple(m["pre"].split(".")) if m["pre"] else (),
         build=tuple(m["build"].split(".")) if m["build"] else (),
     )
+
+
+def split_variant(tag: str) -> tuple[str, str] | None:
+    """(version, variant) of a variant tag (``7.4.2-alpine`` → ``("7.4.2", "alpine")``), or None
+    when the tag has no suffix or its suffix reads as a prerelease or a commit id."""
+    m = _VARIANT_TAG.fullmatch(tag)
+    if not m:
+        return None
+    variant = m["variant"]
+    first = re.split(r"[.\-_]", variant, maxsplit=1)[0]
+    commit = _COMMIT_ID.fullmatch(variant) is not None and any(c.isdigit() for c in variant)
+    if commit or _PRERELEASE_WORD.fullmatch(first):
+        return None
+    return m["version"], variant
+
+
+def version_variant(tag: str | None, *, variants: bool) -> str | None:
+    """The variant a version tag belongs to: its suffix, "" for a plain version (prereleases
+    included), None when variants are off or the tag is no version (``latest``, a commit id): then
+    it competes with every tag of its target, as before variants."""
+    if not variants or tag is None:
+        return None
+    split = split_variant(tag)
+    if split is not None:
+        return split[1]
+    return "" if parse_semver(tag) is not None else None
+
+
+def comparable_tag(tag: str | None, *, variants: bool) -> str | None:
+    """The tag as policies and ordering read it: a variant tag's version (``7.4.2-alpine`` →
+    ``7.4.2``), any other tag as it is."""
+    split = split_variant(tag) if variants and tag is not None else None
+    return split[0] if split is not None else tag
 
 
 def _identifiers(parts: tuple[str, ...]) -> list[int | str]:
@@ -213,8 +259,10 @@ def rejection(
     deny: str | None = None,
     prereleases: bool = False,
     ignore: tuple[str, ...] = (),
+    variants: bool = False,
 ) -> str | None:
-    """Why ``tag`` is refused by the policy, or None when it is allowed. Regexes use ``search``."""
+    """Why ``tag`` is refused by the policy, or None when it is allowed. Regexes use ``search``;
+    ignore globs and patterns see the whole tag, the version checks a variant tag's version."""
     for pattern in ignore:
         if fnmatchcase(tag, pattern) or (tag[:1] in "vV" and fnmatchcase(tag[1:], pattern)):
             return f"tag {tag!r} is in the ignore list ({pattern!r})"
@@ -222,7 +270,7 @@ def rejection(
         return f"tag {tag!r} does not match the allow pattern {allow!r}"
     if deny is not None and user_regex(deny).search(tag):
         return f"tag {tag!r} matches the deny pattern {deny!r}"
-    version = parse_semver(tag)
+    version = parse_semver(comparable_tag(tag, variants=variants) or tag)
     if version is not None and version.is_prerelease and not prereleases:
         return f"tag {tag!r} is a prerelease and prereleases are off"
     if semver is not None:

@@ -231,9 +231,8 @@ def _handle(refs: list[str]) -> dict[str, Any]:
             if isinstance(event, Installation):
                 container.installation_changed(event.installation_id, event.repos)
     login = container.settings.bot_login
-    outcome = apply_deliveries(
-        container.intents, container.config, deliveries, bot_login=login, admit=container.admit
-    )
+    config = container.config_for(deliveries)  # with the manifest repos' own files they reach
+    outcome = apply_deliveries(container.intents, config, deliveries, bot_login=login, admit=container.admit)
     for delivery in deliveries:
         _queue_commands(delivery)
     refs = [r for r, _ in found]

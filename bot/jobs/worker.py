@@ -8,6 +8,8 @@ first lets a burst coalesce), ``reconcile``. Names come from ``Settings.queue`` 
   right after taking a job loses nothing; maintenance puts such a job back.
 - Maintenance (every ``MAINTENANCE_INTERVAL_S``) also frees scheduler locks of dead workers and
   ticks the periodic jobs (``bot.jobs.periodic``): Redis decides which worker enqueues each run.
+- Before each job the worker looks at the routing config file (one ``stat``) and takes it when it
+  changed and is valid (``Container.refresh_config``).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class _BotWorker:
     after_dequeue: Callable[[Job], None] | None = None
     #: called in every maintenance run (the periodic jobs' tick)
     on_maintenance: Callable[[], object] | None = None
+    #: called before each job runs, in the worker process (a changed routing config is taken)
+    before_job: Callable[[], object] | None = None
 
     def run_maintenance_tasks(self) -> None:
         reclaim_scheduler_locks(self.connection, self.queue_names())  # type: ignore[attr-defined]
@@ -110,6 +114,8 @@ class _BotWorker:
                 wait = min(wait * 2, 30.0)
         if result is not None and self.after_dequeue is not None:
             self.after_dequeue(result[0])
+        if result is not None and self.before_job is not None:
+            self.before_job()  # here, not in the work horse: a forked job inherits what it took
         return result
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
@@ -157,6 +163,7 @@ def build_worker(
     )
     worker.after_dequeue = after_dequeue
     worker.on_maintenance = on_maintenance
+    worker.before_job = container.refresh_config
     reclaim_scheduler_locks(container.redis, worker.queue_names())
     recover(worker)
     return worker

@@ -1,11 +1,17 @@
 """Where the routing config comes from: the central file and each manifest repo's own file.
 
-- ``ConfigSource.central()`` reads ``settings.config_path``; it re-reads only when the file's
-  bytes change (checked by size and mtime, then by content hash).
-- ``ConfigSource.for_repo(forge, repo)`` merges the repo's ``.manifest-bot.yaml`` (the path the
-  central file names in ``repo_files``) read at the base branch head, cached by that commit sha.
-  A repo without the file gets the central config. An invalid repo file raises ConfigError whose
-  problems name ``<repo>/<path>:<line>``.
+- ``ConfigSource.current()`` is the config in use. ``refresh()`` looks at the file (one ``stat``
+  when it did not change: cheap enough for every job start) and, when its bytes changed, loads and
+  validates the new text, including (when it replaces one in use) every secret reference it makes;
+  a valid one replaces the config in use, an invalid one is *refused*: the old one stays, and the
+  refusal (with every problem) is kept for the status page and logged once.
+  ``refresh(force=True)`` (SIGHUP) reads the file even when its size and mtime look the same.
+- ``ConfigSource.repo_patch(forge, repo, sha)`` reads a manifest repo's ``.manifest-bot.yaml``
+  (the path the central file names in ``repo_files``) at one commit, cached by that sha: the keys
+  the central file allows, and a problem line for every other (``bot.core.config.repo_file``).
+  ``at(...)`` is the config with it applied, ``pr_config(group_key, images)`` a group's PR options
+  at a base commit (the PR lifecycle calls it), ``for_targets(...)`` the config with the file of
+  every repo an event reaches, read at each base branch head (the planner uses it).
 - ``forge_options(forge_config, settings)`` resolves the config's secret *references*
   (``env:``, ``file:``, ``setting:``) into the options ``bot.forges.factory.build_forge`` takes.
 """
@@ -13,18 +19,33 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot import logs
-from bot.core.config import Config, GitHubForge, GitLabForge, LocalForge, load_config, merge_repo_config
+from bot.core.config import (
+    Config,
+    GitHubForge,
+    GitLabForge,
+    LocalForge,
+    RepoPatch,
+    apply_repo_patch,
+    load_config,
+    read_repo_file,
+)
+from bot.core.keys import GroupKey
 from bot.core.ports import Forge
-from bot.errors import ConfigError, NotFound, SettingsError
+from bot.core.pr_options import PrOptions
+from bot.errors import BotError, ConfigError, NotFound, SettingsError
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def resolve_ref(ref: str, settings: Settings, environ: Mapping[str, str] | None = None) -> str:
@@ -89,74 +110,283 @@ def _kind_options(
     return options
 
 
+#: restored: the file is back to the config in use after a refusal (the refusal is over)
+Outcome = Literal["unchanged", "loaded", "refused", "restored"]
+Stamp = tuple[int, int, int]  # inode, mtime ns, size: a new file, a touched file or a resized one
+RepoRef = tuple[str, str, str]  # forge name, repo, branch
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A routing config file that was read and not taken."""
+
+    path: str
+    digest: str  # sha256 of the refused bytes ("" when the file could not be read)
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What one ``refresh`` did."""
+
+    outcome: Outcome
+    path: str
+    config: Config | None  # the config in use after the call (None: the first load failed)
+    digest: str  # sha256 of its file ("" with no config)
+    previous: Config | None = None  # with "loaded": the config it replaced (None: the first load)
+    previous_digest: str | None = None
+    refusal: Refusal | None = None  # with "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    config: Config
+    digest: str
+
+
 class ConfigSource:
-    def __init__(self, settings: Settings, forge: Callable[[str], Forge], *, max_repos: int = 256) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        forge: Callable[[str], Forge],
+        *,
+        max_repos: int = 256,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self._forge = forge
         self._max = max_repos
+        self._environ = environ
         self._lock = threading.Lock()
-        self._central: tuple[tuple[int, int], str, Config] | None = None
-        self._repos: OrderedDict[tuple[str, str, str, str], Config | ConfigError] = OrderedDict()
+        self._loaded: _Loaded | None = None
+        self._stamp: Stamp | None = None  # of the file last examined, taken or refused
+        self._refusal: Refusal | None = None
+        self._patches: OrderedDict[tuple[str, str, str, str], RepoPatch] = OrderedDict()
+        self._last_patch: OrderedDict[RepoRef, RepoPatch] = OrderedDict()
+        #: configs with one repo file applied, by (central digest, forge, repo, branch, sha)
+        self._merged: OrderedDict[tuple[str, str, str, str, str], Config] = OrderedDict()
+
+    # --- the central file ------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        if self.settings.config_path is None:
+            raise ConfigError("no routing config: set MANIFEST_BOT_CONFIG_PATH")
+        return self.settings.config_path
+
+    def current(self) -> Config:
+        """The config in use; the first call loads it (ConfigError when that fails)."""
+        loaded = self._loaded
+        if loaded is None:
+            reload = self.refresh()
+            if reload.config is None:
+                raise _error(reload.refusal)
+            return reload.config
+        return loaded.config
 
     def central(self) -> Config:
-        path = self.settings.config_path
-        if path is None:
-            raise ConfigError("no routing config: set MANIFEST_BOT_CONFIG_PATH")
+        """The config after looking at the file (``refresh`` then ``current``)."""
+        self.refresh()
+        return self.current()
+
+    @property
+    def digest(self) -> str | None:
+        """sha256 of the file the config in use was read from (None before the first load)."""
+        loaded = self._loaded
+        return loaded.digest if loaded is not None else None
+
+    @property
+    def refusal(self) -> Refusal | None:
+        """The newest file, when it was refused (cleared once a valid one is taken)."""
+        return self._refusal
+
+    def refresh(self, *, force: bool = False) -> Reload:
+        """Take the file when it changed and is valid; refuse it (keeping the old) when it is not."""
+        path = self.path
         try:
             stat = path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            with self._lock:
-                if self._central is not None and self._central[0] == stamp:
-                    return self._central[2]
+        except OSError as exc:
+            return self._refuse((0, 0, -1), "", [f"{path}: cannot read the routing config: {exc.strerror}"])
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if not force and stamp == self._stamp and self._loaded is not None:
+            return self._unchanged()
+        try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the routing config: {exc.strerror}") from None
+            return self._refuse(stamp, "", [f"{path}: cannot read the routing config: {exc.strerror}"])
         digest = hashlib.sha256(raw).hexdigest()
+        loaded = self._loaded
+        if loaded is not None and digest == loaded.digest:
+            with self._lock:
+                refused, self._stamp, self._refusal = self._refusal, stamp, None
+            if refused is None:
+                return self._unchanged()
+            return Reload("restored", str(path), loaded.config, loaded.digest)
+        if self._refusal is not None and digest == self._refusal.digest:
+            self._stamp = stamp
+            return self._unchanged()  # refused already: said once
+        try:
+            config = load_config(_decode(raw, str(path)), str(path))
+            if loaded is not None:
+                self._validate(config)
+        except (ConfigError, SettingsError) as exc:
+            return self._refuse(
+                stamp, digest, list(exc.problems if isinstance(exc, ConfigError) else [str(exc)])
+            )
+        except (ValueError, RecursionError) as exc:  # a file the parser chokes on: refused, not fatal
+            return self._refuse(stamp, digest, [f"{path}: cannot read the routing config: {exc!r}"])
         with self._lock:
-            if self._central is not None and self._central[1] == digest:
-                self._central = (stamp, digest, self._central[2])
-                return self._central[2]
-        config = load_config(_decode(raw, str(path)), str(path))
+            previous = self._loaded
+            self._loaded = _Loaded(config, digest)
+            self._stamp, self._refusal = stamp, None
+            self._patches.clear()  # cached merges were made against the old central file
+            self._merged.clear()
+        return Reload(
+            "loaded",
+            str(path),
+            config,
+            digest,
+            previous.config if previous else None,
+            previous.digest if previous else None,
+        )
+
+    def _validate(self, config: Config) -> None:
+        """Beyond the schema, for a config replacing one in use: every secret a forge references
+        resolves (a new config naming an unset variable is refused before anything uses it). A
+        first load leaves that to the forges' first use: a worker builds every forge at start and
+        stops there, and a process that never reaches a forge does not need its secrets."""
+        for forge in config.forges:
+            forge_options(forge, self.settings, self._environ)
+
+    def _unchanged(self) -> Reload:
+        loaded = self._loaded
+        assert loaded is not None
+        return Reload("unchanged", str(self.path), loaded.config, loaded.digest)
+
+    def _refuse(self, stamp: Stamp, digest: str, problems: list[str]) -> Reload:
+        refusal = Refusal(str(self.path), digest, tuple(problems))
         with self._lock:
-            self._central = (stamp, digest, config)
+            already = self._refusal == refusal
+            self._stamp, self._refusal = stamp, refusal
+            loaded = self._loaded
+        if loaded is None:
+            return Reload("refused", refusal.path, None, "", refusal=refusal)  # current() raises it
+        if already:
+            return self._unchanged()
+        return Reload("refused", refusal.path, loaded.config, loaded.digest, refusal=refusal)
+
+    # --- manifest repos' own files -----------------------------------------------------------------
+    def repo_patch(self, forge_name: str, repo: str, sha: str) -> RepoPatch:
+        """What ``forge_name``/``repo``'s own file at commit ``sha`` sets (cached by sha)."""
+        central = self.current()
+        files = central.repo_files
+        if files is None:
+            return RepoPatch()
+        key = (self.digest or "", forge_name, repo, sha)
+        with self._lock:
+            if key in self._patches:
+                self._patches.move_to_end(key)
+                return self._patches[key]
+        label = f"{repo}/{files.path}"
+        try:
+            raw = self._forge(forge_name).read_file(repo, files.path, sha)
+        except NotFound:
+            patch = RepoPatch()
+        else:
+            try:
+                patch = read_repo_file(central, _decode(raw, label), label, forge=forge_name, repo=repo)
+            except ConfigError as exc:  # not UTF-8
+                patch = RepoPatch(problems=(str(exc),))
+        with self._lock:
+            _remember(self._patches, key, patch, self._max)
+        return patch
+
+    def at(self, forge_name: str, repo: str, branch: str, sha: str | None) -> Config:
+        """The config for targets on ``branch`` of one repo, with its file at ``sha`` applied
+        (the central config alone when ``sha`` is None)."""
+        central = self.current()
+        if sha is None or central.repo_files is None:
+            return central
+        key = (self.digest or "", forge_name, repo, branch, sha)
+        with self._lock:
+            merged = self._merged.get(key)
+        if merged is None:
+            patch = self.repo_patch(forge_name, repo, sha)
+            merged = apply_repo_patch(central, patch, forge=forge_name, repo=repo, branch=branch)
+            with self._lock:
+                _remember(self._merged, key, merged, _MAX_MERGED)
+        return merged
+
+    def repo_problems(self, forge_name: str, repo: str, sha: str) -> tuple[str, ...]:
+        """What the repo's file at ``sha`` asks for and cannot have (() without repo files)."""
+        if self.current().repo_files is None:
+            return ()
+        return self.repo_patch(forge_name, repo, sha).problems
+
+    def pr_config(self, group_key: str, images: Sequence[str]) -> Callable[[str | None], PrOptions]:
+        """The group's PR options now, at a base commit (``bot.services.lifecycle.PrConfig``)."""
+        key = GroupKey.parse(group_key)
+
+        def options(base_sha: str | None) -> PrOptions:
+            return self.at(key.forge, key.repo, key.base, base_sha).pr_for_group(key, images)
+
+        return options
+
+    def for_targets(self, where: Iterable[RepoRef]) -> Config:
+        """The config with the file of every (forge, repo, branch) applied, each read at that
+        branch's head now. A forge that fails to answer falls back to the last file this process
+        read there; without one a temporary error propagates (a planning job must not ignore a
+        repo's policy), and a repo that cannot be read at all is planned without its file (its
+        reconciles fail and say why)."""
+        config = self.current()
+        if config.repo_files is None:
+            return config
+        for ref in sorted(set(where)):
+            patch = self._head_patch(ref)
+            if patch is not None:
+                config = apply_repo_patch(config, patch, forge=ref[0], repo=ref[1], branch=ref[2])
         return config
 
-    def for_repo(self, forge_name: str, repo: str, branch: str | None = None) -> Config:
-        """The config for targets in one manifest repo (central + the repo's allowed overrides)."""
-        central = self.central()
-        if central.repo_files is None:
-            return central
-        targets = central.targets_in_repo(forge_name, repo)
-        branch = branch or (targets[0].branch if targets else "main")
-        forge = self._forge(forge_name)
-        sha = forge.branch_head(repo, branch)
-        if sha is None:
-            return central
-        assert self._central is not None
-        key = (self._central[1], forge_name, repo, sha)
-        with self._lock:
-            if key in self._repos:
-                self._repos.move_to_end(key)
-                return _unwrap(self._repos[key])
-        outcome = self._merge(central, forge, forge_name, repo, sha)
-        with self._lock:
-            self._repos[key] = outcome
-            while len(self._repos) > self._max:
-                self._repos.popitem(last=False)
-        return _unwrap(outcome)
+    def _head_patch(self, ref: RepoRef) -> RepoPatch | None:
+        forge_name, repo, branch = ref
+        try:
+            sha = self._forge(forge_name).branch_head(repo, branch)
+            patch = self.repo_patch(forge_name, repo, sha) if sha is not None else None
+        except BotError as exc:
+            with self._lock:
+                fallback = self._last_patch.get(ref)
+            if fallback is not None:
+                log.warning("%s: using the last repo file read there (%s)", "/".join(ref), exc)
+                return fallback
+            if not exc.permanent:
+                raise
+            # the repo cannot be read at all (gone, no access): its groups' reconciles say so
+            log.warning("%s: planning without its repo file (%s)", "/".join(ref), exc)
+            return None
+        if patch is not None:
+            with self._lock:
+                _remember(self._last_patch, ref, patch, self._max)
+        return patch
 
-    def _merge(self, central: Config, forge: Forge, name: str, repo: str, sha: str) -> Config | ConfigError:
-        assert central.repo_files is not None
-        path = central.repo_files.path
-        label = f"{repo}/{path}"
-        try:
-            raw = forge.read_file(repo, path, sha)
-        except NotFound:
-            return central
-        try:
-            return merge_repo_config(central, _decode(raw, label), label, forge=name, repo=repo)
-        except ConfigError as exc:
-            return exc
+
+#: merged configs kept (each shares every rule the repo file does not touch with the central one)
+_MAX_MERGED = 64
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, patch: Any, limit: int) -> None:
+    cache[key] = patch
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def _error(refusal: Refusal | None) -> ConfigError:
+    if refusal is None:
+        return ConfigError("no routing config")
+    problems = list(refusal.problems)
+    if len(problems) == 1 and problems[0].startswith(f"{refusal.path}: "):
+        return ConfigError(problems[0], problems)  # unreadable: say so plainly
+    noun = "problem" if len(problems) == 1 else "problems"
+    return ConfigError(f"{refusal.path}: {len(problems)} {noun} in the config", problems)
 
 
 def _decode(raw: bytes, label: str) -> str:
@@ -164,9 +394,3 @@ def _decode(raw: bytes, label: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
-def _unwrap(outcome: Config | ConfigError) -> Config:
-    if isinstance(outcome, ConfigError):
-        raise outcome
-    return outcome

@@ -22,9 +22,12 @@ from bot.core import manifests as engine
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.budget import BudgetExceeded
-from bot.core.manifests.model import Change, Edit, Selector
+from bot.core.manifests.model import Change, Edit, EditResult, Selector
+from bot.core.marker import tag_of
 from bot.core.ports import Forge
+from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.render import Row
+from bot.core.versions import version_variant
 from bot.errors import ManifestError
 from bot.services.files import BAD_FILES, ScanCache, resolve_files, skipped_in_lane
 from bot.services.reads import read_many
@@ -50,19 +53,31 @@ class Desired:
 
 
 def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> list[UpdateIntent]:
-    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order."""
+    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order. A pin
+    holds the targets of its own Docker variant (``pin 7.4.1-alpine`` never writes into the plain
+    ``7.4`` references of the image, nor ``pin 7.4.1`` into the ``-alpine`` ones)."""
     out = []
     for intent in intents:
         if state.is_ignored(intent):
             continue
         pin = state.pin_for(intent.image)
-        pinned = pin is not None and not intent.rollback
+        pinned = pin is not None and not intent.rollback and _same_variant(intent, pin.tag)
         out.append(dataclasses.replace(intent, tag=pin.tag, digest=pin.digest) if pin and pinned else intent)
     return sorted(out, key=lambda i: (i.image, i.target_key))
 
 
-def fingerprint(intents: Sequence[UpdateIntent], state: GroupState, command_prefix: str) -> str:
-    """A digest of everything the branch and the PR text are made from (besides the base sha)."""
+def _same_variant(intent: UpdateIntent, tag: str | None) -> bool:
+    if intent.variant is None:
+        return True
+    pinned = version_variant(tag, variants=True)
+    return pinned is None or pinned == intent.variant
+
+
+def fingerprint(
+    intents: Sequence[UpdateIntent], state: GroupState, command_prefix: str, options: PrOptions = DEFAULT_PR
+) -> str:
+    """A digest of everything the branch, the PR text and its labels are made from (besides the
+    base sha): the intents, the group's state, and the PR options of the config now."""
     rendered = []
     for intent in intents:
         item = {k: v for k, v in intent.to_dict().items() if k not in _UNRENDERED}
@@ -73,6 +88,7 @@ def fingerprint(intents: Sequence[UpdateIntent], state: GroupState, command_pref
         "intents": rendered,
         "state": state.to_dict(),
         "prefix": command_prefix,
+        "pr": dataclasses.asdict(options),
     }
     raw = json.dumps(data, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()[:20]
@@ -101,6 +117,29 @@ def edit_for(intent: UpdateIntent) -> Edit:
     if intent.pin == "tag+digest" and intent.digest:
         return Edit(selector, tag=intent.tag, digest=intent.digest, clear_digest=False, **common)
     return Edit(selector, tag=intent.tag, digest=None, clear_digest=True, **common)
+
+
+def edit_intent(text: str, path: str, intent: UpdateIntent) -> EditResult:
+    """Apply one intent to one file. An intent of a Docker variant (``intent.variant``) edits only
+    references whose tag is of that variant, or is no version at all: ``7.4.2-alpine`` never
+    replaces ``7.4.1`` or ``7.4.1-slim``, and ``7.4.2`` never replaces ``7.4.1-alpine``. The
+    common case (every selected reference fits) costs one edit; a file mixing variants is scanned
+    and edited reference by reference."""
+    edit = edit_for(intent)
+    result = engine.edit(text, path, [edit])
+    if intent.variant is None or all(_fits(c.old, intent.variant) for c in result.changes):
+        return result
+    refs = engine.select(engine.scan(text, path), edit.selector)
+    fitting = [r for r in refs if r.tag is None or _fits(r.tag, intent.variant)]
+    if not fitting:
+        return EditResult(text)
+    edits = [dataclasses.replace(edit, selector=Selector(path=r.path, doc=r.doc)) for r in fitting]
+    return engine.edit(text, path, edits)
+
+
+def _fits(old: str, variant: str) -> bool:
+    found = version_variant(tag_of(old), variants=True)
+    return found is None or found == variant
 
 
 def _text(raw: bytes | None, path: str, ref: str) -> str:
@@ -132,7 +171,7 @@ def _apply_intent(
             texts[path] = (raws[path] or b"", text, text)
         raw, original, current = texts[path]
         try:
-            result = engine.edit(current, path, [edit_for(intent)])
+            result = edit_intent(current, path, intent)
         except BudgetExceeded as exc:
             BAD_FILES.remember(raw, exc)
             raise

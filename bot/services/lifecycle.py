@@ -14,7 +14,7 @@ says so. ``recreate=True`` discards everything and starts over.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -23,6 +23,7 @@ from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change
 from bot.core.marker import Marker, marker_prefix, parse_marker, replace_marker, versions_of
 from bot.core.ports import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
+from bot.core.pr_options import PrOptions
 from bot.core.render import (
     DEFAULT_PREFIX,
     BodyInput,
@@ -39,6 +40,14 @@ from bot.services.desired import Desired, content_digest, desired_state, effecti
 from bot.services.files import ScanCache
 
 Action = Literal["opened", "updated", "noop", "regenerated", "closed", "blocked", "pushed", "held"]
+#: The group's PR options from the routing config as it is now. Called with the base commit the
+#: PR is built on (a manifest repo's own file is read at that commit), and with None before the
+#: base is known, for the branch prefix and mode, which a repo file may not change.
+PrConfig = Callable[[str | None], PrOptions]
+
+
+def default_pr(_base_sha: str | None) -> PrOptions:
+    return PrOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,26 +74,27 @@ class _Ctx:
     branch: str
     fp: str
     prefix: str
+    options: PrOptions
 
     @property
     def repo(self) -> str:
         return self.first.repo
 
 
-def branch_name(intent: UpdateIntent) -> str:
-    return f"{intent.pr.branch_prefix}/{intent.environment or 'default'}/{intent.group}"
-
-
 def sync_group(
     forge: Forge,
     intents: Sequence[UpdateIntent],
     *,
+    pr_config: PrConfig = default_pr,
+    head_branch: str | None = None,
     state: GroupState | None = None,
     force: bool = False,
     recreate: bool = False,
     command_prefix: str = DEFAULT_PREFIX,
     cache: ScanCache | None = None,
 ) -> SyncResult:
+    """``head_branch``: the open PR's branch when the caller knows it (a changed branch prefix
+    leaves an open PR on its branch; the group's next PR takes the new one)."""
     if not intents:
         raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
     keys = {i.group_key for i in intents}
@@ -92,11 +102,14 @@ def sync_group(
         raise ValueError(f"intents of several groups given to sync_group: {sorted(keys)}")
     state = state or GroupState()
     first = intents[0]
-    branch = branch_name(first)
-    base_sha, pr, found = _observe(forge, first, branch)
+    central = pr_config(None)
+    branch = head_branch or central.branch(first.environment, first.group)
+    push_mode = central.mode == "push"
+    base_sha, pr, found = _observe(forge, first, branch, push_mode=push_mode)
     if base_sha is None:
         raise NotFound(f"{first.repo}: base branch {first.base_branch} does not exist")
     effective = tuple(effective_intents(intents, state))
+    options = replace(pr_config(base_sha), branch_prefix=central.branch_prefix, mode=central.mode)
     ctx = _Ctx(
         forge,
         effective,
@@ -104,14 +117,15 @@ def sync_group(
         state,
         base_sha,
         branch,
-        fingerprint(effective, state, command_prefix),
+        fingerprint(effective, state, command_prefix, options),
         command_prefix,
+        options,
     )
-    if first.pr.mode != "push" and not found:
+    if not push_mode and not found:
         pr = forge.find_pr(ctx.repo, ctx.branch, marker_prefix(first.group_key))
     if state.hold and not (force or recreate):
         return SyncResult("held", pr, pr.head_sha if pr else None, (), base_sha)
-    if first.pr.mode == "push":
+    if push_mode:
         return _push(ctx, cache)
     marker = parse_marker(pr.body) if pr else None
     if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
@@ -126,11 +140,13 @@ def sync_group(
     return replace(result, problems=desired.problems)
 
 
-def _observe(forge: Forge, first: UpdateIntent, branch: str) -> tuple[str | None, PullRequest | None, bool]:
+def _observe(
+    forge: Forge, first: UpdateIntent, branch: str, *, push_mode: bool
+) -> tuple[str | None, PullRequest | None, bool]:
     """Base head and (in PR mode, when the forge can read both at once) the bot's open PR.
     The third value says whether the PR was looked up."""
     observe = getattr(forge, "observe", None)
-    if first.pr.mode == "pr" and observe is not None:
+    if not push_mode and observe is not None:
         base_sha, pr = observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
         return base_sha, pr, True
     return forge.branch_head(first.repo, first.base_branch), None, False
@@ -193,7 +209,7 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         ctx.first.base_branch,
         parent=ctx.base_sha,
         changes=_file_changes(desired.contents),
-        message=commit_message(ctx.intents, desired.rows),
+        message=commit_message(ctx.intents, desired.rows, ctx.options),
         expected_head=ctx.base_sha,
     )
     return SyncResult(
@@ -326,7 +342,7 @@ def _write(
         ctx.branch,
         parent=ctx.base_sha,
         changes=_file_changes(desired.contents),
-        message=commit_message(ctx.intents, desired.rows),
+        message=commit_message(ctx.intents, desired.rows, ctx.options),
         expected_head=expected,
     )
     if kept:
@@ -353,7 +369,8 @@ def _publish(
     action: Action,
     wrote: bool = True,
 ) -> SyncResult:
-    """Open the PR or bring its title and body up to date (no API write when they already are)."""
+    """Open the PR or bring its title, body, labels, reviewers and assignees up to date (no API
+    write when they already are)."""
     files = tuple(sorted(desired.contents))
     digest = content_digest(desired.contents)
     old_values: dict[str, str] = {}
@@ -369,8 +386,11 @@ def _publish(
         carried,
         digest,
         versions_of(ctx.intents, old_values),
+        labels=ctx.options.labels,
+        reviewers=ctx.options.reviewers,
+        assignees=ctx.options.assignees,
     )
-    title = pr_title(ctx.intents, desired.rows)
+    title = pr_title(ctx.intents, desired.rows, ctx.options)
     body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
     changes = desired.changes if wrote else ()
     if pr is None:
@@ -379,17 +399,40 @@ def _publish(
             opened = desired.changes
             return SyncResult("opened", pr, head, opened, ctx.base_sha, carried, (), desired.unmatched)
         action = "updated" if action in ("noop", "opened") else action
+    extras = _extras(ctx.options, pr, parse_marker(pr.body))
+    if extras != PrUpdate():  # first: the marker the body update writes says they are set
+        pr = ctx.forge.update_pr(ctx.repo, pr.number, extras)
+        action = "updated" if action == "noop" else action
     if pr.title != title or pr.body != body:
         pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(title=title, body=body))
         action = "updated" if action == "noop" else action
     return SyncResult(action, pr, head, changes, ctx.base_sha, carried, (), desired.unmatched)
 
 
+def _extras(options: PrOptions, pr: PullRequest, previous: Marker | None) -> PrUpdate:
+    """What the config's labels, reviewers and assignees change on an open PR. Labels: the ones
+    the bot set before (the marker says which) follow the config, a person's stay. Reviewers and
+    assignees are sent again only when the config's list changed since the bot last set it (on
+    GitHub that requests the new reviewers; GitLab and the local forge take the list as it is)."""
+    managed = previous.labels if previous is not None and previous.labels is not None else ()
+    people = [label for label in pr.labels if label not in managed]
+    labels = tuple(dict.fromkeys([*people, *options.labels]))
+
+    def changed(before: tuple[str, ...] | None, now: tuple[str, ...]) -> tuple[str, ...] | None:
+        return now if before is not None and set(before) != set(now) else None
+
+    return PrUpdate(
+        labels=labels if set(labels) != set(pr.labels) else None,
+        reviewers=changed(previous.reviewers if previous else None, options.reviewers),
+        assignees=changed(previous.assignees if previous else None, options.assignees),
+    )
+
+
 def _open_or_adopt(ctx: _Ctx, title: str, body: str) -> tuple[PullRequest, bool]:
     """Open the group's PR; when the forge already has an open one from the branch (GitHub 422 "A
     pull request already exists", GitLab 409: e.g. a person rewrote its description, marker and
     all) adopt it, and the caller brings its title and body up to date. (PR, adopted)."""
-    opts = ctx.first.pr
+    opts = ctx.options
     try:
         pr = ctx.forge.open_pr(
             ctx.repo,

@@ -23,6 +23,7 @@ A group whose retries ran out stays dirty and the sweep retries it with backoff
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -37,11 +38,12 @@ from bot.core.intents import UpdateIntent
 from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.core.ports import Forge
-from bot.core.render import error_comment
+from bot.core.render import error_comment, repo_file_comment
 from bot.errors import BotError, Conflict, Transient
 from bot.logs import redact
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
-from bot.services.lifecycle import sync_group
+from bot.services.config_source import ConfigSource
+from bot.services.lifecycle import PrConfig, default_pr, sync_group
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
@@ -64,6 +66,8 @@ class Syncer(Protocol):
         force: bool = False,
         recreate: bool = False,
         command_prefix: str = ...,
+        pr_config: PrConfig = ...,
+        head_branch: str | None = ...,
     ) -> Any: ...
 
 
@@ -72,6 +76,8 @@ class ReconcileDeps:
     settings: Settings
     conn: redis.Redis
     forge_for: Callable[[str], Forge]
+    #: the routing config (central file and repo files); None: defaults (tests without a config)
+    config: ConfigSource | None = None
     sync: Syncer = sync_group
 
     @cached_property
@@ -181,6 +187,8 @@ def _sync_once(
     forge = deps.forge_for(record.forge)
     intents = sorted(snap.active.values(), key=lambda i: i.target_key)
     state = waiting_state(deps, group_key, record.state)
+    images = sorted({i.image for i in intents})
+    pr_config = deps.config.pr_config(group_key, images) if deps.config is not None else default_pr
     started = time.perf_counter()
     try:
         result = deps.sync(
@@ -190,6 +198,8 @@ def _sync_once(
             force=force,
             recreate=recreate,
             command_prefix=deps.settings.command_prefix,
+            pr_config=pr_config,
+            head_branch=record.head_branch if record.pr_number is not None else None,
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()
@@ -222,6 +232,9 @@ def _sync_once(
         )
 
     deps.groups.update(group_key, change)
+    if deps.config is not None:
+        left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
+        report_repo_file(deps, replace(record, pr_number=number), left_out)
     return number
 
 
@@ -229,6 +242,25 @@ def waiting_state(deps: ReconcileDeps, group_key: str, state: GroupState) -> Gro
     """The group's state with the versions waiting for their registry (the PR body lists them)."""
     waiting = tuple(e.shown() for e in deps.waiting.entries(group_key))
     return replace(state, waiting=waiting) if waiting or state.waiting else state
+
+
+def report_repo_file(deps: ReconcileDeps, record: GroupRecord, problems: tuple[str, ...]) -> None:
+    """Show what the repo's own file asks for and cannot have on the group (status page) and,
+    once per PR and set of problems, on its open PR; forget it once the file is fixed. ``record``
+    is the group as this reconcile left it (only this function writes the two fields it reads)."""
+    text = redact(repo_file_comment(problems)) if problems else None
+    said = f"{record.pr_number}:{hashlib.sha256(text.encode()).hexdigest()[:16]}" if text else None
+    comment = said is not None and record.pr_number is not None and record.repo_file_commented != said
+    if problems == record.repo_file_problems and not comment:
+        return
+    commented = record.repo_file_commented if problems else None
+    if comment and text is not None and record.pr_number is not None:
+        try:
+            deps.forge_for(record.forge).comment(record.repo, record.pr_number, text)
+            commented = said
+        except BotError as exc:  # still shown on the group; the comment is tried again next time
+            log.warning("could not comment on %s#%s: %s", record.repo, record.pr_number, exc)
+    deps.groups.set_fields(record.group_key, repo_file_problems=problems, repo_file_commented=commented)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -108,7 +108,21 @@ def _pipeline(data: dict[str, Any]) -> Event | str:
         link=link,
         tag=ref if is_tag else None,
         finished_at=iso_time(text(attrs, "finished_at")),
+        jobs=_succeeded_jobs(data),
     )
+
+
+#: jobs read from one pipeline event at most (GitLab lists every job of the pipeline)
+MAX_JOBS = 500
+
+
+def _succeeded_jobs(data: dict[str, Any]) -> tuple[str, ...]:
+    """Names of the pipeline's jobs that succeeded (``builds``), for CI rules naming jobs."""
+    builds = data.get("builds")
+    if not isinstance(builds, list):
+        return ()
+    done = [b for b in builds[:MAX_JOBS] if isinstance(b, dict) and text(b, "status") == "success"]
+    return tuple(sorted({name for b in done if (name := text(b, "name"))}))
 
 
 def _push(data: dict[str, Any]) -> Event | str:

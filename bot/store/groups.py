@@ -37,6 +37,10 @@ class GroupRecord:
     applied: dict[str, Mark] = field(default_factory=dict)
     #: the base branch head the last reconcile built on (the resync notices it moving)
     base_sha: str | None = None
+    #: what the manifest repo's own config file asks for and cannot have (status page, PR comment)
+    repo_file_problems: tuple[str, ...] = ()
+    #: the comment about them already posted on the PR
+    repo_file_commented: str | None = None
 
     @property
     def key(self) -> GroupKey:
@@ -59,8 +63,12 @@ class GroupRecord:
         return self.key.group
 
     def to_json(self) -> str:
-        fields = ("group_key", "blocked", "error_commented", "pr_number", "pr_url", "base_sha")
+        fields = (
+            "group_key", "blocked", "error_commented", "pr_number", "pr_url", "base_sha",
+            "repo_file_commented",
+        )  # fmt: skip
         data = {f: getattr(self, f) for f in fields}
+        data["repo_file_problems"] = list(self.repo_file_problems)
         data["head_branch"] = self.head_branch
         data["state"] = self.state.to_dict()
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
@@ -74,6 +82,7 @@ class GroupRecord:
         data["group_key"] = group_key
         data["state"] = GroupState.from_dict(data.get("state") or {})
         data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
+        data["repo_file_problems"] = tuple(data.get("repo_file_problems") or ())
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 

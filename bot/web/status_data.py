@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from bot.core.outcomes import TargetOutcome
 from bot.logs import redact
 from bot.settings import Settings
 from bot.store import failures
+from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
 from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
@@ -105,6 +107,8 @@ class GroupRow:
     pins: tuple[str, ...] = ()  # every pin of the group, "image: tag[@digest]"
     #: versions not in their registry yet: "waiting for image:tag in registry until …: reason"
     waiting: tuple[str, ...] = ()
+    #: what the manifest repo's own config file asks for and cannot have
+    repo_file_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,22 @@ class WebhookRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigRow:
+    """The routing config the workers run with, and the newest file when it was refused."""
+
+    path: str = ""
+    digest: str = ""  # "" until a worker reported one
+    loaded_at: str = ""
+    refused_digest: str = ""
+    refused_at: str = ""
+    problems: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.problems)
+
+
+@dataclass(frozen=True, slots=True)
 class StatusView:
     deliveries: tuple[DeliveryRow, ...] = ()
     groups: tuple[GroupRow, ...] = ()
@@ -159,6 +179,7 @@ class StatusView:
     errors: tuple[str, ...] = field(default_factory=tuple)  # sections that could not be read
     periodic: tuple[PeriodicRow, ...] = ()
     webhooks: tuple[WebhookRow, ...] = ()
+    config: ConfigRow = field(default_factory=ConfigRow)  # the routing config in use
 
     @property
     def queue_depth(self) -> int:
@@ -246,6 +267,7 @@ def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitE
         ignores=tuple(f"{m.image}: {_ignore_label(m)}" for m in state.ignored),
         pins=tuple(f"{p.image}: {version(p.tag, p.digest)}" for p in state.pinned),
         waiting=tuple(_waiting_line(e) for e in waiting),
+        repo_file_problems=record.repo_file_problems,
     )
 
 
@@ -399,6 +421,22 @@ def webhooks(conn: redis.Redis, settings: Settings) -> tuple[WebhookRow, ...]:
     return tuple(rows)
 
 
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)) + " UTC" if stamp is not None else ""
+
+
+def config(conn: redis.Redis, settings: Settings) -> ConfigRow:
+    status = ConfigStateStore(conn, settings).get()
+    return ConfigRow(
+        path=status.path,
+        digest=status.digest,
+        loaded_at=_when(status.loaded_at),
+        refused_digest=status.refused_digest,
+        refused_at=_when(status.refused_at),
+        problems=status.problems,
+    )
+
+
 def collect(conn: redis.Redis, settings: Settings) -> StatusView:
     """Every section; one that cannot be read is reported on the page instead of failing it."""
     sections: dict[str, Any] = {}
@@ -410,12 +448,13 @@ def collect(conn: redis.Redis, settings: Settings) -> StatusView:
         ("failed", failed_jobs),
         ("periodic", periodic_runs),
         ("webhooks", webhooks),
+        ("config", config),
     ):
         try:
             sections[name] = read(conn, settings)
         except redis.RedisError as exc:
             errors.append(f"{name}: Redis unavailable ({type(exc).__name__})")
-            sections[name] = ()
+            sections[name] = ConfigRow() if name == "config" else ()
     return redacted(StatusView(errors=tuple(errors), **sections))
 
 

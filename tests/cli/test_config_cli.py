@@ -107,7 +107,7 @@ def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tm
     assert result.stderr.splitlines() == [
         f"{bad}:7: rules[0].policy.semvr: unknown key 'semvr' (did you mean 'semver'? "
         "allowed: allow, allow_scheme_change, deny, digest, ignore, ordering, pin, prereleases, semver, "
-        "verify)",
+        "variants, verify)",
         f"{bad}: invalid (1 problem)",
     ]
     fixed = tmp_path / "unknown-forge.yaml"
@@ -301,3 +301,54 @@ def test_explain_warns_and_lists_what_discovery_would_touch(config_file: Path, c
     ) in bare.output
     with_dir = run(*args, "--repo-dir", str(checkout))
     assert "# github:acme/deploy:main:prod: would touch: envs/prod/values.yaml\n" in with_dir.output
+
+
+# --- a manifest repo's own file ------------------------------------------------------------------
+WITH_REPO_FILES = CONFIG + "repo_files:\n  allow: [pr.labels, policy.ignore, 'environments.*.pr.*']\n"
+
+
+def test_check_config_checks_a_repo_file_and_names_every_key_it_may_not_set(tmp_path: Path) -> None:
+    central = tmp_path / "bot.yaml"
+    central.write_text(WITH_REPO_FILES)
+    good = tmp_path / "good.yaml"
+    good.write_text("pr:\n  labels: [manifests]\nenvironments:\n  prod:\n    pr: {reviewers: [sre]}\n")
+    result = run("check-config", str(central), "--repo-file", str(good))
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1] == f"{good}: ok (for github:acme/deploy)"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "pr:\n  labels: [manifests]\n  auto_merge: true\npolicy:\n  semver: '>=0'\nenvironments:\n  qa: {}\n"
+    )
+    result = CliRunner().invoke(
+        main, ["check-config", str(central), "--repo-file", str(bad), "--repo", "acme/deploy"]
+    )
+    assert result.exit_code == 2
+    allowed = "(repo_files.allow permits: pr.labels, policy.ignore, environments.*.pr.*)"
+    assert [line for line in result.stderr.splitlines() if not line.startswith("warning: ")] == [
+        f"{bad}:3: pr.auto_merge: not allowed by the central config {allowed}",
+        f"{bad}:5: policy.semver: not allowed by the central config {allowed}",
+        f"{bad}:7: environments.qa: no target in acme/deploy has environment 'qa'",
+        f"{bad}: 3 problems; the bot leaves those keys out",
+    ]
+
+
+def test_explain_applies_the_checkouts_repo_file(tmp_path: Path, checkout: Path) -> None:
+    central = tmp_path / "bot.yaml"
+    central.write_text(WITH_REPO_FILES)
+    (checkout / ".manifest-bot.yaml").write_text("policy:\n  ignore: ['1.5.*']\npr:\n  draft: true\n")
+    result = run(
+        "explain", "--config", str(central), "--image", "ghcr.io/acme/api:1.5.0", "--repo-dir", str(checkout)
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output.splitlines()
+    assert out[:2] == [
+        "repo file: .manifest-bot.yaml applied to github:acme/deploy",
+        "repo file: left out: .manifest-bot.yaml:4: pr.draft: not allowed by the central config "
+        "(repo_files.allow permits: pr.labels, policy.ignore, environments.*.pr.*)",
+    ]
+    assert (
+        "skip: [rule api -> github:acme/deploy@main/dev] tag '1.5.0' is in the ignore list ('1.5.*')" in out
+    )
+    # without the checkout (the central config alone) 1.5.0 is planned
+    plain = run("explain", "--config", str(central), "--image", "ghcr.io/acme/api:1.5.0")
+    assert "intent: github:acme/deploy:main:dev (env dev): ghcr.io/acme/api -> 1.5.0" in plain.output

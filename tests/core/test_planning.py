@@ -9,6 +9,7 @@ from bot.core.config import Config, load_config
 from bot.core.events import CiFinished, ImagePushed, PrComment
 from bot.core.images import canonical_name
 from bot.core.intents import Origin, Skip, UpdateIntent
+from bot.core.keys import GroupKey
 from bot.core.planning import plan, plan_for_environment, render_tag
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -239,7 +240,7 @@ def test_pin_modes(pin: str, event: ImagePushed, tag: str | None, digest: str | 
         assert (intent.pin, intent.tag, intent.digest) == (pin, tag, digest)
 
 
-def test_targets_carry_repo_group_files_selectors_and_pr_options() -> None:
+def test_targets_carry_repo_group_files_and_selectors_and_the_config_gives_pr_options() -> None:
     cfg = config(
         """\
         - name: api
@@ -259,7 +260,8 @@ def test_targets_carry_repo_group_files_selectors_and_pr_options() -> None:
         "prod",
         ("prod/*.yaml",),
     )
-    assert a.pr.reviewers == ("sre",)
+    assert cfg.pr_for_group(GroupKey.parse(a.group_key), [a.image]).reviewers == ("sre",)
+    assert not hasattr(a, "pr")  # stored intents carry what was decided, never PR settings
     assert (b.group, b.marker, b.files) == ("batch", "acme:api", ())
     assert (c.forge, c.group, c.path, c.doc) == ("disk", "default", "spec.image", 1)
     assert UpdateIntent.from_dict(a.to_dict()) == a

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
-from bot.core.intents import Origin, PrOptions, UpdateIntent
+from bot.core.intents import Origin, UpdateIntent
 from bot.core.marker import Marker, marker_prefix, parse_marker, render_marker, replace_marker
+from bot.core.pr_options import PrOptions
 from bot.core.render import (
     BodyInput,
     Row,
@@ -131,15 +132,15 @@ def test_title_templates() -> None:
     many = [intent(f"ghcr.io/acme/s{i}", f"1.{i}.0") for i in range(5)]
     assert pr_title(many) == "chore(staging): bump 5 images"
     custom = PrOptions(title_template="deps({group}): {image} → {tag} [{count}]")
-    assert pr_title([intent("a/b", "1", pr=custom)]) == "deps(apps): a/b → 1 [1]"
+    assert pr_title([intent("a/b", "1")], (), custom) == "deps(apps): a/b → 1 [1]"
     assert pr_title([intent("a/b", "1", environment=None)]) == "chore(apps): bump b to 1"
     full = PrOptions(title_template="{env}: {image} {old} → {tag} ({short_image})")
     rows = [Row("a.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.0.0", "ghcr.io/acme/api:1.1.0")]
-    assert pr_title([intent("ghcr.io/acme/api", "1.1.0", pr=full)], rows) == (
+    assert pr_title([intent("ghcr.io/acme/api", "1.1.0")], rows, full) == (
         "staging: ghcr.io/acme/api 1.0.0 → 1.1.0 (api)"
     )
     with pytest.raises(ConfigError, match="template"):
-        pr_title([intent("a/b", "1", pr=PrOptions(title_template="bump {nope}"))])
+        pr_title([intent("a/b", "1")], (), PrOptions(title_template="bump {nope}"))
 
 
 def test_titles_name_only_images_the_diff_changes() -> None:
@@ -152,7 +153,7 @@ def test_titles_name_only_images_the_diff_changes() -> None:
 
 def test_long_titles_are_cut_at_a_word_boundary() -> None:
     long = PrOptions(title_template="{env}: " + "please review this very important update " * 3 + "{tag}")
-    title = pr_title([intent("a/b", "1.0.0", pr=long)])
+    title = pr_title([intent("a/b", "1.0.0")], (), long)
     assert len(title) <= 72 and title.endswith("…")
     assert title[:-1] == title[:-1].rstrip() and not title[:-1].endswith("importan")
     assert "please review this very important update please review" in title

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.core.intents import Origin, PrOptions, UpdateIntent
+from bot.core.intents import Origin, UpdateIntent
+from bot.core.pr_options import PrOptions
 from bot.forges.local.adapter import LocalGitForge
+from bot.services.lifecycle import PrConfig
 from tests.forges.local_fixture import seed_repo
 
 REPO = "acme/deploy"
@@ -43,6 +45,12 @@ def make_forge(tmp_path: Path) -> LocalGitForge:
     return LocalGitForge(tmp_path)
 
 
+def options(**settings: Any) -> PrConfig:
+    """The group's PR options, as the routing config would give them at any base commit."""
+    chosen = PrOptions(**settings)
+    return lambda _base_sha: chosen
+
+
 def intent(image: str = "ghcr.io/acme/api", tag: str = "1.1.0", **over: Any) -> UpdateIntent:
     values: dict[str, Any] = {
         "forge": "local",
@@ -57,7 +65,6 @@ def intent(image: str = "ghcr.io/acme/api", tag: str = "1.1.0", **over: Any) -> 
         "ordering_scheme": "semver",
         "ordering_key": tuple(int(p) for p in tag.split(".")) if tag[0].isdigit() else (0,),
         "origin": Origin(link="https://ci.example/runs/7", commit="a" * 40, app_repo="acme/api"),
-        "pr": PrOptions(labels=("dependencies",)),
     }
     values.update(over)
     return UpdateIntent(**values)

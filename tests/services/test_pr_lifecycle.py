@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
-from bot.core.intents import PrOptions
 from bot.core.marker import parse_marker
-from bot.core.ports import Forge
+from bot.core.ports import Forge, PrUpdate
+from bot.core.pr_options import PrOptions
 from bot.errors import Conflict, ManifestError, Transient
-from bot.services.lifecycle import branch_name, sync_group
+from bot.services.lifecycle import sync_group
 from tests.fakes.github_api import GitHubFake
 from tests.fakes.gitlab_api import GitLabFake
-from tests.services.lifecycle_fixture import API, REPO
+from tests.services.lifecycle_fixture import API, REPO, options
 from tests.services.lifecycle_worlds import KINDS, FakeWorld, World, make_world
 
 BRANCH = "manifest-bot/dev/apps"
@@ -41,9 +41,9 @@ def api_at(forge: Forge, ref: str) -> str:
 
 def test_opens_one_pr_with_a_single_commit_on_the_base(world: World, forge: Forge) -> None:
     base = forge.branch_head(REPO, "main")
-    result = sync_group(forge, [world.intent()])
+    result = sync_group(forge, [world.intent()], pr_config=options(labels=("dependencies",)))
     assert result.action == "opened"
-    assert branch_name(world.intent()) == BRANCH
+    assert PrOptions().branch("dev", "apps") == BRANCH
     assert result.base_sha == base
     assert forge.branch_head(REPO, "main") == base  # the base is never written in PR mode
     [commit] = forge.commits_between(REPO, base or "", BRANCH)
@@ -180,15 +180,15 @@ def test_closes_when_the_base_already_has_the_versions(world: World, forge: Forg
 
 
 def test_push_mode_commits_to_the_base_with_cas(world: World, forge: Forge) -> None:
-    push = world.intent(pr=PrOptions(mode="push"))
+    push = world.intent()
     base = forge.branch_head(REPO, "main")
-    result = sync_group(forge, [push])
+    result = sync_group(forge, [push], pr_config=options(mode="push"))
     assert result.action == "pushed" and result.pr is None
     assert forge.branch_head(REPO, "main") == result.commit
     [commit] = forge.commits_between(REPO, base or "", "main")
     assert commit.message.startswith("chore(dev): bump api to 1.1.0")
     assert world.prs() == [] and forge.branch_head(REPO, BRANCH) is None
-    assert sync_group(forge, [push]).action == "noop"
+    assert sync_group(forge, [push], pr_config=options(mode="push")).action == "noop"
 
 
 def test_hold_freezes_the_pr(world: World, forge: Forge) -> None:
@@ -254,17 +254,33 @@ def test_rebase_keeps_files_a_person_added_and_deleted(world: World, forge: Forg
     assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
 
 
+def test_the_open_pr_follows_the_configs_title_and_labels_and_keeps_a_persons_label(
+    world: World, forge: Forge
+) -> None:
+    opened = sync_group(forge, [world.intent()], pr_config=options(labels=("deps",)))
+    assert opened.pr is not None
+    forge.update_pr(REPO, opened.pr.number, PrUpdate(labels=("deps", "qa-first")))  # a person's
+    changed = options(labels=("deploy",), title_template="deploy {short_image} {old}→{tag}")
+    result = sync_group(forge, [world.intent()], pr_config=changed)  # same versions, new config
+    assert result.action == "updated"
+    pr = world.pr(opened.pr.number)
+    assert (pr.title, set(pr.labels)) == ("deploy api 1.0.0→1.1.0", {"qa-first", "deploy"})
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent()], pr_config=changed).action == "noop"
+    assert world.snapshot(BRANCH) == before
+
+
 def test_a_draft_pr_stays_a_draft_when_updated(world: World, forge: Forge) -> None:
-    draft = PrOptions(labels=("dependencies",), draft=True)
-    opened = sync_group(forge, [world.intent(pr=draft)])
+    draft = options(labels=("dependencies",), draft=True)
+    opened = sync_group(forge, [world.intent()], pr_config=draft)
     assert opened.pr is not None and opened.pr.draft
     assert opened.pr.title == "chore(dev): bump api to 1.1.0"
-    updated = sync_group(forge, [world.intent(tag="1.2.0", pr=draft)])
+    updated = sync_group(forge, [world.intent(tag="1.2.0")], pr_config=draft)
     assert updated.action == "updated"
     pr = forge.get_pr(REPO, 1)
     assert pr.draft and pr.title == "chore(dev): bump api to 1.2.0"
     before = world.snapshot(BRANCH)
-    assert sync_group(forge, [world.intent(tag="1.2.0", pr=draft)]).action == "noop"
+    assert sync_group(forge, [world.intent(tag="1.2.0")], pr_config=draft).action == "noop"
     assert world.snapshot(BRANCH) == before
 
 
@@ -374,23 +390,24 @@ def test_gitlab_a_concurrent_push_to_the_same_file_refuses_our_commit(gitlab: Fa
     push to that file between our read and our write makes GitLab refuse ours (Conflict), and
     theirs stays."""
     assert isinstance(gitlab.fake, GitLabFake)
-    push = gitlab.intent(pr=PrOptions(mode="push"))
+    push, mode = gitlab.intent(), options(mode="push")
     theirs = API.replace("replicas: 2", "replicas: 5")
     gitlab.fake.before_commit = lambda: gitlab.human_commit("main", {"envs/dev/api.yaml": theirs})
     with pytest.raises(Conflict, match="has changed since"):
-        sync_group(gitlab.forge, [push])
+        sync_group(gitlab.forge, [push], pr_config=mode)
     assert api_at(gitlab.forge, "main") == theirs
-    result = sync_group(gitlab.forge, [push])  # observed again: their change and ours together
+    # observed again: their change and ours together
+    result = sync_group(gitlab.forge, [push], pr_config=mode)
     assert result.action == "pushed"
     assert "replicas: 5" in api_at(gitlab.forge, "main") and "api:1.1.0" in api_at(gitlab.forge, "main")
 
 
 def test_gitlab_a_concurrent_push_to_another_file_is_kept(gitlab: FakeWorld) -> None:
     assert isinstance(gitlab.fake, GitLabFake)
-    push = gitlab.intent(pr=PrOptions(mode="push"))
+    push = gitlab.intent()
     gitlab.fake.before_commit = lambda: gitlab.human_commit("main", {"README.md": "theirs\n"})
-    with pytest.raises(Conflict, match="moved"):
-        sync_group(gitlab.forge, [push])  # ours landed on top of theirs; nothing overwritten
+    with pytest.raises(Conflict, match="moved"):  # ours landed on top of theirs; nothing overwritten
+        sync_group(gitlab.forge, [push], pr_config=options(mode="push"))
     assert gitlab.forge.read_file(REPO, "README.md", "main") == b"theirs\n"
     assert "api:1.1.0" in api_at(gitlab.forge, "main")
 

@@ -59,3 +59,17 @@ def test_every_vendor_time_format_orders_as_the_same_instant(sent: str) -> None:
 
 def test_an_unreadable_time_stays_as_sent_and_is_reported_by_the_ordering() -> None:
     assert gitlab.iso_time("yesterday") == "yesterday"
+
+
+def test_a_pipeline_names_the_jobs_that_succeeded() -> None:
+    """GitLab's Pipeline Hook lists the pipeline's jobs (``builds``) with their status; CI rules
+    mapping one pipeline to several images (``jobs``, ``{job}``) read the successful ones."""
+    data = json.loads((FIXTURES / "pipeline.success.json").read_text())
+    statuses = {"build-web": "success", "build-api": "success", "test-api": "failed", "deploy": "skipped"}
+    data["builds"] = [
+        {**data["builds"][0], "id": i, "name": n, "status": s} for i, (n, s) in enumerate(statuses.items())
+    ]
+    (event,) = gitlab.parse({"x-gitlab-event": "Pipeline Hook"}, json.dumps(data).encode()).events
+    assert isinstance(event, CiFinished) and event.jobs == ("build-api", "build-web")
+    (fixture,) = _parse("pipeline.success.json").events  # its only job was skipped
+    assert isinstance(fixture, CiFinished) and fixture.jobs == ()

@@ -71,7 +71,8 @@ def test_a_failed_deliverys_reason_is_stored_redacted(
         raise ForgeError(f"cannot plan: {REMOTE} answered token {TOKEN}")
 
     monkeypatch.setattr(event_job, "apply_deliveries", fails)
-    container.__dict__["config"] = object()  # never read: planning fails first
+    # never read: planning fails first
+    monkeypatch.setattr(container, "config_for", lambda _deliveries: object())
     runtime.install(container)
     try:
         with pytest.raises(ForgeError):

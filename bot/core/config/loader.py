@@ -1,4 +1,4 @@
-"""Load the routing config from YAML text and merge a manifest repo's own file into it (pure).
+"""Load the routing config from YAML text (pure); a manifest repo's own file: ``repo_file``.
 
 Every problem becomes one ``file:line: key.path: message`` line in ``ConfigError.problems``.
 """
@@ -6,7 +6,6 @@ Every problem becomes one ``file:line: key.path: message`` line in ``ConfigError
 from __future__ import annotations
 
 from collections.abc import Iterator
-from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +13,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bot.core.config.errors import Loc, format_problems, problems_from
-from bot.core.config.model import POLL_UNORDERED, Config, Model, RepoFile, Target
+from bot.core.config.model import POLL_UNORDERED, Config, RepoFile
 from bot.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -103,64 +102,3 @@ def cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
             if pattern.split(".")[0] not in RepoFile.model_fields:
                 msg = f"{pattern!r} names no repo-file key (start with pr., policy. or environments.)"
                 yield ("repo_files", "allow", k), msg
-
-
-# --- repo files ----------------------------------------------------------------------------------
-def _set_paths(model: BaseModel, prefix: Loc = ()) -> Iterator[Loc]:
-    """Location of every leaf the repo file sets explicitly."""
-    for name in sorted(model.model_fields_set):
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            yield from _set_paths(value, (*prefix, name))
-        elif isinstance(value, dict):
-            for key, sub in value.items():
-                yield from _set_paths(sub, (*prefix, name, key))
-        else:
-            yield (*prefix, name)
-
-
-def merge_repo_config(central: Config, repo_text: str, file: str, *, forge: str, repo: str) -> Config:
-    """``central`` with the repo file applied to the targets in ``forge``/``repo``.
-
-    Only keys matching ``repo_files.allow`` may be set; any other key is refused with its line.
-    The repo file's settings win over the central file's for those targets.
-    """
-    data = parse_yaml(repo_text, file)
-    repo_file = _validate(RepoFile, data, file)
-    targets = central.targets_in_repo(forge, repo)
-    refused: list[tuple[Loc, str]] = []
-    allow = central.repo_files.allow if central.repo_files else None
-    for loc in _set_paths(repo_file):
-        dotted = ".".join(map(str, loc))
-        if allow is None:
-            refused.append((loc, "repo files are off: the central config has no 'repo_files' section"))
-        elif not any(fnmatchcase(dotted, pattern) for pattern in allow):
-            permitted = ", ".join(allow) or "nothing"
-            msg = f"not allowed by the central config (repo_files.allow permits: {permitted})"
-            refused.append((loc, msg))
-    for env in repo_file.environments:
-        if not any(t.environment == env for t in targets):
-            refused.append((("environments", env), f"no target in {repo} has environment {env!r}"))
-    if refused:
-        raise _fail(file, format_problems(refused, data, file))
-    rules = tuple(
-        rule.model_copy(
-            update={
-                "targets": tuple(
-                    _patch_target(t, repo_file) if t.forge == forge and t.repo == repo else t
-                    for t in rule.targets
-                )
-            }
-        )
-        for rule in central.rules
-    )
-    return central.model_copy(update={"rules": rules})
-
-
-def _patch_target(target: Target, repo_file: RepoFile) -> Target:
-    policy: Model = target.policy.patched(repo_file.policy)
-    pr: Model = target.pr.patched(repo_file.pr)
-    env = repo_file.environments.get(target.environment or "")
-    if env is not None:
-        policy, pr = policy.patched(env.policy), pr.patched(env.pr)
-    return target.model_copy(update={"policy": policy, "pr": pr})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import re
 import string
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -25,14 +27,19 @@ from pydantic import (
 from bot.core.chatops.commands import command_kind
 from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image, validate_tag
-from bot.core.intents import TEMPLATE_FIELDS, PinMode, PrOptions
+from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
 from bot.core.patterns import user_regex
+from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
 from bot.core.versions import OrderingChoice, parse_range, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
 PERMISSIONS: tuple[str, ...] = get_args(PermissionName)
 CI_PLACEHOLDERS = frozenset({"sha", "short_sha", "branch", "run_number", "run_id", "ref_name"})
+#: what a CI rule's image may name: the part of the workflow's or job's name its glob matched
+CI_IMAGE_FIELDS = frozenset({"workflow", "job"})
+#: a placeholder's stand-in while a CI image pattern is made a glob (a valid name component)
+_SLOT = "x0slot0x"
 #: canonical names of config images are asked for on every event: remember them
 canonical = functools.lru_cache(maxsize=8192)(canonical_name)
 _REF_RE = re.compile(r"(env:[A-Za-z_][A-Za-z0-9_]*|file:\S+|setting:[a-z_]+)")
@@ -113,6 +120,15 @@ def _ci_template(value: str) -> str:
     return value
 
 
+def _ci_image(value: str) -> str:
+    """An image name that may hold ``{workflow}`` or ``{job}`` (filled from the CI run)."""
+    unknown = _format_fields(value) - CI_IMAGE_FIELDS
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {{workflow}}, {{job}})")
+    _image_name(value.format(workflow="x", job="x"))
+    return value
+
+
 def _text_template(value: str) -> str:
     unknown = _format_fields(value) - TEMPLATE_FIELDS
     if unknown:
@@ -145,6 +161,7 @@ def _repo_path(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_regex)]
 SemverRange = Annotated[str, AfterValidator(_semver_range)]
 ImageName = Annotated[str, AfterValidator(_image_name)]
+CiImage = Annotated[str, AfterValidator(_ci_image)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 #: a name that becomes part of the bot's branch (environments, groups): git's ref rules too
@@ -247,6 +264,13 @@ class Policy(Model):
     """Tags matching this regular expression are refused."""
     prereleases: bool = False
     """Admit semver prereleases such as 1.3.0-rc.1."""
+    variants: bool = True
+    """Docker variants, as Renovate's docker versioning reads tags: a version tag's suffix that
+    names a variant (7.4.2-alpine, 3.12-slim-bookworm) is no prerelease; the tag is compared as its
+    version (7.4.2) with tags of the same variant only, and written only where the manifest has
+    that variant (a plain tag only where it has a plain version). Suffixes that read as
+    prereleases (-rc.1, -beta2) or commit ids stay prereleases. false: every suffix is a semver
+    prerelease and any tag may replace any other."""
     ignore: tuple[str, ...] = ()
     """Tags never applied: exact tags or globs ('1.4.0', '1.5.*')."""
     pin: PinMode = "tag"
@@ -287,6 +311,7 @@ class Policy(Model):
             deny=self.deny,
             prereleases=self.prereleases,
             ignore=self.ignore,
+            variants=self.variants,
         )
 
 
@@ -369,10 +394,36 @@ class CiMatch(Model):
     """Globs of git tags whose runs count (tag pipelines); empty = none."""
     workflows: tuple[str, ...] = ()
     """Globs of workflow / pipeline names; empty = any."""
-    image: ImageName
-    """The image the run built."""
+    jobs: tuple[str, ...] = ()
+    """Globs of job names (GitLab pipelines list their jobs); the run counts only when one of
+    them succeeded. Empty = no condition on jobs."""
+    image: CiImage | None = None
+    """The image the run built. It may name {workflow} or {job}: the part of the workflow's (or
+    each successful job's) name that the '*' of the matching workflows (jobs) glob matched, or the
+    whole name, lower-cased: workflows: ['build-*'] and image: registry.example.com/shop/{workflow}
+    map the run of build-api to registry.example.com/shop/api. With {job}, one image per job."""
+    images: tuple[ImageName, ...] = ()
+    """Instead of image: every image the run built (a monorepo pipeline), all with the same tag."""
     tag: Annotated[str, AfterValidator(_ci_template)]
     """Tag the run pushed: {sha} {short_sha} {branch} {run_number} {run_id} {ref_name}."""
+
+    @model_validator(mode="after")
+    def _image_or_images(self) -> CiMatch:
+        if (self.image is None) == (not self.images):
+            raise ValueError("give image or images (not both)")
+        if self.image and "{job}" in self.image and not self.jobs:
+            raise ValueError("{job} needs jobs: the globs of the jobs that build images (not tests)")
+        return self
+
+    def image_globs(self) -> tuple[str, ...]:
+        """Canonical names (globs where the image names a placeholder) of what the rule builds."""
+        if self.images:
+            return tuple(canonical(i) for i in self.images)
+        assert self.image is not None
+        if not _format_fields(self.image):
+            return (canonical(self.image),)
+        filled = canonical(self.image.format(workflow=_SLOT, job=_SLOT))
+        return (filled.replace(_SLOT, "*"),)
 
 
 class Rule(Model):
@@ -418,13 +469,16 @@ class Rule(Model):
             return fnmatchcase(name, self.image_glob)
         if self.image_regex is not None:
             return user_regex(self.image_regex).fullmatch(name) is not None
-        return self.ci is not None and canonical(self.ci.image) == name
+        return self.ci is not None and any(fnmatchcase(name, g) for g in self.ci.image_globs())
 
 
 # --- environments, promotion, chat-ops, repo files -----------------------------------------------
 class Environment(Model):
     pr: PrSettings = PrSettings()
     policy: Policy = Policy()
+    promote_only: bool = False
+    """Take no registry push or CI run directly: only chat-ops promote (from the stage before it
+    in a promotion chain) and rollback change its targets."""
 
 
 class PromotionChain(Model):
@@ -516,6 +570,10 @@ class Config(Model):
     repo_files: RepoFiles | None = None
     """Read .manifest-bot.yaml from manifest repos; absent = never read."""
 
+    def promote_only(self, environment: str | None) -> bool:
+        env = self.environments.get(environment or "")
+        return env is not None and env.promote_only
+
     def forge(self, name: str) -> GitHubForge | GitLabForge | LocalForge:
         for forge in self.forges:
             if forge.name == name:
@@ -582,15 +640,50 @@ class Config(Model):
                 return name
         return names[0] if names else kind
 
+    def group_targets(self, group_key: GroupKey) -> list[tuple[Rule, Target]]:
+        """Every (rule, target) of one update group, in config order."""
+        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
+        return [
+            (rule, target)
+            for rule in self.rules
+            for target in rule.targets
+            if (target.forge, target.repo, target.branch, target.group_name) == where
+        ]
+
+    def pr_for_group(self, group_key: GroupKey, images: Iterable[str] = ()) -> PrOptions:
+        """The PR settings of a group now: those of the group's targets whose rule routes one of
+        ``images`` (every target of the group when none does). Labels, reviewers and assignees are
+        the union, in config order; every other setting is the first such target's. The branch
+        prefix and mode come from the group's first target whatever the images, so the group's
+        branch never depends on which images its PR holds. A group the config no longer routes
+        gets the defaults (and its environment's settings)."""
+        pairs = self.group_targets(group_key)
+        if not pairs:
+            return self._fallback_pr(group_key)
+        names = [canonical(i) for i in images]
+        chosen = [(r, t) for r, t in pairs if any(r.matches_image(n) for n in names)] or pairs
+        options = [self.pr_for(r, t) for r, t in chosen]
+        first = self.pr_for(*pairs[0])
+        return replace(
+            options[0],
+            labels=_union(o.labels for o in options),
+            reviewers=_union(o.reviewers for o in options),
+            assignees=_union(o.assignees for o in options),
+            branch_prefix=first.branch_prefix,
+            mode=first.mode,
+        )
+
+    def _fallback_pr(self, group_key: GroupKey) -> PrOptions:
+        env = self.environments.get(group_key.group)
+        pr = self.defaults.pr.patched(env.pr) if env is not None else self.defaults.pr
+        return pr.options()  # type: ignore[attr-defined]
+
     def branches_of(self, group_key: GroupKey) -> tuple[str, ...]:
         """The head branches ``<branch_prefix>/<env>/<group>`` the group's targets give its PR."""
-        found = []
-        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
-        for rule in self.rules:
-            for target in rule.targets:
-                if (target.forge, target.repo, target.branch, target.group_name) == where:
-                    prefix = self.pr_for(rule, target).branch_prefix
-                    found.append(f"{prefix}/{target.environment or 'default'}/{target.group_name}")
+        found = [
+            self.pr_for(rule, target).branch(target.environment, target.group_name)
+            for rule, target in self.group_targets(group_key)
+        ]
         return tuple(dict.fromkeys(found))
 
     def environment_of(self, group_key: GroupKey) -> str | None:
@@ -600,3 +693,7 @@ class Config(Model):
             if target.environment and same_group:
                 return target.environment
         return None
+
+
+def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for group in groups for item in group))

@@ -12,12 +12,11 @@ from bot.core.chatops.authz import Actor, Policy
 from bot.core.chatops.commands import DEFAULT_PREFIX, Command
 from bot.core.chatops.decisions import Promotion, Refusal
 from bot.core.chatops.replies import Outcome
-from bot.core.config.model import Config
 from bot.core.events import PrComment
 from bot.core.group_state import GroupState
-from bot.core.intents import OrderingKey, PlanResult, PrOptions, Skip
-from bot.core.keys import GroupKey
-from bot.core.ports import Forge, MergeMethod, PullRequest
+from bot.core.intents import OrderingKey, PlanResult, Skip
+from bot.core.ports import Forge, PullRequest
+from bot.core.pr_options import PrOptions
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
 
@@ -71,8 +70,8 @@ class ChatopsDeps:
     environment_of: Callable[[str], str | None] = lambda _group_key: None
     #: the head branches the config gives a group (``<branch_prefix>/<env>/<group>``)
     branches_of: Callable[[str], Sequence[str]] = lambda _group_key: ()
-    #: the merge method the config gives a group's PR (``pr.merge_method`` of its targets)
-    merge_method_of: Callable[[str], MergeMethod] = lambda _group_key: PrOptions().merge_method
+    #: a group's PR settings in the routing config now (merge method, labels, ...)
+    pr_options: Callable[[str], PrOptions] = lambda _group_key: PrOptions()
     #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
     schedule_auto_merge: Callable[[str, int, str], None] | None = None
     cancel_auto_merge: Callable[[str, int], None] | None = None
@@ -90,18 +89,6 @@ class Context:
     not_ours: str | None = None
     #: what a command will change, worked out once for authorisation and reused to carry it out
     plans: dict[Command, Promotion] = field(default_factory=dict)
-
-
-def configured_merge_method(config: Config | None, group_key: str) -> MergeMethod:
-    """``pr.merge_method`` of the group's targets in the config (the first target's, in config
-    order; the default without a config or when it has no target for the group any more)."""
-    key = GroupKey.parse(group_key)
-    for rule in config.rules if config is not None else ():
-        for target in rule.targets:
-            where = (target.forge, target.repo, target.branch, target.group_name)
-            if where == (key.forge, key.repo, key.base, key.group):
-                return config.pr_for(rule, target).merge_method
-    return PrOptions().merge_method
 
 
 def environment(ctx: Context) -> str | None:

@@ -166,9 +166,8 @@ def _merge(ctx: Context, command: Command) -> Outcome:
     if ctx.deps.groups.get(group_key(ctx)).state.hold:
         return Outcome(command, False, "this PR is held; `unhold` it first")
     # `merge` merges the way the config says the group's PRs merge; `squash and merge` is explicit
-    method: MergeMethod = (
-        "squash" if command.kind is CommandKind.SQUASH_MERGE else ctx.deps.merge_method_of(group_key(ctx))
-    )
+    configured = ctx.deps.pr_options(group_key(ctx)).merge_method
+    method: MergeMethod = "squash" if command.kind is CommandKind.SQUASH_MERGE else configured
     forge, repo, pr = ctx.deps.forge, ctx.event.repo, ctx.pr
     if pr is not None and pr.mergeable:
         try:

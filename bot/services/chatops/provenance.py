@@ -8,8 +8,8 @@ A PR is the bot's, and chat-ops acts on it, only when all of these hold:
    the bot opened or found the PR), else by the hidden marker in the body — which anyone who can
    edit the body can forge, so it is only a hint to check, never an authority;
 3. its base is the group's base branch and its head branch is one of the group's deterministic
-   branches ``<branch_prefix>/<env>/<group>`` (from the routing config, from the group's active
-   intents, or the branch the bot itself recorded for the group).
+   branches ``<branch_prefix>/<env>/<group>`` (from the routing config now, or the branch the bot
+   itself recorded for the group, which an open PR keeps when the config's prefix changes).
 
 Anything else — a person's PR carrying a copied marker, a marker naming another repository's or
 another forge's group, a branch that is not the group's — is refused with the reason.
@@ -23,7 +23,6 @@ from bot.core.keys import GroupKey
 from bot.core.marker import parse_marker
 from bot.core.ports import PullRequest
 from bot.services.chatops.context import ChatopsDeps
-from bot.services.lifecycle import branch_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +42,8 @@ def same_account(author: str | None, bot: str | None) -> bool:
 
 
 def group_branches(deps: ChatopsDeps, group_key: str) -> set[str]:
-    """Every head branch the group's PR may have: the config's, the active intents', the recorded."""
+    """Every head branch the group's PR may have: the config's and the one the bot recorded."""
     branches = set(deps.branches_of(group_key))
-    branches.update(branch_name(i) for i in deps.intents.snapshot(group_key).active.values())
     recorded = deps.groups.get(group_key).head_branch
     if recorded:
         branches.add(recorded)

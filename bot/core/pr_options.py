@@ -1,0 +1,39 @@
+"""How a group's pull request looks and behaves, resolved from the routing config (pure).
+
+Stored intents never carry these: the reconcile resolves them from the *current* config (and the
+manifest repo's own file at the base commit), so a changed title template, label or reviewer
+reaches open PRs on their next reconcile (``bot.core.config.model.Config.pr_for_group``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+#: placeholders PR title and commit templates may use (``bot.core.render`` fills them)
+TEMPLATE_FIELDS = frozenset({"env", "group", "image", "short_image", "tag", "old", "count"})
+
+
+@dataclass(frozen=True, slots=True)
+class PrOptions:
+    """The PR settings of one group."""
+
+    title_template: str = "chore({env}): bump {short_image} to {tag}"
+    commit_template: str = "chore({env}): bump {short_image} to {tag}"
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    draft: bool = False
+    auto_merge: bool = False
+    merge_method: Literal["merge", "squash", "rebase"] = "squash"
+    branch_prefix: str = "manifest-bot"
+    #: "pr" opens a pull request; "push" commits straight to the base branch (Flux-style write-back)
+    mode: Literal["pr", "push"] = "pr"
+
+    def branch(self, environment: str | None, group: str) -> str:
+        """The bot's head branch for a group: ``<branch_prefix>/<environment>/<group>``."""
+        return f"{self.branch_prefix}/{environment or 'default'}/{group}"
+
+
+#: the settings of a config that sets none (defaults for callers given no options)
+DEFAULT_PR = PrOptions()

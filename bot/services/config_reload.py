@@ -1,0 +1,86 @@
+"""What follows a routing config reload: say it (logs, metrics, the status page's record) and,
+in the one process that first runs with a new config, ask every group whose PR settings changed
+to reconcile, so open PRs take the new titles, labels and reviewers now rather than on their next
+version bump. A refused file is logged once with every problem and kept on the status page until
+a valid file replaces it; the config in use does not change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.core.config import Config
+from bot.core.keys import GroupKey
+from bot.metrics import CONFIG_REFUSED, CONFIG_RELOADS
+from bot.services.config_source import Reload
+from bot.store.config_state import ConfigStateStore
+from bot.store.intents import IntentStore
+
+log = logging.getLogger(__name__)
+
+
+def after_reload(
+    reload: Reload,
+    *,
+    state: ConfigStateStore,
+    intents: IntentStore,
+    request_reconcile: Callable[[str], object],
+    now: float,
+) -> list[str]:
+    """Record ``reload``; returns the groups asked to reconcile."""
+    if reload.outcome == "refused" and reload.refusal is not None:
+        refusal = reload.refusal
+        CONFIG_RELOADS.labels(outcome="refused").inc()
+        CONFIG_REFUSED.set(1)
+        keeping = "still running the one loaded before" if reload.config is not None else "nothing to run"
+        log.error(
+            "routing config %s refused (%s): %s",
+            refusal.path,
+            keeping,
+            "; ".join(refusal.problems),
+            extra={"config_digest": refusal.digest, "problems": list(refusal.problems)},
+        )
+        state.refused(refusal.path, refusal.digest, refusal.problems, now)
+        return []
+    if reload.outcome == "restored":
+        CONFIG_REFUSED.set(0)
+        log.info("routing config %s is the one in use again; the refusal is over", reload.path)
+        state.refusal_over()
+        return []
+    if reload.outcome != "loaded" or reload.config is None:
+        return []
+    CONFIG_RELOADS.labels(outcome="loaded").inc()
+    CONFIG_REFUSED.set(0)
+    log.info("routing config %s loaded", reload.path, extra={"config_digest": reload.digest})
+    state.loaded(reload.path, reload.digest, now)
+    before = state.claim(reload.digest)
+    if before == reload.digest:
+        return []  # another process took this config first and asked already
+    known = reload.previous if before is not None and before == reload.previous_digest else None
+    groups = changed_groups(intents, reload.config, known)
+    for group_key in groups:
+        intents.bump(group_key)
+        request_reconcile(group_key)
+    if groups:
+        log.info("the routing config changed the PR settings of %d group(s); reconciling them", len(groups))
+    return groups
+
+
+def changed_groups(intents: IntentStore, new: Config, old: Config | None) -> list[str]:
+    """Groups with an open PR whose PR settings differ between ``old`` and ``new`` (every group
+    with an open PR when the config before is not known, as after a restart)."""
+    out = []
+    for group_key in intents.groups.all_keys():
+        if intents.groups.get(group_key).pr_number is None:
+            continue
+        if old is None or _differs(intents, group_key, new, old):
+            out.append(group_key)
+    return out
+
+
+def _differs(intents: IntentStore, group_key: str, new: Config, old: Config) -> bool:
+    if new.repo_files != old.repo_files:
+        return True  # what a repo file may set changed: its groups' settings may have
+    key = GroupKey.parse(group_key)
+    images = sorted({i.image for i in intents.snapshot(group_key).active.values()})
+    return new.pr_for_group(key, images) != old.pr_for_group(key, images)
