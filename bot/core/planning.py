@@ -388,9 +388,10 @@ def plan_for_environment(
 def poll_tags(config: Config, image: str, tags: Iterable[str] | None) -> tuple[str, ...]:
     """What a registry poll of ``image`` plans as pushes: for every target of the push rules the
     image reaches, the tag it follows the digest of, or the highest of ``tags`` its policy allows
-    (``None``: the tags were not listed, because every target follows a digest). Under ordering
-    ``auto`` only version tags order by the tag alone; ``run-number`` and ``push-time`` cannot.
-    Distinct tags, in config order."""
+    in each Docker variant (``7.4.2-alpine`` competes only with other ``-alpine`` tags, and the
+    planner writes it only where the manifest has that variant; ``None``: the tags were not listed,
+    because every target follows a digest). Under ordering ``auto`` only version tags order by the
+    tag alone; ``run-number`` and ``push-time`` cannot. Distinct tags, in config order."""
     name = canonical_name(image)
     listed = tuple(tags) if tags is not None else ()
     chosen: dict[str, None] = {}
@@ -399,8 +400,7 @@ def poll_tags(config: Config, image: str, tags: Iterable[str] | None) -> tuple[s
             continue
         for target in rule.targets:
             policy = config.policy_for(rule, target)
-            best = policy.digest or _highest(policy, listed)
-            if best is not None:
+            for best in (policy.digest,) if policy.digest else _highest(policy, listed):
                 chosen.setdefault(best)
     return tuple(chosen)
 
@@ -416,18 +416,22 @@ def needs_tag_list(config: Config, image: str) -> bool:
     )
 
 
-def _highest(policy: Policy, tags: Iterable[str]) -> str | None:
-    best: tuple[tuple[tuple[int, int | str], ...], str] | None = None
+def _highest(policy: Policy, tags: Iterable[str]) -> list[str]:
+    """The highest tag the policy allows in each variant (plain versions first, then variants by
+    name); with variants off, one highest over all tags."""
+    best: dict[str, tuple[tuple[tuple[int, int | str], ...], str]] = {}
     for tag in tags:
         if policy.rejection(tag) is not None:
             continue
-        scheme = choose_scheme(policy.ordering, tag)
+        comparable_version = comparable_tag(tag, variants=policy.variants)
+        scheme = choose_scheme(policy.ordering, comparable_version)
         if scheme in POLL_UNORDERED:
             continue
         try:
-            key = comparable(ordering_key(scheme, tag))
+            key = comparable(ordering_key(scheme, comparable_version))
         except Unorderable:
             continue
-        if best is None or key > best[0]:
-            best = (key, tag)
-    return best[1] if best is not None else None
+        variant = version_variant(tag, variants=policy.variants) or ""
+        if variant not in best or key > best[variant][0]:
+            best[variant] = (key, tag)
+    return [best[v][1] for v in sorted(best)]

@@ -89,22 +89,29 @@ TAGS = ["1.0.0", "1.2.0", "1.10.1", "2.0.0", "2.1.0-rc.1", "latest", "sha-012345
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
-        ("{}", "2.0.0"),  # auto: only version tags order by the tag alone; 1.10.1 < 2.0.0 (not text)
-        ("{semver: '^1'}", "1.10.1"),
-        ("{semver: '^1', deny: '-debug$'}", "1.10.1"),
-        ("{prereleases: true}", "2.1.0-rc.1"),
-        ("{semver: '^1', prereleases: true}", "1.11.0-debug"),
-        ("{semver: '^1', prereleases: true, ignore: ['1.11.*']}", "1.10.1"),
-        ("{allow: '^v'}", "v1.9.0"),
-        ("{ordering: lexical}", "v1.9.0"),
-        ("{ordering: numeric, allow: '^1[.]'}", "1.10.1"),  # 1.11.0-debug is a prerelease
-        ("{ordering: numeric}", "sha-0123456"),  # numeric means numbers, whatever they are
-        ("{semver: '^3'}", None),
+        # variants off: a suffix is a prerelease (the per-variant choice has its own test below)
+        ("{variants: false}", "2.0.0"),  # auto: only version tags order by the tag alone; 1.10.1 < 2.0.0
+        ("{variants: false, semver: '^1'}", "1.10.1"),
+        ("{variants: false, semver: '^1', deny: '-debug$'}", "1.10.1"),
+        ("{variants: false, prereleases: true}", "2.1.0-rc.1"),
+        ("{variants: false, semver: '^1', prereleases: true}", "1.11.0-debug"),
+        ("{variants: false, semver: '^1', prereleases: true, ignore: ['1.11.*']}", "1.10.1"),
+        ("{variants: false, allow: '^v'}", "v1.9.0"),
+        ("{variants: false, ordering: lexical}", "v1.9.0"),
+        ("{variants: false, ordering: numeric, allow: '^1[.]'}", "1.10.1"),  # -debug: a prerelease
+        ("{variants: false, ordering: numeric}", "sha-0123456"),  # numeric means numbers, whatever
+        ("{variants: false, semver: '^3'}", None),
     ],
 )
 def test_poll_chooses_the_highest_tag_the_policy_allows(policy: str, expected: str | None) -> None:
     cfg = config(f"- name: api\n  image: ghcr.io/acme/api\n  policy: {policy}\n  {TARGET}\n")
     assert poll_tags(cfg, "ghcr.io/acme/api", TAGS) == ((expected,) if expected else ())
+
+
+def test_poll_chooses_the_highest_of_each_docker_variant() -> None:
+    cfg = config(f"- name: redis\n  image: docker.io/library/redis\n  {TARGET}\n")
+    tags = ["7.2.5", "7.4.1", "7.4.2-alpine", "7.2.9-alpine", "7.4.0-slim", "7.4.1-rc1", "latest"]
+    assert poll_tags(cfg, "docker.io/library/redis", tags) == ("7.4.1", "7.4.2-alpine", "7.4.0-slim")
 
 
 def test_poll_chooses_per_target_and_plans_each_tag_once() -> None:
@@ -124,8 +131,9 @@ def test_poll_chooses_per_target_and_plans_each_tag_once() -> None:
       targets: [{forge: github, repo: acme/deploy, environment: qa}]
     """
     cfg = config(rules)
-    assert poll_tags(cfg, "ghcr.io/acme/api", TAGS) == ("2.1.0-rc.1", "1.10.1", "latest")
-    assert poll_tags(cfg, "quay.io/acme/other", TAGS) == ("2.0.0",)
+    # each Docker variant competes with its own kind: 1.11.0-debug is the highest "-debug" build
+    assert poll_tags(cfg, "ghcr.io/acme/api", TAGS) == ("2.1.0-rc.1", "1.11.0-debug", "1.10.1", "latest")
+    assert poll_tags(cfg, "quay.io/acme/other", TAGS) == ("2.0.0", "1.11.0-debug")
     assert needs_tag_list(cfg, "ghcr.io/acme/api")
 
 
@@ -137,10 +145,12 @@ def test_a_poll_of_an_image_whose_targets_all_follow_a_digest_lists_no_tags() ->
 
 def test_polled_tags_plan_exactly_as_a_push_would() -> None:
     cfg = config(f"- name: api\n  image: ghcr.io/acme/api\n  policy: {{semver: '^1'}}\n  {TARGET}\n")
-    (tag,) = poll_tags(cfg, "ghcr.io/acme/api", TAGS)
-    polled_event = ImagePushed(image="ghcr.io/acme/api", tag=tag, digest=None, source="poll")
-    polled = plan(polled_event, cfg, received_at="2024-05-01T10:00:00Z").intents
-    pushed = plan(push(tag=tag), cfg, received_at="2024-05-01T10:00:00Z").intents
-    assert [(i.group_key, i.target_key, i.tag, i.ordering_key) for i in polled] == [
-        (i.group_key, i.target_key, i.tag, i.ordering_key) for i in pushed
-    ]
+    tags = poll_tags(cfg, "ghcr.io/acme/api", TAGS)
+    assert tags == ("1.10.1", "1.11.0-debug")  # the plain versions' highest, and the -debug variant's
+    for tag in tags:
+        polled_event = ImagePushed(image="ghcr.io/acme/api", tag=tag, digest=None, source="poll")
+        polled = plan(polled_event, cfg, received_at="2024-05-01T10:00:00Z").intents
+        pushed = plan(push(tag=tag), cfg, received_at="2024-05-01T10:00:00Z").intents
+        assert [(i.group_key, i.target_key, i.tag, i.ordering_key) for i in polled] == [
+            (i.group_key, i.target_key, i.tag, i.ordering_key) for i in pushed
+        ]

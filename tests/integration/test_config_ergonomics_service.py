@@ -40,6 +40,7 @@ forges:
   - {{name: local, kind: local, path: "{root}"}}
 environments: {{dev: {{}}, prod: {{promote_only: true}}}}
 promotion: [{{name: main, environments: [dev, prod]}}]
+defaults: {{policy: {{verify: false}}}}  # the images live in no registry here
 rules:
   - name: api
     image: {IMAGE}

@@ -11,7 +11,6 @@ import pytest
 import redis
 from rq import SimpleWorker
 
-from bot.core.config.loader import load_config
 from bot.core.events import Delivery, ImagePushed
 from bot.deps import Container
 from bot.errors import ConfigError
@@ -43,9 +42,10 @@ def _config(root: Path) -> str:
 
 @pytest.fixture
 def container(settings: Settings, redis_conn: redis.Redis, tmp_path: Path) -> Iterator[Container]:
-    built = Container(settings)
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(_config(tmp_path))
+    built = Container(settings.model_copy(update={"config_path": routing}))
     built.__dict__["redis"] = redis_conn
-    built.__dict__["config"] = load_config(_config(tmp_path), "routing.yaml")
     runtime.install(built)
     yield built
     runtime.install(None)
