@@ -336,3 +336,18 @@ def test_setting_references_name_secret_process_settings() -> None:
     for name in SECRET_SETTINGS:
         assert name in Settings.model_fields
         assert "SecretStr" in str(Settings.model_fields[name].annotation), name
+
+
+def test_a_key_inherited_through_a_merge_key_is_reported_not_crashed_on() -> None:
+    """A key a mapping gets from ``<<: *anchor`` has no line of its own: the mapping's is used."""
+    text = (
+        "forges: [{name: gh, kind: github}]\n"
+        "x0: &a0 {kind: nope}\n"
+        "rules:\n"
+        "  - <<: *a0\n"
+        "    name: a\n"
+        "    targets: [{forge: gh, repo: a/b}]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load(text)
+    assert "bot.yaml:4: rules[0].kind: unknown key 'kind'" in "\n".join(info.value.problems)

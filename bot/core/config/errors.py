@@ -23,7 +23,7 @@ def locate(root: Any, loc: Loc) -> tuple[int, str, Any]:
     node, line, path = root, _start_line(root), ""
     for step in loc:
         if isinstance(node, dict) and step in node:
-            line = node.lc.key(step)[0] + 1 if hasattr(node, "lc") else line
+            line = _key_line(node, step, line)
             path += f".{step}" if path else str(step)
             node = node[step]
         elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
@@ -39,6 +39,16 @@ def locate(root: Any, loc: Loc) -> tuple[int, str, Any]:
         else:
             path += f"[{step}]"
     return line, path or "(top level)", node
+
+
+def _key_line(node: Any, key: int | str, default: int) -> int:
+    """The line of ``key`` in a mapping; a key it has through a merge key (``<<: *anchor``) has no
+    line of its own there, so the mapping's line stands."""
+    lc = getattr(node, "lc", None)
+    try:
+        return int(lc.key(key)[0]) + 1 if lc is not None else default
+    except (KeyError, TypeError):
+        return default
 
 
 def _start_line(node: Any) -> int:
