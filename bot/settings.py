@@ -31,7 +31,7 @@ class Settings(BaseModel):
     redis_prefix: str = "mb"
     job_timeout_s: int = 300
     lock_timeout_s: int = 60
-    retry_max: int = 5
+    retry_max: int = Field(default=5, ge=0)
     retry_base_s: float = 2.0
     retry_cap_s: float = 300.0
     delivery_ttl_s: int = 7 * 24 * 3600

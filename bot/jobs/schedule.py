@@ -150,8 +150,12 @@ class Scheduler:
         self._orphans = conn.register_script(_ORPHANS)
 
     # --- retries -------------------------------------------------------------------------------
-    def retry_policy(self) -> Retry:
+    def retry_policy(self) -> Retry | None:
+        """rq's retries of a failed job; None with ``retry_max`` 0 (rq refuses ``Retry(max=0)``):
+        a transient failure then waits for the sweep's backoff instead."""
         s = self.settings
+        if s.retry_max == 0:
+            return None
         return Retry(max=s.retry_max, interval=[math.ceil(backoff(s.retry_base_s, s.retry_cap_s, 0))])
 
     def backoff(self, attempt: int) -> float:

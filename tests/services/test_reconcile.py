@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import redis
 from rq import Queue
+from rq.job import Job
 
 from bot.core.events import Delivery, ImagePushed, PrClosed, Push
 from bot.deps import Container
 from bot.errors import Conflict, ManifestError, RateLimited, Transient
 from bot.forges.local.adapter import LocalGitForge
 from bot.jobs import runtime
-from bot.jobs.schedule import retry_delay
+from bot.jobs.schedule import Scheduler, retry_delay
 from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile, reconcile_locked
 from bot.settings import Settings
@@ -205,6 +206,15 @@ def test_request_reconcile_coalesces_until_the_job_starts(
     assert queue.job_ids == [first]
     container.scheduler.clear_marker(DEV)  # what the job does once it holds the lock
     assert container.scheduler.request_reconcile(DEV) not in (None, first)
+
+
+def test_no_rq_retries_when_retry_max_is_zero(container: Container, redis_conn: redis.Redis) -> None:
+    """rq refuses ``Retry(max=0)``: with retries off a reconcile is still queued (the sweep's
+    backoff retries a group left dirty), rather than every event job failing."""
+    scheduler = Scheduler(redis_conn, container.settings.model_copy(update={"retry_max": 0}), container.queue)
+    job_id = scheduler.request_reconcile(DEV)
+    assert job_id is not None
+    assert Job.fetch(job_id, connection=redis_conn).retries_left in (None, 0)
 
 
 def test_reconcile_locked_runs_again_while_generation_moves(container: Container) -> None:
