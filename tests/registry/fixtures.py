@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.support import LocalRegistry, TokenIssuer, missing_tools, run_registry
+from bot.demo.registry import missing_tools
+from tests.registry.support import LocalRegistry, TokenIssuer, run_registry
 
 
 def require_tools() -> None:

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import gzip
-import hashlib
 import http.server
-import io
 import json
 import os
 import shutil
-import socket
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -37,18 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-TOOLS = ("docker-registry", "skopeo")
+# the demo runs real registries too: one writer of OCI layouts, one port picker, one tools check
+from bot.demo.registry import free_port, write_layout
+
 START_TIMEOUT_S = 15.0
-
-
-def missing_tools() -> list[str]:
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -58,64 +45,6 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-# --- images -------------------------------------------------------------------------------------
-def _blob(root: Path, data: bytes) -> tuple[str, int]:
-    digest = hashlib.sha256(data).hexdigest()
-    (root / "blobs" / "sha256" / digest).write_bytes(data)
-    return f"sha256:{digest}", len(data)
-
-
-def write_layout(root: Path, tag: str, content: bytes) -> str:
-    """An OCI image layout holding one image tagged ``tag`` (one small layer with ``content``, a
-    config, a manifest, ``index.json``); returns the manifest digest."""
-    (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-    tar = io.BytesIO()
-    with tarfile.open(fileobj=tar, mode="w") as archive:
-        info = tarfile.TarInfo("app.txt")
-        info.size = len(content)
-        archive.addfile(info, io.BytesIO(content))
-    layer_digest, layer_size = _blob(root, gzip.compress(tar.getvalue(), mtime=0))
-    diff_id = "sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()
-    config = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    }
-    config_digest, config_size = _blob(root, json.dumps(config).encode())
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config_size,
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": layer_digest,
-                "size": layer_size,
-            }
-        ],
-    }
-    digest, size = _blob(root, json.dumps(manifest).encode())
-    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": digest,
-                "size": size,
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }
-        ],
-    }
-    (root / "index.json").write_text(json.dumps(index))
-    return digest
 
 
 # --- token server -------------------------------------------------------------------------------
