@@ -12,15 +12,17 @@ events (a CI pipeline id for a pipeline that pushes two images) is a new deliver
 - ``<prefix>:deliveries:recent``: refs by reception time (status page), ``…:queued``: refs whose
   job has not recorded an outcome yet (the sweep re-enqueues those whose job is gone).
 
-``admit`` reads the record under WATCH and writes the record *and* the rq job in one MULTI/EXEC:
-both exist or neither does, so a Redis that refuses writes (maxmemory, a read-only replica) or
-drops the connection leaves no claim that would turn the sender's retry into a duplicate.
+``admit`` takes two round trips: a claim script decides and writes the record (over our own keys
+only), then rq's public API enqueues the job in one MULTI/EXEC. When the enqueue fails (maxmemory,
+a read-only replica, a dropped connection) the claim is undone, so the sender's retry is accepted;
+a claim that cannot even be undone is enqueued by the sweep, so nothing is lost.
 How duplicates are decided: docs/intake.md, "Dedupe and queueing".
 Statuses: ``queued`` → ``processed`` | ``failed``; ``ignored`` for deliveries with nothing to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -42,6 +44,10 @@ from bot.store import jobs
 Status = Literal["queued", "processed", "failed", "ignored"]
 RECENT_MAX = 1000
 MAX_WATCH_RETRIES = 50
+#: a "queued" record claimed this recently is being enqueued by another request: a duplicate. An
+#: enqueue cannot take longer (the connection's socket timeout is 5 s; a failed one is undone), so
+#: an older claim whose job will not run was lost, and a redelivery enqueues it again
+STALE_CLAIM_S = 5
 
 #: KEYS: record, id index, recent. ARGV: mapping pairs…, then ttl, ref, now, recent max.
 #: Writes an ignored record unless the ref already holds another status (never overwrites work).
@@ -57,6 +63,54 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[n]) + 1))
 return 1
 """
 
+#: KEYS: record, id key, recent, queued. ARGV: now, ref, id, source, events JSON, received_at,
+#: ttl, recent max, stale-claim seconds, force ("1": take a stale "queued" record again).
+#: Decides and claims in one step: processed, or queued with a fresh claim → duplicate; queued with
+#: a stale claim → "check" (the caller asks rq whether its job will still run) unless ``force``;
+#: otherwise the record is written "queued" with ``claimed_at`` = now → new | retry.
+#: Returns {outcome, previous status, attempts, the id's previous latest ref}.
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'received_at', 'claimed_at')
+local status = cur[1] or ''
+local latest = redis.call('GET', KEYS[2]) or ''
+if status == 'processed' then return {'duplicate', status, 0, latest} end
+if status == 'queued' then
+  if now - (tonumber(cur[4]) or 0) < tonumber(ARGV[9]) then return {'duplicate', status, 0, latest} end
+  if ARGV[10] ~= '1' then return {'check', status, 0, latest} end
+end
+local attempts = (tonumber(cur[2]) or 0) + 1
+local first = cur[3]
+if not first or first == '' then first = ARGV[6] end
+redis.call('HSET', KEYS[1], 'id', ARGV[3], 'ref', ARGV[2], 'source', ARGV[4], 'status', 'queued',
+  'reason', '', 'events', ARGV[5], 'attempts', attempts, 'received_at', first, 'updated_at', ARGV[6],
+  'claimed_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[7])
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[8]) + 1))
+redis.call('ZADD', KEYS[4], now, ARGV[2])
+local outcome = 'retry'
+if status == '' then outcome = 'new' end
+return {outcome, status, attempts, latest}
+"""
+
+#: KEYS: record, id key, recent, queued. ARGV: our claimed_at, ref, previous status, previous latest.
+#: Undo our claim after the enqueue failed (only if the claim is still ours).
+_UNCLAIM = """
+if redis.call('HGET', KEYS[1], 'claimed_at') ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  if ARGV[4] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[4], 'KEEPTTL') end
+  return 1
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claimed_at', '0')
+if ARGV[3] ~= 'queued' then redis.call('ZREM', KEYS[4], ARGV[2]) end
+return 1
+"""
+
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
@@ -69,10 +123,14 @@ def _hash(text: str, n: int = 32) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
 
 
-def events_digest(events: tuple[Event, ...]) -> str:
+def events_json(events: tuple[Event, ...]) -> str:
+    """The parsed events as stored, in one canonical form (sorted keys): what the digest reads."""
+    return json.dumps([event_to_dict(e) for e in events], sort_keys=True, separators=(",", ":"))
+
+
+def events_digest(events: tuple[Event, ...], canonical: str | None = None) -> str:
     """A digest of the parsed events: two deliveries of one id carry the same work iff equal."""
-    canonical = json.dumps([event_to_dict(e) for e in events], sort_keys=True, separators=(",", ":"))
-    return _hash(canonical, 16)
+    return _hash(canonical if canonical is not None else events_json(events), 16)
 
 
 def delivery_ref(delivery_id: str, digest: str) -> str:
@@ -137,6 +195,8 @@ class DeliveryStore:
         self.queued_key = settings.key("deliveries", "queued")
         self._update = conn.register_script(_UPDATE_IF_EXISTS)
         self._ignore = conn.register_script(_IGNORE)
+        self._claim_script = conn.register_script(_CLAIM)
+        self._unclaim = conn.register_script(_UNCLAIM)
 
     # --- keys ----------------------------------------------------------------------------------
     def key(self, ref: str) -> str:
@@ -149,8 +209,8 @@ class DeliveryStore:
         """The deterministic rq job id of a delivery."""
         return f"{self._settings.redis_prefix}-delivery-{ref}"
 
-    def ref_of(self, delivery: Delivery) -> str:
-        return delivery_ref(delivery.id, events_digest(delivery.events))
+    def ref_of(self, delivery: Delivery, canonical: str | None = None) -> str:
+        return delivery_ref(delivery.id, events_digest(delivery.events, canonical))
 
     # --- intake --------------------------------------------------------------------------------
     def admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
@@ -164,57 +224,45 @@ class DeliveryStore:
             raise unavailable(exc) from exc
 
     def _admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        ref = self.ref_of(delivery)
-        key, id_key = self.key(ref), self._id_key(delivery.id)
-        with self._redis.pipeline() as pipe:
-            for _ in range(MAX_WATCH_RETRIES):
-                try:
-                    pipe.watch(key, id_key)
-                    found = pipe.hmget(key, "status", "attempts", "received_at")
-                    status, attempts, first = (_text(v) for v in found)
-                    if self._will_run(status, queue, ref):
-                        return Admission("duplicate", ref, status=status, attempts=0)
-                    latest = _text(pipe.get(id_key))
-                    pipe.multi()
-                    count = int(attempts or 0) + 1
-                    self._write_queued(pipe, delivery, ref, count, first)
-                    self._enqueue(pipe, queue, func, ref, clear_failed=status in ("failed", "queued"))
-                    pipe.execute()
-                    outcome: Literal["new", "retry"] = "retry" if status else "new"
-                    return Admission(outcome, ref, attempts=count, reused=latest not in (None, ref))
-                except redis.WatchError:
-                    continue
-        raise StoreUnavailable(f"delivery {ref}: too much contention admitting it")
+        events = events_json(delivery.events)
+        ref = self.ref_of(delivery, events)
+        stamp = repr(float(self._clock()))
+        outcome, previous, attempts, latest = self._claim(delivery, events, ref, stamp, force=False)
+        if outcome == "check":  # queued, claimed long ago: a duplicate only while its job will run
+            if jobs.pending(queue, self.job_id(ref)):
+                return Admission("duplicate", ref, status=previous, attempts=0)
+            outcome, previous, attempts, latest = self._claim(delivery, events, ref, stamp, force=True)
+        if outcome not in ("new", "retry"):
+            return Admission("duplicate", ref, status=previous, attempts=0)
+        try:
+            with self._redis.pipeline() as pipe:
+                self._enqueue(pipe, queue, func, ref, clear_failed=previous in ("failed", "queued"))
+                pipe.execute()
+        except redis.RedisError:
+            self._release(ref, delivery.id, stamp, previous, latest)
+            raise
+        reused = latest not in ("", ref)
+        return Admission("retry" if outcome == "retry" else "new", ref, attempts=attempts, reused=reused)
 
-    def _will_run(self, status: str | None, queue: Queue, ref: str) -> bool:
-        """Processed already, or its job is still going to run: a redelivery is a duplicate."""
-        return status == "processed" or (status == "queued" and jobs.pending(queue, self.job_id(ref)))
+    def _claim(
+        self, delivery: Delivery, events: str, ref: str, stamp: str, *, force: bool
+    ) -> tuple[str, str, int, str]:
+        """Run the claim script: (outcome, previous status, attempts, the id's previous ref)."""
+        keys = [self.key(ref), self._id_key(delivery.id), self._recent_key, self.queued_key]
+        args = [
+            stamp, ref, delivery.id, delivery.source, events, delivery.received_at or _iso(float(stamp)),
+            self._settings.delivery_ttl_s, RECENT_MAX, STALE_CLAIM_S, "1" if force else "0",
+        ]  # fmt: skip
+        outcome, previous, attempts, latest = self._claim_script(keys=keys, args=args)
+        return _text(outcome) or "", _text(previous) or "", int(attempts), _text(latest) or ""
 
-    def _write_queued(
-        self, pipe: redis.client.Pipeline, delivery: Delivery, ref: str, attempts: int, first: str | None
-    ) -> None:
-        now = self._clock()
-        events = json.dumps([event_to_dict(e) for e in delivery.events], separators=(",", ":"))
-        key, ttl = self.key(ref), self._settings.delivery_ttl_s
-        pipe.hset(
-            key,
-            mapping={
-                "id": delivery.id,
-                "ref": ref,
-                "source": delivery.source,
-                "status": "queued",
-                "reason": "",
-                "events": events,
-                "attempts": attempts,
-                "received_at": first or delivery.received_at or _iso(now),
-                "updated_at": _iso(now),
-            },
-        )
-        pipe.expire(key, ttl)
-        pipe.set(self._id_key(delivery.id), ref, ex=ttl)
-        pipe.zadd(self._recent_key, {ref: now})
-        pipe.zremrangebyrank(self._recent_key, 0, -(RECENT_MAX + 1))
-        pipe.zadd(self.queued_key, {ref: now})
+    def _release(self, ref: str, delivery_id: str, stamp: str, previous: str, latest: str) -> None:
+        """Undo our claim after a failed enqueue, so the sender's retry is accepted at once. When
+        even this fails, the record stays ``queued``: a retry within ``STALE_CLAIM_S`` is a
+        duplicate, and the sweep enqueues the delivery once its claim is older than its grace."""
+        keys = [self.key(ref), self._id_key(delivery_id), self._recent_key, self.queued_key]
+        with contextlib.suppress(redis.RedisError):
+            self._unclaim(keys=keys, args=[stamp, ref, previous, latest])
 
     def _enqueue(
         self, pipe: redis.client.Pipeline, queue: Queue, func: str, ref: str, *, clear_failed: bool

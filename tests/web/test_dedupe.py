@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from bot.core.events import CiFinished, Delivery, ImagePushed
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
-from bot.store.deliveries import DeliveryStore, delivery_ref, events_digest
+from bot.store.deliveries import STALE_CLAIM_S, DeliveryStore, delivery_ref, events_digest
 from tests.conftest import TEST_REDIS_URL
 
 PUSH = ImagePushed("ghcr.io/acme/api", "1.4.2", None, "generic")
@@ -48,9 +49,24 @@ FAIL = f"{__name__}.failing_job"
 CRASH = f"{__name__}.crashing_job"
 
 
+class Clock:
+    """The store's clock, moved by the test (claims age without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def store(settings: Settings, redis_conn: redis.Redis) -> DeliveryStore:
-    return DeliveryStore(redis_conn, settings)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(settings: Settings, redis_conn: redis.Redis, clock: Clock) -> DeliveryStore:
+    return DeliveryStore(redis_conn, settings, clock)
 
 
 @pytest.fixture
@@ -142,10 +158,12 @@ def test_failed_delivery_is_processed_again(store: DeliveryStore, queue: Queue) 
 
 
 def test_queued_record_whose_job_is_gone_is_enqueued_again_on_redelivery(
-    store: DeliveryStore, queue: Queue
+    store: DeliveryStore, queue: Queue, clock: Clock
 ) -> None:
     store.admit(delivery(), queue, OK)
     queue.empty()  # the job is gone (a worker died after taking it, deleted by hand)
+    assert store.admit(delivery(), queue, OK).outcome == "duplicate"  # its claim is fresh: in flight?
+    clock.now += STALE_CLAIM_S  # no enqueue takes this long: it was lost
     again = store.admit(delivery(), queue, OK)
     assert (again.outcome, again.attempts) == ("retry", 2)
     assert queue.job_ids == [store.job_id(ref(delivery()))]
@@ -153,9 +171,12 @@ def test_queued_record_whose_job_is_gone_is_enqueued_again_on_redelivery(
     assert store.record("github-d1").status == "processed"  # type: ignore[union-attr]
 
 
-def test_job_that_died_without_an_outcome_is_enqueued_again(store: DeliveryStore, queue: Queue) -> None:
+def test_job_that_died_without_an_outcome_is_enqueued_again(
+    store: DeliveryStore, queue: Queue, clock: Clock
+) -> None:
     store.admit(delivery(), queue, CRASH)
     work(queue)
+    clock.now += STALE_CLAIM_S
     job_id = store.job_id(ref(delivery()))
     assert store.record("github-d1").status == "queued"  # type: ignore[union-attr]
     assert queue.failed_job_registry.get_job_ids() == [job_id]
@@ -255,7 +276,8 @@ def test_concurrent_admissions_of_one_id_enqueue_exactly_one_job(
 ) -> None:
     """Eight threads, each with its own connection, admit the same delivery at the same moment."""
     if previous == "lost":  # a queued record whose job was lost: exactly one redelivery enqueues it
-        DeliveryStore(redis_conn, settings).admit(delivery(), queue, OK)
+        long_ago = time.time() - STALE_CLAIM_S - 1
+        DeliveryStore(redis_conn, settings, lambda: long_ago).admit(delivery(), queue, OK)
         queue.empty()
     start = threading.Barrier(8)
     outcomes: list[str] = []
