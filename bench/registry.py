@@ -38,11 +38,12 @@ import fakeredis  # noqa: E402
 from bot.core.config import load_config  # noqa: E402
 from bot.core.events import ImagePushed  # noqa: E402
 from bot.core.planning import plan  # noqa: E402
+from bot.demo.registry import missing_tools  # noqa: E402
 from bot.registry import RegistryClient  # noqa: E402
 from bot.services.registry_gate import RegistryGate  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store.waiting import WaitingStore  # noqa: E402
-from tests.registry.support import TokenIssuer, missing_tools, run_registry  # noqa: E402
+from tests.registry.support import TokenIssuer, run_registry  # noqa: E402
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
