@@ -233,7 +233,8 @@ def _links(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[str]:
         if web is not None and origin.commit:
             url, sep = web
             old = _old(intent, rows)
-            if old != "?" and intent.tag and old != intent.tag:
+            # image tags name git tags only for releases: a run number or a sha is no git ref
+            if old != "?" and intent.tag and old != intent.tag and intent.ordering_scheme == "semver":
                 parts.append(f"[changes]({url}{sep}compare/{old}...{intent.tag})")
             parts.append(f"[commit {origin.commit[:12]}]({url}{sep}commit/{origin.commit})")
         if parts:

@@ -68,6 +68,7 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
             f"{ENV_PREFIX}CONFIG_PATH": str(settings.config_path),
             f"{ENV_PREFIX}LOG_LEVEL": "WARNING",
             f"{ENV_PREFIX}LOG_JSON": "false",
+            f"{ENV_PREFIX}REDIS_REQUIRE_AOF": str(settings.redis_require_aof).lower(),
             f"{ENV_PREFIX}BOT_LOGIN": settings.bot_login,
         }
     )

@@ -61,6 +61,7 @@ def _settings(
             "webhook_secrets": {s: (SecretStr(v),) for s, v in secrets_by_source.items()},
             "log_level": "WARNING",
             "log_json": False,
+            "redis_require_aof": False,  # a throwaway Redis: losing it on a restart is fine
             **extra,
         }
     )

@@ -252,3 +252,12 @@ def test_marker_round_trip_and_safety() -> None:
     moved = replace_marker(f"text\n{text}\n", MARKER)
     assert parse_marker(moved) == MARKER and moved.startswith("text\n")
     assert parse_marker(replace_marker("plain body", MARKER)) == MARKER
+
+
+def test_a_compare_link_only_between_release_tags() -> None:
+    """Image tags name git tags only for releases: ``run-40...run-45`` would be a broken link."""
+    origin = Origin(source="github", app_repo="acme/api", commit="d" * 40)
+    rows = [Row("api.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:run-40", "ghcr.io/acme/api:run-45")]
+    run = intent("ghcr.io/acme/api", "run-45", origin=origin, ordering_scheme="run-number")
+    body = pr_body(BodyInput([run], rows, MARKER))
+    assert "compare/" not in body and "[commit dddddddddddd]" in body
