@@ -14,18 +14,10 @@ import responses
 
 from bot.app import create_app
 from bot.deps import Container
-from bot.forges.factory import build_forge
-from bot.jobs import runtime
-from tests.integration.chatops_e2e_fixture import SECRET, drain, failed, github_comment, gitlab_note
+from tests.integration.chatops_e2e_fixture import drain, failed, github_comment, gitlab_note
+from tests.services.vendor_container import GH, GL, api, vendor_container
 
-API = Path(__file__).resolve().parents[1] / "fixtures" / "api"
-GH = "https://api.github.com/repos/acme/deploy"
-GL = "https://gitlab.example.com/api/v4/projects/acme%2Fdeploy"
 HEAD = "2" * 40  # pull.json's and mr.json's head
-
-
-def api(vendor: str, name: str) -> Any:
-    return json.loads((API / vendor / name).read_text())
 
 
 def target(forge: str, method: str) -> dict[str, Any]:
@@ -41,32 +33,11 @@ def target(forge: str, method: str) -> dict[str, Any]:
 
 @pytest.fixture
 def container(tmp_path: Path, make_settings, redis_conn) -> Iterator[Container]:
-    config = {
-        "version": 1,
-        "forges": [
-            {"name": "github", "kind": "github"},
-            {"name": "gitlab", "kind": "gitlab", "url": "https://gitlab.example.com"},
-        ],
-        "rules": [
-            {"name": "web", "image": "ghcr.io/acme/web", "targets": [target("github", "rebase")]},
-            {"name": "web-gl", "image": "ghcr.io/acme/web", "targets": [target("gitlab", "squash")]},
-        ],
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(json.dumps(config))
-    settings = make_settings(
-        config_path=path,
-        webhook_secrets={"github": (SECRET,), "gitlab": (SECRET,)},
-        github_token="ghs_test",
-        gitlab_token="glpat-test",
-        gitlab_url="https://gitlab.example.com",
-    )
-    built = Container(settings)
-    built.forges["github"] = build_forge("github", "github", settings)
-    built.forges["gitlab"] = build_forge("gitlab", "gitlab", settings, bot_login="project_42_bot_1234")
-    runtime.install(built)
-    yield built
-    runtime.install(None)
+    rules = [
+        {"name": "web", "image": "ghcr.io/acme/web", "targets": [target("github", "rebase")]},
+        {"name": "web-gl", "image": "ghcr.io/acme/web", "targets": [target("gitlab", "squash")]},
+    ]
+    yield from vendor_container(tmp_path, make_settings, rules)
 
 
 def body(call: Any) -> Any:
