@@ -19,6 +19,8 @@ from pathlib import Path
 
 import redis
 
+from bot.demo.processes import stop
+
 REDIS_URL_ENV = "MANIFEST_BOT_REDIS_URL"
 START_DEADLINE_S = 10.0
 FAKE_WARNING = (
@@ -80,12 +82,7 @@ def private_redis_server(binary: str, workdir: Path) -> Iterator[DemoRedis]:
         yield DemoRedis("redis-server", url, conn, f"private redis-server on {socket}")
     finally:
         conn.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 @contextmanager

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.demo.processes import stop
+
 TOOLS = ("docker-registry", "skopeo")
 INSTALL_HINT = "apt-get install docker-registry skopeo"
 START_DEADLINE_S = 15.0
@@ -155,12 +157,7 @@ def running_registry(
             _wait_listening(proc, f"127.0.0.1:{port}", workdir)
             yield DemoRegistry(name, f"127.0.0.1:{port}", workdir)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], host: str, workdir: Path) -> None:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 # the demo runs real registries too: one writer of OCI layouts, one port picker, one tools check
+from bot.demo.processes import stop
 from bot.demo.registry import free_port, write_layout
 
 START_TIMEOUT_S = 15.0
@@ -242,12 +243,7 @@ def run_registry(
         wait_for(lambda: _answers(registry, proc, workdir), START_TIMEOUT_S, "docker-registry to listen")
         yield registry
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
         log.close()
 
 
