@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from bot.core.images import validate_digest, validate_tag
+from bot.core.images import MANIFEST_MEDIA_TYPES, validate_digest, validate_tag
 from bot.core.ports import ResolvedImage
 from bot.errors import InvalidReference, NotFound, ValidationFailed
 from bot.registry.auth import Authenticator
@@ -34,13 +34,7 @@ from bot.registry.credentials import DockerConfig
 from bot.registry.names import Repository, locate
 from bot.registry.transport import Transport, error_for, read_body
 
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-ACCEPT = ", ".join(MANIFEST_TYPES)
+ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 TAGS_PAGE = 1000
 _MAX_CACHED = 10_000
 USER_AGENT = "manifest-bot (+https://github.com/manifest-bot)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.images import MANIFEST_MEDIA_TYPES
 from bot.sources.base import (
     REGISTRY_HEADER,
     Headers,
@@ -31,14 +32,6 @@ from bot.sources.base import (
 
 NAME = "distribution"
 MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
-MANIFEST_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    }
-)
 #: an envelope is a handful of events; a body of thousands is not a notification we act on
 MAX_EVENTS = 100
 
@@ -72,7 +65,7 @@ def _event(event: Any, host_override: str | None) -> Any:
     media_type, repository = text(target, "mediaType") or "", text(target, "repository")
     if action != "push":
         return f"{action or 'unknown'} of {repository or 'an unnamed repository'} is not a push"
-    if media_type not in MANIFEST_TYPES:
+    if media_type not in MANIFEST_MEDIA_TYPES:
         return f"push of a {media_type or 'blob'} to {repository} is not a manifest"
     tag = text(target, "tag")
     if tag is None:
