@@ -1,4 +1,4 @@
-"""Deliveries in Redis: record and enqueue in one transaction; outcomes for the status page.
+"""Deliveries in Redis: record and enqueue (claim, then enqueue); outcomes for the status page.
 
 A delivery is known by its **ref**: a hash of the sender's id *and* of its parsed events, so any id
 a sender may send works (dots, slashes, 8 KB of anything: rq job ids and keys only ever see the
@@ -214,10 +214,11 @@ class DeliveryStore:
 
     # --- intake --------------------------------------------------------------------------------
     def admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        """Record ``delivery`` and enqueue ``func(ref=…)`` on ``queue`` in one transaction, unless
-        the same id with the same events was processed already or its job will still run (then:
-        duplicate, no write). Raises StoreUnavailable when Redis refuses or cannot be reached;
-        then nothing was written (or, on a lost reply, everything was: a retry is a duplicate)."""
+        """Record ``delivery`` and enqueue ``func(ref=…)`` on ``queue`` (claim, then enqueue; a
+        failed enqueue undoes the claim), unless the same id with the same events was processed
+        already or its job will still run (then: duplicate, no write). Raises StoreUnavailable when
+        Redis refuses or cannot be reached; then no job was enqueued, and a claim left behind is
+        enqueued by the sweep or taken again by the sender's retry."""
         try:
             return self._admit(delivery, queue, func)
         except redis.RedisError as exc:

@@ -1,7 +1,8 @@
 """``POST /webhooks/<source>`` and ``/webhooks/<source>/<token>``: verify, parse, dedupe, enqueue.
 
 The hot path. Everything costly (secrets, queue, store, scripts) is built once per app; a request
-does one HMAC, one JSON parse and one Redis round trip (the admit script), and never calls a forge.
+does one HMAC, one JSON parse and two Redis round trips (the claim script, then the enqueue), and
+never calls a forge.
 """
 
 from __future__ import annotations
