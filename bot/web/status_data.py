@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
@@ -373,8 +372,9 @@ def delivery(conn: redis.Redis, settings: Settings, delivery_id: str) -> Deliver
     return redacted(delivery_row(record, GroupLinks(GroupStore(conn, settings)))) if record else None
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+def _when(stamp: float | None) -> str:
+    """A Unix time as the page shows it (UTC), or "" when there is none."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)) + " UTC" if stamp is not None else ""
 
 
 def periodic_runs(conn: redis.Redis, settings: Settings) -> tuple[PeriodicRow, ...]:
@@ -419,10 +419,6 @@ def webhooks(conn: redis.Redis, settings: Settings) -> tuple[WebhookRow, ...]:
             WebhookRow(health.forge, health.project, health.state, health.detail, _when(health.checked_at))
         )
     return tuple(rows)
-
-
-def _when(stamp: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)) + " UTC" if stamp is not None else ""
 
 
 def config(conn: redis.Redis, settings: Settings) -> ConfigRow:
