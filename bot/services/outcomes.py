@@ -17,7 +17,6 @@ from bot.core.intents import PlanResult
 from bot.core.merge import MergeOutcome
 from bot.core.outcomes import TargetOutcome, outcomes_of
 from bot.logs import redact
-from bot.store.groups import GroupRecord
 from bot.store.intents import IntentStore
 
 
@@ -52,13 +51,7 @@ class OutcomeLog:
 
 
 def group_states(store: IntentStore, groups: Sequence[str]) -> dict[str, GroupState]:
-    if not groups:
-        return {}
-    with store.conn.pipeline(transaction=False) as pipe:
-        for key in groups:
-            pipe.get(store.groups.record_key(key))
-        raw = pipe.execute()
-    return {key: GroupRecord.from_json(key, value).state for key, value in zip(groups, raw, strict=True)}
+    return {key: record.state for key, record in store.groups.get_many(groups).items()}
 
 
 def handled_outcomes(event: Event, groups: Sequence[str]) -> list[TargetOutcome]:

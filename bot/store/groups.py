@@ -10,7 +10,7 @@ are read-modify-write under WATCH/MULTI, so concurrent writers never lose each o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -105,6 +105,13 @@ class GroupStore:
     # --- reads ---------------------------------------------------------------------------------
     def get(self, group_key: str) -> GroupRecord:
         return GroupRecord.from_json(group_key, self.conn.get(self.record_key(group_key)))
+
+    def get_many(self, group_keys: Sequence[str]) -> dict[str, GroupRecord]:
+        """The records of ``group_keys`` in one round trip (an unknown group: an empty record)."""
+        if not group_keys:
+            return {}
+        raw = self.conn.mget([self.record_key(key) for key in group_keys])
+        return {key: GroupRecord.from_json(key, value) for key, value in zip(group_keys, raw, strict=True)}
 
     def groups_of(self, forge: str, repo: str, base_branch: str | None = None) -> list[str]:
         """Every group we know for a repo (optionally only those on ``base_branch``), sorted."""
