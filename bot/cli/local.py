@@ -20,6 +20,7 @@ import click
 
 from bot.core.events import Delivery, Event, ImagePushed, PrClosed, PrComment
 from bot.core.images import parse_image
+from bot.core.marker import without_marker
 from bot.core.ports import PullRequest
 from bot.demo.repo import REPO, create_manifest_repo, default_examples, write_routing_config
 from bot.demo.runtime import Quiescence, groups_of, in_process_worker
@@ -31,7 +32,6 @@ from bot.web.intake import JOB_FUNC
 
 #: how long the in-process worker may take to finish what a command started
 DEADLINE_S = 60.0
-_MARKER_START = "<!-- manifest-bot:"
 
 
 @dataclass
@@ -190,9 +190,8 @@ def show(number: int, config: Path | None, forge_name: str | None, repo: str | N
     if pr.labels:
         click.echo(f"labels: {', '.join(pr.labels)}")
     click.echo("")
-    for line in pr.body.rstrip().splitlines():
-        if not line.startswith(_MARKER_START):  # the hidden marker: JSON for the bot
-            click.echo(line)
+    for line in without_marker(pr.body.rstrip()).splitlines():
+        click.echo(line)
     comments = _comments(target, number)
     if comments:
         click.echo("\n--- conversation")

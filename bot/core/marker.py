@@ -164,6 +164,11 @@ def parse_marker(body: str | None) -> Marker | None:
     return None
 
 
+def without_marker(body: str) -> str:
+    """``body`` as people read it: the hidden marker (JSON for the bot) taken out."""
+    return _MARKER_RE.sub("", body)
+
+
 def replace_marker(body: str, marker: Marker) -> str:
     """``body`` with its marker replaced by ``marker`` (appended when it has none)."""
     new = render_marker(marker)

@@ -7,6 +7,7 @@ from collections import Counter
 
 from rq.job import Job
 
+from bot.core.marker import without_marker
 from bot.core.ports import PullRequest
 from bot.demo.model import Echo, Run
 from bot.demo.registry import INSTALL_HINT
@@ -134,9 +135,8 @@ def print_report(run: Run, echo: Echo) -> None:
         if pr.labels:
             echo(f"labels: {', '.join(pr.labels)}")
         echo("body:")
-        for line in pr.body.rstrip().splitlines():
-            if not line.startswith("<!-- manifest-bot:"):  # the hidden marker: JSON for the bot
-                echo(f"  | {line}")
+        for line in without_marker(pr.body.rstrip()).splitlines():
+            echo(f"  | {line}")
         talk = conversation(run, pr.number)
         if talk:
             echo("conversation:")
