@@ -3,7 +3,9 @@ settings and the routing config.
 
 Nothing here runs at import time. The web app builds one Container in ``create_app``; a worker
 process builds one at start-up and installs it (``bot.jobs.runtime.install``) so rq job functions
-(module-level, primitive arguments) reach it.
+(module-level, primitive arguments) reach it, and a second one for its engine thread
+(``Container.engine``: the deliveries consumer and the periodic leader), so the two threads share
+nothing but Redis.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
-from rq import Queue
 
 from bot.core.chatops.authz import Policy
 from bot.core.config.model import Config
@@ -30,18 +31,21 @@ from bot.forges.factory import build_app_hook_deliveries, build_forge
 from bot.forges.github.hook_deliveries import AppHookDeliveries
 from bot.forges.gitlab.adapter import GitLabForge as GitLabClient
 from bot.forges.gitlab.hooks import ProjectHook, project_hooks
-from bot.jobs import registry as registry_jobs
-from bot.jobs.periodic import Periodic, PeriodicJob
-from bot.jobs.schedule import Scheduler
+from bot.jobs.consumer import Consumer
+from bot.jobs.dispatch import AutoMergeWish, Dispatch
+from bot.jobs.engine import Engine
+from bot.jobs.leader import Leader, Sources, Task
 from bot.registry import RegistryClient
 from bot.services.chatops.context import ChatopsDeps, Planner
 from bot.services.config_reload import after_reload
 from bot.services.config_source import ConfigSource, Reload, forge_options
+from bot.services.events import EventPipeline
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.services.registry_gate import GateOutcome, RegistryGate, settle
 from bot.settings import Settings
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
+from bot.store.due import DueSet
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
 from bot.store.polls import PollStore
@@ -67,29 +71,73 @@ class Container:
             self.settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
 
-    def queue(self, name: str) -> Queue:
-        """An rq queue in our namespace: ``events``, ``reconcile`` or ``commands``."""
-        return Queue(
-            self.settings.queue(name), connection=self.redis, default_timeout=self.settings.job_timeout_s
-        )
-
     @cached_property
-    def scheduler(self) -> Scheduler:
-        return Scheduler(self.redis, self.settings, self.queue, self.clock)
+    def dispatch(self) -> Dispatch:
+        """Everything that queues a job (the one rq queue, the due sets behind it)."""
+        return Dispatch(self.redis, self.settings, self.clock)
 
-    def periodic_jobs(self) -> list[PeriodicJob]:
-        """Every periodic job of this deployment (docs/operations.md, "Periodic jobs")."""
+    def periodic_tasks(self) -> list[Task]:
+        """Every periodic task of this deployment (docs/operations.md, "Periodic jobs")."""
         s = self.settings
         return [
-            PeriodicJob("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
-            PeriodicJob("resync", "bot.jobs.resync.resync", s.resync_interval_s),
-            PeriodicJob("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
-            *registry_jobs.periodic_jobs(s, self.config_or_none()),
+            Task("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
+            Task("resync", "bot.jobs.resync.resync", s.resync_interval_s),
+            Task("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
         ]
 
+    # --- the engine beside a worker: deliveries consumer and periodic leader -----------------------
     @cached_property
-    def periodic(self) -> Periodic:
-        return Periodic(self.redis, self.settings, self.queue, self.periodic_jobs, self.clock)
+    def pipeline(self) -> EventPipeline:
+        return EventPipeline(
+            self.intents,
+            self.config_for,
+            self.settings.bot_login,
+            admit=self.admit,
+            installation_changed=self.installation_changed,
+        )
+
+    def engine(self, name: str) -> Engine:
+        """The consumer and leader of worker ``name`` (build it on its own Container)."""
+        consumer = Consumer(self.deliveries, self.pipeline, self.dispatch, name)
+        sources = Sources(registry_waits=DueSet(self.redis, self.waiting.index_key), polls=self.take_polls)
+        leader = Leader(
+            self.redis,
+            self.settings,
+            self.dispatch,
+            self.intents,
+            sources=sources,
+            tasks=self.periodic_tasks,
+            clock=self.clock,
+            name=name,
+        )
+        return Engine(consumer, leader, before_batch=self.refresh_config)
+
+    @cached_property
+    def poll_schedule(self) -> DueSet:
+        return DueSet(self.redis, self.settings.key("due", "polls"))
+
+    def take_polls(self, now: float, limit: int) -> list[str]:
+        """The images whose poll is due, each set to its next poll."""
+        intervals = self._poll_intervals()
+        due = [i for i in self.poll_schedule.take(now, limit, rearm_s=60.0)]
+        self.poll_schedule.at({i: now + intervals[i] for i in due if i in intervals})
+        self.poll_schedule.done([i for i in due if i not in intervals])
+        return [i for i in due if i in intervals]
+
+    def sync_polls(self) -> int:
+        """Make the poll schedule follow the routing config; how many images are polled."""
+        intervals = self._poll_intervals()
+        known = dict(self.poll_schedule.members(limit=100_000))
+        self.poll_schedule.done([i for i in known if i not in intervals])
+        self.poll_schedule.at({i: self.clock() for i in intervals if i not in known})
+        return len(intervals)
+
+    def _poll_intervals(self) -> dict[str, float]:
+        config = self.config_or_none()
+        if config is None:
+            return {}
+        every = self.settings.poll_interval_s
+        return {image: every or configured for image, configured in config.poll_intervals().items()}
 
     @cached_property
     def deliveries(self) -> DeliveryStore:
@@ -128,7 +176,7 @@ class Container:
                     reload,
                     state=self.config_state,
                     intents=self.intents,
-                    request_reconcile=self.scheduler.request_reconcile,
+                    request_reconcile=self.dispatch.request_reconcile,
                     now=self.clock(),
                 )
             except (BotError, redis.RedisError) as exc:  # the reload stands; the record waits
@@ -256,10 +304,9 @@ class Container:
         return outcome.ready, self.settle(outcome)
 
     def settle(self, outcome: GateOutcome) -> list[str]:
-        """Record the gate's failures, refresh groups whose waiting changed, schedule its retries."""
-        groups = settle(self.reconcile_deps, outcome)
-        registry_jobs.schedule_retries(self, outcome.retry_at)
-        return groups
+        """Record the gate's failures and refresh groups whose waiting changed (their retries are
+        due in the waiting store, which the leader watches)."""
+        return settle(self.reconcile_deps, outcome)
 
     # --- reconcile and chat-ops ------------------------------------------------------------------------
     @cached_property
@@ -279,21 +326,21 @@ class Container:
         job holds while they run (their reconciles run under it). KeyError: unknown forge."""
         config = self.config_or_none()
         forge = self.forge(forge_name)
-        scheduler = self.scheduler
+        dispatch = self.dispatch
         bot = config.bot if config is not None else None
 
         def reconcile(group_key: str, *, force: bool = False, recreate: bool = False) -> None:
             try:
                 reconcile_locked(self.reconcile_deps, group_key, force=force, recreate=recreate, lock=lock)
             except Transient:
-                scheduler.request_reconcile(group_key)  # the reconcile job retries with backoff
+                dispatch.request_reconcile(group_key)  # the reconcile job retries with backoff
                 raise
 
         auto_merge_later = None
         if forge.info.kind == "gitlab":  # a merge must wait for the head's pipeline there
 
             def auto_merge_later(repo: str, number: int, method: str) -> None:
-                scheduler.auto_merge_later(forge_name, repo, number, method)
+                dispatch.auto_merge_later(AutoMergeWish(forge_name, repo, number, method))
 
         return ChatopsDeps(
             forge=forge,
@@ -306,8 +353,8 @@ class Container:
             bot_login=(bot.login if bot and bot.login else self.settings.bot_login),
             chain_for=config.promotion_chain if config is not None else (lambda _n: ()),
             plan_for=_planner(config),
-            enqueue_reconcile=scheduler.request_reconcile,
-            queue_state=scheduler.reconcile_state,
+            enqueue_reconcile=dispatch.request_reconcile,
+            queue_state=dispatch.reconcile_state,
             environment_of=lambda group_key: (
                 config.environment_of(GroupKey.parse(group_key)) if config is not None else None
             ),
@@ -316,7 +363,7 @@ class Container:
             ),
             pr_options=self._pr_options(config),
             schedule_auto_merge=auto_merge_later,
-            cancel_auto_merge=lambda repo, number: scheduler.cancel_auto_merge(forge_name, repo, number),
+            cancel_auto_merge=lambda repo, number: dispatch.cancel_auto_merge(forge_name, repo, number),
         )
 
     def _pr_options(self, config: Config | None) -> Callable[[str], PrOptions]:

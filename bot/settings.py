@@ -30,11 +30,16 @@ class Settings(BaseModel):
     #: every Redis key, rq queue name and deterministic job id starts with this (tests isolate by it)
     redis_prefix: str = "mb"
     job_timeout_s: int = 300
-    lock_timeout_s: int = 60
+    #: a repo lock (and the periodic leader's) dies this long after its holder stops heartbeating
+    lock_timeout_s: int = Field(default=15, ge=1)
     retry_max: int = Field(default=5, ge=0)
     retry_base_s: float = 2.0
     retry_cap_s: float = 300.0
     delivery_ttl_s: int = 7 * 24 * 3600
+    #: delivery records kept at most (the newest; older ones go as new ones arrive, so Redis
+    #: memory stays flat under a steady stream); a redelivery of a forgotten one runs again,
+    #: which changes nothing (merges are idempotent, a comment's commands run once)
+    delivery_keep: int = Field(default=2000, ge=10)
     #: refuse readiness when Redis runs without AOF persistence (a restart would lose accepted work)
     redis_require_aof: bool = True
 

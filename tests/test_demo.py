@@ -72,7 +72,9 @@ def check_webhook_story(output: str, summary: str) -> None:
     assert "Harbor push registry.example.com/shop/web:1.4.0: 202" in output
     assert "deliveries     10 posted (1 generic, 8 github, 1 harbor): 9 accepted, 1 duplicate" in summary
     assert "events         9 processed" in summary
-    assert "intents        7 planned, 4 accepted, 3 superseded" in summary
+    planned = re.search(r"intents        7 planned, (\d) accepted, (\d) superseded", summary)
+    # how many count as superseded depends on which versions a batch held together; none is lost
+    assert planned and int(planned[1]) + int(planned[2]) == 7 and int(planned[1]) >= 3, summary
     assert "registry       none: the sample webhooks were trusted" in summary
 
 
@@ -93,8 +95,9 @@ def check_registry_story(output: str, dev: str, summary: str) -> None:
     assert "deliveries     9 posted (1 generic, 8 github): 8 accepted, 1 duplicate" in summary
     assert "events         10 processed" in summary  # the demo's 8 and the registry's 2
     planned = re.search(r"intents        8 planned, (\d) accepted, (\d) superseded", summary)
-    # the worker push is admitted once, by its notification or by the retry of the curl's wait
-    assert planned and int(planned[1]) + int(planned[2]) == 7, summary
+    # every planned version went in or was superseded: the worker push waited for its registry and
+    # went in (by its notification or by the retry of the curl's wait)
+    assert planned and int(planned[1]) + int(planned[2]) == 8, summary
     assert "registry       7 images pushed, 2 notifications sent by the registry itself" in summary
 
 

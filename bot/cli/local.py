@@ -4,7 +4,7 @@ A ``kind: local`` forge keeps pull requests, comments and reactions in a JSON fi
 repository. These commands let a person play the forge's part: list and read the bot's PRs,
 comment on them as someone, merge them, or announce an image push. Comments, merges and pushes
 become deliveries recorded and queued exactly as a webhook's are (the delivery store and the
-event job), and by default the bot's worker then runs right here until the work is done, so the
+deliveries stream), and by default the bot's worker then runs right here until the work is done, so the
 reply is printed at once; ``--queue-only`` leaves them to a running ``manifest-bot worker``.
 Redis comes from the usual settings (``MANIFEST_BOT_REDIS_URL``, default ``127.0.0.1:6379``).
 """
@@ -28,7 +28,6 @@ from bot.deps import Container
 from bot.errors import BotError
 from bot.forges.local.adapter import LocalGitForge
 from bot.settings import Settings
-from bot.web.intake import JOB_FUNC
 
 #: how long the in-process worker may take to finish what a command started
 DEADLINE_S = 60.0
@@ -46,7 +45,7 @@ class Local:
         run the bot's worker here until everything they started is done."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         delivery = Delivery(f"local-{ident}", "local", now, events)
-        admission = self.container.deliveries.admit(delivery, self.container.queue("events"), JOB_FUNC)
+        admission = self.container.deliveries.admit(delivery)
         if not admission.enqueued:
             raise click.ClickException(f"delivery {delivery.id} was already handled")
         if queue_only:
@@ -57,7 +56,8 @@ class Local:
             self.container.settings,
             groups_of(self.container.redis, self.container.settings, self.forge_name, self.repo),
         )
-        pending = quiet.wait([delivery.id], DEADLINE_S, step=in_process_worker(self.container))
+        with in_process_worker(self.container) as step:
+            pending = quiet.wait([delivery.id], DEADLINE_S, step=step)
         if pending:
             raise click.ClickException("the bot did not finish in time: " + "; ".join(pending))
 

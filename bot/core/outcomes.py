@@ -1,7 +1,7 @@
 """What one delivery did, per image and target, and why (pure): the status page's "why", the
 ``/api/deliveries`` records, the worker's log line per delivery and ``manifest-bot status``.
 
-The event job turns each delivery's plan results and the batch's merge outcomes into
+The deliveries consumer turns each delivery's plan results and the batch's merge outcomes into
 ``TargetOutcome`` records (``outcomes_of``); the delivery store keeps them with the delivery.
 
 | status | meaning |
@@ -11,19 +11,14 @@ The event job turns each delivery's plan results and the batch's merge outcomes 
 | ``pinned`` | accepted, but a pin keeps the image at another tag |
 | ``superseded`` | the target has this version or a newer one (or it is ignored there) |
 | ``skipped`` | routed nowhere: no rule, a policy refused the tag, the CI run failed |
-| ``waiting`` | the tag is not in the registry yet (registry verification amends ``accepted`` to it) |
+| ``waiting`` | the tag is not in the registry yet |
 | ``done`` | an event that updates no image (a merged PR, a moved base branch, a comment) |
-
-**Hook for registry verification**: a later step that finds the tag missing calls
-``DeliveryStore.amend_outcomes(delivery_id, group=…, image=…, status="waiting",
-reason=WAITING_FOR_TAG)`` (``amend`` here is the pure part), and ``status="accepted"`` once it
-appears; the page, the API and ``manifest-bot status`` show whatever the record says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 from bot.core.group_state import GroupState
@@ -35,8 +30,6 @@ Status = Literal["accepted", "held", "pinned", "superseded", "skipped", "waiting
 STATUSES: tuple[Status, ...] = get_args(Status)
 #: statuses after which nothing will change for that image and target
 NOTHING: frozenset[Status] = frozenset({"superseded", "skipped"})
-#: the reason registry verification gives a version whose tag is not in the registry yet
-WAITING_FOR_TAG = "waiting for the tag in the registry"
 #: outcomes kept per delivery (a delivery with more says how many were left out)
 MAX_PER_DELIVERY = 100
 
@@ -150,16 +143,6 @@ def _reasons(outcomes: Sequence[TargetOutcome], *, with_image: bool, most: int =
 def _line(o: TargetOutcome) -> str:
     what = " ".join(x for x in (o.image, o.tag) if x)
     return f"{what}: {o.reason}" if what and what not in o.reason else o.reason
-
-
-def amend(
-    outcomes: Sequence[TargetOutcome], *, group: str, image: str, status: Status, reason: str
-) -> tuple[list[TargetOutcome], bool]:
-    """The outcomes with those of ``image`` in ``group`` set to ``status``/``reason`` (whether
-    any was)."""
-    hit = [o.group == group and o.image == image and o.status != status for o in outcomes]
-    out = [replace(o, status=status, reason=reason) if h else o for o, h in zip(outcomes, hit, strict=True)]
-    return out, any(hit)
 
 
 def bounded(outcomes: Sequence[TargetOutcome]) -> tuple[list[TargetOutcome], int]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rq.job import Job
-
 from bot.core.marker import without_marker
 from bot.core.ports import PullRequest
 from bot.demo.model import Echo, Run
@@ -77,17 +75,18 @@ def verify(run: Run) -> None:
         run.problems.append(f"failed job {row.function}: {row.reason}")
 
 
-def _job_counts(run: Run) -> Counter[str]:
-    """Intents planned / accepted / superseded, from the event jobs' results."""
+def _intent_counts(run: Run) -> Counter[str]:
+    """Versions planned / accepted / superseded, from the deliveries' recorded outcomes."""
     store = DeliveryStore(run.redis.conn, run.settings)
     totals: Counter[str] = Counter()
-    job_ids = [store.job_id(r.ref) for d in run.delivery_ids if (r := store.record(d)) is not None]
-    for job in Job.fetch_many(job_ids, connection=run.redis.conn):
-        result = job.return_value() if job is not None else None
-        if isinstance(result, dict):
-            for key in ("intents", "accepted", "superseded"):
-                value = result.get(key)
-                totals[key] += value if isinstance(value, int) else 0
+    for delivery_id in run.delivery_ids:
+        record = store.record(delivery_id)
+        for outcome in record.outcomes if record is not None else ():
+            if outcome.status in ("done", "skipped"):
+                continue  # an event that updates no image, or a version routed nowhere
+            totals["intents"] += 1
+            if outcome.status in ("accepted", "superseded"):
+                totals[outcome.status] += 1
     return totals
 
 
@@ -104,7 +103,7 @@ def summary_lines(run: Run) -> list[str]:
         if status in (200, 202)
     )
     outcomes = Counter(r.status for d in run.delivery_ids if (r := store.record(d)) is not None)
-    jobs = _job_counts(run)
+    jobs = _intent_counts(run)
     prs = pull_requests(run)
     intents = f"{jobs['intents']} planned, {jobs['accepted']} accepted, {jobs['superseded']} superseded"
     return [

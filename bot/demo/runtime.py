@@ -1,11 +1,12 @@
 """The demo's processes: the web app on a local port (a thread of this process) and the worker —
-``manifest-bot worker`` as a child process on a real Redis, or an in-process burst worker on the
+``manifest-bot worker`` as a child process on a real Redis, or the worker in this process on the
 fake one — plus the quiescence check both are waited on with."""
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import redis
 from rq import Queue
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import StartedJobRegistry
 from werkzeug.serving import make_server
 
 from bot.app import create_app
@@ -30,11 +31,12 @@ from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
 from bot.store.waiting import WaitingStore
 
-QUEUES = ("commands", "events", "reconcile")
+#: the in-process engine takes over what another consumer left pending this long (a process of
+#: an earlier command that was killed)
+CLAIM_IDLE_MS = 10_000
 DONE_STATUSES = {"processed", "failed", "ignored"}
 POLL_S = 0.05
 STABLE_POLLS = 3  # quiet this many polls in a row: no job can be between dequeue and "started"
-WORKER_ARGS: tuple[str, ...] = ("--simple",)
 
 
 def container_for(settings: Settings, conn: redis.Redis) -> Container:
@@ -83,7 +85,7 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
 @contextmanager
 def worker_process(settings: Settings, redis_url: str, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``manifest-bot worker`` in a child process, stopped (SIGTERM, then SIGKILL) on exit."""
-    command = [sys.executable, "-c", "from bot.cli import main; main()", "worker", *WORKER_ARGS]
+    command = [sys.executable, "-c", "from bot.cli import main; main()", "worker"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             command, env=worker_env(settings, redis_url), stdin=subprocess.DEVNULL, stdout=log, stderr=log
@@ -99,15 +101,26 @@ def worker_process(settings: Settings, redis_url: str, log_path: Path) -> Iterat
                 proc.wait(timeout=15)
 
 
-def in_process_worker(container: Container) -> Callable[[], None]:
-    """One burst of the bot's worker in this process (the fake Redis lives only here)."""
+@contextmanager
+def in_process_worker(container: Container) -> Iterator[Callable[[], None]]:
+    """The bot's worker in this process, one step at a time (the fake Redis lives only here; the
+    ``local`` commands run the bot right where they are): each step handles every delivery on the
+    stream, ticks the leader and runs every queued job. On exit the lead is given up, so a worker
+    process (or the next command) takes over at once."""
     runtime.install(container)
-    worker = build_worker(container, simple=True, name=f"{container.settings.redis_prefix}-demo")
+    name = f"{container.settings.redis_prefix}-local-{secrets.token_hex(3)}"
+    engine = container.engine(name)
+    worker = build_worker(container, name=name)
 
-    def burst() -> None:
-        worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+    def step() -> None:
+        engine.drain(claim_idle_ms=CLAIM_IDLE_MS)
+        worker.work(burst=True, logging_level="WARNING")
 
-    return burst
+    try:
+        yield step
+    finally:
+        engine.leader.release()
+        runtime.install(None)
 
 
 @dataclass
@@ -126,13 +139,13 @@ class Quiescence:
             record = store.record(delivery_id)
             if record is None or record.status not in DONE_STATUSES:
                 out.append(f"delivery {delivery_id} {record.status if record else 'missing'}")
-        for name in QUEUES:
-            queue = Queue(self.settings.queue(name), connection=self.conn)
-            busy = (
-                queue.count + StartedJobRegistry(queue=queue).count + ScheduledJobRegistry(queue=queue).count
-            )
-            if busy:
-                out.append(f"queue {name}: {busy} job(s)")
+        backlog = store.backlog()
+        if backlog:
+            out.append(f"{backlog} deliveries on their way")
+        queue = Queue(self.settings.queue("jobs"), connection=self.conn)
+        busy = queue.count + StartedJobRegistry(queue=queue).count
+        if busy:
+            out.append(f"{busy} job(s) queued or running")
         intents = IntentStore(self.conn, self.settings)
         waiting = WaitingStore(self.conn, self.settings)
         for group_key in self.repo_groups():

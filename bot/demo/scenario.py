@@ -29,7 +29,6 @@ from bot.demo.runtime import (
     web_server,
     worker_process,
 )
-from bot.jobs import runtime
 from bot.settings import Settings
 from bot.store import namespace
 from bot.store.deliveries import DeliveryStore
@@ -187,10 +186,8 @@ def _worker(run: Run, stack: ExitStack) -> Iterator[Callable[[], None] | None]:
         stack.enter_context(worker_process(run.settings, run.redis.url, run.workdir / "worker.log"))
         yield None
     else:
-        try:
-            yield in_process_worker(container_for(run.settings, run.redis.conn))
-        finally:
-            runtime.install(None)  # the in-process worker's container dies with the fake Redis
+        with in_process_worker(container_for(run.settings, run.redis.conn)) as step:
+            yield step
 
 
 def _cleanup_keys(run: Run) -> None:

@@ -1,7 +1,7 @@
 """The chat-ops command job: one PR comment, run under the manifest repo's lock.
 
-``handle_command(event, delivery_id, first_seen, token)`` (queued by the event job through
-``bot.jobs.schedule``):
+``handle_command(event, delivery_id, first_seen, token)`` (queued by the deliveries consumer
+through ``bot.jobs.dispatch``):
 
 1. parses the comment; a comment without commands (or by a bot) ends here, with no forge call; so
    does a comment whose commands already ran — once per comment (forge, repository, comment id),
@@ -10,8 +10,8 @@
 2. reacts 👀 on its first attempt, before anything can wait;
 3. takes the repo lock that reconcile takes (``bot.store.locks.turn``). When another job holds
    it, the command waits as ``command:<token>`` (the holder's release hands it back and the
-   scheduler re-queues it at once) plus a delayed fallback run, and returns: no worker ever
-   blocks. The reply of a command that waited says how long;
+   dispatch re-queues it at once; should the holder die, the leader does: ``due:commands``) and
+   returns: no worker ever blocks. The reply of a command that waited says how long;
 4. runs the commands (``bot.services.chatops.runner.run_comment``), which change the group's
    intents and flags and reconcile the group while the lock is held, so a command and a CI burst
    never interleave; then releases the lock and wakes whatever queued behind it.
@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.core.events import PrComment, event_from_dict
 from bot.jobs import runtime
-from bot.jobs.schedule import COMMAND_WAITER, PendingCommand, command_token
+from bot.jobs.dispatch import COMMAND_WAITER, PendingCommand, command_token
 from bot.services.chatops.runner import acknowledge, parse, run_comment
 from bot.store.locks import turn
 
@@ -39,7 +39,8 @@ def handle_command(
     token: str | None = None,
 ) -> dict[str, Any]:
     container = runtime.current()
-    scheduler = container.scheduler
+    container.refresh_config()
+    dispatch = container.dispatch
     comment = event_from_dict(event)
     if not isinstance(comment, PrComment):
         raise TypeError(f"handle_command needs a pr-comment event, got {comment.kind}")
@@ -51,30 +52,32 @@ def handle_command(
         cdeps = container.chatops(forge_name, lock)
     except KeyError as exc:  # a forge the routing config does not know: not ours to answer
         log.warning("comment on %s/%s ignored: %s", comment.forge, comment.repo, exc)
+        dispatch.drop_pending(command.token)
         return {"comment": comment.comment_id, "commands": 0, "ignored": str(exc)}
     parsed = parse(cdeps, comment)
     if not container.chatops_enabled():
+        dispatch.drop_pending(command.token)
         return {"comment": comment.comment_id, "commands": 0, "ignored": "chat-ops is disabled in the config"}
     if not parsed.items:
-        scheduler.drop_pending(command.token)
+        dispatch.drop_pending(command.token)
         return {"comment": comment.comment_id, "commands": 0, "ignored": parsed.ignored}
     stale = _too_old(comment, container.clock(), container.settings.delivery_ttl_s)
-    if stale or scheduler.has_run(once):
-        scheduler.drop_pending(command.token)
+    if stale or dispatch.has_run(once):
+        dispatch.drop_pending(command.token)
         where = f"{comment.repo}#{comment.pr_number}"
         log.info("comment %s on %s not run: %s", comment.comment_id, where, stale or "it already ran")
         return {"comment": comment.comment_id, "duplicate": True, "ignored": stale or "already ran"}
     if first_seen is None:
         acknowledge(cdeps, comment)
-    with turn(lock, COMMAND_WAITER + command.token, scheduler.wake) as held:
+    with turn(lock, COMMAND_WAITER + command.token, dispatch.wake) as held:
         if not held:
             if command.first_seen is None:
                 command = PendingCommand(comment, delivery_id, container.clock(), command.token)
-            scheduler.defer_command(command, lock.held_ms() / 1000)
+            dispatch.keep_pending(command)
             log.info("repo lock %s held; command %s waits", lock.key, command.token)
             return {"comment": comment.comment_id, "deferred": True}
-        scheduler.drop_pending(command.token)
-        if not scheduler.run_once(once):
+        dispatch.drop_pending(command.token)
+        if not dispatch.run_once(once):
             return {"comment": comment.comment_id, "duplicate": True}  # a twin run got here first
         waited = container.clock() - first_seen if first_seen is not None else None
         result = run_comment(cdeps, comment, parsed=parsed, waited_s=waited)

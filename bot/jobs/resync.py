@@ -5,12 +5,10 @@ last run stopped, wrapping round) and, for those groups:
 
 1. observes each again on the forge (``bot.services.resync``): base moved without a push → bump
    and reconcile; PR merged or closed without an event → handled as the event would be;
-2. reconciles again those left dirty with no job (``Scheduler.retry_dirty``: the sweep's step,
-   with the same per-group backoff, so the two never ask twice);
+2. makes sure every group left dirty has its safety-net entry (``due:reconcile``), so the leader
+   asks again for it whatever happened to the request that made it dirty.
 
-and, over all repositories, frees locks held longer than any job may run (a stuck holder whose
-heartbeat kept the lock alive), waking what waited behind them. Bounded: at most two forge
-requests per group, one base read per repository and branch.
+Bounded: at most two forge requests per group, one base read per repository and branch.
 """
 
 from __future__ import annotations
@@ -20,14 +18,13 @@ from typing import Any
 from bot.jobs import runtime
 from bot.services.reconcile import lock_for
 from bot.services.resync import ResyncDeps, resync_groups
-from bot.store.locks import free_stale
 from bot.store.recovery import RecoveryStore, next_batch
 
 
 def resync() -> dict[str, Any]:
     container = runtime.current()
     settings = container.settings
-    scheduler = container.scheduler
+    dispatch = container.dispatch
     store = RecoveryStore(container.redis, settings)
     batch = next_batch(container.intents.groups.all_keys(), store.cursor("resync"), settings.resync_batch)
     store.set_cursor("resync", batch[-1] if batch else None)
@@ -35,17 +32,12 @@ def resync() -> dict[str, Any]:
         intents=container.intents,
         forge_for=container.forge,
         lock_for=lambda group_key: lock_for(container.reconcile_deps, group_key),
-        request_reconcile=scheduler.request_reconcile,
-        wake=scheduler.wake,
+        request_reconcile=dispatch.request_reconcile,
+        wake=dispatch.wake,
         bot_login=settings.bot_login,
     )
     counts: dict[str, Any] = {"groups": len(batch), **resync_groups(deps, batch)}
-    counts["dirty_requeued"] = len(scheduler.retry_dirty(container.intents, limit=len(batch), groups=batch))
-    max_held = settings.job_timeout_s + settings.lock_timeout_s
-    freed = {}
-    for pattern in (settings.key("lock", "*"), settings.key("periodic", "running", "*")):
-        freed.update(free_stale(container.redis, pattern, max_held, container.clock()))
-    for waiters in freed.values():
-        scheduler.wake(waiters)
-    counts["locks_freed"] = len(freed)
+    unsure = [g for g in batch if container.intents.dirty(g) and dispatch.reconciles.when(g) is None]
+    dispatch.reconciles.soonest(dict.fromkeys(unsure, container.clock()))
+    counts["dirty_requeued"] = len(unsure)
     return counts

@@ -1,16 +1,15 @@
-"""The sweep: put back what a dying worker, a lost reply or a full Redis left behind.
-
-``sweep()`` runs at worker start-up and as a periodic job (``bot.jobs.periodic``, every
+"""The sweep: housekeeping that keeps Redis bounded and its records true (a periodic task,
 ``MANIFEST_BOT_SWEEP_INTERVAL_S``). Each step is bounded and idempotent:
 
-1. deliveries still ``queued`` whose job is in no queue or registry (taken by a worker that died,
-   failed before it could record an outcome) are enqueued again (``DeliveryStore.requeue``);
-2. coalescing markers whose job is gone are cleared, so the next event queues a reconcile;
-3. waiters of a repo lock whose holder died without handing them back are woken;
-4. groups left dirty with no reconcile job (retries exhausted, job lost) are reconciled again,
-   with backoff per group.
+1. deliveries still ``queued`` whose stream entry Redis lost (a restart from an older snapshot)
+   are queued again (``DeliveryStore.requeue_lost``);
+2. the deliveries stream is trimmed below what the consumer group has acknowledged, and
+   consumers gone for an hour with nothing pending are forgotten (``bot.store.stream``);
+3. the poll schedule follows the routing config (images added, dropped, their intervals);
+4. locks held longer than any job may run (a holder stuck while its heartbeat kept the lock alive)
+   are freed, and what waited behind them is woken.
 
-Jobs taken but never started are put back by the workers' maintenance (``bot.jobs.dequeue``).
+Lost jobs need nothing here: their due entries bring them back (``bot.jobs.leader``).
 """
 
 from __future__ import annotations
@@ -20,36 +19,40 @@ from typing import Any
 
 from bot.jobs import runtime
 from bot.metrics import RECOVERED
+from bot.store.locks import free_stale
 
 log = logging.getLogger(__name__)
 
-EVENT_FUNC = "bot.jobs.events.handle_delivery"
 #: deliveries looked at per run, oldest first (a record younger than GRACE_S is left alone)
 MAX_DELIVERIES = 500
-GRACE_S = 5.0
-#: groups requested per run
-MAX_GROUPS = 100
+GRACE_S = 30.0
+#: a consumer that has read nothing for this long, with nothing pending, is gone
+CONSUMER_GONE_MS = 3600 * 1000
 
 
 def sweep() -> dict[str, Any]:
     container = runtime.current()
-    scheduler = container.scheduler
+    settings = container.settings
     store = container.deliveries
-    events = container.queue("events")
-    requeued = [
-        ref for ref in store.queued_refs(GRACE_S, MAX_DELIVERIES) if store.requeue(ref, events, EVENT_FUNC)
-    ]
-    markers = scheduler.clear_stale_markers()
-    woken = scheduler.wake_orphans()
-    retried = scheduler.retry_dirty(container.intents, limit=MAX_GROUPS)
+    requeued = store.requeue_lost(GRACE_S, MAX_DELIVERIES)
+    trimmed = store.stream.trim()
+    forgotten = store.stream.forget_idle_consumers(CONSUMER_GONE_MS)
+    polled = container.sync_polls()
+    max_held = settings.job_timeout_s + settings.lock_timeout_s
+    freed = {}
+    for pattern in (settings.key("lock", "*"), settings.key("periodic", "running", "*")):
+        freed.update(free_stale(container.redis, pattern, max_held, container.clock()))
+    for waiters in freed.values():
+        container.dispatch.wake(waiters)
     counts = {
         "deliveries_requeued": len(requeued),
-        "markers_cleared": len(markers),
-        "waiters_woken": len(woken),
-        "groups_retried": len(retried),
+        "stream_trimmed": trimmed,
+        "consumers_forgotten": len(forgotten),
+        "images_polled": polled,
+        "locks_freed": len(freed),
     }
-    for kind, n in counts.items():
-        RECOVERED.labels(kind=kind).inc(n)
-    if any(counts.values()):
+    RECOVERED.labels(kind="deliveries_requeued").inc(len(requeued))
+    RECOVERED.labels(kind="locks_freed").inc(len(freed))
+    if requeued or freed:
         log.warning("sweep put back lost work: %s", counts)
     return counts

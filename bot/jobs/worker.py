@@ -1,134 +1,72 @@
-"""The rq worker of the bot's queues: priority order, reliable dequeue, maintenance, periodic jobs.
+"""The rq worker of the bot's job queue, used through rq's public API.
 
-Queues, in priority order: ``commands`` (people are waiting), ``events`` (cheap, and draining them
-first lets a burst coalesce), ``reconcile``. Names come from ``Settings.queue`` (prefixed).
-``manifest-bot worker`` runs one; the demo runs one in-process.
+One queue (``Settings.queue("jobs")``), so rq takes each job through its reliable single-queue
+path (``BLMOVE`` into the queue's intermediate list; rq's own maintenance deals with a job whose
+worker died there). Jobs run in the worker process (rq's ``SimpleWorker``): the bot's jobs are
+short, idempotent and safe to lose (``bot.jobs.dispatch``), and no process is forked per job.
 
-- Jobs are taken through the queues' intermediate lists (``bot.jobs.dequeue``), so a worker killed
-  right after taking a job loses nothing; maintenance puts such a job back.
-- Maintenance (every ``MAINTENANCE_INTERVAL_S``) also frees scheduler locks of dead workers and
-  ticks the periodic jobs (``bot.jobs.periodic``): Redis decides which worker enqueues each run.
-- Before each job the worker looks at the routing config file (one ``stat``) and takes it when it
-  changed and is valid (``Container.refresh_config``).
+What the bot adds, each through a public method rq's worker classes override themselves:
+
+- ``subscribe``: rq listens for its remote commands on a redis-py ``PubSubWorkerThread`` started
+  with ``sleep_time=60``; redis-py 8's ``PubSubWorkerThread.stop()`` joins that thread without a
+  timeout, and when the thread has already read the unsubscribe reply it waits the whole 60 s
+  for a subscription that never comes (rq/rq#1613): a burst worker's teardown, a second
+  ``work(burst=True)`` or a ``kill -TERM`` then takes a minute under load. The bot's worker polls
+  its channel every ``PUBSUB_POLL_S`` (rq's own interval before 2.1), so that join is bounded by
+  it whatever redis-py does.
+- ``handle_warm_shutdown_request`` (the first SIGTERM/SIGINT): stops the engine beside it
+  (``bot.jobs.engine``), and when the job in hand has not finished ``SHUTDOWN_GRACE_S`` later,
+  asks rq for its cold shutdown (the second signal rq documents), so the worker is gone within
+  ``SHUTDOWN_GRACE_S`` plus a moment. An interrupted job hands its work back: its repo lock is
+  released on the way out and its group stays dirty, so the leader queues it again.
 """
 
 from __future__ import annotations
 
-import time
+import os
+import signal
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import redis
-from rq import SimpleWorker, Worker
+from rq import SimpleWorker
 from rq.job import Job
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
-from rq.utils import now, utcparse
 
-# the job code, imported with the worker so every forked job starts warm
+# the job code, imported with the worker so every job starts warm
 import bot.jobs.automerge
 import bot.jobs.commands
-import bot.jobs.events
-import bot.jobs.reconcile  # noqa: F401
+import bot.jobs.periodic
+import bot.jobs.reconcile
+import bot.jobs.registry  # noqa: F401
 from bot import metrics
-from bot.jobs.dequeue import ReliableQueue, recover_intermediate, recover_started
 
 if TYPE_CHECKING:
     from bot.deps import Container
 
-QUEUES = ("commands", "events", "reconcile")
-#: rq runs maintenance (abandoned-job cleanup, taking over the scheduler) only between jobs or
-#: after an idle BLPOP of ``worker_ttl - 15`` s; rq's defaults (600 s, 420 s) would leave retries
-#: and delayed runs stalled for minutes after the worker holding the scheduler died.
-MAINTENANCE_INTERVAL_S = 10
-WORKER_TTL_S = 30
-#: a scheduler heartbeats every second; one silent this long is dead
-STALE_SCHEDULER_S = 5
-
-_DELETE_IF = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+#: how often rq's command listener wakes up (bounds the teardown's wait for it)
+PUBSUB_POLL_S = 0.2
+#: a job still running this long after SIGTERM is interrupted (cold shutdown)
+SHUTDOWN_GRACE_S = 4.0
+#: rq's maintenance (its registries' clean-up) at most this often
+MAINTENANCE_INTERVAL_S = 30
+WORKER_TTL_S = 60
 
 
-def reclaim_scheduler_locks(conn: redis.Redis, queue_names: list[str]) -> list[str]:
-    """Free scheduler locks whose scheduler stopped heartbeating (its worker was killed), so a
-    live worker's scheduler takes over now instead of after the lock's 61 s expiry."""
-    freed = []
-    delete_if = conn.register_script(_DELETE_IF)
-    for name in queue_names:
-        key = RQScheduler.get_locking_key(name)
-        owner = conn.get(key)
-        if owner is None:
-            continue
-        beat = conn.hget(SCHEDULER_KEY_TEMPLATE % owner.decode(), "last_heartbeat")
-        if beat is not None and (now() - utcparse(beat.decode())).total_seconds() < STALE_SCHEDULER_S:
-            continue
-        if delete_if(keys=[key], args=[owner]):
-            freed.append(name)
-    return freed
+class BotWorker(SimpleWorker):
+    #: called on the first shutdown signal (the engine beside the worker stops)
+    on_shutdown: Callable[[], object] = staticmethod(lambda: None)
 
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=PUBSUB_POLL_S, daemon=True)
 
-def refuses_writes(exc: redis.ResponseError) -> bool:
-    """Redis at maxmemory with noeviction (OOM) or a read-only replica (READONLY)."""
-    return isinstance(exc, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError)
-
-
-def recover(worker: Worker) -> list[str]:
-    """Put back the jobs dead workers took but never started, or started and died with (every
-    queue of ``worker``)."""
-    found = [job_id for queue in worker.queues for job_id in recover_intermediate(queue)]
-    return found + [job_id for queue in worker.queues for job_id in recover_started(queue)]
-
-
-class _BotWorker:
-    """What the bot adds to rq's worker classes (see the module docstring)."""
-
-    queue_class = ReliableQueue
-    #: called with each job right after it was taken (fault tests: ``--after-dequeue``)
-    after_dequeue: Callable[[Job], None] | None = None
-    #: called in every maintenance run (the periodic jobs' tick)
-    on_maintenance: Callable[[], object] | None = None
-    #: called before each job runs, in the worker process (a changed routing config is taken)
-    before_job: Callable[[], object] | None = None
-
-    def run_maintenance_tasks(self) -> None:
-        reclaim_scheduler_locks(self.connection, self.queue_names())  # type: ignore[attr-defined]
-        recover(self)  # type: ignore[arg-type]
-        super().run_maintenance_tasks()  # type: ignore[misc]
-        if self.on_maintenance is not None:
-            self.on_maintenance()
-
-    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
-        wait = 1.0
-        while True:
-            try:
-                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
-                break
-            except redis.ResponseError as exc:
-                if not refuses_writes(exc):
-                    raise
-                # full (noeviction) or read-only: rq would quit; wait for Redis like rq does for
-                # a lost connection, taking nothing meanwhile
-                self.log.error("Redis refuses writes (%s); retrying in %.0f s", exc, wait)  # type: ignore[attr-defined]
-                time.sleep(wait)
-                wait = min(wait * 2, 30.0)
-        if result is not None and self.after_dequeue is not None:
-            self.after_dequeue(result[0])
-        if result is not None and self.before_job is not None:
-            self.before_job()  # here, not in the work horse: a forked job inherits what it took
-        return result
-
-    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
-        # rq removes a started job from its intermediate list only for single-queue workers
-        super().prepare_job_execution(job, remove_from_intermediate_queue=True)  # type: ignore[misc]
-
-
-class BotWorker(_BotWorker, Worker):
-    pass
-
-
-class BotSimpleWorker(_BotWorker, SimpleWorker):
-    pass
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        self.on_shutdown()
+        hard_stop = threading.Timer(SHUTDOWN_GRACE_S, os.kill, (os.getpid(), signal.SIGTERM))
+        hard_stop.daemon = True  # the process may exit sooner: then it never fires
+        hard_stop.start()
 
 
 def count_failure(job: Job, exc_type: type[BaseException], *_: object) -> bool:
@@ -138,32 +76,17 @@ def count_failure(job: Job, exc_type: type[BaseException], *_: object) -> bool:
 
 
 def build_worker(
-    container: Container,
-    *,
-    simple: bool = True,
-    name: str | None = None,
-    after_dequeue: Callable[[Job], None] | None = None,
-    on_maintenance: Callable[[], object] | None = None,
-) -> Worker:
-    """The bot's worker on its queues. ``simple`` (the default) runs jobs in the worker process;
-    ``simple=False`` forks a work horse per job (isolation at ~15 ms a job: docs/reconcile.md)."""
-    queues = [
-        ReliableQueue(q.name, connection=q.connection, default_timeout=q._default_timeout)
-        for q in (container.queue(name) for name in QUEUES)
-    ]
-    cls = BotSimpleWorker if simple else BotWorker
-    worker = cls(
-        queues,
+    container: Container, *, name: str | None = None, on_shutdown: Callable[[], object] | None = None
+) -> BotWorker:
+    """The bot's worker on its job queue."""
+    worker = BotWorker(
+        [container.dispatch.queue],
         connection=container.redis,
         name=name,
-        queue_class=ReliableQueue,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
         worker_ttl=WORKER_TTL_S,
         exception_handlers=[count_failure],
     )
-    worker.after_dequeue = after_dequeue
-    worker.on_maintenance = on_maintenance
-    worker.before_job = container.refresh_config
-    reclaim_scheduler_locks(container.redis, worker.queue_names())
-    recover(worker)
+    if on_shutdown is not None:
+        worker.on_shutdown = on_shutdown
     return worker

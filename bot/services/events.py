@@ -10,18 +10,23 @@
   → ignore those versions for the group until a newer one arrives (shown in the next PR body).
 
 Returns every group with work to do (``applied < generation``), including groups a duplicate
-delivery touches whose earlier reconcile never ran, so a retried event job loses nothing.
+delivery touches whose earlier reconcile never ran, so a batch handled again loses nothing.
+
+:class:`EventPipeline` is that logic with its dependencies, as the deliveries consumer
+(``bot.jobs.consumer``) runs it on each batch: a GitHub App's ``installation`` events first tell
+the forges to drop stale clients, then the batch is planned with the routing config its events
+reach (the manifest repos' own files included) and merged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.core import planning
 from bot.core.config.model import Config
-from bot.core.events import CiFinished, Delivery, ImagePushed, PrClosed, Push
+from bot.core.events import CiFinished, Delivery, ImagePushed, Installation, PrClosed, Push
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.core.outcomes import TargetOutcome
 from bot.metrics import INTENTS
@@ -35,6 +40,26 @@ Planner = Callable[..., PlanResult]
 #: the registry gate (``bot.deps.Container.admit``): the intents to merge now, and the groups whose
 #: waiting versions changed (their PR body and status show it)
 Admit = Callable[[list[UpdateIntent]], tuple[list[UpdateIntent], list[str]]]
+
+
+@dataclass
+class EventPipeline:
+    intents: IntentStore
+    #: the config to plan a batch with: the central one plus the repo files its events reach
+    config_for: Callable[[Sequence[Delivery]], Config]
+    bot_login: str
+    #: the registry gate (None: every planned version is merged as planned)
+    admit: Admit | None = None
+    #: a GitHub App installation changed: forget its cached clients and tokens
+    installation_changed: Callable[[int, tuple[str, ...]], object] = lambda _i, _r: None
+
+    def apply(self, deliveries: Sequence[Delivery]) -> EventOutcome:
+        for delivery in deliveries:
+            for event in delivery.events:
+                if isinstance(event, Installation):
+                    self.installation_changed(event.installation_id, event.repos)
+        config = self.config_for(deliveries)
+        return apply_deliveries(self.intents, config, deliveries, bot_login=self.bot_login, admit=self.admit)
 
 
 @dataclass

@@ -17,8 +17,8 @@ Redis round trip and no forge call).
 Whether an error is worth retrying is decided once, by :func:`is_transient`: a ``BotError`` says
 so itself (``permanent``: git ref and index locks, timeouts, 5xx, rate limits and lost
 compare-and-swaps are not), Redis errors and timeouts are transient, anything else (a bug) is not.
-A group whose retries ran out stays dirty and the sweep retries it with backoff
-(``bot.jobs.sweep``); its last error stays on the group for the status page either way.
+The job layer asks again with backoff (``bot.jobs.dispatch``); the last error stays on the group
+for the status page meanwhile.
 """
 
 from __future__ import annotations
@@ -272,11 +272,10 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
-def record_transient(deps: ReconcileDeps, group_key: str, error: BaseException, *, retrying: bool) -> None:
+def record_transient(deps: ReconcileDeps, group_key: str, error: BaseException, *, retry_in_s: float) -> None:
     """Show a transient failure on the group (status page, PR body); no PR comment for it."""
     what = error.message if isinstance(error, BotError) else type(error).__name__
-    note = "retrying with backoff" if retrying else "retries ran out; the sweep tries again later"
-    text = f"{what} (temporary: {note})"
+    text = f"{what} (temporary: trying again in {max(round(retry_in_s), 1)} s)"
     try:
         deps.groups.update(group_key, lambda rec: replace(rec, state=replace(rec.state, last_error=text)))
     except redis.RedisError as exc:  # the retry matters more than the note

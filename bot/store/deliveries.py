@@ -1,117 +1,133 @@
-"""Deliveries in Redis: record and enqueue (claim, then enqueue); outcomes for the status page.
+"""Deliveries in Redis: record and queue in one step at intake; outcomes for the status page.
 
 A delivery is known by its **ref**: a hash of the sender's id *and* of its parsed events, so any id
-a sender may send works (dots, slashes, 8 KB of anything: rq job ids and keys only ever see the
-hash), two ids never collide by sanitising or truncation, and a sender reusing an id for other
-events (a CI pipeline id for a pipeline that pushes two images) is a new delivery, not a duplicate.
+a sender may send works (dots, slashes, 8 KB of anything: keys only ever see the hash), two ids
+never collide by sanitising or truncation, and a sender reusing an id for other events (a CI
+pipeline id for a pipeline that pushes two images) is a new delivery, not a duplicate.
 
-- ``<prefix>:delivery:<ref>``: hash with the id, source, events, status, reason, attempts, times;
-  once processed also its ``verdict`` and ``outcomes`` (per image and target, with the reason:
-  ``bot.core.outcomes``; ``reason`` then summarises them); expires after ``delivery_ttl_s``.
-- ``<prefix>:delivery-id:<hash of id>``: the latest ref of an id (lookups by the sender's id).
-- ``<prefix>:deliveries:recent``: refs by reception time (status page), ``…:queued``: refs whose
-  job has not recorded an outcome yet (the sweep re-enqueues those whose job is gone).
+- ``<prefix>:delivery:<ref>``: hash with the id, source, events, status, reason, attempts, times,
+  the stream entry that queued it; once processed also its ``verdict`` and ``outcomes`` (per image
+  and target, with the reason: ``bot.core.outcomes``; ``reason`` then summarises them).
+- ``<prefix>:deliveries:ids``: one hash, hash of the sender's id → its latest ref (lookups by the
+  sender's id: the CLI, the webhook recovery).
+- ``<prefix>:deliveries:recent`` / ``…:ignored``: refs by reception time (the status page). They
+  are also the bound: past ``keep`` records, or older than the TTL, the oldest are deleted as new
+  ones arrive (a ``queued`` one never: it is still on its way), so memory stays flat under a steady
+  stream. Ignored deliveries (pings, pushes nobody routes) have their own, smaller bound and a
+  short TTL.
+- ``<prefix>:deliveries:queued``: refs waiting for an outcome (their count is the backlog; the
+  sweep re-queues one whose stream entry Redis lost).
 
-``admit`` takes two round trips: a claim script decides and writes the record (over our own keys
-only), then rq's public API enqueues the job in one MULTI/EXEC. When the enqueue fails (maxmemory,
-a read-only replica, a dropped connection) the claim is undone, so the sender's retry is accepted;
-a claim that cannot even be undone is enqueued by the sweep, so nothing is lost.
+``admit`` is one script: it decides (new, a retry of a failed delivery, or a duplicate of one
+queued or processed), writes the record and appends the stream entry (``bot.store.stream``), all
+or nothing: a Redis that refuses writes (maxmemory with noeviction, a read-only replica) refuses
+at the first write, so nothing is half-written and the intake answers 503. The consumer records
+the outcome and acknowledges the entry in one transaction (``record_outcomes``).
 How duplicates are decided: docs/intake.md, "Dedupe and queueing".
 Statuses: ``queued`` → ``processed`` | ``failed``; ``ignored`` for deliveries with nothing to do.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 import redis
-from rq import Queue
 
 from bot.core.events import Delivery, Event, event_from_dict, event_to_dict
-from bot.core.outcomes import Status as OutcomeStatus
-from bot.core.outcomes import TargetOutcome, amend, bounded, summary
+from bot.core.outcomes import TargetOutcome, bounded, summary
 from bot.errors import StoreUnavailable
 from bot.settings import Settings
-from bot.store import jobs
+from bot.store.stream import GROUP, DeliveryStream
 
 Status = Literal["queued", "processed", "failed", "ignored"]
-RECENT_MAX = 1000
-MAX_WATCH_RETRIES = 50
-#: a "queued" record claimed this recently is being enqueued by another request: a duplicate. An
-#: enqueue cannot take longer (the connection's socket timeout is 5 s; a failed one is undone), so
-#: an older claim whose job will not run was lost, and a redelivery enqueues it again
-STALE_CLAIM_S = 5
+#: ignored deliveries kept for the page at most (and for ``IGNORED_TTL_S``)
+IGNORED_KEEP = 500
+IGNORED_TTL_S = 3600
+#: records deleted at most per delivery admitted (the bound catches up with any backlog)
+_EVICT_PER_CALL = 4
 
-#: KEYS: record, id index, recent. ARGV: mapping pairs…, then ttl, ref, now, recent max.
+# Shared by the admit and ignore scripts: delete the oldest records of a bounded index past its
+# count or age, never one still queued. KEYS[idx_key], KEYS[ids_key]; prefix is the record key
+# prefix ("<prefix>:delivery:").
+_EVICT = """
+local function evict(index, ids, prefix, keep, cutoff, budget)
+  for _ = 1, budget do
+    local oldest = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
+    if #oldest == 0 then return end
+    if redis.call('ZCARD', index) <= keep and tonumber(oldest[2]) >= cutoff then return end
+    local record = prefix .. oldest[1]
+    local fields = redis.call('HMGET', record, 'status', 'id_hash')
+    if fields[1] == 'queued' then return end
+    redis.call('DEL', record)
+    redis.call('ZREM', index, oldest[1])
+    if fields[2] and redis.call('HGET', ids, fields[2]) == oldest[1] then
+      redis.call('HDEL', ids, fields[2])
+    end
+  end
+end
+"""
+
+#: KEYS: record, ids, recent, queued, stream. ARGV: now, ref, id, id hash, source, events JSON,
+#: received_at, ttl, keep, group, record key prefix.
+#: Returns {outcome (new|retry|duplicate), previous status, attempts, the id's previous ref}.
+_ADMIT = (
+    _EVICT
+    + """
+local now = tonumber(ARGV[1])
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'received_at')
+local status = cur[1] or ''
+local latest = redis.call('HGET', KEYS[2], ARGV[4]) or ''
+if status == 'processed' or status == 'queued' then return {'duplicate', status, 0, latest} end
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[5], ARGV[10], '0', 'MKSTREAM')
+end
+local entry = redis.call('XADD', KEYS[5], '*', 'ref', ARGV[2])
+local attempts = (tonumber(cur[2]) or 0) + 1
+local first = cur[3]
+if not first or first == '' then first = ARGV[7] end
+redis.call('HSET', KEYS[1], 'id', ARGV[3], 'id_hash', ARGV[4], 'ref', ARGV[2], 'source', ARGV[5],
+  'status', 'queued', 'reason', '', 'events', ARGV[6], 'attempts', attempts, 'received_at', first,
+  'updated_at', ARGV[7], 'entry', entry)
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+redis.call('ZADD', KEYS[4], now, ARGV[2])
+evict(KEYS[3], KEYS[2], ARGV[11], tonumber(ARGV[9]), now - tonumber(ARGV[8]), """
+    + str(_EVICT_PER_CALL)
+    + """)
+local outcome = 'retry'
+if status == '' or status == 'ignored' then outcome = 'new' end
+return {outcome, status, attempts, latest}
+"""
+)
+
+#: KEYS: record, ids, ignored. ARGV: mapping pairs…, then ttl, ref, now, keep, id hash, prefix.
 #: Writes an ignored record unless the ref already holds another status (never overwrites work).
-_IGNORE = """
+_IGNORE = (
+    _EVICT
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status and status ~= 'ignored' then return 0 end
 local n = #ARGV
-redis.call('HSET', KEYS[1], unpack(ARGV, 1, n - 4))
-redis.call('EXPIRE', KEYS[1], ARGV[n - 3])
-redis.call('SET', KEYS[2], ARGV[n - 2], 'NX', 'EX', ARGV[n - 3])
-redis.call('ZADD', KEYS[3], ARGV[n - 1], ARGV[n - 2])
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[n]) + 1))
+redis.call('HSET', KEYS[1], unpack(ARGV, 1, n - 6))
+redis.call('EXPIRE', KEYS[1], ARGV[n - 5])
+if not redis.call('HGET', KEYS[2], ARGV[n - 1]) then redis.call('HSET', KEYS[2], ARGV[n - 1], ARGV[n - 4]) end
+redis.call('ZADD', KEYS[3], ARGV[n - 3], ARGV[n - 4])
+evict(KEYS[3], KEYS[2], ARGV[n], tonumber(ARGV[n - 2]), tonumber(ARGV[n - 3]) - tonumber(ARGV[n - 5]), """
+    + str(_EVICT_PER_CALL)
+    + """)
 return 1
 """
+)
 
-#: KEYS: record, id key, recent, queued. ARGV: now, ref, id, source, events JSON, received_at,
-#: ttl, recent max, stale-claim seconds, force ("1": take a stale "queued" record again).
-#: Decides and claims in one step: processed, or queued with a fresh claim → duplicate; queued with
-#: a stale claim → "check" (the caller asks rq whether its job will still run) unless ``force``;
-#: otherwise the record is written "queued" with ``claimed_at`` = now → new | retry.
-#: Returns {outcome, previous status, attempts, the id's previous latest ref}.
-_CLAIM = """
-local now = tonumber(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'received_at', 'claimed_at')
-local status = cur[1] or ''
-local latest = redis.call('GET', KEYS[2]) or ''
-if status == 'processed' then return {'duplicate', status, 0, latest} end
-if status == 'queued' then
-  if now - (tonumber(cur[4]) or 0) < tonumber(ARGV[9]) then return {'duplicate', status, 0, latest} end
-  if ARGV[10] ~= '1' then return {'check', status, 0, latest} end
-end
-local attempts = (tonumber(cur[2]) or 0) + 1
-local first = cur[3]
-if not first or first == '' then first = ARGV[6] end
-redis.call('HSET', KEYS[1], 'id', ARGV[3], 'ref', ARGV[2], 'source', ARGV[4], 'status', 'queued',
-  'reason', '', 'events', ARGV[5], 'attempts', attempts, 'received_at', first, 'updated_at', ARGV[6],
-  'claimed_at', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[7])
-redis.call('ZADD', KEYS[3], now, ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[8]) + 1))
-redis.call('ZADD', KEYS[4], now, ARGV[2])
-local outcome = 'retry'
-if status == '' then outcome = 'new' end
-return {outcome, status, attempts, latest}
-"""
-
-#: KEYS: record, id key, recent, queued. ARGV: our claimed_at, ref, previous status, previous latest.
-#: Undo our claim after the enqueue failed (only if the claim is still ours).
-_UNCLAIM = """
-if redis.call('HGET', KEYS[1], 'claimed_at') ~= ARGV[1] then return 0 end
-if ARGV[3] == '' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[3], ARGV[2])
-  redis.call('ZREM', KEYS[4], ARGV[2])
-  if ARGV[4] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[4], 'KEEPTTL') end
-  return 1
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'claimed_at', '0')
-if ARGV[3] ~= 'queued' then redis.call('ZREM', KEYS[4], ARGV[2]) end
-return 1
-"""
-
-_UPDATE_IF_EXISTS = """
+#: KEYS: record, queued. ARGV: field pairs. The outcome of a delivery whose record still exists.
+_OUTCOME = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 redis.call('ZREM', KEYS[2], redis.call('HGET', KEYS[1], 'ref'))
@@ -134,13 +150,13 @@ def events_digest(events: tuple[Event, ...], canonical: str | None = None) -> st
 
 
 def delivery_ref(delivery_id: str, digest: str) -> str:
-    """The key of one (id, events) pair: ``[0-9a-f]{32}``, safe in job ids and Redis keys."""
+    """The key of one (id, events) pair: ``[0-9a-f]{32}``, safe in Redis keys."""
     return _hash(f"{delivery_id}\0{digest}")
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """What ``admit`` did: ``new``/``retry`` (recorded and enqueued) or ``duplicate`` (nothing).
+    """What ``admit`` did: ``new``/``retry`` (recorded and queued) or ``duplicate`` (nothing).
     ``reused``: the sender used this id before for other events (both are processed)."""
 
     outcome: Literal["new", "retry", "duplicate"]
@@ -177,6 +193,15 @@ class DeliveryRecord:
         return Delivery(self.id, self.source, self.received_at, self.events)
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the consumer records for one delivery: processed with its outcomes, or failed."""
+
+    ref: str
+    outcomes: Sequence[TargetOutcome] = ()
+    failed: str | None = None  # the reason, when it failed
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -187,129 +212,66 @@ def unavailable(exc: redis.RedisError) -> StoreUnavailable:
 
 
 class DeliveryStore:
-    def __init__(self, conn: redis.Redis, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        conn: redis.Redis,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        *,
+        keep: int | None = None,
+    ) -> None:
         self._redis = conn
         self._settings = settings
         self._clock = clock
+        self.keep = keep if keep is not None else settings.delivery_keep
+        self.stream = DeliveryStream(conn, settings)
         self._recent_key = settings.key("deliveries", "recent")
+        self._ignored_key = settings.key("deliveries", "ignored")
+        self.ids_key = settings.key("deliveries", "ids")
         self.queued_key = settings.key("deliveries", "queued")
-        self._update = conn.register_script(_UPDATE_IF_EXISTS)
+        self._admit = conn.register_script(_ADMIT)
         self._ignore = conn.register_script(_IGNORE)
-        self._claim_script = conn.register_script(_CLAIM)
-        self._unclaim = conn.register_script(_UNCLAIM)
+        self._outcome = conn.register_script(_OUTCOME)
 
     # --- keys ----------------------------------------------------------------------------------
     def key(self, ref: str) -> str:
         return self._settings.key("delivery", ref)
 
-    def _id_key(self, delivery_id: str) -> str:
-        return self._settings.key("delivery-id", _hash(delivery_id))
-
-    def job_id(self, ref: str) -> str:
-        """The deterministic rq job id of a delivery."""
-        return f"{self._settings.redis_prefix}-delivery-{ref}"
-
     def ref_of(self, delivery: Delivery, canonical: str | None = None) -> str:
         return delivery_ref(delivery.id, events_digest(delivery.events, canonical))
 
     # --- intake --------------------------------------------------------------------------------
-    def admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
-        """Record ``delivery`` and enqueue ``func(ref=…)`` on ``queue`` (claim, then enqueue; a
-        failed enqueue undoes the claim), unless the same id with the same events was processed
-        already or its job will still run (then: duplicate, no write). Raises StoreUnavailable when
-        Redis refuses or cannot be reached; then no job was enqueued, and a claim left behind is
-        enqueued by the sweep or taken again by the sender's retry."""
-        try:
-            return self._admit(delivery, queue, func)
-        except redis.RedisError as exc:
-            raise unavailable(exc) from exc
-
-    def _admit(self, delivery: Delivery, queue: Queue, func: str) -> Admission:
+    def admit(self, delivery: Delivery) -> Admission:
+        """Record ``delivery`` and queue it on the stream, unless the same id with the same events
+        is queued or processed already (then: duplicate, no write). One script: all or nothing.
+        Raises StoreUnavailable when Redis refuses or cannot be reached (nothing was written)."""
         events = events_json(delivery.events)
         ref = self.ref_of(delivery, events)
-        stamp = repr(float(self._clock()))
-        outcome, previous, attempts, latest = self._claim(delivery, events, ref, stamp, force=False)
-        if outcome == "check":  # queued, claimed long ago: a duplicate only while its job will run
-            if jobs.pending(queue, self.job_id(ref)):
-                return Admission("duplicate", ref, status=previous, attempts=0)
-            outcome, previous, attempts, latest = self._claim(delivery, events, ref, stamp, force=True)
-        if outcome not in ("new", "retry"):
-            return Admission("duplicate", ref, status=previous, attempts=0)
-        try:
-            with self._redis.pipeline() as pipe:
-                self._enqueue(pipe, queue, func, ref, clear_failed=previous in ("failed", "queued"))
-                pipe.execute()
-        except redis.RedisError:
-            self._release(ref, delivery.id, stamp, previous, latest)
-            raise
-        reused = latest not in ("", ref)
-        return Admission("retry" if outcome == "retry" else "new", ref, attempts=attempts, reused=reused)
-
-    def _claim(
-        self, delivery: Delivery, events: str, ref: str, stamp: str, *, force: bool
-    ) -> tuple[str, str, int, str]:
-        """Run the claim script: (outcome, previous status, attempts, the id's previous ref)."""
-        keys = [self.key(ref), self._id_key(delivery.id), self._recent_key, self.queued_key]
+        now = float(self._clock())
+        keys = [self.key(ref), self.ids_key, self._recent_key, self.queued_key, self.stream.key]
         args = [
-            stamp, ref, delivery.id, delivery.source, events, delivery.received_at or _iso(float(stamp)),
-            self._settings.delivery_ttl_s, RECENT_MAX, STALE_CLAIM_S, "1" if force else "0",
+            repr(now), ref, delivery.id, _hash(delivery.id), delivery.source, events,
+            delivery.received_at or _iso(now), self._settings.delivery_ttl_s, self.keep, GROUP,
+            self.key(""),
         ]  # fmt: skip
-        outcome, previous, attempts, latest = self._claim_script(keys=keys, args=args)
-        return _text(outcome) or "", _text(previous) or "", int(attempts), _text(latest) or ""
-
-    def _release(self, ref: str, delivery_id: str, stamp: str, previous: str, latest: str) -> None:
-        """Undo our claim after a failed enqueue, so the sender's retry is accepted at once. When
-        even this fails, the record stays ``queued``: a retry within ``STALE_CLAIM_S`` is a
-        duplicate, and the sweep enqueues the delivery once its claim is older than its grace."""
-        keys = [self.key(ref), self._id_key(delivery_id), self._recent_key, self.queued_key]
-        with contextlib.suppress(redis.RedisError):
-            self._unclaim(keys=keys, args=[stamp, ref, previous, latest])
-
-    def _enqueue(
-        self, pipe: redis.client.Pipeline, queue: Queue, func: str, ref: str, *, clear_failed: bool
-    ) -> None:
-        """rq's public API, inside our transaction (clearing an earlier failed run of the job)."""
-        job_id = self.job_id(ref)
-        queue.enqueue_call(func, kwargs={"ref": ref}, job_id=job_id, pipeline=pipe)
-        if clear_failed:
-            queue.failed_job_registry.remove(job_id, pipeline=pipe)
-
-    def requeue(self, ref: str, queue: Queue, func: str) -> bool:
-        """Enqueue the job of a ``queued`` delivery whose job is gone (the sweep; a dead worker's
-        pop). False when it is not lost (processed, failed, expired, or its job will still run)."""
-        key = self.key(ref)
-        with self._redis.pipeline() as pipe:
-            for _ in range(MAX_WATCH_RETRIES):
-                try:
-                    pipe.watch(key)
-                    if _text(pipe.hget(key, "status")) != "queued":
-                        pipe.multi()
-                        pipe.zrem(self.queued_key, ref)
-                        pipe.execute()
-                        return False
-                    if jobs.pending(queue, self.job_id(ref)):
-                        return False
-                    pipe.multi()
-                    pipe.hset(key, "updated_at", _iso(self._clock()))
-                    self._enqueue(pipe, queue, func, ref, clear_failed=True)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
-        return False
-
-    def queued_refs(self, older_than_s: float, limit: int) -> list[str]:
-        """Refs still waiting for an outcome, recorded at least ``older_than_s`` ago (oldest first)."""
-        cutoff = self._clock() - older_than_s
-        return [_text(r) or "" for r in self._redis.zrangebyscore(self.queued_key, "-inf", cutoff, 0, limit)]
+        try:
+            outcome, previous, attempts, latest = self._admit(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise unavailable(exc) from exc
+        found, latest_ref = _text(outcome) or "", _text(latest) or ""
+        if found == "duplicate":
+            return Admission("duplicate", ref, status=_text(previous), attempts=0)
+        reused = latest_ref not in ("", ref)
+        return Admission("retry" if found == "retry" else "new", ref, attempts=int(attempts), reused=reused)
 
     def record_ignored(self, delivery_id: str, source: str, reason: str) -> str:
-        """Remember a delivery we had nothing to do with, for the status page; its ref. Never
-        overwrites a delivery of that ref that has work (queued, processed or failed)."""
+        """Remember briefly a delivery we had nothing to do with, for the status page; its ref.
+        Never overwrites a delivery of that ref that has work (queued, processed or failed)."""
         ref = delivery_ref(delivery_id, events_digest(()))
         now = self._clock()
         fields = {
             "id": delivery_id,
+            "id_hash": _hash(delivery_id),
             "ref": ref,
             "source": source,
             "status": "ignored",
@@ -319,93 +281,114 @@ class DeliveryStore:
             "events": "[]",
         }
         args: list[str | int | float] = [x for pair in fields.items() for x in pair]
-        args += [self._settings.delivery_ttl_s, ref, now, RECENT_MAX]
+        args += [IGNORED_TTL_S, ref, now, IGNORED_KEEP, _hash(delivery_id), self.key("")]
         try:
-            self._ignore(keys=[self.key(ref), self._id_key(delivery_id), self._recent_key], args=args)
+            self._ignore(keys=[self.key(ref), self.ids_key, self._ignored_key], args=args)
         except redis.RedisError as exc:
             raise unavailable(exc) from exc
         return ref
 
-    # --- outcome (called by the job) ----------------------------------------------------------
-    def mark_processed(self, ref: str) -> bool:
-        """Mark processed; a redelivery is then a duplicate. False when the record is gone."""
-        return self._set(ref, "processed", "")
-
-    def mark_processed_many(
-        self, refs: list[str], outcomes: Mapping[str, Sequence[TargetOutcome]] | None = None
-    ) -> None:
-        """Mark several deliveries processed in one round trip (an event job's batch), each with its
-        outcomes when given (bounded; ``reason`` becomes their summary)."""
+    # --- outcome (the consumer) -----------------------------------------------------------------
+    def record_outcomes(self, done: Sequence[Outcome], entry_ids: Sequence[str]) -> None:
+        """Record each delivery's outcome and acknowledge their stream entries in one
+        transaction: a record never says done of an entry still pending."""
         now = _iso(self._clock())
-        with self._redis.pipeline(transaction=False) as pipe:
-            for ref in refs:
-                extra = _outcome_fields((outcomes or {}).get(ref, ()))
-                fields = ["status", "processed", "updated_at", now, *(x for kv in extra.items() for x in kv)]
-                self._update(keys=[self.key(ref), self.queued_key], args=fields, client=pipe)
+        with self._redis.pipeline(transaction=True) as pipe:
+            for item in done:
+                fields = _outcome_fields(item.outcomes) if item.failed is None else {"reason": item.failed}
+                status = "processed" if item.failed is None else "failed"
+                args = ["status", status, "updated_at", now, *(x for kv in fields.items() for x in kv)]
+                self._outcome(keys=[self.key(item.ref), self.queued_key], args=args, client=pipe)
+            self.stream.ack(pipe, list(entry_ids))
             pipe.execute()
 
-    def amend_outcomes(
-        self, delivery_id: str, *, group: str, image: str, status: OutcomeStatus, reason: str
-    ) -> bool:
-        """Set the outcome of ``image`` in ``group`` of the sender's latest delivery ``delivery_id``
-        (a step after the event job learns more: registry verification marks a version
-        ``waiting`` for its tag, then ``accepted``). False when nothing matched or it is gone."""
-        ref = _text(self._redis.get(self._id_key(delivery_id)))
-        if ref is None:
-            return False
+    def acknowledge_missing(self, entry_ids: Sequence[str]) -> None:
+        """Acknowledge entries whose record is gone (expired, evicted): nothing left to do."""
+        with self._redis.pipeline(transaction=True) as pipe:
+            self.stream.ack(pipe, list(entry_ids))
+            pipe.execute()
+
+    def retry(self, ref: str) -> bool:
+        """Queue a failed delivery again (a person asked); False when it is not failed."""
         key = self.key(ref)
         with self._redis.pipeline() as pipe:
-            for _ in range(MAX_WATCH_RETRIES):
-                try:
-                    pipe.watch(key)
-                    record = _decode(pipe.hgetall(key))
-                    if record is None:
-                        return False
-                    found, changed = amend(
-                        record.outcomes, group=group, image=image, status=status, reason=reason
-                    )
-                    if not changed:
-                        return False
-                    pipe.multi()
-                    pipe.hset(key, mapping=_outcome_fields(found, record.left_out))
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
-        return False
+            try:
+                pipe.watch(key)
+                if _text(pipe.hget(key, "status")) != "failed":
+                    return False
+                pipe.multi()
+                pipe.hset(key, mapping={"status": "queued", "reason": "", "updated_at": _iso(self._clock())})
+                pipe.zadd(self.queued_key, {ref: self._clock()})
+                self.stream.add(pipe, ref)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
 
-    def mark_failed(self, ref: str, reason: str) -> bool:
-        """Mark failed with the reason; a redelivery is then processed again."""
-        return self._set(ref, "failed", reason)
-
-    def _set(self, ref: str, status: Status, reason: str) -> bool:
-        fields = ["status", status, "reason", reason, "updated_at", _iso(self._clock())]
-        return bool(self._update(keys=[self.key(ref), self.queued_key], args=fields))
+    def requeue_lost(self, older_than_s: float, limit: int) -> list[str]:
+        """Queue again the deliveries still ``queued`` whose stream entry is gone (Redis lost it:
+        a restart from an older snapshot); the refs queued. A record is looked at once it has
+        waited ``older_than_s``; at most ``limit`` a call."""
+        cutoff = self._clock() - older_than_s
+        refs = [_text(r) or "" for r in self._redis.zrangebyscore(self.queued_key, "-inf", cutoff, 0, limit)]
+        lost = []
+        for ref in refs:
+            entry = _text(self._redis.hget(self.key(ref), "entry"))
+            status = _text(self._redis.hget(self.key(ref), "status"))
+            if status != "queued":
+                self._redis.zrem(self.queued_key, ref)  # done or gone: the index was stale
+                continue
+            if entry and self._redis.xrange(self.stream.key, entry, entry):
+                self._redis.zadd(self.queued_key, {ref: self._clock()})  # still there: look later
+                continue
+            with self._redis.pipeline(transaction=True) as pipe:
+                self.stream.add(pipe, ref)
+                pipe.zadd(self.queued_key, {ref: self._clock()})
+                pipe.execute()
+            lost.append(ref)
+        return lost
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, ref: str) -> Delivery | None:
         record = self.by_ref(ref)
         return record.delivery if record else None
 
+    def get_many(self, refs: Sequence[str]) -> dict[str, Delivery]:
+        """The deliveries of ``refs`` that still exist, in one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.hgetall(self.key(ref))
+            rows = pipe.execute()
+        return {ref: record.delivery for ref, row in zip(refs, rows, strict=True) if (record := _decode(row))}
+
     def by_ref(self, ref: str) -> DeliveryRecord | None:
         return _decode(self._redis.hgetall(self.key(ref)))
 
     def record(self, delivery_id: str) -> DeliveryRecord | None:
         """The latest delivery the sender sent under ``delivery_id``."""
-        ref = _text(self._redis.get(self._id_key(delivery_id)))
+        ref = _text(self._redis.hget(self.ids_key, _hash(delivery_id)))
         return self.by_ref(ref) if ref else None
 
     def recent(self, n: int = 50) -> list[DeliveryRecord]:
-        """The ``n`` most recently received deliveries, newest first (expired ones skipped)."""
-        refs = self._redis.zrevrange(self._recent_key, 0, max(n, 1) - 1)
+        """The ``n`` most recently received deliveries (ignored ones included), newest first."""
+        n = max(n, 1)
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrange(self._recent_key, 0, n - 1, withscores=True)
+            pipe.zrevrange(self._ignored_key, 0, n - 1, withscores=True)
+            work, ignored = pipe.execute()
+        refs = [r for r, _ in sorted([*work, *ignored], key=lambda pair: -pair[1])[:n]]
         with self._redis.pipeline(transaction=False) as pipe:
             for ref in refs:
                 pipe.hgetall(self.key(ref.decode()))
             rows = pipe.execute()
         return [record for row in rows if (record := _decode(row))]
 
+    def backlog(self) -> int:
+        """Deliveries waiting for an outcome."""
+        return int(self._redis.zcard(self.queued_key))
 
-def _outcome_fields(outcomes: Sequence[TargetOutcome], left_out: int = 0) -> dict[str, str | int]:
+
+def _outcome_fields(outcomes: Sequence[TargetOutcome]) -> dict[str, str | int]:
     """The hash fields of a delivery's outcomes: the bounded records, their summary, the count left
     out. No outcomes (a delivery without events) leaves the reason empty."""
     kept, more = bounded(outcomes)
@@ -414,7 +397,7 @@ def _outcome_fields(outcomes: Sequence[TargetOutcome], left_out: int = 0) -> dic
         "reason": reason,
         "verdict": verdict,
         "outcomes": json.dumps([o.to_dict() for o in kept], separators=(",", ":")),
-        "outcomes_left_out": more + left_out,
+        "outcomes_left_out": more,
     }
 
 

@@ -4,13 +4,13 @@ A failed job stays in its queue's failed-job registry with its exception. It is 
 what it worked on succeeded afterwards:
 
 - a reconcile job (``group_key``): the group reconciled successfully after the failure
-  (``<prefix>:reconciled-at:<group>``, written by the reconcile job when it succeeds);
-- an event job (``ref``): its delivery is processed now (a redelivery or a retry ran it).
+  (``<prefix>:reconciled-at:<group>``, written by the reconcile job when it succeeds).
 
 A command job is never resolved by itself (a comment's commands run once): retry or dismiss it.
 ``retry`` puts the job back on its queue (for a command, the once-per-comment memory is forgotten
 first, so it really runs again); ``dismiss`` deletes it. Both only touch failed jobs of this
-deployment's queues (``Settings.queue``): any other id is "not found".
+deployment's queue (``Settings.queue``): any other id is "not found". (A delivery that failed is
+no job: its record says so, and the sender's redelivery runs it again.)
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from rq.registry import FailedJobRegistry
 
 from bot.settings import Settings
 
-#: the rq queues of the bot (``Settings.queue`` adds the prefix)
-QUEUES = ("events", "reconcile", "commands")
+#: the rq queue of the bot (``Settings.queue`` adds the prefix)
+QUEUES = ("jobs",)
 #: a job id longer than this is no job of ours (bounds the lookups an id from a URL can cause)
 MAX_ID = 200
 
@@ -37,12 +37,11 @@ MAX_ID = 200
 @dataclass(frozen=True, slots=True)
 class FailedJob:
     id: str
-    queue: str  # events | reconcile | commands
+    queue: str  # jobs
     function: str
     ended_at: datetime | None
     exc: str | None  # the exception rq recorded (not redacted: callers show it through redact)
     group: str | None = None  # a reconcile job's group
-    ref: str | None = None  # an event job's delivery ref
     resolved: str = ""  # why the failure no longer matters, "" while it does
 
 
@@ -86,25 +85,14 @@ def _resolution(conn: redis.Redis, settings: Settings, job: FailedJob) -> str:
         ended = _aware(job.ended_at)
         if done is not None and (ended is None or done > ended):
             return f"group reconciled successfully at {done:%Y-%m-%d %H:%M:%S} UTC"
-    if job.ref is not None:
-        status = conn.hget(settings.key("delivery", job.ref), "status")
-        if status == b"processed":
-            return "its delivery was processed later"
     return ""
 
 
 def _describe(conn: redis.Redis, settings: Settings, name: str, job: Job) -> FailedJob:
     kwargs = _kwargs(job)
-    group = kwargs.get("group_key") if name == "reconcile" else None
-    ref = kwargs.get("ref") if name == "events" else None
+    group = kwargs.get("group_key") if (job.func_name or "").endswith(".reconcile_group") else None
     found = FailedJob(
-        job.id,
-        name,
-        job.func_name or "",
-        job.ended_at,
-        _exc(job),
-        group if isinstance(group, str) else None,
-        ref if isinstance(ref, str) else None,
+        job.id, name, job.func_name or "", job.ended_at, _exc(job), group if isinstance(group, str) else None
     )
     return replace(found, resolved=_resolution(conn, settings, found))
 
@@ -139,7 +127,9 @@ def retry(conn: redis.Redis, settings: Settings, job_id: str) -> FailedJob | Non
     job = find(conn, settings, job_id)
     if job is None:
         return None
-    if job.queue == "commands":  # a comment runs once: forget that this one ran, or it would not
+    if job.function.endswith(
+        ".handle_command"
+    ):  # a comment runs once: forget that this one ran, or it would not
         token = _kwargs(Job.fetch(job_id, connection=conn)).get("token")
         if isinstance(token, str):
             conn.delete(settings.key("command-done", token))

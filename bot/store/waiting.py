@@ -72,7 +72,7 @@ class WaitingStore:
         return self.settings.key("waiting", group_key)
 
     @property
-    def _index(self) -> str:
+    def index_key(self) -> str:
         return self.settings.key("waiting-groups")
 
     # --- reads ---------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ class WaitingStore:
 
     def groups(self, limit: int = 1000) -> list[tuple[str, float]]:
         """Groups with something waiting and when each asks next, soonest first."""
-        rows = self.conn.zrange(self._index, 0, limit - 1, withscores=True)
+        rows = self.conn.zrange(self.index_key, 0, limit - 1, withscores=True)
         return [(g.decode(), float(score)) for g, score in rows]
 
     # --- writes --------------------------------------------------------------------------------
@@ -120,6 +120,6 @@ class WaitingStore:
         for group_key in groups:
             entries = self.entries(group_key)
             if entries:
-                self.conn.zadd(self._index, {group_key: min(e.next_at for e in entries)})
+                self.conn.zadd(self.index_key, {group_key: min(e.next_at for e in entries)})
             else:
-                self.conn.zrem(self._index, group_key)
+                self.conn.zrem(self.index_key, group_key)

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("events", "reconcile", "commands")
-
 
 def check_at_start(container: Container) -> list[str]:
     """Log what is wrong with Redis for the bot (start-up; /readyz keeps saying it)."""
@@ -59,13 +57,10 @@ def register(app: Flask, container: Container) -> None:
 
 
 def _sample_queue_depth(container: Container) -> None:
-    names = [container.settings.queue(q) for q in QUEUES]
     try:
-        with container.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.llen(f"rq:queue:{name}")
-            depths = pipe.execute()
+        deliveries = container.deliveries.stream.stats()
+        jobs = container.dispatch.queue.count
     except redis.RedisError:
         return  # the scrape still answers; readyz reports Redis
-    for queue, depth in zip(QUEUES, depths, strict=True):
-        QUEUE_DEPTH.labels(queue=queue).set(depth)
+    QUEUE_DEPTH.labels(queue="deliveries").set(deliveries.lag + deliveries.pending)
+    QUEUE_DEPTH.labels(queue="jobs").set(jobs)

@@ -1,8 +1,8 @@
 """``POST /webhooks/<source>`` and ``/webhooks/<source>/<token>``: verify, parse, dedupe, enqueue.
 
-The hot path. Everything costly (secrets, queue, store, scripts) is built once per app; a request
-does one HMAC, one JSON parse and two Redis round trips (the claim script, then the enqueue), and
-never calls a forge.
+The hot path. Everything costly (secrets, store, scripts) is built once per app; a request does
+one HMAC, one JSON parse and one Redis round trip (the admit script records the delivery and
+appends it to the deliveries stream: ``bot.store.deliveries``), and never calls a forge.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.intake")
 
-JOB_FUNC = "bot.jobs.events.handle_delivery"
 #: a longer vendor id keeps its head and gains a hash of the whole (no truncation collisions)
 MAX_ID_CHARS = 200
 _JSON_TYPES = ("json", "text/plain")  # text/plain: some senders (Pub/Sub tools, curl -d) use it
@@ -62,7 +61,6 @@ class Intake:
         settings = self.container.settings
         self.secrets = {name: settings.secrets_for(name) for name in sources.NAMES}
         self.unsigned = {n for n in sources.NAMES if n in settings.allow_unsigned and not self.secrets[n]}
-        self.queue = self.container.queue("events")
         self.store: DeliveryStore = self.container.deliveries
 
     def receive(
@@ -122,7 +120,7 @@ class Intake:
         return 202, {"ignored": reason, "delivery": ident}
 
     def _admit(self, delivery: Delivery) -> tuple[int, dict[str, object]]:
-        admission = self.store.admit(delivery, self.queue, JOB_FUNC)
+        admission = self.store.admit(delivery)
         ident, name = delivery.id, delivery.source
         if admission.reused:
             log.warning("delivery id reused for other events: processing both", extra={"ref": admission.ref})
@@ -133,8 +131,7 @@ class Intake:
         DELIVERIES.labels(source=name, outcome="accepted").inc()
         for event in delivery.events:
             EVENTS.labels(source=name, kind=event.kind).inc()
-        job_id = self.store.job_id(admission.ref)
-        log.info("delivery accepted", extra={"events": len(delivery.events), "job_id": job_id})
+        log.info("delivery accepted", extra={"events": len(delivery.events), "ref": admission.ref})
         return 202, {"accepted": len(delivery.events), "delivery": ident}
 
 

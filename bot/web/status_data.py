@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import redis
 from rq import Queue
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from bot.core.events import Event
 from bot.core.group_state import IgnoreMark
@@ -33,14 +33,14 @@ from bot.settings import Settings
 from bot.store import failures
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
+from bot.store.due import DueSet
 from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore
 from bot.store.recovery import RecoveryStore
+from bot.store.stream import DeliveryStream
 from bot.store.waiting import WaitEntry, WaitingStore
 
-#: the rq queues the bot uses (``Settings.queue`` adds the prefix)
-QUEUE_NAMES = ("events", "reconcile", "commands")
 MAX_GROUPS = 200
 MAX_FAILED = 50
 MAX_DELIVERIES = 50
@@ -280,19 +280,21 @@ def groups(conn: redis.Redis, settings: Settings) -> tuple[GroupRow, ...]:
 
 
 def queues(conn: redis.Redis, settings: Settings) -> tuple[QueueRow, ...]:
-    rows = []
-    for name in QUEUE_NAMES:
-        queue = Queue(settings.queue(name), connection=conn)
-        rows.append(
-            QueueRow(
-                name=name,
-                queued=queue.count,
-                started=StartedJobRegistry(queue=queue).count,
-                scheduled=ScheduledJobRegistry(queue=queue).count,
-                failed=FailedJobRegistry(queue=queue).count,
-            )
-        )
-    return tuple(rows)
+    """The deliveries stream (not handed out yet, handed to a worker) and the job queue (queued,
+    running, waiting for their time, failed)."""
+    stream = DeliveryStream(conn, settings).stats()
+    queue = Queue(settings.queue("jobs"), connection=conn)
+    later = sum(DueSet(conn, settings.key(*k)).count() for k in (("waiting-groups",), ("due", "auto-merge")))
+    return (
+        QueueRow("deliveries", queued=stream.lag, started=stream.pending, scheduled=0, failed=0),
+        QueueRow(
+            "jobs",
+            queued=queue.count,
+            started=StartedJobRegistry(queue=queue).count,
+            scheduled=later,
+            failed=FailedJobRegistry(queue=queue).count,
+        ),
+    )
 
 
 def failed_row(job: FailedJob) -> FailedRow:

@@ -10,9 +10,7 @@ from bot.core.intents import Origin, PlanResult, Skip, UpdateIntent
 from bot.core.merge import merge
 from bot.core.outcomes import (
     MAX_PER_DELIVERY,
-    WAITING_FOR_TAG,
     TargetOutcome,
-    amend,
     bounded,
     outcomes_of,
     summary,
@@ -141,22 +139,6 @@ def test_the_summary_names_the_reasons_once_and_bounds_them() -> None:
         "nothing to do",
         "img 1: reason 0; img 1: reason 1; img 1: reason 2 (+2 more)",
     )
-
-
-def test_registry_verification_amends_an_accepted_version_to_waiting() -> None:
-    found = [
-        TargetOutcome("accepted", "goes into the PR of group `dev`", "ghcr.io/acme/api", "1.5.0", GROUP),
-        TargetOutcome("accepted", "goes into the PR of group `dev`", "ghcr.io/acme/web", "2.0.0", GROUP),
-    ]
-    amended, changed = amend(
-        found, group=GROUP, image="ghcr.io/acme/api", status="waiting", reason=WAITING_FOR_TAG
-    )
-    assert changed and [o.status for o in amended] == ["waiting", "accepted"]
-    assert summary(amended)[0] == "updated"  # web still goes in
-    again, changed = amend(
-        amended, group=GROUP, image="ghcr.io/acme/api", status="waiting", reason=WAITING_FOR_TAG
-    )
-    assert not changed and again == amended
 
 
 def test_records_round_trip_and_are_bounded() -> None:

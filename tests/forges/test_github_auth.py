@@ -13,7 +13,6 @@ import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from rq import Queue
 
 from bot.core.events import Delivery, Installation
 from bot.core.ports import ForgeInfo
@@ -21,9 +20,8 @@ from bot.deps import Container
 from bot.errors import AuthError, NotFound
 from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import AppCredentials, TokenCredentials, build_clients
-from bot.jobs import runtime
-from bot.jobs.events import handle_delivery
 from bot.settings import Settings
+from tests.engine_support import consume
 from tests.fakes.github_shapes import content_file
 from tests.forges.api import github_json as fx
 
@@ -136,7 +134,7 @@ def test_an_installation_event_drops_the_cached_clients(
     assert _paths(rsps) == [LOOKUP, MINT, READ, LOOKUP, MINT, READ]
 
 
-def test_the_event_job_tells_every_github_forge(
+def test_the_deliveries_consumer_tells_every_github_forge(
     rsps: responses.RequestsMock,
     key_pair: tuple[str, Any],
     make_settings: Callable[..., Settings],
@@ -150,14 +148,8 @@ def test_the_event_job_tells_every_github_forge(
     gh.read_file(REPO, "a.yaml", "main")
     event = Installation("added", 1, (REPO,))
     delivery = Delivery("d-installation", "github", "2024-05-01T10:00:00Z", (event,))
-    admitted = container.deliveries.admit(
-        delivery, Queue(settings.queue("events"), connection=redis_conn), "x.y"
-    )
-    runtime.install(container)
-    try:
-        handle_delivery(admitted.ref)
-    finally:
-        runtime.install(None)
+    container.deliveries.admit(delivery)
+    consume(container)
     gh.read_file(REPO, "a.yaml", "main")
     assert _paths(rsps)[3:] == [LOOKUP, MINT, READ]
 

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from rq import SimpleWorker
+from rq.registry import FailedJobRegistry
 
 from bot.deps import Container
+from tests.engine_support import settle
 from tests.services.chatops_fixture import REPO, ChatWorld
 
 SECRET = "chatops-e2e-secret"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
-QUEUES = ("commands", "events", "reconcile")
 
 
 def _fixture(source: str, name: str) -> dict[str, Any]:
@@ -100,15 +100,12 @@ def image_pushed(app: Flask, image: str, tag: str) -> dict[str, Any]:
 
 
 def drain(container: Container) -> None:
-    """Run every queued job in this process until all queues are empty (rq burst mode)."""
-    worker = SimpleWorker([container.queue(q) for q in QUEUES], connection=container.redis)
-    worker.work(burst=True)
+    """Handle every delivery and run every job in this process until nothing is left."""
+    settle(container)
 
 
 def failed(container: Container) -> list[str]:
-    from rq.registry import FailedJobRegistry
-
-    return [j for q in QUEUES for j in FailedJobRegistry(queue=container.queue(q)).get_job_ids()]
+    return FailedJobRegistry(queue=container.dispatch.queue).get_job_ids()
 
 
 def comment_as(world: ChatWorld, number: int, body: str, author: str) -> int:

@@ -128,7 +128,7 @@ def test_a_command_racing_a_ci_burst_waits_for_the_lock_and_wins(github_world: C
     assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"  # nobody wrote while the lock was held
     now[0] += 2.5
     # the holder finishes: its release hands back everyone queued behind it
-    world.container.scheduler.wake(held.release())
+    world.container.dispatch.wake(held.release())
     chat.drain()
     assert world.reactions(number, cid) == [EYES, ROCKET]
     (reply,) = world.replies(number)

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq import Queue
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import FailedJobRegistry
 
+from bot.jobs.dispatch import Dispatch
 from bot.settings import Settings
+from bot.store.deliveries import DeliveryStore
 
 SECRET = "race-secret"
 REPO = "manifests"
@@ -260,30 +261,19 @@ def wait_for(
 
 # --- observing the outcome -----------------------------------------------------------------------
 def queues_idle(conn: redis.Redis, settings: Settings) -> bool:
-    for name in ("events", "reconcile", "commands"):
-        q = Queue(settings.queue(name), connection=conn)
-        if q.count or StartedJobRegistry(queue=q).count or ScheduledJobRegistry(queue=q).count:
-            return False
-    return True
+    """No delivery on its way, no job queued or running."""
+    report = queue_report(conn, settings)
+    return not any(report.values())
 
 
-def queue_report(conn: redis.Redis, settings: Settings) -> dict[str, tuple[int, int, int]]:
-    """queue -> (queued, started, scheduled), for failure messages."""
-    out = {}
-    for name in ("events", "reconcile", "commands"):
-        q = Queue(settings.queue(name), connection=conn)
-        started = StartedJobRegistry(queue=q)
-        out[name] = (q.count, started.count, ScheduledJobRegistry(queue=q).count)
-        out[name + "-started"] = started.get_job_ids()  # type: ignore[assignment]
-    return out
+def queue_report(conn: redis.Redis, settings: Settings) -> dict[str, int]:
+    """What is still on its way (deliveries, queued and running jobs), for waits and failure
+    messages."""
+    return {"deliveries": DeliveryStore(conn, settings).backlog(), **Dispatch(conn, settings).backlog()}
 
 
 def failed_jobs(conn: redis.Redis, settings: Settings) -> list[str]:
-    out = []
-    for name in ("events", "reconcile", "commands"):
-        q = Queue(settings.queue(name), connection=conn)
-        out.extend(FailedJobRegistry(queue=q).get_job_ids())
-    return out
+    return FailedJobRegistry(queue=Dispatch(conn, settings).queue).get_job_ids()
 
 
 _TAGS: dict[tuple[str, str], dict[tuple[str, int], str]] = {}

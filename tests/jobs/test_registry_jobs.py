@@ -1,17 +1,15 @@
-"""The registry's jobs in-process (real Redis, rq queues, a real docker-registry): the event path's
-gate schedules a retry, the retry admits the pushed version and asks for a reconcile, an overdue
-retry is caught by the periodic safety net, and polled images become periodic jobs."""
+"""The registry's jobs in-process (real Redis, the job queue, a real docker-registry): the event
+path's gate makes a version wait, the leader asks again when it is due, the retry admits the pushed
+version and asks for a reconcile, a retry lost with its worker comes back, and polled images are
+polled on their own schedule."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue
-from rq.registry import ScheduledJobRegistry
 
 from bot.core.config import load_config
 from bot.core.events import ImagePushed
@@ -19,6 +17,7 @@ from bot.core.planning import plan
 from bot.deps import Container
 from bot.jobs import registry as registry_jobs
 from bot.jobs import runtime
+from bot.jobs.leader import REARM_S
 from bot.settings import Settings
 from tests.registry.fixtures import local_registry
 from tests.registry.support import LocalRegistry
@@ -72,10 +71,10 @@ def intents_for(container: Container, image: str, tag: str) -> list:
     return list(plan(event, container.config).intents)
 
 
-def scheduled(container: Container) -> list[tuple[str, datetime]]:
-    queue = Queue(container.settings.queue("reconcile"), connection=container.redis)
-    reg = ScheduledJobRegistry(queue=queue)
-    return [(job_id, reg.get_scheduled_time(job_id)) for job_id in reg.get_job_ids()]
+def queued(container: Container, func: str) -> list[dict[str, object]]:
+    q = container.dispatch.queue
+    jobs = [q.fetch_job(i) for i in q.job_ids]
+    return [j.kwargs for j in jobs if j is not None and j.func_name.endswith(func)]
 
 
 def test_a_version_waiting_for_its_push_is_retried_then_merged_and_reconciled(
@@ -83,60 +82,67 @@ def test_a_version_waiting_for_its_push_is_retried_then_merged_and_reconciled(
 ) -> None:
     image = local_registry.image("acme/app")
     c = build(routing_text(image), registry_retry_s=3)
+    leader = c.engine("w").leader
 
-    ready, changed = c.admit(intents_for(c, image, "1.2.0"))  # what the event job does
+    ready, changed = c.admit(intents_for(c, image, "1.2.0"))  # what the consumer does
 
     assert ready == [] and changed == [DEV]
     assert c.intents.dirty(DEV)  # its PR body or status will say what it waits for
-    ((_, when),) = scheduled(c)  # asked again when the first backoff is over, not before
-    assert when == datetime.fromtimestamp(NOW + 3, UTC)
+    assert c.waiting.groups() == [(DEV, NOW + 3)]  # asked again when the first backoff is over
+    leader.tick()
+    assert queued(c, "retry_waiting") == []  # not before
 
     digest = local_registry.push("acme/app", "1.2.0")
     c.clock.now = NOW + 3  # type: ignore[attr-defined]
-    result = registry_jobs.retry_waiting(DEV)  # what rq runs at that time
+    leader.tick()
+    assert queued(c, "retry_waiting") == [{"group_key": DEV}]
+    result = registry_jobs.retry_waiting(DEV)  # what the worker runs
 
     assert result == {"group": DEV, "admitted": 1, "waiting": 0, "failed": 0, "registry_lookups": 1}
     (active,) = c.intents.snapshot(DEV).active.values()
     assert (active.tag, active.digest) == ("1.2.0", digest)
-    assert c.waiting.entries(DEV) == []
-    assert Queue(c.settings.queue("reconcile"), connection=c.redis).count == 1  # the group's reconcile
+    assert c.waiting.entries(DEV) == [] and c.waiting.groups() == []
+    assert len(queued(c, "reconcile_group")) == 1  # the group's reconcile
 
 
-def test_an_overdue_retry_is_caught_by_the_periodic_safety_net(
+def test_a_retry_lost_with_its_worker_is_asked_for_again(
     local_registry: LocalRegistry, build: Callable[..., Container]
 ) -> None:
     image = local_registry.image("acme/app")
     c = build(routing_text(image), registry_retry_s=3)
+    leader = c.engine("w").leader
     c.admit(intents_for(c, image, "1.2.0"))
     local_registry.push("acme/app", "1.2.0")
-
-    c.clock.now = NOW + 30  # type: ignore[attr-defined]  # late, but the job may still come
-    assert registry_jobs.retry_overdue() == {"groups_retried": 0}
-    c.clock.now = NOW + 3 + registry_jobs.OVERDUE_S + 1  # type: ignore[attr-defined]  # its job died
-    assert registry_jobs.retry_overdue() == {"groups_retried": 1}
+    c.clock.now = NOW + 3  # type: ignore[attr-defined]
+    leader.tick()
+    c.dispatch.queue.empty()  # the retry job died with its worker
+    c.clock.now = NOW + 3 + REARM_S  # type: ignore[attr-defined]
+    leader.tick()
+    assert queued(c, "retry_waiting") == [{"group_key": DEV}]
+    registry_jobs.retry_waiting(DEV)
     assert [i.tag for i in c.intents.snapshot(DEV).active.values()] == ["1.2.0"]
 
 
-def test_each_polled_image_is_one_periodic_job_and_the_interval_can_be_overridden(
+def test_polled_images_follow_the_config_and_the_interval_can_be_overridden(
     build: Callable[..., Container],
 ) -> None:
     c = build(routing_text("ghcr.io/acme/app", poll="poll: 2m"))
-    jobs = {j.name: j for j in c.periodic_jobs()}
-    assert {name for name in jobs if name.startswith("registry-")} == {
-        "registry-wait",
-        "registry-poll:ghcr.io/acme/app",
-        "registry-poll:docker.io/library/nginx",
-    }
-    polled = jobs["registry-poll:ghcr.io/acme/app"]
-    assert (polled.func, polled.every_s, polled.kwargs) == (
-        registry_jobs.POLL_FUNC,
-        120,
-        {"image": "ghcr.io/acme/app"},
-    )
-    assert jobs["registry-poll:docker.io/library/nginx"].every_s == 600
+    assert c.sync_polls() == 2
+    due = dict(c.poll_schedule.members())
+    assert due == {"ghcr.io/acme/app": NOW, "docker.io/library/nginx": NOW}  # polled at once
+    assert sorted(c.take_polls(NOW, 100)) == ["docker.io/library/nginx", "ghcr.io/acme/app"]
+    next_polls = {"ghcr.io/acme/app": NOW + 120, "docker.io/library/nginx": NOW + 600}
+    assert dict(c.poll_schedule.members()) == next_polls
+    assert c.take_polls(NOW + 119, 100) == []
 
     fast = build(routing_text("ghcr.io/acme/app", poll="poll: 2m"), poll_interval_s=1.5)
-    assert {j.every_s for j in fast.periodic_jobs() if j.name.startswith("registry-poll:")} == {1.5}
+    fast.take_polls(NOW + 120, 100)
+    assert {t for _, t in fast.poll_schedule.members()} == {NOW + 121.5, NOW + 600}
+
+    c.__dict__.pop("config_source")
+    (c.settings.config_path).write_text(routing_text("ghcr.io/acme/app"))  # type: ignore[union-attr]
+    assert c.sync_polls() == 1
+    assert [i for i, _ in c.poll_schedule.members()] == ["docker.io/library/nginx"]
 
 
 def test_the_poll_job_merges_what_it_found_and_asks_for_a_reconcile(
@@ -147,11 +153,11 @@ def test_the_poll_job_merges_what_it_found_and_asks_for_a_reconcile(
     local_registry.push("acme/app", "1.0.0")
     local_registry.push("acme/app", "1.1.0")
 
-    result = registry_jobs.poll_image(image)
+    result = registry_jobs.poll_images([image])
 
-    assert result["image"] == image and result["chosen"] == 1 and result["accepted"] == 1
+    assert result["images"] == 1 and result["chosen"] == 1 and result["accepted"] == 1
     assert [i.tag for i in c.intents.snapshot(DEV).active.values()] == ["1.1.0"]
-    assert Queue(c.settings.queue("reconcile"), connection=c.redis).count == 1
+    assert len(queued(c, "reconcile_group")) == 1
 
 
 def test_the_example_config_polls_nothing_until_asked() -> None:

@@ -1,6 +1,7 @@
 """The periodic resync notices what changed without a webhook, on a real git forge: the base moved
-(no push event), the PR was merged or closed (no pull_request event), a group is dirty with no job,
-a lock is held past any job's time. Bounded per run, going on where the last run stopped."""
+(no push event), the PR was merged or closed (no pull_request event), a group is dirty and nothing
+would ask for it. Bounded per run, going on where the last run stopped. (Locks held past any
+job's time: the sweep, tests/jobs/test_sweep.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import redis
 from bot.core.events import Delivery, ImagePushed
 from bot.deps import Container
 from bot.jobs import runtime
-from bot.jobs.periodic import run_periodic
+from bot.jobs.resync import resync
 from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile
 from bot.settings import Settings
@@ -53,10 +54,6 @@ def reconciled(container: Container, tag: str) -> None:
     assert not container.intents.dirty(DEV) and container.intents.groups.get(DEV).pr_number
 
 
-def resync() -> dict[str, int]:
-    return run_periodic("resync", "bot.jobs.resync.resync", {})
-
-
 def test_a_base_that_moved_without_a_push_event_is_observed_again(container: Container, world: World) -> None:
     reconciled(container, "1.1.0")
     assert resync()["base_moved"] == 0  # nothing moved: two reads, no change
@@ -67,7 +64,7 @@ def test_a_base_that_moved_without_a_push_event_is_observed_again(container: Con
     result = resync()
 
     assert result["base_moved"] == 2 and result["observed"] == 2
-    assert container.intents.dirty(DEV) and container.scheduler.reconcile_state(DEV) == "queued"
+    assert container.intents.dirty(DEV) and container.dispatch.reconcile_state(DEV) == "queued"
     reconcile(container.reconcile_deps, DEV)  # the PR is regenerated on the new base
     head = git(world.repo_dir, "rev-parse", world.branch("dev")).strip()
     main = git(world.repo_dir, "rev-parse", "main").strip()
@@ -87,7 +84,7 @@ def test_a_pr_merged_without_an_event_is_handled_as_the_event_would(container: C
     assert result["pr_merged"] == 1
     record = container.intents.groups.get(DEV)
     assert record.pr_number is None and container.intents.snapshot(DEV).active == {}
-    assert container.scheduler.reconcile_state(DEV) == "queued"
+    assert container.dispatch.reconcile_state(DEV) == "queued"
 
 
 def test_a_pr_a_person_closed_without_an_event_ignores_its_versions(container: Container) -> None:
@@ -105,8 +102,10 @@ def test_a_pr_a_person_closed_without_an_event_ignores_its_versions(container: C
     assert container.intents.snapshot(PROD).active == {}
 
 
-def test_dirty_groups_without_a_job_are_requeued_once_and_busy_repos_skipped(container: Container) -> None:
-    push(container, "1.2.0")  # dirty; its reconcile job was lost (never requested here)
+def test_a_dirty_group_nothing_asks_for_gets_its_safety_net_and_busy_repos_are_skipped(
+    container: Container,
+) -> None:
+    push(container, "1.2.0")  # dirty, and never requested (its request was lost)
     lock = container.repo_lock("local", REPO)
     assert lock.acquire(heartbeat=False)  # someone is reconciling the repo right now
     try:
@@ -114,24 +113,8 @@ def test_dirty_groups_without_a_job_are_requeued_once_and_busy_repos_skipped(con
     finally:
         lock.release()
     assert result["busy"] == 2 and result["dirty_requeued"] == 2
-    assert container.scheduler.reconcile_state(DEV) == "queued"
-    assert resync()["dirty_requeued"] == 0  # its job waits now: the sweep's backoff is shared
-
-
-def test_a_lock_held_past_any_job_is_freed_and_its_waiters_woken(container: Container) -> None:
-    push(container, "1.2.0")
-    lock = container.repo_lock("local", REPO)
-    held_since_ms = int((container.clock() - 3600) * 1000)
-    container.redis.set(lock.key, f"stuck@{held_since_ms}", px=60_000)  # heartbeat keeps it alive
-    lock.add_waiter(DEV)
-    young = container.repo_lock("local", "other")
-    assert young.acquire(heartbeat=False)  # held a moment ago: left alone
-
-    result = resync()
-
-    assert result["locks_freed"] == 1
-    assert not container.redis.exists(lock.key) and container.redis.exists(young.key)
-    assert container.scheduler.reconcile_state(DEV) == "queued"
+    assert container.dispatch.reconciles.when(DEV) is not None  # the leader asks for it when due
+    assert resync()["dirty_requeued"] == 0  # it has one now
 
 
 def test_each_run_takes_the_next_batch_of_groups(

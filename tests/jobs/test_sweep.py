@@ -1,5 +1,6 @@
-"""The sweep puts back lost work: deliveries whose job is gone, stale coalescing markers, waiters
-of a dead lock holder, groups left dirty (with backoff)."""
+"""The sweep keeps Redis bounded and its records true: a delivery whose stream entry Redis lost is
+queued again, the stream is trimmed below what was acknowledged (never what is pending), gone
+consumers are forgotten, a lock held past any job is freed and its waiters woken."""
 
 from __future__ import annotations
 
@@ -7,71 +8,99 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from rq import Queue
 
 from bot.core.events import Delivery, ImagePushed
 from bot.deps import Container
 from bot.jobs import runtime
-from bot.jobs.sweep import EVENT_FUNC, sweep
-from tests.web.conftest import intent
+from bot.jobs import sweep as sweep_module
+from bot.jobs.sweep import sweep
+from bot.settings import Settings
+from bot.store.deliveries import Outcome
+from bot.store.stream import GROUP
 
-GROUP = "local:shop-manifests:main:dev"
+GROUP_KEY = "local:shop-manifests:main:dev"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
-def container(settings, redis_conn: redis.Redis) -> Iterator[Container]:  # type: ignore[no-untyped-def]
-    now = [1000.0]
-    built = Container(settings, clock=lambda: now[0])
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def container(settings: Settings, redis_conn: redis.Redis, clock: Clock) -> Iterator[Container]:
+    built = Container(settings, clock=clock)
     built.__dict__["redis"] = redis_conn
-    built.now = now  # type: ignore[attr-defined]
     runtime.install(built)
     yield built
     runtime.install(None)
 
 
-def reconcile_queue(c: Container) -> Queue:
-    return Queue(c.settings.queue("reconcile"), connection=c.redis)
+def admit(container: Container, n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        event = ImagePushed("ghcr.io/a/b", f"1.{i}.0", None, "generic")
+        out.append(container.deliveries.admit(Delivery(f"generic-{i}", "generic", "", (event,))).ref)
+    return out
 
 
-def test_a_delivery_whose_job_vanished_is_enqueued_again(container: Container) -> None:
-    events = container.queue("events")
-    delivery = Delivery("generic-7", "generic", "", (ImagePushed("ghcr.io/a/b", "1.0.0", None, "generic"),))
-    ref = container.deliveries.admit(delivery, events, EVENT_FUNC).ref
-    container.redis.lpop(events.key)  # what a worker killed right after BLPOP left behind
-    container.now[0] += 60  # type: ignore[attr-defined]
+def test_a_delivery_whose_entry_redis_lost_is_queued_again(container: Container, clock: Clock) -> None:
+    (ref,) = admit(container, 1)
+    entry = container.redis.hget(container.deliveries.key(ref), "entry")
+    container.redis.xdel(container.deliveries.stream.key, entry)  # restored from an older snapshot
+    assert sweep()["deliveries_requeued"] == 0  # too young to judge
+    clock.now += sweep_module.GRACE_S + 1
     assert sweep()["deliveries_requeued"] == 1
-    assert events.job_ids == [container.deliveries.job_id(ref)]
-    assert sweep()["deliveries_requeued"] == 0  # it waits in the queue now
+    (read,) = container.deliveries.stream.read("c", 10, None)
+    assert read.ref == ref
 
 
-def test_a_marker_whose_job_is_gone_is_cleared_and_the_group_reconciled(container: Container) -> None:
-    container.intents.merge([intent("ghcr.io/a/b", "9", 9, ("a.yaml",))])
-    job_id = container.scheduler.request_reconcile(GROUP)
-    assert job_id is not None
-    reconcile_queue(container).empty()  # the job was lost; the marker stays and swallows events
-    assert container.scheduler.request_reconcile(GROUP) is None
-    counts = sweep()
-    assert counts["markers_cleared"] == 1 and counts["groups_retried"] == 1
-    assert container.scheduler.reconcile_state(GROUP) == "queued"
-    assert reconcile_queue(container).count == 1
+def test_the_stream_is_trimmed_below_what_is_acknowledged_only(container: Container) -> None:
+    refs = admit(container, 6)
+    stream = container.deliveries.stream
+    entries = stream.read("c", 10, None)
+    done = entries[:4]  # the first four processed; the last two still pending at a consumer
+    container.deliveries.record_outcomes([Outcome(e.ref) for e in done], [e.id for e in done])
+    assert sweep()["stream_trimmed"] == 4
+    left = [e.ref for e in stream.claim_idle("d", 10, min_idle_ms=0)]
+    assert left == refs[4:]  # nothing pending was dropped
+    container.deliveries.record_outcomes([Outcome(r) for r in left], [e.id for e in entries[4:]])
+    assert sweep()["stream_trimmed"] == 2
+    assert container.redis.xlen(stream.key) == 0
+    admit(container, 1)
+    assert sweep()["stream_trimmed"] == 0  # an entry nobody read yet stays
 
 
-def test_waiters_of_a_lock_whose_holder_died_are_woken(container: Container) -> None:
+def test_consumers_gone_with_nothing_pending_are_forgotten(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admit(container, 2)
+    stream = container.deliveries.stream
+    (first,) = stream.read("gone", 1, None)
+    stream.read("holding", 1, None)
+    container.deliveries.record_outcomes([Outcome(first.ref)], [first.id])
+    monkeypatch.setattr(sweep_module, "CONSUMER_GONE_MS", 0)
+    assert sweep()["consumers_forgotten"] == 1
+    names = [c["name"].decode() for c in container.redis.xinfo_consumers(stream.key, GROUP)]
+    assert names == ["holding"]  # it still holds an entry: never forgotten before it is claimed
+
+
+def test_a_lock_held_past_any_job_is_freed_and_its_waiters_woken(container: Container) -> None:
     lock = container.repo_lock("local", "shop-manifests")
-    lock.add_waiter(GROUP)  # the holder's lock expired (it was killed) without handing back
-    assert sweep()["waiters_woken"] == 1
-    assert reconcile_queue(container).count == 1
-    assert not container.redis.exists(lock.waiters_key)
+    held_since_ms = int((container.clock() - 3600) * 1000)
+    container.redis.set(lock.key, f"stuck@{held_since_ms}", px=60_000)  # its heartbeat keeps it alive
+    lock.add_waiter(GROUP_KEY)
+    young = container.repo_lock("local", "other")
+    assert young.acquire(heartbeat=False)  # held a moment ago: left alone
 
+    assert sweep()["locks_freed"] == 1
 
-def test_a_group_left_dirty_is_retried_with_backoff(container: Container) -> None:
-    container.intents.merge([intent("ghcr.io/a/b", "9", 9, ("a.yaml",))])  # dirty, never requested
-    assert sweep()["groups_retried"] == 1
-    reconcile_queue(container).empty()
-    container.redis.delete(container.scheduler.marker_key(GROUP))  # that job failed for good
-    assert sweep()["groups_retried"] == 0  # too soon: backoff
-    container.now[0] += container.settings.dirty_retry_cap_s  # type: ignore[attr-defined]
-    assert sweep()["groups_retried"] == 1
-    container.intents.mark_applied(GROUP, 1)  # a reconcile got through
-    assert sweep()["groups_retried"] == 0
-    assert not container.redis.exists(container.settings.key("dirty-retry", GROUP))
+    assert not container.redis.exists(lock.key) and container.redis.exists(young.key)
+    assert container.dispatch.reconcile_state(GROUP_KEY) == "queued"

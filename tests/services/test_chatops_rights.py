@@ -63,5 +63,5 @@ def test_a_promotion_into_another_repository_needs_rights_there(world: ChatWorld
     assert world.reactions(dev, cid) == [EYES, ROCKET]
     assert world.tag_on(world.open_pr("staging").head_branch, "staging") == "1.1.0"
     other = f"local:{OTHER}:main:staging"  # another repository: its reconcile is queued, not run here
-    assert world.container.scheduler.reconcile_state(other) == "queued"
+    assert world.container.dispatch.reconcile_state(other) == "queued"
     assert [i.tag for i in world.container.intents.snapshot(other).active.values()] == ["1.1.0"]

@@ -9,15 +9,13 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Queue
-from rq.job import Job
 
 from bot.core.events import Delivery, ImagePushed, PrClosed, Push
 from bot.deps import Container
 from bot.errors import Conflict, ManifestError, RateLimited, Transient
 from bot.forges.local.adapter import LocalGitForge
 from bot.jobs import runtime
-from bot.jobs.schedule import Scheduler, retry_delay
+from bot.jobs.dispatch import SAFETY_S, retry_delay
 from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile, reconcile_locked
 from bot.settings import Settings
@@ -199,22 +197,28 @@ def push_events(c: Container, *events: Any) -> list[str]:
 def test_request_reconcile_coalesces_until_the_job_starts(
     container: Container, redis_conn: redis.Redis
 ) -> None:
-    first = container.scheduler.request_reconcile(DEV)
+    first = container.dispatch.request_reconcile(DEV)
     assert first is not None
-    assert container.scheduler.request_reconcile(DEV) is None
-    queue = Queue(container.settings.queue("reconcile"), connection=redis_conn)
-    assert queue.job_ids == [first]
-    container.scheduler.clear_marker(DEV)  # what the job does once it holds the lock
-    assert container.scheduler.request_reconcile(DEV) not in (None, first)
+    assert container.dispatch.request_reconcile(DEV) is None
+    assert container.dispatch.queue.job_ids == [first]
+    container.dispatch.clear_marker(DEV)  # what the job does once it holds the lock
+    assert container.dispatch.request_reconcile(DEV) not in (None, first)
 
 
-def test_no_rq_retries_when_retry_max_is_zero(container: Container, redis_conn: redis.Redis) -> None:
-    """rq refuses ``Retry(max=0)``: with retries off a reconcile is still queued (the sweep's
-    backoff retries a group left dirty), rather than every event job failing."""
-    scheduler = Scheduler(redis_conn, container.settings.model_copy(update={"retry_max": 0}), container.queue)
-    job_id = scheduler.request_reconcile(DEV)
-    assert job_id is not None
-    assert Job.fetch(job_id, connection=redis_conn).retries_left in (None, 0)
+def test_a_failed_reconcile_is_asked_again_after_the_backoff_and_a_clean_one_forgotten(
+    container: Container,
+) -> None:
+    dispatch = container.dispatch
+    container.clock = lambda: 1000.0  # type: ignore[method-assign]
+    dispatch.clock = container.clock
+    dispatch.request_reconcile(DEV)
+    assert dispatch.reconciles.when(DEV) == 1000.0 + SAFETY_S
+    delay = dispatch.reconcile_failed(DEV, Transient("502"), permanent=False)
+    assert dispatch.reconciles.when(DEV) == 1000.0 + delay and dispatch.attempts(DEV) == 1
+    later = dispatch.reconcile_failed(DEV, RateLimited("slow down", retry_after=900), permanent=False)
+    assert later >= 900  # the forge's Retry-After wins
+    dispatch.reconciled(DEV, started_at=1000.0 + later)
+    assert dispatch.reconciles.when(DEV) is None and dispatch.attempts(DEV) == 0
 
 
 def test_reconcile_locked_runs_again_while_generation_moves(container: Container) -> None:

@@ -21,15 +21,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 from responses import matchers
-from rq import SimpleWorker
 
 from bot.app import create_app
 from bot.core.intents import UpdateIntent
 from bot.deps import Container
 from bot.jobs import runtime
-from bot.jobs.periodic import run_periodic
+from bot.jobs.periodic import run_task
 from bot.settings import Settings
 from bot.store.recovery import RecoveryStore
+from tests.engine_support import consume
 from tests.web.conftest import status_app
 from tests.web.intake_support import hub_signature
 
@@ -182,7 +182,7 @@ def test_a_push_github_failed_to_deliver_is_redelivered_and_processed(
     rsps.add_callback(responses.POST, f"{DELIVERIES}/1003/attempts", callback=redeliver)
     rsps.add(responses.POST, f"{DELIVERIES}/1000/attempts", json={}, status=202, headers=FAKE)
 
-    result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    result = run_task("webhook-recovery")
 
     assert result["github_redelivered"] == 2 and result["github_known"] == 1
     asked = sorted(urlsplit(r.url).path for r in _sent(rsps, "POST"))
@@ -193,11 +193,11 @@ def test_a_push_github_failed_to_deliver_is_redelivered_and_processed(
     record = container.deliveries.record("github-lost-guid")
     assert record is not None and record.status == "queued"
 
-    SimpleWorker([container.queue("events")], connection=container.redis).work(burst=True)
+    consume(container)
 
     assert container.deliveries.record("github-lost-guid").status == "processed"  # type: ignore[union-attr]
     assert container.intents.dirty(GROUP)  # the missed push: the group observes its base again
-    assert container.scheduler.reconcile_state(GROUP) == "queued"
+    assert container.dispatch.reconcile_state(GROUP) == "queued"
     last = json.loads(container.redis.get(container.settings.key("periodic", "last", "webhook-recovery")))
     assert last["outcome"] == "ok" and last["result"]["github_redelivered"] == 2
     page = status_app(container.settings, container.redis).test_client().get("/").get_data(as_text=True)
@@ -208,7 +208,7 @@ def test_a_push_github_failed_to_deliver_is_redelivered_and_processed(
 def test_the_next_run_reads_only_what_is_new(container: Container, rsps: responses.RequestsMock) -> None:
     _page(rsps, [item(2001, "a", status_code=500), item(2000, "b")], None, None)
     rsps.add(responses.POST, f"{DELIVERIES}/2001/attempts", json={}, status=202, headers=FAKE)
-    run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    run_task("webhook-recovery")
     rsps.reset()
 
     # the redelivery failed too (we were still down), and one new event arrived since
@@ -223,7 +223,7 @@ def test_the_next_run_reads_only_what_is_new(container: Container, rsps: respons
         None,
     )
     rsps.add(responses.POST, f"{DELIVERIES}/2002/attempts", json={}, status=202, headers=FAKE)
-    result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    result = run_task("webhook-recovery")
 
     assert (result["github_pages"], result["github_scanned"], result["github_redelivered"]) == (1, 2, 1)
     assert [urlsplit(r.url).path for r in _sent(rsps, "POST")] == ["/app/hook/deliveries/2002/attempts"]
@@ -238,8 +238,8 @@ def test_a_long_history_is_read_a_few_pages_a_run_and_resumed(
     for ident in [i["id"] for p in pages for i in p]:
         rsps.add(responses.POST, f"{DELIVERIES}/{ident}/attempts", json={}, status=202, headers=FAKE)
 
-    first = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
-    second = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    first = run_task("webhook-recovery")
+    second = run_task("webhook-recovery")
 
     assert (first["github_pages"], first["github_scanned"]) == (2, 4)  # MAX_PAGES=2
     assert (second["github_pages"], second["github_scanned"]) == (2, 4)  # resumed at c2
@@ -257,9 +257,9 @@ def test_redeliveries_per_run_are_bounded_and_the_rest_waits(
     _page(rsps, [item(4100 - k, f"e{k}", status_code=500) for k in range(8)], None, None)
     for k in range(8):
         rsps.add(responses.POST, f"{DELIVERIES}/{4100 - k}/attempts", json={}, status=202, headers=FAKE)
-    first = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    first = run_task("webhook-recovery")
     rsps.replace(responses.GET, DELIVERIES, json=[], headers=FAKE)  # nothing new meanwhile
-    second = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    second = run_task("webhook-recovery")
     assert (first["github_redelivered"], second["github_redelivered"]) == (5, 3)
     asked = [int(urlsplit(r.url).path.split("/")[-2]) for r in _sent(rsps, "POST")]
     assert asked == sorted(asked) and len(set(asked)) == 8  # oldest first, each once
@@ -279,7 +279,7 @@ def test_old_deliveries_are_left_and_an_event_is_given_up_after_its_attempts(
     store = RecoveryStore(container.redis, container.settings)
     for _ in range(3):
         store.count_ask("gh", "again", 3600)  # asked three times already
-    result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    result = run_task("webhook-recovery")
     assert (result["github_scanned"], result["github_gave_up"], result["github_redelivered"]) == (1, 1, 0)
     assert _sent(rsps, "POST") == []
 
@@ -290,7 +290,7 @@ def test_a_refused_redelivery_is_counted_and_not_asked_again(
     _page(rsps, [item(6000, "x", status_code=500)], None, None)
     error = {"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest"}
     rsps.add(responses.POST, f"{DELIVERIES}/6000/attempts", json=error, status=422, headers=FAKE)
-    result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+    result = run_task("webhook-recovery")
     assert (result["github_errors"], result["github_redelivered"]) == (1, 0)
     assert RecoveryStore(container.redis, container.settings).todo("gh", 10) == []
 

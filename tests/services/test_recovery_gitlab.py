@@ -17,7 +17,7 @@ from responses import matchers
 from bot import metrics
 from bot.deps import Container
 from bot.jobs import runtime
-from bot.jobs.periodic import run_periodic
+from bot.jobs.periodic import run_task
 from bot.settings import Settings
 from bot.store.recovery import RecoveryStore
 from tests.web.conftest import status_app
@@ -92,11 +92,11 @@ def test_disabled_and_failing_hooks_are_reported_and_projects_checked_in_turn(co
             rsps, "acme/deploy", json=[hook(1, "https://chat.example.com/hook"), hook(2, ours, "disabled")]
         )
         _hooks(rsps, "acme/infra", json=[hook(3, ours, "temporarily_disabled", "2024-05-01T11:00:00.000Z")])
-        first = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+        first = run_task("webhook-recovery")
     with responses.RequestsMock() as rsps:  # the next run: the next project, then round again
         _hooks(rsps, "acme/prod", status=403, json={"message": "403 Forbidden"})
         _hooks(rsps, "acme/deploy", json=[hook(2, ours)])  # someone re-enabled it
-        second = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+        second = run_task("webhook-recovery")
 
     assert (first["gitlab_disabled"], first["gitlab_failing"]) == (1, 1)
     assert (second["gitlab_unknown"], second["gitlab_ok"]) == (1, 1)
@@ -118,7 +118,7 @@ def test_a_project_without_a_hook_to_us_is_reported_missing(container: Container
     with responses.RequestsMock() as rsps:
         _hooks(rsps, "acme/deploy", json=[hook(1, "https://chat.example.com/hook")])
         _hooks(rsps, "acme/infra", json=[])
-        result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+        result = run_task("webhook-recovery")
     assert result["gitlab_missing"] == 2
 
 
@@ -139,7 +139,7 @@ def test_a_gitlab_forge_without_a_token_is_reported_not_fatal(
     runtime.install(built)
     try:
         with responses.RequestsMock():  # nothing may be sent
-            result = run_periodic("webhook-recovery", "bot.jobs.recovery.recover_webhooks", {})
+            result = run_task("webhook-recovery")
     finally:
         runtime.install(None)
     assert result["gitlab_errors"] == 1

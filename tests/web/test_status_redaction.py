@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from bot import logs
 from bot.core.events import Delivery, ImagePushed
@@ -14,11 +14,12 @@ from bot.core.group_state import GroupState
 from bot.core.outcomes import TargetOutcome
 from bot.deps import Container
 from bot.errors import ForgeError
-from bot.jobs import events as event_job
-from bot.jobs import runtime
+from bot.jobs.dispatch import Dispatch
+from bot.services import events
 from bot.settings import Settings
-from bot.store.deliveries import DeliveryStore
+from bot.store.deliveries import DeliveryStore, Outcome
 from bot.store.groups import GroupStore
+from tests.engine_support import consume
 from tests.web.conftest import status_app
 from tests.web.test_status import visible
 
@@ -38,14 +39,14 @@ def test_the_status_page_shows_no_secret_whatever_redis_holds(
     error = f"git push to {REMOTE} failed: {TOKEN}"
     groups = GroupStore(redis_conn, settings)
     groups.set_fields("local:acme/deploy:main:dev", state=GroupState(last_error=error))
-    reconcile = Queue(settings.queue("reconcile"), connection=redis_conn)
-    reconcile.enqueue(f"{__name__}.leaking_job", job_id=f"{settings.redis_prefix}-reconcile-leak")
-    SimpleWorker([reconcile], connection=redis_conn).work(burst=True)
+    jobs = Dispatch(redis_conn, settings).queue
+    jobs.enqueue(f"{__name__}.leaking_job", job_id=f"{settings.redis_prefix}-reconcile-leak")
+    SimpleWorker([jobs], connection=redis_conn).work(burst=True)
     deliveries = DeliveryStore(redis_conn, settings)
     pushed = Delivery("d-leaky", "generic", "", (ImagePushed("ghcr.io/acme/api", "1.0.0", None, "generic"),))
-    ref = deliveries.admit(pushed, Queue(settings.queue("events"), connection=redis_conn), "x.y").ref
+    ref = deliveries.admit(pushed).ref
     leaky = TargetOutcome("skipped", f"no rule routes {REMOTE} ({TOKEN})", "ghcr.io/acme/api", "1.0.0")
-    deliveries.mark_processed_many([ref], {ref: [leaky]})
+    deliveries.record_outcomes([Outcome(ref, [leaky])], [])
     client = status_app(settings, redis_conn).test_client()
     html = client.get("/").get_data(as_text=True)
     text = visible(html)
@@ -63,22 +64,15 @@ def test_a_failed_deliverys_reason_is_stored_redacted(
     container.__dict__["redis"] = redis_conn
     store = DeliveryStore(redis_conn, settings)
     pushed = ImagePushed("ghcr.io/acme/api", "1.0.0", None, "generic")
-    events = Queue(settings.queue("events"), connection=redis_conn)
-    delivery = Delivery("d-fails", "generic", "", (pushed,))
-    admitted = store.admit(delivery, events, "tests.web.conftest.noop_job")
+    store.admit(Delivery("d-fails", "generic", "", (pushed,)))
 
     def fails(*_args: object, **_kwargs: object) -> None:
         raise ForgeError(f"cannot plan: {REMOTE} answered token {TOKEN}")
 
-    monkeypatch.setattr(event_job, "apply_deliveries", fails)
+    monkeypatch.setattr(events, "apply_deliveries", fails)
     # never read: planning fails first
     monkeypatch.setattr(container, "config_for", lambda _deliveries: object())
-    runtime.install(container)
-    try:
-        with pytest.raises(ForgeError):
-            event_job.handle_delivery(admitted.ref)
-    finally:
-        runtime.install(None)
+    consume(container)
     record = store.record("d-fails")
     assert record is not None and record.status == "failed"
     assert record.reason == "cannot plan: https://git.example.com/acme/deploy.git answered token [redacted]"
