@@ -3,7 +3,7 @@ versions, late old builds) posted concurrently through the Flask app; 2 real ``m
 worker`` processes; the local git forge behind a wrapper adding latency (default 50 ms per call)
 and counting calls. Run once as built and once with coalescing disabled (one reconcile per event
 and group, FIFO with the events, each one syncing: ``bench/race_baseline.py`` queues its own job
-instead of the product's) on ``--baseline-events`` events (default 60:
+instead of the product's stream entry) on ``--baseline-events`` events (default 60:
 at 50 ms per call every baseline sync costs about a second, so 200 would take ten minutes);
 ``write_ratio`` compares writes *per event*. Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379.
 
@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
-from rq import Queue  # noqa: E402
-from rq.registry import StartedJobRegistry  # noqa: E402
+from rq import Queue, Worker  # noqa: E402
 
-from bench.race_baseline import admit_all  # noqa: E402
+from bench.race_baseline import enqueue_all  # noqa: E402
 from bot.app import create_app  # noqa: E402
+from bot.jobs.dispatch import Dispatch  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import namespace  # noqa: E402
 from bot.store.deliveries import DeliveryStore  # noqa: E402
@@ -47,6 +47,7 @@ from tests.integration.world import (  # noqa: E402
     make_world,
     open_prs,
     post_all,
+    queues_idle,
     race_posts,
     signed,
     tags_at,
@@ -57,19 +58,13 @@ from tests.integration.world import (  # noqa: E402
 REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def busy(conn: redis.Redis, settings: Settings) -> bool:
-    for name in ("events", "reconcile", "commands"):
-        q = Queue(settings.queue(name), connection=conn)
-        if q.count or StartedJobRegistry(queue=q).count:
-            return True
-    return False
-
-
-def done(conn: redis.Redis, settings: Settings, world: World, posts: list[Post]) -> bool:
-    store = DeliveryStore(conn, settings)
-    if busy(conn, settings):
+def done(conn: redis.Redis, settings: Settings, world: World, posts: list[Post], *, recorded: bool) -> bool:
+    """Nothing on its way, every version on its PR branch and (when the deliveries went through
+    intake) every delivery recorded processed."""
+    if not queues_idle(conn, settings):
         return False
-    if any((r := store.record(p.delivery_id)) is None or r.status != "processed" for p in posts):
+    store = DeliveryStore(conn, settings)
+    if recorded and any((r := store.record(p.delivery_id)) is None or r.status != "processed" for p in posts):
         return False
     return lost(world, posts) == 0
 
@@ -139,33 +134,28 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
         worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}),
         tmp,
         wrap="tests.integration.instrumented:wrap",
-        args=["--fork"] if args.fork else [],
     )
     workers.start(args.workers)
     try:
         # wait until the workers listen, so the clock measures the bot rather than process start-up
         deadline = time.monotonic() + 60
-        while (
-            time.monotonic() < deadline
-            and len(conn.smembers(f"rq:workers:{settings.queue('events')}")) < args.workers
-        ):
+        jobs = Queue(settings.queue("jobs"), connection=conn)
+        while time.monotonic() < deadline and Worker.count(queue=jobs) < args.workers:
             time.sleep(0.05)
         posts = race_posts(world, n=events)
         start = time.time()
         if coalesce:
             times = post_all(create_app(settings=settings), posts)
         else:
-            store = DeliveryStore(conn, settings)
-            queue = Queue(settings.queue("events"), connection=conn)
-            posted = admit_all(store, queue, [signed(p) for p in posts])
+            posted = enqueue_all(Dispatch(conn, settings), [signed(p) for p in posts])
             times = {}
             for post, at in zip(posts, posted, strict=True):
                 times.setdefault(post.delivery, at)
         deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline and not done(conn, settings, world, posts):
+        while time.monotonic() < deadline and not done(conn, settings, world, posts, recorded=coalesce):
             time.sleep(0.05)
         quiescence = time.time() - start
-        settled = done(conn, settings, world, posts)
+        settled = done(conn, settings, world, posts, recorded=coalesce)
         calls = {k.decode(): int(v) for k, v in conn.hgetall(settings.key("forge", "calls")).items()}
         writes = [json.loads(x) for x in conn.lrange(settings.key("forge", "writes"), 0, -1)]
     finally:
@@ -196,7 +186,6 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--fork", action="store_true", help="workers fork a process per job (the old way)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument(
         "--baseline-events",

@@ -31,7 +31,7 @@ def _act(action: str, job_id: str, redis_url: str | None, prefix: str | None) ->
 def retry(job_id: str, redis_url: str | None, prefix: str | None) -> None:
     """Put failed job JOB_ID back on its queue (a running worker runs it)."""
     job = _act("retry", job_id, redis_url, prefix)
-    click.echo(f"{job.id} ({job.queue}) is back on its queue; a running `manifest-bot worker` runs it")
+    click.echo(f"{job.id} ({job.kind}) is back on its queue; a running `manifest-bot worker` runs it")
 
 
 @redis_options
@@ -40,7 +40,7 @@ def retry(job_id: str, redis_url: str | None, prefix: str | None) -> None:
 def dismiss(job_id: str, redis_url: str | None, prefix: str | None) -> None:
     """Delete failed job JOB_ID (it is no longer listed)."""
     job = _act("dismiss", job_id, redis_url, prefix)
-    click.echo(f"dismissed {job.id} ({job.queue})")
+    click.echo(f"dismissed {job.id} ({job.kind})")
 
 
 commands: list[click.Command] = [jobs]

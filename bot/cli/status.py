@@ -123,7 +123,7 @@ def _echo_overview(view: dict[str, Any], settings: Settings) -> None:
     click.echo("\nFailed jobs:")
     for f in view["failed"]:
         state = f"resolved: {f.resolved}" if f.resolved else "manifest-bot jobs retry|dismiss " + f.id
-        click.echo(f"    {f.ended_at}  {f.queue:<9} {f.id}: {f.reason}\n        {state}")
+        click.echo(f"    {f.ended_at}  {f.kind:<9} {f.id}: {f.reason}\n        {state}")
     if not view["failed"]:
         click.echo("    none")
 

@@ -14,6 +14,13 @@ What the bot adds, each through a public method rq's worker classes override the
   ``work(burst=True)`` or a ``kill -TERM`` then takes a minute under load. The bot's worker polls
   its channel every ``PUBSUB_POLL_S`` (rq's own interval before 2.1), so that join is bounded by
   it whatever redis-py does.
+- ``execute_job`` / ``get_heartbeat_ttl``: rq's ``SimpleWorker`` cannot heartbeat while its job
+  runs, so it registers the job as started for the job's whole timeout plus a minute: a worker
+  SIGKILLed mid-job leaves its job "running" for six minutes. The bot's worker heartbeats every
+  ``HEARTBEAT_S`` from a thread beside the job (rq's public ``maintain_heartbeats``, what its
+  forking worker calls), with a TTL of ``HEARTBEAT_TTL_S``: a dead worker's job is abandoned
+  (failed, and resolved once its group reconciles) within seconds, and the status page and every
+  quiescence check tell the truth about what is running.
 - ``handle_warm_shutdown_request`` (the first SIGTERM/SIGINT): stops the engine beside it
   (``bot.jobs.engine``), and when the job in hand has not finished ``SHUTDOWN_GRACE_S`` later,
   asks rq for its cold shutdown (the second signal rq documents), so the worker is gone within
@@ -29,8 +36,10 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
 from rq.job import Job
+from rq.worker import WorkerStatus
 
 # the job code, imported with the worker so every job starts warm
 import bot.jobs.automerge
@@ -50,6 +59,9 @@ SHUTDOWN_GRACE_S = 4.0
 #: rq's maintenance (its registries' clean-up) at most this often
 MAINTENANCE_INTERVAL_S = 30
 WORKER_TTL_S = 60
+#: a running job's heartbeat, and how long rq keeps it "started" without one
+HEARTBEAT_S = 5.0
+HEARTBEAT_TTL_S = 15
 
 
 class BotWorker(SimpleWorker):
@@ -60,6 +72,28 @@ class BotWorker(SimpleWorker):
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
         self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=PUBSUB_POLL_S, daemon=True)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return HEARTBEAT_TTL_S
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, execution, stop), daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            stop.set()
+            beat.join(timeout=HEARTBEAT_S)
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat(self, job: Job, execution: Execution, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                self.maintain_heartbeats(job, execution)  # only refreshes entries still there
+            except Exception:  # Redis away for a moment: the next beat tries again
+                self.log.warning("heartbeat of job %s failed", job.id, exc_info=True)
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()

@@ -28,8 +28,8 @@ from rq.registry import FailedJobRegistry
 
 from bot.settings import Settings
 
-#: the rq queue of the bot (``Settings.queue`` adds the prefix)
-QUEUES = ("jobs",)
+#: the bot's one rq queue (``Settings.queue`` adds the prefix)
+QUEUE = "jobs"
 #: a job id longer than this is no job of ours (bounds the lookups an id from a URL can cause)
 MAX_ID = 200
 
@@ -37,12 +37,17 @@ MAX_ID = 200
 @dataclass(frozen=True, slots=True)
 class FailedJob:
     id: str
-    queue: str  # jobs
     function: str
     ended_at: datetime | None
     exc: str | None  # the exception rq recorded (not redacted: callers show it through redact)
     group: str | None = None  # a reconcile job's group
     resolved: str = ""  # why the failure no longer matters, "" while it does
+
+    @property
+    def kind(self) -> str:
+        """What the job did, for people: ``reconcile``, ``commands``, ``periodic``, …"""
+        module = self.function.rpartition(".")[0]
+        return module.rpartition(".")[2] or self.function
 
 
 def _reconciled_key(settings: Settings, group_key: str) -> str:
@@ -54,8 +59,8 @@ def mark_reconciled(conn: redis.Redis, settings: Settings, group_key: str, when:
     conn.set(_reconciled_key(settings, group_key), repr(time.time() if when is None else when))
 
 
-def _queue(conn: redis.Redis, settings: Settings, name: str) -> Queue:
-    return Queue(settings.queue(name), connection=conn)
+def _registry(conn: redis.Redis, settings: Settings) -> FailedJobRegistry:
+    return FailedJobRegistry(queue=Queue(settings.queue(QUEUE), connection=conn))
 
 
 def _kwargs(job: Job) -> dict[str, Any]:
@@ -88,38 +93,33 @@ def _resolution(conn: redis.Redis, settings: Settings, job: FailedJob) -> str:
     return ""
 
 
-def _describe(conn: redis.Redis, settings: Settings, name: str, job: Job) -> FailedJob:
+def _describe(conn: redis.Redis, settings: Settings, job: Job) -> FailedJob:
     kwargs = _kwargs(job)
     group = kwargs.get("group_key") if (job.func_name or "").endswith(".reconcile_group") else None
     found = FailedJob(
-        job.id, name, job.func_name or "", job.ended_at, _exc(job), group if isinstance(group, str) else None
+        job.id, job.func_name or "", job.ended_at, _exc(job), group if isinstance(group, str) else None
     )
     return replace(found, resolved=_resolution(conn, settings, found))
 
 
 def failed(conn: redis.Redis, settings: Settings, limit: int = 50) -> list[FailedJob]:
-    """The newest failed jobs of every queue (at most ``limit`` in all), newest first."""
-    out: list[FailedJob] = []
-    for name in QUEUES:
-        ids = FailedJobRegistry(queue=_queue(conn, settings, name)).get_job_ids(0, limit - 1, desc=True)
-        for job in Job.fetch_many(ids, connection=conn):
-            if job is not None:
-                out.append(_describe(conn, settings, name, job))
+    """The newest failed jobs (at most ``limit``), newest first."""
+    ids = _registry(conn, settings).get_job_ids(0, limit - 1, desc=True)
+    out = [_describe(conn, settings, job) for job in Job.fetch_many(ids, connection=conn) if job is not None]
     out.sort(key=lambda j: _aware(j.ended_at) or datetime.min.replace(tzinfo=UTC), reverse=True)
-    return out[:limit]
+    return out
 
 
 def find(conn: redis.Redis, settings: Settings, job_id: str) -> FailedJob | None:
-    """The failed job ``job_id`` of one of our queues, or None."""
+    """The failed job ``job_id`` of our queue, or None."""
     if not job_id or len(job_id) > MAX_ID or not job_id.startswith(f"{settings.redis_prefix}-"):
         return None
-    for name in QUEUES:
-        if job_id in FailedJobRegistry(queue=_queue(conn, settings, name)):
-            try:
-                return _describe(conn, settings, name, Job.fetch(job_id, connection=conn))
-            except NoSuchJobError:
-                return None
-    return None
+    if job_id not in _registry(conn, settings):
+        return None
+    try:
+        return _describe(conn, settings, Job.fetch(job_id, connection=conn))
+    except NoSuchJobError:
+        return None
 
 
 def retry(conn: redis.Redis, settings: Settings, job_id: str) -> FailedJob | None:
@@ -133,7 +133,7 @@ def retry(conn: redis.Redis, settings: Settings, job_id: str) -> FailedJob | Non
         token = _kwargs(Job.fetch(job_id, connection=conn)).get("token")
         if isinstance(token, str):
             conn.delete(settings.key("command-done", token))
-    FailedJobRegistry(queue=_queue(conn, settings, job.queue)).requeue(job_id)
+    _registry(conn, settings).requeue(job_id)
     return job
 
 
@@ -142,5 +142,5 @@ def dismiss(conn: redis.Redis, settings: Settings, job_id: str) -> FailedJob | N
     job = find(conn, settings, job_id)
     if job is None:
         return None
-    FailedJobRegistry(queue=_queue(conn, settings, job.queue)).remove(job_id, delete_job=True)
+    _registry(conn, settings).remove(job_id, delete_job=True)
     return job

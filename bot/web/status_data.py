@@ -122,7 +122,7 @@ class QueueRow:
 @dataclass(frozen=True, slots=True)
 class FailedRow:
     id: str
-    queue: str
+    kind: str  # reconcile, commands, periodic, …
     function: str
     ended_at: str
     reason: str
@@ -299,7 +299,7 @@ def queues(conn: redis.Redis, settings: Settings) -> tuple[QueueRow, ...]:
 
 def failed_row(job: FailedJob) -> FailedRow:
     ended = job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else ""
-    return FailedRow(job.id, job.queue, job.function, ended, reason_of(job.exc), job.resolved)
+    return FailedRow(job.id, job.kind, job.function, ended, reason_of(job.exc), job.resolved)
 
 
 def failed_jobs(conn: redis.Redis, settings: Settings, limit: int = MAX_FAILED) -> tuple[FailedRow, ...]:

@@ -5,7 +5,8 @@ tests.integration.instrumented:wrap``), configured by the ``MB_TEST_WRAP`` JSON 
 
 It adds latency to every call, counts calls per method in Redis (hash ``<key>:calls``, shared by
 every worker), logs each write with its time (list ``<key>:writes``: branch and the tags it
-writes), and raises the named error on the N-th call of a method counted across all workers.
+writes), and raises the named error on the N-th call of a method counted across all workers
+(``"SIGKILL"``: the worker process kills itself there, holding whatever work it took).
 Optional extras (``read_files``, ``changed_files``, ``observe``) are forwarded only when the inner
 forge has them, and each is one call: a batched ``read_files`` counts once and sleeps once.
 """
@@ -73,6 +74,8 @@ class Instrumented:
             fault = self.faults.get(name, {}).get(str(n))
             if fault:
                 self.conn.rpush(f"{self.key}:faults", f"{name}#{n}:{fault}")
+                if fault == "SIGKILL":
+                    os.kill(os.getpid(), signal.SIGKILL)
                 raise _error(fault)
             result = target(*args, **kwargs)
             if name in WRITES:
@@ -96,11 +99,3 @@ class Instrumented:
 def wrap(forge: Forge) -> Forge:
     conf = json.loads(os.environ["MB_TEST_WRAP"])
     return Instrumented(forge, conf)  # type: ignore[return-value]
-
-
-def die_after_dequeue(job: Any) -> None:
-    """``--after-dequeue`` hook: record the job taken, then SIGKILL this worker before it starts
-    the job (the window between taking a job and registering it as started)."""
-    conn = redis.Redis.from_url(os.environ["MANIFEST_BOT_REDIS_URL"])
-    conn.rpush(os.environ["MB_TEST_TAKEN_KEY"], job.id)
-    os.kill(os.getpid(), signal.SIGKILL)

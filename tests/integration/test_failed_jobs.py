@@ -18,7 +18,6 @@ import redis
 from click.testing import CliRunner
 from flask import Flask
 from pydantic import SecretStr
-from rq import SimpleWorker
 from rq.registry import FailedJobRegistry
 
 from bot.app import create_app
@@ -26,6 +25,7 @@ from bot.cli import main
 from bot.deps import Container
 from bot.jobs import runtime
 from bot.web.access import csrf_token
+from tests.engine_support import settle
 from tests.integration.world import SECRET, Post, World, git, make_world, open_prs, signed
 
 TOKEN = "status-page-token"
@@ -45,11 +45,10 @@ class Service:
         self.drain()
 
     def drain(self) -> None:
-        queues = [self.container.queue(q) for q in ("events", "reconcile", "commands")]
-        SimpleWorker(queues, connection=self.container.redis).work(burst=True)
+        settle(self.container)
 
     def failed(self) -> list[str]:
-        return FailedJobRegistry(queue=self.container.queue("reconcile")).get_job_ids()
+        return FailedJobRegistry(queue=self.container.dispatch.queue).get_job_ids()
 
     def page(self) -> str:
         resp = self.app.test_client().get("/", headers=AUTH)

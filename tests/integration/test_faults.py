@@ -19,6 +19,7 @@ from rq.registry import StartedJobRegistry
 
 from bot.app import create_app
 from bot.settings import Settings
+from bot.store.deliveries import DeliveryStore
 from tests.integration.test_race import assert_final, describe, settled, world_settings
 from tests.integration.world import Workers, make_world, post_all, race_posts, wait_for, worker_env
 
@@ -53,11 +54,11 @@ def test_worker_killed_mid_reconcile_loses_nothing(
         )
         workers.kill(victim)
         assert redis_conn.exists(lock_key), "the dead worker's lock is still there until it expires"
-        # what rq's maintenance does once the dead worker's heartbeat expires: retry the job
-        for name in ("events", "reconcile"):
-            StartedJobRegistry(queue=Queue(settings.queue(name), connection=redis_conn)).cleanup(
-                time.time() + 3600
-            )
+        # what rq's maintenance does once the dead worker's heartbeat expires: its running job is
+        # abandoned (failed); the bot asks for the group again itself (the leader's safety net)
+        StartedJobRegistry(queue=Queue(settings.queue("jobs"), connection=redis_conn)).cleanup(
+            time.time() + 3600
+        )
         workers.start(1)  # the restarted pod
         wait_for(
             settled(redis_conn, settings, world, posts),
@@ -167,7 +168,7 @@ def test_redis_restart_between_enqueue_and_processing(
     conn = redis.Redis.from_url(url)
     posts = race_posts(world, n=40, seed=3)
     post_all(create_app(settings=settings), posts)  # recorded and queued; no worker yet
-    assert Queue(settings.queue("events"), connection=conn).count > 0
+    assert DeliveryStore(conn, settings).backlog() > 0
     private_redis()
     workers = Workers(worker_env(settings), tmp_path)
     workers.start(2)

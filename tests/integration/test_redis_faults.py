@@ -89,8 +89,7 @@ def test_redis_sigkilled_while_workers_run_loses_nothing_it_acknowledged(
         workers.stop()
         # a worker that died while Redis was down could not register its death; what rq's
         # maintenance does once its heartbeat expires (abandoned jobs are failed or retried):
-        for name in ("events", "reconcile", "commands"):
-            StartedJobRegistry(queue=Queue(settings.queue(name), connection=conn)).cleanup(time.time() + 3600)
+        StartedJobRegistry(queue=Queue(settings.queue("jobs"), connection=conn)).cleanup(time.time() + 3600)
         workers.start(2)
         wait_for(
             settled(conn, settings, world, posts), 120, "settled", describe(conn, settings, world, workers)

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq.registry import FailedJobRegistry
 
 from bot.jobs.dispatch import Dispatch
 from bot.settings import Settings
+from bot.store import failures
 from bot.store.deliveries import DeliveryStore
 
 SECRET = "race-secret"
@@ -273,7 +273,9 @@ def queue_report(conn: redis.Redis, settings: Settings) -> dict[str, int]:
 
 
 def failed_jobs(conn: redis.Redis, settings: Settings) -> list[str]:
-    return FailedJobRegistry(queue=Dispatch(conn, settings).queue).get_job_ids()
+    """Failed jobs nothing has resolved (what the status page counts as failed): a reconcile a
+    killed worker abandoned, whose group reconciled since, is not one."""
+    return [job.id for job in failures.failed(conn, settings) if not job.resolved]
 
 
 _TAGS: dict[tuple[str, str], dict[tuple[str, int], str]] = {}

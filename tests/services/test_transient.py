@@ -44,6 +44,6 @@ def test_a_held_ref_lock_is_transient_not_permanent(tmp_path: Path) -> None:
 def test_a_transient_error_is_shown_on_the_group(settings: Settings, redis_conn: redis.Redis) -> None:
     deps = ReconcileDeps(settings, redis_conn, forge_for=lambda _name: None)  # type: ignore[arg-type, return-value]
     group = "local:manifests:main:dev"
-    record_transient(deps, group, Transient("git update-ref: a lock is held"), retrying=False)
+    record_transient(deps, group, Transient("git update-ref: a lock is held"), retry_in_s=41.6)
     error = deps.groups.get(group).state.last_error
-    assert error == "git update-ref: a lock is held (temporary: retries ran out; the sweep tries again later)"
+    assert error == "git update-ref: a lock is held (temporary: trying again in 42 s)"

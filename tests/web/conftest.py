@@ -18,7 +18,7 @@ from bot.core.outcomes import TargetOutcome
 from bot.deps import Container
 from bot.errors import ConfigError
 from bot.settings import Settings
-from bot.store.deliveries import DeliveryStore
+from bot.store.deliveries import DeliveryStore, Outcome
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
 from bot.web import actions, api, status
@@ -30,10 +30,6 @@ PR_URL = "https://git.example.com/shop/shop-manifests/pull/7"
 def failing_job() -> None:
     """An rq job that fails the way a permanent error does."""
     raise ConfigError(FAILED_REASON)
-
-
-def noop_job(ref: str) -> None:
-    """Stands in for the event job; the status page only reads what the stores recorded."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,6 @@ def intent(image: str, tag: str, key: int, files: tuple[str, ...]) -> UpdateInte
 
 def populate(conn: redis.Redis, settings: Settings) -> Populated:
     deliveries = DeliveryStore(conn, settings)
-    events_queue = Queue(settings.queue("events"), connection=conn)
     push = Delivery(
         "d-push-1",
         "dockerhub",
@@ -75,7 +70,9 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
         (CiFinished("github", "example/api", "a" * 40, "main", "success", run_id=9, run_number=45),),
     )
     bad = Delivery("d-bad-1", "github", "", ())
-    refs = {d.id: deliveries.admit(d, events_queue, f"{__name__}.noop_job").ref for d in (push, ci, bad)}
+    refs = {d.id: deliveries.admit(d).ref for d in (push, bad)}
+    entries = {e.ref: e.id for e in deliveries.stream.read("status-test", count=10, block_ms=None)}
+    refs[ci.id] = deliveries.admit(ci).ref  # still waiting on the stream
     group_key = "local:shop-manifests:main:dev"
     why = [
         TargetOutcome(
@@ -85,8 +82,11 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
             "skipped", "tag '1.5.0-rc.1' is a <prerelease>", "registry.example.com/shop/web", "1.5.0-rc.1"
         ),
     ]
-    deliveries.mark_processed_many([refs["d-push-1"]], {refs["d-push-1"]: why})
-    deliveries.mark_failed(refs["d-bad-1"], "config invalid: <b>bad</b> rule")
+    done = [
+        Outcome(refs["d-push-1"], why),
+        Outcome(refs["d-bad-1"], failed="config invalid: <b>bad</b> rule"),
+    ]
+    deliveries.record_outcomes(done, [entries[o.ref] for o in done])
     deliveries.record_ignored("d-ping", "github", "ping event")
     deliveries.record_ignored("d-<script>", "quay", "unsupported event")
 
@@ -108,9 +108,9 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
         state=state,
     )
 
-    reconcile = Queue(settings.queue("reconcile"), connection=conn)
-    reconcile.enqueue(f"{__name__}.failing_job", job_id=f"{settings.redis_prefix}-reconcile-x")
-    SimpleWorker([reconcile], connection=conn).work(burst=True)
+    jobs = Queue(settings.queue("jobs"), connection=conn)
+    jobs.enqueue(f"{__name__}.failing_job", job_id=f"{settings.redis_prefix}-reconcile-x")
+    SimpleWorker([jobs], connection=conn).work(burst=True)
     return Populated(web.group_key, web.target_key, api.target_key)
 
 

@@ -1,4 +1,4 @@
-"""POST /webhooks/<source> end to end on the real Redis: signed delivery → 202 → rq job."""
+"""POST /webhooks/<source> end to end on the real Redis: signed delivery → 202 → stream entry."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
-from rq.job import Job
 
 from bot import sources
 from bot.deps import Container
-from bot.jobs import runtime
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore
+from tests.engine_support import consume
 from tests.web.intake_support import POSITIVE, SECRET, all_secrets, auth, fixture, make_app
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
@@ -47,12 +45,8 @@ def test_signed_delivery_is_recorded_and_queued(
     store = DeliveryStore(redis_conn, app_settings)
     record = store.record(delivery_id)
     assert record is not None and record.status == "queued"
-    queue = Queue(app_settings.queue("events"), connection=redis_conn)
-    job_id = f"{app_settings.redis_prefix}-delivery-{record.ref}"
-    assert queue.job_ids == [job_id]
-    job = Job.fetch(job_id, connection=redis_conn)
-    assert job.func_name == "bot.jobs.events.handle_delivery"
-    assert job.kwargs == {"ref": record.ref}
+    (entry,) = store.stream.read("test", count=10, block_ms=None)
+    assert entry.ref == record.ref
     stored = store.get(record.ref)
     assert stored is not None
     assert stored.events == sources.get(source).parse(sources.normalise_headers(headers.items()), body).events
@@ -79,7 +73,7 @@ def test_ignored_event_answers_202_with_the_reason_and_queues_nothing(
     response = client.post(url, data=body, headers={**headers, "X-GitHub-Event": "ping"})
     assert response.status_code == 202
     assert response.json["ignored"] == "ping"
-    assert Queue(app_settings.queue("events"), connection=redis_conn).count == 0
+    assert DeliveryStore(redis_conn, app_settings).stream.stats().length == 0
     (record,) = DeliveryStore(redis_conn, app_settings).recent(5)
     assert (record.status, record.reason) == ("ignored", "ping")
 
@@ -181,7 +175,7 @@ def test_health_ready_and_metrics(app_settings: Settings, redis_conn: redis.Redi
     assert metrics.status_code == 200
     text = metrics.get_data(as_text=True)
     assert 'manifest_bot_deliveries_total{outcome="accepted",source="generic"}' in text
-    assert 'manifest_bot_queue_depth{queue="events"} 1.0' in text
+    assert 'manifest_bot_queue_depth{queue="deliveries"} 1.0' in text
 
 
 def test_responses_are_json_everywhere(app_settings: Settings, redis_conn: redis.Redis) -> None:
@@ -202,22 +196,17 @@ def test_end_to_end_with_the_real_job_then_redelivery_is_a_duplicate(
     settings = make_settings(webhook_secrets=all_secrets(), config_path=EXAMPLE_CONFIG)
     container = Container(settings)
     container.__dict__["redis"] = redis_conn
-    runtime.install(container)
-    try:
-        client = make_app(settings, redis_conn).test_client()
-        body = b'{"image": "ghcr.io/nobody/unrouted", "tag": "1.0.0"}'
-        url, headers = auth("generic", body)
-        first = client.post(url, data=body, headers=headers)
-        assert first.status_code == 202
-        queue = Queue(settings.queue("events"), connection=redis_conn)
-        SimpleWorker([queue], connection=redis_conn).work(burst=True)
-        record = DeliveryStore(redis_conn, settings).record(first.json["delivery"])
-        assert record is not None and record.status == "processed"
-        again = client.post(url, data=body, headers=headers)
-        assert (again.status_code, again.json["duplicate"], again.json["status"]) == (200, True, "processed")
-        assert queue.count == 0
-    finally:
-        runtime.install(None)
+    client = make_app(settings, redis_conn).test_client()
+    body = b'{"image": "ghcr.io/nobody/unrouted", "tag": "1.0.0"}'
+    url, headers = auth("generic", body)
+    first = client.post(url, data=body, headers=headers)
+    assert first.status_code == 202
+    assert consume(container).handled == 1
+    record = container.deliveries.record(first.json["delivery"])
+    assert record is not None and record.status == "processed"
+    again = client.post(url, data=body, headers=headers)
+    assert (again.status_code, again.json["duplicate"], again.json["status"]) == (200, True, "processed")
+    assert container.deliveries.backlog() == 0
 
 
 def test_a_401_never_says_which_sources_are_configured_or_what_failed(

@@ -53,8 +53,8 @@ def test_page_shows_deliveries_groups_versions_queues_and_failed_jobs(
     assert "1.4.0" in text and "1.3.0" in text  # wanted web 1.4.0, the PR applies 1.3.0
     assert "run-45" in text and "run-44" in text  # wanted api run-45, run-44 ignored
     assert "on hold" in text and "forge said no: permission denied" in text
-    # queue depth: three deliveries wait in the events queue; one failed reconcile with its reason
-    assert '<strong id="queue-depth">3</strong>' in html
+    # queue depth: one delivery (the CI run) is still on the stream; one failed job with its reason
+    assert '<strong id="queue-depth">1</strong>' in html
     assert '<strong id="failed-count">1</strong>' in html
     assert f"bot.errors.ConfigError: {FAILED_REASON}" in text.replace("&#39;", "'")
 

@@ -92,7 +92,7 @@ def test_browser_renders_every_section(
     assert '<td class="wanted"><code>run-45</code></td>' in html
     assert '<td class="current"><code>1.3.0</code></td>' in html
     assert '<td class="outcome outcome-processed">processed</td>' in html
-    assert '<strong id="queue-depth">3</strong>' in html
+    assert '<strong id="queue-depth">1</strong>' in html
     assert FAILED_REASON.split("'")[0] in html
     # untrusted text stayed text: no element was created from it
     assert "<script" not in html
@@ -124,7 +124,7 @@ def test_the_dismiss_button_removes_a_failed_job(
     settings = make_settings(status_token=SecretStr("browser-token"))
     populate(redis_conn, settings)
     job_id = f"{settings.redis_prefix}-reconcile-x"
-    failed = FailedJobRegistry(queue=Queue(settings.queue("reconcile"), connection=redis_conn))
+    failed = FailedJobRegistry(queue=Queue(settings.queue("jobs"), connection=redis_conn))
     assert failed.get_job_ids() == [job_id]
     flags = (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}")
     with (
