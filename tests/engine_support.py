@@ -38,7 +38,9 @@ def run_jobs(container: Container) -> bool:
         runtime.install(before)
 
 
-def settle(container: Container, *, deadline_s: float = 30.0, until: Callable[[], bool] | None = None) -> None:
+def settle(
+    container: Container, *, deadline_s: float = 30.0, until: Callable[[], bool] | None = None
+) -> None:
     """Consume and run jobs until nothing is left (and ``until`` holds, when given), or fail at
     the deadline saying what was still going on."""
     deadline = time.monotonic() + deadline_s
