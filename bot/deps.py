@@ -40,6 +40,7 @@ from bot.services.chatops.context import ChatopsDeps, Planner
 from bot.services.config_reload import after_reload
 from bot.services.config_source import ConfigSource, Reload, forge_options
 from bot.services.events import EventPipeline
+from bot.services.poll_schedule import PollSchedule
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.services.registry_gate import GateOutcome, RegistryGate, settle
 from bot.settings import Settings
@@ -99,7 +100,8 @@ class Container:
     def engine(self, name: str) -> Engine:
         """The consumer and leader of worker ``name`` (build it on its own Container)."""
         consumer = Consumer(self.deliveries, self.pipeline, self.dispatch, name)
-        sources = Sources(registry_waits=DueSet(self.redis, self.waiting.index_key), polls=self.take_polls)
+        waits = DueSet(self.redis, self.waiting.index_key)
+        sources = Sources(registry_waits=waits, polls=self.poll_schedule.take)
         leader = Leader(
             self.redis,
             self.settings,
@@ -113,31 +115,10 @@ class Container:
         return Engine(consumer, leader, before_batch=self.refresh_config)
 
     @cached_property
-    def poll_schedule(self) -> DueSet:
-        return DueSet(self.redis, self.settings.key("due", "polls"))
-
-    def take_polls(self, now: float, limit: int) -> list[str]:
-        """The images whose poll is due, each set to its next poll."""
-        intervals = self._poll_intervals()
-        due = [i for i in self.poll_schedule.take(now, limit, rearm_s=60.0)]
-        self.poll_schedule.at({i: now + intervals[i] for i in due if i in intervals})
-        self.poll_schedule.done([i for i in due if i not in intervals])
-        return [i for i in due if i in intervals]
-
-    def sync_polls(self) -> int:
-        """Make the poll schedule follow the routing config; how many images are polled."""
-        intervals = self._poll_intervals()
-        known = dict(self.poll_schedule.members(limit=100_000))
-        self.poll_schedule.done([i for i in known if i not in intervals])
-        self.poll_schedule.at({i: self.clock() for i in intervals if i not in known})
-        return len(intervals)
-
-    def _poll_intervals(self) -> dict[str, float]:
-        config = self.config_or_none()
-        if config is None:
-            return {}
+    def poll_schedule(self) -> PollSchedule:
+        """The due polls the leader takes (they follow the routing config)."""
         every = self.settings.poll_interval_s
-        return {image: every or configured for image, configured in config.poll_intervals().items()}
+        return PollSchedule(self.polls, self.config_or_none, every_s=every, clock=self.clock)
 
     @cached_property
     def deliveries(self) -> DeliveryStore:

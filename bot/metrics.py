@@ -116,6 +116,13 @@ RECOVERED = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+#: outcome: new (merged what it found) | unchanged (what the last poll found) | failed
+POLLS = Counter(
+    "manifest_bot_polls",
+    "Registry polls of one image (bot.services.poll), by outcome",
+    ["outcome"],
+    registry=REGISTRY,
+)
 #: outcome: asked (GitHub accepted the redelivery) | error (it refused) | gave_up (attempts ran out)
 REDELIVERIES = Counter(
     "manifest_bot_webhook_redeliveries",

@@ -38,6 +38,10 @@ TINY = {
             "planned_requests_per_event_cold",
         },
     ),
+    "polling": (
+        ["--images", "20", "--repos", "2", "--changed", "2", "--idle", "2"],
+        {"registry_requests_per_image", "redis_commands_per_image", "cycle_s", "idle_commands_per_tick"},
+    ),
     "race": (
         ["--events", "12", "--baseline-events", "4", "--workers", "1", "--timeout", "120"],
         {"lost", "downgrades", "writes_per_event", "p95_latency_s", "write_ratio"},

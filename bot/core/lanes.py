@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from bot.core.config.model import Config, Rule, Target
+from bot.core.rule_index import rules_for
 
 
 def discovery_lanes(config: Config, target: Target, image: str) -> tuple[str, ...] | str:
@@ -70,7 +71,6 @@ class _Lanes:
                 else:
                     includes.extend(t.discover.include)
         self._claimed: dict[int, tuple[str, ...]] = {}
-        self._matching: OrderedDict[str, frozenset[int]] = OrderedDict()
 
     def unscoped_others(self, target: Target) -> Iterator[tuple[str | None, Rule]]:
         for env, rules in self.unscoped.get((target.forge, target.repo, target.branch), {}).items():
@@ -90,14 +90,8 @@ class _Lanes:
         return known
 
     def matches(self, rule: Rule, image: str) -> bool:
-        """``rule.matches_image(image)``, every rule of the config asked once per image."""
-        ids = self._matching.get(image)
-        if ids is None:
-            ids = frozenset(id(r) for r in self.config.rules if r.matches_image(image))
-            self._matching[image] = ids
-            while len(self._matching) > 1024:
-                self._matching.popitem(last=False)
-        return id(rule) in ids
+        """``rule.matches_image(image)``, through the config's rule index."""
+        return any(r is rule for r in rules_for(self.config, image))
 
 
 _LANES: OrderedDict[int, _Lanes] = OrderedDict()

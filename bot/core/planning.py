@@ -16,7 +16,7 @@ is news. ``poll_tags`` chooses what a registry poll plans, through the same poli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
@@ -26,6 +26,7 @@ from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
 from bot.core.lanes import discovery_lanes
 from bot.core.merge import comparable
+from bot.core.rule_index import push_rules_for, rules_for
 from bot.core.versions import (
     OrderingChoice,
     Scheme,
@@ -72,9 +73,9 @@ def plan(
 def reach(event: Event, config: Config) -> set[tuple[str, str, str]]:
     """(forge, repo, branch) of every target a rule matching ``event`` has: where a manifest repo's
     own file may change what ``plan`` decides, so it is read before planning."""
+    rules: Sequence[Rule]
     if isinstance(event, ImagePushed):
-        image = canonical_name(event.image)
-        rules = [r for r in config.rules if r.ci is None and r.matches_image(image)]
+        rules = push_rules_for(config, event.image)
     elif isinstance(event, CiFinished) and event.status == "success":
         rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
     else:
@@ -93,7 +94,7 @@ def _plan_push(
     image = canonical_name(event.image)
     origin = Origin(delivery_id=delivery_id, source=event.source, received_at=received)
     version = _Version(image, event.tag, event.digest, origin, when=event.pushed_at or received)
-    rules = [r for r in config.rules if r.ci is None and r.matches_image(image)]
+    rules = push_rules_for(config, image)
     if not rules:
         return PlanResult(skips=(Skip(f"no rule routes {image}", image=image, tag=event.tag),))
     return _collect(config, [(rule, version) for rule in rules])
@@ -363,8 +364,7 @@ def plan_for_environment(
     name = canonical_name(image)
     pairs = [
         (rule, target)
-        for rule in config.rules
-        if rule.matches_image(name)
+        for rule in rules_for(config, name)
         for target in rule.targets
         if target.environment == environment
     ]
@@ -395,9 +395,7 @@ def poll_tags(config: Config, image: str, tags: Iterable[str] | None) -> tuple[s
     name = canonical_name(image)
     listed = tuple(tags) if tags is not None else ()
     chosen: dict[str, None] = {}
-    for rule in config.rules:
-        if rule.ci is not None or not rule.matches_image(name):
-            continue
+    for rule in push_rules_for(config, name):
         for target in rule.targets:
             policy = config.policy_for(rule, target)
             for best in (policy.digest,) if policy.digest else _highest(policy, listed):
@@ -410,8 +408,7 @@ def needs_tag_list(config: Config, image: str) -> bool:
     name = canonical_name(image)
     return any(
         config.policy_for(rule, target).digest is None
-        for rule in config.rules
-        if rule.ci is None and rule.matches_image(name)
+        for rule in push_rules_for(config, name)
         for target in rule.targets
     )
 

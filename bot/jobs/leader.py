@@ -49,6 +49,8 @@ LEADER_TTL_MS = 5000
 REARM_S = 30.0
 #: members taken per set per tick
 TAKE_LIMIT = 200
+#: images taken per tick for polling (a whole cycle of a large config in one tick)
+POLL_TAKE_LIMIT = 1000
 #: images polled by one job
 POLL_BATCH = 100
 
@@ -94,7 +96,7 @@ class Sources:
     """The due sets the leader watches, besides its own tasks set."""
 
     registry_waits: DueSet  # group → its next registry retry (``bot.store.waiting``)
-    #: the images whose poll is due now, each set to its next poll (``PollStore.take_due``)
+    #: the images whose poll is due now, each set to its next poll (``PollSchedule.take``)
     polls: Callable[[float, int], list[str]]
 
 
@@ -158,7 +160,7 @@ class Leader:
         due = [[m.decode() for m in d] for d in found]
         due_tasks = due.pop(0) if periodic else []
         reconciles, commands, merges, waits = due
-        polls = self.sources.polls(now, TAKE_LIMIT)
+        polls = self.sources.polls(now, POLL_TAKE_LIMIT)
         return {
             "tasks": self._run_tasks(due_tasks, tasks, now),
             "reconciles": self._reconciles(reconciles, now),

@@ -4,7 +4,8 @@
   (``<prefix>:waiting-groups``, ``bot.store.waiting``); admitted versions are merged as an event's
   are, the rest wait again or are given up (``bot.services.registry_gate``).
 - ``poll_images(images)``: queued by the leader for a batch of images whose poll is due
-  (``bot.services.poll``).
+  (``bot.services.poll``: the whole batch in a few Redis round trips, one registry request per
+  image).
 
 Each asks the groups it touched to reconcile; none holds a repo lock while it asks a registry.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.jobs import runtime
-from bot.services.poll import poll_image
+from bot.services.poll import poll_images as poll_batch
 
 
 def retry_waiting(group_key: str) -> dict[str, Any]:
@@ -37,19 +38,15 @@ def retry_waiting(group_key: str) -> dict[str, Any]:
 def poll_images(images: list[str]) -> dict[str, Any]:
     container = runtime.current()
     container.refresh_config()
-    totals: dict[str, Any] = {"images": len(images)}
-    for image in images:
-        out = poll_image(
-            image,
-            config=container.config,
-            registry=container.registry,
-            gate=container.registry_gate,
-            intents=container.intents,
-            polls=container.polls,
-            now=container.clock(),
-        )
-        for group in sorted(set(out.groups) | set(container.settle(out.gate))):
-            container.dispatch.request_reconcile(group)
-        for key, n in out.counts().items():
-            totals[key] = totals.get(key, 0) + n
-    return totals
+    batch = poll_batch(
+        images,
+        config=container.config,
+        registry=container.registry,
+        gate=container.registry_gate,
+        intents=container.intents,
+        polls=container.polls,
+        now=container.clock(),
+    )
+    for group in sorted(set(batch.groups) | set(container.settle(batch.gate()))):
+        container.dispatch.request_reconcile(group)
+    return batch.counts()

@@ -37,7 +37,7 @@ def sweep() -> dict[str, Any]:
     requeued = store.requeue_lost(GRACE_S, MAX_DELIVERIES)
     trimmed = store.stream.trim()
     forgotten = store.stream.forget_idle_consumers(CONSUMER_GONE_MS)
-    polled = container.sync_polls()
+    synced = container.poll_schedule.sync()
     max_held = settings.job_timeout_s + settings.lock_timeout_s
     freed = {}
     for pattern in (settings.key("lock", "*"), settings.key("periodic", "running", "*")):
@@ -48,7 +48,7 @@ def sweep() -> dict[str, Any]:
         "deliveries_requeued": len(requeued),
         "stream_trimmed": trimmed,
         "consumers_forgotten": len(forgotten),
-        "images_polled": polled,
+        "images_polled": synced.total if synced is not None else 0,
         "locks_freed": len(freed),
     }
     RECOVERED.labels(kind="deliveries_requeued").inc(len(requeued))

@@ -7,7 +7,8 @@ the middle of a tick) never take one member twice in one slot. What acts on a me
 finishes it (``done``) or sets its next time (``at``).
 
 One set per kind of work: reconciles to make sure of, commands waiting for their repo lock,
-periodic tasks, versions waiting for their registry, images to poll, auto-merge wishes.
+periodic tasks, versions waiting for their registry, auto-merge wishes. Images to poll have a
+sorted set of their own (``bot.store.polls``: each one is re-armed at its own interval).
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ from bot.core.planning import plan
 from bot.deps import Container
 from bot.jobs import registry as registry_jobs
 from bot.jobs import runtime
-from bot.jobs.leader import REARM_S
+from bot.jobs.leader import POLL_BATCH, REARM_S
 from bot.settings import Settings
+from tests.conftest import TEST_REDIS_URL
+from tests.redis_counting import counting_redis
 from tests.registry.fixtures import local_registry
 from tests.registry.support import LocalRegistry
 
@@ -64,6 +66,15 @@ def build(
 
     yield make
     runtime.install(None)
+
+
+def fleet(images: list[str]) -> str:
+    rules = "".join(
+        f"  - {{name: app{n}, image: {image}, poll: 1m, targets: "
+        f"[{{forge: local, repo: deploy, environment: dev, files: [apps/{n}.yaml]}}]}}\n"
+        for n, image in enumerate(images)
+    )
+    return "forges: [{name: local, kind: local, path: /srv/git}]\nrules:\n" + rules
 
 
 def intents_for(container: Container, image: str, tag: str) -> list:
@@ -126,23 +137,66 @@ def test_a_retry_lost_with_its_worker_is_asked_for_again(
 def test_polled_images_follow_the_config_and_the_interval_can_be_overridden(
     build: Callable[..., Container],
 ) -> None:
-    c = build(routing_text("ghcr.io/acme/app", poll="poll: 2m"))
-    assert c.sync_polls() == 2
-    due = dict(c.poll_schedule.members())
-    assert due == {"ghcr.io/acme/app": NOW, "docker.io/library/nginx": NOW}  # polled at once
-    assert sorted(c.take_polls(NOW, 100)) == ["docker.io/library/nginx", "ghcr.io/acme/app"]
-    next_polls = {"ghcr.io/acme/app": NOW + 120, "docker.io/library/nginx": NOW + 600}
-    assert dict(c.poll_schedule.members()) == next_polls
-    assert c.take_polls(NOW + 119, 100) == []
+    app, nginx = "ghcr.io/acme/app", "docker.io/library/nginx"
+    c = build(routing_text(app, poll="poll: 2m"))
+    synced = c.poll_schedule.sync()
+    assert synced is not None and (synced.total, synced.added) == (2, 2)
+    assert c.polls.schedule() == {app: NOW, nginx: NOW}  # polled at once
+    assert sorted(c.poll_schedule.take(NOW, 100)) == [nginx, app]
+    assert c.polls.schedule() == {app: NOW + 120, nginx: NOW + 600}
+    assert c.poll_schedule.take(NOW + 119, 100) == []
 
-    fast = build(routing_text("ghcr.io/acme/app", poll="poll: 2m"), poll_interval_s=1.5)
-    fast.take_polls(NOW + 120, 100)
-    assert {t for _, t in fast.poll_schedule.members()} == {NOW + 121.5, NOW + 600}
+    fast = build(routing_text(app, poll="poll: 2m"), poll_interval_s=1.5)
+    assert fast.poll_schedule.take(NOW + 120, 100) == [app]  # its config is followed first
+    assert c.polls.schedule() == {app: NOW + 121.5, nginx: NOW + 121.5}  # a shorter interval: sooner
 
     c.__dict__.pop("config_source")
-    (c.settings.config_path).write_text(routing_text("ghcr.io/acme/app"))  # type: ignore[union-attr]
-    assert c.sync_polls() == 1
-    assert [i for i, _ in c.poll_schedule.members()] == ["docker.io/library/nginx"]
+    (c.settings.config_path).write_text(routing_text(app))  # type: ignore[union-attr]
+    synced = c.poll_schedule.sync()
+    assert synced is not None and (synced.total, synced.removed) == (1, 1)
+    assert list(c.polls.schedule()) == [nginx]
+
+
+def test_the_leader_takes_a_new_config_s_polls_at_its_next_tick_in_batches(
+    build: Callable[..., Container],
+) -> None:
+    images = [f"ghcr.io/acme/app{n}" for n in range(POLL_BATCH + 20)]
+    c = build(fleet(images))
+    leader = c.engine("w").leader
+    assert leader.tick()["polls"] == len(images)  # type: ignore[index]
+    batches = [kw["images"] for kw in queued(c, "poll_images")]
+    assert [len(b) for b in batches] == [POLL_BATCH, 20]
+    assert sorted(i for b in batches for i in b) == sorted(images)
+    assert leader.tick()["polls"] == 0  # type: ignore[index]
+    c.clock.now = NOW + 60  # type: ignore[attr-defined]
+    assert leader.tick()["polls"] == len(images)  # type: ignore[index]
+
+    c.settings.config_path.write_text(fleet([*images[:10], "ghcr.io/acme/new"]))  # type: ignore[union-attr]
+    c.refresh_config(force=True)  # what a worker does before each batch (a stat, then the new file)
+    c.clock.now = NOW + 61  # type: ignore[attr-defined]
+    assert leader.tick()["polls"] == 1  # type: ignore[index]  # the new image, at once
+    assert sorted(c.polls.schedule()) == sorted([*images[:10], "ghcr.io/acme/new"])
+
+
+def test_an_idle_tick_costs_the_same_whatever_the_number_of_polled_images(
+    build: Callable[..., Container],
+) -> None:
+    costs = []
+    for size in (10, 1000):
+        c = build(fleet([f"ghcr.io/acme/app{n}" for n in range(size)]))
+        conn, commands = counting_redis(TEST_REDIS_URL)
+        c.__dict__["redis"] = conn
+        leader = c.engine("w").leader
+        leader.tick()  # takes the tasks and every image (all due at once)
+        c.clock.now = NOW + 30  # type: ignore[attr-defined]
+        mark = len(commands)
+        assert leader.tick() == dict.fromkeys(
+            ("tasks", "reconciles", "commands", "auto_merges", "registry_waits", "polls"), 0
+        )
+        costs.append(commands.since(mark))
+        leader.release()
+        conn.delete(c.settings.key("due", "tasks"), c.polls.due_key, c.polls.every_key)
+    assert costs[0] == costs[1] == ["EVALSHA", "EVALSHA"]  # the leader's script, the polls' take
 
 
 def test_the_poll_job_merges_what_it_found_and_asks_for_a_reconcile(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import http.server
 import json
 import os
@@ -18,12 +19,12 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import jwt
 import requests
@@ -34,7 +35,7 @@ from cryptography.x509.oid import NameOID
 
 # the demo runs real registries too: one writer of OCI layouts, one port picker, one tools check
 from bot.demo.processes import stop
-from bot.demo.registry import free_port, write_layout
+from bot.demo.registry import OCI_MANIFEST, free_port, write_layout
 
 START_TIMEOUT_S = 15.0
 
@@ -159,6 +160,7 @@ class LocalRegistry:
     host: str  # 127.0.0.1:<port>
     workdir: Path
     token: TokenIssuer | None = None
+    _seeded: bool = False
 
     @property
     def url(self) -> str:
@@ -179,6 +181,68 @@ class LocalRegistry:
         )  # fmt: skip
         shutil.rmtree(layout, ignore_errors=True)
         return digest
+
+    def put(
+        self, repository: str, tags: Iterable[str], content: bytes | None = None, *, session: requests.Session
+    ) -> str:
+        """Push one image with no layers as every tag of ``tags`` through the registry's HTTP API (a
+        few requests, no skopeo: for many images); its config holds ``content`` when given (another
+        digest), else it is one shared config mounted from a seed repository. Anonymous registries
+        only. Returns the manifest's digest."""
+        if self.token is not None:
+            raise AssertionError("put pushes to anonymous registries only (use push)")
+        blob = _config_blob(content)
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        uploads = f"{self.url}/v2/{repository}/blobs/uploads/"
+        mounted = False
+        if content is None:
+            if not self._seeded:
+                self._upload(_SEED, blob, digest, session)
+                self._seeded = True
+            mount = session.post(uploads, params={"mount": digest, "from": _SEED}, timeout=30)
+            mounted = _ok(mount, f"mount into {repository}").status_code == 201
+        if not mounted:
+            self._upload(repository, blob, digest, session)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest, "size": len(blob)},
+            "layers": [],
+        }
+        body = json.dumps(manifest).encode()
+        for tag in tags:
+            url = f"{self.url}/v2/{repository}/manifests/{tag}"
+            _ok(session.put(url, data=body, headers={"Content-Type": OCI_MANIFEST}, timeout=30), f"put {url}")
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def _upload(self, repository: str, blob: bytes, digest: str, session: requests.Session) -> None:
+        started = _ok(session.post(f"{self.url}/v2/{repository}/blobs/uploads/", timeout=30), "start upload")
+        location = urljoin(self.url, started.headers["Location"])
+        headers = {"Content-Type": "application/octet-stream"}
+        put = session.put(location, params={"digest": digest}, data=blob, headers=headers, timeout=30)
+        _ok(put, f"upload into {repository}")
+
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+#: the repository ``LocalRegistry.put`` keeps its shared config blob in (mounted from there)
+_SEED = "manifest-bot-seed/config"
+
+
+def _config_blob(content: bytes | None) -> bytes:
+    config: dict[str, Any] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
+    if content is not None:
+        config["config"] = {"Labels": {"content": content.hex()}}
+    return json.dumps(config).encode()
+
+
+def _ok(resp: requests.Response, what: str) -> requests.Response:
+    if resp.status_code not in (201, 202):
+        raise AssertionError(f"{what}: HTTP {resp.status_code} {resp.text[:300]}")
+    return resp
 
 
 def registry_config(
