@@ -43,6 +43,7 @@ from bot.services.events import EventPipeline
 from bot.services.poll_schedule import PollSchedule
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.services.registry_gate import GateOutcome, RegistryGate, settle
+from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
@@ -50,6 +51,7 @@ from bot.store.due import DueSet
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
 from bot.store.polls import PollStore
+from bot.store.scans import ScanStore
 from bot.store.waiting import WaitingStore
 
 log = logging.getLogger(__name__)
@@ -293,7 +295,12 @@ class Container:
     @cached_property
     def reconcile_deps(self) -> ReconcileDeps:
         source = self.config_source if self.settings.config_path is not None else None
-        return ReconcileDeps(self.settings, self.redis, self.forge, config=source)
+        return ReconcileDeps(self.settings, self.redis, self.forge, config=source, scans=self.scans)
+
+    @cached_property
+    def scans(self) -> ScanCache:
+        """Discovery's scans: kept in this process and shared with every worker through Redis."""
+        return ScanCache(store=ScanStore(self.redis, self.settings, version=scanner_version()))
 
     def repo_lock(self, forge_name: str, repo: str) -> RepoLock:
         return repo_lock(self.reconcile_deps, forge_name, repo)

@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
+    "discovery": (
+        ["--files", "40", "--small", "10", "--rounds", "1"],
+        {"big_cold_s", "big_second_s", "warm_ratio_big_to_small", "cold_speedup_vs_old", "meets_cold_target"},
+    ),
     "planning": (["--rules", "3", "--events", "10"], {"events_per_s", "intents"}),
     "config_reload": (["--rules", "3", "--checks", "50"], {"check_us", "reload_ms", "repo_file_cached_us"}),
     "regex": (

@@ -27,7 +27,8 @@ from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
 from bot.services.desired import edit_intent
-from bot.services.files import ScanCache, glob_regex, load_and_scan, resolve_files
+from bot.services.files import ScanCache, glob_regex, resolve_files
+from bot.services.scans import load_and_scan
 from bot.settings import Settings
 
 EXIT_INVALID = 2

@@ -91,6 +91,14 @@ class ForgeInfo:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """One file of a tree listing: git's object id of its content, and its size when known."""
+
+    sha: str  # 40 hex (SHA-1 repositories) or 64 hex (SHA-256); the same bytes give the same id
+    size: int | None = None  # bytes; None when the forge's listing does not say (GitLab)
+
+
 # --- optional extras ---------------------------------------------------------------------------
 # Not part of ``Forge`` (GitLab has no batch read, and a plain forge need not do more than the
 # Protocol): callers check ``hasattr(forge, name)`` and fall back to the Protocol when absent.
@@ -100,6 +108,8 @@ class ForgeInfo:
 #   ``branch_head`` and ``find_pr`` in one request (GitHub; local answers it as one call too).
 # - ``read_files(repo, paths, ref) -> dict[str, bytes | None]``: see ``BatchReader`` (GitHub, local);
 #   ``bot.services.reads.read_many`` uses it or loops ``read_file``.
+# - ``list_blobs(repo, ref) -> dict[str, Blob]``: see ``BlobLister`` (GitHub, GitLab, local);
+#   discovery keeps what it scanned by blob sha with it (``bot.services.scans``).
 # - ``team_member(repo, team, user) -> bool``: is ``user`` an active member of ``team``? GitHub:
 #   ``org/slug`` or a bare slug of the repo owner's org (needs the App's "Members: read" org
 #   permission; a pending invitation is not membership); GitLab: a group path (inherited
@@ -114,6 +124,16 @@ class BatchReader(Protocol):
     def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
         """Raw bytes of each of ``paths`` at ``ref``; None when the path does not exist (or is not a
         file) at ``ref``. Every requested path is a key; duplicates are read once."""
+        ...
+
+
+@runtime_checkable
+class BlobLister(Protocol):
+    """Optional extra: the tree listing with each file's blob sha (what ``list_tree`` lists, and
+    the one request it costs), so a file's content is known unchanged without reading it."""
+
+    def list_blobs(self, repo: str, ref: str) -> dict[str, Blob]:
+        """path → blob of every file (blobs only, recursive) at ``ref``."""
         ...
 
 

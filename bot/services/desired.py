@@ -29,8 +29,9 @@ from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.render import Row
 from bot.core.versions import version_variant
 from bot.errors import ManifestError
-from bot.services.files import BAD_FILES, ScanCache, resolve_files, skipped_in_lane
+from bot.services.files import ScanCache, resolve_files, skipped_in_lane
 from bot.services.reads import read_many
+from bot.services.scans import BAD_FILES
 
 log = logging.getLogger(__name__)
 #: bump when the PR text layout changes, so every open PR's text is refreshed once

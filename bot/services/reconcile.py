@@ -44,6 +44,7 @@ from bot.logs import redact
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.services.config_source import ConfigSource
 from bot.services.lifecycle import PrConfig, default_pr, sync_group
+from bot.services.scans import ScanCache
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
@@ -68,6 +69,7 @@ class Syncer(Protocol):
         command_prefix: str = ...,
         pr_config: PrConfig = ...,
         head_branch: str | None = ...,
+        cache: ScanCache | None = ...,
     ) -> Any: ...
 
 
@@ -79,6 +81,8 @@ class ReconcileDeps:
     #: the routing config (central file and repo files); None: defaults (tests without a config)
     config: ConfigSource | None = None
     sync: Syncer = sync_group
+    #: what discovery has scanned (None: the process-wide cache, shared with no other process)
+    scans: ScanCache | None = None
 
     @cached_property
     def intents(self) -> IntentStore:
@@ -200,6 +204,7 @@ def _sync_once(
             command_prefix=deps.settings.command_prefix,
             pr_config=pr_config,
             head_branch=record.head_branch if record.pr_number is not None else None,
+            cache=deps.scans,
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 import responses
 
 from tests.fakes.git_model import Commit, Git, Person, PrRecord
+from tests.fakes.github_shapes import blob_sha
 
 GL = "https://gitlab.example.com"
 REPO = "acme/deploy"
@@ -212,8 +213,10 @@ class GitLabFake:
             {"id": "t", "name": d.rsplit("/", 1)[-1], "type": "tree", "path": d, "mode": "040000"}
             for d in dirs
         ]
+        tree = self.git.commits[sha].tree
         entries += [
-            {"id": "b", "name": f.rsplit("/", 1)[-1], "type": "blob", "path": f, "mode": "100644"}
+            {"id": blob_sha(tree[f]), "name": f.rsplit("/", 1)[-1], "type": "blob", "path": f}
+            | {"mode": "100644"}
             for f in files
         ]
         return reply(200, entries)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import responses
 
-from bot.core.ports import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
+from bot.core.ports import Blob, BlobLister, FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.errors import Conflict, NotFound, Transient, ValidationFailed
 from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import TokenCredentials
@@ -87,6 +87,19 @@ def test_list_tree_returns_blobs_only(rsps: responses.RequestsMock, gh: GitHubFo
     rsps.get(f"{API}/repos/{REPO}/git/trees/main", json=fx("tree"))
     assert gh.list_tree(REPO, "main") == ["apps/web.yaml", "apps/api/values.yaml", "README.md"]
     assert rsps.calls[0].request.params == {"recursive": "1"}
+
+
+def test_list_blobs_gives_blob_shas_and_sizes_in_the_same_one_request(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    rsps.get(f"{API}/repos/{REPO}/git/trees/{BASE}", json=fx("tree"))
+    assert isinstance(gh, BlobLister)
+    assert gh.list_blobs(REPO, BASE) == {
+        "apps/web.yaml": Blob("b" * 40, 230),
+        "apps/api/values.yaml": Blob("c" * 40, 120),
+        "README.md": Blob("d" * 40, 30),
+    }
+    assert len(rsps.calls) == 1
 
 
 def test_truncated_tree_is_refused_not_silently_partial(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import responses
 
-from bot.core.ports import FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
+from bot.core.ports import Blob, BlobLister, FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
 from bot.errors import Conflict, NotFound, PermissionDenied, RateLimited, Transient, ValidationFailed
 from bot.forges.gitlab.adapter import GitLabForge, access_to_permission
 from tests.forges.api import gitlab_json as fx
@@ -49,6 +49,12 @@ def test_list_tree_follows_pages(rsps: responses.RequestsMock, gl: GitLabForge) 
     assert gl.list_tree(REPO, "main") == ["apps/web.yaml", "README.md"]
     assert len(rsps.calls) == 2
     assert rsps.calls[0].request.params == {"ref": "main", "recursive": "true", "per_page": "100"}
+
+
+def test_list_blobs_gives_the_tree_ids_without_sizes(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.get(f"{P}/repository/tree", json=fx("tree_page1"))
+    assert isinstance(gl, BlobLister)
+    assert gl.list_blobs(REPO, BASE) == {"apps/web.yaml": Blob("b" * 40)}
 
 
 def test_branch_head_and_missing(rsps: responses.RequestsMock, gl: GitLabForge) -> None:

@@ -39,13 +39,19 @@ _FOREIGN_BOMS = {
 }
 
 
+def check_size(size: int, file: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """ManifestError when a file of ``size`` bytes is too large to be a manifest (callers that
+    know a file's size can refuse it without reading it)."""
+    if size > max_bytes:
+        raise ManifestError(f"file is {size} bytes, over the limit of {max_bytes} bytes", file=file)
+
+
 def load_text(data: bytes, file: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """Decode a manifest; raise ManifestError for an oversized, binary or non-UTF-8 file.
 
     A UTF-8 byte-order mark stays in the text as ``\\ufeff`` so the file writes back unchanged.
     """
-    if len(data) > max_bytes:
-        raise ManifestError(f"file is {len(data)} bytes, over the limit of {max_bytes} bytes", file=file)
+    check_size(len(data), file, max_bytes)
     for bom, name in _FOREIGN_BOMS.items():
         if data.startswith(bom):
             raise ManifestError(f"{name} text is not supported; re-encode the file as UTF-8", file=file)

@@ -23,6 +23,7 @@ from github.GithubObject import NotSet
 from github.PullRequest import PullRequest as GhPull
 
 from bot.core.ports import (
+    Blob,
     CommitInfo,
     FileChange,
     ForgeInfo,
@@ -150,11 +151,17 @@ class GitHubForge:
             return None
 
     def list_tree(self, repo: str, ref: str) -> list[str]:
-        def tree(github: Github) -> list[str]:
+        return list(self.list_blobs(repo, ref))
+
+    def list_blobs(self, repo: str, ref: str) -> dict[str, Blob]:
+        """Optional Forge extra (``BlobLister``): the recursive git tree, blobs only, with their
+        shas and sizes; the same one request as ``list_tree``."""
+
+        def tree(github: Github) -> dict[str, Blob]:
             found = github.get_repo(repo).get_git_tree(ref, recursive=True)
             if found.raw_data.get("truncated"):
                 raise ValidationFailed(f"{repo}@{ref}: tree too large to list in one request; name the files")
-            return [e.path for e in found.tree if e.type == "blob"]
+            return {e.path: Blob(e.sha, e.size) for e in found.tree if e.type == "blob"}
 
         return self.calls.run(repo, f"list tree at {ref} in {repo}", tree)
 

@@ -37,6 +37,7 @@ import gitlab
 import requests
 
 from bot.core.ports import (
+    Blob,
     CommitInfo,
     FileChange,
     ForgeInfo,
@@ -112,9 +113,14 @@ class GitLabForge:
         return resp.content
 
     def list_tree(self, repo: str, ref: str) -> list[str]:
+        return list(self.list_blobs(repo, ref))
+
+    def list_blobs(self, repo: str, ref: str) -> dict[str, Blob]:
+        """Optional Forge extra (``BlobLister``): the recursive tree's blobs with their shas (the
+        tree API gives no sizes); the same requests as ``list_tree``."""
         params = {"ref": ref, "recursive": "true", "per_page": 100}
         items = self.http.paginate(f"{self._p(repo)}/repository/tree", f"list tree at {ref}", params=params)
-        return [e["path"] for e in items if e["type"] == "blob"]
+        return {e["path"]: Blob(e["id"]) for e in items if e["type"] == "blob"}
 
     def branch_head(self, repo: str, branch: str) -> str | None:
         what = f"read {repo}@{branch}"

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot import logs
 from bot.core.ports import (
+    Blob,
     CommitInfo,
     FileChange,
     ForgeInfo,
@@ -32,10 +33,13 @@ from bot.core.ports import (
 )
 from bot.errors import Conflict, NotFound, SettingsError, ValidationFailed
 from bot.forges.local.git import GIT_TIMEOUT_S, GitRepo
+from bot.forges.local.listings import Listing, Listings
 from bot.forges.local.prs import PrStore, Record, now_iso
 from bot.settings import Settings
 
 DEFAULT_BOT_EMAIL = "manifest-bot@localhost"
+#: how many bytes one ``read_files`` call may read in all (it keeps them all in memory)
+DEFAULT_MAX_READ_BYTES = 64 * 1024 * 1024
 
 
 class LocalGitForge:
@@ -51,9 +55,12 @@ class LocalGitForge:
         push_remote: str | None = None,
         teams: Mapping[str, Sequence[str]] | None = None,
         git_timeout_s: float = GIT_TIMEOUT_S,
+        max_read_bytes: int = DEFAULT_MAX_READ_BYTES,
     ) -> None:
         self.root = Path(root)
         self.git_timeout_s = git_timeout_s
+        self.max_read_bytes = max_read_bytes
+        self.listings = Listings()
         # messages name repositories, never the server's directories or the remote's credentials
         logs.add_paths([str(self.root), str(self.root.resolve())])
         logs.add_secrets(logs.url_credentials(push_remote or ""))
@@ -88,12 +95,38 @@ class LocalGitForge:
         return self.git(repo).read_blob(ref, path)
 
     def read_files(self, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
-        """Many files at ``ref`` in one ``git cat-file --batch`` (optional extension of the
-        Protocol); None for a path that does not exist (or is not a file) at ``ref``."""
-        return self.git(repo).read_blobs(ref, paths)
+        """Many files at ``ref`` (optional extension of the Protocol); None for a path that does
+        not exist (or is not a file) at ``ref``. Their blob shas come from the commit's tree
+        listing (kept per commit: discovery has just read it), then one ``git cat-file --batch``
+        reads ``<sha>`` lines. ValidationFailed, before anything is read, when the files hold
+        more than ``max_read_bytes`` in all."""
+        git = self.git(repo)
+        commit = git.require(ref)
+        wanted = list(dict.fromkeys(paths))
+        if not wanted:
+            return {}
+        listing = self._listing(git, repo, commit)
+        found = {path: listing[path] for path in wanted if path in listing}
+        total = sum(blob.size or 0 for blob in found.values())
+        if total > self.max_read_bytes:
+            raise ValidationFailed(
+                f"{repo}: reading {len(found)} files at {ref} would read {total} bytes, over the "
+                f"local forge's limit of {self.max_read_bytes} bytes per read"
+            )
+        blobs = git.read_objects([blob.sha for blob in found.values()])
+        return {path: blobs[found[path].sha] if path in found else None for path in wanted}
+
+    def list_blobs(self, repo: str, ref: str) -> dict[str, Blob]:
+        """Every file at ``ref`` with its blob sha and size (optional extra, ``BlobLister``)."""
+        git = self.git(repo)
+        return dict(self._listing(git, repo, git.require(ref)))
 
     def list_tree(self, repo: str, ref: str) -> list[str]:
-        return sorted(self.git(repo).tree_entries(ref))
+        git = self.git(repo)
+        return sorted(self._listing(git, repo, git.require(ref)))
+
+    def _listing(self, git: GitRepo, repo: str, commit: str) -> Listing:
+        return self.listings.get(repo, commit, lambda: git.blob_listing(commit))
 
     def branch_head(self, repo: str, branch: str) -> str | None:
         return self.git(repo).branch_head(branch)

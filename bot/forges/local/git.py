@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.core.ports import Blob
 from bot.errors import Conflict, ForgeError, NotFound, Transient
 from bot.logs import redact
 
@@ -24,6 +25,8 @@ ZERO_SHA = "0" * 40
 GIT_TIMEOUT_S = 60.0
 #: git's words for a ref or index lock another process holds (transient: it is released soon)
 _LOCKED = re.compile(r"cannot lock ref|Unable to create '[^']*\.lock'|\.lock': File exists", re.IGNORECASE)
+#: a full object id: SHA-1 (40 hex) or SHA-256 (64 hex) repositories
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def failure(what: str, err: str) -> ForgeError:
@@ -107,23 +110,40 @@ class GitRepo:
             raise NotFound(f"{self.path.name}: {path} does not exist at {ref}")
         return proc.stdout
 
-    def read_blobs(self, ref: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        """path → bytes (None when absent or not a file) for every path, in one ``cat-file`` process.
+    def read_objects(self, shas: Sequence[str]) -> dict[str, bytes | None]:
+        """Blob sha → bytes (None when the repository has no such blob, or it is not a blob) for
+        every sha, in one ``cat-file --batch`` process fed one ``<sha>`` line each.
 
-        Requests are NUL-separated (``--batch -z``, git ≥ 2.38) so any path is safe; the answers come
-        in request order, a missing one echoed as ``<name> missing``, so they are matched by position.
-        """
-        sha = self.require(ref)
-        wanted = list(dict.fromkeys(paths))
+        By object id git looks each object up directly; a ``<commit>:<path>`` name would make it
+        walk the commit's tree once per file. Answers come in request order (a missing one echoed
+        as ``<sha> missing``), so they are matched by position."""
+        wanted = list(dict.fromkeys(shas))
         if not wanted:
             return {}
-        names = [f"{sha}:{path}".encode() for path in wanted]
-        raw = self.run("cat-file", "--batch", "-z", input=b"".join(n + b"\0" for n in names)).stdout
+        for sha in wanted:
+            if not _OBJECT_ID.fullmatch(sha):
+                raise ForgeError(f"{self.path.name}: not an object id: {sha[:80]!r}")
+        names = [sha.encode() for sha in wanted]
+        raw = self.run("cat-file", "--batch", input=b"".join(n + b"\n" for n in names)).stdout
         out: dict[str, bytes | None] = {}
         pos = 0
-        for path, name in zip(wanted, names, strict=True):
-            out[path], pos = _batch_answer(raw, pos, name)
+        for sha, name in zip(wanted, names, strict=True):
+            out[sha], pos = _batch_answer(raw, pos, name)
         return out
+
+    def blob_listing(self, commit: str) -> dict[str, Blob]:
+        """path → blob (sha and size in bytes) for every file of ``commit``'s tree, from one
+        ``ls-tree -r -l`` (submodule entries are commits, not blobs, and are left out)."""
+        raw = self.run("ls-tree", "-r", "-z", "-l", commit).stdout.decode("utf-8", "replace")
+        entries: dict[str, Blob] = {}
+        for item in raw.split("\0"):
+            if not item:
+                continue
+            meta, _, path = item.partition("\t")
+            _mode, kind, blob, size = meta.split()
+            if kind == "blob":
+                entries[path] = Blob(blob, int(size))
+        return entries
 
     def tree_entries(self, ref: str, paths: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
         """path → (mode, blob sha) for every blob at ``ref`` (or only ``paths``)."""
