@@ -5,7 +5,8 @@ and counting calls. Run once as built and once with coalescing disabled (one rec
 and group, FIFO with the events, each one syncing: ``bench/race_baseline.py`` queues its own job
 instead of the product's stream entry) on ``--baseline-events`` events (default 60:
 at 50 ms per call every baseline sync costs about a second, so 200 would take ten minutes);
-``write_ratio`` compares writes *per event*. Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379.
+``write_ratio`` compares writes *per event*.
+Needs Redis at $MANIFEST_BOT_TEST_REDIS_URL or 127.0.0.1:6379 (``bench/_redis.py``).
 
     .venv/bin/python bench/race.py [--events 200] [--latency-ms 50] [--workers 2]
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from rq import Queue, Worker  # noqa: E402
 
+from bench._redis import REDIS_URL, connect  # noqa: E402
 from bench.race_baseline import enqueue_all  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.jobs.dispatch import Dispatch  # noqa: E402
@@ -54,8 +55,6 @@ from tests.integration.world import (  # noqa: E402
     vkey,
     worker_env,
 )
-
-REDIS_URL = os.environ.get("MANIFEST_BOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def done(conn: redis.Redis, settings: Settings, world: World, posts: list[Post], *, recorded: bool) -> bool:
@@ -128,7 +127,7 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
             "log_level": "WARNING",
         }
     )
-    conn = redis.Redis.from_url(REDIS_URL)
+    conn = connect()
     wrap = {"redis_url": REDIS_URL, "key": settings.key("forge"), "latency_ms": args.latency_ms}
     workers = Workers(
         worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}),

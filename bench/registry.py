@@ -11,7 +11,8 @@ with skopeo, then counts every HTTP request the client makes (token requests inc
 - ``resolve_p50_ms`` / ``resolve_p95_ms``: a warm resolve that skips the digest cache (``fresh``);
 - ``planned_requests_per_event_cold`` / ``_warm``: the same through the real planning path — a CI-like
   push without a digest, planned for three environments pinned ``tag+digest`` and admitted by the
-  registry gate (``bot.services.registry_gate``: one lookup per image and tag, whatever the targets).
+  registry gate (``bot.services.registry_gate``: one lookup per image and tag, whatever the targets;
+  its waiting store on the tests' Redis, ``bench/_redis.py``).
 
     .venv/bin/python bench/registry.py [--images 3] [--tags 10] [--resolves 200]
 
@@ -26,15 +27,16 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import fakeredis  # noqa: E402
-
+from bench._redis import connect  # noqa: E402
 from bot.core.config import load_config  # noqa: E402
 from bot.core.events import ImagePushed  # noqa: E402
 from bot.core.planning import plan  # noqa: E402
@@ -42,6 +44,7 @@ from bot.demo.registry import missing_tools  # noqa: E402
 from bot.registry import RegistryClient  # noqa: E402
 from bot.services.registry_gate import RegistryGate  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.store import namespace  # noqa: E402
 from bot.store.waiting import WaitingStore  # noqa: E402
 from tests.registry.support import TokenIssuer, run_registry  # noqa: E402
 
@@ -73,10 +76,10 @@ def routing(images: list[str]) -> str:
     return "forges: [{name: local, kind: local, path: /srv/git}]\nrules:\n" + rules
 
 
-def planned(images: list[str], tags: list[str]) -> dict[str, float]:
+def planned(images: list[str], tags: list[str], conn: redis.Redis, prefix: str) -> dict[str, float]:
     """Registry requests per event through planning and the registry gate (CI events carry no digest)."""
     config = load_config(routing(images), "bench.yaml")
-    store = WaitingStore(fakeredis.FakeRedis(), Settings())  # written only when a tag is missing
+    store = WaitingStore(conn, Settings(redis_prefix=prefix))  # written only when a tag is missing
 
     def admit(counter: Counter, gate: RegistryGate, image: str, tag: str) -> int:
         before = counter.count
@@ -154,6 +157,7 @@ def main() -> None:
     missing = missing_tools()
     if missing:
         sys.exit(f"{', '.join(missing)} not installed: apt-get install docker-registry skopeo")
+    conn, prefix = connect(), f"mbbench{uuid.uuid4().hex[:8]}"  # the registry gate's waiting store
     with tempfile.TemporaryDirectory(prefix="mb-bench-registry-") as tmp:
         workdir = Path(tmp)
         issuer = TokenIssuer(workdir)
@@ -163,7 +167,10 @@ def main() -> None:
             for i in range(args.images):
                 for tag in tags:
                     registry.push(f"bench/app{i}", tag)
-            result = measure(images, tags, args.resolves) | planned(images, tags)
+            try:
+                result = measure(images, tags, args.resolves) | planned(images, tags, conn, prefix)
+            finally:
+                namespace.drop(conn, prefix)
     print(
         f"registry: cold {result['requests_per_event_cold']} requests/event, warm "
         f"{result['requests_per_event_warm']}, repeat {result['requests_per_event_repeat']}, poll "

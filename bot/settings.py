@@ -1,10 +1,18 @@
-"""Typed, frozen process settings from the environment and secret files.
+"""Typed, frozen process settings from the environment and secret files (pydantic-settings).
 
 Every variable is ``MANIFEST_BOT_<FIELD>`` (upper case) and is documented in
 ``config/example.env``. Any variable may instead be given as ``MANIFEST_BOT_<FIELD>_FILE`` naming a
 file that holds the value (Kubernetes/Docker secrets). Webhook secrets are per source:
 ``MANIFEST_BOT_WEBHOOK_SECRET_<SOURCE>`` holds one or more comma-separated secrets (several are
-accepted at once while rotating). Settings load once, at start-up, and fail naming the variable.
+accepted at once while rotating). Lists are comma-separated, registry endpoints ``host=endpoint``
+pairs. Settings load once, at start-up, and fail naming the variable; an unknown ``MANIFEST_BOT_*``
+variable is refused (a misspelt name must not pass for a default), but ``MANIFEST_BOT_TEST_*`` are
+the tests' own (``MANIFEST_BOT_TEST_REDIS_URL``) and ignored.
+
+``Settings(...)`` and ``Settings.model_validate(...)`` take only what they are given; ``from_env``
+reads an environment through :class:`EnvironmentSource`, a pydantic-settings source for what the
+library's own environment source does not do (``_FILE`` for every variable, secrets per source,
+unknown names refused, a mapping other than ``os.environ``).
 """
 
 from __future__ import annotations
@@ -12,18 +20,50 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import SettingsError
 
 ENV_PREFIX = "MANIFEST_BOT_"
 SECRET_PREFIX = f"{ENV_PREFIX}WEBHOOK_SECRET_"
+#: the tests' own variables (tests/conftest.py): ignored here, never refused
+TEST_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def _words(value: object) -> object:
+    """``"a, B"`` -> ``{"a", "b"}``: a comma list from the environment (names compare lower case)."""
+    if isinstance(value, str):
+        return frozenset(w.strip().lower() for w in value.split(",") if w.strip())
+    return value
+
+
+def _pairs(value: object) -> object:
+    """``"host=endpoint,host2=endpoint2"`` -> a dict (its shape is checked by the field's validator)."""
+    if isinstance(value, str):
+        pairs = (p.partition("=") for p in value.split(",") if p.strip())
+        return {h.strip(): e.strip() for h, _, e in pairs}
+    return value
+
+
+def _secret_lists(value: object) -> object:
+    """``{"github": "a, b"}`` -> ``{"github": ("a", "b")}``."""
+    if not isinstance(value, Mapping):
+        return value
+    return {
+        source: tuple(s.strip() for s in v.split(",") if s.strip()) if isinstance(v, str) else v
+        for source, v in value.items()
+    }
+
+
+CommaWords = Annotated[frozenset[str], BeforeValidator(_words)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     # --- storage and queues ------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -66,9 +106,12 @@ class Settings(BaseModel):
     config_path: Path | None = None
 
     # --- intake ------------------------------------------------------------------------------
-    webhook_secrets: dict[str, tuple[SecretStr, ...]] = Field(default_factory=dict)
+    #: source -> its secrets (``MANIFEST_BOT_WEBHOOK_SECRET_<SOURCE>``)
+    webhook_secrets: Annotated[dict[str, tuple[SecretStr, ...]], BeforeValidator(_secret_lists)] = Field(
+        default_factory=dict
+    )
     #: sources the operator explicitly allows to deliver without a secret
-    allow_unsigned: frozenset[str] = frozenset()
+    allow_unsigned: CommaWords = frozenset()
     max_body_bytes: int = 1024 * 1024
 
     # --- forges (credentials; which repos live where is in the routing config) -----------------
@@ -87,7 +130,7 @@ class Settings(BaseModel):
     #: changes, so a sidecar can refresh short-lived ECR/GAR/ACR tokens in it
     docker_config: Path | None = None
     #: registries reached over plain HTTP besides localhost and 127.0.0.0/8 (``host[:port]``)
-    insecure_registries: frozenset[str] = frozenset()
+    insecure_registries: CommaWords = frozenset()
     #: seconds a resolved (image, tag) → digest stays cached (0 = no cache)
     registry_cache_ttl_s: float = Field(default=30.0, ge=0)
     #: seconds to wait for a registry to answer (connect and each read)
@@ -96,7 +139,7 @@ class Settings(BaseModel):
     registry_max_tags: int = Field(default=10_000, ge=1)
     #: where a registry answers when not at its own name: host -> ``host[:port]`` (an in-cluster
     #: address or proxy; the plain-HTTP rule applies to the endpoint)
-    registry_endpoints: dict[str, str] = Field(default_factory=dict)
+    registry_endpoints: Annotated[dict[str, str], BeforeValidator(_pairs)] = Field(default_factory=dict)
     #: a verified tag the registry does not have yet is asked again with backoff for this long
     #: (CI may announce before its push finishes), then given up with a comment on the group's PR
     registry_wait_s: float = Field(default=900.0, gt=0)
@@ -142,42 +185,70 @@ class Settings(BaseModel):
         return tuple(s.get_secret_value() for s in self.webhook_secrets.get(source, ()))
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The arguments only: settings built in code never pick up the process environment."""
+        return (init_settings,)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build from ``environ`` (default ``os.environ``); raise SettingsError naming the variable."""
-        env = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        secrets: dict[str, tuple[str, ...]] = {}
-        for env_name, raw in sorted(env.items()):
-            if not env_name.startswith(ENV_PREFIX):
-                continue
-            name, value = env_name, raw
-            if name.endswith("_FILE"):
-                name = name[: -len("_FILE")]
-                try:
-                    value = Path(raw).read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    raise SettingsError(f"{name}_FILE: cannot read {raw}: {exc.strerror}") from exc
-            if name.startswith(SECRET_PREFIX):
-                source = name[len(SECRET_PREFIX) :].lower()
-                secrets[source] = tuple(s.strip() for s in value.split(",") if s.strip())
-                continue
-            field = name[len(ENV_PREFIX) :].lower()
-            if field not in cls.model_fields or field == "webhook_secrets":
-                raise SettingsError(f"{name}: unknown setting (see config/example.env)")
-            if field in ("allow_unsigned", "insecure_registries"):
-                values[field] = frozenset(s.strip().lower() for s in value.split(",") if s.strip())
-            elif field == "registry_endpoints":
-                pairs = (p.partition("=") for p in value.split(",") if p.strip())
-                values[field] = {h.strip(): e.strip() for h, _, e in pairs}
-            else:
-                values[field] = value
-        values["webhook_secrets"] = secrets
-        values.update(overrides)
+        """Build from ``environ`` (default ``os.environ``), ``overrides`` winning; raise SettingsError
+        naming the variable."""
+        values = EnvironmentSource(cls, os.environ if environ is None else environ)()
         try:
-            return cls.model_validate(values)
+            return cls(**{**values, **overrides})
         except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                field = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+            problems = [f"{_variable(err['loc'])}: {err['msg']}" for err in exc.errors()]
             raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """The ``MANIFEST_BOT_*`` variables of one environment as field values (strings, parsed by the
+    fields); ``<NAME>_FILE`` read from its file. Raises SettingsError naming a variable that is no
+    setting or a file that cannot be read."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.values: dict[str, Any] = {}
+        secrets: dict[str, str] = {}
+        for variable, raw in sorted(environ.items()):
+            if not variable.startswith(ENV_PREFIX) or variable.startswith(TEST_PREFIX):
+                continue
+            name = variable.removesuffix("_FILE")
+            field = name[len(ENV_PREFIX) :].lower()
+            is_secret = name.startswith(SECRET_PREFIX)
+            if not is_secret and (field not in settings_cls.model_fields or field == "webhook_secrets"):
+                raise SettingsError(f"{variable}: unknown setting (see config/example.env)")
+            value = _read(variable, raw) if variable != name else raw
+            if is_secret:
+                secrets[name[len(SECRET_PREFIX) :].lower()] = value
+            else:
+                self.values[field] = value
+        if secrets:
+            self.values["webhook_secrets"] = secrets
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def _read(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror}") from exc
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The variable a validation error's location stands for."""
+    if loc[0] == "webhook_secrets" and len(loc) > 1:
+        return f"{SECRET_PREFIX}{str(loc[1]).upper()}"
+    return ENV_PREFIX + ".".join(str(p) for p in loc).upper()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TEST_REDIS_URL
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
@@ -54,26 +56,40 @@ TINY = {
 
 
 def test_every_benchmark_is_covered() -> None:
-    scripts = {p.stem for p in (ROOT / "bench").glob("*.py")} - {"__init__", "race_baseline"}
-    assert scripts == set(TINY)
+    scripts = {p.stem for p in (ROOT / "bench").glob("*.py") if not p.stem.startswith("_")}
+    assert scripts - {"race_baseline"} == set(TINY)
+
+
+def run_bench(name: str, args: list[str], **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """``bench/<name>.py`` from the root, with none of the caller's settings, on the tests' Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MANIFEST_BOT_", "PYTHONPATH"))}
+    env["MANIFEST_BOT_TEST_REDIS_URL"] = TEST_REDIS_URL
+    return subprocess.run(
+        [sys.executable, f"bench/{name}.py", *args],
+        cwd=ROOT,
+        env=env | extra_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_benchmark_runs_from_the_root_and_ends_with_json(name: str) -> None:
     args, keys = TINY[name]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MANIFEST_BOT_", "PYTHONPATH"))}
-    if "MANIFEST_BOT_TEST_REDIS_URL" in os.environ:  # the benchmarks use the tests' Redis
-        env["MANIFEST_BOT_TEST_REDIS_URL"] = os.environ["MANIFEST_BOT_TEST_REDIS_URL"]
-    result = subprocess.run(
-        [sys.executable, f"bench/{name}.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_bench(name, args)
     assert result.returncode == 0, result.stderr[-3000:]
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert keys <= set(last), last
+
+
+@pytest.mark.slow
+def test_intake_benchmark_fails_when_the_app_does_not_answer() -> None:
+    # a setting the app refuses: gunicorn listens, its workers never load the app
+    result = run_bench("intake", TINY["intake"][0], MANIFEST_BOT_NO_SUCH_SETTING="1")
+    assert result.returncode == 1, result.stdout
+    assert "bench/intake.py: the app server " in result.stderr
+    assert "MANIFEST_BOT_NO_SUCH_SETTING: unknown setting" in result.stderr  # its log says why
+    assert '"ratio"' not in result.stdout

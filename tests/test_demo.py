@@ -118,7 +118,7 @@ def test_readme_command_runs_the_demo_to_a_successful_end() -> None:
     check_story(proc.stdout, registry=registry_tools())
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+def run_cli(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["demo", *args], env=env, catch_exceptions=False)
     return result.exit_code, result.output
 
@@ -157,6 +157,21 @@ def test_demo_without_the_tools_says_how_to_get_them(tmp_path: Path) -> None:
     assert "registry: none (docker-registry and skopeo not installed)" in output
     assert "apt-get install docker-registry skopeo" in output
     check_story(output, registry=False)
+
+
+@pytest.mark.parametrize("mode", [[], ["--redis", "fake"]], ids=["auto", "fake"])
+def test_demo_without_any_redis_nor_the_demo_extra_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: list[str]
+) -> None:
+    bindir = tmp_path / "bin"  # no redis-server on PATH, no MANIFEST_BOT_REDIS_URL
+    bindir.mkdir()
+    (bindir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setitem(sys.modules, "fakeredis", None)  # import fails, as without the demo extra
+    code, output = run_cli(*mode, env={"PATH": str(bindir), "MANIFEST_BOT_REDIS_URL": None})
+    assert code == 1, output
+    assert "fakeredis, which is not installed: pip install 'manifest-bot[demo]'" in output
+    assert ("no redis-server binary" in output) == (not mode)
+    assert "Traceback" not in output
 
 
 def test_demo_keep_leaves_the_repo_for_inspection(tmp_path: Path) -> None:

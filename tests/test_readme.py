@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TEST_REDIS_URL
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
@@ -44,6 +46,7 @@ def test_tour_command_runs_as_printed(command: str) -> None:
     # run the installed CLI of this interpreter (the venv CI made) with the printed arguments
     argv = [sys.executable, "-c", "from bot.cli import main; main()", *argv[1:]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_BOT_")}
+    env["MANIFEST_BOT_REDIS_URL"] = TEST_REDIS_URL  # `status` reads the tests' Redis, not a default
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "prints something a user can read"
@@ -61,8 +64,7 @@ def test_local_chat_ops_session_runs_as_printed(
     assert LOCAL[0].endswith("local init .try") and len(LOCAL) >= 5
     env = {k: v for k, v in os.environ.items() if not k.startswith("MANIFEST_BOT_")}
     env["MANIFEST_BOT_REDIS_PREFIX"] = redis_prefix
-    if "MANIFEST_BOT_TEST_REDIS_URL" in os.environ:
-        env["MANIFEST_BOT_REDIS_URL"] = os.environ["MANIFEST_BOT_TEST_REDIS_URL"]
+    env["MANIFEST_BOT_REDIS_URL"] = TEST_REDIS_URL
     outputs = []
     for command in LOCAL:
         argv = [sys.executable, "-c", "from bot.cli import main; main()", *shlex.split(command)[1:]]

@@ -1,5 +1,6 @@
 """The demo's Redis: the one in ``MANIFEST_BOT_REDIS_URL``, else a private ``redis-server`` on a
-temporary unix socket, else an in-process fake (fakeredis) with a clear warning.
+temporary unix socket, else an in-process fake (fakeredis, from the ``demo`` extra) with a clear
+warning; without fakeredis either, a clear error saying how to install it.
 
 A real Redis lets the worker run as its own process (``manifest-bot worker``), exactly as in
 production; the in-process fake only works inside this process, so the demo then runs the worker
@@ -29,6 +30,11 @@ FAKE_WARNING = (
     " (docs/operations.md)."
 )
 NOT_FOUND = "MANIFEST_BOT_REDIS_URL is unset and there is no redis-server binary"
+#: fakeredis comes with the demo extra only (the service itself never needs it)
+NO_FAKE = (
+    "the in-process fake Redis needs fakeredis, which is not installed: pip install 'manifest-bot[demo]'"
+    " (in a checkout: pip install -e '.[demo]')"
+)
 
 
 @dataclass
@@ -86,9 +92,12 @@ def private_redis_server(binary: str, workdir: Path) -> Iterator[DemoRedis]:
 
 
 @contextmanager
-def fake_redis() -> Iterator[DemoRedis]:
-    import fakeredis
-
+def fake_redis(why: str = "") -> Iterator[DemoRedis]:
+    """The in-process fake; ``why`` it is the one left, for the error when it is not installed."""
+    try:
+        import fakeredis
+    except ImportError:
+        raise RuntimeError(why + NO_FAKE) from None
     server = fakeredis.FakeServer()
     yield DemoRedis("fake", "", fakeredis.FakeRedis(server=server), "in-process fake Redis (fakeredis)")
 
@@ -117,5 +126,5 @@ def demo_redis(
         return
     if prefer == "redis-server":
         raise RuntimeError("no redis-server binary on PATH")
-    with fake_redis() as found:
+    with fake_redis(f"{NOT_FOUND}, and " if prefer == "auto" else "") as found:
         yield found
