@@ -160,7 +160,8 @@ def test_every_delivery_says_what_became_of_each_image_and_why(
     # the worker's log: one JSON line per delivery with its verdict and outcomes
     log = (workers.logdir / "worker0.log").read_text(encoding="utf-8")
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    logged = {r["delivery_id"]: r for r in lines if r.get("logger") == "bot.jobs.consumer" and "outcomes" in r}
+    consumer = [r for r in lines if r.get("logger") == "bot.jobs.consumer" and "outcomes" in r]
+    logged = {r["delivery_id"]: r for r in consumer}
     assert logged["generic-unrouted"]["msg"] == (
         "delivery nothing to do: registry.example.com/x 2.0.0: no rule routes registry.example.com/x"
     )

@@ -40,17 +40,15 @@ def test_workers_killed_mid_reconcile_lose_nothing(
     running = workers.start(2)
     faults_key = settings.key("forge", "faults")
     deadline = time.monotonic() + 120
+
+    def a_death_or_the_last_kill() -> bool:
+        return redis_conn.llen(faults_key) >= KILLS or any(p.poll() is not None for p in running)
+
     while redis_conn.llen(faults_key) < KILLS and time.monotonic() < deadline:
-        for proc in running:
-            if proc.poll() is not None:  # died: the pod is started again
-                running.remove(proc)
-                running += workers.start(1)
-        wait_for(
-            lambda: redis_conn.llen(faults_key) >= KILLS or any(p.poll() is not None for p in running),
-            60,
-            "a worker to die or the last kill",
-            workers.logs,
-        )
+        for proc in [p for p in running if p.poll() is not None]:  # died: the pod is started again
+            running.remove(proc)
+            running += workers.start(1)
+        wait_for(a_death_or_the_last_kill, 60, "a worker to die or the last kill", workers.logs)
     assert redis_conn.llen(faults_key) == KILLS, workers.logs()
     last_death = time.monotonic()
     try:
