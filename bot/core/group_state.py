@@ -48,6 +48,7 @@ class Pin:
     tag: str | None
     digest: str | None = None
     by: str | None = None  # who pinned it (chat-ops), for the status page's "why"
+    at: str | None = None  # when: the pin comment's time as the forge wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,8 @@ class GroupState:
             for m in data.get("ignored", ())
         )
         pinned = tuple(
-            Pin(p["image"], p.get("tag"), p.get("digest"), p.get("by")) for p in data.get("pinned", ())
+            Pin(p["image"], p.get("tag"), p.get("digest"), p.get("by"), p.get("at"))
+            for p in data.get("pinned", ())
         )
         waiting = tuple(Waiting(**w) for w in data.get("waiting", ()))
         return cls(ignored, pinned, bool(data.get("hold", False)), data.get("last_error"), waiting)
@@ -120,6 +122,7 @@ class GroupState:
 
 def _pin_dict(pin: Pin) -> dict[str, Any]:
     data: dict[str, Any] = {"image": pin.image, "tag": pin.tag, "digest": pin.digest}
-    if pin.by is not None:  # only when known: pins stored before it existed keep their form
-        data["by"] = pin.by
+    for name in ("by", "at"):  # only when known: pins stored before they existed keep their form
+        if getattr(pin, name) is not None:
+            data[name] = getattr(pin, name)
     return data

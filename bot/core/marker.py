@@ -4,9 +4,15 @@ It carries the group key and the state the bot last wrote: base and head sha, a 
 desired state, the files it edited and those it carries for people, whether it is blocked, a digest
 of the file contents, the versions the PR applies (image, target, old → new, digest), and the
 labels, reviewers and assignees the bot gave it from the config (so a config change moves only
-those, never a person's). The bot
+those, never a person's), and the group's people's decisions (``bot.core.kept``: pins, ignores,
+hold, the versions chat-ops asked for, the comments whose commands ran). The bot
 finds its PR again by it, tells "nothing changed" without reading a file, and chat-ops ``status``,
 ``promote`` and ``rollback`` read the versions here, never from the Markdown a person may reword.
+
+Anyone who can edit the PR body can edit the marker, so most of it is a hint the bot checks
+against the forge; the decisions block is read strictly (``bot.core.kept.read_decisions``) and,
+when it is not exactly what the bot writes, refused whole: ``Marker.decisions`` is then None and
+``Marker.refused`` says why. A marker longer than ``MAX_MARKER_CHARS`` is not read at all.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from dataclasses import dataclass
 
 from bot.core.images import DIGEST_RE, TAG_RE, canonical_name
 from bot.core.intents import UpdateIntent
+from bot.core.kept import Decisions, Refused, read_decisions
 
 MARKER_NAME = "manifest-bot"
+#: far above what the bot writes (its decisions block is bounded, its versions are the group's)
+MAX_MARKER_CHARS = 256_000
 _MARKER_RE = re.compile(r"<!-- manifest-bot:(\{.*?\}) -->", re.DOTALL)
 _VERSION_FIELDS = ("image", "target", "old", "new", "digest")
 
@@ -62,6 +71,10 @@ class Marker:
     labels: tuple[str, ...] | None = None
     reviewers: tuple[str, ...] | None = None
     assignees: tuple[str, ...] | None = None
+    #: what people decided (None: no block, or a refused one)
+    decisions: Decisions | None = None
+    #: why the decisions block was refused (None: there was none, or it read as the bot wrote it)
+    refused: str | None = None
 
     def tags(self) -> dict[str, tuple[str | None, str | None]]:
         """canonical image → (old tag, new tag) of the versions this PR applies."""
@@ -125,6 +138,8 @@ def render_marker(marker: Marker) -> str:
         value = getattr(marker, name)
         if value is not None:
             data[name] = list(value)
+    if marker.decisions is not None and not marker.decisions.empty:
+        data["decisions"] = marker.decisions.fitted().to_dict()
     return f"<!-- {MARKER_NAME}:{_json(data)} -->"
 
 
@@ -140,13 +155,16 @@ def _names(value: object) -> tuple[str, ...] | None:
 def parse_marker(body: str | None) -> Marker | None:
     """The marker in a PR body, or None when there is none or it is unreadable."""
     for match in _MARKER_RE.finditer(body or ""):
+        if len(match.group(1)) > MAX_MARKER_CHARS:
+            continue
         try:
             data = json.loads(match.group(1))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, an int too long to read, nested too deep
             continue
         if not isinstance(data, dict) or not isinstance(data.get("group"), str):
             continue
         versions = data.get("versions") if isinstance(data.get("versions"), list) else []
+        decisions, refused = _decisions(data.get("decisions"), data["group"])
         return Marker(
             group=data["group"],
             state=str(data.get("state", "open")),
@@ -160,8 +178,30 @@ def parse_marker(body: str | None) -> Marker | None:
             labels=_names(data.get("labels")),
             reviewers=_names(data.get("reviewers")),
             assignees=_names(data.get("assignees")),
+            decisions=decisions,
+            refused=refused,
         )
     return None
+
+
+def _decisions(raw: object, group: str) -> tuple[Decisions | None, str | None]:
+    if raw is None:
+        return None, None
+    try:
+        return read_decisions(raw, group), None
+    except Refused as exc:
+        return None, str(exc)
+
+
+def marker_problem(body: str | None) -> str | None:
+    """Why the bot reads no marker, or no decisions, from ``body`` that seems to carry one (for
+    the log of whoever relies on it); None when it reads one as written, or there is none."""
+    marker = parse_marker(body)
+    if marker is not None:
+        return f"its decisions were refused: {marker.refused}" if marker.refused else None
+    if f"<!-- {MARKER_NAME}:{{" not in (body or ""):
+        return None
+    return f"its marker is unreadable or longer than {MAX_MARKER_CHARS} characters"
 
 
 def without_marker(body: str) -> str:

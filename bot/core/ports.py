@@ -190,6 +190,12 @@ class Forge(Protocol):
         """The bot's *open* PR from ``head_branch`` (and whose body contains ``marker`` when given)."""
         ...
 
+    def last_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        """The newest PR from ``head_branch`` in any state (open, closed, merged) whose body
+        contains ``marker`` when given; one request (the newest page). Rebuilding a group Redis
+        lost reads the decisions its last PR kept."""
+        ...
+
     def get_pr(self, repo: str, number: int) -> PullRequest: ...
 
     def open_pr(

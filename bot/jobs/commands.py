@@ -6,7 +6,9 @@ through ``bot.jobs.dispatch``):
 1. parses the comment; a comment without commands (or by a bot) ends here, with no forge call; so
    does a comment whose commands already ran — once per comment (forge, repository, comment id),
    whatever delivery carried it — and one written longer ago than that memory lasts
-   (``delivery_ttl_s``), so no replay of a signed delivery ever runs a command twice;
+   (``delivery_ttl_s``), so no replay of a signed delivery ever runs a command twice. Redis
+   remembers the run, and so does the marker of the PR (``bot.services.chatops.memory``): a
+   comment delivered again after Redis forgot is found there and not run again either;
 2. reacts 👀 on its first attempt, before anything can wait;
 3. takes the repo lock that reconcile takes (``bot.store.locks.turn``). When another job holds
    it, the command waits as ``command:<token>`` (the holder's release hands it back and the
@@ -81,6 +83,8 @@ def handle_command(
             return {"comment": comment.comment_id, "duplicate": True}  # a twin run got here first
         waited = container.clock() - first_seen if first_seen is not None else None
         result = run_comment(cdeps, comment, parsed=parsed, waited_s=waited)
+    if result.already:  # Redis forgot the run; the PR's marker did not
+        return {"comment": comment.comment_id, "duplicate": True, "ignored": "already ran (its PR says so)"}
     return {
         "comment": comment.comment_id,
         "commands": [c.kind.value for c in parsed.commands],

@@ -6,6 +6,12 @@ run reads two things (base head, PR) and writes nothing. Branch writes are compa
 race raises ``Conflict`` for the caller to observe again. No error is swallowed.
 
 Branch ``<branch_prefix>/<env>/<group>``; the PR is found by that branch and the hidden marker.
+The marker also carries the group's people's decisions (``bot.core.kept``); they are written with
+every PR update, and when nothing else changed but them (a hold, a comment whose commands ran),
+only the marker is: one body update, and none when they are already there. A caller whose Redis
+lost the group (``rebuild=True``) gets the decisions of the group's PR back (action ``rebuild``:
+its open PR, else the newest of its branch) before anything is written with the empty state it
+has.
 A branch carrying commits by anyone but the bot is left alone (one comment, then ``blocked``) until
 ``force=True``; then the bot regenerates it and keeps their file changes as a follow-up commit when
 they do not overlap its own edits (and the base did not change those files), else drops them and
@@ -14,14 +20,16 @@ says so. ``recreate=True`` discards everything and starts over.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
+from bot.core.kept import Decisions
 from bot.core.manifests.model import Change
-from bot.core.marker import Marker, marker_prefix, parse_marker, replace_marker, versions_of
+from bot.core.marker import Marker, marker_prefix, marker_problem, parse_marker, replace_marker, versions_of
 from bot.core.ports import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
 from bot.core.pr_options import PrOptions
 from bot.core.render import (
@@ -39,7 +47,9 @@ from bot.errors import ConfigError, Conflict, NotFound
 from bot.services.desired import Desired, content_digest, desired_state, effective_intents, fingerprint
 from bot.services.files import ScanCache
 
-Action = Literal["opened", "updated", "noop", "regenerated", "closed", "blocked", "pushed", "held"]
+log = logging.getLogger(__name__)
+
+Action = Literal["opened", "updated", "noop", "regenerated", "closed", "blocked", "pushed", "held", "rebuild"]
 #: The group's PR options from the routing config as it is now. Called with the base commit the
 #: PR is built on (a manifest repo's own file is read at that commit), and with None before the
 #: base is known, for the branch prefix and mode, which a repo file may not change.
@@ -62,6 +72,8 @@ class SyncResult:
     unmatched: tuple[str, ...] = ()  # images whose selectors matched nothing
     #: intents that failed and files discovery skipped (None: not evaluated, e.g. a fast no-op)
     problems: tuple[str, ...] | None = None
+    #: with action ``rebuild``: the decisions the PR's marker kept
+    found: Decisions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,7 @@ class _Ctx:
     fp: str
     prefix: str
     options: PrOptions
+    decisions: Decisions
 
     @property
     def repo(self) -> str:
@@ -92,9 +105,15 @@ def sync_group(
     recreate: bool = False,
     command_prefix: str = DEFAULT_PREFIX,
     cache: ScanCache | None = None,
+    decisions: Decisions | None = None,
+    rebuild: bool = False,
 ) -> SyncResult:
     """``head_branch``: the open PR's branch when the caller knows it (a changed branch prefix
-    leaves an open PR on its branch; the group's next PR takes the new one)."""
+    leaves an open PR on its branch; the group's next PR takes the new one). ``decisions``: what
+    the marker keeps (default: ``state``'s and the chat-ops intents'); the comments the PR's
+    marker already records as run are kept in it. ``rebuild``: the caller has no record of the
+    group; when its open PR (else the newest of its branch: one more read) is the bot's and its
+    marker keeps decisions, they are returned at once (action ``rebuild``), nothing written."""
     if not intents:
         raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
     keys = {i.group_key for i in intents}
@@ -108,8 +127,20 @@ def sync_group(
     base_sha, pr, found = _observe(forge, first, branch, push_mode=push_mode)
     if base_sha is None:
         raise NotFound(f"{first.repo}: base branch {first.base_branch} does not exist")
+    if not push_mode and not found:
+        pr = forge.find_pr(first.repo, branch, marker_prefix(first.group_key))
+    if rebuild and not push_mode:
+        # no open PR: the newest of the branch (merged, closed) kept what the group had decided
+        source = pr or forge.last_pr(first.repo, branch, marker_prefix(first.group_key))
+        kept = kept_decisions(forge, source, first.group_key) if source is not None else None
+        if source is not None and kept is not None and not kept.empty:
+            return SyncResult("rebuild", source, source.head_sha, (), base_sha, found=kept)
     effective = tuple(effective_intents(intents, state))
     options = replace(pr_config(base_sha), branch_prefix=central.branch_prefix, mode=central.mode)
+    previous = parse_marker(pr.body) if pr is not None else None
+    wanted = decisions or Decisions.of(state, intents)
+    if previous is not None and previous.decisions is not None:
+        wanted = wanted.with_ran(previous.decisions.ran)
     ctx = _Ctx(
         forge,
         effective,
@@ -120,16 +151,16 @@ def sync_group(
         fingerprint(effective, state, command_prefix, options),
         command_prefix,
         options,
+        wanted,
     )
-    if not push_mode and not found:
-        pr = forge.find_pr(ctx.repo, ctx.branch, marker_prefix(first.group_key))
     if state.hold and not (force or recreate):
+        pr = _keep_decisions(ctx, pr)
         return SyncResult("held", pr, pr.head_sha if pr else None, (), base_sha)
     if push_mode:
         return _push(ctx, cache)
-    marker = parse_marker(pr.body) if pr else None
+    marker = previous
     if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
-        return SyncResult("noop", pr, pr.head_sha, (), base_sha)
+        return SyncResult("noop", _keep_decisions(ctx, pr), pr.head_sha, (), base_sha)
     desired = desired_state(forge, effective, base_sha, cache=cache)
     if not desired.contents:
         result = _close_applied(ctx, pr, marker, desired, force=force)
@@ -150,6 +181,36 @@ def _observe(
         base_sha, pr = observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
         return base_sha, pr, True
     return forge.branch_head(first.repo, first.base_branch), None, False
+
+
+def kept_decisions(forge: Forge, pr: PullRequest, group_key: str) -> Decisions | None:
+    """The decisions ``pr``'s marker keeps for ``group_key`` (none kept: empty), when the forge
+    says the bot opened the PR and its marker names this group; None otherwise, and for a marker
+    whose decisions were refused (logged)."""
+    bot = forge.info.bot_login
+    if pr.author is None or bot is None or pr.author.lower() != bot.lower():
+        log.warning("PR #%s is not the bot's (opened by %s): its marker is not read", pr.number, pr.author)
+        return None
+    marker = parse_marker(pr.body)
+    problem = marker_problem(pr.body)
+    if problem is not None:
+        log.warning("PR #%s of %s: %s; nothing is rebuilt from it", pr.number, group_key, problem)
+    if marker is None or marker.group != group_key or marker.refused is not None:
+        return None
+    return marker.decisions or Decisions()
+
+
+def _keep_decisions(ctx: _Ctx, pr: PullRequest | None) -> PullRequest | None:
+    """Bring the decisions in ``pr``'s marker up to date, alone (nothing else is rewritten): one
+    body update when they differ, none when they are there (or the PR carries no marker of ours:
+    the next full update writes one)."""
+    marker = parse_marker(pr.body) if pr is not None else None
+    if pr is None or marker is None or marker.group != ctx.first.group_key:
+        return pr
+    if marker.refused is None and (marker.decisions or Decisions()) == ctx.decisions:
+        return pr
+    new = replace(marker, decisions=ctx.decisions, refused=None)
+    return ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(body=replace_marker(pr.body, new)))
 
 
 def _bot_owned(pr: PullRequest, marker: Marker) -> bool:
@@ -389,6 +450,7 @@ def _publish(
         labels=ctx.options.labels,
         reviewers=ctx.options.reviewers,
         assignees=ctx.options.assignees,
+        decisions=ctx.decisions,
     )
     title = pr_title(ctx.intents, desired.rows, ctx.options)
     body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
@@ -460,8 +522,12 @@ def _block(
     if pr is not None and (marker is None or marker.state != "blocked"):
         authors = [c.author_login or c.author_name or "?" for c in foreign]
         ctx.forge.comment(ctx.repo, pr.number, blocked_comment(authors, [c.sha for c in foreign], ctx.prefix))
-        new = replace(marker or Marker(ctx.first.group_key), state="blocked")
+        new = replace(
+            marker or Marker(ctx.first.group_key), state="blocked", decisions=ctx.decisions, refused=None
+        )
         pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(body=replace_marker(pr.body, new)))
+    else:
+        pr = _keep_decisions(ctx, pr)
     return SyncResult("blocked", pr, head, (), ctx.base_sha)
 
 

@@ -11,6 +11,10 @@ Redis round trip and no forge call).
   and the caller is told how long the lock may still live, for a delayed fallback run.
 - ``Conflict`` (a compare-and-swap lost) means "observe again", up to ``MAX_CONFLICTS`` in a row;
   then it is treated as transient.
+- A group Redis has no record of (never reconciled, or Redis lost it) is synced with
+  ``rebuild=True``: when its PR's marker keeps people's decisions, they are restored first
+  (``bot.services.rebuild``) and the group is observed again with them, so a push after a
+  FLUSHALL never overwrites a pin, an ignore or a hold.
 - ``Transient``/``RateLimited`` propagate (the job retries with backoff); a permanent ``BotError``
   is recorded on the group and commented once on its PR, then propagates.
 
@@ -35,6 +39,7 @@ import redis
 
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
+from bot.core.kept import Decisions
 from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.core.ports import Forge
@@ -44,6 +49,7 @@ from bot.logs import redact
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.services.config_source import ConfigSource
 from bot.services.lifecycle import PrConfig, default_pr, sync_group
+from bot.services.rebuild import restore
 from bot.services.scans import ScanCache
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
@@ -70,6 +76,8 @@ class Syncer(Protocol):
         pr_config: PrConfig = ...,
         head_branch: str | None = ...,
         cache: ScanCache | None = ...,
+        decisions: Decisions | None = ...,
+        rebuild: bool = ...,
     ) -> Any: ...
 
 
@@ -164,7 +172,7 @@ def reconcile_locked(
         if lock is not None and lock.lost.is_set():
             raise Transient(f"lost the lock on {lock.key} (held past its timeout)")
         try:
-            report.pr_number = _sync_once(deps, group_key, snap, force=force, recreate=recreate)
+            report.pr_number, rebuilt = _sync_once(deps, group_key, snap, force=force, recreate=recreate)
         except Conflict as exc:
             conflicts += 1
             if conflicts >= MAX_CONFLICTS:
@@ -177,17 +185,19 @@ def reconcile_locked(
             raise
         report.rounds += 1
         report.generation = deps.intents.mark_applied(group_key, snap.generation)
-        force = recreate = False
+        if not rebuilt:  # a rebuild round wrote nothing: the next one does what was asked
+            force = recreate = False
     # still moving after MAX_ROUNDS: leave it dirty, the caller queues another run
     return report
 
 
 def _sync_once(
     deps: ReconcileDeps, group_key: str, snap: Snapshot, *, force: bool, recreate: bool
-) -> int | None:
+) -> tuple[int | None, bool]:
+    """One sync of the group; (its open PR's number, whether Redis was rebuilt instead)."""
     record = deps.groups.get(group_key)
     if not snap.active:
-        return record.pr_number  # nothing wanted (a merged PR satisfied everything)
+        return record.pr_number, False  # nothing wanted (a merged PR satisfied everything)
     forge = deps.forge_for(record.forge)
     intents = sorted(snap.active.values(), key=lambda i: i.target_key)
     state = waiting_state(deps, group_key, record.state)
@@ -205,6 +215,8 @@ def _sync_once(
             pr_config=pr_config,
             head_branch=record.head_branch if record.pr_number is not None else None,
             cache=deps.scans,
+            decisions=Decisions.of(record.state, snap.active.values(), snap.marks, record.ran),
+            rebuild=not record.known,
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()
@@ -215,6 +227,10 @@ def _sync_once(
     finally:
         RECONCILE_SECONDS.observe(time.perf_counter() - started)
     RECONCILE_RUNS.labels(outcome=result.action).inc()
+    if result.action == "rebuild":  # nothing was written: restore, then observe again with it
+        if not restore(deps.intents, group_key, result.pr, result.found):
+            deps.intents.bump(group_key)  # someone wrote the record meanwhile: go round anyway
+        return record.pr_number, True
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
@@ -236,11 +252,11 @@ def _sync_once(
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
         )
 
-    deps.groups.update(group_key, change)
+    deps.groups.update(group_key, change, complete=True)
     if deps.config is not None:
         left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
         report_repo_file(deps, replace(record, pr_number=number), left_out)
-    return number
+    return number, False
 
 
 def waiting_state(deps: ReconcileDeps, group_key: str, state: GroupState) -> GroupState:

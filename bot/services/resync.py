@@ -12,7 +12,10 @@ holder is reconciling the repo right now):
   reconcile observes again and regenerates a stale branch.
 
 Groups with neither an open PR nor an active intent have nothing to observe and cost nothing. A
-group that changed is asked to reconcile (``request_reconcile``, coalesced as always).
+group Redis has no record of (a FLUSHALL, a new Redis: the batch also walks the routing config's
+groups) is looked for on its branches and rebuilt from the marker of its newest PR
+(``bot.services.rebuild``), or recorded as having none, so it is looked for once. A group that
+changed is asked to reconcile (``request_reconcile``, coalesced as always).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bot.core.ports import Forge
 from bot.errors import BotError
 from bot.metrics import RESYNC
 from bot.services.events import pr_closed
+from bot.services.rebuild import rebuild_from_forge
 from bot.store.groups import GroupRecord
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
@@ -42,11 +46,14 @@ class ResyncDeps:
     request_reconcile: Callable[[str], object]
     wake: Callable[[list[str]], None]
     bot_login: str
+    #: the head branches the routing config gives a group (where its PR is looked for)
+    branches_of: Callable[[str], Sequence[str]] = lambda _group_key: ()
 
 
 def resync_groups(deps: ResyncDeps, group_keys: Sequence[str]) -> dict[str, int]:
     """Observe each group again (see the module docstring); counts of what was found."""
-    counts = dict.fromkeys(("observed", "busy", "base_moved", "pr_merged", "pr_closed", "errors"), 0)
+    kinds = ("observed", "busy", "base_moved", "pr_merged", "pr_closed", "rebuilt", "errors")
+    counts = dict.fromkeys(kinds, 0)
     heads: Heads = {}
     for group_key in group_keys:
         lock = deps.lock_for(group_key)
@@ -74,6 +81,10 @@ def resync_groups(deps: ResyncDeps, group_keys: Sequence[str]) -> dict[str, int]
 def _resync_one(deps: ResyncDeps, group_key: str, heads: Heads) -> str:
     """What changed for one group ("" when nothing did)."""
     record = deps.intents.groups.get(group_key)
+    if not record.known:
+        forge = deps.forge_for(record.forge)
+        branches = deps.branches_of(group_key)
+        return "rebuilt" if rebuild_from_forge(deps.intents, forge, group_key, branches) == "rebuilt" else ""
     if record.pr_number is None and not deps.intents.snapshot(group_key).active:
         return ""
     forge = deps.forge_for(record.forge)

@@ -3,8 +3,14 @@
 The record holds what reconcile and chat-ops need between runs: the group's ``GroupState``
 (ignored versions, pins, hold, last error — read by merging and by the PR lifecycle service), the
 blocked flag, whether the last error was already commented on the PR, the open PR number and
-branch, and the versions the open PR applies (cleared from the intents when it merges). Updates
-are read-modify-write under WATCH/MULTI, so concurrent writers never lose each other's changes.
+branch, the versions the open PR applies (cleared from the intents when it merges), and the
+comments on it whose commands ran. Updates are read-modify-write under WATCH/MULTI, so
+concurrent writers never lose each other's changes.
+
+A group Redis does not know (``GroupRecord.known`` False: no record, never reconciled or lost
+with Redis, or only a ``partial`` one an error note wrote meanwhile) is rebuilt from its PR's
+marker (``bot.services.rebuild``, ``adopt``) before a reconcile writes its record, so a FLUSHALL
+never turns a person's decisions into "none".
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import redis
 
 from bot.core.group_state import GroupState
+from bot.core.kept import Ran
 from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.settings import Settings
@@ -41,6 +48,18 @@ class GroupRecord:
     repo_file_problems: tuple[str, ...] = ()
     #: the comment about them already posted on the PR
     repo_file_commented: str | None = None
+    #: comments on the open PR whose commands ran (written into its marker with the next update)
+    ran: Ran = field(default_factory=Ran)
+    #: written by something else than a reconcile or a rebuild (an error note) while Redis did
+    #: not know the group: its decisions are still to be rebuilt
+    partial: bool = False
+    #: False when Redis holds no record for the group (never written, or lost): not stored itself
+    stored: bool = field(default=True, compare=False)
+
+    @property
+    def known(self) -> bool:
+        """Redis knows the group: a reconcile or a rebuild wrote its record."""
+        return self.stored and not self.partial
 
     @property
     def key(self) -> GroupKey:
@@ -72,17 +91,22 @@ class GroupRecord:
         data["head_branch"] = self.head_branch
         data["state"] = self.state.to_dict()
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
+        if self.ran != Ran():
+            data["ran"] = self.ran.to_dict()
+        if self.partial:
+            data["partial"] = True
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, group_key: str, raw: bytes | str | None) -> GroupRecord:
         if raw is None:
-            return cls(group_key=group_key)
+            return cls(group_key=group_key, stored=False)
         data = json.loads(raw)
         data["group_key"] = group_key
         data["state"] = GroupState.from_dict(data.get("state") or {})
         data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
         data["repo_file_problems"] = tuple(data.get("repo_file_problems") or ())
+        data["ran"] = Ran.from_dict(data.get("ran") or {})
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -136,14 +160,21 @@ class GroupStore:
         key = GroupKey.parse(group_key)
         (pipe or self.conn).sadd(self.index_key(key.forge, key.repo), group_key)
 
-    def update(self, group_key: str, change: Callable[[GroupRecord], GroupRecord]) -> GroupRecord:
-        """Apply ``change`` atomically (optimistic: retried when another writer got in between)."""
+    def update(
+        self, group_key: str, change: Callable[[GroupRecord], GroupRecord], *, complete: bool = False
+    ) -> GroupRecord:
+        """Apply ``change`` atomically (optimistic: retried when another writer got in between).
+        ``complete``: the writer knows the whole group (a reconcile); any other writer that
+        creates the record leaves it ``partial``."""
         key = self.record_key(group_key)
         with self.conn.pipeline() as pipe:
             for _ in range(MAX_WATCH_RETRIES):
                 try:
                     pipe.watch(key)
-                    new = change(GroupRecord.from_json(group_key, pipe.get(key)))
+                    old = GroupRecord.from_json(group_key, pipe.get(key))
+                    new = change(old)
+                    if complete or not old.stored:
+                        new = replace(new, partial=not complete)
                     pipe.multi()
                     pipe.set(key, new.to_json())
                     self.register(group_key, pipe)
@@ -158,3 +189,25 @@ class GroupStore:
 
     def set_fields(self, group_key: str, **fields: Any) -> GroupRecord:
         return self.update(group_key, lambda rec: replace(rec, **fields))
+
+    def adopt(self, record: GroupRecord) -> bool:
+        """Write ``record`` (rebuilt from the group's PR) unless Redis knows the group by now; a
+        partial record's error notes are kept. True when written."""
+        adopted: list[bool] = []
+
+        def change(rec: GroupRecord) -> GroupRecord:
+            adopted[:] = [not rec.known]
+            if rec.known:
+                return rec
+            state = replace(record.state, last_error=rec.state.last_error)
+            return replace(
+                record,
+                state=state,
+                blocked=rec.blocked,
+                error_commented=rec.error_commented,
+                repo_file_problems=rec.repo_file_problems,
+                repo_file_commented=rec.repo_file_commented,
+            )
+
+        self.update(record.group_key, change, complete=True)
+        return adopted == [True]

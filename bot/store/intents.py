@@ -19,8 +19,9 @@ from typing import Any
 
 import redis
 
-from bot.core.group_state import IgnoreMark
+from bot.core.group_state import GroupState, IgnoreMark
 from bot.core.intents import UpdateIntent
+from bot.core.kept import Asked, replay
 from bot.core.keys import TargetKey
 from bot.core.merge import Mark, MergeOutcome, merge, satisfied
 from bot.settings import Settings
@@ -188,6 +189,37 @@ class IntentStore:
         if outcome.superseded:
             pipe.lpush(sup_key, *(json.dumps(s.to_dict()) for s in outcome.superseded))
             pipe.ltrim(sup_key, 0, SUPERSEDED_KEEP - 1)
+
+    def restore(self, group_key: str, asked: Sequence[Asked], state: GroupState) -> int:
+        """Put back the chat-ops intents a PR marker kept (``bot.core.kept.replay``: what arrived
+        since Redis forgot them still wins where it would have) and bump the generation, so the
+        group is reconciled with what was restored; the new generation."""
+        intents_key, marks_key, _, gen_key, _ = self._keys(group_key)
+        targets = sorted({a.intent.target_key for a in asked})
+        with self.conn.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(intents_key, marks_key)
+                    raw = pipe.hmget(intents_key, targets) if targets else []
+                    now = {
+                        t: UpdateIntent.from_dict(json.loads(v))
+                        for t, v in zip(targets, raw, strict=True)
+                        if v
+                    }
+                    active, marks = replay(asked, now, state)
+                    pipe.multi()
+                    self.groups.register(group_key, pipe)
+                    if active:
+                        pipe.hset(
+                            intents_key, mapping={t: json.dumps(i.to_dict()) for t, i in active.items()}
+                        )
+                    if marks:
+                        pipe.hset(marks_key, mapping={t: json.dumps(m.to_dict()) for t, m in marks.items()})
+                    pipe.incr(gen_key)
+                    return int(pipe.execute()[-1])
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"group {group_key}: too much contention restoring its intents")
 
     def bump(self, group_key: str) -> int:
         """Mark the group as needing a reconcile (e.g. its base branch moved)."""

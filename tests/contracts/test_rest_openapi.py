@@ -136,6 +136,7 @@ def _drive(world: FakeWorld) -> None:
     forge.react(REPO, number, comment, Reaction.SEEN)
     forge.get_pr(REPO, number)
     forge.find_pr(REPO, "manifest-bot/dev/apps")
+    forge.last_pr(REPO, "manifest-bot/dev/apps", "<!-- manifest-bot:")  # what a rebuild reads
     forge.list_tree(REPO, "main")
     forge.read_file(REPO, "README.md", "main")
     forge.close_pr(REPO, number, "closing")

@@ -434,6 +434,26 @@ def test_find_pr_pages_through_and_checks_marker(rsps: responses.RequestsMock, g
     assert rsps.calls[1].request.params["page"] == "2"
 
 
+def test_last_pr_reads_one_page_of_every_state_and_takes_the_newest(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    newer = fx("pulls_page2")[0]
+    older = {**fx("pulls_page1")[0], "body": newer["body"], "state": "closed"}  # both the group's
+    merged = {**newer, "state": "closed", "merged_at": "2024-05-01T10:00:00Z"}
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=[older, merged])  # whatever order the page comes in
+    pr = gh.last_pr(REPO, BRANCH, marker="manifest-bot:group=prod/web")
+    assert pr is not None and (pr.number, pr.state) == (merged["number"], "merged")
+    assert rsps.calls[0].request.params == {
+        "head": f"acme:{BRANCH}",
+        "state": "all",
+        "sort": "created",
+        "direction": "desc",
+        "per_page": "100",
+    }
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=[older])
+    assert gh.last_pr(REPO, BRANCH, marker="not in any body") is None
+
+
 def test_find_pr_none_when_no_open_pr(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
     rsps.get(f"{API}/repos/{REPO}/pulls", json=[])
     assert gh.find_pr(REPO, BRANCH, marker="x") is None

@@ -238,6 +238,26 @@ def test_find_mr_pages_and_checks_marker(rsps: responses.RequestsMock, gl: GitLa
     assert rsps.calls[0].request.params == {"source_branch": BRANCH, "state": "opened", "per_page": "100"}
 
 
+def test_last_mr_reads_one_page_of_every_state_and_takes_the_newest(
+    rsps: responses.RequestsMock, gl: GitLabForge
+) -> None:
+    newer = fx("mrs_page2")[0]
+    older = {**fx("mrs_page1")[0], "description": newer["description"], "state": "closed"}
+    merged = {**newer, "state": "merged"}
+    rsps.get(f"{P}/merge_requests", json=[older, merged])
+    mr = gl.last_pr(REPO, BRANCH, marker="manifest-bot:group=prod/web")
+    assert mr is not None and (mr.number, mr.state) == (merged["iid"], "merged")
+    assert rsps.calls[0].request.params == {
+        "source_branch": BRANCH,
+        "state": "all",
+        "order_by": "created_at",
+        "sort": "desc",
+        "per_page": "100",
+    }
+    rsps.get(f"{P}/merge_requests", json=[older])
+    assert gl.last_pr(REPO, BRANCH, marker="not in any body") is None
+
+
 def test_open_mr_resolves_users_once(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
     rsps.get(f"{GL}/users", json=fx("users_mona"))
     rsps.post(f"{P}/merge_requests", json=fx("mr"), status=201)

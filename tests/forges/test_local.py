@@ -154,6 +154,8 @@ def test_pr_lifecycle_records(forge: LocalGitForge, tmp_path: Path) -> None:
     ]
     assert record["comments"][0]["reactions"] == [{"user": "manifest-bot[bot]", "content": "eyes"}]
     assert forge.find_pr(REPO, "mb/dev/g") is None
+    assert forge.last_pr(REPO, "mb/dev/g", "<!-- mark -->") == forge.get_pr(REPO, 1)  # any state
+    assert forge.last_pr(REPO, "mb/dev/g", "<!-- other -->") is None
     forge.reopen_pr(REPO, 1)
     assert forge.get_pr(REPO, 1).state == "open"
     stored = json.loads(forge.repo_path(REPO).with_name(forge.repo_path(REPO).name + ".prs.json").read_text())

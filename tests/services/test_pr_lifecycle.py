@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
-from bot.core.marker import parse_marker
+from bot.core.kept import Decisions, Ran
+from bot.core.marker import parse_marker, without_marker
 from bot.core.ports import Forge, PrUpdate
 from bot.core.pr_options import PrOptions
 from bot.errors import Conflict, ManifestError, Transient
-from bot.services.lifecycle import sync_group
+from bot.services.lifecycle import kept_decisions, sync_group
 from tests.fakes.github_api import GitHubFake
 from tests.fakes.gitlab_api import GitLabFake
 from tests.services.lifecycle_fixture import API, REPO, options
@@ -192,11 +193,77 @@ def test_push_mode_commits_to_the_base_with_cas(world: World, forge: Forge) -> N
 
 
 def test_hold_freezes_the_pr(world: World, forge: Forge) -> None:
-    sync_group(forge, [world.intent()])
-    before = world.snapshot(BRANCH)
+    opened = sync_group(forge, [world.intent()]).pr
+    assert opened is not None
     held = sync_group(forge, [world.intent(tag="1.2.0")], state=GroupState(hold=True))
     assert held.action == "held" and held.pr is not None
+    # the branch and the text stay; only the marker changes, to keep the hold where Redis is not
+    assert forge.branch_head(REPO, BRANCH) == opened.head_sha and held.pr.title == opened.title
+    assert without_marker(held.pr.body) == without_marker(opened.body)
+    assert parse_marker(held.pr.body).decisions == Decisions(hold=True)  # type: ignore[union-attr]
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent(tag="1.3.0")], state=GroupState(hold=True)).action == "held"
+    assert world.snapshot(BRANCH) == before  # recorded already: nothing is written
+
+
+PINNED = GroupState(pinned=(Pin("ghcr.io/acme/api", "1.0.5", None, "alice", "2024-05-01T10:00:00Z"),))
+
+
+def test_decisions_ride_in_the_marker_and_cost_a_write_only_when_they_change(
+    world: World, forge: Forge
+) -> None:
+    opened = sync_group(forge, [world.intent()], state=PINNED).pr
+    assert opened is not None
+    assert parse_marker(opened.body).decisions == Decisions.of(PINNED)  # type: ignore[union-attr]
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent()], state=PINNED).action == "noop"
+    assert world.snapshot(BRANCH) == before  # nothing changed: not one write
+    ran = Decisions.of(PINNED, ran=Ran().add(42))
+    noted = sync_group(forge, [world.intent()], state=PINNED, decisions=ran).pr
+    assert noted is not None and world.commit_count() == before[2]  # only the marker moved
+    assert without_marker(noted.body) == without_marker(opened.body)
+    assert parse_marker(noted.body).decisions == ran  # type: ignore[union-attr]
+    again = world.snapshot(BRANCH)
+    later = sync_group(forge, [world.intent()], state=PINNED)  # a caller that does not know 42
+    assert world.snapshot(BRANCH) == again and parse_marker(later.pr.body).decisions == ran  # type: ignore[union-attr]
+
+
+def test_a_caller_that_lost_the_group_gets_its_decisions_back_before_anything_is_written(
+    world: World, forge: Forge
+) -> None:
+    if world.kind == "gitlab":  # the fake's MRs are by the token user, not by the world's bot_login
+        pytest.skip("the GitLab world's bot_login names commits, not MR authors")
+    sync_group(forge, [world.intent()], state=PINNED)
+    before = world.snapshot(BRANCH)
+    result = sync_group(forge, [world.intent(tag="1.2.0")], rebuild=True)
+    assert result.action == "rebuild" and result.found == Decisions.of(PINNED)
     assert world.snapshot(BRANCH) == before
+    assert (
+        sync_group(forge, [world.intent(tag="1.3.0")], state=GroupState(), rebuild=False).action == "updated"
+    )
+    fresh = sync_group(forge, [world.intent(tag="1.3.0")], rebuild=True)  # nothing kept: on as usual
+    assert fresh.action == "noop"
+
+
+def test_decisions_a_person_rewrote_are_refused_and_rewritten(world: World, forge: Forge) -> None:
+    opened = sync_group(forge, [world.intent()], state=PINNED).pr
+    assert opened is not None
+    world.edit_pr_body(opened.number, opened.body.replace('"v":1', '"v":1,"admin":true'))
+    result = sync_group(forge, [world.intent()], rebuild=True)
+    assert result.action != "rebuild"  # nothing is rebuilt from it
+    marker = parse_marker(result.pr.body if result.pr else "")
+    assert marker is not None and marker.refused is None and marker.decisions is None  # the bot's again
+
+
+def test_only_the_bots_own_pr_is_read(world: World, forge: Forge) -> None:
+    opened = sync_group(forge, [world.intent()], state=PINNED).pr
+    assert opened is not None
+    opened = dataclasses.replace(opened, author=forge.info.bot_login)  # GitLab: the token's user
+    group = world.intent().group_key
+    assert kept_decisions(forge, opened, group) == Decisions.of(PINNED)
+    copied = dataclasses.replace(opened, author="mallory")
+    assert kept_decisions(forge, copied, group) is None
+    assert kept_decisions(forge, opened, group.replace(":apps", ":other")) is None
 
 
 def test_a_known_digest_is_shown_but_written_only_when_pinned(world: World, forge: Forge) -> None:

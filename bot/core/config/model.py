@@ -640,6 +640,11 @@ class Config(Model):
                 return name
         return names[0] if names else kind
 
+    def group_keys(self) -> tuple[GroupKey, ...]:
+        """Every update group the targets name, sorted (the resync rebuilds each one Redis lost)."""
+        keys = {GroupKey(t.forge, t.repo, t.branch, t.group_name) for r in self.rules for t in r.targets}
+        return tuple(sorted(keys))
+
     def group_targets(self, group_key: GroupKey) -> list[tuple[Rule, Target]]:
         """Every (rule, target) of one update group, in config order."""
         where = (group_key.forge, group_key.repo, group_key.base, group_key.group)

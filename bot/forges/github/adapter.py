@@ -254,6 +254,24 @@ class GitHubForge:
 
         return self.calls.run(repo, f"list PRs from {head_branch}", find)
 
+    def last_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        """The newest PR from ``owner:head_branch`` in any state: the first page, newest first."""
+        owner = repo.split("/", 1)[0]
+
+        def find(github: Github) -> PullRequest | None:
+            pulls = github.get_repo(repo).get_pulls(
+                state="all", head=f"{owner}:{head_branch}", sort="created", direction="desc"
+            )
+            found = [
+                pr
+                for pr in pulls.get_page(0)
+                if pr.head.ref == head_branch and (marker is None or marker in (pr.body or ""))
+            ]
+            newest = max(found, key=lambda pr: pr.number, default=None)
+            return self._seen(repo, newest, detailed=False) if newest is not None else None
+
+        return self.calls.run(repo, f"list every PR from {head_branch}", find)
+
     def observe(
         self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
     ) -> tuple[str | None, PullRequest | None]:

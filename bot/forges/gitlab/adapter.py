@@ -240,6 +240,22 @@ class GitLabForge:
                 return self._seen(repo, data)
         return None
 
+    def last_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        """The newest MR from ``head_branch`` in any state: the first page, newest first."""
+        params = {
+            "source_branch": head_branch,
+            "state": "all",
+            "order_by": "created_at",
+            "sort": "desc",
+            "per_page": 100,
+        }
+        page = self.http.request(
+            "GET", f"{self._p(repo)}/merge_requests", f"list every MR from {head_branch}", params=params
+        ).json()
+        found = [d for d in page if marker is None or marker in (d.get("description") or "")]
+        newest = max(found, key=lambda d: int(d["iid"]), default=None)
+        return self._seen(repo, newest) if newest is not None else None
+
     def get_pr(self, repo: str, number: int) -> PullRequest:
         return self._seen(repo, self._get_mr(repo, number))
 

@@ -239,6 +239,13 @@ class LocalGitForge:
                 return self._to_pr(git, record)
         return None
 
+    def last_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
+        git = self.git(repo)
+        for record in reversed(self._prs(repo).all()):
+            if record["head_branch"] == head_branch and (marker is None or marker in record["body"]):
+                return self._to_pr(git, record)
+        return None
+
     def observe(
         self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
     ) -> tuple[str | None, PullRequest | None]:

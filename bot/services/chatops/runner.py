@@ -6,17 +6,21 @@ lock reconcile takes), so a command and an automatic update never interleave. Pe
 1. parses the comment (the bot's and other bots' comments, quotes and code are ignored);
 2. reacts 👀 (done by the job before it waits for the lock, so people see they were heard);
 3. reads the PR from the forge and acts only when the forge says the bot opened it on its group's
-   branch (``bot.services.chatops.provenance``; the hidden marker is never an authority);
+   branch (``bot.services.chatops.provenance``; the hidden marker is never an authority); a group
+   Redis lost is rebuilt from the PR's marker, and a comment the marker records as run is not
+   run again (``bot.services.chatops.memory``);
 4. authorises every command against each group it will change, with the author's permission
    read from the forge *now* on that group's repository (``bot.services.chatops.rights``);
 5. runs the commands in order through the handler table (``bot.services.chatops.handlers``);
-6. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
+6. records the comment as run in the PR's marker (when the commands' reconcile did not already);
+7. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
    (help, status, a refusal or failure with its reason, unknown commands, waiting for the lock);
    the reply passes the one redaction (``bot.logs.redact``) on its way out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from bot.core.events import PrComment
 from bot.core.ports import Permission, PullRequest, Reaction
 from bot.errors import BotError, NotFound
 from bot.logs import redact
+from bot.services.chatops import memory
 from bot.services.chatops.context import ChatopsDeps, Context
 from bot.services.chatops.handlers import run_command
 from bot.services.chatops.provenance import provenance
@@ -43,6 +48,8 @@ class CommentResult:
     outcomes: tuple[Outcome, ...] = ()
     reply: str | None = None
     reply_id: str | None = None
+    #: the PR's marker says the comment's commands already ran: nothing was done
+    already: bool = False
 
     @property
     def ok(self) -> bool:
@@ -79,8 +86,19 @@ def run_comment(
     parsed = parsed or parse(deps, event)
     if not parsed.items:
         return CommentResult(parsed)
+    reconciled: list[str] = []
+    deps = dataclasses.replace(deps, reconcile=memory.noting(deps.reconcile, reconciled))
     ctx = _context(deps, event)
+    memory.rebuild_if_forgotten(ctx)
+    if memory.already_ran(ctx):
+        log.info(
+            "comment %s on %s#%s already ran (its PR says so)", event.comment_id, event.repo, event.pr_number
+        )
+        return CommentResult(parsed, already=True)
+    memory.note_ran(ctx)
+    before = memory.decided(ctx)
     outcomes = [_authorised_run(ctx, command) for command in parsed.commands]
+    memory.record_ran(ctx, fresh=bool(reconciled), before=before)
     reply = _reply(deps, parsed, outcomes, waited_s)
     reply_id = deps.forge.comment(event.repo, event.pr_number, redact(reply)) if reply else None
     result = CommentResult(parsed, tuple(outcomes), reply, reply_id)
@@ -146,5 +164,3 @@ def _reply(
     if parsed.unknown:
         parts.append(unknown_text(parsed.unknown, deps.prefix))
     return "\n\n".join(parts) or None
-
-

@@ -145,9 +145,8 @@ def pin(ctx: Context, command: Command) -> Outcome:
 
     def set_pin(state: GroupState) -> GroupState:
         others = tuple(p for p in state.pinned if not _same_image(p.image, image))
-        return dataclasses.replace(
-            state, pinned=(*others, Pin(canonical_name(image), tag, by=ctx.event.author))
-        )
+        pinned = Pin(canonical_name(image), tag, by=ctx.event.author, at=ctx.event.created_at)
+        return dataclasses.replace(state, pinned=(*others, pinned))
 
     update_state(ctx, set_pin)
     return done(command, f"pinned `{short_image(image)}` to `{tag}`", reconcile(ctx), speak=True)
