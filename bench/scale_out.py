@@ -69,7 +69,12 @@ def make_repos(root: Path, repos: int) -> Path:
         for k in range(IMAGES_PER_REPO):
             i = r * IMAGES_PER_REPO + k
             (repo / f"app{i:02d}.yaml").write_text(manifest(i, "1.0.0"))
-            target = {"forge": "local", "repo": repo.name, "environment": "prod", "files": [f"app{i:02d}.yaml"]}
+            target = {
+                "forge": "local",
+                "repo": repo.name,
+                "environment": "prod",
+                "files": [f"app{i:02d}.yaml"],
+            }
             rules.append({"name": f"app{i:02d}", "image": image_name(i), "targets": [target]})
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "seed")
@@ -131,7 +136,9 @@ def run(n_workers: int, args: argparse.Namespace) -> dict[str, Any]:
     conn = connect()
     wrap = {"redis_url": REDIS_URL, "key": settings.key("forge"), "latency_ms": args.latency_ms}
     workers = Workers(
-        worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}), tmp, wrap="tests.integration.instrumented:wrap"
+        worker_env(settings, {"MB_TEST_WRAP": json.dumps(wrap)}),
+        tmp,
+        wrap="tests.integration.instrumented:wrap",
     )
     images = args.repos * IMAGES_PER_REPO
     posts = posts_for(images, args.deliveries)
@@ -170,7 +177,9 @@ def run(n_workers: int, args: argparse.Namespace) -> dict[str, Any]:
         workers.stop()
     forge = LocalGitForge(tmp / "git")
     prs = [
-        sum(1 for pr in forge.list_prs(f"manifests{r:02d}") if pr.state == "open" and pr.head_branch == BRANCH)
+        sum(
+            1 for pr in forge.list_prs(f"manifests{r:02d}") if pr.state == "open" and pr.head_branch == BRANCH
+        )
         for r in range(args.repos)
     ]
     calls = {k.decode(): int(v) for k, v in conn.hgetall(settings.key("forge", "calls")).items()}
@@ -201,7 +210,11 @@ def main() -> None:
         runs[n] = run(n, args)
         print(f"{n} worker(s):", json.dumps(runs[n]), flush=True)
     bad = [r for r in runs.values() if r["lost"] or r["prs_per_group"] != [1] or r["failed_jobs"]]
-    summary: dict[str, Any] = {"deliveries": args.deliveries, "repos": args.repos, "runs": list(runs.values())}
+    summary: dict[str, Any] = {
+        "deliveries": args.deliveries,
+        "repos": args.repos,
+        "runs": list(runs.values()),
+    }
     if 2 in runs and 4 in runs:
         summary["ratio_4_vs_2"] = round(runs[4]["throughput_per_s"] / runs[2]["throughput_per_s"], 2)
         summary["target_met"] = summary["ratio_4_vs_2"] >= 1.8

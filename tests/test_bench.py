@@ -48,6 +48,10 @@ TINY = {
         ["--images", "20", "--repos", "2", "--changed", "2", "--idle", "2"],
         {"registry_requests_per_image", "redis_commands_per_image", "cycle_s", "idle_commands_per_tick"},
     ),
+    "scale_out": (
+        ["--repos", "2", "--deliveries", "8", "--latency-ms", "0", "--workers", "1,2", "--timeout", "120"],
+        {"runs", "ratio_2_vs_1"},
+    ),
     "race": (
         ["--events", "12", "--baseline-events", "4", "--workers", "1", "--timeout", "120"],
         {"lost", "downgrades", "writes_per_event", "p95_latency_s", "write_ratio"},

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.errors import BotError
 from bot.jobs import runtime
+from bot.logs import redact
 from bot.services.reconcile import is_transient, reconcile, record_transient
 from bot.store.failures import mark_reconciled
 
@@ -42,7 +44,8 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
         if not transient:
             raise  # recorded on the group by the service; rq keeps the failed job
         record_transient(container.reconcile_deps, group_key, exc, retry_in_s=delay)
-        log.info("transient error on %s (%s); again in %.0f s", group_key, type(exc).__name__, delay)
+        what = redact(exc.message) if isinstance(exc, BotError) else type(exc).__name__
+        log.info("transient error on %s (%s); again in %.0f s", group_key, what, delay)
         return {"group": group_key, "transient": type(exc).__name__, "retry_in_s": round(delay, 1)}
     if not report.deferred:
         mark_reconciled(container.redis, container.settings, group_key)  # resolves its failed jobs

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 from flask import Flask
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from bot.core.events import CiFinished, Delivery, ImagePushed
 from bot.core.group_state import GroupState, IgnoreMark, Pin
@@ -17,6 +17,7 @@ from bot.core.merge import Mark
 from bot.core.outcomes import TargetOutcome
 from bot.deps import Container
 from bot.errors import ConfigError
+from bot.jobs.worker import BotWorker
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore, Outcome
 from bot.store.groups import GroupStore
@@ -110,7 +111,7 @@ def populate(conn: redis.Redis, settings: Settings) -> Populated:
 
     jobs = Queue(settings.queue("jobs"), connection=conn)
     jobs.enqueue(f"{__name__}.failing_job", job_id=f"{settings.redis_prefix}-reconcile-x")
-    SimpleWorker([jobs], connection=conn).work(burst=True)
+    BotWorker([jobs], connection=conn).work(burst=True)
     return Populated(web.group_key, web.target_key, api.target_key)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import redis
-from rq import SimpleWorker
 
 from bot import logs
 from bot.core.events import Delivery, ImagePushed
@@ -15,6 +14,7 @@ from bot.core.outcomes import TargetOutcome
 from bot.deps import Container
 from bot.errors import ForgeError
 from bot.jobs.dispatch import Dispatch
+from bot.jobs.worker import BotWorker
 from bot.services import events
 from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore, Outcome
@@ -41,7 +41,7 @@ def test_the_status_page_shows_no_secret_whatever_redis_holds(
     groups.set_fields("local:acme/deploy:main:dev", state=GroupState(last_error=error))
     jobs = Dispatch(redis_conn, settings).queue
     jobs.enqueue(f"{__name__}.leaking_job", job_id=f"{settings.redis_prefix}-reconcile-leak")
-    SimpleWorker([jobs], connection=redis_conn).work(burst=True)
+    BotWorker([jobs], connection=redis_conn).work(burst=True)
     deliveries = DeliveryStore(redis_conn, settings)
     pushed = Delivery("d-leaky", "generic", "", (ImagePushed("ghcr.io/acme/api", "1.0.0", None, "generic"),))
     ref = deliveries.admit(pushed).ref
