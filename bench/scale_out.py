@@ -131,6 +131,7 @@ def run(n_workers: int, args: argparse.Namespace) -> dict[str, Any]:
             "webhook_secrets": {"generic": (SECRET,)},
             "lock_timeout_s": 30,
             "log_level": "WARNING",
+            "redis_require_aof": False,  # the tests' Redis runs without AOF
         }
     )
     conn = connect()
