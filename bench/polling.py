@@ -55,6 +55,7 @@ from bot.jobs.worker import build_worker  # noqa: E402
 from bot.registry import RegistryClient  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.store import namespace  # noqa: E402
+from tests.doubles import Clock, CountedSession  # noqa: E402
 from tests.redis_counting import Commands, counting_redis  # noqa: E402
 from tests.registry.support import LocalRegistry, run_registry  # noqa: E402
 
@@ -67,26 +68,6 @@ POLL_FUNC = "poll_images"
 class Failed(SystemExit):
     def __init__(self, why: str) -> None:
         super().__init__(f"bench/polling.py cannot measure: {why}")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Answers:
-    """Every HTTP answer the bot's registry client got."""
-
-    def __init__(self) -> None:
-        self.session = requests.Session()
-        self.count = 0
-        self.session.hooks["response"].append(self._count)
-
-    def _count(self, resp: requests.Response, *args: object, **kwargs: object) -> None:
-        self.count += 1
 
 
 def routing(images: list[str], repos: int) -> str:
@@ -111,7 +92,7 @@ def push_all(registry: LocalRegistry, count: int) -> None:
 
 
 class Bench:
-    def __init__(self, container: Container, commands: Commands, answers: Answers) -> None:
+    def __init__(self, container: Container, commands: Commands, answers: CountedSession) -> None:
         self.container = container
         self.commands = commands
         self.answers = answers
@@ -215,10 +196,10 @@ def run(args: argparse.Namespace, registry: LocalRegistry, workdir: Path) -> dic
     values = {"redis_url": REDIS_URL, "redis_prefix": prefix, "redis_require_aof": False}
     settings = Settings.model_validate({**values, "config_path": config_path})
     conn, commands = counting_redis(REDIS_URL)
-    clock = Clock()
+    clock = Clock(time.time())
     container = Container(settings, clock=clock)
     container.__dict__["redis"] = conn
-    answers = Answers()
+    answers = CountedSession()
     client = RegistryClient(session=answers.session, cache_ttl=settings.registry_cache_ttl_s)
     container.__dict__["registry"] = client
     runtime.install(container)

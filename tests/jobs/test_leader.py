@@ -18,17 +18,10 @@ from bot.jobs import leader as leader_module
 from bot.jobs.dispatch import SAFETY_S, PendingCommand, command_token
 from bot.jobs.leader import REARM_S, Leader
 from bot.settings import Settings
+from tests.doubles import Clock
 from tests.web.conftest import intent
 
 GROUP = "local:shop-manifests:main:dev"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

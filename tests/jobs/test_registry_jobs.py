@@ -20,6 +20,7 @@ from bot.jobs import runtime
 from bot.jobs.leader import POLL_BATCH, REARM_S
 from bot.settings import Settings
 from tests.conftest import TEST_REDIS_URL
+from tests.doubles import Clock
 from tests.redis_counting import counting_redis
 from tests.registry.fixtures import local_registry
 from tests.registry.support import LocalRegistry
@@ -28,13 +29,6 @@ __all__ = ["local_registry"]
 
 DEV = "local:deploy:main:dev"
 NOW = 1_700_000_000.0
-
-
-class Clock:
-    now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def routing_text(image: str, poll: str = "") -> str:
@@ -59,7 +53,7 @@ def build(
     def make(text: str, **overrides: object) -> Container:
         path = tmp_path / "routing.yaml"
         path.write_text(text)
-        container = Container(make_settings(config_path=path, **overrides), clock=Clock())
+        container = Container(make_settings(config_path=path, **overrides), clock=Clock(NOW))
         container.__dict__["redis"] = redis_conn
         runtime.install(container)
         return container

@@ -17,16 +17,9 @@ from bot.jobs.sweep import sweep
 from bot.settings import Settings
 from bot.store.deliveries import Outcome
 from bot.store.stream import GROUP
+from tests.doubles import Clock
 
 GROUP_KEY = "local:shop-manifests:main:dev"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

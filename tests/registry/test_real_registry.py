@@ -7,26 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import requests
 
 from bot import sources
 from bot.core.events import ImagePushed
 from bot.errors import AuthError
 from bot.registry import RegistryClient
+from tests.doubles import CountedSession
 from tests.registry.fixtures import basic_auth, write_docker_config
 from tests.registry.support import LocalRegistry, run_registry, wait_for, webhook_receiver
-
-
-class Counted:
-    """A requests.Session whose responses are counted (token requests included)."""
-
-    def __init__(self) -> None:
-        self.session = requests.Session()
-        self.count = 0
-        self.session.hooks["response"].append(self._count)
-
-    def _count(self, resp: requests.Response, *args: object, **kwargs: object) -> None:
-        self.count += 1
 
 
 def test_resolve_returns_the_digest_skopeo_pushed(local_registry: LocalRegistry) -> None:
@@ -66,7 +54,7 @@ def test_tags_are_listed_in_one_request_with_a_warm_token(token_registry: LocalR
     pushed = {f"1.{i}.0" for i in range(5)}
     for tag in sorted(pushed):
         token_registry.push("acme/web", tag)
-    counted = Counted()
+    counted = CountedSession()
     client = RegistryClient(session=counted.session)
     client.resolve(token_registry.image("acme/web"), "1.0.0")  # warms the token
     before = counted.count
@@ -96,7 +84,7 @@ def test_token_registry_cold_costs_three_requests_then_one(token_registry: Local
     token_registry.push("acme/api", "1.0.0")
     token_registry.push("acme/api", "1.1.0")
     token_registry.push("acme/web", "1.0.0")
-    counted = Counted()
+    counted = CountedSession()
     client = RegistryClient(session=counted.session)
 
     assert client.resolve(token_registry.image("acme/api"), "1.0.0") is not None

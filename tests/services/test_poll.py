@@ -20,6 +20,7 @@ from bot.store.intents import IntentStore
 from bot.store.polls import PollStore
 from bot.store.waiting import WaitingStore
 from tests.conftest import TEST_REDIS_URL
+from tests.doubles import CountedSession
 from tests.redis_counting import counting_redis
 from tests.registry.fixtures import local_registry
 from tests.registry.support import LocalRegistry
@@ -160,18 +161,6 @@ def many(images: list[str]) -> Config:
     return load_config("forges: [{name: local, kind: local, path: /srv/git}]\nrules:\n" + rules, "bot.yaml")
 
 
-class Requests:
-    """Every HTTP answer the registry client got."""
-
-    def __init__(self) -> None:
-        self.session = requests.Session()
-        self.count = 0
-        self.session.hooks["response"].append(self._count)
-
-    def _count(self, resp: requests.Response, *args: object, **kwargs: object) -> None:
-        self.count += 1
-
-
 def test_a_batch_costs_one_registry_request_per_image_and_a_few_redis_commands(
     local_registry: LocalRegistry, settings: Settings, redis_conn: redis.Redis
 ) -> None:
@@ -182,7 +171,7 @@ def test_a_batch_costs_one_registry_request_per_image_and_a_few_redis_commands(
     config = many(images)
     conn, commands = counting_redis(TEST_REDIS_URL)
     poller = Poller(settings, conn)
-    sent = Requests()
+    sent = CountedSession()
     poller.client = RegistryClient(cache_ttl=0, session=sent.session)
     poller.gate.registry = poller.client
 

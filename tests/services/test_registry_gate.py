@@ -25,20 +25,13 @@ from bot.settings import Settings
 from bot.store import waiting as waiting_store
 from bot.store.intents import IntentStore
 from bot.store.waiting import WaitingStore
+from tests.doubles import Clock
 from tests.registry.fixtures import basic_auth, local_registry, token_registry, write_docker_config
 from tests.registry.support import LocalRegistry, free_port
 
 __all__ = ["local_registry", "token_registry"]
 
 DEV = "local:deploy:main:dev"
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def routing(image: str, policy: str = "{}", targets: int = 1) -> Config:

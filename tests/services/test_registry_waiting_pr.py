@@ -20,18 +20,12 @@ from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile
 from bot.settings import Settings
 from bot.web.status_data import groups
+from tests.doubles import Clock
 from tests.integration.world import REPO, World, image_name, make_world, tags_at
 from tests.registry.support import free_port
 
 DEV = "local:manifests:main:dev"
 NOW = 1_700_000_000.0
-
-
-class Clock:
-    now = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -49,7 +43,7 @@ def container(
         registry_endpoints={"registry.example.com": closed},
         registry_wait_s=600,
     )
-    c = Container(settings, clock=Clock())
+    c = Container(settings, clock=Clock(NOW))
     c.__dict__["redis"] = redis_conn
     runtime.install(c)
     yield c

@@ -18,22 +18,15 @@ from bot.store import deliveries as deliveries_module
 from bot.store.deliveries import DeliveryStore, Outcome, delivery_ref, events_digest
 from bot.store.stream import GROUP
 from tests.conftest import TEST_REDIS_URL
+from tests.doubles import Clock
 
 PUSH = ImagePushed("ghcr.io/acme/api", "1.4.2", None, "generic")
 CI = CiFinished("github", "acme/api", "a" * 40, "main", "success", run_id=9, run_number=45)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(time.time())
 
 
 @pytest.fixture
