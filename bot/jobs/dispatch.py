@@ -47,6 +47,7 @@ from bot.core.events import PrComment, event_from_dict, event_to_dict
 from bot.errors import RateLimited
 from bot.settings import Settings
 from bot.store.due import DueSet
+from bot.store.failures import command_done_key
 
 log = logging.getLogger(__name__)
 
@@ -257,11 +258,11 @@ class Dispatch:
     def run_once(self, token: str) -> bool:
         """True the first time a comment's commands run (a twin job or a replay later: False).
         Remembered for ``delivery_ttl_s``; the command job refuses comments older than that."""
-        key = self.settings.key("command-done", token)
+        key = command_done_key(self.settings, token)
         return bool(self.conn.set(key, "1", nx=True, ex=self.settings.delivery_ttl_s))
 
     def has_run(self, token: str) -> bool:
-        return bool(self.conn.exists(self.settings.key("command-done", token)))
+        return bool(self.conn.exists(command_done_key(self.settings, token)))
 
     # --- the one wake -----------------------------------------------------------------------------
     def wake(self, waiters: list[str]) -> None:

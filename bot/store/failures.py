@@ -50,6 +50,12 @@ class FailedJob:
         return module.rpartition(".")[2] or self.function
 
 
+def command_done_key(settings: Settings, token: str) -> str:
+    """The once-per-comment memory of a command job (``bot.jobs.dispatch.Dispatch.run_once``),
+    forgotten here when a person retries the failed job."""
+    return settings.key("command-done", token)
+
+
 def _reconciled_key(settings: Settings, group_key: str) -> str:
     return settings.key("reconciled-at", group_key)
 
@@ -132,7 +138,7 @@ def retry(conn: redis.Redis, settings: Settings, job_id: str) -> FailedJob | Non
     ):  # a comment runs once: forget that this one ran, or it would not
         token = _kwargs(Job.fetch(job_id, connection=conn)).get("token")
         if isinstance(token, str):
-            conn.delete(settings.key("command-done", token))
+            conn.delete(command_done_key(settings, token))
     _registry(conn, settings).requeue(job_id)
     return job
 
