@@ -24,7 +24,7 @@ from bot.core.events import Delivery
 from bot.core.intents import OrderingKey, Origin, PlanResult, UpdateIntent
 from bot.core.keys import GroupKey
 from bot.core.planning import plan_for_environment, reach
-from bot.core.ports import Forge, Registry
+from bot.core.ports import Forge, InstallationAware, Registry
 from bot.core.pr_options import PrOptions
 from bot.errors import BotError, ConfigError, Transient
 from bot.forges.factory import build_app_hook_deliveries, build_forge
@@ -202,12 +202,11 @@ class Container:
     def installation_changed(self, installation_id: int, repos: tuple[str, ...] = ()) -> int:
         """A GitHub App ``installation`` / ``installation_repositories`` event: every GitHub forge
         built in this process drops the clients and tokens it may have made stale (the optional
-        ``forget_installation`` extra). Returns how many forges were told."""
+        ``InstallationAware`` extra). Returns how many forges were told."""
         told = 0
         for forge in self.forges.values():
-            forget = getattr(forge, "forget_installation", None)
-            if forge.info.kind == "github" and forget is not None:
-                forget(installation_id, repos)
+            if forge.info.kind == "github" and isinstance(forge, InstallationAware):
+                forge.forget_installation(installation_id, repos)
                 told += 1
         return told
 
@@ -248,11 +247,16 @@ class Container:
         return {name: sorted(repos) for name, repos in out.items()}
 
     def project_hooks(self, name: str) -> Callable[[str], list[ProjectHook]]:
-        """Reads a project's webhooks through the GitLab forge ``name``'s client."""
-        forge = self.forge(name)
-        client = getattr(forge, "inner", forge)  # a wrapped forge (benchmarks, fault tests)
-        if not isinstance(client, GitLabClient):
-            raise ConfigError(f"forge {name!r} is not a GitLab forge")
+        """Reads a project's webhooks through a client of the GitLab forge ``name`` (its own, built
+        once: the forge ``forge(name)`` returns may be wrapped)."""
+        cache = self.__dict__.setdefault("_hook_clients", {})
+        if name not in cache:
+            cfg = self.config.forge(name)
+            if cfg.kind != "gitlab":
+                raise ConfigError(f"forge {name!r} is not a GitLab forge")
+            cache[name] = build_forge(name, cfg.kind, self.settings, **forge_options(cfg, self.settings))
+        client = cache[name]
+        assert isinstance(client, GitLabClient)
         return lambda project: project_hooks(client, project)
 
     def forge_name_for(self, kind: str, repo: str) -> str:

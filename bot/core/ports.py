@@ -100,21 +100,9 @@ class Blob:
 
 
 # --- optional extras ---------------------------------------------------------------------------
-# Not part of ``Forge`` (GitLab has no batch read, and a plain forge need not do more than the
-# Protocol): callers check ``hasattr(forge, name)`` and fall back to the Protocol when absent.
-# - ``changed_files(repo, base, head) -> list[str]``: paths whose content differs between two
-#   commits (GitHub, local).
-# - ``observe(repo, base_branch, head_branch, marker=None) -> (base sha | None, PullRequest | None)``:
-#   ``branch_head`` and ``find_pr`` in one request (GitHub; local answers it as one call too).
-# - ``read_files(repo, paths, ref) -> dict[str, bytes | None]``: see ``BatchReader`` (GitHub, local);
-#   ``bot.services.reads.read_many`` uses it or loops ``read_file``.
-# - ``list_blobs(repo, ref) -> dict[str, Blob]``: see ``BlobLister`` (GitHub, GitLab, local);
-#   discovery keeps what it scanned by blob sha with it (``bot.services.scans``).
-# - ``team_member(repo, team, user) -> bool``: is ``user`` an active member of ``team``? GitHub:
-#   ``org/slug`` or a bare slug of the repo owner's org (needs the App's "Members: read" org
-#   permission; a pending invitation is not membership); GitLab: a group path (inherited
-#   membership counts); local: the forge's ``teams`` map. An unknown team is False, not an error.
-#   Chat-ops asks only about teams a rule lists; without the extra, team rules never match.
+# Not part of ``Forge`` (a plain forge need not do more than it): each is a Protocol of its own,
+# and callers ask ``isinstance(forge, Extra)``, falling back to ``Forge`` when a forge lacks it.
+# Which adapter offers which: docs/forges.md ("Optional extras").
 
 
 @runtime_checkable
@@ -135,6 +123,46 @@ class BlobLister(Protocol):
     def list_blobs(self, repo: str, ref: str) -> dict[str, Blob]:
         """path → blob of every file (blobs only, recursive) at ``ref``."""
         ...
+
+
+@runtime_checkable
+class ChangedFiles(Protocol):
+    """Optional extra (GitHub, local): which paths differ between two commits, in one call."""
+
+    def changed_files(self, repo: str, base: str, head: str) -> list[str]:
+        """Paths whose content differs between commits ``base`` and ``head``."""
+        ...
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Optional extra (GitHub, local): ``branch_head`` and ``find_pr`` in one request."""
+
+    def observe(
+        self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
+    ) -> tuple[str | None, PullRequest | None]:
+        """(sha of ``base_branch`` or None, the bot's open PR from ``head_branch`` or None)."""
+        ...
+
+
+@runtime_checkable
+class TeamDirectory(Protocol):
+    """Optional extra (GitHub, GitLab, local): team membership for chat-ops rules that name teams.
+
+    GitHub: ``org/slug`` or a bare slug of the repo owner's org (needs the App's "Members: read"
+    org permission; a pending invitation is not membership); GitLab: a group path (inherited
+    membership counts); local: the forge's ``teams`` map. Without it, team rules never match."""
+
+    def team_member(self, repo: str, team: str, user: str) -> bool:
+        """Is ``user`` an active member of ``team``? An unknown team is False, not an error."""
+        ...
+
+
+@runtime_checkable
+class InstallationAware(Protocol):
+    """Optional extra (GitHub Apps): drop clients and tokens an ``installation`` event made stale."""
+
+    def forget_installation(self, installation_id: int, repos: Sequence[str] = ()) -> None: ...
 
 
 @runtime_checkable

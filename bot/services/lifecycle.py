@@ -30,7 +30,7 @@ from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
 from bot.core.manifests.model import Change
 from bot.core.marker import Marker, marker_prefix, marker_problem, parse_marker, replace_marker, versions_of
-from bot.core.ports import CommitInfo, FileChange, Forge, PrUpdate, PullRequest
+from bot.core.ports import ChangedFiles, CommitInfo, FileChange, Forge, Observer, PrUpdate, PullRequest
 from bot.core.pr_options import PrOptions
 from bot.core.render import (
     DEFAULT_PREFIX,
@@ -176,9 +176,8 @@ def _observe(
 ) -> tuple[str | None, PullRequest | None, bool]:
     """Base head and (in PR mode, when the forge can read both at once) the bot's open PR.
     The third value says whether the PR was looked up."""
-    observe = getattr(forge, "observe", None)
-    if not push_mode and observe is not None:
-        base_sha, pr = observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
+    if not push_mode and isinstance(forge, Observer):
+        base_sha, pr = forge.observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
         return base_sha, pr, True
     return forge.branch_head(first.repo, first.base_branch), None, False
 
@@ -369,7 +368,8 @@ def _carry(
     not change meanwhile. Returns (kept path → content at head, dropped descriptions)."""
     candidates = set(carried)
     dropped: list[str] = []
-    changed_files = getattr(ctx.forge, "changed_files", None)
+    forge = ctx.forge
+    changed_files = forge.changed_files if isinstance(forge, ChangedFiles) else None
     if foreign:
         if changed_files is None:
             dropped += [f"commit {c.sha[:12]}" for c in foreign]

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.core.ports import Forge
+from bot.core.ports import BatchReader, Forge
 from bot.errors import NotFound
 
 
 def read_many(forge: Forge, repo: str, paths: Sequence[str], ref: str) -> dict[str, bytes | None]:
     """path → bytes, or None when the path does not exist at ``ref``; every path is a key.
 
-    One ``read_files`` call when the forge has that optional extra (GitHub, local git), else one
+    One ``read_files`` call when the forge is a ``BatchReader`` (GitHub, local git), else one
     ``read_file`` per path (GitLab).
     """
     wanted = list(dict.fromkeys(paths))
     if not wanted:
         return {}
-    batch = getattr(forge, "read_files", None)
-    if batch is not None:
-        found = batch(repo, wanted, ref)
+    if isinstance(forge, BatchReader):
+        found = forge.read_files(repo, wanted, ref)
         return {path: found.get(path) for path in wanted}
     out: dict[str, bytes | None] = {}
     for path in wanted:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from bot.core.chatops.authz import Actor, Decision, authorize, is_read_only
 from bot.core.chatops.commands import Command, CommandKind
 from bot.core.keys import GroupKey
-from bot.core.ports import Permission
+from bot.core.ports import Permission, TeamDirectory
 from bot.errors import NotFound
 from bot.services.chatops.context import ChatopsDeps, Context, environment, group_key
 from bot.services.chatops.versions import plan_promotion
@@ -93,16 +93,16 @@ def permission(deps: ChatopsDeps, repo: str, user: str) -> Permission:
 
 
 def membership(deps: ChatopsDeps, repo: str, user: str) -> Callable[[str], bool] | None:
-    """``team -> bool`` for ``user`` through the forge's optional ``team_member`` extra (None when
+    """``team -> bool`` for ``user`` through the forge's optional ``TeamDirectory`` extra (None when
     the forge has none: team rules then never match), each team asked once."""
-    lookup = getattr(deps.forge, "team_member", None)
-    if lookup is None:
+    forge = deps.forge
+    if not isinstance(forge, TeamDirectory):
         return None
     answers: dict[str, bool] = {}
 
     def is_member(team: str) -> bool:
         if team not in answers:
-            answers[team] = bool(lookup(repo, team, user))
+            answers[team] = bool(forge.team_member(repo, team, user))
         return answers[team]
 
     return is_member
