@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
 
-from bot.core.chatops.authz import Policy
 from bot.core.config.model import Config
-from bot.core.events import Delivery
-from bot.core.intents import OrderingKey, Origin, PlanResult, UpdateIntent
-from bot.core.keys import GroupKey
-from bot.core.planning import plan_for_environment, reach
 from bot.core.ports import Forge, InstallationAware, Registry
-from bot.core.pr_options import PrOptions
-from bot.errors import BotError, ConfigError, Transient
+from bot.errors import BotError, ConfigError
 from bot.forges.factory import build_app_hook_deliveries, build_forge
 from bot.forges.github.hook_deliveries import AppHookDeliveries
 from bot.forges.gitlab.adapter import GitLabForge as GitLabClient
@@ -36,20 +30,19 @@ from bot.jobs.dispatch import AutoMergeWish, Dispatch
 from bot.jobs.engine import Engine
 from bot.jobs.leader import Leader, Sources, Task
 from bot.registry import RegistryClient
-from bot.services.chatops.context import ChatopsDeps, Planner
-from bot.services.config_reload import after_reload
-from bot.services.config_source import ConfigSource, Reload, forge_options
+from bot.services.chatops.wiring import ChatopsWiring, CommandQueue
+from bot.services.config_reload import ConfigReloads
+from bot.services.config_source import ConfigSource, forge_options
 from bot.services.events import EventPipeline
 from bot.services.poll_schedule import PollSchedule
-from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
-from bot.services.registry_gate import GateOutcome, RegistryGate, settle
+from bot.services.reconcile import ReconcileDeps
+from bot.services.registry_gate import Admission, RegistryGate
 from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
 from bot.store.due import DueSet
 from bot.store.intents import IntentStore
-from bot.store.locks import RepoLock
 from bot.store.polls import PollStore
 from bot.store.scans import ScanStore
 from bot.store.waiting import WaitingStore
@@ -93,9 +86,9 @@ class Container:
     def pipeline(self) -> EventPipeline:
         return EventPipeline(
             self.intents,
-            self.config_for,
+            self.config_source.for_deliveries,
             self.settings.bot_login,
-            admit=self.admit,
+            admit=self.admission,
             installation_changed=self.installation_changed,
         )
 
@@ -114,7 +107,7 @@ class Container:
             clock=self.clock,
             name=name,
         )
-        return Engine(consumer, leader, before_batch=self.refresh_config)
+        return Engine(consumer, leader, before_batch=self.config_reloads.refresh)
 
     @cached_property
     def poll_schedule(self) -> PollSchedule:
@@ -141,32 +134,23 @@ class Container:
 
     @property
     def config(self) -> Config:
-        """The routing config in use (loaded on first use; ``refresh_config`` takes a new file)."""
+        """The routing config in use (loaded on first use; ``config_reloads`` takes a new file)."""
         return self.config_source.current()
 
-    def refresh_config(self, *, force: bool = False) -> Reload | None:
-        """Take a changed routing config file, validated first (a worker calls this at every job
-        start, and with ``force`` on SIGHUP); a refused one leaves the config in use as it is.
-        Forge clients whose definition changed are built again on next use."""
-        if self.settings.config_path is None:
-            return None
-        reload = self.config_source.refresh(force=force)
-        if reload.outcome == "loaded":
-            self._forget_changed_forges(reload.previous, reload.config)
-        if reload.outcome != "unchanged":
-            try:
-                after_reload(
-                    reload,
-                    state=self.config_state,
-                    intents=self.intents,
-                    request_reconcile=self.dispatch.request_reconcile,
-                    now=self.clock(),
-                )
-            except (BotError, redis.RedisError) as exc:  # the reload stands; the record waits
-                log.warning("could not record the routing config reload: %s", exc)
-        return reload
+    @cached_property
+    def config_reloads(self) -> ConfigReloads:
+        return ConfigReloads(
+            self.config_source,
+            self.config_state,
+            self.intents,
+            self.dispatch.request_reconcile,
+            self.clock,
+            on_loaded=self._forget_changed_forges,
+            enabled=self.settings.config_path is not None,
+        )
 
     def _forget_changed_forges(self, old: Config | None, new: Config | None) -> None:
+        """Forge clients whose definition changed are built again on next use."""
         if old is None or new is None:
             return
         for name in list(self.forges):
@@ -174,15 +158,6 @@ class Container:
             after = next((f for f in new.forges if f.name == name), None)
             if before is not None and before != after:
                 self.forges.pop(name, None)
-
-    def config_for(self, deliveries: Iterable[Delivery]) -> Config:
-        """The config to plan ``deliveries`` with: the central one, with the own file of every
-        manifest repo their events reach applied (read at each base branch head)."""
-        config = self.config
-        if config.repo_files is None:
-            return config
-        where = {ref for delivery in deliveries for event in delivery.events for ref in reach(event, config)}
-        return self.config_source.for_targets(where)
 
     def config_or_none(self) -> Config | None:
         """The routing config, or None when there is none (tests that preset forges)."""
@@ -284,16 +259,10 @@ class Container:
         wait, retry = s.registry_wait_s, s.registry_retry_s
         return RegistryGate(self.registry, self.waiting, wait_s=wait, retry_s=retry, clock=self.clock)
 
-    def admit(self, intents: list[UpdateIntent]) -> tuple[list[UpdateIntent], list[str]]:
-        """The event path's registry gate (``bot.services.events.Admit``): the intents its
-        registry confirmed, and the groups whose waiting versions changed."""
-        outcome = self.registry_gate.admit(intents)
-        return outcome.ready, self.settle(outcome)
-
-    def settle(self, outcome: GateOutcome) -> list[str]:
-        """Record the gate's failures and refresh groups whose waiting changed (their retries are
-        due in the waiting store, which the leader watches)."""
-        return settle(self.reconcile_deps, outcome)
+    @cached_property
+    def admission(self) -> Admission:
+        """The event path's registry gate, recording what it could not admit."""
+        return Admission(self.registry_gate, self.reconcile_deps)
 
     # --- reconcile and chat-ops ------------------------------------------------------------------------
     @cached_property
@@ -306,68 +275,21 @@ class Container:
         """Discovery's scans: kept in this process and shared with every worker through Redis."""
         return ScanCache(store=ScanStore(self.redis, self.settings, version=scanner_version()))
 
-    def repo_lock(self, forge_name: str, repo: str) -> RepoLock:
-        return repo_lock(self.reconcile_deps, forge_name, repo)
-
-    def chatops_enabled(self) -> bool:
-        config = self.config_or_none()
-        return config is None or config.chatops.enabled
-
-    def chatops(self, forge_name: str, lock: RepoLock) -> ChatopsDeps:
-        """What the command handlers of one comment need; ``lock`` is the repo lock the command
-        job holds while they run (their reconciles run under it). KeyError: unknown forge."""
-        config = self.config_or_none()
-        forge = self.forge(forge_name)
+    @cached_property
+    def chatops(self) -> ChatopsWiring:
+        """What the command handlers of each comment get (``for_comment``)."""
         dispatch = self.dispatch
-        bot = config.bot if config is not None else None
-
-        def reconcile(group_key: str, *, force: bool = False, recreate: bool = False) -> None:
-            try:
-                reconcile_locked(self.reconcile_deps, group_key, force=force, recreate=recreate, lock=lock)
-            except Transient:
-                dispatch.request_reconcile(group_key)  # the reconcile job retries with backoff
-                raise
-
-        auto_merge_later = None
-        if forge.info.kind == "gitlab":  # a merge must wait for the head's pipeline there
-
-            def auto_merge_later(repo: str, number: int, method: str) -> None:
-                dispatch.auto_merge_later(AutoMergeWish(forge_name, repo, number, method))
-
-        return ChatopsDeps(
-            forge=forge,
-            forge_name=forge_name,
-            groups=self.intents.groups,
-            intents=self.intents,
-            reconcile=reconcile,
-            policy=Policy.from_chatops(config.chatops) if config is not None else Policy(),
-            prefix=(bot.command_prefix if bot and bot.command_prefix else self.settings.command_prefix),
-            bot_login=(bot.login if bot and bot.login else self.settings.bot_login),
-            chain_for=config.promotion_chain if config is not None else (lambda _n: ()),
-            plan_for=_planner(config),
-            enqueue_reconcile=dispatch.request_reconcile,
-            queue_state=dispatch.reconcile_state,
-            environment_of=lambda group_key: (
-                config.environment_of(GroupKey.parse(group_key)) if config is not None else None
+        queue = CommandQueue(
+            request_reconcile=dispatch.request_reconcile,
+            reconcile_state=dispatch.reconcile_state,
+            auto_merge_later=lambda forge, repo, number, method: dispatch.auto_merge_later(
+                AutoMergeWish(forge, repo, number, method)
             ),
-            branches_of=lambda group_key: (
-                config.branches_of(GroupKey.parse(group_key)) if config is not None else ()
-            ),
-            pr_options=self._pr_options(config),
-            schedule_auto_merge=auto_merge_later,
-            cancel_auto_merge=lambda repo, number: dispatch.cancel_auto_merge(forge_name, repo, number),
+            cancel_auto_merge=dispatch.cancel_auto_merge,
         )
-
-    def _pr_options(self, config: Config | None) -> Callable[[str], PrOptions]:
-        """A group's PR settings in the config now, for the images it holds."""
-
-        def options(group_key: str) -> PrOptions:
-            if config is None:
-                return PrOptions()
-            images = sorted({i.image for i in self.intents.snapshot(group_key).active.values()})
-            return config.pr_for_group(GroupKey.parse(group_key), images)
-
-        return options
+        s = self.settings
+        config, forge = self.config_or_none, self.forge
+        return ChatopsWiring(s.command_prefix, s.bot_login, config, forge, self.reconcile_deps, queue)
 
 
 def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> RegistryClient:
@@ -381,31 +303,3 @@ def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -
         max_tags=settings.registry_max_tags,
         clock=clock,
     )
-
-
-def _planner(config: Config | None) -> Planner:
-    """``plan_for_environment`` bound to the config, for promote and rollback."""
-
-    def plan_for(
-        image: str,
-        tag: str | None,
-        digest: str | None,
-        environment: str,
-        *,
-        rollback: bool,
-        ordering: tuple[str, OrderingKey] | None,
-    ) -> PlanResult:
-        if config is None:
-            return PlanResult()
-        return plan_for_environment(
-            config,
-            image,
-            tag,
-            digest,
-            environment,
-            origin=Origin(source="chatops"),
-            rollback=rollback,
-            ordering=ordering,
-        )
-
-    return plan_for

@@ -1,7 +1,7 @@
 """``manifest-bot worker``: rq's worker on the bot's job queue (``bot.jobs.worker``) and, in a
 second thread, the engine that consumes deliveries and leads the periodic work
 (``bot.jobs.engine``), each on its own composition. It takes a changed routing config before each
-job and batch, and at once on SIGHUP (``Container.refresh_config``). SIGTERM: the engine stops
+job and batch, and at once on SIGHUP (``Container.config_reloads``). SIGTERM: the engine stops
 after its batch and the job in hand finishes or is interrupted within ``SHUTDOWN_GRACE_S``; what
 was interrupted is handed back (``bot.jobs.worker``).
 """
@@ -36,7 +36,7 @@ def _load(path: str) -> Callable[..., Any]:
 
 def warm(container: Container) -> None:
     """Load the config and build the forges once, before the first job."""
-    container.refresh_config()
+    container.config_reloads.refresh()
     for forge in container.config.forges:
         container.forge(forge.name)
 
@@ -49,7 +49,10 @@ def reload_on_sighup(*containers: Container) -> None:
     def handler(_signum: int, _frame: object) -> None:
         for container in containers:
             threading.Thread(
-                target=container.refresh_config, kwargs={"force": True}, name="config-reload", daemon=True
+                target=container.config_reloads.refresh,
+                kwargs={"force": True},
+                name="config-reload",
+                daemon=True,
             ).start()
 
     signal.signal(signal.SIGHUP, handler)

@@ -29,6 +29,7 @@ from bot.core.events import PrComment, event_from_dict
 from bot.jobs import runtime
 from bot.jobs.dispatch import COMMAND_WAITER, PendingCommand, command_token
 from bot.services.chatops.runner import acknowledge, parse, run_comment
+from bot.services.reconcile import repo_lock
 from bot.store.locks import turn
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def handle_command(
     token: str | None = None,
 ) -> dict[str, Any]:
     container = runtime.current()
-    container.refresh_config()
+    container.config_reloads.refresh()
     dispatch = container.dispatch
     comment = event_from_dict(event)
     if not isinstance(comment, PrComment):
@@ -49,15 +50,15 @@ def handle_command(
     once = command_token(comment)
     command = PendingCommand(comment, delivery_id, first_seen, token or once)
     forge_name = container.forge_name_for(comment.forge, comment.repo)
-    lock = container.repo_lock(forge_name, comment.repo)
+    lock = repo_lock(container.reconcile_deps, forge_name, comment.repo)
     try:
-        cdeps = container.chatops(forge_name, lock)
+        cdeps = container.chatops.for_comment(forge_name, lock)
     except KeyError as exc:  # a forge the routing config does not know: not ours to answer
         log.warning("comment on %s/%s ignored: %s", comment.forge, comment.repo, exc)
         dispatch.drop_pending(command.token)
         return {"comment": comment.comment_id, "commands": 0, "ignored": str(exc)}
     parsed = parse(cdeps, comment)
-    if not container.chatops_enabled():
+    if not container.chatops.enabled():
         dispatch.drop_pending(command.token)
         return {"comment": comment.comment_id, "commands": 0, "ignored": "chat-ops is disabled in the config"}
     if not parsed.items:

@@ -43,7 +43,7 @@ def _resolve(path: str) -> Callable[[], dict[str, Any]]:
 
 def run_task(name: str) -> dict[str, Any]:
     container = runtime.current()
-    container.refresh_config()
+    container.config_reloads.refresh()
     task = next((t for t in container.periodic_tasks() if t.name == name), None)
     if task is None:
         return {"job": name, "skipped": "no such periodic task"}

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def reconcile_group(group_key: str, force: bool = False, recreate: bool = False) -> dict[str, Any]:
     container = runtime.current()
-    container.refresh_config()
+    container.config_reloads.refresh()
     dispatch = container.dispatch
     started = container.clock()
     try:

@@ -20,10 +20,10 @@ from bot.services.poll import poll_images as poll_batch
 
 def retry_waiting(group_key: str) -> dict[str, Any]:
     container = runtime.current()
-    container.refresh_config()
+    container.config_reloads.refresh()
     outcome = container.registry_gate.retry(group_key)
     _, dirty = container.intents.merge_dirty(outcome.ready)
-    groups = set(dirty) | set(container.settle(outcome))
+    groups = set(dirty) | set(container.admission.settle(outcome))
     for group in sorted(groups):
         container.dispatch.request_reconcile(group)
     return {
@@ -37,7 +37,7 @@ def retry_waiting(group_key: str) -> dict[str, Any]:
 
 def poll_images(images: list[str]) -> dict[str, Any]:
     container = runtime.current()
-    container.refresh_config()
+    container.config_reloads.refresh()
     batch = poll_batch(
         images,
         config=container.config,
@@ -47,6 +47,6 @@ def poll_images(images: list[str]) -> dict[str, Any]:
         polls=container.polls,
         now=container.clock(),
     )
-    for group in sorted(set(batch.groups) | set(container.settle(batch.gate()))):
+    for group in sorted(set(batch.groups) | set(container.admission.settle(batch.gate()))):
         container.dispatch.request_reconcile(group)
     return batch.counts()

@@ -8,15 +8,54 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
 
 from bot.core.config import Config
 from bot.core.keys import GroupKey
+from bot.errors import BotError
 from bot.metrics import CONFIG_REFUSED, CONFIG_RELOADS
-from bot.services.config_source import Reload
+from bot.services.config_source import ConfigSource, Reload
 from bot.store.config_state import ConfigStateStore
 from bot.store.intents import IntentStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConfigReloads:
+    """Takes a changed routing config file, validated first (a worker calls ``refresh`` at every
+    job start, and with ``force`` on SIGHUP); a refused one leaves the config in use as it is."""
+
+    source: ConfigSource
+    state: ConfigStateStore
+    intents: IntentStore
+    request_reconcile: Callable[[str], object]
+    clock: Callable[[], float]
+    #: (previous, new) after a file was loaded: the forge clients whose definition changed go
+    on_loaded: Callable[[Config | None, Config | None], None]
+    #: False without a config file (tests that preset forges): nothing to reload
+    enabled: bool = True
+
+    def refresh(self, *, force: bool = False) -> Reload | None:
+        if not self.enabled:
+            return None
+        reload = self.source.refresh(force=force)
+        if reload.outcome == "loaded":
+            self.on_loaded(reload.previous, reload.config)
+        if reload.outcome != "unchanged":
+            try:
+                after_reload(
+                    reload,
+                    state=self.state,
+                    intents=self.intents,
+                    request_reconcile=self.request_reconcile,
+                    now=self.clock(),
+                )
+            except (BotError, redis.RedisError) as exc:  # the reload stands; the record waits
+                log.warning("could not record the routing config reload: %s", exc)
+        return reload
 
 
 def after_reload(

@@ -39,7 +39,9 @@ from bot.core.config import (
     load_config,
     read_repo_file,
 )
+from bot.core.events import Delivery
 from bot.core.keys import GroupKey
+from bot.core.planning import reach
 from bot.core.ports import Forge
 from bot.core.pr_options import PrOptions
 from bot.errors import BotError, ConfigError, NotFound, SettingsError
@@ -345,6 +347,15 @@ class ConfigSource:
             if patch is not None:
                 config = apply_repo_patch(config, patch, forge=ref[0], repo=ref[1], branch=ref[2])
         return config
+
+    def for_deliveries(self, deliveries: Iterable[Delivery]) -> Config:
+        """The config to plan ``deliveries`` with: the central one, with the own file of every
+        manifest repo their events reach applied (read at each base branch head)."""
+        config = self.current()
+        if config.repo_files is None:
+            return config
+        where = {ref for delivery in deliveries for event in delivery.events for ref in reach(event, config)}
+        return self.for_targets(where)
 
     def _head_patch(self, ref: RepoRef) -> RepoPatch | None:
         forge_name, repo, branch = ref

@@ -269,3 +269,20 @@ def settle(deps: ReconcileDeps, outcome: GateOutcome) -> list[str]:
     for group_key in sorted(outcome.changed):
         deps.intents.bump(group_key)
     return sorted(outcome.changed)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The event path's registry gate (``bot.services.events.Admit``): the intents the registry
+    confirmed now, and the groups whose waiting versions changed (failures recorded on their
+    groups; their retries are due in the waiting store, which the leader watches)."""
+
+    gate: RegistryGate
+    deps: ReconcileDeps
+
+    def __call__(self, intents: list[UpdateIntent]) -> tuple[list[UpdateIntent], list[str]]:
+        outcome = self.gate.admit(intents)
+        return outcome.ready, self.settle(outcome)
+
+    def settle(self, outcome: GateOutcome) -> list[str]:
+        return settle(self.deps, outcome)

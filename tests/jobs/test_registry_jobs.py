@@ -89,7 +89,7 @@ def test_a_version_waiting_for_its_push_is_retried_then_merged_and_reconciled(
     c = build(routing_text(image), registry_retry_s=3)
     leader = c.engine("w").leader
 
-    ready, changed = c.admit(intents_for(c, image, "1.2.0"))  # what the consumer does
+    ready, changed = c.admission(intents_for(c, image, "1.2.0"))  # what the consumer does
 
     assert ready == [] and changed == [DEV]
     assert c.intents.dirty(DEV)  # its PR body or status will say what it waits for
@@ -116,7 +116,7 @@ def test_a_retry_lost_with_its_worker_is_asked_for_again(
     image = local_registry.image("acme/app")
     c = build(routing_text(image), registry_retry_s=3)
     leader = c.engine("w").leader
-    c.admit(intents_for(c, image, "1.2.0"))
+    c.admission(intents_for(c, image, "1.2.0"))
     local_registry.push("acme/app", "1.2.0")
     c.clock.now = NOW + 3  # type: ignore[attr-defined]
     leader.tick()
@@ -166,7 +166,7 @@ def test_the_leader_takes_a_new_config_s_polls_at_its_next_tick_in_batches(
     assert leader.tick()["polls"] == len(images)  # type: ignore[index]
 
     c.settings.config_path.write_text(fleet([*images[:10], "ghcr.io/acme/new"]))  # type: ignore[union-attr]
-    c.refresh_config(force=True)  # what a worker does before each batch (a stat, then the new file)
+    c.config_reloads.refresh(force=True)  # what a worker does before each batch (a stat, then the new file)
     c.clock.now = NOW + 61  # type: ignore[attr-defined]
     assert leader.tick()["polls"] == 1  # type: ignore[index]  # the new image, at once
     assert sorted(c.polls.schedule()) == sorted([*images[:10], "ghcr.io/acme/new"])

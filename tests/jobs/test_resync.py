@@ -16,7 +16,7 @@ from bot.deps import Container
 from bot.jobs import runtime
 from bot.jobs.resync import resync
 from bot.services.events import apply_delivery
-from bot.services.reconcile import reconcile
+from bot.services.reconcile import reconcile, repo_lock
 from bot.settings import Settings
 from bot.store.recovery import RecoveryStore
 from tests.integration.world import REPO, World, git, image_name, make_world, tags_at
@@ -106,7 +106,7 @@ def test_a_dirty_group_nothing_asks_for_gets_its_safety_net_and_busy_repos_are_s
     container: Container,
 ) -> None:
     push(container, "1.2.0")  # dirty, and never requested (its request was lost)
-    lock = container.repo_lock("local", REPO)
+    lock = repo_lock(container.reconcile_deps, "local", REPO)
     assert lock.acquire(heartbeat=False)  # someone is reconciling the repo right now
     try:
         result = resync()

@@ -14,6 +14,7 @@ from bot.deps import Container
 from bot.jobs import runtime
 from bot.jobs import sweep as sweep_module
 from bot.jobs.sweep import sweep
+from bot.services.reconcile import repo_lock
 from bot.settings import Settings
 from bot.store.deliveries import Outcome
 from bot.store.stream import GROUP
@@ -86,11 +87,11 @@ def test_consumers_gone_with_nothing_pending_are_forgotten(
 
 
 def test_a_lock_held_past_any_job_is_freed_and_its_waiters_woken(container: Container) -> None:
-    lock = container.repo_lock("local", "shop-manifests")
+    lock = repo_lock(container.reconcile_deps, "local", "shop-manifests")
     held_since_ms = int((container.clock() - 3600) * 1000)
     container.redis.set(lock.key, f"stuck@{held_since_ms}", px=60_000)  # its heartbeat keeps it alive
     lock.add_waiter(GROUP_KEY)
-    young = container.repo_lock("local", "other")
+    young = repo_lock(container.reconcile_deps, "local", "other")
     assert young.acquire(heartbeat=False)  # held a moment ago: left alone
 
     assert sweep()["locks_freed"] == 1

@@ -27,7 +27,7 @@ def world(tmp_path: Path, settings: Settings) -> Iterator[ChatWorld]:
 
 def deps(world: ChatWorld) -> ChatopsDeps:
     lock = lock_for(world.container.reconcile_deps, world.group_key("dev"))
-    return world.container.chatops(world.forge_name, lock)
+    return world.container.chatops.for_comment(world.forge_name, lock)
 
 
 def bot_pr(world: ChatWorld, branch: str, group_key: str, *, base: str = "main") -> PullRequest:

@@ -67,7 +67,7 @@ def test_a_waiting_version_shows_on_the_pr_and_the_status_page_then_is_given_up_
     assert tags_at(world, "manifest-bot/dev/dev", "dev") == {0: "1.2.0", 1: "1.0.0"}
 
     planned = plan(ImagePushed(image_name(1), "1.5.0", None, "generic"), c.config).intents
-    ready, changed = c.admit([dataclasses.replace(i, verify=True) for i in planned])
+    ready, changed = c.admission([dataclasses.replace(i, verify=True) for i in planned])
     assert ready == [] and changed == [DEV]
     report = reconcile(c.reconcile_deps, DEV)
 
@@ -85,7 +85,7 @@ def test_a_waiting_version_shows_on_the_pr_and_the_status_page_then_is_given_up_
     c.clock.now = NOW + 600  # type: ignore[attr-defined]
     outcome = c.registry_gate.retry(DEV)
     assert len(outcome.failures) == 1
-    c.settle(outcome)
+    c.admission.settle(outcome)
     reconcile(c.reconcile_deps, DEV)
 
     body = pr_body(world)

@@ -71,7 +71,7 @@ def test_a_failed_deliverys_reason_is_stored_redacted(
 
     monkeypatch.setattr(events, "apply_deliveries", fails)
     # never read: planning fails first
-    monkeypatch.setattr(container, "config_for", lambda _deliveries: object())
+    monkeypatch.setattr(container.config_source, "for_deliveries", lambda _deliveries: object())
     consume(container)
     record = store.record("d-fails")
     assert record is not None and record.status == "failed"
