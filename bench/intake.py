@@ -5,7 +5,7 @@ real app (``bot.app:create_app()`` on the local Redis under a throw-away key pre
 a bare Flask endpoint that only reads the body and answers 202. Each is driven for a fixed time by
 16 concurrent connections (asyncio clients in ``--client-procs`` processes) sending signed GitHub
 ``workflow_run`` deliveries, each with a unique ``X-GitHub-Delivery``. Prints requests/s, p50 and
-p99 latency for both, and how many deliveries the app queued and recorded. The last line is JSON:
+p99 latency for both, and how many deliveries the app streamed and recorded. The last line is JSON:
 ``app_rps, bare_rps, ratio, app_p50_ms, app_p99_ms`` (+ details). A server that does not answer, or
 accepts no delivery, ends the run with exit status 1, its name and the end of its log: a ratio of
 nothing is no measurement. Redis: the tests' own (``bench/_redis.py``).
@@ -270,9 +270,11 @@ def main() -> None:
             )
             if not r["ok"]:  # a ratio of nothing is no measurement
                 server.fail(f"accepted no delivery (statuses {r['statuses']}; 0 = no HTTP answer)")
-        queued = conn.llen(f"rq:queue:{prefix}-events")
+        queued = conn.xlen(f"{prefix}:deliveries:stream")
         delivered = conn.zcard(f"{prefix}:deliveries:recent")
-        print(f"jobs queued by the app: {queued} (recent deliveries recorded: {delivered}, capped at 1000)")
+        print(f"deliveries on the stream: {queued} (records kept: {delivered}, at most delivery_keep)")
+        if not queued:  # answered 202 but streamed nothing: no measurement of intake
+            raise SystemExit("the app answered but put no delivery on the stream")
     finally:
         for server in servers:
             server.stop()
@@ -289,7 +291,7 @@ def main() -> None:
                 "app_p99_ms": round(app["p99_ms"], 2),
                 "bare_p50_ms": round(bare["p50_ms"], 2),
                 "bare_p99_ms": round(bare["p99_ms"], 2),
-                "app_jobs_queued": queued,
+                "app_deliveries_streamed": queued,
                 "workers": workers,
                 "concurrency": args.concurrency,
                 "payload_bytes": len(body),

@@ -47,7 +47,9 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
         what = redact(exc.message) if isinstance(exc, BotError) else type(exc).__name__
         log.info("transient error on %s (%s); again in %.0f s", group_key, what, delay)
         return {"group": group_key, "transient": type(exc).__name__, "retry_in_s": round(delay, 1)}
-    if not report.deferred:
+    if report.deferred:  # nothing done: the holder's release hands the group back (a new job)
+        dispatch.clear_marker(group_key)
+    else:
         mark_reconciled(container.redis, container.settings, group_key)  # resolves its failed jobs
         if container.intents.dirty(group_key):
             dispatch.request_reconcile(group_key)  # still moving after MAX_ROUNDS

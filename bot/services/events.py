@@ -37,8 +37,8 @@ from bot.store.intents import IntentStore
 log = logging.getLogger(__name__)
 
 Planner = Callable[..., PlanResult]
-#: the registry gate (``bot.services.registry_gate.Admission``): the intents to merge now, and the groups whose
-#: waiting versions changed (their PR body and status show it)
+#: the registry gate (``bot.services.registry_gate.Admission``): the intents to merge now, and the
+#: groups whose waiting versions changed (their PR body and status show it)
 Admit = Callable[[list[UpdateIntent]], tuple[list[UpdateIntent], list[str]]]
 
 

@@ -187,8 +187,11 @@ def turn(lock: RepoLock, waiter: str, wake: Callable[[list[str]], None]) -> Iter
     """Take ``lock`` or queue behind it as ``waiter``; yields whether we hold it.
 
     The waiter is registered *before* trying, so a release between the two still hands it back.
-    Held: on exit (also on an exception) the lock is released and ``wake`` gets every other waiter
-    handed back. Not held: nothing to release; the holder's release will hand ``waiter`` back."""
+    Held: on exit (also on an exception) the lock is released and ``wake`` gets every waiter
+    handed back — the holder's own name too, when another job of the same group queued behind
+    it meanwhile (that job did nothing, and what it was queued for may have arrived after the
+    holder read its intents). Not held: nothing to release; the holder's release will hand
+    ``waiter`` back."""
     lock.add_waiter(waiter)
     if not lock.acquire():
         yield False
@@ -197,4 +200,4 @@ def turn(lock: RepoLock, waiter: str, wake: Callable[[list[str]], None]) -> Iter
         lock.remove_waiter(waiter)
         yield True
     finally:
-        wake([w for w in lock.release() if w != waiter])
+        wake(lock.release())

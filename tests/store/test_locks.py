@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from bot.settings import Settings
-from bot.store.locks import LockHeld, RepoLock
+from bot.store.locks import LockHeld, RepoLock, turn
 
 
 def wait_for(predicate, timeout: float = 5.0) -> bool:
@@ -77,3 +77,19 @@ def test_release_hands_back_waiters_once(redis_conn: redis.Redis, settings: Sett
     assert holder.release() == ["group-b", "group-c"]
     assert redis_conn.scard(holder.waiters_key) == 0
     assert waiter.held_ms() == 0
+
+
+def test_a_job_of_the_holders_own_group_queued_behind_it_is_handed_back(
+    redis_conn: redis.Redis, settings: Settings
+) -> None:
+    """A second reconcile of the same group arrives while the first holds the lock: it defers, and
+    the first's release must wake the group again (what it was queued for may have come after the
+    holder read its intents). Dropping the holder's own name here left the work to the 10 s
+    safety net."""
+    key = settings.key("lock", "r")
+    woken: list[list[str]] = []
+    with turn(RepoLock(redis_conn, key, timeout_s=5), "group-a", woken.append) as held:
+        assert held
+        with turn(RepoLock(redis_conn, key, timeout_s=5), "group-a", woken.append) as second:
+            assert not second
+    assert woken == [["group-a"]]
