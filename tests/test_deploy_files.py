@@ -143,6 +143,8 @@ def test_dockerfile_is_slim_non_root_and_serves_web_by_default() -> None:
     assert users[-1].split(":")[0].isdigit()  # numeric, so runAsNonRoot can check it
     cmd = re.search(r"^CMD (\[.*\])$", text, flags=re.M)
     assert cmd and json.loads(cmd[1]) == procfile_command("web")
+    # the versions the suite ran with: requirements.lock constrains what the image installs
+    assert "-c /tmp/constraints.txt ." in text and "requirements.lock" in text
     # no access log: registry tokens travel in the URL path
     assert "access-log" not in text
     # no secret baked into the image: only the config path is set through ENV

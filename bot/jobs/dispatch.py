@@ -62,6 +62,9 @@ MARKER_TTL_S = 30
 SAFETY_S = 10.0
 #: how long finished jobs and their results stay in Redis (rq deletes them after)
 RESULT_TTL_S = 60
+#: a finished reconcile is deleted at once: its outcome lives on the group (status page, PR), and
+#: at ~80 reconciles/s (bench/soak.py) a minute of finished jobs was 9,600 keys, most of Redis
+RECONCILE_RESULT_TTL_S = 0
 FAILURE_TTL_S = 24 * 3600
 
 
@@ -147,14 +150,22 @@ class Dispatch:
         self._attempts_key = settings.key("reconcile", "attempts")
         self._request = conn.register_script(_REQUEST)
 
-    def enqueue(self, func: str, kwargs: dict[str, Any], *, job_id: str, front: bool = False) -> None:
+    def enqueue(
+        self,
+        func: str,
+        kwargs: dict[str, Any],
+        *,
+        job_id: str,
+        front: bool = False,
+        result_ttl: int = RESULT_TTL_S,
+    ) -> None:
         """rq's public enqueue, with the bot's result and failure lifetimes."""
         self.queue.enqueue_call(
             func,
             kwargs=kwargs,
             job_id=job_id,
             at_front=front,
-            result_ttl=RESULT_TTL_S,
+            result_ttl=result_ttl,
             failure_ttl=FAILURE_TTL_S,
             description=job_id,
         )
@@ -192,7 +203,7 @@ class Dispatch:
             return None
         job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         kwargs = {"group_key": group_key, "force": force, "recreate": recreate}
-        self.enqueue(RECONCILE_FUNC, kwargs, job_id=job_id)
+        self.enqueue(RECONCILE_FUNC, kwargs, job_id=job_id, result_ttl=RECONCILE_RESULT_TTL_S)
         return job_id
 
     def reconciled(self, group_key: str, *, started_at: float) -> None:
