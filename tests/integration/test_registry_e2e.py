@@ -27,7 +27,7 @@ from bot.demo import payloads
 from bot.demo.runtime import web_server
 from bot.deps import Container
 from bot.forges.local.adapter import LocalGitForge
-from bot.jobs.worker import WORKER_TTL_S
+from bot.jobs.engine import TICK_S
 from bot.settings import Settings
 from tests.integration.world import Workers, git, wait_for, worker_env
 from tests.registry.fixtures import require_tools
@@ -37,8 +37,8 @@ pytestmark = pytest.mark.slow
 REPO = "deploy"
 FILE = "apps/app.yaml"
 SECRETS = {"distribution": "dist-token", "github": "gh-secret", "generic": "generic-secret"}
-#: an idle worker ticks the periodic jobs when its queue wait times out (rq: worker_ttl - 15 s)
-IDLE_TICK_S = WORKER_TTL_S - 15
+#: every worker's engine ticks the periodic leader this often (what is due is taken then)
+IDLE_TICK_S = TICK_S
 POLL_S = 2.0
 
 
