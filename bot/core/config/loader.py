@@ -94,6 +94,14 @@ def cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
         for k, env in enumerate(chain.environments):
             if env not in known_envs:
                 yield ("promotion", i, "environments", k), f"unknown environment {env!r}"
+    listed: dict[tuple[str, str], str] = {}
+    for name, env in config.environments.items():
+        for k, deployment in enumerate(env.deployments):
+            other = listed.setdefault(deployment.key, name)
+            if other != name or deployment.key in [d.key for d in env.deployments[:k]]:
+                tool, obj = deployment.key
+                msg = f"{tool} {obj!r} already deploys environment {other!r}"
+                yield ("environments", name, "deployments", k, tool), msg
     for env in config.chatops.environments:
         if env not in known_envs:
             yield ("chatops", "environments", env), f"unknown environment {env!r}"

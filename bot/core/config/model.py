@@ -473,12 +473,56 @@ class Rule(Model):
 
 
 # --- environments, promotion, chat-ops, repo files -----------------------------------------------
+_K8S_NAME = r"[a-z0-9]([-.a-z0-9]*[a-z0-9])?"
+_FLUX_OBJECT = re.compile(rf"^[A-Z][A-Za-z0-9]*/{_K8S_NAME}/{_K8S_NAME}$")
+_K8S_NAME_RE = re.compile(rf"^{_K8S_NAME}$")
+
+
+def _flux_object(value: str) -> str:
+    if not _FLUX_OBJECT.match(value):
+        raise ValueError(f"{value!r} is not Kind/namespace/name (Kustomization/flux-system/apps-dev)")
+    return value
+
+
+def _app_name(value: str) -> str:
+    if not _K8S_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not an Argo CD Application name (lower case, digits, '-', '.')")
+    return value
+
+
+#: a Flux object as its events name it: ``Kind/namespace/name``
+FluxObject = Annotated[str, AfterValidator(_flux_object)]
+AppName = Annotated[str, AfterValidator(_app_name)]
+
+
+class Deployment(Model):
+    """A cluster object that deploys the environment; its reports say what runs there."""
+
+    flux: FluxObject | None = None
+    """Kind/namespace/name of a Flux object (Kustomization/flux-system/apps-dev, HelmRelease/...)."""
+    argocd: AppName | None = None
+    """An Argo CD Application name."""
+
+    @model_validator(mode="after")
+    def _one_tool(self) -> Deployment:
+        if (self.flux is None) == (self.argocd is None):
+            raise ValueError("give flux or argocd (one per entry)")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(tool, object) as a report names them."""
+        return ("flux", self.flux) if self.flux is not None else ("argocd", self.argocd or "")
+
+
 class Environment(Model):
     pr: PrSettings = PrSettings()
     policy: Policy = Policy()
     promote_only: bool = False
     """Take no registry push or CI run directly: only chat-ops promote (from the stage before it
     in a promotion chain) and rollback change its targets."""
+    deployments: tuple[Deployment, ...] = ()
+    """Cluster objects whose Flux or Argo CD reports say what this environment runs."""
 
 
 class PromotionChain(Model):
@@ -569,6 +613,23 @@ class Config(Model):
     chatops: ChatOps = ChatOps()
     repo_files: RepoFiles | None = None
     """Read .manifest-bot.yaml from manifest repos; absent = never read."""
+
+    def deployed_environment(self, tool: str, obj: str) -> str | None:
+        """The environment whose ``deployments`` list the reported object (None: none does)."""
+        for name, env in self.environments.items():
+            if any(d.key == (tool, obj) for d in env.deployments):
+                return name
+        return None
+
+    def environment_groups(self, environment: str) -> tuple[GroupKey, ...]:
+        """Every update group whose targets are in ``environment``, sorted."""
+        keys = {
+            GroupKey(t.forge, t.repo, t.branch, t.group_name)
+            for r in self.rules
+            for t in r.targets
+            if t.environment == environment
+        }
+        return tuple(sorted(keys))
 
     def promote_only(self, environment: str | None) -> bool:
         env = self.environments.get(environment or "")
