@@ -72,4 +72,5 @@ def test_one_object_deploys_one_environment() -> None:
           deployments: [{argocd: shop}]
         """
     )
-    assert any("environments.prod.deployments[0].argocd" in p and "already deploys environment 'dev'" in p for p in found)
+    where = "environments.prod.deployments[0].argocd"
+    assert any(where in p and "already deploys environment 'dev'" in p for p in found), found
