@@ -47,6 +47,7 @@ from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
+from bot.store.deployments import DeploymentStore
 from bot.store.due import DueSet
 from bot.store.intents import IntentStore
 from bot.store.locks import RepoLock
@@ -97,6 +98,7 @@ class Container:
             self.settings.bot_login,
             admit=self.admit,
             installation_changed=self.installation_changed,
+            deployments=self.deployments,
         )
 
     def engine(self, name: str) -> Engine:
@@ -364,6 +366,17 @@ class Container:
             return config.pr_for_group(GroupKey.parse(group_key), images)
 
         return options
+
+    # --- deployment reports (Flux, Argo CD) ---------------------------------------------------------
+    @cached_property
+    def deployments(self) -> DeploymentStore:
+        return DeploymentStore(self.redis, self.settings)
+
+    def command_prefix(self) -> str:
+        """The chat-ops prefix the config or the settings give (a deployment comment names it)."""
+        config = self.config_or_none()
+        bot = config.bot if config is not None else None
+        return bot.command_prefix if bot and bot.command_prefix else self.settings.command_prefix
 
 
 def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> RegistryClient:

@@ -110,7 +110,7 @@ def next_state(environment: str, report: DeploymentReported, previous: EnvState 
     if previous is not None and older(report, previous.at):
         return None
     same = previous is not None and (previous.revision, previous.health) == (report.revision, report.health)
-    carried = previous.versions if previous is not None and previous.revision == report.revision else ()
+    carried = previous.versions if previous is not None else ()
     return EnvState(
         environment,
         report.tool,
@@ -126,8 +126,17 @@ def next_state(environment: str, report: DeploymentReported, previous: EnvState 
     )
 
 
+def _image_of(version: str) -> str:
+    """``registry:5000/shop/web`` of ``registry:5000/shop/web:1.2.0`` (or ``…@sha256:…``)."""
+    name = version.partition("@")[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name
+
+
 def with_versions(state: EnvState, versions: tuple[str, ...]) -> EnvState:
-    return replace(state, versions=tuple(dict.fromkeys((*state.versions, *versions))))
+    """The state carrying ``versions`` too: one per image, the later one winning."""
+    by_image = {_image_of(v): v for v in (*state.versions, *versions)}
+    return replace(state, versions=tuple(sorted(by_image.values())))
 
 
 # --- what a PR is told ---------------------------------------------------------------------------

@@ -145,6 +145,9 @@ class Consumer:
             self.dispatch.request_reconcile(group_key)
         for delivery in deliveries:
             self._queue_commands(delivery)
+        for environment, report in outcome.reports:
+            ref = next(d.id for d in deliveries if report in d.events)
+            self.dispatch.enqueue_deployment(environment, report, ref)
         done = [Outcome(r, tuple(o)) for r, o in zip(refs, outcome.per_delivery, strict=True)]
         self._record(done, entries)
         log_outcomes(deliveries, outcome.per_delivery)
