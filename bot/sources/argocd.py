@@ -66,6 +66,9 @@ def parse(headers: Headers, body: bytes) -> ParseResult:
         raise BadPayload(f"Argo CD notification: finishedAt {stamp!r} is not an ISO 8601 time") from None
     label = text(data, "revision")
     state, reason = health(sync, health_status, text(data, "phase"))
+    message = text(data, "message") or ""
+    if reason.startswith("Health"):  # the operation's message says how the sync went, not this
+        message = f"Application {app} is {health_status} (sync {sync})"
     event = DeploymentReported(
         tool=NAME,
         object=app,
@@ -73,7 +76,7 @@ def parse(headers: Headers, body: bytes) -> ParseResult:
         revision_label=label,
         health=state,
         reason=reason,
-        message=text(data, "message") or "",
+        message=message,
         at=at,
     )
     return ParseResult((event,), None)
