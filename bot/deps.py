@@ -41,6 +41,7 @@ from bot.services.config_reload import after_reload
 from bot.services.config_source import ConfigSource, Reload, forge_options
 from bot.services.events import EventPipeline
 from bot.services.poll_schedule import PollSchedule
+from bot.services.promotion import Promoter
 from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.services.registry_gate import GateOutcome, RegistryGate, settle
 from bot.services.scans import ScanCache, scanner_version
@@ -56,6 +57,9 @@ from bot.store.scans import ScanStore
 from bot.store.waiting import WaitingStore
 
 log = logging.getLogger(__name__)
+
+#: how often the leader promotes the chain steps whose wait is over (seconds)
+PROMOTE_EVERY_S = 5.0
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Container:
             Task("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
             Task("resync", "bot.jobs.resync.resync", s.resync_interval_s),
             Task("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
+            Task("promote", "bot.jobs.deployments.promote_due", PROMOTE_EVERY_S),
         ]
 
     # --- the engine beside a worker: deliveries consumer and periodic leader -----------------------
@@ -371,6 +376,13 @@ class Container:
     @cached_property
     def deployments(self) -> DeploymentStore:
         return DeploymentStore(self.redis, self.settings)
+
+    @cached_property
+    def promoter(self) -> Promoter:
+        due = DueSet(self.redis, self.settings.key("due", "promote"))
+        return Promoter(
+            self.deployments, self.intents, due, lambda: self.config, self.dispatch.request_reconcile
+        )
 
     def command_prefix(self) -> str:
         """The chat-ops prefix the config or the settings give (a deployment comment names it)."""

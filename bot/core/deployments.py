@@ -83,12 +83,18 @@ class EnvState:
     message: str
     at: str  # the report's own timestamp
     since: str  # when this revision first had this health
-    #: ``image:tag`` (or ``image@digest``) of the bot's PRs this revision contains, newest last
+    #: ``image:tag`` (or ``image@digest``) the environment runs, from the bot's PRs its revision
+    #: contains (one per image)
     versions: tuple[str, ...] = ()
+    #: the versions it last ran while reported healthy (a rollback goes back to these)
+    healthy_versions: tuple[str, ...] = ()
+    #: what automatic promotion from this environment does or waits for
+    promotion: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["versions"] = list(self.versions)
+        data["healthy_versions"] = list(self.healthy_versions)
         return data
 
     @classmethod
@@ -96,6 +102,7 @@ class EnvState:
         names = set(cls.__dataclass_fields__)
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["versions"] = tuple(kwargs.get("versions", ()))
+        kwargs["healthy_versions"] = tuple(kwargs.get("healthy_versions", ()))
         return cls(**kwargs)
 
 
@@ -111,6 +118,7 @@ def next_state(environment: str, report: DeploymentReported, previous: EnvState 
         return None
     same = previous is not None and (previous.revision, previous.health) == (report.revision, report.health)
     carried = previous.versions if previous is not None else ()
+    healthy = previous.healthy_versions if previous is not None else ()
     return EnvState(
         environment,
         report.tool,
@@ -123,6 +131,8 @@ def next_state(environment: str, report: DeploymentReported, previous: EnvState 
         report.at,
         previous.since if same and previous is not None else report.at,
         carried,
+        carried if report.health == "healthy" else healthy,
+        previous.promotion if previous is not None else None,
     )
 
 
@@ -136,7 +146,25 @@ def _image_of(version: str) -> str:
 def with_versions(state: EnvState, versions: tuple[str, ...]) -> EnvState:
     """The state carrying ``versions`` too: one per image, the later one winning."""
     by_image = {_image_of(v): v for v in (*state.versions, *versions)}
-    return replace(state, versions=tuple(sorted(by_image.values())))
+    now = tuple(sorted(by_image.values()))
+    return replace(
+        state, versions=now, healthy_versions=now if state.health == "healthy" else state.healthy_versions
+    )
+
+
+def split_version(version: str) -> tuple[str, str | None, str | None]:
+    """(image, tag, digest) of ``image:tag`` or ``image@digest``."""
+    image = _image_of(version)
+    rest = version[len(image) :]
+    if rest.startswith("@"):
+        return image, None, rest[1:]
+    return image, rest[1:] or None, None
+
+
+def rollback_to(state: EnvState) -> tuple[str, ...]:
+    """The healthy versions of images the environment now runs at another version."""
+    now = {_image_of(v): v for v in state.versions}
+    return tuple(v for v in state.healthy_versions if now.get(_image_of(v), v) != v)
 
 
 # --- what a PR is told ---------------------------------------------------------------------------

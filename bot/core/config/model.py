@@ -74,8 +74,8 @@ POLL_UNORDERED = frozenset({"run-number", "push-time"})
 _DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
-def _duration(value: object) -> float:
-    """``90s``, ``5m``, ``1h30m`` or a number of seconds → seconds (at least a minute)."""
+def _seconds(value: object) -> float:
+    """``90s``, ``5m``, ``1h30m``, ``0s`` or a number of seconds (not negative) → seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("give a duration such as '5m', '1h' or '90s'")
     if isinstance(value, str):
@@ -84,6 +84,14 @@ def _duration(value: object) -> float:
             raise ValueError(f"{value!r} is not a duration: write it as '5m', '1h30m' or '90s'")
         hours, minutes, seconds = (int(g or 0) for g in m.groups())
         value = hours * 3600 + minutes * 60 + seconds
+    if value < 0:
+        raise ValueError(f"a duration is not negative (got {value:g} s)")
+    return float(value)
+
+
+def _duration(value: object) -> float:
+    """``90s``, ``5m``, ``1h30m`` or a number of seconds → seconds (at least a minute)."""
+    value = _seconds(value)
     if value < MIN_POLL_S:
         raise ValueError(f"poll at most once a minute (got {value:g} s): each poll asks the registry")
     return float(value)
@@ -179,6 +187,21 @@ Duration = Annotated[
                 {"type": "number", "minimum": MIN_POLL_S},
             ],
             "description": "'5m', '1h30m', '90s' or seconds; at least a minute",
+        }
+    ),
+]
+
+#: a wait down to ``0s``
+Wait = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^(\\d+h)?(\\d+m)?(\\d+s)?$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "'10m', '1h30m', '0s' or seconds",
         }
     ),
 ]
@@ -525,6 +548,12 @@ class Environment(Model):
     """Cluster objects whose Flux or Argo CD reports say what this environment runs."""
 
 
+class AutoPromotion(Model):
+    after_healthy: Wait
+    """How long a stage must have been reported healthy at a revision before the next stage gets
+    the versions it runs there ('10m'; '0s': as soon as it is)."""
+
+
 class PromotionChain(Model):
     name: Name
     environments: Annotated[tuple[Name, ...], Field(min_length=2)]
@@ -533,6 +562,17 @@ class PromotionChain(Model):
     """Globs of normalised image names using this chain; empty (and no groups) = every image."""
     groups: tuple[str, ...] = ()
     """PR group names using this chain."""
+    auto: AutoPromotion | None = None
+    """Promote along the chain by itself, each stage once the one before is reported healthy
+    (its environments list deployments); off when absent: only chat-ops promote."""
+    on_failure: Literal["stop", "rollback"] = "stop"
+    """A failed or degraded report stops the chain there; 'rollback' also opens a PR putting that
+    stage back at the versions it last ran healthy."""
+
+    def after(self, environment: str) -> str | None:
+        """The stage after ``environment`` in this chain (None: the last, or not in it)."""
+        envs = self.environments
+        return envs[envs.index(environment) + 1] if environment in envs[:-1] else None
 
 
 def _chatops_command(value: str) -> str:
