@@ -185,6 +185,7 @@ class EnvironmentRow:
     at: str
     since: str
     versions: tuple[str, ...] = ()
+    promotion: str | None = None  # what automatic promotion from here does or waits for
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,11 +462,21 @@ def environments(
     prefix = settings.key("deploy", "env", "")
     names = sorted(k.decode()[len(prefix) :] for k in conn.scan_iter(match=prefix + "*", count=500))[:limit]
     rows = []
-    for state in DeploymentStore(conn, settings).states(names).values():
-        data = state.to_dict()
-        deployed_by = describe_object(data.pop("tool"), data.pop("object"))
-        data["versions"] = tuple(data["versions"])
-        rows.append(EnvironmentRow(deployed_by=deployed_by, **data))
+    for s in DeploymentStore(conn, settings).states(names).values():
+        row = EnvironmentRow(
+            s.environment,
+            describe_object(s.tool, s.object),
+            s.revision,
+            s.revision_label,
+            s.health,
+            s.reason,
+            s.message,
+            s.at,
+            s.since,
+            s.versions,
+            s.promotion,
+        )
+        rows.append(row)
     return tuple(rows)
 
 

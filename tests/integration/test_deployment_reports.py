@@ -41,17 +41,37 @@ FLUX_SECRET = "flux-hmac-key"
 ARGO_SECRET = "argo-token"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 APP = "registry.example.com/team/app00"
-OBJECT = {"kind": "Kustomization", "namespace": "flux-system", "name": "apps-dev"}
+DEV = {"deployments": [{"flux": "Kustomization/flux-system/apps-dev"}, {"argocd": "shop-dev"}]}
 
 
 @pytest.fixture
 def service(
     tmp_path: Path, make_settings, redis_conn: redis.Redis
 ) -> Iterator[tuple[World, Settings, Workers]]:
-    world = make_world(tmp_path, images=1, envs=("dev",))
+    yield from started(tmp_path, make_settings, ("dev",), {"dev": DEV})
+
+
+@pytest.fixture
+def chained(
+    tmp_path: Path, make_settings, redis_conn: redis.Redis
+) -> Iterator[tuple[World, Settings, Workers]]:
+    """dev → staging, promoted by itself once dev is healthy (staging takes no push directly)."""
+    chain = {"name": "shop", "environments": ["dev", "staging"], "auto": {"after_healthy": "0s"}}
+    environments = {"dev": DEV, "staging": {"promote_only": True}}
+    yield from started(tmp_path, make_settings, ("dev", "staging"), environments, [chain])
+
+
+def started(
+    tmp_path: Path,
+    make_settings: Any,
+    envs: tuple[str, ...],
+    environments: dict[str, Any],
+    promotion: list[dict[str, Any]] | None = None,
+) -> Iterator[tuple[World, Settings, Workers]]:
+    world = make_world(tmp_path, images=1, envs=envs)
     config = json.loads(world.config_path.read_text())
-    deployments = [{"flux": "Kustomization/flux-system/apps-dev"}, {"argocd": "shop-dev"}]
-    config["environments"] = {"dev": {"deployments": deployments}}
+    config["environments"] = environments
+    config["promotion"] = promotion or []
     world.config_path.write_text(json.dumps(config))
     settings = make_settings(
         config_path=world.config_path,
@@ -313,3 +333,45 @@ def test_argocd_published_template_round_trips(
         "❌ dev failed — HealthDegraded: Application shop-dev is Degraded (sync Synced); comment "
         f"`/manifest-bot rollback` to go back (Application shop-dev at {merge_sha[:7]})"
     )
+
+
+# --- promotion gated on health ---------------------------------------------------------------------
+def open_prs(world: World) -> dict[str, str]:
+    """Open PRs: head branch → the image line of the file they change."""
+    forge = LocalGitForge(world.root)
+    out = {}
+    for pr in forge.list_prs(REPO):
+        if pr.state == "open":
+            env = pr.head_branch.split("/")[1]
+            text = forge.read_file(REPO, world.path(env, 0), pr.head_branch).decode()
+            out[pr.head_branch] = text.strip().rsplit("image: ", 1)[-1]
+    return out
+
+
+def test_a_healthy_stage_is_promoted_by_itself_and_a_failing_one_waits_saying_why(
+    chained: tuple[World, Settings, Workers], redis_conn: redis.Redis
+) -> None:
+    world, settings, workers = chained
+    app = create_app(settings)
+    merge_sha = merged_pr(app, world, settings, redis_conn, workers)
+    assert open_prs(world) == {}  # staging is promote-only: the push reached dev alone
+
+    failed = send_flux(app, flux_event(merge_sha, "HealthCheckFailed", "2026-12-07T10:00:00Z", "timeout"))
+    wait_for(
+        lambda: len(comments(world, 1)) == 1 and queues_idle(redis_conn, settings),
+        60,
+        "the failure",
+        workers.logs,
+    )
+    assert settled(redis_conn, settings, failed["delivery"])()
+    (dev,) = app.test_client().get("/api/groups").get_json()["environments"]
+    assert dev["promotion"] == "staging waits: dev failed — HealthCheckFailed"
+    assert open_prs(world) == {}  # nothing promoted while dev fails
+
+    send_flux(app, flux_event(merge_sha, "ReconciliationSucceeded", "2026-12-07T10:07:00Z"))
+    staging = "manifest-bot/staging/staging"
+    wait_for(lambda: staging in open_prs(world), 90, "the staging PR", workers.logs)
+    assert open_prs(world) == {staging: f"{APP}:1.5.0"}
+    wait_for(lambda: queues_idle(redis_conn, settings), 60, "quiet", workers.logs)
+    (dev,) = app.test_client().get("/api/groups").get_json()["environments"]
+    assert dev["promotion"] == f"promoted to staging: {APP}:1.5.0 (healthy at main@sha1:{merge_sha})"
