@@ -115,6 +115,9 @@ class Blob:
 #   permission; a pending invitation is not membership); GitLab: a group path (inherited
 #   membership counts); local: the forge's ``teams`` map. An unknown team is False, not an error.
 #   Chat-ops asks only about teams a rule lists; without the extra, team rules never match.
+# - ``set_status(repo, sha, state, context, description)``: a commit status on ``sha``, ``state``
+#   one of ``success``/``failure``/``pending``, replacing the one with the same ``context`` (GitHub
+#   ``statuses``; local: a git note). Deployment reports mark each told PR's merge commit.
 
 
 @runtime_checkable

@@ -152,6 +152,7 @@ def tell(
             continue  # another worker told it meanwhile
         try:
             forge.comment(pr.repo, pr.number, text)
+            mark(forge, pr, environment, report, text)
         except Exception:
             store.forget(environment, pr.ref, told.get(pr.ref))  # untold: the next report tells it
             raise
@@ -166,6 +167,18 @@ def tell(
         out.told,
     )
     return out
+
+
+def status_context(environment: str) -> str:
+    return f"manifest-bot/deploy/{environment}"
+
+
+def mark(forge: Forge, pr: MergedPr, environment: str, report: DeploymentReported, text: str) -> None:
+    """The commit status on the PR's merge commit, where the forge has them (``set_status``)."""
+    set_status = getattr(forge, "set_status", None)
+    if set_status is not None:
+        state = "success" if report.health == "healthy" else "failure"
+        set_status(pr.repo, pr.merge_sha, state, status_context(environment), text.partition(" (")[0])
 
 
 def _carrying(

@@ -176,6 +176,9 @@ def test_a_merged_pr_is_told_once_per_state_where_it_runs_and_how(
         f"✅ deployed to dev — Kustomization flux-system/apps-dev is healthy at main@{later[:7]}"
     ]
     assert "its PRs are told" in outcome(app, answer["delivery"])["reason"]
+    # and the merge commit carries the environment's status
+    status = LocalGitForge(world.root).statuses(REPO, merge_sha)
+    assert status == {"manifest-bot/deploy/dev": {"state": "success", "description": comments(world, 1)[0]}}
 
     # Flux reports the same state again at its next reconcile: nobody is told twice
     again = send_flux(app, flux_event(later, "ReconciliationSucceeded", "2026-12-07T10:02:00Z"))
@@ -206,6 +209,8 @@ def test_a_merged_pr_is_told_once_per_state_where_it_runs_and_how(
         f"`/manifest-bot rollback` to go back (Kustomization flux-system/apps-dev at main@{later[:7]})"
     )
     assert settled(redis_conn, settings, failed["delivery"])()
+    status = LocalGitForge(world.root).statuses(REPO, merge_sha)["manifest-bot/deploy/dev"]
+    assert status == {"state": "failure", "description": comments(world, 1)[1].partition(" (")[0]}
 
     # what an operator reads: the environment's revision, the versions it carries, health, since when
     envs = app.test_client().get("/api/groups").get_json()["environments"]
