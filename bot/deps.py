@@ -20,6 +20,7 @@ import redis
 
 from bot.core.chatops.authz import Policy
 from bot.core.config.model import Config
+from bot.core.deployments import health_note
 from bot.core.events import Delivery
 from bot.core.intents import OrderingKey, Origin, PlanResult, UpdateIntent
 from bot.core.keys import GroupKey
@@ -359,6 +360,7 @@ class Container:
             pr_options=self._pr_options(config),
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: dispatch.cancel_auto_merge(forge_name, repo, number),
+            health_note=self._health_note(config),
         )
 
     def _pr_options(self, config: Config | None) -> Callable[[str], PrOptions]:
@@ -383,6 +385,18 @@ class Container:
         return Promoter(
             self.deployments, self.intents, due, lambda: self.config, self.dispatch.request_reconcile
         )
+
+    def _health_note(self, config: Config | None) -> Callable[[str], str | None]:
+        """A promote's note on its source environment's health, for environments that list
+        deployments (the others are never reported)."""
+
+        def note(environment: str) -> str | None:
+            env = config.environments.get(environment) if config is not None else None
+            if env is None or not env.deployments:
+                return None
+            return health_note(environment, self.deployments.state(environment))
+
+        return note
 
     def command_prefix(self) -> str:
         """The chat-ops prefix the config or the settings give (a deployment comment names it)."""

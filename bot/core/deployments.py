@@ -181,3 +181,15 @@ def comment(environment: str, report: DeploymentReported, prefix: str) -> str:
     message = one_line(report.message)
     why = f"{report.reason}: {message}" if message else report.reason
     return f"❌ {environment} failed — {why}; comment `{prefix} rollback` to go back ({what} at {at})"
+
+
+def health_note(environment: str, state: EnvState | None) -> str | None:
+    """What a person promoting from ``environment`` should know about its health (None: it is
+    reported healthy)."""
+    if state is None:
+        return f"`{environment}` is not reported healthy yet (no deployment report)"
+    if state.health == "healthy":
+        return None
+    at = short_revision(state.revision_label, state.revision)
+    why = f"{state.health} at {at} since {state.since} ({state.reason})"
+    return f"`{environment}` is not reported healthy: {why}"
