@@ -8,7 +8,8 @@ left pending (it died, or failed transiently). A batch is:
    every intent of the batch), in arrival order;
 2. every touched group is asked to reconcile at once (coalesced per group: ``bot.jobs.dispatch``),
    so a group's reconcile starts as soon as *its* intents are in, while the rest of a burst is
-   still arriving; each PR comment becomes a command job;
+   still arriving; each PR comment becomes a command job, each deployment report whose PRs are
+   to be told a deployment job (``bot.jobs.deployments``);
 3. only then recorded — outcome and acknowledgement in one transaction
    (``DeliveryStore.record_outcomes``). A consumer killed before that leaves its entries pending:
    they are handled again by whoever claims them, which changes nothing already done (merges are

@@ -6,8 +6,11 @@
   ordering key wins; a lower one is recorded as superseded).
 - ``push`` to a manifest repo's base branch: every group on that branch may be stale or
   conflicted now, so each one's generation is bumped (its branch is regenerated on the new base).
-- ``pr-closed`` of a bot PR: merged → clear the intents it satisfied; closed unmerged by a person
-  → ignore those versions for the group until a newer one arrives (shown in the next PR body).
+- ``pr-closed`` of a bot PR: merged → clear the intents it satisfied (and remember the PR for
+  deployment reports: ``bot.services.deployments``); closed unmerged by a person → ignore those
+  versions for the group until a newer one arrives (shown in the next PR body).
+- ``deployment-reported`` (Flux, Argo CD): the environment's state recorded; a report whose PRs
+  are to be told comes back in ``EventOutcome.reports`` for the consumer to queue its job.
 
 Returns every group with work to do (``applied < generation``), including groups a duplicate
 delivery touches whose earlier reconcile never ran, so a batch handled again loses nothing.
