@@ -59,9 +59,6 @@ from bot.store.waiting import WaitingStore
 
 log = logging.getLogger(__name__)
 
-#: how often the leader promotes the chain steps whose wait is over (seconds)
-PROMOTE_EVERY_S = 5.0
-
 
 @dataclass
 class Container:
@@ -92,7 +89,7 @@ class Container:
             Task("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
             Task("resync", "bot.jobs.resync.resync", s.resync_interval_s),
             Task("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
-            Task("promote", "bot.jobs.deployments.promote_due", PROMOTE_EVERY_S),
+            Task("promote", "bot.jobs.deployments.promote_due", s.sweep_interval_s),
         ]
 
     # --- the engine beside a worker: deliveries consumer and periodic leader -----------------------

@@ -8,7 +8,8 @@ No repo lock: it writes no branch, only comments on merged PRs, and what each PR
 compare-and-set in Redis. A forge error fails the job (rq keeps it for the status page) with that
 PR left untold, so the next report of the environment tells it.
 
-``promote_due`` promotes the steps whose wait is over (the leader runs it every few seconds).
+``promote_due`` promotes the steps whose wait is over: at once after a report (a wait of ``0s``),
+else when the leader runs it (every ``MANIFEST_BOT_SWEEP_INTERVAL_S``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def tell_deployment(environment: str, report: dict[str, Any]) -> dict[str, Any]:
     if state is not None and (state.revision, state.at) == (event.revision, event.at):
         promoter = container.promoter
         promoter.schedule(environment, state)
+        promoter.promote_due(container.clock())  # a wait of 0s (or one over already) goes now
         promoter.stopped(environment, state)
         if state.since == event.at:  # this report made it failed: roll back once
             rolled = promoter.rollback(environment, state)

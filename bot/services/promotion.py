@@ -5,10 +5,10 @@ once that stage has been reported healthy for ``after_healthy``; a failed report
 - ``schedule`` (the deployment job, once it knows the versions a healthy revision carries): one
   due entry per chain step, ``[chain, from, revision, since]``, due at ``since + after_healthy``.
   The same state reported again is the same entry.
-- ``promote_due`` (a periodic task): each due entry whose stage is still healthy at that revision
-  (a newer report, failed or not, replaced the state: the entry is dropped) is planned for the
-  next stage with exactly the versions the stage runs there, merged, and its groups reconciled;
-  the next stage's PR opens as for any update.
+- ``promote_due`` (after each report, and a periodic task): each due entry whose stage is still
+  healthy at that revision (a newer report, failed or not, replaced the state: the entry is
+  dropped) is planned for the next stage with exactly the versions the stage runs there, merged,
+  and its groups reconciled; the next stage's PR opens as for any update.
 - ``rollback`` (the deployment job, on the report that made a stage failed): the stage's last
   healthy versions, planned as a rollback.
 

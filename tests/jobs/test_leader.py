@@ -84,7 +84,7 @@ def test_a_task_is_queued_again_after_its_interval(container: Container, clock: 
     one = leader(container)
     one.tick()
     clock.now += container.settings.sweep_interval_s
-    assert one.tick() == {  # the sweep, and the promotion task (every PROMOTE_EVERY_S)
+    assert one.tick() == {  # the sweep, and the promotion task (same interval)
         "tasks": 2, "reconciles": 0, "commands": 0, "auto_merges": 0, "registry_waits": 0, "polls": 0,
     }  # fmt: skip
     assert [j.kwargs["name"] for j in queued(container)].count("sweep") == 2
