@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import redis
@@ -35,12 +35,14 @@ from bot.services.config_reload import ConfigReloads
 from bot.services.config_source import ConfigSource, forge_options
 from bot.services.events import EventPipeline
 from bot.services.poll_schedule import PollSchedule
+from bot.services.promotion import Promoter
 from bot.services.reconcile import ReconcileDeps
 from bot.services.registry_gate import Admission, RegistryGate
 from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
+from bot.store.deployments import DeploymentStore
 from bot.store.due import DueSet
 from bot.store.intents import IntentStore
 from bot.store.polls import PollStore
@@ -79,6 +81,7 @@ class Container:
             Task("sweep", "bot.jobs.sweep.sweep", s.sweep_interval_s),
             Task("resync", "bot.jobs.resync.resync", s.resync_interval_s),
             Task("webhook-recovery", "bot.jobs.recovery.recover_webhooks", s.recovery_interval_s),
+            Task("promote", "bot.jobs.deployments.promote_due", s.sweep_interval_s),
         ]
 
     # --- the engine beside a worker: deliveries consumer and periodic leader -----------------------
@@ -90,6 +93,7 @@ class Container:
             self.settings.bot_login,
             admit=self.admission,
             installation_changed=self.installation_changed,
+            deployments=self.deployments,
         )
 
     def engine(self, name: str) -> Engine:
@@ -289,7 +293,26 @@ class Container:
         )
         s = self.settings
         config, forge = self.config_or_none, self.forge
-        return ChatopsWiring(s.command_prefix, s.bot_login, config, forge, self.reconcile_deps, queue)
+        wiring = ChatopsWiring(s.command_prefix, s.bot_login, config, forge, self.reconcile_deps, queue)
+        return replace(wiring, deployments=self.deployments)
+
+    # --- deployment reports (Flux, Argo CD) ---------------------------------------------------------
+    @cached_property
+    def deployments(self) -> DeploymentStore:
+        return DeploymentStore(self.redis, self.settings)
+
+    @cached_property
+    def promoter(self) -> Promoter:
+        due = DueSet(self.redis, self.settings.key("due", "promote"))
+        return Promoter(
+            self.deployments, self.intents, due, lambda: self.config, self.dispatch.request_reconcile
+        )
+
+    def command_prefix(self) -> str:
+        """The chat-ops prefix the config or the settings give (a deployment comment names it)."""
+        config = self.config_or_none()
+        bot = config.bot if config is not None else None
+        return bot.command_prefix if bot and bot.command_prefix else self.settings.command_prefix
 
 
 def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> RegistryClient:

@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
+    "deployments": (
+        ["--prs", "3", "--reports", "5", "--flips", "2"],
+        {"reports_per_s", "forge_reads_per_pr_told", "forge_writes_per_pr_told", "calls_repeat"},
+    ),
     "discovery": (
         ["--files", "40", "--small", "10", "--rounds", "1"],
         {"big_cold_s", "big_second_s", "warm_ratio_big_to_small", "cold_speedup_vs_old", "meets_cold_target"},

@@ -183,6 +183,7 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
         "checks": "read",
         "packages": "read",  # needed to receive registry_package (GHCR pushes)
         "issues": "write",  # reactions on PR comments (Issues only), the issue_comment subscription
+        "statuses": "write",  # deployment state on merge commits
         "members": "read",  # organization: team membership for chat-ops team rules
     }
     assert set(manifest["default_events"]) == {
@@ -214,6 +215,7 @@ GITHUB_GRANTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ),
     ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"): (("issues", "write"),),
     ("POST", "/repos/{owner}/{repo}/pulls"): (("pull_requests", "write"),),
+    ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): (("statuses", "write"),),
 }
 #: webhook events and the permission GitHub requires to subscribe to them (its webhook docs:
 #: "To subscribe to this event, a GitHub App must have at least read-level access for …")
@@ -234,8 +236,8 @@ def _app_manifest() -> dict[str, Any]:
 
 
 def test_the_app_manifest_grants_every_request_the_pr_conversation_makes() -> None:
-    """Open a PR with labels and assignees, comment, react: each request the GitHub adapter sends
-    is granted by a permission the App manifest asks for, at the level GitHub documents."""
+    """Open a PR with labels and assignees, comment, react, mark a commit: each request the GitHub
+    adapter sends is granted by a permission the App manifest asks for, at the level GitHub documents."""
     import responses
 
     from bot.core.ports import ForgeInfo, Reaction
@@ -250,9 +252,11 @@ def test_the_app_manifest_grants_every_request_the_pr_conversation_makes() -> No
         rsps.patch(f"{api}/repos/{repo}/issues/7", json={"number": 7})
         rsps.post(f"{api}/repos/{repo}/issues/7/comments", json=github_json("comment"), status=201)
         rsps.post(f"{api}/repos/{repo}/issues/comments/1/reactions", json=github_json("reaction"), status=201)
+        rsps.post(f"{api}/repos/{repo}/statuses/{'a' * 40}", json={"id": 1, "state": "success"}, status=201)
         gh.open_pr(repo, "manifest-bot/dev/dev", "main", "t", "b", labels=["deps"], assignees=["hubot"])
         gh.comment(repo, 7, "hello")
         gh.react(repo, 7, 1, Reaction.SEEN)
+        gh.set_status(repo, "a" * 40, "success", "manifest-bot/deploy/dev", "✅ deployed to dev")
         sent = [(c.request.method, c.request.path_url.split("?")[0]) for c in rsps.calls]
     granted = _app_manifest()["default_permissions"]
     for method, path in sent:

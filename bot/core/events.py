@@ -114,10 +114,31 @@ class Installation:
     repos: tuple[str, ...] = field(default_factory=tuple)
 
 
-Event = ImagePushed | CiFinished | Push | PrComment | PrClosed | Installation
+#: a deployment report's health, normalised from Flux severity/reason and Argo CD sync/health
+HEALTH = ("healthy", "progressing", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentReported:
+    """Flux or Argo CD says what it applied to a cluster and how it went (bot.core.deployments)."""
+
+    kind: ClassVar[str] = "deployment-reported"
+    tool: str  # flux | argocd
+    #: Flux ``Kind/namespace/name`` of the involved object; Argo CD the Application name
+    object: str
+    revision: str | None  # the commit sha (lower-case hex) the report names, when it names one
+    revision_label: str | None  # the revision as sent (``main@sha1:<sha>``)
+    health: str  # one of HEALTH
+    reason: str
+    message: str
+    at: str  # when it happened, ISO 8601 UTC as the sender stamped it
+
+
+Event = ImagePushed | CiFinished | Push | PrComment | PrClosed | Installation | DeploymentReported
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (ImagePushed, CiFinished, Push, PrComment, PrClosed, Installation)
+    cls.kind: cls
+    for cls in (ImagePushed, CiFinished, Push, PrComment, PrClosed, Installation, DeploymentReported)
 }
 
 

@@ -159,6 +159,17 @@ class TeamDirectory(Protocol):
 
 
 @runtime_checkable
+class CommitStatuses(Protocol):
+    """Optional extra (GitHub ``statuses``; local: a git note): deployment reports mark each told
+    PR's merge commit."""
+
+    def set_status(self, repo: str, sha: str, state: str, context: str, description: str) -> None:
+        """A commit status on ``sha``; ``state`` one of ``success``/``failure``/``pending``,
+        replacing the one with the same ``context``."""
+        ...
+
+
+@runtime_checkable
 class InstallationAware(Protocol):
     """Optional extra (GitHub Apps): drop clients and tokens an ``installation`` event made stale."""
 

@@ -8,7 +8,8 @@ left pending (it died, or failed transiently). A batch is:
    every intent of the batch), in arrival order;
 2. every touched group is asked to reconcile at once (coalesced per group: ``bot.jobs.dispatch``),
    so a group's reconcile starts as soon as *its* intents are in, while the rest of a burst is
-   still arriving; each PR comment becomes a command job;
+   still arriving; each PR comment becomes a command job, each deployment report whose PRs are
+   to be told a deployment job (``bot.jobs.deployments``);
 3. only then recorded — outcome and acknowledgement in one transaction
    (``DeliveryStore.record_outcomes``). A consumer killed before that leaves its entries pending:
    they are handled again by whoever claims them, which changes nothing already done (merges are
@@ -145,6 +146,9 @@ class Consumer:
             self.dispatch.request_reconcile(group_key)
         for delivery in deliveries:
             self._queue_commands(delivery)
+        for environment, report in outcome.reports:
+            ref = next(d.id for d in deliveries if report in d.events)
+            self.dispatch.enqueue_deployment(environment, report, ref)
         done = [Outcome(r, tuple(o)) for r, o in zip(refs, outcome.per_delivery, strict=True)]
         self._record(done, entries)
         log_outcomes(deliveries, outcome.per_delivery)

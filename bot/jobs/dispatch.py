@@ -43,7 +43,7 @@ import redis
 from rq import Queue
 from rq.registry import StartedJobRegistry
 
-from bot.core.events import PrComment, event_from_dict, event_to_dict
+from bot.core.events import DeploymentReported, PrComment, event_from_dict, event_to_dict
 from bot.errors import RateLimited
 from bot.settings import Settings
 from bot.store.due import DueSet
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RECONCILE_FUNC = "bot.jobs.reconcile.reconcile_group"
 COMMAND_FUNC = "bot.jobs.commands.handle_command"
+DEPLOYMENT_FUNC = "bot.jobs.deployments.tell_deployment"
 #: a waiter handed back by a released lock that is a chat-ops command, not a group
 COMMAND_WAITER = "command:"
 #: a queued reconcile job coalesces later requests this long at most (then a new one is queued:
@@ -238,6 +239,15 @@ class Dispatch:
         ident = f"{event.forge}:{event.repo}:{event.comment_id}"
         job_id = f"{self.settings.redis_prefix}-command-{_digest(ident)}-{secrets.token_hex(4)}"
         self.enqueue(COMMAND_FUNC, command.kwargs(), job_id=job_id, front=True)
+        return job_id
+
+    # --- deployment reports --------------------------------------------------------------------
+    def enqueue_deployment(self, environment: str, report: DeploymentReported, delivery_id: str) -> str:
+        """Queue the job telling ``environment``'s PRs about one report (one id per delivery and
+        environment: a delivery handled twice queues the same job)."""
+        job_id = f"{self.settings.redis_prefix}-deploy-{_digest(delivery_id + '|' + environment)}"
+        kwargs = {"environment": environment, "report": event_to_dict(report)}
+        self.enqueue(DEPLOYMENT_FUNC, kwargs, job_id=job_id)
         return job_id
 
     def keep_pending(self, command: PendingCommand) -> None:

@@ -6,8 +6,11 @@
   ordering key wins; a lower one is recorded as superseded).
 - ``push`` to a manifest repo's base branch: every group on that branch may be stale or
   conflicted now, so each one's generation is bumped (its branch is regenerated on the new base).
-- ``pr-closed`` of a bot PR: merged → clear the intents it satisfied; closed unmerged by a person
-  → ignore those versions for the group until a newer one arrives (shown in the next PR body).
+- ``pr-closed`` of a bot PR: merged → clear the intents it satisfied (and remember the PR for
+  deployment reports: ``bot.services.deployments``); closed unmerged by a person → ignore those
+  versions for the group until a newer one arrives (shown in the next PR body).
+- ``deployment-reported`` (Flux, Argo CD): the environment's state recorded; a report whose PRs
+  are to be told comes back in ``EventOutcome.reports`` for the consumer to queue its job.
 
 Returns every group with work to do (``applied < generation``), including groups a duplicate
 delivery touches whose earlier reconcile never ran, so a batch handled again loses nothing.
@@ -26,11 +29,22 @@ from dataclasses import dataclass, field, replace
 
 from bot.core import planning
 from bot.core.config.model import Config
-from bot.core.events import CiFinished, Delivery, ImagePushed, Installation, PrClosed, Push
+from bot.core.deployments import parse_time
+from bot.core.events import (
+    CiFinished,
+    Delivery,
+    DeploymentReported,
+    ImagePushed,
+    Installation,
+    PrClosed,
+    Push,
+)
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.core.outcomes import TargetOutcome
 from bot.metrics import INTENTS
+from bot.services import deployments as deploys
 from bot.services.outcomes import OutcomeLog
+from bot.store.deployments import DeploymentStore
 from bot.store.groups import GroupRecord
 from bot.store.intents import IntentStore
 
@@ -52,6 +66,8 @@ class EventPipeline:
     admit: Admit | None = None
     #: a GitHub App installation changed: forget its cached clients and tokens
     installation_changed: Callable[[int, tuple[str, ...]], object] = lambda _i, _r: None
+    #: deployment reports and merged PRs are recorded here (None: reports are skipped)
+    deployments: DeploymentStore | None = None
 
     def apply(self, deliveries: Sequence[Delivery]) -> EventOutcome:
         for delivery in deliveries:
@@ -59,7 +75,14 @@ class EventPipeline:
                 if isinstance(event, Installation):
                     self.installation_changed(event.installation_id, event.repos)
         config = self.config_for(deliveries)
-        return apply_deliveries(self.intents, config, deliveries, bot_login=self.bot_login, admit=self.admit)
+        return apply_deliveries(
+            self.intents,
+            config,
+            deliveries,
+            bot_login=self.bot_login,
+            admit=self.admit,
+            deployments=self.deployments,
+        )
 
 
 @dataclass
@@ -71,6 +94,8 @@ class EventOutcome:
     skips: list[str] = field(default_factory=list)
     #: per delivery, in the order given: what became of each image and target, and why
     per_delivery: list[list[TargetOutcome]] = field(default_factory=list)
+    #: deployment reports whose environment's PRs a deployment job tells: (environment, report)
+    reports: list[tuple[str, DeploymentReported]] = field(default_factory=list)
 
 
 def apply_delivery(
@@ -93,6 +118,7 @@ def apply_deliveries(
     bot_login: str,
     plan: Planner = planning.plan,
     admit: Admit | None = None,
+    deployments: DeploymentStore | None = None,
 ) -> EventOutcome:
     """Apply several deliveries in arrival order with one merge for all their intents (a burst
     costs one Redis transaction per batch, not one per delivery)."""
@@ -109,10 +135,19 @@ def apply_deliveries(
                 out.skips.extend(s.reason for s in result.skips)
                 log.planned(n, result)
                 continue
+            if isinstance(event, DeploymentReported) and deployments is not None:
+                recorded = deploys.record(deployments, config, event)
+                log.add(n, recorded.outcome)
+                if recorded.tell is not None:
+                    out.reports.append((recorded.tell, event))
+                continue
             groups: list[str] = []
             if isinstance(event, Push):
                 groups = on_push(store, config, event)
             elif isinstance(event, PrClosed):
+                if deployments is not None:
+                    at = parse_time(delivery.received_at).timestamp()
+                    deploys.remember_merged(deployments, store, config, event, at)
                 groups = on_pr_closed(store, config, event, bot_login=bot_login)
             touched.update(groups)
             log.handled(n, event, groups)

@@ -346,7 +346,7 @@ def _matches(ctx: _Ctx, head: str, desired: Desired, carried: set[str], marker: 
     """Does the up-to-date bot branch already hold exactly the desired files (plus carried ones)?"""
     if marker is not None:
         touched = set(marker.files) | set(marker.carried)
-    elif hasattr(ctx.forge, "changed_files"):
+    elif isinstance(ctx.forge, ChangedFiles):
         touched = set(ctx.forge.changed_files(ctx.repo, ctx.base_sha, head))
     else:
         return False

@@ -39,6 +39,10 @@ class OutcomeLog:
         """An event that updates no image (a push, a closed PR, a comment, an installation)."""
         self._seen[index].handled += handled_outcomes(event, groups)
 
+    def add(self, index: int, outcome: TargetOutcome) -> None:
+        """An outcome its handler worded itself (a deployment report)."""
+        self._seen[index].handled.append(outcome)
+
     def outcomes(self, store: IntentStore, merged: Mapping[str, MergeOutcome]) -> list[list[TargetOutcome]]:
         """Each delivery's records, in delivery order, with its groups' hold and pins as they are
         after the merge (one Redis round trip for the batch)."""

@@ -15,11 +15,13 @@ import orjson
 from bot.errors import BadPayload, UnknownSource
 from bot.sources import (
     acr,
+    argocd,
     artifactory,
     cdevents,
     distribution,
     dockerhub,
     ecr,
+    flux,
     gar,
     generic,
     github,
@@ -47,6 +49,8 @@ _MODULES: tuple[ModuleType, ...] = (
     distribution,
     harbor,
     cdevents,
+    flux,
+    argocd,
     gar,
     ecr,
     acr,

@@ -3,7 +3,8 @@
 - ``GET /api/deliveries?limit=N``: the newest deliveries (N from 1 to ``MAX_LIMIT``, default 50),
   each with its outcome, verdict, reason and what became of each image and target, and why;
 - ``GET /api/deliveries/<id>``: one delivery by the sender's id (its latest) or by its ref;
-- ``GET /api/groups``: every update group with its PR, versions, ignores, pins, hold and error.
+- ``GET /api/groups``: every update group with its PR, versions, ignores, pins, hold and error;
+  and every environment a deployment report reached: revision, versions, health and since when.
 
 Every text passed the one redaction (``bot.web.status_data.redacted``).
 """
@@ -17,7 +18,7 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 
 from bot.web.access import refusal, secured
-from bot.web.status_data import deliveries, delivery, groups, redacted
+from bot.web.status_data import deliveries, delivery, environments, groups, redacted
 
 if TYPE_CHECKING:
     from bot.deps import Container
@@ -65,6 +66,7 @@ def blueprint(container: Container) -> Blueprint:
     @bp.get("/groups")
     def all_groups() -> Response:
         rows = redacted(groups(container.redis, container.settings))
-        return _json({"groups": [asdict(g) for g in rows]})
+        envs = redacted(environments(container.redis, container.settings))
+        return _json({"groups": [asdict(g) for g in rows], "environments": [asdict(e) for e in envs]})
 
     return bp

@@ -23,6 +23,7 @@ import redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
+from bot.core.deployments import describe_object
 from bot.core.events import Event
 from bot.core.group_state import IgnoreMark
 from bot.core.images import canonical_name
@@ -33,6 +34,7 @@ from bot.settings import Settings
 from bot.store import failures
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryRecord, DeliveryStore
+from bot.store.deployments import DeploymentStore
 from bot.store.due import DueSet
 from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
@@ -170,6 +172,23 @@ class ConfigRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvironmentRow:
+    """What an environment runs, as its last deployment report says (``bot.core.deployments``)."""
+
+    environment: str
+    deployed_by: str  # ``Kustomization flux-system/apps-dev``, ``Application shop-dev``
+    revision: str | None
+    revision_label: str | None
+    health: str
+    reason: str
+    message: str
+    at: str
+    since: str
+    versions: tuple[str, ...] = ()
+    promotion: str | None = None  # what automatic promotion from here does or waits for
+
+
+@dataclass(frozen=True, slots=True)
 class StatusView:
     deliveries: tuple[DeliveryRow, ...] = ()
     groups: tuple[GroupRow, ...] = ()
@@ -179,6 +198,7 @@ class StatusView:
     periodic: tuple[PeriodicRow, ...] = ()
     webhooks: tuple[WebhookRow, ...] = ()
     config: ConfigRow = field(default_factory=ConfigRow)  # the routing config in use
+    environments: tuple[EnvironmentRow, ...] = ()
 
     @property
     def queue_depth(self) -> int:
@@ -435,6 +455,31 @@ def config(conn: redis.Redis, settings: Settings) -> ConfigRow:
     )
 
 
+def environments(
+    conn: redis.Redis, settings: Settings, limit: int = MAX_GROUPS
+) -> tuple[EnvironmentRow, ...]:
+    """Every environment a deployment report reached, by name."""
+    prefix = settings.key("deploy", "env", "")
+    names = sorted(k.decode()[len(prefix) :] for k in conn.scan_iter(match=prefix + "*", count=500))[:limit]
+    rows = []
+    for s in DeploymentStore(conn, settings).states(names).values():
+        row = EnvironmentRow(
+            s.environment,
+            describe_object(s.tool, s.object),
+            s.revision,
+            s.revision_label,
+            s.health,
+            s.reason,
+            s.message,
+            s.at,
+            s.since,
+            s.versions,
+            s.promotion,
+        )
+        rows.append(row)
+    return tuple(rows)
+
+
 def collect(conn: redis.Redis, settings: Settings) -> StatusView:
     """Every section; one that cannot be read is reported on the page instead of failing it."""
     sections: dict[str, Any] = {}
@@ -447,6 +492,7 @@ def collect(conn: redis.Redis, settings: Settings) -> StatusView:
         ("periodic", periodic_runs),
         ("webhooks", webhooks),
         ("config", config),
+        ("environments", environments),
     ):
         try:
             sections[name] = read(conn, settings)

@@ -135,6 +135,10 @@ def _drive(world: FakeWorld) -> None:
     comment = forge.comment(REPO, number, "hello")
     forge.react(REPO, number, comment, Reaction.SEEN)
     forge.get_pr(REPO, number)
+    head = forge.branch_head(REPO, "main")
+    assert head is not None
+    forge.set_status(REPO, head, "success", "manifest-bot/deploy/dev", "✅ deployed to dev")  # type: ignore[attr-defined]
+    assert world.fake.statuses[head]["manifest-bot/deploy/dev"]["state"] == "success"
     forge.find_pr(REPO, "manifest-bot/dev/apps")
     forge.last_pr(REPO, "manifest-bot/dev/apps", "<!-- manifest-bot:")  # what a rebuild reads
     forge.list_tree(REPO, "main")
@@ -183,6 +187,7 @@ def test_every_route_of_the_fake_was_checked(driven: None) -> None:
         ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
         ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"),
         ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}"),
+        ("POST", "/repos/{owner}/{repo}/statuses/{sha}"),
     }
     assert expected <= answered
 

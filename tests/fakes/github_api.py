@@ -79,6 +79,8 @@ class GitHubFake:
     page_size: int | None = None
     faults: list[Fault] = field(default_factory=list)
     auto_merge: dict[int, str] = field(default_factory=dict)
+    #: commit sha → context → the latest status posted for it (GitHub keeps one per context)
+    statuses: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -411,6 +413,22 @@ class GitHubFake:
         c.reactions.append(content)
         return reply(201, shape.reaction(self.api, len(c.reactions), content, self.bot))
 
+    def status(self, req: Any) -> Reply:
+        sha = urlparse(req.url).path.rsplit("/statuses/", 1)[1]
+        if sha not in self.git.commits:
+            return reply(
+                422, shape.validation_failed("No commit found for SHA: " + sha, f"{_DOCS}/commits/statuses")
+            )
+        b = json.loads(req.body)
+        if b.get("state") not in ("error", "failure", "pending", "success"):
+            return reply(
+                422, shape.validation_failed("state is not included in the list", f"{_DOCS}/commits/statuses")
+            )
+        number = sum(len(v) for v in self.statuses.values()) + 1
+        made = shape.commit_status(self.api, self.repo, sha, number, sent=b, bot=self.bot)
+        self.statuses.setdefault(sha, {})[made["context"]] = made
+        return reply(201, made)
+
     def delete_ref(self, req: Any) -> Reply:
         name = unquote(urlparse(req.url).path.split("/git/refs/heads/", 1)[1])
         if self.git.refs.pop(name, None) is None:
@@ -437,6 +455,7 @@ class GitHubFake:
             ("POST", re.compile(rf"{base}/issues/\d+/comments$"), self.comment),
             ("POST", re.compile(rf"{base}/issues/comments/\d+/reactions$"), self.reaction),
             ("DELETE", re.compile(rf"{base}/git/refs/heads/.+"), self.delete_ref),
+            ("POST", re.compile(rf"{base}/statuses/[0-9a-f]+$"), self.status),
         )
         for method, url, handler in routes:
             rsps.add_callback(method, url, callback=handler)

@@ -342,6 +342,25 @@ def issue_comment(
     }
 
 
+def commit_status(
+    api: str, full_name: str, sha: str, status_id: int, *, sent: dict[str, Any], bot: str
+) -> dict[str, Any]:
+    """``status``: what ``POST /repos/{owner}/{repo}/statuses/{sha}`` answers."""
+    return {
+        "url": f"{api}/repos/{full_name}/statuses/{sha}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{41898282}?v=4",
+        "id": status_id,
+        "node_id": f"SC_{status_id}",
+        "state": sent["state"],
+        "description": sent.get("description"),
+        "target_url": sent.get("target_url"),
+        "context": sent.get("context") or "default",
+        "created_at": WHEN,
+        "updated_at": WHEN,
+        "creator": user(api, bot, bot=True, uid=41898282),
+    }
+
+
 def reaction(api: str, reaction_id: int, content: str, bot: str) -> dict[str, Any]:
     return {
         "id": reaction_id,

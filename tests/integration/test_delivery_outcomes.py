@@ -199,7 +199,7 @@ def test_the_api_is_bounded_and_behind_the_status_token(make_settings, redis_con
         resp = client.get(f"/api/deliveries?limit={bad}", headers=auth)
         assert resp.status_code == 400 and "limit must be" in resp.get_json()["error"], bad
     assert client.get("/api/deliveries/" + "x" * 5000, headers=auth).status_code == 404
-    assert client.get("/api/groups", headers=auth).get_json() == {"groups": []}
+    assert client.get("/api/groups", headers=auth).get_json() == {"groups": [], "environments": []}
 
 
 def newest(app: Flask) -> dict[str, Any]:

@@ -71,20 +71,21 @@ def test_one_leader_among_many_and_each_task_queued_once(container: Container) -
     for t in threads:
         t.join(timeout=30)
     led = [r for r in results if r is not None]
-    assert len(led) == 1 and led[0]["tasks"] == 3  # type: ignore[index]
-    assert funcs(container) == ["run_task"] * 3
-    assert sorted(j.kwargs["name"] for j in queued(container)) == ["resync", "sweep", "webhook-recovery"]
+    assert len(led) == 1 and led[0]["tasks"] == 4  # type: ignore[index]
+    assert funcs(container) == ["run_task"] * 4
+    names = sorted(j.kwargs["name"] for j in queued(container))
+    assert names == ["promote", "resync", "sweep", "webhook-recovery"]
     again = [one.tick() for one in leaders]
     assert sum(r is not None for r in again) == 1
-    assert len(queued(container)) == 3  # nothing is due again before its interval
+    assert len(queued(container)) == 4  # nothing is due again before its interval
 
 
 def test_a_task_is_queued_again_after_its_interval(container: Container, clock: Clock) -> None:
     one = leader(container)
     one.tick()
     clock.now += container.settings.sweep_interval_s
-    assert one.tick() == {
-        "tasks": 1, "reconciles": 0, "commands": 0, "auto_merges": 0, "registry_waits": 0, "polls": 0,
+    assert one.tick() == {  # the sweep, and the promotion task (same interval)
+        "tasks": 2, "reconciles": 0, "commands": 0, "auto_merges": 0, "registry_waits": 0, "polls": 0,
     }  # fmt: skip
     assert [j.kwargs["name"] for j in queued(container)].count("sweep") == 2
 

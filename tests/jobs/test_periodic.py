@@ -73,4 +73,4 @@ def test_a_task_no_longer_configured_does_nothing(container: Container) -> None:
 
 def test_the_deployment_runs_its_housekeeping_tasks(settings: Settings) -> None:
     names = [t.name for t in Container(settings).periodic_tasks()]
-    assert names == ["sweep", "resync", "webhook-recovery"]
+    assert names == ["sweep", "resync", "webhook-recovery", "promote"]

@@ -13,6 +13,7 @@ from bot.core.events import event_to_dict
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "webhooks"
 SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"
+DEPLOYED = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
 
 
 def gh(event: str) -> dict[str, str]:
@@ -667,7 +668,61 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         [{"image": "registry.example.com:5000/team/worker", "tag": "2024.05.02-7", "digest": None}],
         None,
     ),
-]
+    # --- deployment reports: Flux notification-controller events, our Argo CD template ------------
+    *[
+        (
+            "flux",
+            name,
+            {"gotk-component": "kustomize-controller"},
+            [
+                {
+                    "kind": "deployment-reported",
+                    "tool": "flux",
+                    "object": "Kustomization/flux-system/apps-dev",
+                    "revision": DEPLOYED,
+                    "revision_label": label,
+                    "health": health,
+                    "reason": reason,
+                    "at": at,
+                }
+            ],
+            None,
+        )
+        for name, label, health, reason, at in [
+            ("kustomization.succeeded", f"main@sha1:{DEPLOYED}", "healthy", "ReconciliationSucceeded",
+             "2026-12-07T10:00:00Z"),
+            ("kustomization.progressing", f"main@sha1:{DEPLOYED}", "progressing", "Progressing",
+             "2026-12-07T10:01:00Z"),
+            ("kustomization.healthcheckfailed", f"main@sha1:{DEPLOYED}", "failed", "HealthCheckFailed",
+             "2026-12-07T10:05:00Z"),
+            ("kustomization.legacy-revision", f"main/{DEPLOYED}", "healthy", "ReconciliationSucceeded",
+             "2026-12-07T09:00:00Z"),
+        ]
+    ],
+    *[
+        (
+            "argocd",
+            name,
+            {},
+            [
+                {
+                    "kind": "deployment-reported",
+                    "tool": "argocd",
+                    "object": "shop-dev",
+                    "revision": DEPLOYED,
+                    "health": health,
+                    "reason": reason,
+                }
+            ],
+            None,
+        )
+        for name, health, reason in [
+            ("sync-succeeded", "healthy", "SyncSucceeded"),
+            ("health-degraded", "failed", "HealthDegraded"),
+            ("sync-failed", "failed", "SyncFailed"),
+        ]
+    ],
+]  # fmt: skip
 
 
 def load(source: str, name: str) -> bytes:

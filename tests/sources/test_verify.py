@@ -19,9 +19,14 @@ def sign(secret: str, body: bytes = BODY) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-HMAC_HEADERS = {"github": "x-hub-signature-256", "generic": SIGNATURE_HEADER, "cdevents": SIGNATURE_HEADER}
+HMAC_HEADERS = {
+    "github": "x-hub-signature-256",
+    "generic": SIGNATURE_HEADER,
+    "cdevents": SIGNATURE_HEADER,
+    "flux": "x-signature",
+}
 TOKEN_SOURCES = [
-    "dockerhub", "harbor", "quay", "acr", "ecr", "gar", "artifactory", "cdevents", "distribution",
+    "dockerhub", "harbor", "quay", "acr", "ecr", "gar", "artifactory", "cdevents", "distribution", "argocd",
 ]  # fmt: skip
 
 

@@ -31,6 +31,8 @@ POSITIVE: dict[str, tuple[str, dict[str, str], int]] = {
     "generic": ("image", {}, 1),
     # the registry's own media type must pass the intake's JSON check
     "distribution": ("several", {"Content-Type": "application/vnd.docker.distribution.events.v1+json"}, 2),
+    "flux": ("kustomization.succeeded", {"gotk-component": "kustomize-controller"}, 1),
+    "argocd": ("sync-succeeded", {}, 1),
 }
 
 
@@ -50,6 +52,10 @@ def auth(source: str, body: bytes, secret: str = SECRET) -> tuple[str, dict[str,
         return "/webhooks/gitlab", {"X-Gitlab-Token": secret}
     if source in ("generic", "cdevents"):
         return f"/webhooks/{source}", {"X-Manifest-Bot-Signature-256": hub_signature(body, secret)}
+    if source == "flux":
+        return "/webhooks/flux", {"X-Signature": hub_signature(body, secret)}
+    if source == "argocd":
+        return "/webhooks/argocd", {"X-Manifest-Bot-Token": secret}
     if source == "harbor":
         return "/webhooks/harbor", {"Authorization": secret}
     return f"/webhooks/{source}/{secret}", {}

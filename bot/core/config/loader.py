@@ -94,6 +94,23 @@ def cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
         for k, env in enumerate(chain.environments):
             if env not in known_envs:
                 yield ("promotion", i, "environments", k), f"unknown environment {env!r}"
+    for i, chain in enumerate(config.promotion):
+        if chain.auto is None and chain.on_failure == "stop":
+            continue
+        for env in chain.environments[:-1] if chain.auto else chain.environments:
+            found = config.environments.get(env)
+            if found is None or not found.deployments:
+                what = "auto" if chain.auto else "on_failure"
+                msg = f"{what} needs reports from {env!r}: list environments.{env}.deployments"
+                yield ("promotion", i, what), msg
+    listed: dict[tuple[str, str], str] = {}
+    for name, env in config.environments.items():
+        for k, deployment in enumerate(env.deployments):
+            other = listed.setdefault(deployment.key, name)
+            if other != name or deployment.key in [d.key for d in env.deployments[:k]]:
+                tool, obj = deployment.key
+                msg = f"{tool} {obj!r} already deploys environment {other!r}"
+                yield ("environments", name, "deployments", k, tool), msg
     for env in config.chatops.environments:
         if env not in known_envs:
             yield ("chatops", "environments", env), f"unknown environment {env!r}"

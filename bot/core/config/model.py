@@ -74,8 +74,8 @@ POLL_UNORDERED = frozenset({"run-number", "push-time"})
 _DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
-def _duration(value: object) -> float:
-    """``90s``, ``5m``, ``1h30m`` or a number of seconds → seconds (at least a minute)."""
+def _seconds(value: object) -> float:
+    """``90s``, ``5m``, ``1h30m``, ``0s`` or a number of seconds (not negative) → seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("give a duration such as '5m', '1h' or '90s'")
     if isinstance(value, str):
@@ -84,6 +84,14 @@ def _duration(value: object) -> float:
             raise ValueError(f"{value!r} is not a duration: write it as '5m', '1h30m' or '90s'")
         hours, minutes, seconds = (int(g or 0) for g in m.groups())
         value = hours * 3600 + minutes * 60 + seconds
+    if value < 0:
+        raise ValueError(f"a duration is not negative (got {value:g} s)")
+    return float(value)
+
+
+def _duration(value: object) -> float:
+    """``90s``, ``5m``, ``1h30m`` or a number of seconds → seconds (at least a minute)."""
+    value = _seconds(value)
     if value < MIN_POLL_S:
         raise ValueError(f"poll at most once a minute (got {value:g} s): each poll asks the registry")
     return float(value)
@@ -179,6 +187,21 @@ Duration = Annotated[
                 {"type": "number", "minimum": MIN_POLL_S},
             ],
             "description": "'5m', '1h30m', '90s' or seconds; at least a minute",
+        }
+    ),
+]
+
+#: a wait down to ``0s``
+Wait = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^(\\d+h)?(\\d+m)?(\\d+s)?$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "'10m', '1h30m', '0s' or seconds",
         }
     ),
 ]
@@ -473,12 +496,62 @@ class Rule(Model):
 
 
 # --- environments, promotion, chat-ops, repo files -----------------------------------------------
+_K8S_NAME = r"[a-z0-9]([-.a-z0-9]*[a-z0-9])?"
+_FLUX_OBJECT = re.compile(rf"^[A-Z][A-Za-z0-9]*/{_K8S_NAME}/{_K8S_NAME}$")
+_K8S_NAME_RE = re.compile(rf"^{_K8S_NAME}$")
+
+
+def _flux_object(value: str) -> str:
+    if not _FLUX_OBJECT.match(value):
+        raise ValueError(f"{value!r} is not Kind/namespace/name (Kustomization/flux-system/apps-dev)")
+    return value
+
+
+def _app_name(value: str) -> str:
+    if not _K8S_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not an Argo CD Application name (lower case, digits, '-', '.')")
+    return value
+
+
+#: a Flux object as its events name it: ``Kind/namespace/name``
+FluxObject = Annotated[str, AfterValidator(_flux_object)]
+AppName = Annotated[str, AfterValidator(_app_name)]
+
+
+class Deployment(Model):
+    """A cluster object that deploys the environment; its reports say what runs there."""
+
+    flux: FluxObject | None = None
+    """Kind/namespace/name of a Flux object (Kustomization/flux-system/apps-dev, HelmRelease/...)."""
+    argocd: AppName | None = None
+    """An Argo CD Application name."""
+
+    @model_validator(mode="after")
+    def _one_tool(self) -> Deployment:
+        if (self.flux is None) == (self.argocd is None):
+            raise ValueError("give flux or argocd (one per entry)")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(tool, object) as a report names them."""
+        return ("flux", self.flux) if self.flux is not None else ("argocd", self.argocd or "")
+
+
 class Environment(Model):
     pr: PrSettings = PrSettings()
     policy: Policy = Policy()
     promote_only: bool = False
     """Take no registry push or CI run directly: only chat-ops promote (from the stage before it
     in a promotion chain) and rollback change its targets."""
+    deployments: tuple[Deployment, ...] = ()
+    """Cluster objects whose Flux or Argo CD reports say what this environment runs."""
+
+
+class AutoPromotion(Model):
+    after_healthy: Wait
+    """How long a stage must have been reported healthy at a revision before the next stage gets
+    the versions it runs there ('10m'; '0s': as soon as it is)."""
 
 
 class PromotionChain(Model):
@@ -489,6 +562,17 @@ class PromotionChain(Model):
     """Globs of normalised image names using this chain; empty (and no groups) = every image."""
     groups: tuple[str, ...] = ()
     """PR group names using this chain."""
+    auto: AutoPromotion | None = None
+    """Promote along the chain by itself, each stage once the one before is reported healthy
+    (its environments list deployments); off when absent: only chat-ops promote."""
+    on_failure: Literal["stop", "rollback"] = "stop"
+    """A failed or degraded report stops the chain there; 'rollback' also opens a PR putting that
+    stage back at the versions it last ran healthy."""
+
+    def after(self, environment: str) -> str | None:
+        """The stage after ``environment`` in this chain (None: the last, or not in it)."""
+        envs = self.environments
+        return envs[envs.index(environment) + 1] if environment in envs[:-1] else None
 
 
 def _chatops_command(value: str) -> str:
@@ -569,6 +653,23 @@ class Config(Model):
     chatops: ChatOps = ChatOps()
     repo_files: RepoFiles | None = None
     """Read .manifest-bot.yaml from manifest repos; absent = never read."""
+
+    def deployed_environment(self, tool: str, obj: str) -> str | None:
+        """The environment whose ``deployments`` list the reported object (None: none does)."""
+        for name, env in self.environments.items():
+            if any(d.key == (tool, obj) for d in env.deployments):
+                return name
+        return None
+
+    def environment_groups(self, environment: str) -> tuple[GroupKey, ...]:
+        """Every update group whose targets are in ``environment``, sorted."""
+        keys = {
+            GroupKey(t.forge, t.repo, t.branch, t.group_name)
+            for r in self.rules
+            for t in r.targets
+            if t.environment == environment
+        }
+        return tuple(sorted(keys))
 
     def promote_only(self, environment: str | None) -> bool:
         env = self.environments.get(environment or "")

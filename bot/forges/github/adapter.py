@@ -427,6 +427,15 @@ class GitHubForge:
         )
         return str(made.id)
 
+    def set_status(self, repo: str, sha: str, state: str, context: str, description: str) -> None:
+        """``POST statuses/{sha}`` (optional Forge extra): one request; GitHub keeps 140 characters."""
+        body = {"state": state, "context": context, "description": description[:140]}
+
+        def post(github: Github) -> None:
+            github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/statuses/{sha}", input=body)
+
+        self.calls.run(repo, f"commit status on {sha[:7]}", post)
+
     def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
         def react(github: Github) -> None:
             comment = github.get_repo(repo).get_issue(number).get_comment(int(comment_id))

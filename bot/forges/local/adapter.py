@@ -15,6 +15,7 @@ again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from bot.forges.local.prs import PrStore, Record, now_iso
 from bot.settings import Settings
 
 DEFAULT_BOT_EMAIL = "manifest-bot@localhost"
+#: the git notes ref commit statuses are kept under
+STATUS_NOTES = "manifest-bot-status"
 #: how many bytes one ``read_files`` call may read in all (it keeps them all in memory)
 DEFAULT_MAX_READ_BYTES = 64 * 1024 * 1024
 
@@ -391,6 +394,20 @@ class LocalGitForge:
 
         self._prs(repo).update(number, change)
         return created["id"]
+
+    def set_status(self, repo: str, sha: str, state: str, context: str, description: str) -> None:
+        """A commit status (optional Forge extra), kept as a git note on the commit
+        (``refs/notes/manifest-bot-status``: JSON, context → state and description)."""
+        git = self.git(repo)
+        raw = git.note(STATUS_NOTES, sha)
+        found = json.loads(raw) if raw else {}
+        found[context] = {"state": state, "description": description[:140]}
+        git.set_note(STATUS_NOTES, sha, json.dumps(found, sort_keys=True).encode())
+
+    def statuses(self, repo: str, sha: str) -> dict[str, dict[str, str]]:
+        """The commit statuses of ``sha`` by context (not part of the Protocol: tests, status)."""
+        raw = self.git(repo).note(STATUS_NOTES, sha)
+        return json.loads(raw) if raw else {}
 
     def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
         def change(record: Record, _data: dict[str, Any]) -> None:

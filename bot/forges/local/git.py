@@ -211,6 +211,22 @@ class GitRepo:
             args += ["-p", parent]
         return self.out(*args, "-F", "-", input=message.encode(), env=env)
 
+    def note(self, ref: str, sha: str) -> bytes | None:
+        """The note ``refs/notes/<ref>`` keeps on commit ``sha`` (None: none)."""
+        proc = self.run("notes", f"--ref={ref}", "show", self.require(sha), check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def set_note(self, ref: str, sha: str, text: bytes) -> None:
+        """Replace the note ``refs/notes/<ref>`` keeps on commit ``sha``."""
+        name, email = self.identity
+        env = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+        self.run("notes", f"--ref={ref}", "add", "-f", "-F", "-", self.require(sha), input=text, env=env)
+
     def cas_ref(self, branch: str, new: str | None, expected: str | None) -> None:
         """Move (or delete, ``new=None``) ``refs/heads/<branch>`` only if it is at ``expected``."""
         ref = f"refs/heads/{branch}"

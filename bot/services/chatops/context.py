@@ -75,6 +75,8 @@ class ChatopsDeps:
     #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
     schedule_auto_merge: Callable[[str, int, str], None] | None = None
     cancel_auto_merge: Callable[[str, int], None] | None = None
+    #: what a promote's reply says about its source environment's health (None: nothing to say)
+    health_note: Callable[[str], str | None] = lambda _environment: None
 
 
 @dataclass

@@ -276,6 +276,9 @@ def promote(ctx: Context, command: Command) -> Outcome:
             why = superseded_reason(target, image, version, s, in_pr)
             skipped.append(Skipped(image, version, why, already=s.reason in ("older", "duplicate")))
     message, details = promotion_text(target, moved, skipped)
+    note = ctx.deps.health_note(environment(ctx) or "")
+    if note is not None:
+        details = (*details, f"note: {note}")
     settled = not moved and all(s.already for s in skipped)  # nothing left to do: not a failure
     return Outcome(command, bool(moved) or settled, message, details, speak=True)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.core.chatops.authz import Policy
 from bot.core.config.model import Config
+from bot.core.deployments import health_note
 from bot.core.intents import OrderingKey, Origin, PlanResult
 from bot.core.keys import GroupKey
 from bot.core.planning import plan_for_environment
@@ -20,6 +21,7 @@ from bot.core.pr_options import PrOptions
 from bot.errors import Transient
 from bot.services.chatops.context import ChatopsDeps, Planner
 from bot.services.reconcile import ReconcileDeps, reconcile_locked
+from bot.store.deployments import DeploymentStore
 from bot.store.locks import RepoLock
 
 
@@ -46,6 +48,8 @@ class ChatopsWiring:
     forge: Callable[[str], Forge]
     reconcile_deps: ReconcileDeps
     queue: CommandQueue
+    #: deployment reports (Flux, Argo CD): a promote notes its source environment's health
+    deployments: DeploymentStore | None = None
 
     def enabled(self) -> bool:
         config = self.config()
@@ -96,7 +100,21 @@ class ChatopsWiring:
             pr_options=self._pr_options(config),
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: queue.cancel_auto_merge(forge_name, repo, number),
+            health_note=self._health_note(config),
         )
+
+    def _health_note(self, config: Config | None) -> Callable[[str], str | None]:
+        """A promote's note on its source environment's health, for environments that list
+        deployments (the others are never reported)."""
+        deployments = self.deployments
+
+        def note(environment: str) -> str | None:
+            env = config.environments.get(environment) if config is not None else None
+            if env is None or not env.deployments or deployments is None:
+                return None
+            return health_note(environment, deployments.state(environment))
+
+        return note
 
     def _pr_options(self, config: Config | None) -> Callable[[str], PrOptions]:
         """A group's PR settings in the config now, for the images it holds."""
