@@ -114,7 +114,7 @@ def _spliced(
 
 def _in_patch(patch: patches.Patch, file: str, edits: Sequence[Edit]) -> tuple[EditResult, list[Splice]]:
     """Edit the references inside one inline patch; its splices, placed in the kustomization's text.
-    Nothing is added inside a patch (no key, no tag): its text is a block of the kustomization."""
+    No key is added inside a patch (its lines are lines of the kustomization)."""
     mine = [e for e in (_for_patch(e, patch) for e in edits) if e is not None]
     if not mine:
         return EditResult(patch.text), []
@@ -124,8 +124,12 @@ def _in_patch(patch: patches.Patch, file: str, edits: Sequence[Edit]) -> tuple[E
         raise type(exc)(f"{patch.label}: {exc.reason}", file=file, line=patch.line(exc.line)) from None
     out = []
     for s in inner:
-        if _BREAK.search(s.new_text):
-            raise UnsafeEdit(f"{patch.label}: an edit inside a patch must stay on its line", file=file)
+        if s.node is None or _BREAK.search(s.new_text):
+            raise UnsafeEdit(
+                f"{patch.label}: {format_path(s.path)} would be added inside the patch; add it by hand",
+                file=file,
+                line=patch.line(1),
+            )
         label = patches.join(patch.label, s.doc, format_path(s.path))
         out.append(
             dataclasses.replace(
@@ -144,7 +148,6 @@ def _in_patch(patch: patches.Patch, file: str, edits: Sequence[Edit]) -> tuple[E
 
 def _for_patch(e: Edit, patch: patches.Patch) -> Edit | None:
     """``e`` as an edit of the patch's own text (None when it selects nothing there)."""
-    e = dataclasses.replace(e, insert=False)
     if e.selector.path is None:
         return e
     parts = patches.split(e.selector.path)
