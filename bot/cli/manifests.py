@@ -23,8 +23,8 @@ import click
 from bot.core.images import parse_image, validate_digest, validate_tag
 from bot.core.manifests import Edit, EditResult, Selector, edit, load_text, scan_report
 from bot.core.manifests.overrides import KUSTOMIZATION_FILES, overriding
+from bot.core.manifests.patches import normalise
 from bot.core.manifests.select import check_selector
-from bot.core.manifests.tree import parse_path
 from bot.errors import BotError
 
 EXIT_CHANGED, EXIT_NOTHING, EXIT_ERROR = 0, 1, 2
@@ -100,7 +100,7 @@ def _selector(image: str | None, marker: str | None, path: str | None, doc: int 
         ) from None
     if path is not None:
         try:
-            parse_path(path)
+            normalise(path)
         except ValueError as exc:
             raise click.UsageError(f"--path: {exc}") from None
     if marker is not None and (marker.count(":") != 1 or not all(marker.split(":"))):
@@ -149,7 +149,9 @@ def _write(file: str, text: str) -> None:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--image", help="Every reference to this image (normalised match, never a prefix).")
 @click.option("--marker", help="Values carrying the setter marker NAMESPACE:NAME.")
-@click.option("--path", "path", help="One scalar by dotted path, [i] for list items.")
+@click.option(
+    "--path", "path", help="One scalar by dotted path, [i] for list items; PATCH|PATH inside an inline patch."
+)
 @click.option("--doc", type=click.IntRange(min=0), help="Document index for --path (0-based, default 0).")
 @click.option("--tag", help="The new tag.")
 @click.option("--digest", help="The new digest (algorithm:hex).")

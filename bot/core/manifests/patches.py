@@ -146,7 +146,7 @@ def find(parsed: Parsed) -> tuple[list[Patch], list[str]]:
             patch = _extract(parsed, doc, path, node)
             if patch is None and "image" in node.value:
                 notes.append(
-                    f"line {node.start_mark.line + 1}: {format_path(path)}: a patch written this way "
+                    f"{node.start_mark.line + 1}: {format_path(path)}: a patch written this way "
                     "(folded, escaped or with an indentation indicator) is not read; write it as a "
                     "literal block (`patch: |-`) to have its images found"
                 )
