@@ -1,14 +1,21 @@
 """Prometheus metrics of the whole service, on one registry of our own (``REGISTRY``).
 
 Import a metric and use it: ``from bot.metrics import FORGE_REQUESTS;
-FORGE_REQUESTS.labels(forge="github", status="200").inc()``. ``render()`` gives the text format
-for ``GET /metrics``. With several gunicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` (an empty
-directory) before start-up: ``render`` then aggregates every worker's values.
+FORGE_REQUESTS.labels(forge="github", status="200").inc()``. Each metric belongs to the process
+that records it: intake and queue depth to the web process (``render("web")``, ``GET /metrics``),
+everything else to the worker (``serve``, the worker's own port). A process exports only its own,
+so the web never shows a ``manifest_bot_config_refused 0`` of its own next to the worker's 1.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set before this module is imported, values live in files there
+and a scrape adds up every process's (gunicorn workers). ``manifest-bot serve`` makes a private
+directory when none is given and removes it when gunicorn exits (``bot.cli.intake``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,33 +26,42 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: the names of the metrics the web process records (``_web``); every other one is the worker's
+WEB_METRICS: set[str] = set()
+
+
+def _web(name: str) -> str:
+    WEB_METRICS.add(name)
+    return name
+
 
 # --- intake ------------------------------------------------------------------------------------
 #: outcome: accepted | ignored | duplicate | unauthorized | bad_request | too_large |
 #: unknown_source | unavailable
 DELIVERIES = Counter(
-    "manifest_bot_deliveries",
+    _web("manifest_bot_deliveries"),
     "Webhook deliveries by source and outcome",
     ["source", "outcome"],
     registry=REGISTRY,
 )
 SIGNATURE_FAILURES = Counter(
-    "manifest_bot_signature_failures",
+    _web("manifest_bot_signature_failures"),
     "Deliveries refused for a missing or wrong signature/token",
     ["source"],
     registry=REGISTRY,
 )
 EVENTS = Counter(
-    "manifest_bot_events", "Normalised events accepted, by kind", ["source", "kind"], registry=REGISTRY
+    _web("manifest_bot_events"), "Normalised events accepted, by kind", ["source", "kind"], registry=REGISTRY
 )
 HTTP_ERRORS = Counter(
-    "manifest_bot_http_errors", "Error responses by HTTP status", ["status"], registry=REGISTRY
+    _web("manifest_bot_http_errors"), "Error responses by HTTP status", ["status"], registry=REGISTRY
 )
 INTAKE_SECONDS = Histogram(
-    "manifest_bot_intake_duration_seconds",
+    _web("manifest_bot_intake_duration_seconds"),
     "Time to verify, parse, record and enqueue one delivery",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
     registry=REGISTRY,
@@ -88,7 +104,7 @@ RATE_LIMIT_REMAINING = Gauge(
     multiprocess_mode="min",
 )
 QUEUE_DEPTH = Gauge(
-    "manifest_bot_queue_depth",
+    _web("manifest_bot_queue_depth"),
     "Jobs waiting in each rq queue (sampled at scrape time)",
     ["queue"],
     registry=REGISTRY,
@@ -160,22 +176,43 @@ CONFIG_REFUSED = Gauge(
 )
 
 
-def scrape_registry() -> CollectorRegistry:
-    """What a scrape reads: every process's values in multiprocess mode, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+Process = Literal["web", "worker"]
+
+
+class _Own:
+    """A collector of the metric families of one process, read from ``source``."""
+
+    def __init__(self, source: CollectorRegistry, process: Process) -> None:
+        self.source, self.process = source, process
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.source.collect():
+            # a counter's family is named with its `_total` when read from the multiprocess files
+            if (family.name.removesuffix("_total") in WEB_METRICS) == (self.process == "web"):
+                yield family
+
+
+def scrape_registry(process: Process) -> CollectorRegistry:
+    """What a scrape of ``process`` reads: its metrics, with every process's values in
+    multiprocess mode, else this process's."""
+    source = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY
+        source = CollectorRegistry()
+        multiprocess.MultiProcessCollector(source)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Own(source, process))
+    return registry
 
 
-def render() -> bytes:
-    """The Prometheus text exposition of every metric (all workers in multiprocess mode)."""
-    return generate_latest(scrape_registry())
+def render(process: Process = "web") -> bytes:
+    """The Prometheus text exposition of ``process``'s metrics (all workers in multiprocess mode)."""
+    return generate_latest(scrape_registry(process))
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve ``/metrics`` from this process on a daemon thread (rq workers have no web server)."""
-    start_http_server(port, addr=addr, registry=scrape_registry())
+    """Serve the worker's ``/metrics`` from this process on a daemon thread (rq workers have no
+    web server). OSError when the port is taken."""
+    start_http_server(port, addr=addr, registry=scrape_registry("worker"))

@@ -29,6 +29,7 @@ from bot.errors import BotError, ConfigError, InvalidReference, NotFound, Webhoo
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
 from bot.services.scans import load_and_scan
+from bot.services.shared_values import moves_all, shared_by
 from bot.settings import Settings
 
 EXIT_INVALID = 2
@@ -61,7 +62,8 @@ def _load(path: Path) -> Config:
 @click.option(
     "--repo-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A manifest checkout: list the files each whole-repository discovery would touch in it.",
+    help="A manifest checkout: list the files each whole-repository discovery would touch in it, "
+    "and the images a target's shared Helm value moves.",
 )
 @click.option(
     "--repo-file",
@@ -85,6 +87,8 @@ def check_config(
     config = _load(path)
     checkout = _Checkout(repo_dir) if repo_dir else None
     for line in _discovery_warnings(config, checkout, repo_name):
+        click.echo(line, err=True)
+    for line in _shared_warnings(config, checkout, repo_name) if checkout else []:
         click.echo(line, err=True)
     targets = sum(len(r.targets) for r in config.rules)
     click.echo(f"{path}: ok ({len(config.forges)} forges, {len(config.rules)} rules, {targets} targets)")
@@ -139,6 +143,21 @@ def _discovery_warnings(config: Config, checkout: _Checkout | None, repo: str | 
             if checkout is not None and repo in (None, target.repo, f"{target.forge}:{target.repo}"):
                 touched = _would_touch(checkout, rule, target, others)
                 out.append(f"  would touch: {', '.join(touched) if touched else 'no file of the checkout'}")
+    return out
+
+
+def _shared_warnings(config: Config, checkout: _Checkout, repo: str | None) -> list[str]:
+    """A target whose ``path`` is a value several images of a chart read moves them all."""
+    out = []
+    for i, rule in enumerate(config.rules):
+        for j, target in enumerate(rule.targets):
+            if repo not in (None, target.repo, f"{target.forge}:{target.repo}"):
+                continue
+            for file, found in shared_by(checkout, target.repo, "", target.files, target.path).items():
+                out.append(
+                    f"warning: rules[{i}] ({rule.name}) targets[{j}] ({target.label()}): "
+                    + moves_all(file, target.path or "", found)
+                )
     return out
 
 
@@ -252,6 +271,8 @@ def _diff(checkout: _Checkout, intent: UpdateIntent) -> None:
         return
     if _discovers_everywhere(intent):
         click.echo(f"# {intent.group_key}: would touch: {', '.join(files) if files else 'no file'}")
+    for file, found in shared_by(checkout, intent.repo, "checkout", intent.files, intent.path).items():
+        click.echo(f"# {intent.group_key}: warning: {moves_all(file, intent.path or '', found)}")
     if not files:
         click.echo(f"# {intent.group_key}: no file in the checkout references {intent.image}")
     for path in files:

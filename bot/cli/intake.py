@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 from typing import Any
 
 import click
 
-from bot import sources
+from bot import metrics, sources
 from bot.core.events import event_to_dict
 from bot.errors import BadPayload, WebhookError
 
@@ -57,6 +62,8 @@ def parse_webhook(file: Any, source_name: str, headers: tuple[str, ...]) -> None
 @click.option("--workers", type=int, default=None, help="gunicorn workers (default $WEB_CONCURRENCY)")
 def serve(bind_to: str | None, workers: int | None) -> None:
     """Run the web process (webhooks, health, metrics, status) under gunicorn."""
+    if not os.environ.get(metrics.MULTIPROC_ENV):
+        sys.exit(_serve_with_metrics_dir())
     from gunicorn.app.base import BaseApplication
 
     from bot.app import create_app
@@ -85,6 +92,49 @@ def serve(bind_to: str | None, workers: int | None) -> None:
 
     _Server().run()
     sys.exit(0)
+
+
+#: what a process manager sends gunicorn's master (stop, reload, more or fewer workers, reopen logs)
+_RELAYED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGWINCH,
+)
+
+
+def _serve_with_metrics_dir() -> int:
+    """``serve`` again in a child process whose ``PROMETHEUS_MULTIPROC_DIR`` is a new private
+    directory, so that ``/metrics`` adds up every gunicorn worker's values (prometheus-client
+    reads the variable once, when it is first imported: this process imported it already). The
+    signals above go to the child; the directory is removed when it exits. Its exit code is ours."""
+    directory = tempfile.mkdtemp(prefix="manifest-bot-metrics-")
+    env = {**os.environ, metrics.MULTIPROC_ENV: directory}
+    code = "import sys; from bot.cli import main; main(sys.argv[1:])"
+    try:
+        child = subprocess.Popen([sys.executable, "-c", code, *_same_command()], env=env)
+        for signum in _RELAYED:
+            signal.signal(signum, lambda received, _frame: child.send_signal(received))
+        status = child.wait()
+        return 128 - status if status < 0 else status  # killed by a signal: as a shell reports it
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _same_command() -> list[str]:
+    """The arguments of the command being run, as given (its options with their values)."""
+    ctx = click.get_current_context()
+    args = [ctx.info_name or "serve"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if isinstance(param, click.Option) and value not in (None, False):
+            args += [param.opts[-1]] if param.is_flag else [param.opts[-1], str(value)]
+    return args
 
 
 commands: list[click.Command] = [parse_webhook, serve]

@@ -22,8 +22,9 @@ import click
 
 from bot.core.images import parse_image, validate_digest, validate_tag
 from bot.core.manifests import Edit, EditResult, Selector, edit, load_text, scan_report
+from bot.core.manifests.overrides import KUSTOMIZATION_FILES, overriding
+from bot.core.manifests.patches import normalise
 from bot.core.manifests.select import check_selector
-from bot.core.manifests.tree import parse_path
 from bot.errors import BotError
 
 EXIT_CHANGED, EXIT_NOTHING, EXIT_ERROR = 0, 1, 2
@@ -99,7 +100,7 @@ def _selector(image: str | None, marker: str | None, path: str | None, doc: int 
         ) from None
     if path is not None:
         try:
-            parse_path(path)
+            normalise(path)
         except ValueError as exc:
             raise click.UsageError(f"--path: {exc}") from None
     if marker is not None and (marker.count(":") != 1 or not all(marker.split(":"))):
@@ -148,7 +149,9 @@ def _write(file: str, text: str) -> None:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--image", help="Every reference to this image (normalised match, never a prefix).")
 @click.option("--marker", help="Values carrying the setter marker NAMESPACE:NAME.")
-@click.option("--path", "path", help="One scalar by dotted path, [i] for list items.")
+@click.option(
+    "--path", "path", help="One scalar by dotted path, [i] for list items; PATCH|PATH inside an inline patch."
+)
 @click.option("--doc", type=click.IntRange(min=0), help="Document index for --path (0-based, default 0).")
 @click.option("--tag", help="The new tag.")
 @click.option("--digest", help="The new digest (algorithm:hex).")
@@ -192,8 +195,48 @@ def bump_command(  # noqa: PLR0917 - click passes each option as a parameter
     for _, _, result in results:
         for note in result.skipped:
             click.echo(f"note: {note}", err=True)
+    try:
+        overridden = _overridden(results)
+    except (_Failed, BotError) as exc:
+        _error(f"{exc}; no file was changed")
+        raise SystemExit(EXIT_ERROR) from None
+    if overridden:
+        for problem in overridden:
+            _error(problem)
+        _error("no file was changed")
+        raise SystemExit(EXIT_ERROR)
     version = (new_name or "") + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
     raise SystemExit(_report(selector, version, results, write))
+
+
+def _overridden(results: list[tuple[str, str, EditResult]]) -> list[str]:
+    """A line per changed value that a patch of a kustomization listing its file overrides (the
+    kustomization next to the file, or one of the FILEs) and that this bump does not edit too."""
+    given = {os.path.abspath(f): (text, result) for f, text, result in results}
+    problems = []
+    for file, _, result in results:
+        if not result.changes or Path(file).name in KUSTOMIZATION_FILES:
+            continue
+        beside = [Path(file).absolute().parent / name for name in KUSTOMIZATION_FILES]
+        candidates = {str(k) for k in beside if k.is_file()}
+        candidates |= {k for k in given if Path(k).name in KUSTOMIZATION_FILES}
+        for kustomization in sorted(candidates):
+            if kustomization in given:
+                text, done = given[kustomization][0], [c.path for c in given[kustomization][1].changes]
+            else:
+                text, done = _read(kustomization)[1], []
+            for ref in overriding(kustomization, text, os.path.abspath(file), result.changes, done):
+                shown = kustomization if os.path.isabs(file) else os.path.relpath(kustomization)
+                problems.append(
+                    f"{file}: {ref.image} is set to {_version(ref.tag, ref.digest)} by {shown}:{ref.line} "
+                    f"{ref.path}, which kustomize applies over {Path(file).name}: the render would not "
+                    f"change; bump {shown} too (give it as a FILE)"
+                )
+    return problems
+
+
+def _version(tag: str | None, digest: str | None) -> str:
+    return ((tag or "") + (f"@{digest}" if digest else "")) or "(no tag)"
 
 
 def _report(selector: Selector, version: str, results: list[tuple[str, str, EditResult]], write: bool) -> int:

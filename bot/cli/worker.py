@@ -77,7 +77,15 @@ def worker(*, burst: bool, name: str | None, wrap_forge: str | None) -> None:
     container = Container(settings, forge_wrapper=wrapper)
     runtime.install(container)
     if settings.worker_metrics_port:
-        metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
+        where = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+        try:
+            metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve the worker's metrics on {where}: {exc.strerror or exc}; set "
+                "MANIFEST_BOT_WORKER_METRICS_PORT to a free port (each worker on a host needs its own) "
+                "or unset it"
+            ) from None
     warm(container)
     for problem in problems(container.redis, require_aof=settings.redis_require_aof):
         log.error("Redis is not ready for manifest-bot: %s", problem)

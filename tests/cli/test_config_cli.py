@@ -352,3 +352,52 @@ def test_explain_applies_the_checkouts_repo_file(tmp_path: Path, checkout: Path)
     # without the checkout (the central config alone) 1.5.0 is planned
     plain = run("explain", "--config", str(central), "--image", "ghcr.io/acme/api:1.5.0")
     assert "intent: github:acme/deploy:main:dev (env dev): ghcr.io/acme/api -> 1.5.0" in plain.output
+
+
+SHARED_CHART = Path(__file__).resolve().parents[1] / "fixtures" / "helm" / "shared-tag"
+
+
+def _chart_config(tmp_path: Path, path: str) -> Path:
+    config = tmp_path / "shared.yaml"
+    target = (
+        "{forge: local, repo: acme/deploy, environment: dev, files: [charts/shop/values-dev.yaml], "
+        f"path: {path}}}"
+    )
+    config.write_text(
+        "version: 1\nforges: [{name: local, kind: local, path: /nonexistent}]\n"
+        f"rules:\n  - name: api\n    image: ghcr.io/acme/api\n    targets: [{target}]\n"
+    )
+    return config
+
+
+def test_a_shared_helm_value_is_reported_as_moving_every_image_that_reads_it(tmp_path: Path) -> None:
+    config = _chart_config(tmp_path, "images.tag")
+    moves = (
+        "charts/shop/values-dev.yaml images.tag is read by 2 images of its chart, so moving it moves them "
+        "all: ghcr.io/acme/api, ghcr.io/acme/web"
+    )
+    checked = run("check-config", str(config), "--repo-dir", str(SHARED_CHART))
+    assert checked.exit_code == 0, checked.output
+    assert f"warning: rules[0] (api) targets[0] (local:acme/deploy@main/dev): {moves}" in checked.stderr
+    explained = run(
+        "explain",
+        "--config",
+        str(config),
+        "--image",
+        "ghcr.io/acme/api",
+        "--tag",
+        "1.1.0",
+        "--repo-dir",
+        str(SHARED_CHART),
+    )
+    assert explained.exit_code == 0, explained.output
+    assert f"# local:acme/deploy:main:dev: warning: {moves}\n" in explained.stdout
+    assert '-  tag: "1.0.0"\n+  tag: "1.1.0"\n' in explained.stdout
+
+
+def test_a_value_one_image_reads_is_not_reported(tmp_path: Path) -> None:
+    checked = run(
+        "check-config", str(_chart_config(tmp_path, "cache.image")), "--repo-dir", str(SHARED_CHART)
+    )
+    assert checked.exit_code == 0
+    assert "moves them all" not in checked.stderr

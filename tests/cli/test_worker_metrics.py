@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -58,12 +60,34 @@ def test_worker_serves_metrics_of_its_jobs(
         text = scrape(port)
         assert value(text, 'manifest_bot_intents_total{outcome="created"}') >= 1
         assert value(text, "manifest_bot_reconcile_duration_seconds_count") >= 1
+        # the worker exports what it knows (the config it runs), not the web's intake
+        assert "manifest_bot_config_refused 0.0" in (text or "")
+        assert "manifest_bot_deliveries_total" not in (text or "")
         for address in other_addresses():  # not configured: this host only
             with socket.socket() as s, pytest.raises(OSError):
                 s.settimeout(2)
                 s.connect((address, port))
     finally:
         workers.stop()
+
+
+def test_a_taken_metrics_port_is_a_one_line_error(
+    tmp_path: Path, make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    world = make_world(tmp_path / "world", images=1, envs=("dev",))
+    settings = make_settings(config_path=world.config_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = worker_env(settings, {"MANIFEST_BOT_WORKER_METRICS_PORT": str(port)})
+        cmd = [sys.executable, "-c", "from bot.cli import main; main()", "worker", "--burst"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"Error: cannot serve the worker's metrics on 127.0.0.1:{port}: Address already in use; set "
+        "MANIFEST_BOT_WORKER_METRICS_PORT to a free port (each worker on a host needs its own) or unset it"
+    ]
 
 
 def other_addresses() -> list[str]:

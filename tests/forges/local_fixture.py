@@ -36,6 +36,8 @@ def seed_repo(
     encoded = {k: v.encode() for k, v in files.items()}
     sha = repo.make_commit(root_commit, encoded, "initial manifests\n")
     repo.cas_ref(branch, sha, root_commit)
+    if not bare:  # the work tree holds the branch, as after `git clone`
+        git(path, "reset", "-q", "--hard")
     return path
 
 

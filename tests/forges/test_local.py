@@ -81,6 +81,7 @@ def test_commit_files_is_one_atomic_commit_with_cas(forge: LocalGitForge) -> Non
 def test_commit_keeps_the_file_mode(tmp_path: Path) -> None:
     path = seed_repo(tmp_path, "r", {"run.sh": "echo 1\n"}, bare=False)
     git(path, "checkout", "-q", "main")
+    (path / "run.sh").chmod(0o755)  # the work tree agrees with the index: nothing uncommitted
     git(path, "update-index", "--chmod=+x", "run.sh")
     git(path, "-c", "user.name=A", "-c", "user.email=a@x", "commit", "-qm", "exec")
     forge = LocalGitForge(tmp_path)
@@ -193,6 +194,57 @@ def test_merge_squash_and_conflict(forge: LocalGitForge) -> None:
     assert pr.mergeable is False
     with pytest.raises(Conflict):
         forge.merge_pr(REPO, pr.number, "merge", expected_head=None)
+
+
+def _merged_pr(forge: LocalGitForge) -> str:
+    base = forge.branch_head(REPO, "main")
+    assert base is not None
+    change = [FileChange("apps/api.yaml", b"image: api:2.0\n")]
+    head = forge.commit_files(REPO, "bump", parent=base, changes=change, message="m", expected_head=None)
+    forge.open_pr(REPO, "bump", "main", "bump api", "b")
+    return head
+
+
+def test_a_merge_into_the_checked_out_branch_moves_its_work_tree(tmp_path: Path) -> None:
+    """The bot merges into `main` while a person has it checked out; their next `git commit -a`
+    keeps the merged change (before, the work tree and index stayed behind and the commit
+    reverted the PR)."""
+    work = seed_repo(tmp_path, REPO, FILES, bare=False)
+    forge = LocalGitForge(tmp_path)
+    head = _merged_pr(forge)
+    assert forge.merge_pr(REPO, 1, "squash", expected_head=head)
+    assert (work / "apps/api.yaml").read_text() == "image: api:2.0\n"
+    assert git(work, "status", "--porcelain") == ""
+    (work / "README.md").write_text("hello\n")
+    git(work, "-c", "user.name=Alice", "-c", "user.email=a@example.com", "commit", "-q", "-a", "-m", "docs")
+    assert forge.read_file(REPO, "apps/api.yaml", "main") == b"image: api:2.0\n"
+    assert forge.read_file(REPO, "README.md", "main") == b"hello\n"
+
+
+def test_a_checked_out_branch_with_uncommitted_changes_is_not_moved(tmp_path: Path) -> None:
+    work = seed_repo(tmp_path, REPO, FILES, bare=False)
+    forge = LocalGitForge(tmp_path)
+    head = _merged_pr(forge)
+    before = forge.branch_head(REPO, "main")
+    (work / "README.md").write_text("work in progress\n")
+    dirty = "branch main is checked out with uncommitted changes; commit or stash"
+    with pytest.raises(ValidationFailed, match=dirty):
+        forge.merge_pr(REPO, 1, "squash", expected_head=head)
+    assert forge.branch_head(REPO, "main") == before
+    assert forge.get_pr(REPO, 1).state == "open"
+    assert (work / "README.md").read_text() == "work in progress\n"
+    with pytest.raises(ValidationFailed, match="branch main is checked out; it is not deleted"):
+        forge.delete_branch(REPO, "main")
+    # an untracked file where the merge writes one: refused before anything moves
+    git(work, "checkout", "-q", "--", "README.md")
+    (work / "apps/new.yaml").write_text("mine\n")
+    change = [FileChange("apps/new.yaml", b"theirs\n")]
+    second = forge.commit_files(REPO, "add", parent=before, changes=change, message="m", expected_head=None)
+    forge.open_pr(REPO, "add", "main", "add", "b")
+    with pytest.raises(ValidationFailed, match="work tree cannot follow"):
+        forge.merge_pr(REPO, 2, "squash", expected_head=second)
+    assert forge.branch_head(REPO, "main") == before
+    assert (work / "apps/new.yaml").read_text() == "mine\n"
 
 
 def test_permissions_default_map_and_file(forge: LocalGitForge, tmp_path: Path) -> None:

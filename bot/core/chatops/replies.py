@@ -135,6 +135,9 @@ class Moved:
     group: str
     repo: str
     pr: int | None = None
+    #: the other images it moves: its value is one a chart reads for all of them (``images.tag``)
+    also: tuple[str, ...] = ()
+    shared: str = ""  # that value, ``file path``
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +186,17 @@ def promotion_text(
     for m in moved:
         where = f"#{m.pr}" if m.pr is not None else "its PR is being prepared"
         lines.append(f"`{m.image}` {m.version} → group `{m.group}` in `{m.repo}`: {where}")
+        if m.also:
+            others = ", ".join(f"`{a}`" for a in m.also)
+            lines.append(f"`{m.shared}` is shared: it also moves {others} to {m.version}")
     lines += [f"skipped `{s.image}` {s.version}: {s.reason}" for s in skipped]
     if not moved:
         return f"nothing promoted to `{target}`", tuple(lines)
-    what = ", ".join(dict.fromkeys(f"`{m.image}` {m.version}" for m in moved))
+    what = ", ".join(
+        dict.fromkeys(
+            f"`{m.image}` {m.version}" + "".join(f", `{a}` {m.version}" for a in m.also) for m in moved
+        )
+    )
     return f"promoting {what} to `{target}`", tuple(lines)
 
 

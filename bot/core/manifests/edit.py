@@ -12,7 +12,9 @@ done. After splicing, the text is parsed again and
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -20,10 +22,11 @@ from functools import cache
 import yaml
 
 from bot.core.images import canonical_name, parse_image, validate_digest, validate_tag
+from bot.core.manifests import patches
 from bot.core.manifests.found import STR_TAG, Found
 from bot.core.manifests.loader import Parsed, compose, no_gc
-from bot.core.manifests.locate import locate
-from bot.core.manifests.model import Change, Edit, EditResult
+from bot.core.manifests.locate import in_patch, locate
+from bot.core.manifests.model import Change, Edit, EditResult, Selector
 from bot.core.manifests.pathscalar import scalar_at_path
 from bot.core.manifests.quoting import preferred_quote
 from bot.core.manifests.select import check_selector, normalised_path, select
@@ -31,6 +34,8 @@ from bot.core.manifests.splice import Plan, Planner, Skipped, Splice
 from bot.core.manifests.tree import Path, format_path, iter_scalars, lookup, parse_path, walk_paths
 from bot.core.manifests.verify import data_diff, reference_problem
 from bot.errors import InvalidReference, ManifestError, UnsafeEdit
+
+_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,14 @@ def edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
 
 
 def _edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
+    return _spliced(text, file, edits)[0]
+
+
+def _spliced(
+    text: str, file: str, edits: Sequence[Edit], patch: patches.Patch | None = None
+) -> tuple[EditResult, list[Splice]]:
+    """The edit and its splices. ``patch``: ``text`` is that inline patch's text (its references
+    are named by their place in the kustomization, and no patch is looked for inside it)."""
     parsed = compose(text, file)
     found = locate(parsed, file)
 
@@ -64,29 +77,83 @@ def _edit(text: str, file: str, edits: Sequence[Edit]) -> EditResult:
     planned: list[_Target] = []
     for e in edits:
         _check_edit(e, file)
+        if e.selector.path is not None and patches.SEP in e.selector.path:
+            continue  # a reference inside a patch: below
         for target, by_path in _targets(parsed, file, found, e):
+            shown = target.ref if patch is None else in_patch(patch, target.ref)
             try:
                 plan = planner.plan(target, e)
             except Skipped as why:
                 if why.placeholder and e.selector.path is not None:  # chosen precisely: say no
-                    raise ManifestError(
-                        f"{target.ref.path}: {why}", file=file, line=target.ref.line
-                    ) from None
-                skipped.append(f"{file}:{target.ref.line}: {target.ref.path}: {why}")
+                    raise ManifestError(f"{shown.path}: {why}", file=file, line=shown.line) from None
+                skipped.append(f"{file}:{shown.line}: {shown.path}: {why}")
                 continue
             except InvalidReference as exc:
-                raise ManifestError(str(exc), file=file, line=target.ref.line) from None
+                raise ManifestError(str(exc), file=file, line=shown.line) from None
             planned.append(_Target(target, plan, by_path))
     matched = len(planned)
-    splices = _dedupe([s for t in planned for s in t.plan.splices], file)
+    splices = [s for t in planned for s in t.plan.splices]
+    if patch is None:
+        inline, unread = patches.find(parsed)
+        skipped.extend(f"{file}:{note}" for note in unread)
+        for one in inline:
+            result, inner = _in_patch(one, file, edits)
+            matched += result.matched
+            skipped.extend(result.skipped)
+            splices.extend(inner)
+    splices = _dedupe(splices, file)
     if not splices:
-        return EditResult(text=text, changes=(), matched=matched, skipped=tuple(skipped))
+        return EditResult(text=text, changes=(), matched=matched, skipped=tuple(skipped)), []
     new_text = _apply(text, splices)
     allowed = _allowed_paths(parsed, file, splices)
     after = _verify(parsed, new_text, file, splices, allowed)
     _check_references(after, file, [t for t in planned if t.plan.splices])
     changes = tuple(_changes(file, splices, allowed))
-    return EditResult(text=new_text, changes=changes, matched=matched, skipped=tuple(skipped))
+    return EditResult(text=new_text, changes=changes, matched=matched, skipped=tuple(skipped)), splices
+
+
+def _in_patch(patch: patches.Patch, file: str, edits: Sequence[Edit]) -> tuple[EditResult, list[Splice]]:
+    """Edit the references inside one inline patch; its splices, placed in the kustomization's text.
+    No key is added inside a patch (its lines are lines of the kustomization)."""
+    mine = [e for e in (_for_patch(e, patch) for e in edits) if e is not None]
+    if not mine:
+        return EditResult(patch.text), []
+    try:
+        result, inner = _spliced(patch.text, file, mine, patch)
+    except ManifestError as exc:
+        raise type(exc)(f"{patch.label}: {exc.reason}", file=file, line=patch.line(exc.line)) from None
+    out = []
+    for s in inner:
+        if s.node is None or _BREAK.search(s.new_text):
+            raise UnsafeEdit(
+                f"{patch.label}: {format_path(s.path)} would be added inside the patch; add it by hand",
+                file=file,
+                line=patch.line(1),
+            )
+        label = patches.join(patch.label, s.doc, format_path(s.path))
+        out.append(
+            dataclasses.replace(
+                s,
+                start=patch.position(s.start),
+                end=patch.position(s.end),
+                doc=patch.doc,
+                path=patch.path,
+                node=patch.node,
+                inner=result.text,
+                label=label,
+            )
+        )
+    return result, out
+
+
+def _for_patch(e: Edit, patch: patches.Patch) -> Edit | None:
+    """``e`` as an edit of the patch's own text (None when it selects nothing there)."""
+    if e.selector.path is None:
+        return e
+    parts = patches.split(e.selector.path)
+    if parts is None or parts[0] != patch.label or (e.selector.doc or 0) != patch.doc:
+        return None
+    return dataclasses.replace(e, selector=Selector(path=parts[2], doc=parts[1]))
 
 
 def _check_edit(e: Edit, file: str) -> None:
@@ -103,7 +170,7 @@ def _check_edit(e: Edit, file: str) -> None:
         if e.image is not None and str(parse_image(e.image)) != parse_image(e.image).name:
             raise ValueError(f"give the image name {parse_image(e.image).name!r} without tag or digest")
         if e.selector.path is not None:
-            parse_path(e.selector.path)
+            patches.normalise(e.selector.path)
     except ValueError as exc:  # InvalidReference is a ValueError too
         raise ManifestError(str(exc), file=file) from None
 
@@ -186,6 +253,12 @@ def _verify(parsed: Parsed, new_text: str, file: str, splices: list[Splice], all
                 f"the edit would also change {format_path(path)} (document {doc}); nothing written", file=file
             )
     for s in splices:
+        if s.inner is not None:
+            if patches.text_of(after, s.doc, s.path) != s.inner:
+                raise UnsafeEdit(
+                    f"the patch at {format_path(s.path)} would not read as edited; nothing written", file=file
+                )
+            continue
         root = after.roots[s.doc]
         node = lookup(root, s.path) if root is not None else None
         if not isinstance(node, yaml.ScalarNode) or node.tag != STR_TAG or node.value != s.new:
@@ -214,13 +287,13 @@ def _check_references(after: Parsed, file: str, targets: list[_Target]) -> None:
 def _changes(file: str, splices: list[Splice], allowed: dict[int, dict[Path, list[Path]]]) -> list[Change]:
     out = []
     for s in splices:
-        others = tuple(format_path(p) for p in allowed[s.doc][s.path] if p != s.path)
+        others = () if s.label else tuple(format_path(p) for p in allowed[s.doc][s.path] if p != s.path)
         image = canonical_name(s.image) if s.image else None
         out.append(
             Change(
                 file=file,
                 doc=s.doc,
-                path=format_path(s.path),
+                path=s.label or format_path(s.path),
                 old=s.old,
                 new=s.new,
                 image=image,

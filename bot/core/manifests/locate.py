@@ -16,13 +16,13 @@ from dataclasses import replace
 import yaml
 
 from bot.core.images import ImageRef, parse_image
-from bot.core.manifests import argocd, helm, kustomize
+from bot.core.manifests import argocd, helm, json6902, kustomize, patches
 from bot.core.manifests.found import Found, Slot, Version, is_value_scalar, make_found
 from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.markers import attach_markers
 from bot.core.manifests.model import Reference, RefKind
 from bot.core.manifests.tree import Path, Seg, Walker, format_path
-from bot.errors import InvalidReference
+from bot.errors import InvalidReference, ManifestError
 
 #: keys whose list items are container specs (Kubernetes pod specs, Tekton steps/sidecars)
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers", "steps", "sidecars"})
@@ -121,6 +121,12 @@ class Locator:
         """Not a virtual-machine image (``vmImage``, CircleCI's ``machine.image``)."""
         return lower not in VM_IMAGE_KEYS and path[-1:] != ["machine"]
 
+    def image_key(self, key: str, parent: Path) -> bool:
+        """A key whose string value is an image reference (``image``, ``sidecarImage``)."""
+        return (key.lower() == "image" or bool(_IMAGE_KEY.match(key))) and self._container_key(
+            key.lower(), list(parent[-1:])
+        )
+
     # --- strings ------------------------------------------------------------------------------
     def _image_string(self, node: yaml.ScalarNode, path: Path, *, named: bool) -> None:
         parent = path[:-1]
@@ -177,6 +183,8 @@ def locate(parsed: Parsed, file: str, docs: Iterable[int] | None = None) -> list
             continue
         locator = Locator(parsed, file, doc, root)
         Walker(file, locator.visit).walk(root)
+        if isinstance(root, yaml.SequenceNode):
+            json6902.operations(locator, root)
         found.extend(locator.found)
     found = attach_markers(parsed, file, found, wanted)
     found.sort(key=lambda f: (f.ref.doc, f.ref.spans[0][0]))
@@ -190,11 +198,38 @@ def scan(text: str, file: str = "<input>") -> list[Reference]:
 
 def scan_report(text: str, file: str = "<input>") -> tuple[list[Reference], tuple[str, ...]]:
     """The references of ``text`` and one line per document skipped because it does not parse
-    (a templated document among readable ones)."""
+    (a templated document among readable ones) or patch left unread. References inside a
+    kustomization's inline patches come after the kustomization's own, with two-part paths."""
     with no_gc():
         parsed = compose(text, file)
-        found = locate(parsed, file)
-    return [f.ref for f in found], tuple(str(err) for err in parsed.errors.values())
+        refs = [f.ref for f in locate(parsed, file)]
+        notes = [str(err) for err in parsed.errors.values()]
+        inline, unread = patches.find(parsed)
+        notes.extend(f"{file}:{note}" for note in unread)
+        for patch in inline:
+            try:
+                inner = compose(patch.text, file)
+            except ManifestError as exc:
+                notes.append(
+                    f"{file}:{patch.line(exc.line) or patch.node.start_mark.line + 1}: "
+                    f"{patch.label}: patch not read: {exc.reason}"
+                )
+                continue
+            refs.extend(in_patch(patch, f.ref) for f in locate(inner, file))
+    return refs, tuple(notes)
 
 
-__all__ = ["Locator", "locate", "scan", "scan_report"]
+def in_patch(patch: patches.Patch, ref: Reference) -> Reference:
+    """A reference found in a patch's text, placed in the kustomization's text."""
+    line, column = patch.line_column(ref.spans[0][0])
+    return replace(
+        ref,
+        doc=patch.doc,
+        path=patches.join(patch.label, ref.doc, ref.path),
+        line=line,
+        column=column,
+        spans=tuple((patch.position(a), patch.position(b)) for a, b in ref.spans),
+    )
+
+
+__all__ = ["Locator", "in_patch", "locate", "scan", "scan_report"]

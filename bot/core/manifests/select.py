@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.core.images import canonical_name, parse_image
+from bot.core.manifests import patches
 from bot.core.manifests.model import Reference, Selector
-from bot.core.manifests.tree import format_path, parse_path
 
 
 def check_selector(selector: Selector) -> None:
@@ -29,7 +29,7 @@ def _canonical(image: str) -> str | None:
 
 def normalised_path(selector: Selector) -> str:
     assert selector.path is not None
-    return format_path(parse_path(selector.path))
+    return patches.normalise(selector.path)
 
 
 def select(refs: Iterable[Reference], selector: Selector) -> list[Reference]:

@@ -45,6 +45,10 @@ class Splice:
     node: yaml.Node | None
     image: str
     seq: int = 0
+    #: a splice inside an inline patch: the patch text it belongs to after the edit, and the
+    #: two-part path of the value (``path`` and ``node`` are then the patch scalar's)
+    inner: str | None = None
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from bot.core.ports import (
     PullRequest,
     Reaction,
 )
-from bot.errors import Conflict, NotFound, SettingsError, ValidationFailed
+from bot.errors import Conflict, ForgeError, NotFound, SettingsError, ValidationFailed
 from bot.forges.local.git import GIT_TIMEOUT_S, GitRepo
 from bot.forges.local.listings import Listing, Listings
 from bot.forges.local.prs import PrStore, Record, now_iso
@@ -193,6 +193,12 @@ class LocalGitForge:
             raise Conflict(f"branch {branch} is at {now or 'nothing'}, expected {expected or 'nothing'}")
 
     def _move(self, git: GitRepo, branch: str, new: str | None, expected: str | None) -> None:
+        """Move ``branch`` from ``expected`` to ``new`` (None deletes). A branch checked out in
+        the repository's work tree is moved as ``git push`` with ``receive.denyCurrentBranch=
+        updateInstead`` would: only when the work tree and index are clean, and they follow it."""
+        checked_out = git.checked_out(branch)
+        if checked_out:
+            self._check_checkout(git, branch, new)
         if self.push_remote:
             try:
                 git.push_with_lease(self.push_remote, branch, new, expected)
@@ -200,6 +206,26 @@ class LocalGitForge:
                 self._refresh(git)
                 raise
         git.cas_ref(branch, new, expected)
+        if checked_out and new is not None:
+            try:
+                git.update_work_tree(expected, new)
+            except ForgeError as exc:
+                git.cas_ref(branch, expected, new)
+                raise ValidationFailed(
+                    f"{git.path.name}: branch {branch} is checked out and its work tree cannot follow "
+                    f"({exc}); the branch was left as it was"
+                ) from None
+
+    @staticmethod
+    def _check_checkout(git: GitRepo, branch: str, new: str | None) -> None:
+        if new is None:
+            raise ValidationFailed(f"{git.path.name}: branch {branch} is checked out; it is not deleted")
+        if git.dirty():
+            raise ValidationFailed(
+                f"{git.path.name}: branch {branch} is checked out with uncommitted changes; commit or "
+                "stash them (the bot moves a checked-out branch only over a clean work tree, and "
+                "updates the work tree with it)"
+            )
 
     def refresh(self, repo: str) -> None:
         """Mirror the remote's branches into the local repository (write-back mode only)."""

@@ -245,6 +245,29 @@ class GitRepo:
             )
         raise failure(f"git update-ref failed in {self.path.name}", _stderr(proc))
 
+    # --- a branch checked out in this repository's work tree -----------------------------------
+    def checked_out(self, branch: str) -> bool:
+        """True when this is a non-bare repository whose work tree has ``branch`` checked out."""
+        if self.out("rev-parse", "--is-bare-repository") == "true":
+            return False
+        proc = self.run("symbolic-ref", "-q", "HEAD", check=False)
+        return proc.returncode == 0 and proc.stdout.decode().strip() == f"refs/heads/{branch}"
+
+    def dirty(self) -> bool:
+        """The work tree or the index differs from HEAD (untracked files do not count), as
+        ``receive.denyCurrentBranch=updateInstead`` checks before a push updates it."""
+        self.run("update-index", "-q", "--refresh", check=False)
+        if self.run("diff-files", "--quiet", check=False).returncode != 0:
+            return True
+        if self.resolve("HEAD") is None:  # an unborn branch: anything in the index is a change
+            return bool(self.out("ls-files"))
+        return self.run("diff-index", "--quiet", "--cached", "HEAD", check=False).returncode != 0
+
+    def update_work_tree(self, old: str | None, new: str) -> None:
+        """Move the index and work tree from ``old`` to ``new`` (``git read-tree -u -m``, what
+        ``git checkout`` does), checking every path before it writes one."""
+        self.run("read-tree", "-u", "-m", *([old] if old else []), new)
+
     def merge_tree(self, base: str, head: str) -> str | None:
         """The tree of merging ``head`` into ``base``, or None on a conflict (git ≥ 2.38)."""
         proc = self.run("merge-tree", "--write-tree", "--no-messages", base, head, check=False)

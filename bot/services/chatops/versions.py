@@ -34,6 +34,7 @@ from bot.core.merge import MergeOutcome
 from bot.core.ports import PullRequest
 from bot.core.render import short_image
 from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
+from bot.services.shared_values import shared_by
 
 
 # --- what this PR holds ------------------------------------------------------------------------
@@ -266,9 +267,9 @@ def promote(ctx: Context, command: Command) -> Outcome:
         record = ctx.deps.groups.get(key)
         for intent in outcome.active.values():
             version = intent.tag or intent.digest or "?"
-            moved.append(
-                Moved(short_image(intent.image), version, record.group, record.repo, record.pr_number)
-            )
+            image = short_image(intent.image)
+            also, shared = _shared(ctx, intent, image)
+            moved.append(Moved(image, version, record.group, record.repo, record.pr_number, also, shared))
         for s in outcome.superseded:
             applied = record.applied.get(s.target)
             in_pr = record.pr_number if applied is not None and applied.tag == s.winner_tag else None
@@ -281,6 +282,16 @@ def promote(ctx: Context, command: Command) -> Outcome:
         details = (*details, f"note: {note}")
     settled = not moved and all(s.already for s in skipped)  # nothing left to do: not a failure
     return Outcome(command, bool(moved) or settled, message, details, speak=True)
+
+
+def _shared(ctx: Context, intent: UpdateIntent, image: str) -> tuple[tuple[str, ...], str]:
+    """The other images a promoted value moves (a chart value several images read), and it."""
+    if not intent.path or intent.forge != ctx.deps.forge_name:
+        return (), ""
+    found = shared_by(ctx.deps.forge, intent.repo, intent.base_branch, intent.files, intent.path)
+    names = [short_image(r.image) for readers in found.values() for r in readers]
+    others = tuple(n for n in dict.fromkeys(names) if n != image)
+    return others, " ".join(f"{file} {intent.path}" for file in found)
 
 
 def marked_tags(pr: PullRequest | None) -> dict[str, tuple[str | None, str | None]]:
