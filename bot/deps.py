@@ -372,6 +372,7 @@ def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -
         docker_config=settings.docker_config,
         insecure=settings.insecure_registries,
         endpoints=settings.registry_endpoints,
+        token_realms=settings.registry_token_realms,
         cache_ttl=settings.registry_cache_ttl_s,
         timeout=settings.registry_timeout_s,
         max_tags=settings.registry_max_tags,
