@@ -72,9 +72,7 @@ def test_example_config_loads_and_documents_real_settings() -> None:
         pytest.param(
             FORGES + "rules:\n  - name: api\n    image_regex: '(ghcr'\n"
             "    targets: [{forge: github, repo: a/b}]\n",
-            [
-                "bot.yaml:6: rules[0].image_regex: invalid regular expression '(ghcr': missing ): (ghcr"
-            ],
+            ["bot.yaml:6: rules[0].image_regex: invalid regular expression '(ghcr': missing ): (ghcr"],
             id="bad regex",
         ),
         pytest.param(

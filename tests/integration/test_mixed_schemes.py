@@ -46,9 +46,11 @@ def test_a_push_time_tag_between_releases_never_lets_an_older_release_win(
             body, headers = signed(post)
             assert client.post("/webhooks/generic", data=body, headers=headers).status_code == 202
             wait_for(
-                lambda p=post: (r := store.record(p.delivery_id)) is not None  # type: ignore[misc]
-                and r.status == "processed"
-                and queues_idle(redis_conn, settings),
+                lambda p=post: (
+                    (r := store.record(p.delivery_id)) is not None  # type: ignore[misc]
+                    and r.status == "processed"
+                    and queues_idle(redis_conn, settings)
+                ),
                 60,
                 f"{post.tag} handled",
                 workers.logs,

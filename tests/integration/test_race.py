@@ -85,8 +85,7 @@ def describe(conn: redis.Redis, settings: Settings, world: World, workers: Worke
     def text() -> str:
         return (
             f"queues={queue_report(conn, settings)} failed={failed_jobs(conn, settings)}"
-            f" prs={open_prs(world)}\n"
-            + workers.logs()
+            f" prs={open_prs(world)}\n" + workers.logs()
         )
 
     return text

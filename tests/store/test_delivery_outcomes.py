@@ -19,9 +19,7 @@ def admitted(store: DeliveryStore, delivery_id: str) -> str:
     return store.admit(Delivery(delivery_id, "generic", "", (event,))).ref
 
 
-def test_outcomes_are_kept_with_the_delivery(
-    settings: Settings, redis_conn: redis.Redis
-) -> None:
+def test_outcomes_are_kept_with_the_delivery(settings: Settings, redis_conn: redis.Redis) -> None:
     store = DeliveryStore(redis_conn, settings)
     ref = admitted(store, "d-1")
     accepted = TargetOutcome("accepted", "goes into the PR of group `dev`", API, "1.5.0", GROUP)

@@ -3,7 +3,8 @@
 ``run_comment`` is called by the command job while it holds the manifest repo's lock (the same
 lock reconcile takes), so a command and an automatic update never interleave. Per comment it:
 
-1. parses the comment (the bot's and other bots' comments, quotes and code are ignored);
+1. parses the comment (the bot's and other bots' comments, quotes and code are ignored), folds
+   commands a later line undoes and takes at most ``MAX_COMMANDS`` lines (``bot.core.chatops.fold``);
 2. reacts 👀 (done by the job before it waits for the lock, so people see they were heard);
 3. reads the PR from the forge and acts only when the forge says the bot opened it on its group's
    branch (``bot.services.chatops.provenance``; the hidden marker is never an authority); a group
@@ -28,7 +29,15 @@ from dataclasses import dataclass
 from bot.core.chatops.authz import Actor, Decision
 from bot.core.chatops.commands import Command, CommandKind, ParsedComment, parse_comment
 from bot.core.chatops.decisions import Refusal
-from bot.core.chatops.replies import Outcome, not_our_pr_text, refused_text, reply_text, unknown_text
+from bot.core.chatops.fold import bounded
+from bot.core.chatops.replies import (
+    Outcome,
+    bounds_text,
+    not_our_pr_text,
+    refused_text,
+    reply_text,
+    unknown_text,
+)
 from bot.core.events import PrComment
 from bot.core.ports import Permission, PullRequest, Reaction
 from bot.errors import BotError, NotFound
@@ -53,16 +62,19 @@ class CommentResult:
 
     @property
     def ok(self) -> bool:
-        return not self.parsed.unknown and all(o.ok for o in self.outcomes)
+        return not self.parsed.unknown and not self.parsed.over_limit and all(o.ok for o in self.outcomes)
 
 
 def parse(deps: ChatopsDeps, event: PrComment) -> ParsedComment:
-    return parse_comment(
-        event.body,
-        author=event.author,
-        author_is_bot=event.author_is_bot,
-        prefix=deps.prefix,
-        bot_login=deps.bot_login or deps.forge.info.bot_login,
+    """The comment's commands, folded and cut to the per-comment limit (``bot.core.chatops.fold``)."""
+    return bounded(
+        parse_comment(
+            event.body,
+            author=event.author,
+            author_is_bot=event.author_is_bot,
+            prefix=deps.prefix,
+            bot_login=deps.bot_login or deps.forge.info.bot_login,
+        )
     )
 
 
@@ -163,4 +175,6 @@ def _reply(
         parts.append(reply_text(outcomes, waited_s))
     if parsed.unknown:
         parts.append(unknown_text(parsed.unknown, deps.prefix))
+    if parsed.undone or parsed.over_limit:
+        parts.append(bounds_text(len(parsed.undone), parsed.over_limit))
     return "\n\n".join(parts) or None
