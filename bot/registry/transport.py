@@ -13,10 +13,9 @@ credentials, AnonymousDenied (Docker Hub answers so for a repository that does n
 | other 4xx | ValidationFailed |
 
 **Deadline.** ``timeout`` bounds the whole exchange (connect, headers, body, same-origin redirects),
-not each read: the exchange runs on a thread of its own and the caller stops waiting at the
-deadline, so a registry that trickles one header line a second cannot hold a worker longer. The
-abandoned exchange stops reading its body at the deadline too, and http.client's own header limits
-(100 lines) bound the rest.
+not each read (``bot.deadline.within``), so a registry that trickles one header line a second
+cannot hold a worker longer. The abandoned exchange stops reading its body at the deadline too,
+and http.client's own header limits (100 lines) bound the rest.
 
 **Redirects.** Manifests, tag lists and token answers are served by the registry itself; only blob
 downloads are redirected (to object storage), and the bot never downloads a blob. So a redirect is
@@ -34,7 +33,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from bot.deadline import within
 from bot.errors import (
     AnonymousDenied,
     AuthError,
@@ -108,29 +107,20 @@ class Transport:
     ) -> Answer:
         """The answer whatever its status (callers map errors); Transient when none came in time."""
         deadline = time.monotonic() + self.deadline_s
-        result: list[Answer | BaseException] = []
-        done = threading.Event()
-
         request = {"headers": dict(headers or {}), "params": params, "data": data, "auth": auth}
 
-        def exchange() -> None:
-            try:
-                result.append(self._exchange(method, url, host, kind, what, deadline, limit, request))
-            except BaseException as exc:  # handed to the waiting caller, raised there
-                result.append(exc)
-            finally:
-                done.set()
-
-        threading.Thread(target=exchange, name=f"registry {kind}", daemon=True).start()
-        if not done.wait(self.deadline_s):
+        def expired() -> Transient:
             REGISTRY_REQUESTS.labels(registry=host, kind=kind, status="deadline").inc()
-            raise Transient(
+            return Transient(
                 f"{what}: {host} did not answer within {self.deadline_s:g} s "
                 "(MANIFEST_BOT_REGISTRY_TIMEOUT_S bounds the whole request)"
             )
-        if isinstance(result[0], BaseException):
-            raise result[0]
-        return result[0]
+
+        return within(
+            self.deadline_s,
+            lambda: self._exchange(method, url, host, kind, what, deadline, limit, request),
+            expired,
+        )
 
     def _exchange(  # noqa: PLR0917 - one call's parts, passed once from send
         self,

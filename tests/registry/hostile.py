@@ -1,4 +1,4 @@
-"""A hostile registry on a loopback port: each answer is a function of the request, and every
+"""A hostile registry (or forge) on a loopback port: each answer is a function of the request, and every
 request it received is kept (method, path, Authorization), so a test can show what reached it."""
 
 from __future__ import annotations
@@ -73,5 +73,19 @@ def reply(status: int, headers: dict[str, str] | None = None, body: bytes = b"")
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(body)
+
+    return answer
+
+
+def trickle(stop: threading.Event, interval: float = 0.25, lines: int = 60) -> Answer:
+    """A status line, then one header line every ``interval`` s: no single read ever times out."""
+
+    def answer(h: Handler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(lines):
+            if stop.wait(interval):
+                return
+            h.wfile.write(f"X-Slow-{i}: 1\r\n".encode())
+            h.wfile.flush()
 
     return answer

@@ -15,7 +15,7 @@ import pytest
 from bot.errors import AuthError, Transient, ValidationFailed
 from bot.registry import RegistryClient
 from tests.registry.fixtures import basic_auth, write_docker_config
-from tests.registry.hostile import Handler, HostileRegistry, reply
+from tests.registry.hostile import Handler, HostileRegistry, reply, trickle
 
 DIGEST = "sha256:" + "ab" * 32
 FOUND = reply(200, {"Docker-Content-Digest": DIGEST})
@@ -100,16 +100,7 @@ def test_credentials_go_to_a_token_realm_on_another_host_only_when_listed(tmp_pa
 
 def test_a_trickling_registry_is_cut_at_the_total_deadline() -> None:
     stop = threading.Event()
-
-    def trickle(h: Handler) -> None:
-        h.wfile.write(b"HTTP/1.1 200 OK\r\n")
-        for i in range(60):  # one header line every 0.25 s for 15 s: no single read times out
-            if stop.wait(0.25):
-                return
-            h.wfile.write(f"X-Slow-{i}: 1\r\n".encode())
-            h.wfile.flush()
-
-    registry = HostileRegistry(trickle)
+    registry = HostileRegistry(trickle(stop))  # one header line every 0.25 s for 15 s
     with registry.serving():
         started = time.monotonic()
         with pytest.raises(Transient, match="did not answer within 1 s"):
