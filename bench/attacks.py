@@ -124,7 +124,8 @@ def slow_clients(slow: int, wait: float, prefix: str, workdir: Path) -> dict[str
             else:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             socks.append(sock)
-        time.sleep(0.5)  # the slow requests reach the workers: nothing to observe from outside
+        # the slow connections are in the accept queue ahead of what follows: a server that
+        # serves one connection at a time (gunicorn's sync worker) reaches them first and stalls
         body = json.dumps({"image": "registry.example.com/shop/api", "tag": "1.2.3"}).encode()
         return {
             "healthz_s": ask(port, "GET", "/healthz", b"", {}, wait=wait),
