@@ -45,6 +45,7 @@ from bot.services.reconcile import ReconcileDeps, reconcile_locked, repo_lock
 from bot.services.registry_gate import GateOutcome, RegistryGate, settle
 from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
+from bot.store.churn import ChurnLimit
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
 from bot.store.due import DueSet
@@ -352,6 +353,7 @@ class Container:
             pr_options=self._pr_options(config),
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: dispatch.cancel_auto_merge(forge_name, repo, number),
+            churn=ChurnLimit(self.redis, self.settings).take,
         )
 
     def _pr_options(self, config: Config | None) -> Callable[[str], PrOptions]:

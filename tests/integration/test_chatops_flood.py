@@ -1,7 +1,7 @@
 """The second round's chat-ops attacks through the service (signed comment deliveries through the
 Flask app, queued on Redis, run by the bot's jobs against a local git forge under the vendor's
-name): one comment cannot multiply work (attack 6), and a reply renders nothing a person wrote
-(attack 7)."""
+name): one comment cannot multiply work, nor can many comments on one PR (attack 6), and a
+reply renders nothing a person wrote (attack 7)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from markdown_it import MarkdownIt
 
 from bot.core.chatops.fold import MAX_COMMANDS
+from bot.store.churn import MAX_CHURN_COMMENTS
 from tests.integration.test_chatops_attacks import world  # noqa: F401 - the fixture, both vendors
 from tests.integration.test_chatops_e2e import Chat
 from tests.services.chatops_fixture import REPO, ChatWorld
@@ -51,3 +52,23 @@ def test_a_reply_renders_no_mention_image_link_or_html_from_the_comment(world: C
     assert "<img" not in html and "<a " not in html
     assert "@example" not in outside and "evil.test" not in outside
     assert "@example/admins" in html  # it is echoed, inside a code span
+
+
+def test_a_prs_open_close_churn_is_rate_limited_across_comments(world: ChatWorld) -> None:  # noqa: F811
+    chat = Chat(world)
+    chat.push("1.1.0")
+    number = world.open_pr("dev").number
+    for i in range(MAX_CHURN_COMMENTS):  # each comment closes (pin to the base's version) or reopens
+        chat.say(number, "/manifest-bot pin 1.0.0" if i % 2 == 0 else "/manifest-bot unpin")
+    opened = len(world.forge.list_prs(REPO))
+    open_now = world.open_pr("dev").number
+    cid = chat.say(number, "/manifest-bot pin 1.0.0")  # one more, within the hour
+
+    assert len(world.forge.list_prs(REPO)) == opened  # nothing opened
+    assert world.open_pr("dev").number == open_now  # nor closed
+    assert world.replies(number)[-1].startswith(
+        "❌ `/manifest-bot pin 1.0.0`: refused: this PR has had too many comments that open or close it"
+    )
+    assert world.reactions(number, cid) == ["eyes", "confused"]
+    chat.say(number, "/manifest-bot status")  # commands that cannot churn still run
+    assert world.replies(number)[-1].startswith("✅ `/manifest-bot status`")

@@ -78,6 +78,12 @@ def bounds_text(undone: int, over_limit: int) -> str:
     return "\n".join(lines)
 
 
+def churn_text() -> str:
+    return (
+        "refused: this PR has had too many comments that open or close it in the last hour; try again later."
+    )
+
+
 def refused_text(reason: str) -> str:
     return f"refused: {reason}."
 

@@ -75,6 +75,9 @@ class ChatopsDeps:
     #: a merge command that must wait (GitLab: no pipeline for the head yet) retries through this
     schedule_auto_merge: Callable[[str, int, str], None] | None = None
     cancel_auto_merge: Callable[[str, int], None] | None = None
+    #: a comment that may open or close the group's PR takes one of the group's allowance
+    #: (``bot.store.churn``); False: none left this hour
+    churn: Callable[[str], bool] = lambda _group_key: True
 
 
 @dataclass
