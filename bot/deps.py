@@ -40,6 +40,7 @@ from bot.services.reconcile import ReconcileDeps
 from bot.services.registry_gate import Admission, RegistryGate
 from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
+from bot.store.churn import ChurnLimit
 from bot.store.config_state import ConfigStateStore
 from bot.store.deliveries import DeliveryStore
 from bot.store.deployments import DeploymentStore
@@ -294,7 +295,7 @@ class Container:
         s = self.settings
         config, forge = self.config_or_none, self.forge
         wiring = ChatopsWiring(s.command_prefix, s.bot_login, config, forge, self.reconcile_deps, queue)
-        return replace(wiring, deployments=self.deployments)
+        return replace(wiring, deployments=self.deployments, churn=ChurnLimit(self.redis, self.settings))
 
     # --- deployment reports (Flux, Argo CD) ---------------------------------------------------------
     @cached_property
@@ -321,6 +322,7 @@ def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -
         docker_config=settings.docker_config,
         insecure=settings.insecure_registries,
         endpoints=settings.registry_endpoints,
+        token_realms=settings.registry_token_realms,
         cache_ttl=settings.registry_cache_ttl_s,
         timeout=settings.registry_timeout_s,
         max_tags=settings.registry_max_tags,

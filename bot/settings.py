@@ -133,13 +133,16 @@ class Settings(BaseSettings):
     insecure_registries: CommaWords = frozenset()
     #: seconds a resolved (image, tag) → digest stays cached (0 = no cache)
     registry_cache_ttl_s: float = Field(default=30.0, ge=0)
-    #: seconds to wait for a registry to answer (connect and each read)
+    #: seconds one registry request may take in all (connect, headers, body): a total deadline
     registry_timeout_s: float = Field(default=15.0, gt=0)
     #: a repository with more tags than this is refused instead of listed (bounds one poll)
     registry_max_tags: int = Field(default=10_000, ge=1)
     #: where a registry answers when not at its own name: host -> ``host[:port]`` (an in-cluster
     #: address or proxy; the plain-HTTP rule applies to the endpoint)
     registry_endpoints: Annotated[dict[str, str], BeforeValidator(_pairs)] = Field(default_factory=dict)
+    #: a registry whose token service is on another host: host -> realm host (Docker Hub's
+    #: auth.docker.io and GitLab.com's are known); credentials go to no other realm
+    registry_token_realms: Annotated[dict[str, str], BeforeValidator(_pairs)] = Field(default_factory=dict)
     #: a verified tag the registry does not have yet is asked again with backoff for this long
     #: (CI may announce before its push finishes), then given up with a comment on the group's PR
     registry_wait_s: float = Field(default=900.0, gt=0)
@@ -157,7 +160,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("registry_endpoints")
+    @field_validator("registry_endpoints", "registry_token_realms")
     @classmethod
     def _endpoints_shape(cls, v: dict[str, str]) -> dict[str, str]:
         for host, endpoint in v.items():

@@ -16,6 +16,10 @@ from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 
+ATTACKS = [
+    "--slow", "4", "--wait", "5", "--registry-timeout", "0.5", "--trickle-s", "2",
+    "--trickle-interval", "0.1", "--tags", "150", "--lines", "20",
+]  # fmt: skip
 TINY = {
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
@@ -55,6 +59,17 @@ TINY = {
     "scale_out": (
         ["--repos", "2", "--deliveries", "8", "--latency-ms", "0", "--workers", "1,2", "--timeout", "120"],
         {"runs", "ratio_2_vs_1"},
+    ),
+    "attacks": (
+        ATTACKS,
+        {
+            "healthz_s",
+            "delivery_s",
+            "registry_hold_s",
+            "fanout_images",
+            "fanout_registry_requests",
+            "flood_commands_run",
+        },
     ),
     "race": (
         ["--events", "12", "--baseline-events", "4", "--workers", "1", "--timeout", "120"],

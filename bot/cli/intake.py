@@ -58,7 +58,7 @@ def parse_webhook(file: Any, source_name: str, headers: tuple[str, ...]) -> None
 
 
 @click.command("serve")
-@click.option("--bind", "bind_to", default=None, help="host:port (default $HOST:$PORT or 0.0.0.0:8080)")
+@click.option("--bind", "bind_to", default=None, help="host:port (default $HOST:$PORT or 127.0.0.1:8080)")
 @click.option("--workers", type=int, default=None, help="gunicorn workers (default $WEB_CONCURRENCY)")
 def serve(bind_to: str | None, workers: int | None) -> None:
     """Run the web process (webhooks, health, metrics, status) under gunicorn."""
@@ -78,7 +78,7 @@ def serve(bind_to: str | None, workers: int | None) -> None:
         def load_config(self) -> None:
             from bot.web import gunicorn_conf
 
-            for key in ("bind", "workers", "worker_class", "timeout", "graceful_timeout", "keepalive"):
+            for key in gunicorn_conf.SETTINGS:
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("accesslog", None)
             self.cfg.set("child_exit", gunicorn_conf.child_exit)

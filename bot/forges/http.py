@@ -1,4 +1,5 @@
-"""The one place both remote adapters send HTTP through: timeouts, error mapping, Link pagination.
+"""The one place both remote adapters send HTTP through: timeouts and a total deadline per request,
+error mapping, Link pagination.
 
 Pagination follows a ``Link: <…>; rel="next"`` URL only when it has the API's own origin (scheme,
 host and port): the request carries the forge token, and a response must never be able to send
@@ -16,12 +17,15 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bot.deadline import within
 from bot.errors import ForgeError
 from bot.forges.errors_map import error_for_exception, error_for_response
 from bot.metrics import FORGE_REQUESTS, RATE_LIMIT_REMAINING
 
 #: (connect, read) seconds; a forge that does not answer in time is Transient, not a hung worker
 DEFAULT_TIMEOUT = (5.0, 30.0)
+#: seconds one request may take in all: a forge trickling its answer is cut here (``bot.deadline``)
+DEFAULT_DEADLINE_S = 60.0
 #: a list longer than this many pages is a bug or an attack, not a PR list we should walk
 MAX_PAGES = 50
 
@@ -43,6 +47,7 @@ class HttpClient:
         *,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         on_auth_failure: Callable[[str | None], None] | None = None,
         forge: str = "forge",
     ) -> None:
@@ -50,6 +55,7 @@ class HttpClient:
         self.forge = forge  # metrics label: the config's name for this forge
         self.session = session or requests.Session()
         self.timeout = timeout
+        self.deadline_s = deadline_s
         self._headers_for = headers_for
         self._on_auth_failure = on_auth_failure
 
@@ -73,8 +79,12 @@ class HttpClient:
         if headers:
             merged.update(headers)
         try:
-            resp = self.session.request(
-                method, self.url(path), params=params, json=json, headers=merged, timeout=self.timeout
+            resp = within(
+                self.deadline_s,
+                lambda: self.session.request(
+                    method, self.url(path), params=params, json=json, headers=merged, timeout=self.timeout
+                ),
+                lambda: requests.Timeout(f"no whole answer within {self.deadline_s:g} s"),
             )
         except requests.RequestException as exc:
             FORGE_REQUESTS.labels(forge=self.forge, status="error").inc()

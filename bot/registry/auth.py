@@ -7,27 +7,39 @@ an ``identitytoken`` as an OAuth2 refresh token (POST ``grant_type=refresh_token
 until shortly before ``expires_in`` runs out. The challenge is remembered per API host, so the
 first request for another repository of a known registry fetches its token straight away: a cold
 resolve costs 401 + token + HEAD (3 requests), a new repository of a known registry 2, then 1.
+
+**Where credentials go.** The challenge is taken only from the registry's own 401 (the transport
+follows no redirect to another origin). Basic credentials and identity tokens go to a token realm
+only on the registry's own host (any port: a token service beside it) or on a realm host listed
+for it: ``TOKEN_REALM_PRESETS`` (Docker Hub's ``auth.docker.io``, GitLab.com's ``gitlab.com``)
+and ``MANIFEST_BOT_REGISTRY_TOKEN_REALMS`` (``registry.example.com=auth.example.com``). A realm
+elsewhere gets an anonymous token request when there are no credentials to lose, and is refused
+when there are; each refusal is logged with the hosts, never the secret.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import AuthError
 from bot.registry.credentials import Credential
 from bot.registry.names import Repository
-from bot.registry.transport import Transport, error_for, read_body
+from bot.registry.transport import Transport, error_for
 
 #: Docker's token spec: a token without ``expires_in`` lives 60 s
 DEFAULT_TOKEN_TTL_S = 60.0
 _PARAM_RE = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 _MAX_TOKENS = 4096
+#: registries whose token service is on another host, by their documented setup
+TOKEN_REALM_PRESETS: Mapping[str, str] = {"docker.io": "auth.docker.io", "registry.gitlab.com": "gitlab.com"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +70,15 @@ class Authenticator:
     """Authorization headers per repository; one per client (tokens are per API host and scope)."""
 
     def __init__(
-        self, transport: Transport, credential_for: Callable[[str], Credential], clock: Callable[[], float]
+        self,
+        transport: Transport,
+        credential_for: Callable[[str], Credential],
+        clock: Callable[[], float],
+        token_realms: Mapping[str, str] | None = None,
     ):
         self._transport = transport
+        listed = {h.lower(): r.lower() for h, r in (token_realms or {}).items()}
+        self._realms = {**TOKEN_REALM_PRESETS, **listed}
         self._credential_for = credential_for
         self._clock = clock
         self._lock = threading.Lock()
@@ -125,8 +143,17 @@ class Authenticator:
             raise AuthError(f"{what}: {repo.host} named no usable token realm ({credential.source})")
         if challenge.realm.startswith("http://") and repo.scheme == "https":
             raise AuthError(f"{what}: {repo.host} sent its token realm over plain HTTP; refused")
-        realm_host = challenge.realm.split("://", 1)[1].split("/", 1)[0]
+        realm_host = challenge.realm.split("://", 1)[1].split("/", 1)[0].lower()
         scope = scope_for(repo)
+        if not self._realm_bound(repo, realm_host):
+            if not credential.anonymous:
+                log.warning("token realm refused", extra={"registry": repo.host, "realm": realm_host[:100]})
+                raise AuthError(
+                    f"{what}: {repo.host} names its token service on {realm_host[:100]}, another host; "
+                    f"its credentials ({credential.source}) are not sent there. If that is its token "
+                    f"service, list it: MANIFEST_BOT_REGISTRY_TOKEN_REALMS={repo.host}={realm_host[:100]}"
+                )
+            credential = Credential(credential.source)
         if credential.identity_token is not None:
             form = {
                 "grant_type": "refresh_token",
@@ -152,7 +179,14 @@ class Authenticator:
             )
         if resp.status_code != 200:
             raise error_for(resp, what, repo.host, credential.source)
-        return _token_from(read_body(resp, what, limit=256 * 1024), what, repo, credential)
+        return _token_from(resp.body, what, repo, credential)
+
+    def _realm_bound(self, repo: Repository, realm_host: str) -> bool:
+        """The realm is on the registry's host (any port) or the one listed for it."""
+        name = _hostname(realm_host)
+        return name in (_hostname(repo.host), _hostname(repo.api_host)) or self._realms.get(
+            repo.host.lower()
+        ) in (realm_host, name)
 
 
 def _basic_header(repo: Repository, credential: Credential) -> dict[str, str]:
@@ -176,3 +210,11 @@ def _token_from(body: bytes, what: str, repo: Repository, credential: Credential
     expires = data.get("expires_in")
     ttl = float(expires) if isinstance(expires, int | float) and expires > 0 else DEFAULT_TOKEN_TTL_S
     return token, ttl
+
+
+def _hostname(netloc: str) -> str:
+    """``host[:port]`` → host (``[::1]:5000`` → ``[::1]``), lowercased."""
+    netloc = netloc.lower().rsplit("@", 1)[-1]
+    if netloc.startswith("["):
+        return netloc.split("]", 1)[0] + "]"
+    return netloc.split(":", 1)[0]

@@ -32,7 +32,7 @@ from bot.errors import InvalidReference, NotFound, ValidationFailed
 from bot.registry.auth import Authenticator
 from bot.registry.credentials import DockerConfig
 from bot.registry.names import Repository, locate
-from bot.registry.transport import Transport, error_for, read_body
+from bot.registry.transport import Answer, Transport, error_for, origin_of
 
 ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 TAGS_PAGE = 1000
@@ -47,6 +47,7 @@ class RegistryClient:
         docker_config: Path | None = None,
         insecure: frozenset[str] = frozenset(),
         endpoints: Mapping[str, str] | None = None,
+        token_realms: Mapping[str, str] | None = None,
         cache_ttl: float = 30.0,
         timeout: float = 15.0,
         max_tags: int = 10_000,
@@ -63,7 +64,9 @@ class RegistryClient:
         self.page_size = page_size
         self._clock = clock
         self._transport = Transport(self.session, timeout)
-        self._auth = Authenticator(self._transport, DockerConfig(docker_config).for_host, clock)
+        self._auth = Authenticator(
+            self._transport, DockerConfig(docker_config).for_host, clock, token_realms=token_realms
+        )
         self._cache: OrderedDict[tuple[str, str], tuple[ResolvedImage, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -92,11 +95,10 @@ class RegistryClient:
         while url is not None:
             resp = self._send(repo, "GET", url, kind="tags", what=what, params=params)
             if resp.status_code == 404:
-                resp.close()
                 raise NotFound(f"{what}: repository {repo.path} not found in {repo.host}")
             if resp.status_code != 200:
                 raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
-            tags.extend(_tags_of(read_body(resp, what), what))
+            tags.extend(_tags_of(resp.body, what))
             if len(tags) > self.max_tags:
                 raise ValidationFailed(
                     f"{what}: more than {self.max_tags} tags (MANIFEST_BOT_REGISTRY_MAX_TAGS)"
@@ -109,7 +111,6 @@ class RegistryClient:
         what = f"resolve {repo.image}:{tag}"
         url = f"{repo.api}/manifests/{tag}"
         head = self._send(repo, "HEAD", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
-        head.close()
         if head.status_code == 404:
             return None
         if head.status_code == 200:
@@ -123,14 +124,12 @@ class RegistryClient:
     def _resolve_by_get(self, repo: Repository, tag: str, url: str, what: str) -> ResolvedImage | None:
         resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
         if resp.status_code == 404:
-            resp.close()
             return None
         if resp.status_code != 200:
             raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
         media_type = _media_type(resp)
         header = _valid_digest(resp.headers.get("Docker-Content-Digest"))
-        body = read_body(resp, what)
-        digest = header or f"sha256:{hashlib.sha256(body).hexdigest()}"
+        digest = header or f"sha256:{hashlib.sha256(resp.body).hexdigest()}"
         return ResolvedImage(repo.image, tag, digest, media_type)
 
     # --- sending with authentication ------------------------------------------------------------
@@ -144,7 +143,7 @@ class RegistryClient:
         what: str,
         headers: dict[str, str] | None = None,
         params: dict[str, int] | None = None,
-    ) -> requests.Response:
+    ) -> Answer:
         """One request, authorized as the registry wants; after a 401 it learns the challenge and
         tries once more with fresh credentials (a second 401 is the caller's AuthError)."""
         base = dict(headers or {})
@@ -157,7 +156,6 @@ class RegistryClient:
             if not known and resp.status_code < 400:
                 self._auth.open(repo)
             return resp
-        resp.close()
         auth = self._auth.challenged(repo, resp.headers.get("WWW-Authenticate"), what)
         return self._transport.send(
             method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
@@ -191,7 +189,7 @@ def _valid_digest(value: str | None) -> str | None:
         return None
 
 
-def _media_type(resp: requests.Response) -> str | None:
+def _media_type(resp: Answer) -> str | None:
     value = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
     return value or None
 
@@ -209,13 +207,13 @@ def _tags_of(body: bytes, what: str) -> list[str]:
     return [t for t in tags if isinstance(t, str) and t]
 
 
-def _next_page(repo: Repository, resp: requests.Response, what: str) -> str | None:
+def _next_page(repo: Repository, resp: Answer, what: str) -> str | None:
     """The ``Link: <…>; rel="next"`` URL, resolved against the registry; only on the same origin."""
     link = resp.links.get("next", {}).get("url")
     if not link:
         return None
     url = urljoin(repo.origin + "/", link)
-    parts = urlsplit(url)
-    if f"{parts.scheme}://{parts.netloc}" != repo.origin:
-        raise ValidationFailed(f"{what}: the next page is on another host ({parts.netloc}); refused")
+    if origin_of(url) != repo.origin.lower():
+        netloc = urlsplit(url).netloc[:100]
+        raise ValidationFailed(f"{what}: the next page is on another host ({netloc}); refused")
     return url

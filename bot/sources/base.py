@@ -21,6 +21,10 @@ from bot.core.images import parse_image, validate_digest, validate_tag
 from bot.errors import BadPayload, InvalidReference, SignatureError
 
 Headers = Mapping[str, str]
+#: distinct images (name, tag, digest) one delivery may carry; Distribution's notifications send
+#: at most 100 per envelope, Harbor's ``resources`` has no bound. Each costs registry requests
+#: (verify, resolve) and a plan, so the rest of a longer list is ignored with its reason
+MAX_IMAGES_PER_DELIVERY = 100
 PATH_TOKEN = ":path-token"
 #: header any token-authenticated source may use instead of the URL path
 TOKEN_HEADER = "x-manifest-bot-token"
@@ -38,6 +42,8 @@ class ParseResult:
     events: tuple[Event, ...] = ()
     delivery_id: str | None = None
     ignored_reason: str | None = None
+    #: the images past ``MAX_IMAGES_PER_DELIVERY``, dropped: why (recorded as an ignored delivery)
+    over_cap: str | None = None
 
 
 def ignored(reason: str, delivery_id: str | None = None) -> ParseResult:
@@ -200,6 +206,14 @@ def images_result(candidates: Iterable[ImagePushed | str], delivery_id: str | No
             reasons.append(item)
         else:
             events.append(item)
-    if events:
-        return ParseResult(tuple(events), delivery_id)
-    return ignored("; ".join(reasons) or f"no image in {what}", delivery_id)
+    if not events:
+        return ignored("; ".join(reasons) or f"no image in {what}", delivery_id)
+    distinct = tuple(dict.fromkeys(events))
+    if len(distinct) <= MAX_IMAGES_PER_DELIVERY:
+        return ParseResult(distinct, delivery_id)
+    extra = len(distinct) - MAX_IMAGES_PER_DELIVERY
+    why = (
+        f"{what} listed {len(distinct)} images; the first {MAX_IMAGES_PER_DELIVERY} were taken and "
+        f"{extra} ignored (at most {MAX_IMAGES_PER_DELIVERY} per delivery): send them in several deliveries"
+    )
+    return ParseResult(distinct[:MAX_IMAGES_PER_DELIVERY], delivery_id, over_cap=why)

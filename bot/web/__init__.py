@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from bot.web import actions, api, errors, health, intake, status
+from bot.web import actions, api, errors, headers, health, intake, status
 
 if TYPE_CHECKING:
     from bot.deps import Container
 
 
 def register(app: Flask, container: Container) -> None:
+    headers.register(app)
     errors.register(app)
     intake.register(app, container)
     health.register(app, container)

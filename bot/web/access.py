@@ -24,12 +24,6 @@ if TYPE_CHECKING:
 REALM = 'Basic realm="manifest-bot status", charset="UTF-8"'
 #: how long a form token from the page stays valid
 CSRF_MAX_AGE_S = 3600
-#: what the page, the API and the actions answer with (no scripts, forms to this origin only)
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 def presented_token(authorization: str | None) -> str | None:
@@ -72,11 +66,6 @@ def refusal(settings: Settings, *, json: bool = False) -> Response | None:
     else:
         response = Response("authentication required\n", status=401, mimetype="text/plain")
     response.headers["WWW-Authenticate"] = REALM
-    return response
-
-
-def secured(response: Response) -> Response:
-    response.headers.update(SECURITY_HEADERS)
     return response
 
 

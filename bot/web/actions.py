@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, redirect, request
 
 from bot.store import failures
-from bot.web.access import csrf_valid, refusal, secured, status_token
+from bot.web.access import csrf_valid, refusal, status_token
 
 if TYPE_CHECKING:
     from bot.deps import Container
@@ -22,7 +22,7 @@ ACTIONS = {"retry": failures.retry, "dismiss": failures.dismiss}
 
 
 def _text(message: str, status: int) -> Response:
-    return secured(Response(message + "\n", status=status, mimetype="text/plain"))
+    return Response(message + "\n", status=status, mimetype="text/plain")
 
 
 def blueprint(container: Container) -> Blueprint:
@@ -37,7 +37,7 @@ def blueprint(container: Container) -> Blueprint:
             return _text("actions need MANIFEST_BOT_STATUS_TOKEN; or use `manifest-bot jobs`", 403)
         refused = refusal(settings)
         if refused is not None:
-            return secured(refused)
+            return refused
         if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             return _text("refused: the request came from another site", 403)
         if not csrf_valid(settings, request.form.get("csrf")):
@@ -45,6 +45,6 @@ def blueprint(container: Container) -> Blueprint:
         done = ACTIONS[action](container.redis, settings, job_id)
         if done is None:
             return _text("no such failed job (it may have been retried or dismissed already)", 404)
-        return secured(redirect("/#failed", code=303))
+        return redirect("/#failed", code=303)
 
     return bp

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from flask import Blueprint, Response, jsonify, request
 
-from bot.web.access import refusal, secured
+from bot.web.access import refusal
 from bot.web.status_data import deliveries, delivery, environments, groups, redacted
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ MAX_ID = 1024
 def _json(data: Any, status: int = 200) -> Response:
     response = jsonify(data)
     response.status_code = status
-    return secured(response)
+    return response
 
 
 def blueprint(container: Container) -> Blueprint:
@@ -40,7 +40,7 @@ def blueprint(container: Container) -> Blueprint:
     @bp.before_request
     def token() -> Response | None:
         refused = refusal(container.settings, json=True)
-        return secured(refused) if refused is not None else None
+        return refused
 
     @bp.errorhandler(redis.RedisError)
     def unavailable(exc: redis.RedisError) -> Response:

@@ -111,6 +111,8 @@ class Intake:
         with bind(delivery_id=ident, source=name):
             if result.ignored_reason is not None or not result.events:
                 return self._ignore(ident, name, result.ignored_reason or "no events")
+            if result.over_cap is not None:  # the excess is a delivery of its own, ignored, with why
+                self._ignore(f"{ident}-over-cap", name, result.over_cap)
             return self._admit(Delivery(ident, name, _now_iso(self.container.clock()), result.events))
 
     def _ignore(self, ident: str, name: str, reason: str) -> tuple[int, dict[str, object]]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, render_template, request
 
-from bot.web.access import csrf_token, refusal, secured
+from bot.web.access import csrf_token, refusal
 from bot.web.status_data import collect
 
 if TYPE_CHECKING:
@@ -40,6 +40,6 @@ def blueprint(container: Container) -> Blueprint:
             elapsed_ms=(time.perf_counter() - started) * 1000,
             csrf=csrf_token(settings),
         )
-        return secured(Response(html, status=200, mimetype="text/html"))
+        return Response(html, status=200, mimetype="text/html")
 
     return bp

@@ -96,18 +96,18 @@ def test_each_command_line_parses_to_its_kind_and_arguments(
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ("frobnicate", "unknown command 'frobnicate'"),
-        ("merge now please", "unknown command 'merge now please'"),
+        ("frobnicate", "unknown command `frobnicate`"),
+        ("merge now please", "unknown command `merge now please`"),
         ("pin", "say which tag to pin"),
         ("pin 1.0 2.0", "pin takes one tag"),
-        ("pin -bad", "'-bad' is not a valid tag"),
-        ("rollback ../etc", "'../etc' is not a valid tag"),
+        ("pin -bad", "`-bad` is not a valid tag"),
+        ("rollback ../etc", "`../etc` is not a valid tag"),
         ("ignore", "say what to ignore"),
-        ("ignore this feeling", "cannot ignore 'feeling'"),
-        ("ignore this version a b", "'a b' is not an image name"),
+        ("ignore this feeling", "cannot ignore `feeling`"),
+        ("ignore this version a b", "`a b` is not an image name"),
         ("unignore everything", "use `unignore`, `unignore version` or `unignore image`"),
         ("promote to", "say which environment"),
-        ("promote to prod now", "'prod now' is not an environment name"),
+        ("promote to prod now", "`prod now` is not an environment name"),
     ],
 )
 def test_malformed_commands_become_unknown_with_a_reason(line: str, reason: str) -> None:

@@ -22,6 +22,7 @@ from tests.integration.world import (
     failed_jobs,
     make_world,
     post_all,
+    queues_idle,
     tags_at,
     wait_for,
     worker_env,
@@ -53,6 +54,8 @@ def test_a_backtracking_allow_pattern_never_stalls_a_worker(
         wait_for(done, 60, "both deliveries processed", workers.logs)
         branch = world.branch("dev")
         wait_for(lambda: tags_at(world, branch, "dev").get(1) == "1.2.3", 60, "the PR", workers.logs)
+        # the branch is pushed before its PR opens: stopping the worker in between kills the job
+        wait_for(lambda: queues_idle(redis_conn, settings), 60, "the jobs to finish", workers.logs)
     finally:
         workers.stop()
     assert tags_at(world, world.branch("dev"), "dev") == {0: "1.0.0", 1: "1.2.3"}  # hostile refused

@@ -273,6 +273,6 @@ def test_unknown_commands_get_help_and_do_not_stop_the_others(world: ChatWorld) 
     assert world.reactions(number, event.comment_id) == [EYES, CONFUSED]
     (reply,) = world.replies(number)
     assert reply.startswith(
-        "I did not understand:\n- `/manifest-bot frobnicate` — unknown command 'frobnicate'"
+        "I did not understand:\n- `/manifest-bot frobnicate` — unknown command `frobnicate`"
     )
     assert world.container.intents.groups.get(world.group_key("dev")).state.hold

@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.store.deliveries import DeliveryStore, Outcome
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
-from bot.web import actions, api, status
+from bot.web import actions, api, headers, status
 
 FAILED_REASON = "rules[0].targets[0]: unknown forge 'gh' (configured: local)"
 PR_URL = "https://git.example.com/shop/shop-manifests/pull/7"
@@ -122,6 +122,7 @@ def status_app(settings: Settings, conn: redis.Redis | None = None) -> Flask:
     if conn is not None:
         container.__dict__["redis"] = conn  # share the test's connection (cached_property slot)
     app = Flask(__name__)
+    headers.register(app)  # the security headers every answer of the app carries
     for module in (status, api, actions):
         app.register_blueprint(module.blueprint(container))
     return app

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, replace
 
 from bot.core.chatops.prose import prose_lines
+from bot.core.chatops.spans import code
 from bot.core.images import TAG_RE
 
 DEFAULT_PREFIX = "/manifest-bot"
@@ -96,6 +97,10 @@ class ParsedComment:
     items: tuple[Item, ...] = ()
     #: set when the whole comment was skipped (the bot's own comment, another bot's)
     ignored: str | None = None
+    #: commands a later line of the comment undoes, never run (``bot.core.chatops.fold``)
+    undone: tuple[Command, ...] = ()
+    #: lines addressed to the bot past the per-comment limit, refused
+    over_limit: int = 0
 
     @property
     def commands(self) -> tuple[Command, ...]:
@@ -146,7 +151,7 @@ def _parse_ignore(args: list[str], raw: list[str], line: int, text: str) -> Item
         return Unknown(line, text, "say what to ignore: this version, major, minor, patch version or image")
     scope = _SCOPES.get("image" if args[0] == "dependency" else args[0])
     if scope is None:
-        return Unknown(line, text, f"cannot ignore {' '.join(raw)!r}")
+        return Unknown(line, text, f"cannot ignore {code(' '.join(raw))}")
     used = 2 if scope in _LEVELS and args[1:2] == ["version"] else 1
     return _narrowed(Command(CommandKind.IGNORE, line, text, scope=scope), raw[used:])
 
@@ -158,7 +163,7 @@ def _narrowed(command: Command, rest: list[str]) -> Item:
     if not rest:
         return command
     if len(rest) > 1 or not _IMAGE_RE.fullmatch(rest[0]):
-        return Unknown(command.line, command.text, f"{' '.join(rest)!r} is not an image name")
+        return Unknown(command.line, command.text, f"{code(' '.join(rest))} is not an image name")
     return replace(command, image=rest[0])
 
 
@@ -177,10 +182,10 @@ def _parse_versioned(kind: CommandKind, args: list[str], line: int, text: str, r
             return Unknown(line, text, "say which tag to pin, e.g. `pin 1.4.2`")
         return Command(kind, line, text)
     if len(args) > 1:
-        return Unknown(line, text, f"{kind.value} takes one tag, got {' '.join(raw)!r}")
+        return Unknown(line, text, f"{kind.value} takes one tag, got {code(' '.join(raw))}")
     image, tag = _split_version(raw[0])
     if tag is None:
-        return Unknown(line, text, f"{raw[0]!r} is not a valid tag")
+        return Unknown(line, text, f"{code(raw[0])} is not a valid tag")
     return Command(kind, line, text, tag=tag, image=image)
 
 
@@ -192,7 +197,7 @@ def _parse_promote(args: list[str], line: int, text: str, raw: list[str]) -> Ite
     if not args:
         return Command(CommandKind.PROMOTE, line, text)
     if len(args) > 1 or not _ENV_RE.fullmatch(raw[0]):
-        return Unknown(line, text, f"{' '.join(raw)!r} is not an environment name")
+        return Unknown(line, text, f"{code(' '.join(raw))} is not an environment name")
     return Command(CommandKind.PROMOTE, line, text, environment=raw[0])
 
 
@@ -219,7 +224,7 @@ def parse_words(raw_words: list[str], line: int, text: str) -> Item:
         return _parse_versioned(CommandKind.ROLLBACK, args, line, text, raw_args)
     if head == "promote":
         return _parse_promote(args, line, text, raw_args)
-    return Unknown(line, text, f"unknown command {' '.join(raw)!r}")
+    return Unknown(line, text, f"unknown command {code(' '.join(raw))}")
 
 
 def _addresses(prefix: str, bot_login: str | None) -> tuple[str, ...]:

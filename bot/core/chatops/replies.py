@@ -1,7 +1,9 @@
 """Every reply the chat-ops handler writes (pure, golden-tested in tests/core/test_chatops_text.py).
 
 Texts are plain GitHub/GitLab-flavoured Markdown. They never contain secrets: the inputs are
-command lines the user wrote, logins, image names, tags and environment names.
+command lines the user wrote, logins, image names, tags and environment names. Whatever a person
+wrote is echoed only through ``spans.code`` (one code span, backticks fenced, length bounded), so
+no mention, link, image or HTML from a comment renders in the bot's name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from bot.core.chatops.commands import DEFAULT_PREFIX, Command, Unknown
+from bot.core.chatops.fold import MAX_COMMANDS
+from bot.core.chatops.spans import code
 from bot.core.merge import Superseded
 
 #: (command, what it does) in the order the help lists them
@@ -57,8 +61,27 @@ def help_text(prefix: str = DEFAULT_PREFIX) -> str:
 
 def unknown_text(items: Sequence[Unknown], prefix: str = DEFAULT_PREFIX) -> str:
     lines = ["I did not understand:"]
-    lines += [f"- `{u.text}` — {u.reason}" for u in items]
+    lines += [f"- {code(u.text)} — {u.reason}" for u in items]
     return "\n".join([*lines, "", help_text(prefix)])
+
+
+def bounds_text(undone: int, over_limit: int) -> str:
+    """What the per-comment bounds left out (``bot.core.chatops.fold``)."""
+    lines = []
+    if undone:
+        lines.append(f"{undone} command(s) not run: a later line of this comment undoes them.")
+    if over_limit:
+        lines.append(
+            f"❌ {over_limit} more line(s) not run: one comment runs at most {MAX_COMMANDS}; "
+            "write the rest in another comment."
+        )
+    return "\n".join(lines)
+
+
+def churn_text() -> str:
+    return (
+        "refused: this PR has had too many comments that open or close it in the last hour; try again later."
+    )
 
 
 def refused_text(reason: str) -> str:
@@ -68,7 +91,8 @@ def refused_text(reason: str) -> str:
 def not_our_pr_text(command: Command, reason: str | None = None) -> str:
     why = f" ({reason})" if reason else ""
     return (
-        f"`{command.text}` only works on a pull request opened by manifest-bot{why}; `help` works anywhere."
+        f"{code(command.text)} only works on a pull request opened by manifest-bot{why}; "
+        "`help` works anywhere."
     )
 
 
@@ -217,7 +241,7 @@ def reply_text(outcomes: Sequence[Outcome], waited_s: float | None = None) -> st
     lines: list[str] = []
     for outcome in outcomes:
         mark = "✅" if outcome.ok else "❌"
-        lines.append(f"{mark} `{outcome.command.text}`: {outcome.message}")
+        lines.append(f"{mark} {code(outcome.command.text)}: {outcome.message}")
         for detail in outcome.details:  # blocks (tables, help) stand on their own
             lines += ["", detail] if "\n" in detail else [f"  - {detail}"]
     if waited_s is not None and waited_s >= 0.05:

@@ -5,7 +5,8 @@ PyGithub sends every request through a "connection class" (``github.Requester``)
 
 - counts each request by forge and status and keeps the rate-limit headroom visible (the same
   metrics as ``bot.forges.http``);
-- uses ``(connect, read)`` timeouts and a ``requests`` adapter without retries (jobs retry);
+- uses ``(connect, read)`` timeouts, a total deadline per request (``DEADLINE_S``) and a
+  ``requests`` adapter without retries (jobs retry);
 - keeps HTTP keep-alive: sessions are pooled per origin, since the injected class is built anew
   for every request;
 - refuses any request to an origin other than the API's while a forge call is in ``scope``: a
@@ -31,10 +32,13 @@ import requests
 import requests.adapters
 from github.Requester import Requester, RequestsResponse
 
+from bot.deadline import within
 from bot.metrics import FORGE_REQUESTS, RATE_LIMIT_REMAINING
 
 #: (connect, read) seconds; a forge that does not answer in time is Transient, not a hung worker
 TIMEOUT = (5.0, 30.0)
+#: seconds one request may take in all (a peer trickling its answer is cut here: ``bot.deadline``)
+DEADLINE_S = 60.0
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -132,8 +136,12 @@ class _Connection:
         session = _SESSIONS.get(origin, self.verify)
         forge = current.forge if current is not None else "github"
         try:
-            resp = session.request(
-                verb, self._url(path), headers=headers, data=body, timeout=TIMEOUT, allow_redirects=False
+            resp = within(
+                DEADLINE_S,
+                lambda: session.request(
+                    verb, self._url(path), headers=headers, data=body, timeout=TIMEOUT, allow_redirects=False
+                ),
+                lambda: requests.Timeout(f"no whole answer from {self.host} within {DEADLINE_S:g} s"),
             )
         except requests.RequestException:
             FORGE_REQUESTS.labels(forge=forge, status="error").inc()

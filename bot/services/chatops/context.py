@@ -77,6 +77,9 @@ class ChatopsDeps:
     cancel_auto_merge: Callable[[str, int], None] | None = None
     #: what a promote's reply says about its source environment's health (None: nothing to say)
     health_note: Callable[[str], str | None] = lambda _environment: None
+    #: a comment that may open or close the group's PR takes one of the group's allowance
+    #: (``bot.store.churn``); False: none left this hour
+    churn: Callable[[str], bool] = lambda _group_key: True
 
 
 @dataclass

@@ -3,14 +3,17 @@
 ``run_comment`` is called by the command job while it holds the manifest repo's lock (the same
 lock reconcile takes), so a command and an automatic update never interleave. Per comment it:
 
-1. parses the comment (the bot's and other bots' comments, quotes and code are ignored);
+1. parses the comment (the bot's and other bots' comments, quotes and code are ignored), folds
+   commands a later line undoes and takes at most ``MAX_COMMANDS`` lines (``bot.core.chatops.fold``);
 2. reacts 👀 (done by the job before it waits for the lock, so people see they were heard);
 3. reads the PR from the forge and acts only when the forge says the bot opened it on its group's
    branch (``bot.services.chatops.provenance``; the hidden marker is never an authority); a group
    Redis lost is rebuilt from the PR's marker, and a comment the marker records as run is not
    run again (``bot.services.chatops.memory``);
 4. authorises every command against each group it will change, with the author's permission
-   read from the forge *now* on that group's repository (``bot.services.chatops.rights``);
+   read from the forge *now* on that group's repository (``bot.services.chatops.rights``); a
+   comment whose authorised commands may open or close the PR takes one of the group's hourly
+   allowance (``bot.store.churn``), and when none is left those commands are refused;
 5. runs the commands in order through the handler table (``bot.services.chatops.handlers``);
 6. records the comment as run in the PR's marker (when the commands' reconcile did not already);
 7. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
@@ -28,7 +31,16 @@ from dataclasses import dataclass
 from bot.core.chatops.authz import Actor, Decision
 from bot.core.chatops.commands import Command, CommandKind, ParsedComment, parse_comment
 from bot.core.chatops.decisions import Refusal
-from bot.core.chatops.replies import Outcome, not_our_pr_text, refused_text, reply_text, unknown_text
+from bot.core.chatops.fold import bounded
+from bot.core.chatops.replies import (
+    Outcome,
+    bounds_text,
+    churn_text,
+    not_our_pr_text,
+    refused_text,
+    reply_text,
+    unknown_text,
+)
 from bot.core.events import PrComment
 from bot.core.ports import Permission, PullRequest, Reaction
 from bot.errors import BotError, NotFound
@@ -53,16 +65,19 @@ class CommentResult:
 
     @property
     def ok(self) -> bool:
-        return not self.parsed.unknown and all(o.ok for o in self.outcomes)
+        return not self.parsed.unknown and not self.parsed.over_limit and all(o.ok for o in self.outcomes)
 
 
 def parse(deps: ChatopsDeps, event: PrComment) -> ParsedComment:
-    return parse_comment(
-        event.body,
-        author=event.author,
-        author_is_bot=event.author_is_bot,
-        prefix=deps.prefix,
-        bot_login=deps.bot_login or deps.forge.info.bot_login,
+    """The comment's commands, folded and cut to the per-comment limit (``bot.core.chatops.fold``)."""
+    return bounded(
+        parse_comment(
+            event.body,
+            author=event.author,
+            author_is_bot=event.author_is_bot,
+            prefix=deps.prefix,
+            bot_login=deps.bot_login or deps.forge.info.bot_login,
+        )
     )
 
 
@@ -97,7 +112,8 @@ def run_comment(
         return CommentResult(parsed, already=True)
     memory.note_ran(ctx)
     before = memory.decided(ctx)
-    outcomes = [_authorised_run(ctx, command) for command in parsed.commands]
+    churn = _ChurnBudget(ctx)
+    outcomes = [_authorised_run(ctx, command, churn) for command in parsed.commands]
     memory.record_ran(ctx, fresh=bool(reconciled), before=before)
     reply = _reply(deps, parsed, outcomes, waited_s)
     reply_id = deps.forge.comment(event.repo, event.pr_number, redact(reply)) if reply else None
@@ -106,7 +122,30 @@ def run_comment(
     return result
 
 
-def _authorised_run(ctx: Context, command: Command) -> Outcome:
+#: commands whose run may open or close the group's PR
+CHURN_KINDS = frozenset({
+    CommandKind.PIN, CommandKind.UNPIN, CommandKind.CLOSE, CommandKind.REOPEN, CommandKind.IGNORE,
+    CommandKind.UNIGNORE, CommandKind.ROLLBACK, CommandKind.RECREATE,
+})  # fmt: skip
+
+
+@dataclass
+class _ChurnBudget:
+    """A comment takes one of its group's churn allowance (``bot.store.churn``), at its first
+    authorised command that may open or close the PR, and only then."""
+
+    ctx: Context
+    granted: bool | None = None
+
+    def allows(self, command: Command) -> bool:
+        if command.kind not in CHURN_KINDS or self.ctx.group_key is None:
+            return True
+        if self.granted is None:
+            self.granted = self.ctx.deps.churn(self.ctx.group_key)
+        return self.granted
+
+
+def _authorised_run(ctx: Context, command: Command, churn: _ChurnBudget) -> Outcome:
     """Provenance first (only the bot's PRs), then every effect authorised, then the handler."""
     if command.kind is not CommandKind.HELP and ctx.group_key is None:
         return Outcome(command, False, not_our_pr_text(command, ctx.not_ours))
@@ -120,6 +159,8 @@ def _authorised_run(ctx: Context, command: Command) -> Outcome:
         decision = Decision(False, f"cannot check @{event.author}'s permission or team membership: {exc}")
     if not decision.allowed:
         return Outcome(command, False, refused_text(decision.reason))
+    if not churn.allows(command):
+        return Outcome(command, False, churn_text())
     return _run_one(ctx, command, run_command)
 
 
@@ -163,4 +204,6 @@ def _reply(
         parts.append(reply_text(outcomes, waited_s))
     if parsed.unknown:
         parts.append(unknown_text(parsed.unknown, deps.prefix))
+    if parsed.undone or parsed.over_limit:
+        parts.append(bounds_text(len(parsed.undone), parsed.over_limit))
     return "\n\n".join(parts) or None

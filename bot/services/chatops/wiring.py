@@ -21,6 +21,7 @@ from bot.core.pr_options import PrOptions
 from bot.errors import Transient
 from bot.services.chatops.context import ChatopsDeps, Planner
 from bot.services.reconcile import ReconcileDeps, reconcile_locked
+from bot.store.churn import ChurnLimit
 from bot.store.deployments import DeploymentStore
 from bot.store.locks import RepoLock
 
@@ -50,6 +51,8 @@ class ChatopsWiring:
     queue: CommandQueue
     #: deployment reports (Flux, Argo CD): a promote notes its source environment's health
     deployments: DeploymentStore | None = None
+    #: comments that may open or close a group's PR, rate-limited per group (None: no limit)
+    churn: ChurnLimit | None = None
 
     def enabled(self) -> bool:
         config = self.config()
@@ -101,6 +104,7 @@ class ChatopsWiring:
             schedule_auto_merge=auto_merge_later,
             cancel_auto_merge=lambda repo, number: queue.cancel_auto_merge(forge_name, repo, number),
             health_note=self._health_note(config),
+            churn=self.churn.take if self.churn is not None else (lambda _group_key: True),
         )
 
     def _health_note(self, config: Config | None) -> Callable[[str], str | None]:
