@@ -21,6 +21,11 @@ ATTACKS = [
     "--trickle-interval", "0.1", "--tags", "150", "--lines", "20",
 ]  # fmt: skip
 TINY = {
+    "recovery": (["--kills", "1"], {"kills", "max_s", "p50_s", "failed_jobs", "target_met"}),
+    "soak": (
+        ["--deliveries", "300", "--seconds", "10"],
+        {"max_keys_after_1min", "intake_p99_ms_last_min", "failed_jobs", "targets"},
+    ),
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
     "deployments": (
