@@ -4,7 +4,8 @@ anything anywhere.
 
 Both warn about targets that discover their files in the whole repository (no ``files``, no
 ``discover.include``) and, given a checkout (``--repo-dir``), list the files such a target would
-touch."""
+touch; and about rules that overlap (``bot.core.overlaps``: targets of two rules reaching one
+reference), naming both."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from bot.cli.manifests import unified_diff
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
 from bot.core.config.model import Discovery, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
-from bot.core.images import parse_image
+from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PlanResult, UpdateIntent
 from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
+from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
@@ -86,6 +88,9 @@ def check_config(
     checkout = _Checkout(repo_dir) if repo_dir else None
     for line in _discovery_warnings(config, checkout, repo_name):
         click.echo(line, err=True)
+    refs = listed_refs(config) + (_checkout_refs(config, checkout, repo_name) if checkout else [])
+    for overlap in overlaps(config, refs):
+        click.echo(f"warning: {overlap.describe()}", err=True)
     targets = sum(len(r.targets) for r in config.rules)
     click.echo(f"{path}: ok ({len(config.forges)} forges, {len(config.rules)} rules, {targets} targets)")
     if repo_file is None:
@@ -139,6 +144,29 @@ def _discovery_warnings(config: Config, checkout: _Checkout | None, repo: str | 
             if checkout is not None and repo in (None, target.repo, f"{target.forge}:{target.repo}"):
                 touched = _would_touch(checkout, rule, target, others)
                 out.append(f"  would touch: {', '.join(touched) if touched else 'no file of the checkout'}")
+    return out
+
+
+def _checkout_refs(config: Config, checkout: _Checkout, repo_name: str | None) -> list[Ref]:
+    """Every image reference of the checkout's YAML files, as references of the manifest repo it
+    is (``--repo``, else the config's only one; none when that cannot be told)."""
+    repos = {(t.forge, t.repo) for r in config.rules for t in r.targets}
+    if repo_name is None and len(repos) != 1:
+        return []
+    forge, repo = _repo_of(config, repo_name)
+    out = []
+    for path in checkout.list_tree("", ""):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            found = load_and_scan(checkout.read_file("", path, ""), path)
+        except BotError:
+            continue
+        for ref in found:
+            try:
+                out.append(Ref(forge, repo, path, canonical_name(ref.image), ref.marker))
+            except InvalidReference:
+                continue  # a placeholder, not an image: nothing routes it
     return out
 
 
@@ -338,6 +366,10 @@ def explain(**opts: Any) -> None:
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
         _print_plan(result, checkout=checkout is not None)
         if checkout is not None:
+            images = {i.image for i in result.intents}
+            refs = [r for r in _checkout_refs(config, checkout, opts["repo_name"]) if r.image in images]
+            for overlap in overlaps(config, refs):
+                click.echo(f"warning: {overlap.describe()}")
             for intent in _for_checkout(result.intents, opts["repo_name"]):
                 _diff(checkout, intent)
 
