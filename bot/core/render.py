@@ -278,9 +278,14 @@ def _state_lines(state: GroupState) -> list[str]:
             f"- waiting for {_code(f'{short_image(w.image)}:{w.tag}')} in {_code(w.registry)} until {w.until}"
             for w in state.waiting
         ]
-    if state.last_error:
-        out += ["", f"> [!WARNING]\n> The last update failed: {state.last_error.splitlines()[0]}"]
+    if state.last_error:  # what this update could not make (``bot.services.desired``)
+        out += ["", "> [!WARNING]\n> Not updated (the rest of this PR went ahead):"]
+        out += [f"> - {line}" for line in state.last_error.splitlines()[:MAX_PROBLEMS_SHOWN]]
     return out
+
+
+#: problem lines a PR body lists (the status page has every one)
+MAX_PROBLEMS_SHOWN = 20
 
 
 def command_help(prefix: str = DEFAULT_PREFIX) -> str:

@@ -96,7 +96,7 @@ def fingerprint(
     data = {
         "v": RENDER_VERSION,
         "intents": rendered,
-        "state": state.to_dict(),
+        "state": dataclasses.replace(state, last_error=None).to_dict(),  # the body shows this sync's problems
         "prefix": command_prefix,
         "pr": dataclasses.asdict(options),
     }

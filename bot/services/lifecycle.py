@@ -453,7 +453,9 @@ def _publish(
         decisions=ctx.decisions,
     )
     title = pr_title(ctx.intents, desired.rows, ctx.options)
-    body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
+    # the body tells what this update left out, never an error of an earlier run
+    shown = replace(ctx.state, last_error="\n".join(desired.problems) or None)
+    body = pr_body(BodyInput(ctx.intents, desired.rows, marker, shown, ctx.prefix))
     changes = desired.changes if wrote else ()
     if pr is None:
         pr, adopted = _open_or_adopt(ctx, title, body)

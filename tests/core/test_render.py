@@ -119,7 +119,10 @@ def test_several_images_with_state() -> None:
         ignored=(IgnoreMark("ghcr.io/acme/api", (3,), "semver", "`ghcr.io/acme/api` 3.x and below"),),
         pinned=(Pin("ghcr.io/acme/db", "15.4"),),
         hold=True,
-        last_error="envs/staging/db.yaml:3: duplicate key\nsecond line not shown",
+        last_error=(
+            "ghcr.io/acme/db not updated: envs/staging/db.yaml:3: duplicate key\n"
+            "ghcr.io/acme/db: skipped envs/staging/big.yaml: over the YAML budget"
+        ),
     )
     # three images whose list does not fit a title are counted; two are named
     assert pr_title(intents, rows) == "chore(staging): bump 3 images"
