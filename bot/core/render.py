@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.group_state import GroupState
-from bot.core.images import DIGEST_RE
+from bot.core.images import DIGEST_RE, canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.marker import Marker, render_marker, tag_of
 from bot.core.pr_options import DEFAULT_PR, PrOptions
@@ -262,11 +262,14 @@ def _request_line(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[
     return []
 
 
-def _state_lines(state: GroupState) -> list[str]:
+def _state_lines(state: GroupState, intents: Sequence[UpdateIntent]) -> list[str]:
     out = []
-    if state.pinned:
+    # a pin is listed where it is written: on the PR of a group that has a version of its image
+    images = {canonical_name(i.image) for i in intents}
+    pinned = [p for p in state.pinned if canonical_name(p.image) in images]
+    if pinned:
         out += ["", "**Pinned:**"]
-        out += [f"- {_code(short_image(p.image))} at {_code(p.tag or p.digest or '?')}" for p in state.pinned]
+        out += [f"- {_code(short_image(p.image))} at {_code(p.tag or p.digest or '?')}" for p in pinned]
     if state.ignored:
         out += ["", "**Ignored:**"]
         out += [f"- {m.label or _code(short_image(m.image))}" for m in state.ignored]
@@ -314,7 +317,7 @@ def pr_body(data: BodyInput) -> str:
     links = _links(data.intents, data.rows)
     if links:
         lines += ["", "**Source:**", *links]
-    lines += _state_lines(data.state)
+    lines += _state_lines(data.state, data.intents)
     lines += ["", command_help(data.command_prefix), "", render_marker(data.marker)]
     return "\n".join(lines) + "\n"
 

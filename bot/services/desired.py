@@ -60,27 +60,8 @@ class Desired:
     #: one line per intent that failed (its files left as they are) or file discovery skipped
     problems: tuple[str, ...] = ()
     failed: tuple[ManifestError, ...] = ()  # the errors of the intents that failed
-
-
-def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> list[UpdateIntent]:
-    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order. A pin
-    holds the targets of its own Docker variant (``pin 7.4.1-alpine`` never writes into the plain
-    ``7.4`` references of the image, nor ``pin 7.4.1`` into the ``-alpine`` ones)."""
-    out = []
-    for intent in intents:
-        if state.is_ignored(intent):
-            continue
-        pin = state.pin_for(intent.image)
-        pinned = pin is not None and not intent.rollback and _same_variant(intent, pin.tag)
-        out.append(dataclasses.replace(intent, tag=pin.tag, digest=pin.digest) if pin and pinned else intent)
-    return sorted(out, key=lambda i: (i.image, i.target_key))
-
-
-def _same_variant(intent: UpdateIntent, tag: str | None) -> bool:
-    if intent.variant is None:
-        return True
-    pinned = version_variant(tag, variants=True)
-    return pinned is None or pinned == intent.variant
+    #: the intents that changed at least one reference: what the branch holds over the base
+    written: tuple[UpdateIntent, ...] = ()
 
 
 def fingerprint(
@@ -291,11 +272,15 @@ def desired_state(
     unmatched: list[str] = []
     problems: list[str] = []
     failed: list[ManifestError] = []
+    written: list[UpdateIntent] = []
     for intent, paths in _ranked(resolved):
         for path, err in skipped_in_lane(forge, intent, base_sha, cache=cache).items():
             if isinstance(err, BudgetExceeded):
                 problems.append(f"{intent.image}: skipped {path}: {err.reason}")
+        before = len(done.changes)
         matched, errors = _apply_intent(intent, paths, raws[intent.repo], base_sha, done)
+        if len(done.changes) > before:
+            written.append(intent)
         failed.extend(errors)
         problems.extend(f"{intent.image} not updated: {exc}" for exc in errors)
         if matched == 0 and not errors:
@@ -314,4 +299,5 @@ def desired_state(
         tuple(unmatched),
         tuple(dict.fromkeys(problems)),
         tuple(failed),
+        tuple(written),
     )

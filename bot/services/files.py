@@ -22,6 +22,7 @@ from bot.services.scans import DEFAULT_CACHE, ScanCache
 
 __all__ = ["ScanCache", "glob_regex", "is_glob", "resolve_files", "skipped_in_lane"]
 
+
 def resolve_files(
     forge: Forge, intent: UpdateIntent, base_sha: str, *, cache: ScanCache | None = None
 ) -> list[str]:

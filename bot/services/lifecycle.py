@@ -43,8 +43,9 @@ from bot.core.render import (
     pr_body,
     pr_title,
 )
+from bot.core.wanted import effective_intents
 from bot.errors import ConfigError, Conflict, NotFound
-from bot.services.desired import Desired, content_digest, desired_state, effective_intents, fingerprint
+from bot.services.desired import Desired, content_digest, desired_state, fingerprint
 from bot.services.files import ScanCache
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ class SyncResult:
     problems: tuple[str, ...] | None = None
     #: with action ``rebuild``: the decisions the PR's marker kept
     found: Decisions | None = None
+    #: the effective intents the branch now holds over the base (None: not evaluated, e.g. a
+    #: fast no-op or a hold, which leave the branch as it was)
+    written: tuple[UpdateIntent, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +172,7 @@ def sync_group(
         result = _sync_owned(ctx, pr, marker, desired)
     else:
         result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
-    return replace(result, problems=desired.problems)
+    return replace(result, problems=desired.problems, written=desired.written)
 
 
 def _observe(

@@ -239,6 +239,7 @@ def _sync_once(
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
+    written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
 
     def change(rec: GroupRecord) -> GroupRecord:
         # one bad file fails only its intents: what failed stays recorded until a sync has none
@@ -252,6 +253,7 @@ def _sync_once(
             pr_url=pr.url if pr is not None and number is not None else None,
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
+            held=_held(rec, written) if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
         )
@@ -261,6 +263,14 @@ def _sync_once(
         left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
         report_repo_file(deps, replace(record, pr_number=number), left_out)
     return number, False
+
+
+def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:
+    """What the PR's branch holds per target after a sync: the intents it wrote (pins applied),
+    or, when the sync left the branch as it was (a no-op, a hold), what it held before."""
+    if written is None:
+        return record.held
+    return {i.target_key: Mark.of(i) for i in written}
 
 
 def placed_now(deps: ReconcileDeps, intents: Iterable[UpdateIntent]) -> list[UpdateIntent]:

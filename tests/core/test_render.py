@@ -117,7 +117,7 @@ def test_several_images_with_state() -> None:
     ]
     state = GroupState(
         ignored=(IgnoreMark("ghcr.io/acme/api", (3,), "semver", "`ghcr.io/acme/api` 3.x and below"),),
-        pinned=(Pin("ghcr.io/acme/db", "15.4"),),
+        pinned=(Pin("docker.io/library/nginx", "1.27.1"),),
         hold=True,
         last_error=(
             "ghcr.io/acme/db not updated: envs/staging/db.yaml:3: duplicate key\n"

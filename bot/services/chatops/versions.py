@@ -78,9 +78,18 @@ def ignore(ctx: Context, command: Command) -> Outcome:
         kept = tuple(m for m in state.ignored if m not in marks)
         return dataclasses.replace(state, ignored=kept + tuple(dict.fromkeys(marks)))
 
-    update_state(ctx, add)
+    state = update_state(ctx, add)
     labels = ", ".join(dict.fromkeys(m.label for m in marks))
-    return done(command, f"ignoring {labels}", reconcile(ctx), speak=True)
+    return done(command, f"ignoring {labels}{_pins_kept(state, marks)}", reconcile(ctx), speak=True)
+
+
+def _pins_kept(state: GroupState, marks: Sequence[IgnoreMark]) -> str:
+    """What an ignore does to the pins of its images: nothing, and the reply says so."""
+    pins = [p for p in (state.pin_for(i) for i in dict.fromkeys(m.image for m in marks)) if p is not None]
+    if not pins:
+        return ""
+    held = ", ".join(f"`{short_image(p.image)}` stays pinned to `{p.tag or p.digest}`" for p in pins)
+    return f"; {held}: a pin wins over ignores (`unpin` to let the ignore apply)"
 
 
 def unignore(ctx: Context, command: Command) -> Outcome:
