@@ -450,7 +450,7 @@ def _publish(
         files,
         carried,
         digest,
-        versions_of(ctx.intents, old_values),
+        versions_of(desired.written or ctx.intents, old_values),  # what the branch holds
         labels=ctx.options.labels,
         reviewers=ctx.options.reviewers,
         assignees=ctx.options.assignees,

@@ -219,14 +219,38 @@ def _apply(ctx: Context, intents: Sequence[UpdateIntent]) -> dict[str, MergeOutc
 
 
 def _promotable(ctx: Context, command: Command) -> list[Version]:
-    known = pr_versions(ctx)
-    if not known:  # merged: the versions this PR brought are in its marker
+    """What the source environment runs, or will once this PR merges: what the PR's branch holds
+    (never a version the group wants that did not reach it: held back, ignored, or overruled by a
+    higher one); for a merged PR, what it brought (its marker)."""
+    known = held_versions(ctx)
+    if not known:
         known = [
             Version(image, image, new, None, "semver", (), None)
             for image, (_old, new) in marked_tags(ctx.pr).items()
             if new is not None
         ]
     return narrow(known, command.image)
+
+
+def held_versions(ctx: Context) -> list[Version]:
+    """The versions the open PR's branch holds (``GroupRecord.held``). A pinned one carries no
+    ordering key (its key is the pinned-over version's): the target environment orders its tag."""
+    if ctx.pr is None or ctx.pr.state != "open":
+        return []
+    key = group_key(ctx)
+    record = ctx.deps.groups.get(key)
+    if record.pr_number != ctx.pr.number:
+        return []
+    active = ctx.deps.intents.snapshot(key).active
+    out = []
+    for target, mark in sorted(record.holds.items()):
+        intent = active.get(target)
+        exact = intent is not None and (intent.tag, intent.digest) == (mark.tag, mark.digest)
+        image = intent.image if intent is not None else TargetKey.parse(target).image
+        out.append(
+            Version(target, image, mark.tag, mark.digest, mark.scheme, mark.key if exact else (), intent)
+        )
+    return out
 
 
 def _plan_skips(target: str, version: Version, skips: Sequence[Skip]) -> list[Skipped]:
