@@ -179,13 +179,21 @@ def _fill(template: str, intents: Sequence[UpdateIntent], rows: Sequence[Row]) -
     phrases = [_format(wording.phrase, {**common, **_values(i, rows)}) for i in many]
     listed = ", ".join(phrases[:-1]) + f" and {phrases[-1]}"
     counted = f"{len(many)} images"
-    summary = {**common, "image": counted, "short_image": counted, "tag": "", "old": ""}
+    tags = [_version(i) for i in many]
+    olds = [_old(i, rows) for i in many]
+    summary = {**common, "image": counted, "short_image": counted, "tag": _one(tags), "old": _one(olds)}
     for what in ([listed] if len(many) <= 3 else []) + [counted]:
         template_now = wording.template.replace(wording.phrase, "{what}")
         text = _format(template_now, {**summary, "what": what})
         if len(text) <= MAX_TITLE or what == counted:
             return _cut(text)
     raise AssertionError("unreachable: the counted form is always returned")
+
+
+def _one(values: Sequence[str]) -> str:
+    """What several images' ``{tag}`` or ``{old}`` says: their one version, else how many."""
+    distinct = list(dict.fromkeys(values))
+    return distinct[0] if len(distinct) == 1 else f"{len(distinct)} versions"
 
 
 def pr_title(

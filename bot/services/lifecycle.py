@@ -274,7 +274,7 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         ctx.first.base_branch,
         parent=ctx.base_sha,
         changes=_file_changes(desired.contents),
-        message=commit_message(ctx.intents, desired.rows, ctx.options),
+        message=commit_message(desired.written or ctx.intents, desired.rows, ctx.options),
         expected_head=ctx.base_sha,
     )
     return SyncResult(
@@ -407,7 +407,7 @@ def _write(
         ctx.branch,
         parent=ctx.base_sha,
         changes=_file_changes(desired.contents),
-        message=commit_message(ctx.intents, desired.rows, ctx.options),
+        message=commit_message(desired.written or ctx.intents, desired.rows, ctx.options),
         expected_head=expected,
     )
     if kept:
@@ -450,16 +450,17 @@ def _publish(
         files,
         carried,
         digest,
-        versions_of(desired.written or ctx.intents, old_values),  # what the branch holds
+        versions_of(desired.written or ctx.intents, old_values),
         labels=ctx.options.labels,
         reviewers=ctx.options.reviewers,
         assignees=ctx.options.assignees,
         decisions=ctx.decisions,
     )
-    title = pr_title(ctx.intents, desired.rows, ctx.options)
+    written = desired.written or ctx.intents  # the versions the branch holds, each image once
+    title = pr_title(written, desired.rows, ctx.options)
     # the body tells what this update left out, never an error of an earlier run
     shown = replace(ctx.state, last_error="\n".join(desired.problems) or None)
-    body = pr_body(BodyInput(ctx.intents, desired.rows, marker, shown, ctx.prefix))
+    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix))
     changes = desired.changes if wrote else ()
     if pr is None:
         pr, adopted = _open_or_adopt(ctx, title, body)

@@ -264,3 +264,13 @@ def test_a_compare_link_only_between_release_tags() -> None:
     run = intent("ghcr.io/acme/api", "run-45", origin=origin, ordering_scheme="run-number")
     body = pr_body(BodyInput([run], rows, MARKER))
     assert "compare/" not in body and "[commit dddddddddddd]" in body
+
+
+def test_a_multi_image_title_fills_tag_and_old_truthfully() -> None:
+    """issue 21, item 6: ``{tag}``/``{old}`` of several images say their one version, else how many."""
+    options = PrOptions(title_template="deploy({env}): {short_image} {old} -> {tag}")
+    same = [intent(f"ghcr.io/acme/s{i}", "v0.10.7") for i in range(4)]
+    rows = [Row(f"k/s{i}.yaml", f"ghcr.io/acme/s{i}", "v0.10.6", "v0.10.7") for i in range(4)]
+    assert pr_title(same, rows, options) == "deploy(staging): 4 images v0.10.6 -> v0.10.7"
+    mixed = [*same[:2], intent("ghcr.io/acme/s2", "v0.10.8")]
+    assert pr_title(mixed, rows[:3], options) == "deploy(staging): 3 images v0.10.6 -> 2 versions"

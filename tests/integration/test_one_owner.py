@@ -52,3 +52,4 @@ def test_overlapping_rules_write_the_highest_version_once(service: Service) -> N
     rows = [line for line in pr.body.splitlines() if line.startswith("|") and "envs/dev/api.yaml" in line]
     assert len(rows) == 1, pr.body
     assert "1.0.0" in rows[0] and "1.2.0" in rows[0]
+    assert pr.title == "chore(dev): bump api to 1.2.0"  # the image once, at what the branch holds
