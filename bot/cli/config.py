@@ -4,11 +4,13 @@ anything anywhere.
 
 Both warn about targets that discover their files in the whole repository (no ``files``, no
 ``discover.include``) and, given a checkout (``--repo-dir``), list the files such a target would
-touch."""
+touch; and about rules that overlap (``bot.core.overlaps``: targets of two rules reaching one
+reference), naming both."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,14 @@ from bot.cli.manifests import unified_diff
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
 from bot.core.config.model import Discovery, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
-from bot.core.images import parse_image
-from bot.core.intents import PlanResult, UpdateIntent
+from bot.core.images import canonical_name, parse_image
+from bot.core.intents import PlanResult, Skip, UpdateIntent
 from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
+from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
+from bot.deps import build_registry
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
@@ -90,6 +94,9 @@ def check_config(
         click.echo(line, err=True)
     for line in _shared_warnings(config, checkout, repo_name) if checkout else []:
         click.echo(line, err=True)
+    refs = listed_refs(config) + (_checkout_refs(config, checkout, repo_name) if checkout else [])
+    for overlap in overlaps(config, refs):
+        click.echo(f"warning: {overlap.describe()}", err=True)
     targets = sum(len(r.targets) for r in config.rules)
     click.echo(f"{path}: ok ({len(config.forges)} forges, {len(config.rules)} rules, {targets} targets)")
     if repo_file is None:
@@ -158,6 +165,29 @@ def _shared_warnings(config: Config, checkout: _Checkout, repo: str | None) -> l
                     f"warning: rules[{i}] ({rule.name}) targets[{j}] ({target.label()}): "
                     + moves_all(file, target.path or "", found)
                 )
+    return out
+
+
+def _checkout_refs(config: Config, checkout: _Checkout, repo_name: str | None) -> list[Ref]:
+    """Every image reference of the checkout's YAML files, as references of the manifest repo it
+    is (``--repo``, else the config's only one; none when that cannot be told)."""
+    repos = {(t.forge, t.repo) for r in config.rules for t in r.targets}
+    if repo_name is None and len(repos) != 1:
+        return []
+    forge, repo = _repo_of(config, repo_name)
+    out = []
+    for path in checkout.list_tree("", ""):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            found = load_and_scan(checkout.read_file("", path, ""), path)
+        except BotError:
+            continue
+        for ref in found:
+            try:
+                out.append(Ref(forge, repo, path, canonical_name(ref.image), ref.marker))
+            except InvalidReference:
+                continue  # a placeholder, not an image: nothing routes it
     return out
 
 
@@ -334,9 +364,17 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
 @click.option("--repo", "repo_name", help="With --repo-dir: which manifest repo the checkout is.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--received-at", help="Delivery time (ISO 8601) for push-time ordering.")
+@click.option(
+    "--registry",
+    "ask_registry",
+    is_flag=True,
+    help="Ask each image's registry as the worker would (the tag exists? its digest) "
+    "(MANIFEST_BOT_REGISTRY_* settings). Without it no registry is asked, and explain says so.",
+)
 def explain(**opts: Any) -> None:
     """Print the intents and skips an event would produce and, with --repo-dir, the diff each
-    intent would make in that checkout. Nothing is written, queued or sent."""
+    intent would make in that checkout. Nothing is written, queued or sent; a registry is asked
+    only with --registry."""
     if (opts["event_file"] is None) == (opts["image"] is None):
         raise click.UsageError("give exactly one of --event or --image")
     config = _load(_config_path(opts["config_file"]))
@@ -357,10 +395,57 @@ def explain(**opts: Any) -> None:
     for event in events:
         click.echo(f"event: {json.dumps({'kind': event.kind, **_fields(event)}, sort_keys=True)}")
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
+        result = _registry_says(result, ask=opts["ask_registry"])
         _print_plan(result, checkout=checkout is not None)
         if checkout is not None:
+            images = {i.image for i in result.intents}
+            refs = [r for r in _checkout_refs(config, checkout, opts["repo_name"]) if r.image in images]
+            for overlap in overlaps(config, refs):
+                click.echo(f"warning: {overlap.describe()}")
             for intent in _for_checkout(result.intents, opts["repo_name"]):
                 _diff(checkout, intent)
+
+
+def _asks_registry(intent: UpdateIntent) -> bool:
+    """The worker asks the registry before merging this intent (``bot.services.registry_gate``)."""
+    return intent.verify or (intent.pin != "tag" and intent.digest is None and intent.tag is not None)
+
+
+def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
+    """``result`` as the registry gate would leave it (with ``ask``): a tag the registry lacks is
+    not written (skipped here, with why), a digest the pin mode needs is filled. Without ``ask``,
+    one line says what the worker would ask and that nobody asked."""
+    asked = [i for i in result.intents if _asks_registry(i)]
+    if not asked:
+        return result
+    if not ask:
+        for intent in asked:
+            digest = " and writes its digest" if intent.pin != "tag" else ""
+            click.echo(
+                f"note: asked no registry: the worker first checks that {intent.image}:{intent.tag} "
+                f"exists{digest} (pin {intent.pin}); pass --registry to ask it now"
+            )
+        return result
+    client = build_registry(Settings.from_env())
+    kept: list[UpdateIntent] = []
+    skips = list(result.skips)
+    for intent in result.intents:
+        if not _asks_registry(intent) or intent.tag is None:
+            kept.append(intent)
+            continue
+        try:
+            found = client.resolve(intent.image, intent.tag, fresh=True)
+        except BotError as exc:
+            raise click.ClickException(f"registry: {intent.image}:{intent.tag}: {exc}") from None
+        if found is None:
+            why = (
+                f"{intent.image}:{intent.tag} is not in its registry: the worker waits for it, then gives up"
+            )
+            skips.append(Skip(why, target=intent.group_key, image=intent.image, tag=intent.tag))
+            continue
+        click.echo(f"registry: {intent.image}:{intent.tag} is {found.digest}")
+        kept.append(replace(intent, digest=found.digest) if intent.pin != "tag" else intent)
+    return PlanResult(tuple(kept), tuple(skips))
 
 
 def _with_repo_file(

@@ -20,8 +20,10 @@ from bot.errors import BotError
 from bot.logs import redact
 from bot.settings import Settings
 from bot.web.status_data import (
+    ConfigRow,
     DeliveryRow,
     GroupRow,
+    config,
     deliveries,
     delivery,
     failed_jobs,
@@ -96,8 +98,31 @@ def _echo_group(g: GroupRow) -> None:
     click.echo(f"{g.repo} · {g.base_branch} · {g.group}: {pr}{flags}")
     for t in g.targets:
         click.echo(f"    {t.image}: wanted {t.wanted or '—'}, in PR {t.current or '—'}")
+    for label, lines in (
+        ("pinned", g.pins),
+        ("ignored", g.ignores),
+        ("waiting", g.waiting),
+        ("the repo's own file asks for what it may not set", g.repo_file_problems),
+    ):
+        for line in lines:
+            click.echo(f"    {label}: {line}")
+    if g.blocked:
+        click.echo(f"    blocked: {g.blocked}")
     if g.last_error:
         click.echo(f"    last error: {g.last_error}")
+
+
+def _echo_config(row: ConfigRow) -> None:
+    """The routing config the workers run with and a refused newer file, as the page shows them."""
+    if row.digest:
+        click.echo(f"Routing config: {row.path} ({row.digest[:12]}), loaded {row.loaded_at}")
+    if row.refused:
+        click.echo(
+            f"A new routing config was refused ({row.refused_digest[:12]}, {row.refused_at}); "
+            "the workers keep the one in use:"
+        )
+        for problem in row.problems:
+            click.echo(f"    {problem}")
 
 
 def _overview(conn: redis.Redis, settings: Settings, limit: int) -> dict[str, Any]:
@@ -110,6 +135,7 @@ def _overview(conn: redis.Redis, settings: Settings, limit: int) -> dict[str, An
 
 def _echo_overview(view: dict[str, Any], settings: Settings) -> None:
     click.echo(f"manifest-bot at {redact(settings.redis_url)}, prefix {settings.redis_prefix}")
+    _echo_config(view["config"])
     click.echo("\nGroups and pull requests:")
     for g in view["groups"]:
         _echo_group(g)
@@ -163,7 +189,7 @@ def status(
     if as_json:
         click.echo(json.dumps({k: [asdict(x) for x in v] for k, v in view.items()}, indent=2))
     else:
-        _echo_overview(view, settings)
+        _echo_overview({**view, "config": redacted(config(conn, settings))}, settings)
 
 
 commands: list[click.Command] = [status]

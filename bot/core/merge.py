@@ -118,6 +118,8 @@ class Superseded:
         winner = f"run #{self.winner_run}" if self.winner_run is not None else self.winner_tag
         match self.reason:
             case "older":
+                if winner is not None and winner == self.tag:  # the same tag, ordered higher before
+                    return f"superseded by a later build of {winner} (its version orders above this one)"
                 return f"superseded by {winner or 'a newer version'}"
             case "duplicate":
                 return f"already at {self.winner_tag or self.tag}"

@@ -84,7 +84,7 @@ def of_intent(intent: UpdateIntent, merged: MergeOutcome | None, state: GroupSta
         return outcome("superseded", _ignored(intent, state) if lost.reason == "ignored" else lost.describe())
     final = merged.active.get(intent.target_key) if merged is not None else None
     if final is not None and final != intent:  # accepted, then replaced by a later one of the batch
-        return outcome("superseded", f"superseded by {_name(final)}")
+        return outcome("superseded", _replaced(intent, final))
     group = GroupKey.parse(intent.group_key).group
     if state.hold:
         return outcome("held", f"held: group `{group}` is on hold (`unhold` on its PR resumes updates)")
@@ -101,6 +101,16 @@ def _superseded(intent: UpdateIntent, merged: MergeOutcome | None) -> Superseded
         if same and s.delivery_id == intent.origin.delivery_id:
             return s
     return None
+
+
+def _replaced(intent: UpdateIntent, final: UpdateIntent) -> str:
+    """Why an accepted intent was replaced within its batch; never "superseded by" itself."""
+    name = _name(final)
+    if name != _name(intent):
+        return f"superseded by {name}"
+    if final.digest != intent.digest and final.digest:
+        return f"superseded by a later push of {name} (digest {final.digest[:19]}…)"
+    return f"superseded by a later delivery of {name} in the same batch"
 
 
 def _name(intent: UpdateIntent) -> str:

@@ -24,6 +24,7 @@ from bot.core.config.model import POLL_UNORDERED, CiMatch, Config, Policy, Rule,
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
+from bot.core.keys import GroupKey
 from bot.core.lanes import discovery_lanes
 from bot.core.merge import comparable
 from bot.core.rule_index import push_rules_for, rules_for
@@ -285,11 +286,12 @@ def _intent(
     problem = _pin_problem(pin, version.tag, version.digest, registry=not chatops)
     if problem is None and version.tag is not None and not rollback:
         problem = policy.rejection(version.tag)
-    lanes = discovery_lanes(config, target, version.image)
-    if problem is None and isinstance(lanes, str):
-        problem = lanes
+    where = _where(config, target, version.image)
+    if problem is None and isinstance(where, str):
+        problem = where
     if problem is not None:
         return skip(problem)
+    assert not isinstance(where, str)
     if ordering is None and policy.digest is not None:
         ordering = (DIGEST_SCHEME, (policy.digest,))  # type: ignore[assignment]
     if ordering is None:
@@ -319,12 +321,44 @@ def _intent(
         rollback=rollback,
         allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto" or follows,
         rename=rule.rename,
-        discover_include=() if target.files else target.discover.include,
-        exclude=(*target.discover.exclude, *lanes),
+        discover_include=where[0],
+        exclude=where[1],
         verify=policy.verify and not chatops,
         origin=version.origin,
         variant=version_variant(version.tag, variants=policy.variants),
     )
+
+
+def _where(config: Config, target: Target, image: str) -> tuple[tuple[str, ...], tuple[str, ...]] | str:
+    """Where a target's intent for ``image`` searches and never edits (discovery includes, exclude
+    globs with the other environments' lanes), or why it may not discover at all."""
+    lanes = discovery_lanes(config, target, image)
+    if isinstance(lanes, str):
+        return lanes
+    return (() if target.files else target.discover.include), (*target.discover.exclude, *lanes)
+
+
+def placed(config: Config, intent: UpdateIntent) -> UpdateIntent:
+    """``intent`` searching where its target does in ``config`` now: an intent stores *what* is
+    wanted, and the reconcile takes *where* (discovery includes, excludes, lanes) from the current
+    config, so a fixed config applies to versions merged before it. The target is the group's
+    target for the image with the same selector (files, marker, path); an intent none matches, or
+    whose target may not discover any more, is returned as it is."""
+    for rule, target in config.group_targets(GroupKey.parse(intent.group_key)):
+        same = (target.files, target.marker, target.path, target.doc) == (
+            intent.files,
+            intent.marker,
+            intent.path,
+            intent.doc,
+        )
+        if same and rule.matches_image(intent.image):
+            where = _where(config, target, intent.image)
+            if isinstance(where, str):
+                return intent
+            if (intent.discover_include, intent.exclude) == where:
+                return intent
+            return replace(intent, discover_include=where[0], exclude=where[1])
+    return intent
 
 
 def _order(

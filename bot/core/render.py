@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.group_state import GroupState
-from bot.core.images import DIGEST_RE
+from bot.core.images import DIGEST_RE, canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.marker import Marker, render_marker, tag_of
 from bot.core.pr_options import DEFAULT_PR, PrOptions
@@ -179,13 +179,21 @@ def _fill(template: str, intents: Sequence[UpdateIntent], rows: Sequence[Row]) -
     phrases = [_format(wording.phrase, {**common, **_values(i, rows)}) for i in many]
     listed = ", ".join(phrases[:-1]) + f" and {phrases[-1]}"
     counted = f"{len(many)} images"
-    summary = {**common, "image": counted, "short_image": counted, "tag": "", "old": ""}
+    tags = [_version(i) for i in many]
+    olds = [_old(i, rows) for i in many]
+    summary = {**common, "image": counted, "short_image": counted, "tag": _one(tags), "old": _one(olds)}
     for what in ([listed] if len(many) <= 3 else []) + [counted]:
         template_now = wording.template.replace(wording.phrase, "{what}")
         text = _format(template_now, {**summary, "what": what})
         if len(text) <= MAX_TITLE or what == counted:
             return _cut(text)
     raise AssertionError("unreachable: the counted form is always returned")
+
+
+def _one(values: Sequence[str]) -> str:
+    """What several images' ``{tag}`` or ``{old}`` says: their one version, else how many."""
+    distinct = list(dict.fromkeys(values))
+    return distinct[0] if len(distinct) == 1 else f"{len(distinct)} versions"
 
 
 def pr_title(
@@ -262,11 +270,14 @@ def _request_line(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[
     return []
 
 
-def _state_lines(state: GroupState) -> list[str]:
+def _state_lines(state: GroupState, intents: Sequence[UpdateIntent]) -> list[str]:
     out = []
-    if state.pinned:
+    # a pin is listed where it is written: on the PR of a group that has a version of its image
+    images = {canonical_name(i.image) for i in intents}
+    pinned = [p for p in state.pinned if canonical_name(p.image) in images]
+    if pinned:
         out += ["", "**Pinned:**"]
-        out += [f"- {_code(short_image(p.image))} at {_code(p.tag or p.digest or '?')}" for p in state.pinned]
+        out += [f"- {_code(short_image(p.image))} at {_code(p.tag or p.digest or '?')}" for p in pinned]
     if state.ignored:
         out += ["", "**Ignored:**"]
         out += [f"- {m.label or _code(short_image(m.image))}" for m in state.ignored]
@@ -278,9 +289,14 @@ def _state_lines(state: GroupState) -> list[str]:
             f"- waiting for {_code(f'{short_image(w.image)}:{w.tag}')} in {_code(w.registry)} until {w.until}"
             for w in state.waiting
         ]
-    if state.last_error:
-        out += ["", f"> [!WARNING]\n> The last update failed: {state.last_error.splitlines()[0]}"]
+    if state.last_error:  # what this update could not make (``bot.services.desired``)
+        out += ["", "> [!WARNING]\n> Not updated (the rest of this PR went ahead):"]
+        out += [f"> - {line}" for line in state.last_error.splitlines()[:MAX_PROBLEMS_SHOWN]]
     return out
+
+
+#: problem lines a PR body lists (the status page has every one)
+MAX_PROBLEMS_SHOWN = 20
 
 
 def command_help(prefix: str = DEFAULT_PREFIX) -> str:
@@ -309,7 +325,7 @@ def pr_body(data: BodyInput) -> str:
     links = _links(data.intents, data.rows)
     if links:
         lines += ["", "**Source:**", *links]
-    lines += _state_lines(data.state)
+    lines += _state_lines(data.state, data.intents)
     lines += ["", command_help(data.command_prefix), "", render_marker(data.marker)]
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.jobs import runtime
 from bot.services.poll import poll_images as poll_batch
+from bot.services.poll import reached
 
 
 def retry_waiting(group_key: str) -> dict[str, Any]:
@@ -38,9 +39,11 @@ def retry_waiting(group_key: str) -> dict[str, Any]:
 def poll_images(images: list[str]) -> dict[str, Any]:
     container = runtime.current()
     container.config_reloads.refresh()
+    # planned as a pushed event is: with the own file of every manifest repo the images reach
+    config = container.config_source.for_targets(reached(container.config, images))
     batch = poll_batch(
         images,
-        config=container.config,
+        config=config,
         registry=container.registry,
         gate=container.registry_gate,
         intents=container.intents,

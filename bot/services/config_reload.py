@@ -1,8 +1,9 @@
 """What follows a routing config reload: say it (logs, metrics, the status page's record) and,
-in the one process that first runs with a new config, ask every group whose PR settings changed
-to reconcile, so open PRs take the new titles, labels and reviewers now rather than on their next
-version bump. A refused file is logged once with every problem and kept on the status page until
-a valid file replaces it; the config in use does not change."""
+in the one process that first runs with a new config, ask every group whose PR settings or
+searched files changed to reconcile, so open PRs take the new titles, labels and reviewers, and a
+group whose file was refused takes a new ``exclude``, now rather than on their next version bump.
+A refused file is logged once with every problem and kept on the status page until a valid file
+replaces it; the config in use does not change."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis
 
 from bot.core.config import Config
 from bot.core.keys import GroupKey
+from bot.core.planning import placed
 from bot.errors import BotError
 from bot.metrics import CONFIG_REFUSED, CONFIG_RELOADS
 from bot.services.config_source import ConfigSource, Reload
@@ -101,16 +103,21 @@ def after_reload(
         intents.bump(group_key)
         request_reconcile(group_key)
     if groups:
-        log.info("the routing config changed the PR settings of %d group(s); reconciling them", len(groups))
+        log.info(
+            "the routing config changed %d group(s) (PR settings, files searched); reconciling them",
+            len(groups),
+        )
     return groups
 
 
 def changed_groups(intents: IntentStore, new: Config, old: Config | None) -> list[str]:
-    """Groups with an open PR whose PR settings differ between ``old`` and ``new`` (every group
-    with an open PR when the config before is not known, as after a restart)."""
+    """Groups with an open PR or a recorded error whose PR settings or intents' places (discovery
+    includes, excludes: ``bot.core.planning.placed``) differ between ``old`` and ``new`` (every
+    such group when the config before is not known, as after a restart)."""
     out = []
     for group_key in intents.groups.all_keys():
-        if intents.groups.get(group_key).pr_number is None:
+        record = intents.groups.get(group_key)
+        if record.pr_number is None and record.state.last_error is None:
             continue
         if old is None or _differs(intents, group_key, new, old):
             out.append(group_key)
@@ -121,5 +128,8 @@ def _differs(intents: IntentStore, group_key: str, new: Config, old: Config) -> 
     if new.repo_files != old.repo_files:
         return True  # what a repo file may set changed: its groups' settings may have
     key = GroupKey.parse(group_key)
-    images = sorted({i.image for i in intents.snapshot(group_key).active.values()})
-    return new.pr_for_group(key, images) != old.pr_for_group(key, images)
+    active = list(intents.snapshot(group_key).active.values())
+    images = sorted({i.image for i in active})
+    if new.pr_for_group(key, images) != old.pr_for_group(key, images):
+        return True
+    return [placed(new, i) for i in active] != [placed(old, i) for i in active]

@@ -3,10 +3,16 @@
 Intents are filtered and pinned by the group's state, then applied with the surgical YAML engine
 to the base files (never to the PR branch: a stale branch is regenerated, not rebased).
 
-One bad file blocks only the intents that edit it: an intent whose files cannot be read or
-edited safely contributes nothing (all of its files stay as they are) and its error is kept in
-``Desired.failed``; a file discovery had to skip because it is over the YAML budget is reported
-in ``Desired.problems`` for the intents whose search it was in. The other intents go ahead.
+One bad reference fails only its edit: a file an intent cannot read or edit safely (a
+placeholder, an alias bomb, a missing file) stays as it is for that intent and its error is kept in
+``Desired.failed``; the intent's other files and the other intents go ahead. A file discovery had
+to skip because it is over the YAML budget is reported in ``Desired.problems`` for the intents
+whose search it was in.
+
+One owner per reference: when rules overlap (a discovering rule and a rule listing the file both
+reach an image), the intents are applied each image's highest version first, and a reference
+one intent has taken is never edited by another: the branch holds the highest version the
+policies allow, and the PR table lists each reference once.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cmp_to_key
 
 from bot.core import manifests as engine
 from bot.core.group_state import GroupState
+from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.budget import BudgetExceeded
 from bot.core.manifests.model import Change, Edit, EditResult, Selector
 from bot.core.marker import tag_of
+from bot.core.merge import comparable
 from bot.core.ports import Forge
 from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.render import Row
@@ -51,27 +60,8 @@ class Desired:
     #: one line per intent that failed (its files left as they are) or file discovery skipped
     problems: tuple[str, ...] = ()
     failed: tuple[ManifestError, ...] = ()  # the errors of the intents that failed
-
-
-def effective_intents(intents: Sequence[UpdateIntent], state: GroupState) -> list[UpdateIntent]:
-    """Drop ignored versions (a rollback is never ignored), apply pins, in a stable order. A pin
-    holds the targets of its own Docker variant (``pin 7.4.1-alpine`` never writes into the plain
-    ``7.4`` references of the image, nor ``pin 7.4.1`` into the ``-alpine`` ones)."""
-    out = []
-    for intent in intents:
-        if state.is_ignored(intent):
-            continue
-        pin = state.pin_for(intent.image)
-        pinned = pin is not None and not intent.rollback and _same_variant(intent, pin.tag)
-        out.append(dataclasses.replace(intent, tag=pin.tag, digest=pin.digest) if pin and pinned else intent)
-    return sorted(out, key=lambda i: (i.image, i.target_key))
-
-
-def _same_variant(intent: UpdateIntent, tag: str | None) -> bool:
-    if intent.variant is None:
-        return True
-    pinned = version_variant(tag, variants=True)
-    return pinned is None or pinned == intent.variant
+    #: the intents that changed at least one reference: what the branch holds over the base
+    written: tuple[UpdateIntent, ...] = ()
 
 
 def fingerprint(
@@ -87,7 +77,7 @@ def fingerprint(
     data = {
         "v": RENDER_VERSION,
         "intents": rendered,
-        "state": state.to_dict(),
+        "state": dataclasses.replace(state, last_error=None).to_dict(),  # the body shows this sync's problems
         "prefix": command_prefix,
         "pr": dataclasses.asdict(options),
     }
@@ -152,39 +142,110 @@ def _text(raw: bytes | None, path: str, ref: str) -> str:
 
 @dataclass
 class _Applied:
-    """The group's edits so far: path → (base bytes, base text, edited text)."""
+    """The group's edits so far: path → (base bytes, base text, edited text); and, in files more
+    than one intent of an image reaches, the spans of the references each one owns."""
 
     texts: dict[str, tuple[bytes, str, str]] = dataclasses.field(default_factory=dict)
     changes: list[Change] = dataclasses.field(default_factory=list)
     rows: list[Row] = dataclasses.field(default_factory=list)
+    owned: dict[str, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
+    contended: set[str] = dataclasses.field(default_factory=set)
+
+
+def outranks(a: UpdateIntent, b: UpdateIntent) -> bool:
+    """Whether ``a``'s version wins over ``b``'s where both reach one reference: the higher key of
+    one ordering scheme, as the merge decides within one target; across schemes, or when either is
+    a rollback (a person's choice), the later decision."""
+    if a.ordering_scheme == b.ordering_scheme and not (a.rollback or b.rollback):
+        return comparable(a.ordering_key) > comparable(b.ordering_key)
+    return (a.origin.received_at or "") > (b.origin.received_at or "")
+
+
+_Resolved = tuple[UpdateIntent, list[str]]
+
+
+def _ranked(resolved: Sequence[_Resolved]) -> list[_Resolved]:
+    """The intents (with their files) in their order, each image's winners first: where intents
+    of several targets reach one reference, the first one owns it."""
+
+    def order(a: _Resolved, b: _Resolved) -> int:
+        return -1 if outranks(a[0], b[0]) else 1 if outranks(b[0], a[0]) else 0
+
+    by_image: dict[str, list[_Resolved]] = {}
+    for pair in resolved:
+        by_image.setdefault(canonical_name(pair[0].image), []).append(pair)
+    return [pair for same in by_image.values() for pair in sorted(same, key=cmp_to_key(order))]
+
+
+def _contended(resolved: Sequence[_Resolved]) -> set[str]:
+    """Files that more than one intent of one image (and variant) reaches."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for intent, paths in resolved:
+        for path in paths:
+            key = (path, canonical_name(intent.image), intent.variant or "")
+            seen[key] = seen.get(key, 0) + 1
+    return {path for (path, _, _), n in seen.items() if n > 1}
+
+
+def _owned_edit(
+    text: str, original: str, path: str, intent: UpdateIntent, owned: list[tuple[int, int]]
+) -> EditResult:
+    """Edit only the references of ``intent`` no higher-ranked intent took (found on the base text,
+    whose paths the edits so far keep); take them."""
+    edit = edit_for(intent)
+    refs = engine.select(engine.scan(original, path), edit.selector)
+    if intent.variant is not None:
+        refs = [r for r in refs if r.tag is None or _fits(r.tag, intent.variant)]
+    mine = [r for r in refs if not any(_overlaps(span, taken) for span in r.spans for taken in owned)]
+    owned.extend(span for r in mine for span in r.spans)
+    if len(mine) == len(refs):
+        return edit_intent(text, path, intent)
+    if not mine:
+        return EditResult(text, matched=len(refs))
+    edits = [dataclasses.replace(edit, selector=Selector(path=r.path, doc=r.doc)) for r in mine]
+    result = engine.edit(text, path, edits)
+    return dataclasses.replace(result, matched=len(refs))
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def _apply_intent(
-    intent: UpdateIntent, paths: list[str], raws: dict[str, bytes | None], base_sha: str, done: _Applied
-) -> int:
-    """Apply one intent on top of ``done``, all its files or none; return how many references matched."""
-    texts = dict(done.texts)
-    changes: list[Change] = []
+    intent: UpdateIntent,
+    paths: list[str],
+    raws: dict[str, bytes | None],
+    base_sha: str,
+    done: _Applied,
+) -> tuple[int, list[ManifestError]]:
+    """Apply one intent on top of ``done``, file by file: a file that cannot be read or edited
+    safely stays as it is and its error is returned; return how many references matched."""
     matched = 0
+    failed: list[ManifestError] = []
     for path in paths:
-        if path not in texts:
-            text = _text(raws[path], path, base_sha)
-            texts[path] = (raws[path] or b"", text, text)
-        raw, original, current = texts[path]
         try:
-            result = edit_intent(current, path, intent)
-        except BudgetExceeded as exc:
-            BAD_FILES.remember(raw, exc)
-            raise
+            if path not in done.texts:
+                text = _text(raws[path], path, base_sha)
+                done.texts[path] = (raws[path] or b"", text, text)
+            raw, original, current = done.texts[path]
+            try:
+                if path in done.contended:
+                    result = _owned_edit(current, original, path, intent, done.owned.setdefault(path, []))
+                else:
+                    result = edit_intent(current, path, intent)
+            except BudgetExceeded as exc:
+                BAD_FILES.remember(raw, exc)
+                raise
+        except ManifestError as exc:
+            failed.append(exc)
+            continue
         for note in result.skipped:
             log.info("%s: %s", intent.group_key, note)
         matched += result.matched
-        texts[path] = (raw, original, result.text)
-        changes.extend(result.changes)
-    done.texts = texts
-    done.changes.extend(changes)
-    done.rows.extend(Row(c.file, intent.image, c.old, c.new, intent.digest) for c in changes)
-    return matched
+        done.texts[path] = (raw, original, result.text)
+        done.changes.extend(result.changes)
+        done.rows.extend(Row(c.file, intent.image, c.old, c.new, intent.digest) for c in result.changes)
+    return matched, failed
 
 
 def desired_state(
@@ -194,9 +255,11 @@ def desired_state(
     *,
     cache: ScanCache | None = None,
 ) -> Desired:
-    """Apply ``intents`` to the files at ``base_sha``; an intent that fails leaves its files alone
-    and is reported (``Desired.failed``/``problems``), the others are applied. When nothing
-    changes and some intent failed, its ManifestError/UnsafeEdit propagates (nothing to publish).
+    """Apply ``intents`` to the files at ``base_sha``; a file an intent cannot read or edit safely
+    is left as it is and reported (``Desired.failed``/``problems``), every other edit is made.
+    When nothing changes and some edit failed, its ManifestError/UnsafeEdit propagates (nothing to
+    publish). Where intents of several targets (overlapping rules) reach one reference, the
+    highest version owns it (``outranks``): each reference is written once, by one intent.
 
     Every file any intent resolves to is read up front in one ``read_many`` (one forge call where
     the forge batches reads), then edited in memory, intent by intent."""
@@ -205,21 +268,22 @@ def desired_state(
     for intent, paths in resolved:
         by_repo.setdefault(intent.repo, []).extend(paths)
     raws = {repo: read_many(forge, repo, paths, base_sha) for repo, paths in by_repo.items()}
-    done = _Applied()
+    done = _Applied(contended=_contended(resolved))
     unmatched: list[str] = []
     problems: list[str] = []
     failed: list[ManifestError] = []
-    for intent, paths in resolved:
+    written: list[UpdateIntent] = []
+    for intent, paths in _ranked(resolved):
         for path, err in skipped_in_lane(forge, intent, base_sha, cache=cache).items():
             if isinstance(err, BudgetExceeded):
                 problems.append(f"{intent.image}: skipped {path}: {err.reason}")
-        try:
-            matched = _apply_intent(intent, paths, raws[intent.repo], base_sha, done)
-        except ManifestError as exc:
-            failed.append(exc)
-            problems.append(f"{intent.image} not updated: {exc}")
-            continue
-        if matched == 0:
+        before = len(done.changes)
+        matched, errors = _apply_intent(intent, paths, raws[intent.repo], base_sha, done)
+        if len(done.changes) > before:
+            written.append(intent)
+        failed.extend(errors)
+        problems.extend(f"{intent.image} not updated: {exc}" for exc in errors)
+        if matched == 0 and not errors:
             unmatched.append(intent.image)
     contents = {}
     for path, (raw, original, edited) in sorted(done.texts.items()):
@@ -235,4 +299,5 @@ def desired_state(
         tuple(unmatched),
         tuple(dict.fromkeys(problems)),
         tuple(failed),
+        tuple(written),
     )

@@ -219,7 +219,7 @@ def _forget_pr(number: int) -> Callable[[GroupRecord], GroupRecord]:
     def change(rec: GroupRecord) -> GroupRecord:
         if rec.pr_number != number:
             return rec
-        return replace(rec, pr_number=None, applied={}, error_commented=None, blocked=None)
+        return replace(rec, pr_number=None, applied={}, held={}, error_commented=None, blocked=None)
 
     return change
 

@@ -11,49 +11,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 
+from bot.core.globs import glob_regex, is_glob
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.ports import Forge
 from bot.errors import ManifestError
 from bot.services.scans import DEFAULT_CACHE, ScanCache
 
-_GLOB_CHARS = frozenset("*?[")
-
-
-def is_glob(pattern: str) -> bool:
-    return any(c in _GLOB_CHARS for c in pattern)
-
-
-@lru_cache(maxsize=256)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """``**/`` matches any number of directories, ``*`` and ``?`` never cross a ``/``."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]+/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
-            end = pattern.index("]", i + 1)
-            body = pattern[i + 1 : end].replace("\\", "\\\\")
-            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+__all__ = ["ScanCache", "glob_regex", "is_glob", "resolve_files", "skipped_in_lane"]
 
 
 def resolve_files(

@@ -43,8 +43,9 @@ from bot.core.render import (
     pr_body,
     pr_title,
 )
+from bot.core.wanted import effective_intents
 from bot.errors import ConfigError, Conflict, NotFound
-from bot.services.desired import Desired, content_digest, desired_state, effective_intents, fingerprint
+from bot.services.desired import Desired, content_digest, desired_state, fingerprint
 from bot.services.files import ScanCache
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ class SyncResult:
     problems: tuple[str, ...] | None = None
     #: with action ``rebuild``: the decisions the PR's marker kept
     found: Decisions | None = None
+    #: the effective intents the branch now holds over the base (None: not evaluated, e.g. a
+    #: fast no-op or a hold, which leave the branch as it was)
+    written: tuple[UpdateIntent, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +172,7 @@ def sync_group(
         result = _sync_owned(ctx, pr, marker, desired)
     else:
         result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
-    return replace(result, problems=desired.problems)
+    return replace(result, problems=desired.problems, written=desired.written)
 
 
 def _observe(
@@ -269,7 +273,7 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         ctx.first.base_branch,
         parent=ctx.base_sha,
         changes=_file_changes(desired.contents),
-        message=commit_message(ctx.intents, desired.rows, ctx.options),
+        message=commit_message(desired.written or ctx.intents, desired.rows, ctx.options),
         expected_head=ctx.base_sha,
     )
     return SyncResult(
@@ -403,7 +407,7 @@ def _write(
         ctx.branch,
         parent=ctx.base_sha,
         changes=_file_changes(desired.contents),
-        message=commit_message(ctx.intents, desired.rows, ctx.options),
+        message=commit_message(desired.written or ctx.intents, desired.rows, ctx.options),
         expected_head=expected,
     )
     if kept:
@@ -446,14 +450,17 @@ def _publish(
         files,
         carried,
         digest,
-        versions_of(ctx.intents, old_values),
+        versions_of(desired.written or ctx.intents, old_values),
         labels=ctx.options.labels,
         reviewers=ctx.options.reviewers,
         assignees=ctx.options.assignees,
         decisions=ctx.decisions,
     )
-    title = pr_title(ctx.intents, desired.rows, ctx.options)
-    body = pr_body(BodyInput(ctx.intents, desired.rows, marker, ctx.state, ctx.prefix))
+    written = desired.written or ctx.intents  # the versions the branch holds, each image once
+    title = pr_title(written, desired.rows, ctx.options)
+    # the body tells what this update left out, never an error of an earlier run
+    shown = replace(ctx.state, last_error="\n".join(desired.problems) or None)
+    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix))
     changes = desired.changes if wrote else ()
     if pr is None:
         pr, adopted = _open_or_adopt(ctx, title, body)

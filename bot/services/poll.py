@@ -3,12 +3,14 @@
 ``poll_images`` polls a batch of images (the leader takes the due ones, ``bot.services.
 poll_schedule``, and queues them in batches). For each image it lists the tags (one request with
 a warm token; the client refuses more than ``MANIFEST_BOT_REGISTRY_MAX_TAGS``, which bounds a
-run), lets the planner choose for every target the highest tag its policy allows
-(``bot.core.planning.poll_tags``: the same range, regex, ignore, prerelease and ordering checks as
-an event, the rules found through the config's rule index), plans each chosen tag exactly as a
-registry push (``plan`` of an ``ImagePushed`` from source ``poll``) and asks the registry gate for
-what the pin mode needs (a tag just listed exists; a followed tag's digest is asked fresh; a tag
-the registry does not have is dropped, never waited for).
+run), lets the planner choose, with the config an event would be planned with (the central one
+and the own file of every manifest repo the image reaches, ``reached``), for every target the
+highest tag its policy allows (``bot.core.planning.poll_tags``: the same range, regex, ignore,
+prerelease and ordering checks as an event, the rules found through the config's rule index),
+plans each chosen tag exactly as a registry push (``plan`` of an ``ImagePushed`` from source
+``poll``) and asks the registry gate for what the pin mode needs (a tag just listed exists; a
+followed tag's digest is asked fresh; a tag the registry does not have is dropped, never waited
+for).
 
 Then, for the whole batch: one ``HMGET`` of the images' last signatures, one merge of what is new
 (``IntentStore.merge_dirty``, a few groups per transaction), one ``HSET`` of the new signatures.
@@ -33,7 +35,7 @@ from bot.core.config.model import Config
 from bot.core.events import ImagePushed
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
-from bot.core.planning import needs_tag_list, plan, poll_tags
+from bot.core.planning import needs_tag_list, plan, poll_tags, reach
 from bot.core.ports import Registry
 from bot.errors import BotError, Transient
 from bot.metrics import POLLS
@@ -98,6 +100,18 @@ class PollBatch:
             "not_in_registry": gate.dropped,
             "registry_lookups": gate.asked,
         }
+
+
+def reached(config: Config, images: Iterable[str]) -> set[tuple[str, str, str]]:
+    """(forge, repo, branch) of every target a poll of ``images`` may plan for: the repos whose own
+    ``.manifest-bot.yaml`` is applied before planning, exactly as for a pushed event."""
+    return {
+        ref
+        for image in images
+        for ref in reach(
+            ImagePushed(image=canonical_name(image), tag=None, digest=None, source=SOURCE), config
+        )
+    }
 
 
 def signature(intents: Iterable[UpdateIntent]) -> str:

@@ -11,6 +11,9 @@ Redis round trip and no forge call).
   and the caller is told how long the lock may still live, for a delayed fallback run.
 - ``Conflict`` (a compare-and-swap lost) means "observe again", up to ``MAX_CONFLICTS`` in a row;
   then it is treated as transient.
+- Intents store *what* is wanted; *where* (discovery includes, excludes) is taken from the
+  routing config in use at every sync (``placed_now``), so a fixed config and ``jobs retry`` take
+  effect at once.
 - A group Redis has no record of (never reconciled, or Redis lost it) is synced with
   ``rebuild=True``: when its PR's marker keeps people's decisions, they are restored first
   (``bot.services.rebuild``) and the group is observed again with them, so a push after a
@@ -30,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Protocol
@@ -42,6 +45,7 @@ from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
 from bot.core.keys import GroupKey
 from bot.core.merge import Mark
+from bot.core.planning import placed
 from bot.core.ports import Forge
 from bot.core.render import error_comment, repo_file_comment
 from bot.errors import BotError, Conflict, Transient
@@ -199,7 +203,7 @@ def _sync_once(
     if not snap.active:
         return record.pr_number, False  # nothing wanted (a merged PR satisfied everything)
     forge = deps.forge_for(record.forge)
-    intents = sorted(snap.active.values(), key=lambda i: i.target_key)
+    intents = sorted(placed_now(deps, snap.active.values()), key=lambda i: i.target_key)
     state = waiting_state(deps, group_key, record.state)
     images = sorted({i.image for i in intents})
     pr_config = deps.config.pr_config(group_key, images) if deps.config is not None else default_pr
@@ -235,6 +239,7 @@ def _sync_once(
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
+    written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
 
     def change(rec: GroupRecord) -> GroupRecord:
         # one bad file fails only its intents: what failed stays recorded until a sync has none
@@ -248,6 +253,7 @@ def _sync_once(
             pr_url=pr.url if pr is not None and number is not None else None,
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
+            held=_held(rec, written) if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
         )
@@ -257,6 +263,23 @@ def _sync_once(
         left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
         report_repo_file(deps, replace(record, pr_number=number), left_out)
     return number, False
+
+
+def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:
+    """What the PR's branch holds per target after a sync: the intents it wrote (pins applied),
+    or, when the sync left the branch as it was (a no-op, a hold), what it held before."""
+    if written is None:
+        return record.held
+    return {i.target_key: Mark.of(i) for i in written}
+
+
+def placed_now(deps: ReconcileDeps, intents: Iterable[UpdateIntent]) -> list[UpdateIntent]:
+    """The intents searching where the routing config in use says (``bot.core.planning.placed``):
+    an exclude added since they were merged applies at once."""
+    if deps.config is None:
+        return list(intents)
+    config = deps.config.current()
+    return [placed(config, i) for i in intents]
 
 
 def waiting_state(deps: ReconcileDeps, group_key: str, state: GroupState) -> GroupState:

@@ -42,6 +42,9 @@ class GroupRecord:
     head_branch: str | None = None
     #: target -> version the open PR's branch applies (cleared from intents when it merges)
     applied: dict[str, Mark] = field(default_factory=dict)
+    #: target -> version the open PR's branch holds over the base (pins applied; ignored versions
+    #: and references another rule's higher version owns left out): what the status views show
+    held: dict[str, Mark] = field(default_factory=dict)
     #: the base branch head the last reconcile built on (the resync notices it moving)
     base_sha: str | None = None
     #: what the manifest repo's own config file asks for and cannot have (status page, PR comment)
@@ -60,6 +63,12 @@ class GroupRecord:
     def known(self) -> bool:
         """Redis knows the group: a reconcile or a rebuild wrote its record."""
         return self.stored and not self.partial
+
+    @property
+    def holds(self) -> dict[str, Mark]:
+        """What the open PR's branch holds per target (a record written before ``held`` existed:
+        what its PR applies, the best it knows; an open PR always holds something)."""
+        return self.held or self.applied
 
     @property
     def key(self) -> GroupKey:
@@ -91,6 +100,8 @@ class GroupRecord:
         data["head_branch"] = self.head_branch
         data["state"] = self.state.to_dict()
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
+        if self.held:
+            data["held"] = {t: m.to_dict() for t, m in self.held.items()}
         if self.ran != Ran():
             data["ran"] = self.ran.to_dict()
         if self.partial:
@@ -105,6 +116,7 @@ class GroupRecord:
         data["group_key"] = group_key
         data["state"] = GroupState.from_dict(data.get("state") or {})
         data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
+        data["held"] = {t: Mark.from_dict(m) for t, m in data.get("held", {}).items()}
         data["repo_file_problems"] = tuple(data.get("repo_file_problems") or ())
         data["ran"] = Ran.from_dict(data.get("ran") or {})
         known = set(cls.__dataclass_fields__)

@@ -25,10 +25,8 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from bot.core.deployments import describe_object
 from bot.core.events import Event
-from bot.core.group_state import IgnoreMark
-from bot.core.images import canonical_name
-from bot.core.keys import TargetKey
 from bot.core.outcomes import TargetOutcome
+from bot.core.wanted import ignore_label, shown, standings
 from bot.logs import redact
 from bot.settings import Settings
 from bot.store import failures
@@ -210,12 +208,6 @@ class StatusView:
         return sum(1 for f in self.failed if not f.resolved)
 
 
-def version(tag: str | None, digest: str | None) -> str:
-    if tag and digest:
-        return f"{tag}@{digest}"
-    return tag or digest or ""
-
-
 def reason_of(exc_info: str | None) -> str:
     """The last line of a traceback: ``bot.errors.ConfigError: rules[0]: ...``."""
     lines = [line.strip() for line in (exc_info or "").splitlines() if line.strip()]
@@ -231,44 +223,29 @@ def group_keys(conn: redis.Redis, settings: Settings, limit: int = MAX_GROUPS) -
     return sorted(keys)[:limit]
 
 
-def _ignore_label(mark: IgnoreMark) -> str:
-    if mark.label:
-        return mark.label
-    return "every version" if mark.up_to is None else "up to " + ".".join(map(str, mark.up_to))
-
-
 def _waiting_line(entry: WaitEntry) -> str:
     shown = entry.shown()
     return f"waiting for {shown.image}:{shown.tag} in {shown.registry} until {shown.until}: {entry.reason}"
 
 
 def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitEntry] = ()) -> GroupRow:
+    """One group as every status view shows it: per target, the version wanted next to the one the
+    PR's branch holds (``bot.core.wanted.standings``, as chat-ops ``status`` does)."""
     snapshot = intents.snapshot(record.group_key)
     state = record.state
-    rows = []
-    environment = ""
-    for target in sorted(set(snapshot.active) | set(record.applied)):
-        intent = snapshot.active.get(target)
-        applied = record.applied.get(target)
-        if intent is not None:
-            environment = environment or (intent.environment or "")
-        key = TargetKey.parse(target)
-        image = intent.image if intent else key.image
-        pin = state.pin_for(image)
-        rows.append(
-            TargetRow(
-                image=image,
-                files=", ".join(intent.files if intent else key.files),
-                wanted=version(intent.tag, intent.digest) if intent else "",
-                current=version(applied.tag, applied.digest) if applied else "",
-                ignored="; ".join(
-                    _ignore_label(m)
-                    for m in state.ignored
-                    if canonical_name(m.image) == canonical_name(image)
-                ),
-                pinned=version(pin.tag, pin.digest) if pin else "",
-            )
+    found = standings(snapshot.active, record.holds, state)
+    rows = [
+        TargetRow(
+            image=s.image,
+            files=", ".join(s.files),
+            wanted=s.wanted,
+            current=s.in_branch,
+            ignored="; ".join(s.ignored),
+            pinned=s.pinned,
         )
+        for s in found
+    ]
+    environment = next((s.environment for s in found if s.environment), "") or ""
     return GroupRow(
         key=record.group_key,
         forge=record.forge,
@@ -283,8 +260,8 @@ def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitE
         last_error=state.last_error or "",
         dirty=snapshot.dirty,
         targets=tuple(rows),
-        ignores=tuple(f"{m.image}: {_ignore_label(m)}" for m in state.ignored),
-        pins=tuple(f"{p.image}: {version(p.tag, p.digest)}" for p in state.pinned),
+        ignores=tuple(f"{m.image}: {ignore_label(m)}" for m in state.ignored),
+        pins=tuple(f"{p.image}: {shown(p.tag, p.digest)}" for p in state.pinned),
         waiting=tuple(_waiting_line(e) for e in waiting),
         repo_file_problems=record.repo_file_problems,
     )

@@ -3,13 +3,18 @@ unknown delivery or job — each says so plainly (README's tour runs ``status`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import redis
 from click.testing import CliRunner
 
+from bot.app import create_app
 from bot.cli import main
+from bot.core.group_state import GroupState, Pin
 from bot.settings import Settings
+from bot.store.config_state import ConfigStateStore
+from bot.store.groups import GroupStore
 
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -41,3 +46,35 @@ def test_unknown_delivery_and_job_fail_with_the_reason(settings: Settings, redis
             main, ["jobs", action, f"{settings.redis_prefix}-reconcile-x"], env=env_of(settings)
         )
         assert job.exit_code == 1 and "no failed job" in job.output
+
+
+def test_status_shows_what_the_page_shows_refused_config_pins_and_repo_file(
+    settings: Settings, redis_conn: redis.Redis
+) -> None:
+    """issue 21, item 6: the CLI's overview says what the status page says."""
+    state = ConfigStateStore(redis_conn, settings)
+    state.loaded("/etc/routing.yaml", "a" * 64, 1_700_000_000.0)
+    state.refused(
+        "/etc/routing.yaml", "b" * 64, ("routing.yaml:3: rules[0].imag: unknown key",), 1_700_000_100.0
+    )
+    groups = GroupStore(redis_conn, settings)
+    key = "local:acme/deploy:main:dev"
+    groups.register(key)
+    groups.update(
+        key,
+        lambda rec: dataclasses.replace(
+            rec,
+            state=GroupState(pinned=(Pin("ghcr.io/acme/api", "1.0.5"),)),
+            repo_file_problems=(".manifest-bot.yaml:2: pr.mode: set it centrally",),
+        ),
+    )
+    shown = CliRunner().invoke(main, ["status"], env=env_of(settings)).output
+    page = create_app(settings=settings).test_client().get("/").get_data(as_text=True)
+    for said in (
+        "A new routing config was refused",
+        "rules[0].imag: unknown key",
+        "ghcr.io/acme/api: 1.0.5",
+        "pr.mode: set it centrally",
+    ):
+        assert said in shown, shown
+        assert said in page

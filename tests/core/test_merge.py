@@ -213,3 +213,12 @@ def test_mixed_schemes_in_any_order_never_lower_a_targets_semver(arrivals) -> No
             if best_semver is not None:
                 assert comparable(current.ordering_key) >= comparable(best_semver), "semver went down"
             best_semver = current.ordering_key
+
+
+def test_a_same_tag_ordered_lower_is_never_superseded_by_itself() -> None:
+    """issue 21, item 6: v0.10.25 ordered lower (a push-time rebuild) names a later build, never
+    "superseded by v0.10.25"."""
+    first = merge({}, {}, [intent("v0.10.25", ("2024-02",))])
+    again = merge(first.active, first.marks, [intent("v0.10.25", ("2024-01",))])
+    (lost,) = again.superseded
+    assert lost.describe() == "superseded by a later build of v0.10.25 (its version orders above this one)"

@@ -3,6 +3,8 @@ records the status page, the API, the worker's log and ``manifest-bot status`` s
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.core.group_state import GroupState, IgnoreMark, Pin
@@ -79,6 +81,16 @@ def test_two_versions_of_one_batch_the_first_is_superseded_by_the_second() -> No
         ("1.5.0", "superseded", "superseded by 1.6.0"),
         ("1.6.0", "accepted", "goes into the PR of group `dev`"),
     ]
+
+
+def test_the_same_tag_pushed_again_in_one_batch_is_not_superseded_by_itself() -> None:
+    """issue 21, item 6: a re-push of v0.10.25 with a new digest replaces the first in its batch;
+    the first says a later push did, never "superseded by v0.10.25"."""
+    first = intent("0.10.25", delivery="a")
+    second = dataclasses.replace(intent("0.10.25", delivery="b"), digest="sha256:" + "b" * 64)
+    merged = {GROUP: merge({}, {}, [first, second])}
+    found = outcomes_of([PlanResult((first,)), PlanResult((second,))], merged, {})
+    assert found[0].reason == "superseded by a later push of 0.10.25 (digest sha256:bbbbbbbbbbbb…)"
 
 
 def test_held_pinned_by_whom_and_ignored_say_so() -> None:

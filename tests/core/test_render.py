@@ -117,9 +117,12 @@ def test_several_images_with_state() -> None:
     ]
     state = GroupState(
         ignored=(IgnoreMark("ghcr.io/acme/api", (3,), "semver", "`ghcr.io/acme/api` 3.x and below"),),
-        pinned=(Pin("ghcr.io/acme/db", "15.4"),),
+        pinned=(Pin("docker.io/library/nginx", "1.27.1"),),
         hold=True,
-        last_error="envs/staging/db.yaml:3: duplicate key\nsecond line not shown",
+        last_error=(
+            "ghcr.io/acme/db not updated: envs/staging/db.yaml:3: duplicate key\n"
+            "ghcr.io/acme/db: skipped envs/staging/big.yaml: over the YAML budget"
+        ),
     )
     # three images whose list does not fit a title are counted; two are named
     assert pr_title(intents, rows) == "chore(staging): bump 3 images"
@@ -261,3 +264,13 @@ def test_a_compare_link_only_between_release_tags() -> None:
     run = intent("ghcr.io/acme/api", "run-45", origin=origin, ordering_scheme="run-number")
     body = pr_body(BodyInput([run], rows, MARKER))
     assert "compare/" not in body and "[commit dddddddddddd]" in body
+
+
+def test_a_multi_image_title_fills_tag_and_old_truthfully() -> None:
+    """issue 21, item 6: ``{tag}``/``{old}`` of several images say their one version, else how many."""
+    options = PrOptions(title_template="deploy({env}): {short_image} {old} -> {tag}")
+    same = [intent(f"ghcr.io/acme/s{i}", "v0.10.7") for i in range(4)]
+    rows = [Row(f"k/s{i}.yaml", f"ghcr.io/acme/s{i}", "v0.10.6", "v0.10.7") for i in range(4)]
+    assert pr_title(same, rows, options) == "deploy(staging): 4 images v0.10.6 -> v0.10.7"
+    mixed = [*same[:2], intent("ghcr.io/acme/s2", "v0.10.8")]
+    assert pr_title(mixed, rows[:3], options) == "deploy(staging): 3 images v0.10.6 -> 2 versions"

@@ -194,6 +194,28 @@ def test_a_dropped_notification_is_caught_by_polling_within_one_interval(
         print(f"caught by polling {time.monotonic() - pushed_at:.1f} s after the push")
 
 
+def test_a_poll_applies_the_manifest_repos_own_file_as_an_event_would(
+    stack: Stack, redis_conn: redis.Redis
+) -> None:
+    """issue 21, item 3: the repo's ``.manifest-bot.yaml`` ignores 1.2.0; a poll finds 1.1.0 and
+    1.2.0 and writes 1.1.0, as a pushed event of 1.2.0 would be skipped."""
+    with run_registry(stack.root / "registry") as registry:
+        stack.registry = registry
+        for tag in ("1.0.0", "1.1.0", "1.2.0"):
+            registry.push("acme/app", tag)
+        stack.write_world(f"    image: {stack.image}\n    poll: 1m\n")
+        assert stack.settings.config_path is not None
+        with stack.settings.config_path.open("a") as config:
+            config.write("repo_files: {allow: [policy.ignore]}\n")
+        repo = stack.root / "git" / REPO
+        (repo / ".manifest-bot.yaml").write_text('policy: {ignore: ["1.2.0"]}\n')
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "the repo ignores 1.2.0")
+        stack.start_workers(MANIFEST_BOT_POLL_INTERVAL_S=str(POLL_S))
+        wait_for(lambda: stack.pr_file() is not None, POLL_S + IDLE_TICK_S + 30, "the poll's PR", stack.logs)
+        assert f"{stack.image}:1.1.0" in (stack.pr_file() or "")
+
+
 def test_wrong_registry_credentials_are_a_clear_error_on_the_group(stack: Stack) -> None:
     issuer = TokenIssuer(stack.root)
     with issuer.serving(), run_registry(stack.root / "registry", token=issuer) as registry:

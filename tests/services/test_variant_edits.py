@@ -8,7 +8,8 @@ from typing import Any
 
 from bot.core.group_state import GroupState, Pin
 from bot.core.intents import UpdateIntent
-from bot.services.desired import edit_intent, effective_intents
+from bot.core.wanted import effective_intents
+from bot.services.desired import edit_intent
 
 MIXED = """\
 spec:

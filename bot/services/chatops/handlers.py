@@ -22,9 +22,8 @@ from bot.core.chatops.replies import (
     not_our_pr_text,
     status_text,
 )
-from bot.core.images import canonical_name
-from bot.core.keys import TargetKey
 from bot.core.ports import MergeMethod
+from bot.core.wanted import standings
 from bot.errors import Conflict
 from bot.services.chatops import versions
 from bot.services.chatops.context import Context, done, environment, group_key, reconcile, update_state
@@ -91,20 +90,10 @@ def _status(ctx: Context, command: Command) -> Outcome:
     record = ctx.deps.groups.get(key)
     snapshot = ctx.deps.intents.snapshot(key)
     state = record.state
-    targets: list[TargetStatus] = []
-    pr = ctx.deps.forge.get_pr(ctx.event.repo, ctx.pr.number) if ctx.pr is not None else None  # fresh
-    in_pr = versions.marked_tags(pr) if pr is not None and pr.state == "open" else {}
-    for target in sorted(set(snapshot.active) | set(record.applied)):
-        intent = snapshot.active.get(target)
-        image = intent.image if intent else TargetKey.parse(target).image
-        pin = state.pin_for(image)
-        wanted = None
-        if intent is not None and not state.is_ignored(intent):
-            wanted = pin.tag if pin is not None and not intent.rollback else intent.tag
-        applied = record.applied.get(target)
-        in_branch = in_pr[canonical_name(image)][1] if canonical_name(image) in in_pr else None
-        in_branch = in_branch or (applied.tag if applied and not in_pr else None)
-        targets.append(TargetStatus(image, wanted, in_branch, pin.tag if pin else None))
+    targets = [  # as the status page shows them (bot.core.wanted.standings)
+        TargetStatus(s.image, s.wanted or None, s.in_branch or None, s.pinned or None)
+        for s in standings(snapshot.active, record.holds if record.pr_number is not None else {}, state)
+    ]
     queue = ctx.deps.queue_state(key)
     if queue == "idle" and snapshot.dirty:
         queue = "pending"
@@ -199,7 +188,9 @@ def _merged(ctx: Context, number: int) -> None:
     ctx.deps.intents.clear(key, record.applied)
     ctx.deps.groups.update(
         key,
-        lambda rec: dataclasses.replace(rec, pr_number=None, applied={}, error_commented=None, blocked=None),
+        lambda rec: dataclasses.replace(
+            rec, pr_number=None, applied={}, held={}, error_commented=None, blocked=None
+        ),
     )
     ctx.deps.intents.bump(key)
 

@@ -79,9 +79,18 @@ def ignore(ctx: Context, command: Command) -> Outcome:
         kept = tuple(m for m in state.ignored if m not in marks)
         return dataclasses.replace(state, ignored=kept + tuple(dict.fromkeys(marks)))
 
-    update_state(ctx, add)
+    state = update_state(ctx, add)
     labels = ", ".join(dict.fromkeys(m.label for m in marks))
-    return done(command, f"ignoring {labels}", reconcile(ctx), speak=True)
+    return done(command, f"ignoring {labels}{_pins_kept(state, marks)}", reconcile(ctx), speak=True)
+
+
+def _pins_kept(state: GroupState, marks: Sequence[IgnoreMark]) -> str:
+    """What an ignore does to the pins of its images: nothing, and the reply says so."""
+    pins = [p for p in (state.pin_for(i) for i in dict.fromkeys(m.image for m in marks)) if p is not None]
+    if not pins:
+        return ""
+    held = ", ".join(f"`{short_image(p.image)}` stays pinned to `{p.tag or p.digest}`" for p in pins)
+    return f"; {held}: a pin wins over ignores (`unpin` to let the ignore apply)"
 
 
 def unignore(ctx: Context, command: Command) -> Outcome:
@@ -211,14 +220,38 @@ def _apply(ctx: Context, intents: Sequence[UpdateIntent]) -> dict[str, MergeOutc
 
 
 def _promotable(ctx: Context, command: Command) -> list[Version]:
-    known = pr_versions(ctx)
-    if not known:  # merged: the versions this PR brought are in its marker
+    """What the source environment runs, or will once this PR merges: what the PR's branch holds
+    (never a version the group wants that did not reach it: held back, ignored, or overruled by a
+    higher one); for a merged PR, what it brought (its marker)."""
+    known = held_versions(ctx)
+    if not known:
         known = [
             Version(image, image, new, None, "semver", (), None)
             for image, (_old, new) in marked_tags(ctx.pr).items()
             if new is not None
         ]
     return narrow(known, command.image)
+
+
+def held_versions(ctx: Context) -> list[Version]:
+    """The versions the open PR's branch holds (``GroupRecord.held``). A pinned one carries no
+    ordering key (its key is the pinned-over version's): the target environment orders its tag."""
+    if ctx.pr is None or ctx.pr.state != "open":
+        return []
+    key = group_key(ctx)
+    record = ctx.deps.groups.get(key)
+    if record.pr_number != ctx.pr.number:
+        return []
+    active = ctx.deps.intents.snapshot(key).active
+    out = []
+    for target, mark in sorted(record.holds.items()):
+        intent = active.get(target)
+        exact = intent is not None and (intent.tag, intent.digest) == (mark.tag, mark.digest)
+        image = intent.image if intent is not None else TargetKey.parse(target).image
+        out.append(
+            Version(target, image, mark.tag, mark.digest, mark.scheme, mark.key if exact else (), intent)
+        )
+    return out
 
 
 def _plan_skips(target: str, version: Version, skips: Sequence[Skip]) -> list[Skipped]:
