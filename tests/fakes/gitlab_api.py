@@ -66,6 +66,8 @@ class GitLabFake:
         #: merge commits GitLab made for merged results / merge train pipelines: sha -> parents
         self.merge_commits: dict[str, list[str]] = {}
         self.auto_merge: dict[int, dict[str, Any]] = {}
+        #: commit sha -> status name -> the status GitLab keeps (``POST statuses/:sha``)
+        self.statuses: dict[str, dict[str, dict[str, Any]]] = {}
         self.before_commit: Callable[[], None] | None = None
 
     # --- shapes ------------------------------------------------------------------------------------
@@ -140,6 +142,19 @@ class GitLabFake:
         if resolved is None:
             return reply(404, {"message": "404 Commit Not Found"})
         return reply(200, self.commit_json(self.git.commits[resolved]))
+
+    def status(self, req: Any) -> Reply:
+        sha = unquote(urlparse(req.url).path.rsplit("/", 1)[1])
+        if self.git.resolve(sha) is None:
+            return reply(404, {"message": "404 Commit Not Found"})
+        body = json.loads(req.body or b"{}")
+        if body.get("state") not in ("pending", "running", "success", "failed", "canceled", "skipped"):
+            return reply(400, {"error": "state does not have a valid value"})
+        name = str(body.get("name") or "default")
+        made = {"id": sum(len(v) for v in self.statuses.values()) + 1, "sha": sha, "status": body["state"],
+                "name": name, "description": body.get("description")}  # fmt: skip
+        self.statuses.setdefault(sha, {})[name] = made
+        return reply(201, made)
 
     def merge(self, req: Any) -> Reply:
         mr = self._mr(req)
@@ -419,6 +434,12 @@ class GitLabFake:
                 re.compile(rf"{esc}/repository/commits/[^/?]+(\?.*)?$"),
                 self.single_commit,
                 f"{api}/commits/#get-a-single-commit",
+            ),
+            (
+                "POST",
+                re.compile(rf"{esc}/statuses/[0-9a-f]+$"),
+                self.status,
+                f"{api}/commits/#set-the-pipeline-status-of-a-commit",
             ),
             (
                 "PUT",

@@ -71,3 +71,31 @@ def test_a_merged_github_pr_gets_its_comment_and_commit_status(
             store, lambda _n: world.forge, "prod", report("f" * 40, "healthy", "2026-12-07T11:00:00Z"), "/mb"
         )
         assert (stranger.looked_at, stranger.told) == (1, [])
+
+
+def test_a_merged_gitlab_mr_gets_its_comment_and_commit_status(
+    tmp_path: Path, make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    """GitLab's commit status (``POST statuses/:sha``, its ``failed`` for GitHub's ``failure``)."""
+    store = DeploymentStore(redis_conn, make_settings())
+    with make_world("gitlab", tmp_path) as world:
+        assert isinstance(world, FakeWorld)
+        opened = sync_group(world.forge, [world.intent()])
+        assert opened.pr is not None
+        merge_sha = world.human_commit("main", {"apps/api.yaml": "merged\n"})
+        later = world.human_commit("main", {"README.md": "later\n"})
+        group = "gitlab:acme/deploy:main:prod"
+        store.merged(
+            "prod", MergedPr(group, "gitlab", REPO, opened.pr.number, merge_sha, 1.0, None, ("api:1.1.0",))
+        )
+
+        done = tell(
+            store, lambda _n: world.forge, "prod", report(later, "healthy", "2026-12-07T10:00:00Z"), "/mb"
+        )
+        assert done.told == [opened.pr.number]
+        status = world.fake.statuses[merge_sha]["manifest-bot/deploy/prod"]  # type: ignore[union-attr]
+        assert status["status"] == "success" and status["description"].startswith("✅ deployed to prod")
+
+        tell(store, lambda _n: world.forge, "prod", report(later, "failed", "2026-12-07T10:05:00Z"), "/mb")
+        status = world.fake.statuses[merge_sha]["manifest-bot/deploy/prod"]  # type: ignore[union-attr]
+        assert status["status"] == "failed"

@@ -418,6 +418,15 @@ class GitLabForge:
         )
         return str(resp.json()["id"])
 
+    def set_status(self, repo: str, sha: str, state: str, context: str, description: str) -> None:
+        """``POST /projects/:id/statuses/:sha`` (the ``CommitStatuses`` extra): one request; the
+        status named ``context`` is replaced. GitLab says ``failed`` where GitHub says ``failure``."""
+        gitlab_state = {"success": "success", "failure": "failed", "pending": "pending"}[state]
+        body = {"state": gitlab_state, "name": context, "description": description[:255]}
+        self.http.request(
+            "POST", f"{self._p(repo)}/statuses/{sha}", f"set status {context} on {sha[:12]}", json=body
+        )
+
     def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
         path = f"{self._mr(repo, number)}/notes/{comment_id}/award_emoji"
         self.http.request("POST", path, f"award emoji on note {comment_id}", json={"name": reaction.value})
