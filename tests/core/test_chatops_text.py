@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.chatops.authz import Actor, Policy, authorize
-from bot.core.chatops.commands import parse_comment
+from bot.core.chatops.authz import Actor, Override, Policy, authorize
+from bot.core.chatops.commands import CommandKind, parse_comment
 from bot.core.chatops.replies import (
     Outcome,
     StatusView,
@@ -52,6 +52,35 @@ def test_help_uses_the_configured_prefix() -> None:
 def test_unknown() -> None:
     parsed = commands("/manifest-bot frobnicate\n/manifest-bot pin")
     check("unknown", unknown_text(parsed.unknown))
+
+
+def test_a_mistyped_command_gets_a_did_you_mean_not_the_whole_table() -> None:
+    parsed = commands("/manifest-bot promte to staging")
+    text = unknown_text(parsed.unknown)
+    assert text == (
+        "I did not understand:\n"
+        "- `/manifest-bot promte to staging` — unknown command `promte`; did you mean `promote to staging`?\n"
+        "\n"
+        "`/manifest-bot help` lists every command."
+    )
+    assert "| command |" in unknown_text(commands("/manifest-bot frobnicate").unknown)  # no guess: the table
+
+
+def test_help_names_the_rights_the_config_asks() -> None:
+    policy = Policy(
+        default=Permission.MAINTAIN,
+        overrides=(Override(commands=frozenset({CommandKind.MERGE}), permission=Permission.ADMIN),
+                   Override(environments=frozenset({"prod"}), permission=Permission.ADMIN)),
+        only_teams=frozenset({"acme/platform"}),
+    )  # fmt: skip
+    last = help_text(policy=policy).splitlines()[-1]
+    assert last == (
+        "`help` and `status` work for anyone; every other command needs maintain (GitLab Maintainer) "
+        "or above on the repository; `merge` needs admin (GitLab Owner) or above; every command in "
+        "`prod` needs admin (GitLab Owner) or above; only @acme/platform may run commands that change "
+        "anything."
+    )
+    assert "write" not in last
 
 
 def test_refused() -> None:

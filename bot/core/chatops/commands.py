@@ -12,6 +12,7 @@ to each other in a loop.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from dataclasses import dataclass, replace
@@ -87,6 +88,8 @@ class Unknown:
     line: int
     text: str
     reason: str
+    #: the command it most likely meant (``promte`` → ``promote``), when one is close
+    suggestion: str | None = None
 
 
 Item = Command | Unknown
@@ -130,6 +133,8 @@ _PLAIN = {
     ("reopen",): CommandKind.REOPEN,
     ("unpin",): CommandKind.UNPIN,
 }
+#: every command's first word (a mistyped one gets a did-you-mean)
+_KEYWORDS = sorted({words[0] for words in _PLAIN} | {"ignore", "unignore", "pin", "rollback", "promote"})
 _ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}")
 
@@ -224,6 +229,10 @@ def parse_words(raw_words: list[str], line: int, text: str) -> Item:
         return _parse_versioned(CommandKind.ROLLBACK, args, line, text, raw_args)
     if head == "promote":
         return _parse_promote(args, line, text, raw_args)
+    meant = difflib.get_close_matches(head, _KEYWORDS, n=1, cutoff=0.75) if head not in _KEYWORDS else []
+    if meant:
+        guess = " ".join([meant[0], *raw_args])
+        return Unknown(line, text, f"unknown command {code(raw[0])}; did you mean {code(guess)}?", guess)
     return Unknown(line, text, f"unknown command {code(' '.join(raw))}")
 
 

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from bot.core.chatops.authz import Policy
 from bot.core.chatops.commands import DEFAULT_PREFIX, Command, Unknown
 from bot.core.chatops.fold import MAX_COMMANDS
 from bot.core.chatops.spans import code
 from bot.core.merge import Superseded
+from bot.core.ports import Permission
 
 #: (command, what it does) in the order the help lists them
 HELP_ROWS: tuple[tuple[str, str], ...] = (
@@ -43,7 +45,42 @@ def _row(*cells: str) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def help_text(prefix: str = DEFAULT_PREFIX) -> str:
+#: how each rung of the permission ladder reads on either forge
+_RUNGS = {
+    Permission.READ: "read (GitLab Guest)",
+    Permission.TRIAGE: "triage (GitLab Reporter)",
+    Permission.WRITE: "write (GitLab Developer)",
+    Permission.MAINTAIN: "maintain (GitLab Maintainer)",
+    Permission.ADMIN: "admin (GitLab Owner)",
+}
+
+
+def rights_text(policy: Policy | None = None) -> str:
+    """Who may run what, as the routing config's ``chatops`` section says (the default: write)."""
+    policy = policy or Policy()
+    lines = [
+        f"`help` and `status` work for anyone; every other command needs {_rung(policy.default)} "
+        "or above on the repository"
+    ]
+    for rule in policy.overrides:
+        if rule.permission is None or rule.users or rule.teams:
+            continue
+        what = ", ".join(sorted(f"`{k.value}`" for k in rule.commands)) or "every command"
+        where = f" in {', '.join(f'`{e}`' for e in sorted(rule.environments))}" if rule.environments else ""
+        lines.append(f"{what}{where} needs {_rung(rule.permission)} or above")
+    people = [f"@{u}" for u in sorted(policy.only_users)] + [f"@{t}" for t in sorted(policy.only_teams)]
+    if people:
+        lines.append(f"only {', '.join(people)} may run commands that change anything")
+    if any(rule.users or rule.teams for rule in policy.overrides):
+        lines.append("some commands are also allowed to the users and teams the config's `overrides` name")
+    return "; ".join(lines) + "."
+
+
+def _rung(permission: Permission) -> str:
+    return _RUNGS.get(permission, permission.name.lower())
+
+
+def help_text(prefix: str = DEFAULT_PREFIX, policy: Policy | None = None) -> str:
     lines = [
         f"Commands: write one per line, starting with `{prefix}` (or mentioning the bot).",
         "",
@@ -51,18 +88,16 @@ def help_text(prefix: str = DEFAULT_PREFIX) -> str:
         "|---|---|",
     ]
     lines += [_row(f"`{prefix} {cmd}`", what) for cmd, what in HELP_ROWS]
-    lines += [
-        "",
-        "`help` and `status` work for anyone; every other command needs write access "
-        "(GitHub write/maintain/admin, GitLab Developer or above) unless the config says otherwise.",
-    ]
+    lines += ["", rights_text(policy)]
     return "\n".join(lines)
 
 
-def unknown_text(items: Sequence[Unknown], prefix: str = DEFAULT_PREFIX) -> str:
+def unknown_text(items: Sequence[Unknown], prefix: str = DEFAULT_PREFIX, policy: Policy | None = None) -> str:
     lines = ["I did not understand:"]
     lines += [f"- {code(u.text)} — {u.reason}" for u in items]
-    return "\n".join([*lines, "", help_text(prefix)])
+    if all(u.suggestion for u in items):  # a typo: the guess says more than the whole table
+        return "\n".join([*lines, "", f"`{prefix} help` lists every command."])
+    return "\n".join([*lines, "", help_text(prefix, policy)])
 
 
 def bounds_text(undone: int, over_limit: int) -> str:

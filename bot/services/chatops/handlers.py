@@ -82,7 +82,13 @@ def handler_for(kind: CommandKind) -> Handler:
 
 # --- read-only ---------------------------------------------------------------------------------
 def _help(ctx: Context, command: Command) -> Outcome:
-    return Outcome(command, True, "here is what I understand:", (help_text(ctx.deps.prefix),), speak=True)
+    return Outcome(
+        command,
+        True,
+        "here is what I understand:",
+        (help_text(ctx.deps.prefix, ctx.deps.policy),),
+        speak=True,
+    )
 
 
 def _status(ctx: Context, command: Command) -> Outcome:

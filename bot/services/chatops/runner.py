@@ -203,7 +203,7 @@ def _reply(
     if any(o.speak or not o.ok for o in outcomes) or (waited and outcomes):
         parts.append(reply_text(outcomes, waited_s))
     if parsed.unknown:
-        parts.append(unknown_text(parsed.unknown, deps.prefix))
+        parts.append(unknown_text(parsed.unknown, deps.prefix, deps.policy))
     if parsed.undone or parsed.over_limit:
         parts.append(bounds_text(len(parsed.undone), parsed.over_limit))
     return "\n\n".join(parts) or None
