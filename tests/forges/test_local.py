@@ -132,6 +132,7 @@ def test_pr_lifecycle_records(forge: LocalGitForge, tmp_path: Path) -> None:
     )
     pr = forge.open_pr(REPO, "mb/dev/g", "main", "bump", "body <!-- mark -->", labels=["deps"])
     assert (pr.number, pr.state, pr.head_sha, pr.labels, pr.mergeable) == (1, "open", head, ("deps",), True)
+    assert pr.url == "local://acme/manifests/pulls/1"  # the full name, as promotion replies link it
     with pytest.raises(Conflict, match="already open"):  # as GitHub's 422 and GitLab's 409
         forge.open_pr(REPO, "mb/dev/g", "main", "again", "b")
     assert forge.find_pr(REPO, "mb/dev/g", "<!-- mark -->") == pr

@@ -236,6 +236,10 @@ class LocalGitForge:
             git.run("fetch", "--prune", "--update-head-ok", self.push_remote, "+refs/heads/*:refs/heads/*")
 
     # --- pull requests -----------------------------------------------------------------------
+    def _name(self, git: GitRepo) -> str:
+        """The repository's full name under the forge's root (``boutique/deploy``, not ``deploy``)."""
+        return git.path.relative_to(self.root).as_posix().removesuffix(".git")
+
     def _to_pr(self, git: GitRepo, record: Record) -> PullRequest:
         head_sha = record.get("head_sha")
         mergeable = None
@@ -252,7 +256,7 @@ class LocalGitForge:
             body=record["body"],
             state=record["state"],
             head_sha=head_sha,
-            url=f"local://{git.path.name}/pulls/{record['number']}",
+            url=f"local://{self._name(git)}/pulls/{record['number']}",
             draft=record.get("draft", False),
             labels=tuple(record.get("labels", ())),
             author=record.get("author"),
