@@ -333,6 +333,20 @@ class GroupLinks:
             pr_url=url if url and url.startswith(("https://", "http://")) else "",
         )
 
+    def failed_update(self, outcomes: Sequence[TargetOutcome]) -> str | None:
+        """Why the versions a delivery put into PRs are not there: a group it was accepted into
+        whose last reconcile failed and whose branch does not hold the version (None otherwise)."""
+        for outcome in outcomes:
+            if outcome.status != "accepted" or not outcome.group:
+                continue
+            record = self._record(outcome.group)
+            if record is None or not record.state.last_error:
+                continue
+            if outcome.tag is not None and any(mark.tag == outcome.tag for mark in record.held.values()):
+                continue  # the branch holds it: the failure is about something else
+            return f"{record.group or outcome.group}: {record.state.last_error}"
+        return None
+
     def _record(self, group_key: str) -> GroupRecord | None:
         if group_key not in self._seen:
             try:
@@ -343,15 +357,19 @@ class GroupLinks:
 
 
 def delivery_row(record: DeliveryRecord, links: GroupLinks | None = None) -> DeliveryRow:
+    verdict, reason = record.verdict, record.reason
+    failed = links.failed_update(record.outcomes) if links is not None and verdict == "updated" else None
+    if failed is not None:  # accepted, but the update that was to carry it failed since
+        verdict, reason = "update failed", f"{failed} (accepted: {reason})" if reason else failed
     return DeliveryRow(
         id=record.id,
         source=record.source,
         received_at=record.received_at,
         outcome=record.status,
-        reason=record.reason,
+        reason=reason,
         events=_event_summary(record.events),
         ref=record.ref,
-        verdict=record.verdict,
+        verdict=verdict,
         outcomes=tuple(links.outcome_row(o) for o in record.outcomes) if links is not None else (),
         left_out=record.left_out,
     )

@@ -159,3 +159,17 @@ def test_actions_refuse_forged_stale_and_unauthenticated_posts(service: Service,
     open_app = create_app(make_settings(redis_url=settings.redis_url))
     resp = open_app.test_client().post(f"/jobs/{job_id}/dismiss", data={"csrf": good})
     assert resp.status_code == 403 and "MANIFEST_BOT_STATUS_TOKEN" in resp.get_data(as_text=True)
+
+
+def test_a_delivery_whose_update_failed_does_not_read_updated(service: Service) -> None:
+    """Issue #21: an accepted delivery whose reconcile then failed read "processed · updated"."""
+    service.push("first", "1.1.0")
+    client = service.app.test_client()
+    row = client.get("/api/deliveries/generic-first", headers=AUTH).get_json()
+    assert row["verdict"] == "update failed", row
+    assert row["reason"].startswith("dev: ") and "base branch release does not exist" in row["reason"]
+
+    service.create_release_branch()
+    service.push("second", "1.2.0")  # the group recovers: 1.2.0 is on the branch
+    second = client.get("/api/deliveries/generic-second", headers=AUTH).get_json()
+    assert second["verdict"] == "updated", second
