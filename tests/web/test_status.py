@@ -122,7 +122,8 @@ def test_each_delivery_says_why_with_a_link_to_the_pr(
 ) -> None:
     client = status_app(settings, redis_conn).test_client()
     html = client.get("/").get_data(as_text=True)
-    assert '<td class="verdict verdict-updated">updated</td>' in html
+    # the group's last reconcile failed and its branch holds 1.3.0: the delivery's 1.4.0 is not there
+    assert '<td class="verdict verdict-update-failed">update failed</td>' in html
     why = html[html.index('<tr class="why" data-delivery="d-push-1">') :]
     why = why[: why.index("</tr>")]
     assert f'<a class="pr-link" href="{PR_URL}">PR #7</a>' in why
@@ -130,8 +131,9 @@ def test_each_delivery_says_why_with_a_link_to_the_pr(
     assert "is a &lt;prerelease&gt;" in why and "<prerelease>" not in why  # reasons are text
     # the same, as JSON
     record = client.get("/api/deliveries/d-push-1").get_json()
-    assert record["verdict"] == "updated"
-    assert record["reason"].startswith("registry.example.com/shop/web 1.4.0: goes into the PR")
+    assert record["verdict"] == "update failed"
+    assert record["reason"].startswith("dev: forge said no: permission denied (accepted: ")
+    assert "registry.example.com/shop/web 1.4.0: goes into the PR" in record["reason"]
     assert [(o["status"], o["pr_number"], o["pr_url"]) for o in record["outcomes"]] == [
         ("accepted", 7, PR_URL),
         ("skipped", None, ""),
