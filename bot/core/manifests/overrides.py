@@ -56,7 +56,7 @@ def overriding(
     refs, _ = scan_report(text, kustomization)
     out = []
     for ref in refs:
-        if patches.SEP not in ref.path or ref.path in done:
+        if patches.SEP not in ref.path or ref.path in done or ref.is_chart:
             continue
         try:
             name = canonical_name(ref.image)
