@@ -113,7 +113,7 @@ def _selector(
         check_selector(selector)
     except ValueError:
         raise click.UsageError(
-            "give exactly one of --image, --chart, --marker or --path (--doc only with --path)"
+            "give exactly one of --image, --marker or --path, or --chart (--doc only with --path)"
         ) from None
     if path is not None:
         try:
