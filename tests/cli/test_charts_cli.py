@@ -143,3 +143,53 @@ def test_kustomize_reads_the_bumped_helmcharts_version(tmp_path: Path) -> None:
     # the oracle can tell: a version kustomize cannot read as its string type fails to parse
     kustomization.write_bytes(kustomization.read_bytes().replace(b"version: 6.7.0", b"version: [6, 7]"))
     assert "cannot unmarshal" in _kustomize_reads(tmp_path)
+
+
+NGINX_CONFIG = """\
+forges:
+  - {name: github, kind: github}
+environments: {prod: {}}
+rules:
+  - name: nginx
+    image: nginx
+    targets:
+      - {forge: github, repo: acme/deploy, environment: prod}
+"""
+NGINX_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: proxy}
+spec:
+  chart:
+    spec:
+      chart: nginx          # the Bitnami chart, not the image
+      version: 1.27.0
+      sourceRef: {kind: HelmRepository, name: bitnami}
+"""
+NGINX_DEPLOYMENT = "spec:\n  template:\n    spec:\n      containers:\n        - image: nginx:1.25.0\n"
+
+
+def test_an_image_rule_never_discovers_or_edits_a_chart_of_the_same_name(tmp_path: Path) -> None:
+    checkout = tmp_path / "deploy"
+    (checkout / "apps").mkdir(parents=True)
+    (checkout / "apps" / "release.yaml").write_text(NGINX_RELEASE)
+    (checkout / "apps" / "deploy.yaml").write_text(NGINX_DEPLOYMENT)
+    config = tmp_path / "bot.yaml"
+    config.write_text(NGINX_CONFIG)
+    args = [
+        "explain",
+        "--config",
+        str(config),
+        "--image",
+        "nginx",
+        "--tag",
+        "1.27.0",
+        "--repo-dir",
+        str(checkout),
+    ]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "would touch: apps/deploy.yaml\n" in result.output
+    assert "+++ b/apps/deploy.yaml" in result.output and "release.yaml" not in result.output
+    listed = run("check-config", str(config), "--repo-dir", str(checkout))
+    assert "  would touch: apps/deploy.yaml\n" in listed.stderr and "release.yaml" not in listed.stderr
