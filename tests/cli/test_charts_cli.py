@@ -193,3 +193,40 @@ def test_an_image_rule_never_discovers_or_edits_a_chart_of_the_same_name(tmp_pat
     assert "+++ b/apps/deploy.yaml" in result.output and "release.yaml" not in result.output
     listed = run("check-config", str(config), "--repo-dir", str(checkout))
     assert "  would touch: apps/deploy.yaml\n" in listed.stderr and "release.yaml" not in listed.stderr
+
+
+PATCHING_KUSTOMIZATION = """\
+resources:
+  - release.yaml
+patches:
+  - target: {kind: HelmRelease, name: podinfo}
+    patch: |-
+      apiVersion: helm.toolkit.fluxcd.io/v2
+      kind: HelmRelease
+      metadata:
+        name: podinfo
+      spec:
+        chart:
+          spec:
+            chart: podinfo
+            version: 6.5.0   # prod pins this
+"""
+
+
+def test_a_chart_version_a_kustomize_patch_sets_is_bumped_with_the_patch_or_refused(tmp_path: Path) -> None:
+    release = _copy(tmp_path, "chart-helmrelease-version", "release.yaml")
+    kustomization = tmp_path / "kustomization.yaml"
+    kustomization.write_text(PATCHING_KUSTOMIZATION)
+    alone = run("bump", str(release), "--chart", "podinfo", "--version", "6.5.1", "--write")
+    assert alone.exit_code == 2
+    assert (
+        f"error: {release}: podinfo is set to 6.5.0 by {kustomization}:14 "
+        "patches[0].patch|spec.chart.spec.version, which kustomize applies over release.yaml"
+    ) in alone.stderr
+    assert release.read_bytes() == (CASES / "chart-helmrelease-version" / "original.yaml").read_bytes()
+    both = run(
+        "bump", str(release), str(kustomization), "--chart", "podinfo", "--version", "6.5.1", "--write"
+    )
+    assert both.exit_code == 0, both.output
+    assert "            version: 6.5.1   # prod pins this" in kustomization.read_text()
+    assert release.read_bytes() == (CASES / "chart-helmrelease-version" / "expected.yaml").read_bytes()
