@@ -204,3 +204,52 @@ def test_a_chart_is_chosen_by_its_version_path_too() -> None:
     assert [(c.path, c.old, c.new, c.chart) for c in result.changes] == [
         ("spec.sources[2].targetRevision", "6.5.0", "6.6.0", "podinfo")
     ]
+
+
+APPLICATIONSET = """\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: podinfo
+spec:
+  generators:
+    - list:
+        elements:
+          - cluster: dev
+  template:
+    metadata:
+      name: 'podinfo-{{cluster}}'
+    spec:
+      project: default
+      source:
+        repoURL: oci://ghcr.io/stefanprodan/charts
+        chart: podinfo
+        targetRevision: 6.5.0
+      destination:
+        name: '{{cluster}}'
+        namespace: podinfo
+"""
+REQUIREMENTS = """\
+dependencies:
+  - name: mariadb
+    version: 7.3.14
+    repository: https://charts.example.com/stable
+"""
+
+
+def test_an_applicationset_template_and_a_helm_2_requirements_file_pin_charts_too() -> None:
+    assert _charts(APPLICATIONSET, "appset.yaml") == [
+        (
+            "argocd-chart",
+            0,
+            "spec.template.spec.source.targetRevision",
+            "oci://ghcr.io/stefanprodan/charts/podinfo",
+            "6.5.0",
+        )
+    ]
+    assert _charts(REQUIREMENTS, "charts/db/requirements.yaml") == [
+        ("chart-dependency", 0, "dependencies[0].version", "mariadb", "7.3.14")
+    ]
+    assert _charts(REQUIREMENTS, "values.yaml") == []  # a `dependencies:` list elsewhere is no chart's
+    bumped = edit(APPLICATIONSET, "appset.yaml", _bump("ghcr.io/stefanprodan/charts/podinfo", "6.6.0"))
+    assert bumped.text == APPLICATIONSET.replace("targetRevision: 6.5.0", "targetRevision: 6.6.0")
