@@ -44,12 +44,17 @@ _CHART_FILES = frozenset({"Chart.yaml", "Chart.yml", "requirements.yaml", "requi
 _IGNORED_SOURCES = frozenset({"GitRepository", "Bucket"})
 
 
-def version_problem(kind: RefKind, version: str | None) -> str | None:
-    """Why ``version`` cannot be written as the version of a chart reference of ``kind``."""
+def takes_any_tag(path: str) -> bool:
+    """An OCIRepository's ``spec.ref.tag`` takes any OCI tag; every other version is SemVer."""
+    return path.endswith("spec.ref.tag")
+
+
+def version_problem(version: str | None, *, any_tag: bool = False) -> str | None:
+    """Why ``version`` cannot be written as a chart's version (``any_tag``: where an OCI tag goes)."""
     if version is None:
         return "no version"
-    if kind == "ocirepository-chart" and not PLAIN_VERSION.fullmatch(version):
-        try:  # spec.ref.tag takes any OCI tag
+    if any_tag and not PLAIN_VERSION.fullmatch(version):
+        try:
             validate_tag(version)
         except InvalidReference as exc:
             return str(exc)
@@ -62,7 +67,7 @@ def version_problem(kind: RefKind, version: str | None) -> str | None:
 def check_version(version: str) -> None:
     """Raise ValueError unless ``version`` can be some chart reference's version (each shape's
     own rule is checked on the edited reference)."""
-    if version_problem("chart-dependency", version) and version_problem("ocirepository-chart", version):
+    if version_problem(version, any_tag=True) is not None:
         raise ValueError(f"invalid chart version {version!r}: give one version such as 1.2.3 (not a range)")
 
 
@@ -199,7 +204,7 @@ def _make(parsed: Parsed, file: str, doc: int, hit: _Hit) -> Found | None:
         slots=slots,
     )
     where = format_path(hit.path)
-    problem = version_problem(hit.kind, version.value)
+    problem = version_problem(version.value, any_tag=takes_any_tag(format_path(hit.path)))
     if hit.overridden is not None:
         found.problem = f"{where}: {hit.overridden}; edit it by hand"
     elif problem is not None and found.placeholder is None:

@@ -73,7 +73,7 @@ def reference_problem(
     if got.is_chart:
         if (got.image, got.tag, got.digest) != (image, tag, digest):
             return f"{path} would read as {got.image} {got.tag}, not {image} {tag}"
-        problem = charts.version_problem(got.kind, got.tag)
+        problem = charts.version_problem(got.tag, any_tag=charts.takes_any_tag(got.path))
         return None if problem is None else f"{path} would not be a valid version: {problem}"
     if _canonical(got.image) != _canonical(image):
         return f"{path} would name {got.image or 'no image'}, not {image}"

@@ -169,6 +169,12 @@ def test_an_oci_tag_that_is_no_semver_is_refused_where_semver_is_read() -> None:
     assert [c.new for c in result.changes] == ["latest"]
     with pytest.raises(UnsafeEdit, match=r"spec\.chart\.spec\.version would not be a valid version"):
         edit(_case("chart-helmrelease-version"), "hr.yaml", _bump("podinfo", "latest"))
+    with pytest.raises(UnsafeEdit, match=r"spec\.ref\.semver would not be a valid version"):
+        edit(
+            _case("chart-ocirepository-semver-plain"),
+            "oci.yaml",
+            _bump("ghcr.io/stefanprodan/charts/podinfo", "latest"),
+        )
 
 
 def test_versions_that_flux_ignores_or_that_are_not_pinned_are_not_references() -> None:
