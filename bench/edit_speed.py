@@ -37,6 +37,7 @@ class Case:
     original: bytes
     expected: bytes
     edits: list[Edit]
+    file: str = ""  # the name the file is edited under (Chart.yaml shapes go by it), else ``name``
 
 
 def golden_cases() -> list[Case]:
@@ -45,7 +46,13 @@ def golden_cases() -> list[Case]:
         spec = json.loads((case / "edit.json").read_text())
         edits = [
             Edit(
-                Selector(image=e.get("image"), marker=e.get("marker"), path=e.get("path"), doc=e.get("doc")),
+                Selector(
+                    image=e.get("image"),
+                    chart=e.get("chart"),
+                    marker=e.get("marker"),
+                    path=e.get("path"),
+                    doc=e.get("doc"),
+                ),
                 tag=e.get("tag"),
                 digest=e.get("digest"),
                 image=e.get("name"),
@@ -55,7 +62,11 @@ def golden_cases() -> list[Case]:
         ]
         out.append(
             Case(
-                case.name, (case / "original.yaml").read_bytes(), (case / "expected.yaml").read_bytes(), edits
+                case.name,
+                (case / "original.yaml").read_bytes(),
+                (case / "expected.yaml").read_bytes(),
+                edits,
+                spec.get("file", case.name),
             )
         )
     return out
@@ -97,13 +108,14 @@ def big_helm_values(target_bytes: int = 1024 * 1024) -> Case:
 
 
 def surgical(case: Case) -> bytes:
-    text = load_text(case.original, case.name)
-    return edit(text, case.name, case.edits).text.encode("utf-8")
+    file = case.file or case.name
+    return edit(load_text(case.original, file), file, case.edits).text.encode("utf-8")
 
 
 def roundtrip_plan(case: Case) -> list[tuple[int, tuple, str]]:
     """The same change as (doc, path, new value), taken from the surgical engine's result."""
-    result = edit(load_text(case.original, case.name), case.name, case.edits)
+    file = case.file or case.name
+    result = edit(load_text(case.original, file), file, case.edits)
     return [(c.doc, parse_path(c.path), c.new) for c in result.changes]
 
 

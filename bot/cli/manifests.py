@@ -21,7 +21,8 @@ from pathlib import Path
 import click
 
 from bot.core.images import parse_image, validate_digest, validate_tag
-from bot.core.manifests import Edit, EditResult, Selector, edit, load_text, scan_report
+from bot.core.manifests import Edit, EditResult, Reference, Selector, edit, load_text, scan_report
+from bot.core.manifests.charts import check_version
 from bot.core.manifests.overrides import KUSTOMIZATION_FILES, overriding
 from bot.core.manifests.patches import normalise
 from bot.core.manifests.select import check_selector
@@ -30,6 +31,7 @@ from bot.errors import BotError
 EXIT_CHANGED, EXIT_NOTHING, EXIT_ERROR = 0, 1, 2
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 _REF_FIELDS = ("file", "line", "column", "doc", "path", "kind", "image", "tag", "digest", "marker")
+_CHART_FIELDS = ("file", "line", "column", "doc", "path", "kind", "chart", "version")
 
 
 class _Failed(Exception):
@@ -57,7 +59,7 @@ def _error(message: str) -> None:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text lines.")
 def scan_command(files: tuple[str, ...], as_json: bool) -> None:
-    """List every image reference in FILE... (all YAML documents)."""
+    """List every image and chart reference in FILE... (all YAML documents)."""
     rows: list[dict[str, object]] = []
     failed = False
     for file in files:
@@ -74,13 +76,17 @@ def scan_command(files: tuple[str, ...], as_json: bool) -> None:
             continue
         for note in skipped:
             click.echo(f"note: {note}", err=True)
-        for ref in refs:
-            row = asdict(ref)
-            rows.append({k: row[k] for k in _REF_FIELDS})
+        rows.extend(_row(ref) for ref in refs)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         for r in rows:
+            if "chart" in r:
+                click.echo(
+                    f"{r['file']}:{r['line']}:{r['column']}  doc={r['doc']}  {r['kind']}  {r['path']}  "
+                    f"{r['chart']} {r['version']}"
+                )
+                continue
             version = (f":{r['tag']}" if r["tag"] else "") + (f"@{r['digest']}" if r["digest"] else "")
             marker = f"  marker={r['marker']}" if r["marker"] else ""
             click.echo(
@@ -90,13 +96,24 @@ def scan_command(files: tuple[str, ...], as_json: bool) -> None:
     raise SystemExit(EXIT_ERROR if failed else 0)
 
 
-def _selector(image: str | None, marker: str | None, path: str | None, doc: int | None) -> Selector:
-    selector = Selector(image=image, marker=marker, path=path, doc=doc)
+def _row(ref: Reference) -> dict[str, object]:
+    """A scan row: an image's fields, or a chart's (``chart``: its name or ``oci://`` reference)."""
+    row = asdict(ref)
+    if ref.is_chart:
+        row["chart"], row["version"] = ref.image, ref.tag
+        return {k: row[k] for k in _CHART_FIELDS}
+    return {k: row[k] for k in _REF_FIELDS}
+
+
+def _selector(
+    image: str | None, chart: str | None, marker: str | None, path: str | None, doc: int | None
+) -> Selector:
+    selector = Selector(image=image, chart=chart, marker=marker, path=path, doc=doc)
     try:
         check_selector(selector)
     except ValueError:
         raise click.UsageError(
-            "give exactly one of --image, --marker or --path (--doc only with --path)"
+            "give exactly one of --image, --marker or --path, or --chart (--doc only with --path)"
         ) from None
     if path is not None:
         try:
@@ -111,6 +128,8 @@ def _selector(image: str | None, marker: str | None, path: str | None, doc: int 
 def _describe(selector: Selector) -> str:
     if selector.image is not None:
         return f"--image {selector.image}"
+    if selector.chart is not None:
+        return f"--chart {selector.chart}"
     if selector.marker is not None:
         return f"--marker {selector.marker}"
     return f"--path {selector.path} --doc {selector.doc or 0}"
@@ -148,39 +167,51 @@ def _write(file: str, text: str) -> None:
 @click.command("bump")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--image", help="Every reference to this image (normalised match, never a prefix).")
+@click.option("--chart", help="Every reference to this chart (its name, or oci://… for OCI sources).")
 @click.option("--marker", help="Values carrying the setter marker NAMESPACE:NAME.")
 @click.option(
     "--path", "path", help="One scalar by dotted path, [i] for list items; PATCH|PATH inside an inline patch."
 )
 @click.option("--doc", type=click.IntRange(min=0), help="Document index for --path (0-based, default 0).")
 @click.option("--tag", help="The new tag.")
+@click.option("--version", "chart_version", help="The new chart version (with --chart).")
 @click.option("--digest", help="The new digest (algorithm:hex).")
 @click.option("--name", "new_name", help="Rename: write this image name (promotion across registries).")
 @click.option("--write", is_flag=True, help="Edit the files in place instead of printing a diff.")
 def bump_command(  # noqa: PLR0917 - click passes each option as a parameter
     files: tuple[str, ...],
     image: str | None,
+    chart: str | None,
     marker: str | None,
     path: str | None,
     doc: int | None,
     tag: str | None,
     digest: str | None,
+    chart_version: str | None,
     new_name: str | None,
     write: bool,
 ) -> None:
     """Change the tag and/or digest (and with --name the image name) of the selected image
-    references in FILE..."""
-    selector = _selector(image, marker, path, doc)
-    if tag is None and digest is None and new_name is None:
+    references in FILE..., or with --chart and --version the version of a chart."""
+    selector = _selector(image, chart, marker, path, doc)
+    if chart is not None or chart_version is not None:
+        if chart is None or chart_version is None or tag or digest or new_name:
+            raise click.UsageError(
+                "--chart goes with --version (and --version with --chart), no --tag/--digest/--name"
+            )
+        tag = chart_version
+    elif tag is None and digest is None and new_name is None:
         raise click.UsageError("give --tag, --digest or both (or --name)")
     try:
-        for value, check in ((tag, validate_tag), (digest, validate_digest)):
+        if chart is not None:
+            check_version(chart_version or "")
+        for value, check in ((tag if chart is None else None, validate_tag), (digest, validate_digest)):
             if value is not None:
                 check(value)
         for name in (image, new_name):
             if name is not None:
                 parse_image(name)
-    except BotError as exc:
+    except (BotError, ValueError) as exc:
         _error(str(exc))
         raise SystemExit(EXIT_ERROR) from None
     change = Edit(selector, tag=tag, digest=digest, image=new_name, rename=new_name is not None)
@@ -205,7 +236,9 @@ def bump_command(  # noqa: PLR0917 - click passes each option as a parameter
             _error(problem)
         _error("no file was changed")
         raise SystemExit(EXIT_ERROR)
-    version = (new_name or "") + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    version = chart_version or (new_name or "") + (f":{tag}" if tag else "") + (
+        f"@{digest}" if digest else ""
+    )
     raise SystemExit(_report(selector, version, results, write))
 
 

@@ -71,11 +71,12 @@ BAD_FILES = BadFiles()
 
 
 def load_and_scan(raw: bytes, path: str, bad: BadFiles = BAD_FILES) -> tuple[Reference, ...]:
-    """The references of one file's bytes; ManifestError when it cannot be read (remembered by
-    content when it is over the YAML budget)."""
+    """The image references of one file's bytes; ManifestError when it cannot be read (remembered
+    by content when it is over the YAML budget). Chart references are left out: no rule routes a
+    chart yet, and a chart's name is not an image's."""
     bad.check(raw, path)
     try:
-        return tuple(engine.scan(engine.load_text(raw, path), path))
+        return tuple(r for r in engine.scan(engine.load_text(raw, path), path) if not r.is_chart)
     except BudgetExceeded as exc:
         bad.remember(raw, exc)
         raise

@@ -22,7 +22,7 @@ from functools import cache
 import yaml
 
 from bot.core.images import canonical_name, parse_image, validate_digest, validate_tag
-from bot.core.manifests import patches
+from bot.core.manifests import charts, patches
 from bot.core.manifests.found import STR_TAG, Found
 from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.locate import in_patch, locate
@@ -161,7 +161,9 @@ def _check_edit(e: Edit, file: str) -> None:
         check_selector(e.selector)
         if e.tag is None and e.digest is None and not (e.rename and e.image):
             raise ValueError("an edit needs a tag, a digest or both (or a new name)")
-        if e.tag is not None:
+        if e.tag is not None and e.selector.chart is not None:
+            charts.check_version(e.tag)
+        elif e.tag is not None:
             validate_tag(e.tag)
         if e.digest is not None:
             validate_digest(e.digest)
@@ -298,6 +300,7 @@ def _changes(file: str, splices: list[Splice], allowed: dict[int, dict[Path, lis
                 new=s.new,
                 image=image,
                 aliases=others,
+                chart=s.chart or None,
             )
         )
     return out

@@ -16,7 +16,7 @@ from dataclasses import replace
 import yaml
 
 from bot.core.images import ImageRef, parse_image
-from bot.core.manifests import argocd, helm, json6902, kustomize, patches
+from bot.core.manifests import argocd, charts, helm, json6902, kustomize, patches
 from bot.core.manifests.found import Found, Slot, Version, is_value_scalar, make_found
 from bot.core.manifests.loader import Parsed, compose, no_gc
 from bot.core.manifests.markers import attach_markers
@@ -178,6 +178,7 @@ def locate(parsed: Parsed, file: str, docs: Iterable[int] | None = None) -> list
     """All references of every readable document (or only of ``docs``), in document order."""
     wanted = None if docs is None else set(docs)
     found: list[Found] = []
+    chart_refs: list[Found] = []
     for doc, root in parsed.documents():
         if wanted is not None and doc not in wanted:
             continue
@@ -186,7 +187,8 @@ def locate(parsed: Parsed, file: str, docs: Iterable[int] | None = None) -> list
         if isinstance(root, yaml.SequenceNode):
             json6902.operations(locator, root)
         found.extend(locator.found)
-    found = attach_markers(parsed, file, found, wanted)
+        chart_refs.extend(charts.find(parsed, file, doc, root))
+    found = [*attach_markers(parsed, file, found, wanted), *chart_refs]  # markers are for images
     found.sort(key=lambda f: (f.ref.doc, f.ref.spans[0][0]))
     return found
 

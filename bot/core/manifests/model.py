@@ -13,13 +13,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-RefKind = Literal["container", "kustomize", "helm", "marker", "compose", "argocd", "volume", "ci"]
+RefKind = Literal[
+    "container",
+    "kustomize",
+    "helm",
+    "marker",
+    "compose",
+    "argocd",
+    "volume",
+    "ci",
+    "helmrelease-chart",
+    "ocirepository-chart",
+    "argocd-chart",
+    "chart-dependency",
+    "kustomize-helmchart",
+]
+#: chart references (bot.core.manifests.charts): ``image`` holds the chart, ``tag`` its version
+CHART_KINDS: frozenset[RefKind] = frozenset(
+    {"helmrelease-chart", "ocirepository-chart", "argocd-chart", "chart-dependency", "kustomize-helmchart"}
+)
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """One image reference found in a file."""
+    """One image (or chart, see ``CHART_KINDS``) reference found in a file."""
 
     file: str
     doc: int  # 0-based document index over the whole file
@@ -34,12 +52,17 @@ class Reference:
     #: byte/char spans of the scalar(s) this reference is made of, into the decoded text
     spans: tuple[tuple[int, int], ...] = ()
 
+    @property
+    def is_chart(self) -> bool:
+        return self.kind in CHART_KINDS
+
 
 @dataclass(frozen=True, slots=True)
 class Selector:
-    """Exactly one of image / marker / path is set."""
+    """Exactly one of image / chart / marker / path is set."""
 
-    image: str | None = None  # normalised match, never a prefix match
+    image: str | None = None  # normalised match, never a prefix match; never selects a chart
+    chart: str | None = None  # a chart's name, or its ``oci://`` reference (``oci://`` optional)
     marker: str | None = None  # "ns:name"
     path: str | None = None  # dotted, [i] for list items
     doc: int | None = None  # with path; 0-based over all documents (None = 0)
@@ -72,6 +95,7 @@ class Change:
     new: str
     image: str | None = None  # canonical image name when known
     aliases: tuple[str, ...] = ()  # other paths changed through a YAML anchor/alias
+    chart: str | None = None  # the chart, for a chart reference's version (``image`` is None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,12 +51,18 @@ def overriding(
     (patches the same bump edits)."""
     if posixpath.normpath(file) not in resources(text, kustomization):
         return []
+    changes = list(changes)
     images = {c.image for c in changes if c.image}
+    charts = {c.chart for c in changes if c.chart}
     done = set(edited)
     refs, _ = scan_report(text, kustomization)
     out = []
     for ref in refs:
         if patches.SEP not in ref.path or ref.path in done:
+            continue
+        if ref.is_chart:
+            if ref.image in charts:
+                out.append(ref)
             continue
         try:
             name = canonical_name(ref.image)

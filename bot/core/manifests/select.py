@@ -10,10 +10,10 @@ from bot.core.manifests.model import Reference, Selector
 
 
 def check_selector(selector: Selector) -> None:
-    """Raise ValueError unless exactly one of image / marker / path is set (doc only with path)."""
-    chosen = [n for n in ("image", "marker", "path") if getattr(selector, n) is not None]
+    """Raise ValueError unless exactly one of image / chart / marker / path is set (doc only with path)."""
+    chosen = [n for n in ("image", "chart", "marker", "path") if getattr(selector, n) is not None]
     if len(chosen) != 1:
-        raise ValueError("a selector needs exactly one of image, marker or path")
+        raise ValueError("a selector needs exactly one of image, chart, marker or path")
     if selector.doc is not None and selector.path is None:
         raise ValueError("a document index only goes with a path")
 
@@ -36,14 +36,18 @@ def select(refs: Iterable[Reference], selector: Selector) -> list[Reference]:
     """References the selector picks, in order.
 
     ``image``: same repository after normalisation (``nginx`` = ``docker.io/library/nginx``),
-    never a prefix; its tag/digest, if any, is ignored. ``marker``: the ``ns:name`` of a setter
-    marker. ``path``: the reference's path in document ``doc`` (default 0).
+    never a prefix; its tag/digest, if any, is ignored; charts are never images. ``chart``: a
+    chart reference naming that chart (``oci://`` optional on either side). ``marker``: the
+    ``ns:name`` of a setter marker. ``path``: the reference's path in document ``doc`` (default 0).
     Raises InvalidReference for a malformed image and ValueError for a malformed path.
     """
     check_selector(selector)
     if selector.image is not None:
         want = parse_image(selector.image).canonical_name
-        return [r for r in refs if _canonical(r.image) == want]
+        return [r for r in refs if not r.is_chart and _canonical(r.image) == want]
+    if selector.chart is not None:
+        chart = selector.chart.removeprefix("oci://")
+        return [r for r in refs if r.is_chart and r.image.removeprefix("oci://") == chart]
     if selector.marker is not None:
         return [r for r in refs if r.marker == selector.marker]
     path = normalised_path(selector)

@@ -49,6 +49,7 @@ class Splice:
     #: two-part path of the value (``path`` and ``node`` are then the patch scalar's)
     inner: str | None = None
     label: str = ""
+    chart: str = ""  # the chart, for a chart reference's version (``image`` is then empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,9 @@ class Planner:
         text = render(value, style, self.preferred_quote() if style is None else style)
         if start == end and self.parsed.text[start - 1 : start] == ":":
             text = " " + text  # `tag:` with no value: keep a space after the colon
-        return Splice(start, end, text, found.ref.doc, slot.path, node.value, value, node, found.ref.image)
+        ref = found.ref
+        image, chart = ("", ref.image) if ref.is_chart else (ref.image, "")
+        return Splice(start, end, text, ref.doc, slot.path, node.value, value, node, image, chart=chart)
 
     def _inserts(
         self, found: Found, e: Edit, name: str | None, version: Version, embed: bool

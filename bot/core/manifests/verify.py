@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 
 from bot.core.images import canonical_name, parse_image, validate_digest, validate_tag
+from bot.core.manifests import charts
 from bot.core.manifests.found import Found
 from bot.core.manifests.tree import Path, Seg, pairs
 from bot.errors import InvalidReference
@@ -64,10 +65,16 @@ def reference_problem(
     a valid reference of the same shape, the expected name (unchanged unless renamed), tag and
     digest."""
     path = found.ref.path
+    what = "reference" if found.ref.is_chart else "image reference"
     if again is None or again.ref.kind != found.ref.kind:
-        return f"{path} would no longer read as a {found.ref.kind} image reference"
+        return f"{path} would no longer read as a {found.ref.kind} {what}"
     image, tag, digest = expected
     got = again.ref
+    if got.is_chart:
+        if (got.image, got.tag, got.digest) != (image, tag, digest):
+            return f"{path} would read as {got.image} {got.tag}, not {image} {tag}"
+        problem = charts.version_problem(got.tag, any_tag=charts.takes_any_tag(got.path))
+        return None if problem is None else f"{path} would not be a valid version: {problem}"
     if _canonical(got.image) != _canonical(image):
         return f"{path} would name {got.image or 'no image'}, not {image}"
     if (got.tag, got.digest) != (tag, digest):
