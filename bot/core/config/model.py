@@ -272,6 +272,9 @@ class LocalForge(Model):
     git_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60
     """How long one git command may run (a push to push_remote above all) before it is given up
     and retried later."""
+    signing_key_file: str | None = None
+    """SSH private key file (no passphrase, chmod 600) every commit of this forge is signed with
+    (git's gpg.format=ssh); a key that cannot sign stops the worker at start-up."""
 
 
 ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discriminator="kind")]
