@@ -59,13 +59,14 @@ def test_every_commit_the_bot_writes_on_its_branch_verifies(service: Service, ke
     base = service.forge.branch_head(REPO, "main") or ""
     service.push(IMAGE, "1.1.0")
     service.wait_settled()
-    service.push(IMAGE, "1.2.0")  # an update: another commit by the bot
+    [opened] = service.prs()
+    service.push(IMAGE, "1.2.0")  # an update on an unmoved base: one more commit by the bot
     service.wait_settled()
     [pr] = service.prs()
     head = pr.head_sha or ""
     assert f"{IMAGE}:1.2.0" in service.forge.read_file(REPO, "envs/dev/api.yaml", head).decode()
     commits = bot_commits(service, base, head)
-    assert commits and commits[0] == head
+    assert commits == [head, opened.head_sha]  # appended on the opened head: approvals stay
     for sha in commits:
         checked = verify(service.forge.repo_path(REPO), sha, key)
         assert checked.returncode == 0, (sha, checked.stderr)
