@@ -30,7 +30,7 @@ from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.deps import build_registry
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, SettingsError, WebhookError
-from bot.forges.local.signing import Signing
+from bot.forges.local.signing import load_signing
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
 from bot.services.scans import load_and_scan
@@ -120,7 +120,7 @@ def _check_signing(path: Path, config: Config) -> None:
     for forge in config.forges:
         if isinstance(forge, LocalForge) and forge.signing_key_file:
             try:
-                Signing(Path(forge.signing_key_file)).check(forge.name)
+                load_signing(forge.name, forge.signing_key_file, forge.signing_format)
             except SettingsError as exc:
                 problems.append(f"{path}: {exc}")
     for problem in problems:

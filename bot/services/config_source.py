@@ -97,6 +97,7 @@ def _kind_options(
             options["git_timeout_s"] = forge.git_timeout_s
         if forge.signing_key_file:
             options["signing_key_file"] = forge.signing_key_file
+            options["signing_format"] = forge.signing_format
         return options
     if isinstance(forge, GitLabForge):
         options = {"url": forge.url}

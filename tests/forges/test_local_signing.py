@@ -13,7 +13,15 @@ from bot.errors import SettingsError
 from bot.forges.local.adapter import LocalGitForge, build_local
 from bot.settings import Settings
 from tests.forges.local_fixture import git, seed_repo
-from tests.forges.signing_fixture import SshKey, make_key, needs_ssh_keygen, verify
+from tests.forges.signing_fixture import (
+    SshKey,
+    gpg_key,
+    make_key,
+    needs_gpg,
+    needs_ssh_keygen,
+    verify,
+    verify_gpg,
+)
 
 pytestmark = needs_ssh_keygen
 
@@ -106,3 +114,40 @@ def test_a_missing_key_or_a_file_that_is_no_key_is_refused(tmp_path: Path) -> No
     junk.chmod(0o600)
     with pytest.raises(SettingsError, match="cannot sign commits"):
         build_with(tmp_path, junk)
+
+
+@needs_gpg
+def test_an_openpgp_key_signs_branch_commits_and_merges(tmp_path: Path) -> None:
+    with gpg_key(tmp_path / "keys") as key:
+        seed_repo(tmp_path / "git", REPO, FILES)
+        settings = Settings.model_validate({})
+        root = str(tmp_path / "git")
+        forge = build_local(
+            "local", settings, root=root, signing_key_file=str(key.secret_file), signing_format="openpgp"
+        )
+        assert isinstance(forge, LocalGitForge)
+        number = open_pr(forge, "manifest-bot/dev/api")
+        head = forge.branch_head(REPO, "manifest-bot/dev/api") or ""
+        forge.merge_pr(REPO, number, "merge", head)
+        for sha in (head, forge.branch_head(REPO, "main") or ""):
+            checked = verify_gpg(forge.repo_path(REPO), sha, key)
+            assert checked.returncode == 0, checked.stderr
+            assert 'Good signature from "manifest-bot <manifest-bot@localhost>"' in checked.stderr
+
+
+@needs_gpg
+def test_an_openpgp_key_with_a_passphrase_or_no_key_is_refused(tmp_path: Path) -> None:
+    seed_repo(tmp_path / "git", REPO, FILES)
+    settings = Settings.model_validate({})
+    root = str(tmp_path / "git")
+    with gpg_key(tmp_path / "keys", passphrase="hunter2") as key:
+        with pytest.raises(SettingsError, match="the key cannot sign commits") as err:
+            build_local(
+                "local", settings, root=root, signing_key_file=str(key.secret_file), signing_format="openpgp"
+            )
+        assert "hunter2" not in str(err.value)
+    ssh = make_key(tmp_path / "ssh")  # an SSH key is no OpenPGP key
+    with pytest.raises(SettingsError, match="no OpenPGP secret key could be imported"):
+        build_local("local", settings, root=root, signing_key_file=str(ssh.private), signing_format="openpgp")
+    with pytest.raises(SettingsError, match="signing_format 'x509' is not one of ssh, openpgp"):
+        build_local("local", settings, root=root, signing_key_file=str(ssh.private), signing_format="x509")

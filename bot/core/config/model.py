@@ -273,8 +273,11 @@ class LocalForge(Model):
     """How long one git command may run (a push to push_remote above all) before it is given up
     and retried later."""
     signing_key_file: str | None = None
-    """SSH private key file (no passphrase, chmod 600) every commit of this forge is signed with
-    (git's gpg.format=ssh); a key that cannot sign stops the worker at start-up."""
+    """Key file every commit of this forge is signed with, without a passphrase: an SSH private
+    key (chmod 600) or, with signing_format openpgp, an armored OpenPGP secret key. A key that
+    cannot sign stops the worker at start-up."""
+    signing_format: Literal["ssh", "openpgp"] = "ssh"
+    """git's gpg.format for signing_key_file: ssh or openpgp (GPG)."""
 
 
 ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discriminator="kind")]

@@ -36,7 +36,7 @@ from bot.errors import Conflict, ForgeError, NotFound, SettingsError, Validation
 from bot.forges.local.git import GIT_TIMEOUT_S, GitRepo
 from bot.forges.local.listings import Listing, Listings
 from bot.forges.local.prs import PrStore, Record, now_iso
-from bot.forges.local.signing import Signing
+from bot.forges.local.signing import Signing, load_signing
 from bot.settings import Settings
 
 DEFAULT_BOT_EMAIL = "manifest-bot@localhost"
@@ -465,16 +465,15 @@ def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
     """Factory builder: ``root`` (directory holding the repositories) is required; optional
     ``push_remote``, ``bot_email``, ``permissions`` ({user: "write"…}), ``default_permission``,
     ``teams`` ({team: [user, …]}, for chat-ops rules that list teams), ``git_timeout_s`` (how long
-    one git command, a push to ``push_remote`` above all, may take), ``signing_key_file`` (an SSH
-    private key every commit is signed with; checked here by signing one, so a key that cannot
-    sign fails the build: the worker's start-up)."""
+    one git command, a push to ``push_remote`` above all, may take), ``signing_key_file`` (a key every
+    commit is signed with, ``signing_format`` ``ssh`` or ``openpgp``; checked here by signing one,
+    so a key that cannot sign fails the build: the worker's start-up)."""
     root = options.pop("root", None)
     if not root:
         raise SettingsError(f"local forge {name!r} needs a 'root' directory holding its repositories")
     key_file = options.pop("signing_key_file", None)
-    signing = Signing(Path(key_file)) if key_file else None
-    if signing is not None:
-        signing.check(name)
+    key_format = options.pop("signing_format", "ssh")
+    signing = load_signing(name, key_file, key_format) if key_file else None
     perms = {user: Permission[str(level).upper()] for user, level in options.pop("permissions", {}).items()}
     default = Permission[str(options.pop("default_permission", "write")).upper()]
     return LocalGitForge(

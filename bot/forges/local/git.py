@@ -232,6 +232,7 @@ class GitRepo:
         if self.signing is not None:
             args.append("-S")
             config = self.signing.git_config()
+            env |= self.signing.env()
         return self.out(*args, "-F", "-", input=message.encode(), env=env, config=config)
 
     def note(self, ref: str, sha: str) -> bytes | None:
