@@ -19,7 +19,7 @@ import click
 from bot import sources
 from bot.cli.manifests import unified_diff
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
-from bot.core.config.model import Discovery, Rule, Target
+from bot.core.config.model import Discovery, LocalForge, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PlanResult, Skip, UpdateIntent
@@ -29,7 +29,8 @@ from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
 from bot.deps import build_registry
-from bot.errors import BotError, ConfigError, InvalidReference, NotFound, WebhookError
+from bot.errors import BotError, ConfigError, InvalidReference, NotFound, SettingsError, WebhookError
+from bot.forges.local.signing import load_signing
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
 from bot.services.scans import load_and_scan
@@ -89,6 +90,7 @@ def check_config(
     """
     path = _config_path(file)
     config = _load(path)
+    _check_signing(path, config)
     checkout = _Checkout(repo_dir) if repo_dir else None
     for line in _discovery_warnings(config, checkout, repo_name):
         click.echo(line, err=True)
@@ -110,6 +112,21 @@ def check_config(
         click.echo(f"{repo_file}: {len(patch.problems)} {noun}; the bot leaves those keys out", err=True)
         raise SystemExit(EXIT_INVALID)
     click.echo(f"{repo_file}: ok (for {forge}:{repo})")
+
+
+def _check_signing(path: Path, config: Config) -> None:
+    """Every local forge's signing key signs (one throw-away commit each), else exit 2 saying why."""
+    problems = []
+    for forge in config.forges:
+        if isinstance(forge, LocalForge) and forge.signing_key_file:
+            try:
+                load_signing(forge.name, forge.signing_key_file, forge.signing_format)
+            except SettingsError as exc:
+                problems.append(f"{path}: {exc}")
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(EXIT_INVALID)
 
 
 def _text(path: Path) -> str:

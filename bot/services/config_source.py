@@ -95,6 +95,9 @@ def _kind_options(
             options["push_remote"] = forge.push_remote
         if "git_timeout_s" in forge.model_fields_set:
             options["git_timeout_s"] = forge.git_timeout_s
+        if forge.signing_key_file:
+            options["signing_key_file"] = forge.signing_key_file
+            options["signing_format"] = forge.signing_format
         return options
     if isinstance(forge, GitLabForge):
         options = {"url": forge.url}

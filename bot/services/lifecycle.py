@@ -235,12 +235,37 @@ def _sync_owned(ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired) ->
     same_files = set(marker.files) == set(desired.contents)
     if not behind and same_files and marker.content == content_digest(desired.contents):
         return _publish(ctx, pr, desired, head, carried=marker.carried, action="noop", wrote=False)
+    if not behind and set(marker.files) <= set(desired.contents):
+        return _append(ctx, pr, marker, desired, head)
     kept, dropped = _carry(ctx, head, desired, carried, foreign=(), old_base=marker.base if behind else None)
     sha = _write(ctx, desired, kept, head)
     if dropped:
         ctx.forge.comment(ctx.repo, pr.number, carried_comment(sorted(kept), dropped))
     action: Action = "regenerated" if behind else "updated"
     result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action)
+    return replace(result, dropped=tuple(dropped))
+
+
+def _append(ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired, head: str) -> SyncResult:
+    """The base did not move and the branch is the bot's: one commit on top of its head (a
+    fast-forward, no force-push), so the forge keeps the PR's approvals. Its tree is the one a
+    regeneration would write: every file the branch changed is written again (the marker's files
+    are all desired) and people's carried files stay as they are, unless the bot now edits one."""
+    sha = ctx.forge.commit_files(
+        ctx.repo,
+        ctx.branch,
+        parent=head,
+        changes=_file_changes(desired.contents),
+        message=commit_message(desired.written or ctx.intents, desired.rows, ctx.options),
+        expected_head=head,
+    )
+    dropped = [p for p in marker.carried if p in desired.contents]
+    if dropped:
+        ctx.forge.comment(
+            ctx.repo, pr.number, carried_comment(sorted(set(marker.carried) - set(dropped)), dropped)
+        )
+    carried = tuple(sorted(set(marker.carried) - set(dropped)))
+    result = _publish(ctx, pr, desired, sha, carried=carried, action="updated")
     return replace(result, dropped=tuple(dropped))
 
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
+from tests.forges.signing_fixture import make_key, needs_ssh_keygen
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOKS = ROOT / "tests" / "fixtures" / "webhooks"
@@ -401,3 +402,26 @@ def test_a_value_one_image_reads_is_not_reported(tmp_path: Path) -> None:
     )
     assert checked.exit_code == 0
     assert "moves them all" not in checked.stderr
+
+
+@needs_ssh_keygen
+def test_check_config_signs_with_each_local_forges_key_and_refuses_one_that_cannot(tmp_path: Path) -> None:
+    good = make_key(tmp_path / "keys", "good")
+    locked = make_key(tmp_path / "keys", "locked", passphrase="s3cret")
+    config = tmp_path / "signing.yaml"
+
+    def forge_with(key: Path) -> None:
+        config.write_text(
+            "forges:\n"
+            f"  - {{name: mirror, kind: local, path: {tmp_path}, signing_key_file: {key}}}\n"
+            "rules:\n  - {name: api, image: registry.example.com/api,\n"
+            "     targets: [{forge: mirror, repo: deploy, environment: dev, files: [a.yaml]}]}\n"
+        )
+
+    forge_with(good.private)
+    assert run("check-config", str(config)).exit_code == 0
+    forge_with(locked.private)
+    result = run("check-config", str(config))
+    assert result.exit_code == 2
+    assert f"{config}: local forge 'mirror': signing_key_file: the key cannot sign commits" in result.output
+    assert "s3cret" not in result.output

@@ -83,8 +83,40 @@ def test_newer_version_updates_branch_and_text_in_the_same_pr(world: World, forg
     assert result.pr.title.endswith("to 1.2.0")
     assert "ghcr.io/acme/api:1.2.0" in api_at(forge, BRANCH)
     base = forge.branch_head(REPO, "main") or ""
-    assert len(forge.commits_between(REPO, base, BRANCH)) == 1  # a fresh commit, no pile-up
+    # the base did not move: one commit on top of the bot's head (no force-push, approvals stay)
+    commits = forge.commits_between(REPO, base, BRANCH)
+    assert [c.sha for c in commits] == [first.commit, result.commit]
+    assert commits[1].parents == (first.commit,)
+    assert forge.changed_files(REPO, base, BRANCH) == ["envs/dev/api.yaml"]  # type: ignore[attr-defined]
+    assert api_at(forge, BRANCH) == API.replace("1.0.0", "1.2.0")
     assert len(world.prs()) == 1
+    assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
+
+
+def test_an_update_after_the_base_moved_regenerates_on_the_new_base(world: World, forge: Forge) -> None:
+    first = sync_group(forge, [world.intent()])
+    world.human_commit("main", {"README.md": "the base moved\n"})  # a file the bot does not touch
+    new_base = forge.branch_head(REPO, "main") or ""
+    result = sync_group(forge, [world.intent(tag="1.2.0")])
+    assert result.action == "regenerated" and result.base_sha == new_base
+    [commit] = forge.commits_between(REPO, new_base, BRANCH)  # first.commit is gone from the branch
+    assert commit.parents == (new_base,) and commit.sha != first.commit
+    assert api_at(forge, BRANCH) == API.replace("1.0.0", "1.2.0")
+
+
+def test_an_update_that_stops_editing_a_file_regenerates(world: World, forge: Forge) -> None:
+    both = [world.intent(), world.intent(image="ghcr.io/acme/web", tag="2.1.0")]
+    first = sync_group(forge, both)
+    base = forge.branch_head(REPO, "main") or ""
+    web = forge.read_file(REPO, "envs/dev/web-values.yaml", "main")
+    # web's intent now wants what the base has: the branch must give the file back unchanged
+    result = sync_group(
+        forge, [world.intent(tag="1.2.0"), world.intent(image="ghcr.io/acme/web", tag="2.0.0")]
+    )
+    [commit] = forge.commits_between(REPO, base, BRANCH)
+    assert commit.parents == (base,) and commit.sha == result.commit != first.commit
+    assert forge.read_file(REPO, "envs/dev/web-values.yaml", BRANCH) == web
+    assert "ghcr.io/acme/api:1.2.0" in api_at(forge, BRANCH)
 
 
 def test_second_image_joins_the_pr_and_the_title_summarises(world: World, forge: Forge) -> None:
@@ -306,6 +338,21 @@ def test_a_lost_compare_and_swap_surfaces_as_conflict(world: World, forge: Forge
     sync_group(forge, [world.intent()])
     with pytest.raises(Conflict):
         sync_group(world.racing(), [world.intent(tag="1.2.0")])
+    assert forge.read_file(REPO, "race", BRANCH) == b"1\n"  # the racer's push is never lost
+    if world.kind == "gitlab":
+        # GitLab has no ref compare-and-swap: an appended commit whose files the racer did not
+        # touch (last_commit_id holds) lands on top of theirs; its parent says so (Conflict), and
+        # the next reconcile sees the racer's commit and leaves the branch to them
+        assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "blocked"
+        return
+    assert "ghcr.io/acme/api:1.1.0" in api_at(forge, BRANCH)  # our stale write did not land
+
+
+def test_a_lost_compare_and_swap_of_a_regeneration_surfaces_as_conflict(world: World, forge: Forge) -> None:
+    sync_group(forge, [world.intent()])
+    world.human_commit("main", {"README.md": "the base moved\n"})
+    with pytest.raises(Conflict):
+        sync_group(world.racing(), [world.intent(tag="1.2.0")])
     assert "ghcr.io/acme/api:1.1.0" in api_at(forge, BRANCH)  # our stale write did not land
 
 
@@ -421,6 +468,7 @@ def test_github_ref_moved_but_commit_failed_is_retried_and_repaired(github: Fake
     reconcile commits on the bare branch."""
     assert isinstance(github.fake, GitHubFake)
     sync_group(github.forge, [github.intent()])
+    github.human_commit("main", {"README.md": "the base moved\n"})  # an update regenerates
     github.fake.fail("createCommitOnBranch", "skip")
     with pytest.raises(Transient, match="did not land"):
         sync_group(github.forge, [github.intent(tag="1.2.0")])
@@ -435,12 +483,13 @@ def test_github_ref_moved_but_commit_failed_is_retried_and_repaired(github: Fake
 def test_github_untyped_200_error_is_transient_and_the_retry_succeeds(github: FakeWorld) -> None:
     assert isinstance(github.fake, GitHubFake)
     sync_group(github.forge, [github.intent()])
+    github.human_commit("main", {"README.md": "the base moved\n"})  # an update regenerates
     before = github.forge.branch_head(REPO, BRANCH)
     github.fake.fail("updateRefs", "untyped")
     with pytest.raises(Transient, match="nothing was written"):
         sync_group(github.forge, [github.intent(tag="1.2.0")])
     assert github.forge.branch_head(REPO, BRANCH) == before
-    assert sync_group(github.forge, [github.intent(tag="1.2.0")]).action == "updated"
+    assert sync_group(github.forge, [github.intent(tag="1.2.0")]).action == "regenerated"
 
 
 def test_github_a_write_whose_answer_was_lost_is_recognised_as_ours(github: FakeWorld) -> None:

@@ -272,6 +272,12 @@ class LocalForge(Model):
     git_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60
     """How long one git command may run (a push to push_remote above all) before it is given up
     and retried later."""
+    signing_key_file: str | None = None
+    """Key file every commit of this forge is signed with, without a passphrase: an SSH private
+    key (chmod 600) or, with signing_format openpgp, an armored OpenPGP secret key. A key that
+    cannot sign stops the worker at start-up."""
+    signing_format: Literal["ssh", "openpgp"] = "ssh"
+    """git's gpg.format for signing_key_file: ssh or openpgp (GPG)."""
 
 
 ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discriminator="kind")]

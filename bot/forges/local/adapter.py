@@ -36,6 +36,7 @@ from bot.errors import Conflict, ForgeError, NotFound, SettingsError, Validation
 from bot.forges.local.git import GIT_TIMEOUT_S, GitRepo
 from bot.forges.local.listings import Listing, Listings
 from bot.forges.local.prs import PrStore, Record, now_iso
+from bot.forges.local.signing import Signing, load_signing
 from bot.settings import Settings
 
 DEFAULT_BOT_EMAIL = "manifest-bot@localhost"
@@ -59,8 +60,10 @@ class LocalGitForge:
         teams: Mapping[str, Sequence[str]] | None = None,
         git_timeout_s: float = GIT_TIMEOUT_S,
         max_read_bytes: int = DEFAULT_MAX_READ_BYTES,
+        signing: Signing | None = None,
     ) -> None:
         self.root = Path(root)
+        self.signing = signing
         self.git_timeout_s = git_timeout_s
         self.max_read_bytes = max_read_bytes
         self.listings = Listings()
@@ -87,7 +90,7 @@ class LocalGitForge:
 
     def git(self, repo: str) -> GitRepo:
         identity = (self.info.bot_login or "manifest-bot", self.bot_email)
-        return GitRepo(self.repo_path(repo), identity, timeout_s=self.git_timeout_s)
+        return GitRepo(self.repo_path(repo), identity, timeout_s=self.git_timeout_s, signing=self.signing)
 
     def _prs(self, repo: str) -> PrStore:
         path = self.repo_path(repo)
@@ -466,10 +469,15 @@ def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
     """Factory builder: ``root`` (directory holding the repositories) is required; optional
     ``push_remote``, ``bot_email``, ``permissions`` ({user: "write"…}), ``default_permission``,
     ``teams`` ({team: [user, …]}, for chat-ops rules that list teams), ``git_timeout_s`` (how long
-    one git command, a push to ``push_remote`` above all, may take)."""
+    one git command, a push to ``push_remote`` above all, may take), ``signing_key_file`` (a key every
+    commit is signed with, ``signing_format`` ``ssh`` or ``openpgp``; checked here by signing one,
+    so a key that cannot sign fails the build: the worker's start-up)."""
     root = options.pop("root", None)
     if not root:
         raise SettingsError(f"local forge {name!r} needs a 'root' directory holding its repositories")
+    key_file = options.pop("signing_key_file", None)
+    key_format = options.pop("signing_format", "ssh")
+    signing = load_signing(name, key_file, key_format) if key_file else None
     perms = {user: Permission[str(level).upper()] for user, level in options.pop("permissions", {}).items()}
     default = Permission[str(options.pop("default_permission", "write")).upper()]
     return LocalGitForge(
@@ -482,4 +490,5 @@ def build_local(name: str, settings: Settings, **options: Any) -> LocalGitForge:
         push_remote=options.pop("push_remote", None),
         teams=options.pop("teams", None),
         git_timeout_s=float(options.pop("git_timeout_s", GIT_TIMEOUT_S)),
+        signing=signing,
     )

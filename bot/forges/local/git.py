@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from bot.core.ports import Blob
 from bot.errors import Conflict, ForgeError, NotFound, Transient
+from bot.forges.local.signing import Signing
 from bot.logs import redact
 
 ZERO_SHA = "0" * 40
@@ -39,12 +40,21 @@ def failure(what: str, err: str) -> ForgeError:
 
 
 class GitRepo:
-    """One repository on disk; ``identity`` is (name, email) used for commits we make."""
+    """One repository on disk; ``identity`` is (name, email) used for commits we make, and
+    ``signing`` (when given) signs every one of them."""
 
-    def __init__(self, path: Path, identity: tuple[str, str], *, timeout_s: float = GIT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        identity: tuple[str, str],
+        *,
+        timeout_s: float = GIT_TIMEOUT_S,
+        signing: Signing | None = None,
+    ) -> None:
         self.path = path
         self.identity = identity
         self.timeout_s = timeout_s
+        self.signing = signing
 
     # --- running git ---------------------------------------------------------------------------
     def run(
@@ -53,7 +63,9 @@ class GitRepo:
         input: bytes | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = True,
+        config: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[bytes]:
+        """``git -C <repo> [config] <args>``; ``config`` holds ``-c key=value`` pairs."""
         full_env = {
             **os.environ,
             "GIT_TERMINAL_PROMPT": "0",
@@ -63,10 +75,11 @@ class GitRepo:
         }
         try:
             proc = subprocess.run(
-                ["git", "-C", str(self.path), *args],
+                ["git", "-C", str(self.path), *config, *args],
                 input=input,
                 capture_output=True,
                 env=full_env,
+                start_new_session=True,  # no terminal: nothing (ssh-keygen, a remote) may prompt
                 timeout=self.timeout_s,
                 check=False,
             )
@@ -81,8 +94,14 @@ class GitRepo:
             raise failure(f"git {args[0]} failed in {self.path.name}", _stderr(proc))
         return proc
 
-    def out(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
-        return self.run(*args, input=input, env=env).stdout.decode("utf-8", "replace").strip()
+    def out(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        config: Sequence[str] = (),
+    ) -> str:
+        return self.run(*args, input=input, env=env, config=config).stdout.decode("utf-8", "replace").strip()
 
     # --- reading -------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
@@ -209,7 +228,12 @@ class GitRepo:
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]
-        return self.out(*args, "-F", "-", input=message.encode(), env=env)
+        config: list[str] = []
+        if self.signing is not None:
+            args.append("-S")
+            config = self.signing.git_config()
+            env |= self.signing.env()
+        return self.out(*args, "-F", "-", input=message.encode(), env=env, config=config)
 
     def note(self, ref: str, sha: str) -> bytes | None:
         """The note ``refs/notes/<ref>`` keeps on commit ``sha`` (None: none)."""
