@@ -296,7 +296,7 @@ def _intent(
         ordering = (DIGEST_SCHEME, (policy.digest,))  # type: ignore[assignment]
     if ordering is None:
         try:
-            ordering = _order(policy.ordering, version, fallback=chatops, variants=policy.variants)
+            ordering = _policy_order(policy, version, fallback=chatops)
         except Unorderable as exc:
             if not rollback:
                 return skip(str(exc))
@@ -319,7 +319,7 @@ def _intent(
         path=target.path,
         doc=target.doc,
         rollback=rollback,
-        allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto" or follows,
+        allow_scheme_change=policy.allow_scheme_change or _explicit(policy) or follows,
         rename=rule.rename,
         discover_include=where[0],
         exclude=where[1],
@@ -359,6 +359,22 @@ def placed(config: Config, intent: UpdateIntent) -> UpdateIntent:
                 return intent
             return replace(intent, discover_include=where[0], exclude=where[1])
     return intent
+
+
+def _explicit(policy: Policy) -> bool:
+    """Whether the operator chose the ordering (``ordering`` or ``order``): changing it is allowed."""
+    return policy.ordering != "auto" or policy.order is not None
+
+
+def _policy_order(policy: Policy, version: _Version, *, fallback: bool) -> tuple[Scheme, OrderingKey]:
+    """The version's (scheme, key) under the policy: ``order`` (by the ``extract``ed part) when set,
+    else ``ordering``."""
+    tag_order = policy.tag_order
+    if tag_order is None:
+        return _order(policy.ordering, version, fallback=fallback, variants=policy.variants)
+    if version.tag is None:
+        raise Unorderable(f"order {tag_order.by} needs a tag; this event has only a digest")
+    return tag_order.scheme, tag_order.key(version.tag)  # type: ignore[return-value]
 
 
 def _order(
@@ -451,8 +467,15 @@ def _highest(policy: Policy, tags: Iterable[str]) -> list[str]:
     """The highest tag the policy allows in each variant (plain versions first, then variants by
     name); with variants off, one highest over all tags."""
     best: dict[str, tuple[tuple[tuple[int, int | str], ...], str]] = {}
+    tag_order = policy.tag_order
     for tag in tags:
         if policy.rejection(tag) is not None:
+            continue
+        if tag_order is not None:  # eligible, so the key exists
+            variant = version_variant(tag, variants=policy.variants) or ""
+            ordered = comparable(tag_order.key(tag))
+            if variant not in best or ordered > best[variant][0]:
+                best[variant] = (ordered, tag)
             continue
         comparable_version = comparable_tag(tag, variants=policy.variants)
         scheme = choose_scheme(policy.ordering, comparable_version)

@@ -31,7 +31,8 @@ from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
 from bot.core.patterns import user_regex
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
-from bot.core.versions import OrderingChoice, parse_range, rejection
+from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
+from bot.core.versions import OrderingChoice, Unorderable, parse_range, parse_semver, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
 PERMISSIONS: tuple[str, ...] = get_args(PermissionName)
@@ -278,6 +279,46 @@ ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discrimina
 
 
 # --- policy and PR settings --------------------------------------------------------------------
+class Order(Model):
+    by: OrderBy
+    """semver, numerical (a decimal number) or alphabetical (by code point)."""
+    direction: Direction = "ascending"
+    """ascending: the highest key is the newest version; descending: the lowest (numerical and
+    alphabetical only)."""
+
+    @model_validator(mode="after")
+    def _semver_ascends(self) -> Order:
+        if self.by == "semver" and self.direction == "descending":
+            raise ValueError("semver orders ascending only: use numerical or alphabetical to descend")
+        return self
+
+
+Extract = Annotated[str, AfterValidator(check_extract)]
+
+
+def _order_shorthand(value: object) -> object:
+    """``order: numerical`` is ``order: {by: numerical}``."""
+    return {"by": value} if isinstance(value, str) else value
+
+
+_ORDER_BY = {"enum": list(get_args(OrderBy))}
+#: the schema editors see: the shorthand or the mapping (pydantic would show only the mapping)
+_ORDER_SCHEMA = {
+    "anyOf": [
+        _ORDER_BY,
+        {
+            "type": "object",
+            "properties": {"by": _ORDER_BY, "direction": {"enum": list(get_args(Direction))}},
+            "required": ["by"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+}
+OrderSetting = Annotated[Order | None, BeforeValidator(_order_shorthand), WithJsonSchema(_ORDER_SCHEMA)]
+
+
 class Policy(Model):
     semver: SemverRange | None = None
     """npm/Cargo-style range the tag must satisfy: '^1.2', '~1.2.3', '>=1.2 <2'."""
@@ -315,6 +356,21 @@ class Policy(Model):
     digest strategy does: a push of the tag updates the target when the registry says its digest
     changed; other tags are refused. Written as tag@digest ('tag' pin), or the digest alone with
     pin 'digest'."""
+    extract: Extract | None = None
+    """An RE2 pattern with one named group, searched in the tag (Flux filterTags pattern +
+    extract): a tag it does not match is not eligible; the group's text is what order reads.
+    Needs order."""
+    order: OrderSetting = None
+    """Order tags by the extracted part (or the whole tag): semver, numerical or alphabetical, or
+    {by: numerical, direction: descending}. Set, it replaces ordering; the never-downgrade rule
+    compares these keys."""
+
+    @property
+    def tag_order(self) -> TagOrder | None:
+        """How ``order``/``extract`` key a tag (None: ``ordering`` decides)."""
+        if self.order is None:
+            return None
+        return TagOrder(self.order.by, self.order.direction, self.extract)
 
     @property
     def effective_pin(self) -> PinMode:
@@ -327,7 +383,8 @@ class Policy(Model):
             if tag == self.digest:
                 return None
             return f"tag {tag!r} is not {self.digest!r}, the tag whose digest this target follows"
-        return rejection(
+        problem = self._order_rejection(tag)
+        return problem or rejection(
             tag,
             semver=self.semver,
             allow=self.allow,
@@ -336,6 +393,23 @@ class Policy(Model):
             ignore=self.ignore,
             variants=self.variants,
         )
+
+    def _order_rejection(self, tag: str) -> str | None:
+        """Why ``extract``/``order`` make the tag ineligible: no match, or a part it cannot order."""
+        if self.extract is not None and self.order is None:
+            return "policy.extract needs policy.order (semver, numerical or alphabetical)"
+        order = self.tag_order
+        if order is None:
+            return None
+        try:
+            order.key(tag)
+        except Unorderable as exc:
+            return str(exc)
+        if order.by == "semver" and not self.prereleases:
+            version = parse_semver(order.part(tag))
+            if version is not None and version.is_prerelease:
+                return f"tag {tag!r} is a prerelease and prereleases are off"
+        return None
 
 
 _PR = PrOptions()
