@@ -26,6 +26,7 @@ from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
 from bot.core.keys import GroupKey
 from bot.core.lanes import discovery_lanes
+from bot.core.majors import lanes
 from bot.core.merge import comparable
 from bot.core.rule_index import push_rules_for, rules_for
 from bot.core.versions import (
@@ -237,14 +238,23 @@ def _collect(config: Config, pairs: list[tuple[Rule, _Version]]) -> PlanResult:
             if isinstance(outcome, Skip):
                 skips.append(outcome)
                 continue
-            key = (outcome.group_key, outcome.target_key)
-            if key in claimed:
-                reason = f"target already planned by rule {claimed[key]!r}"
-                skips.append(Skip(reason, rule=rule.name, target=target.label()))
-                continue
-            claimed[key] = rule.name
-            intents.append(outcome)
+            for intent in _split(config, rule, target, outcome):
+                key = (intent.group_key, intent.target_key)
+                if key in claimed:
+                    reason = f"target already planned by rule {claimed[key]!r}"
+                    skips.append(Skip(reason, rule=rule.name, target=target.label()))
+                    continue
+                claimed[key] = rule.name
+                intents.append(intent)
     return PlanResult(tuple(intents), tuple(skips))
+
+
+def _split(config: Config, rule: Rule, target: Target, intent: UpdateIntent) -> tuple[UpdateIntent, ...]:
+    """The intent in each group it goes to: with ``pr.separate_major``, its own and
+    ``<group>-major`` (``bot.core.majors``)."""
+    if intent.rollback or not config.separates_major(rule, target):
+        return (intent,)
+    return lanes(intent, variants=config.policy_for(rule, target).variants)
 
 
 def _pin_problem(pin: str, tag: str | None, digest: str | None, *, registry: bool) -> str | None:
@@ -428,9 +438,11 @@ def plan_for_environment(
         outcome = _intent(config, rule, target, version, rollback=rollback, chatops=True, ordering=ordering)
         if isinstance(outcome, Skip):
             skips.append(outcome)
-        elif (outcome.group_key, outcome.target_key) not in seen:
-            seen.add((outcome.group_key, outcome.target_key))
-            intents.append(outcome)
+            continue
+        for intent in _split(config, rule, target, outcome):
+            if (intent.group_key, intent.target_key) not in seen:
+                seen.add((intent.group_key, intent.target_key))
+                intents.append(intent)
     return PlanResult(tuple(intents), tuple(skips))
 
 

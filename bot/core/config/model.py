@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,7 @@ from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image, validate_tag
 from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
+from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
 from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
@@ -430,6 +431,9 @@ class PrSettings(Model):
     """The bot's branches are <branch_prefix>/<environment>/<group> (git's branch-name rules)."""
     mode: Literal["pr", "push"] = _PR.mode
     """pr opens a pull request; push commits straight to the base branch."""
+    separate_major: bool = _PR.separate_major
+    """A major bump (2.0.0 over 1.x) goes to its own group <group>-major, so a minor update can
+    merge while the major one waits for review; both are reconciled and promoted like any other."""
 
     def options(self) -> PrOptions:
         return PrOptions(**self.model_dump())
@@ -735,15 +739,40 @@ class Config(Model):
                 return name
         return None
 
-    def environment_groups(self, environment: str) -> tuple[GroupKey, ...]:
-        """Every update group whose targets are in ``environment``, sorted."""
-        keys = {
-            GroupKey(t.forge, t.repo, t.branch, t.group_name)
+    @functools.cached_property
+    def separating(self) -> bool:
+        """Whether any PR settings set ``separate_major`` (else no target needs resolving them)."""
+        prs = [self.defaults.pr, *(e.pr for e in self.environments.values())]
+        prs += [r.pr for r in self.rules] + [t.pr for r in self.rules for t in r.targets]
+        return any(pr is not None and pr.separate_major for pr in prs)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Config:
+        """A copy (a repo file's patch) that works out ``separating`` again from its own settings."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("separating", None)
+        return copied
+
+    def separates_major(self, rule: Rule, target: Target) -> bool:
+        """``pr.separate_major`` of one target: its major bumps go to ``<group>-major``."""
+        return self.separating and self.pr_for(rule, target).separate_major
+
+    def target_groups(self, rule: Rule, target: Target) -> tuple[str, ...]:
+        """The groups one target's versions go to: its own, and ``<group>-major`` when it separates."""
+        name = target.group_name
+        return (name, name + MAJOR_SUFFIX) if self.separates_major(rule, target) else (name,)
+
+    def _keys(self, environment: str | None = None) -> set[GroupKey]:
+        return {
+            GroupKey(t.forge, t.repo, t.branch, group)
             for r in self.rules
             for t in r.targets
-            if t.environment == environment
+            if environment is None or t.environment == environment
+            for group in self.target_groups(r, t)
         }
-        return tuple(sorted(keys))
+
+    def environment_groups(self, environment: str) -> tuple[GroupKey, ...]:
+        """Every update group whose targets are in ``environment``, sorted."""
+        return tuple(sorted(self._keys(environment)))
 
     def promote_only(self, environment: str | None) -> bool:
         env = self.environments.get(environment or "")
@@ -817,17 +846,17 @@ class Config(Model):
 
     def group_keys(self) -> tuple[GroupKey, ...]:
         """Every update group the targets name, sorted (the resync rebuilds each one Redis lost)."""
-        keys = {GroupKey(t.forge, t.repo, t.branch, t.group_name) for r in self.rules for t in r.targets}
-        return tuple(sorted(keys))
+        return tuple(sorted(self._keys()))
 
     def group_targets(self, group_key: GroupKey) -> list[tuple[Rule, Target]]:
         """Every (rule, target) of one update group, in config order."""
-        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
+        where = (group_key.forge, group_key.repo, group_key.base)
         return [
             (rule, target)
             for rule in self.rules
             for target in rule.targets
-            if (target.forge, target.repo, target.branch, target.group_name) == where
+            if (target.forge, target.repo, target.branch) == where
+            and group_key.group in self.target_groups(rule, target)
         ]
 
     def pr_for_group(self, group_key: GroupKey, images: Iterable[str] = ()) -> PrOptions:
@@ -861,16 +890,15 @@ class Config(Model):
     def branches_of(self, group_key: GroupKey) -> tuple[str, ...]:
         """The head branches ``<branch_prefix>/<env>/<group>`` the group's targets give its PR."""
         found = [
-            self.pr_for(rule, target).branch(target.environment, target.group_name)
+            self.pr_for(rule, target).branch(target.environment, group_key.group)
             for rule, target in self.group_targets(group_key)
         ]
         return tuple(dict.fromkeys(found))
 
     def environment_of(self, group_key: GroupKey) -> str | None:
         """The environment of a group's targets (None when no target of the group has one)."""
-        for target in self.targets_in_repo(group_key.forge, group_key.repo):
-            same_group = (target.branch, target.group_name) == (group_key.base, group_key.group)
-            if target.environment and same_group:
+        for _, target in self.group_targets(group_key):
+            if target.environment:
                 return target.environment
         return None
 
