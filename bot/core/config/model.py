@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -32,6 +33,7 @@ from bot.core.keys import GroupKey
 from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
+from bot.core.schedule import check_cron, is_open, opens_at, zone
 from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
 from bot.core.versions import OrderingChoice, Unorderable, parse_range, parse_semver, rejection
 
@@ -616,6 +618,29 @@ class Deployment(Model):
         return ("flux", self.flux) if self.flux is not None else ("argocd", self.argocd or "")
 
 
+def _zone(value: str) -> str:
+    zone(value)  # ValueError with the hint users see
+    return value
+
+
+CronExpr = Annotated[str, AfterValidator(check_cron)]
+
+
+class Schedule(Model):
+    timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
+    """The IANA time zone the expressions are read in ('Europe/Berlin'; daylight saving included)."""
+    cron: Annotated[tuple[CronExpr, ...], Field(min_length=1, max_length=32)]
+    """5-field cron expressions; a minute matching one of them is inside the window
+    ('* 9-16 * * 1-5': 09:00 to 16:59 on weekdays)."""
+
+    def is_open(self, now: datetime) -> bool:
+        return is_open(self.cron, self.timezone, now)
+
+    def opens_at(self, now: datetime) -> datetime:
+        """``now`` inside the window, else when it next opens (UTC)."""
+        return opens_at(self.cron, self.timezone, now)
+
+
 class Environment(Model):
     pr: PrSettings = PrSettings()
     policy: Policy = Policy()
@@ -624,6 +649,9 @@ class Environment(Model):
     in a promotion chain) and rollback change its targets."""
     deployments: tuple[Deployment, ...] = ()
     """Cluster objects whose Flux or Argo CD reports say what this environment runs."""
+    schedule: Schedule | None = None
+    """When the bot may open or update this environment's PRs (Renovate's schedule): outside, new
+    versions wait; a person's chat-ops command still acts at once. Absent: any time."""
 
 
 class AutoPromotion(Model):
@@ -901,6 +929,11 @@ class Config(Model):
             if target.environment:
                 return target.environment
         return None
+
+    def schedule_of(self, group_key: GroupKey) -> Schedule | None:
+        """The maintenance window of a group's environment (None: it may change any time)."""
+        env = self.environments.get(self.environment_of(group_key) or "")
+        return env.schedule if env is not None else None
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
