@@ -2,9 +2,11 @@
 
 Config: ``--rules`` rules (a third exact images, a third globs, a third CI rules), 3 targets each
 with semver policies. Events: registry pushes and CI runs that hit, miss, or are refused by policy.
+``--policies`` also turns on issue 25's: the exact-image rules order by an ``extract``ed part
+(``order: semver``) and prod separates majors (``pr.separate_major``).
 The last line of output is JSON: ``rules, targets, load_ms, events, intents, skips, events_per_s``.
 
-    .venv/bin/python bench/planning.py [--rules 300] [--events 5000]
+    .venv/bin/python bench/planning.py [--rules 300] [--events 5000] [--policies]
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from bot.core.events import CiFinished, Event, ImagePushed  # noqa: E402
 from bot.core.planning import plan  # noqa: E402
 
 
-def config_text(rules: int) -> str:
-    lines = ["forges:", "  - {name: github, kind: github}", "rules:"]
+def config_text(rules: int, policies: bool = False) -> str:
+    lines = ["forges:", "  - {name: github, kind: github}"]
+    if policies:
+        lines += ["environments: {dev: {}, staging: {}, prod: {pr: {separate_major: true}}}"]
+    lines.append("rules:")
     for i in range(rules):
         lines.append(f"  - name: r{i}")
         if i % 3 == 0:
@@ -34,7 +39,10 @@ def config_text(rules: int) -> str:
             lines.append(f"    image_glob: 'ghcr.io/team{i}/*'")
         else:
             lines.append(f"    ci: {{repo: acme/app{i}, image: ghcr.io/acme/ci{i}, tag: '{{short_sha}}'}}")
-        lines.append("    policy: {semver: '^1.2', ignore: ['1.4.*']}")
+        if policies and i % 3 == 0:
+            lines.append("    policy: {extract: '^(?P<v>[0-9.]+)$', order: semver, ignore: ['1.4.*']}")
+        else:
+            lines.append("    policy: {semver: '^1.2', ignore: ['1.4.*']}")
         lines.append("    targets:")
         for env in ("dev", "staging", "prod"):  # each environment discovers in its own directory
             lines.append(
@@ -63,8 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rules", type=int, default=300)
     parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--policies", action="store_true", help="extract/order and separate_major on")
     args = parser.parse_args()
-    text = config_text(args.rules)
+    text = config_text(args.rules, args.policies)
     start = time.perf_counter()
     config = load_config(text, "bench.yaml")
     load_ms = (time.perf_counter() - start) * 1000
@@ -84,6 +93,7 @@ def main() -> None:
         "intents": intents,
         "skips": skips,
         "events_per_s": round(args.events / elapsed),
+        "policies": args.policies,
     }
     print(f"planned {args.events} events against {args.rules} rules in {elapsed:.2f}s")
     print(json.dumps(summary))

@@ -273,7 +273,9 @@ class Container:
     @cached_property
     def reconcile_deps(self) -> ReconcileDeps:
         source = self.config_source if self.settings.config_path is not None else None
-        return ReconcileDeps(self.settings, self.redis, self.forge, config=source, scans=self.scans)
+        return ReconcileDeps(
+            self.settings, self.redis, self.forge, config=source, scans=self.scans, clock=self.clock
+        )
 
     @cached_property
     def scans(self) -> ScanCache:

@@ -10,7 +10,9 @@ reference), naming both."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,13 @@ from bot.core.config.model import Discovery, LocalForge, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
 from bot.core.images import canonical_name, parse_image
 from bot.core.intents import PlanResult, Skip, UpdateIntent
+from bot.core.keys import GroupKey
 from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
 from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
+from bot.core.versions import parse_instant
 from bot.deps import build_registry
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, SettingsError, WebhookError
 from bot.forges.local.signing import load_signing
@@ -382,6 +386,11 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--received-at", help="Delivery time (ISO 8601) for push-time ordering.")
 @click.option(
+    "--at",
+    "at_time",
+    help="Answer as at this moment (ISO 8601; default now): environments' schedules.",
+)
+@click.option(
     "--registry",
     "ask_registry",
     is_flag=True,
@@ -414,6 +423,7 @@ def explain(**opts: Any) -> None:
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
         result = _registry_says(result, ask=opts["ask_registry"])
         _print_plan(result, checkout=checkout is not None)
+        _print_schedules(config, result.intents, _moment(opts["at_time"]))
         if checkout is not None:
             images = {i.image for i in result.intents}
             refs = [r for r in _checkout_refs(config, checkout, opts["repo_name"]) if r.image in images]
@@ -421,6 +431,29 @@ def explain(**opts: Any) -> None:
                 click.echo(f"warning: {overlap.describe()}")
             for intent in _for_checkout(result.intents, opts["repo_name"]):
                 _diff(checkout, intent)
+
+
+def _moment(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        return parse_instant(text)
+    except (ValueError, OverflowError) as exc:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time: {exc}", param_hint="--at") from None
+
+
+def _print_schedules(config: Config, intents: Sequence[UpdateIntent], now: datetime) -> None:
+    """For each group outside its environment's schedule at ``now``: until when its PR waits."""
+    for key in dict.fromkeys(i.group_key for i in intents):
+        schedule = config.schedule_of(GroupKey.parse(key))
+        if schedule is None or schedule.is_open(now):
+            continue
+        opens = schedule.opens_at(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        click.echo(
+            f"note: {key} is outside its schedule at {at}: its PR opens or updates from {opens}"
+            " (a person's chat-ops command acts at once)"
+        )
 
 
 def _asks_registry(intent: UpdateIntent) -> bool:

@@ -108,6 +108,8 @@ def _echo_group(g: GroupRow) -> None:
             click.echo(f"    {label}: {line}")
     if g.blocked:
         click.echo(f"    blocked: {g.blocked}")
+    if g.schedule:
+        click.echo(f"    {g.schedule}")
     if g.last_error:
         click.echo(f"    last error: {g.last_error}")
 

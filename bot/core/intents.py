@@ -70,6 +70,11 @@ class UpdateIntent:
     #: not a version, or variants off): intents of different variants are different targets, and
     #: each is written only where the manifest has a tag of its variant
     variant: str | None = None
+    #: ``pr.separate_major``: the version's major, and its lane. "minor" (the target's own group):
+    #: each major is its own target, written only where the reference's tag has that major;
+    #: "major" (the group ``<group>-major``): written only where the reference's major is lower
+    major: int | None = None
+    lane: Literal["minor", "major"] | None = None
 
     @property
     def group_key(self) -> str:
@@ -80,7 +85,8 @@ class UpdateIntent:
     def target_key(self) -> str:
         """Identifies one target within a group; intents for the same target compete."""
         selector = self.marker or (f"{self.doc or 0}:{self.path}" if self.path else "")
-        return str(TargetKey(self.image, selector, self.files, self.variant or ""))
+        major = self.major if self.lane == "minor" else None
+        return str(TargetKey(self.image, selector, self.files, self.variant or "", major))
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

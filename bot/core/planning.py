@@ -26,6 +26,7 @@ from bot.core.images import canonical_name, validate_tag
 from bot.core.intents import OrderingKey, Origin, PlanResult, Skip, UpdateIntent
 from bot.core.keys import GroupKey
 from bot.core.lanes import discovery_lanes
+from bot.core.majors import lanes
 from bot.core.merge import comparable
 from bot.core.rule_index import push_rules_for, rules_for
 from bot.core.versions import (
@@ -237,14 +238,23 @@ def _collect(config: Config, pairs: list[tuple[Rule, _Version]]) -> PlanResult:
             if isinstance(outcome, Skip):
                 skips.append(outcome)
                 continue
-            key = (outcome.group_key, outcome.target_key)
-            if key in claimed:
-                reason = f"target already planned by rule {claimed[key]!r}"
-                skips.append(Skip(reason, rule=rule.name, target=target.label()))
-                continue
-            claimed[key] = rule.name
-            intents.append(outcome)
+            for intent in _split(config, rule, target, outcome):
+                key = (intent.group_key, intent.target_key)
+                if key in claimed:
+                    reason = f"target already planned by rule {claimed[key]!r}"
+                    skips.append(Skip(reason, rule=rule.name, target=target.label()))
+                    continue
+                claimed[key] = rule.name
+                intents.append(intent)
     return PlanResult(tuple(intents), tuple(skips))
+
+
+def _split(config: Config, rule: Rule, target: Target, intent: UpdateIntent) -> tuple[UpdateIntent, ...]:
+    """The intent in each group it goes to: with ``pr.separate_major``, its own and
+    ``<group>-major`` (``bot.core.majors``)."""
+    if intent.rollback or not config.separates_major(rule, target):
+        return (intent,)
+    return lanes(intent, variants=config.policy_for(rule, target).variants)
 
 
 def _pin_problem(pin: str, tag: str | None, digest: str | None, *, registry: bool) -> str | None:
@@ -296,7 +306,7 @@ def _intent(
         ordering = (DIGEST_SCHEME, (policy.digest,))  # type: ignore[assignment]
     if ordering is None:
         try:
-            ordering = _order(policy.ordering, version, fallback=chatops, variants=policy.variants)
+            ordering = _policy_order(policy, version, fallback=chatops)
         except Unorderable as exc:
             if not rollback:
                 return skip(str(exc))
@@ -319,7 +329,7 @@ def _intent(
         path=target.path,
         doc=target.doc,
         rollback=rollback,
-        allow_scheme_change=policy.allow_scheme_change or policy.ordering != "auto" or follows,
+        allow_scheme_change=policy.allow_scheme_change or _explicit(policy) or follows,
         rename=rule.rename,
         discover_include=where[0],
         exclude=where[1],
@@ -359,6 +369,22 @@ def placed(config: Config, intent: UpdateIntent) -> UpdateIntent:
                 return intent
             return replace(intent, discover_include=where[0], exclude=where[1])
     return intent
+
+
+def _explicit(policy: Policy) -> bool:
+    """Whether the operator chose the ordering (``ordering`` or ``order``): changing it is allowed."""
+    return policy.ordering != "auto" or policy.order is not None
+
+
+def _policy_order(policy: Policy, version: _Version, *, fallback: bool) -> tuple[Scheme, OrderingKey]:
+    """The version's (scheme, key) under the policy: ``order`` (by the ``extract``ed part) when set,
+    else ``ordering``."""
+    tag_order = policy.tag_order
+    if tag_order is None:
+        return _order(policy.ordering, version, fallback=fallback, variants=policy.variants)
+    if version.tag is None:
+        raise Unorderable(f"order {tag_order.by} needs a tag; this event has only a digest")
+    return tag_order.scheme, tag_order.key(version.tag)  # type: ignore[return-value]
 
 
 def _order(
@@ -412,9 +438,11 @@ def plan_for_environment(
         outcome = _intent(config, rule, target, version, rollback=rollback, chatops=True, ordering=ordering)
         if isinstance(outcome, Skip):
             skips.append(outcome)
-        elif (outcome.group_key, outcome.target_key) not in seen:
-            seen.add((outcome.group_key, outcome.target_key))
-            intents.append(outcome)
+            continue
+        for intent in _split(config, rule, target, outcome):
+            if (intent.group_key, intent.target_key) not in seen:
+                seen.add((intent.group_key, intent.target_key))
+                intents.append(intent)
     return PlanResult(tuple(intents), tuple(skips))
 
 
@@ -451,8 +479,15 @@ def _highest(policy: Policy, tags: Iterable[str]) -> list[str]:
     """The highest tag the policy allows in each variant (plain versions first, then variants by
     name); with variants off, one highest over all tags."""
     best: dict[str, tuple[tuple[tuple[int, int | str], ...], str]] = {}
+    tag_order = policy.tag_order
     for tag in tags:
         if policy.rejection(tag) is not None:
+            continue
+        if tag_order is not None:  # eligible, so the key exists
+            variant = version_variant(tag, variants=policy.variants) or ""
+            ordered = comparable(tag_order.key(tag))
+            if variant not in best or ordered > best[variant][0]:
+                best[variant] = (ordered, tag)
             continue
         comparable_version = comparable_tag(tag, variants=policy.variants)
         scheme = choose_scheme(policy.ordering, comparable_version)

@@ -29,6 +29,8 @@ class PrOptions:
     branch_prefix: str = "manifest-bot"
     #: "pr" opens a pull request; "push" commits straight to the base branch (Flux-style write-back)
     mode: Literal["pr", "push"] = "pr"
+    #: a major bump goes to its own group ``<group>-major`` (``bot.core.majors``)
+    separate_major: bool = False
 
     def branch(self, environment: str | None, group: str) -> str:
         """The bot's head branch for a group: ``<branch_prefix>/<environment>/<group>``."""

@@ -49,6 +49,8 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
         return {"group": group_key, "transient": type(exc).__name__, "retry_in_s": round(delay, 1)}
     if report.deferred:  # nothing done: the holder's release hands the group back (a new job)
         dispatch.clear_marker(group_key)
+    elif report.waits_until is not None:  # the schedule is closed: the leader asks again then
+        dispatch.reconciles.at({group_key: report.waits_until})
     else:
         mark_reconciled(container.redis, container.settings, group_key)  # resolves its failed jobs
         if container.intents.dirty(group_key):
@@ -61,4 +63,5 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
         "rounds": report.rounds,
         "generation": report.generation,
         "pr": report.pr_number,
+        "waits_until": report.waits_until,
     }

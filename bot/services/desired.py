@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
+from bot.core import majors
 from bot.core import manifests as engine
 from bot.core.group_state import GroupState
 from bot.core.images import canonical_name
@@ -118,19 +119,29 @@ def edit_intent(text: str, path: str, intent: UpdateIntent) -> EditResult:
     and edited reference by reference."""
     edit = edit_for(intent)
     result = engine.edit(text, path, [edit])
-    if intent.variant is None or all(_fits(c.old, intent.variant) for c in result.changes):
+    if all(_fits(c.old, intent) for c in result.changes):
         return result
     refs = engine.select(engine.scan(text, path), edit.selector)
-    fitting = [r for r in refs if r.tag is None or _fits(r.tag, intent.variant)]
+    fitting = [r for r in refs if _ref_fits(r.tag, intent)]
     if not fitting:
-        return EditResult(text)
+        # found, but of another variant or (pr.separate_major) another major: not "unmatched"
+        return EditResult(text, matched=len(refs) if intent.lane is not None else 0)
     edits = [dataclasses.replace(edit, selector=Selector(path=r.path, doc=r.doc)) for r in fitting]
     return engine.edit(text, path, edits)
 
 
-def _fits(old: str, variant: str) -> bool:
-    found = version_variant(tag_of(old), variants=True)
-    return found is None or found == variant
+def _fits(old: str, intent: UpdateIntent) -> bool:
+    """Whether a reference now at ``old`` takes the intent: its variant, and its lane's major."""
+    return _ref_fits(tag_of(old), intent)
+
+
+def _ref_fits(tag: str | None, intent: UpdateIntent) -> bool:
+    if not majors.fits(intent, tag):
+        return False
+    if intent.variant is None or tag is None:
+        return True
+    found = version_variant(tag, variants=True)
+    return found is None or found == intent.variant
 
 
 def _text(raw: bytes | None, path: str, ref: str) -> str:
@@ -194,8 +205,8 @@ def _owned_edit(
     whose paths the edits so far keep); take them."""
     edit = edit_for(intent)
     refs = engine.select(engine.scan(original, path), edit.selector)
-    if intent.variant is not None:
-        refs = [r for r in refs if r.tag is None or _fits(r.tag, intent.variant)]
+    if intent.variant is not None or intent.lane is not None:
+        refs = [r for r in refs if _ref_fits(r.tag, intent)]
     mine = [r for r in refs if not any(_overlaps(span, taken) for span in r.spans for taken in owned)]
     owned.extend(span for r in mine for span in r.spans)
     if len(mine) == len(refs):

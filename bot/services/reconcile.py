@@ -35,6 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -95,6 +96,8 @@ class ReconcileDeps:
     sync: Syncer = sync_group
     #: what discovery has scanned (None: the process-wide cache, shared with no other process)
     scans: ScanCache | None = None
+    #: seconds since the epoch: whether an environment's schedule is open (tests inject it)
+    clock: Callable[[], float] = time.time
 
     @cached_property
     def intents(self) -> IntentStore:
@@ -118,6 +121,8 @@ class Report:
     generation: int = 0  # the generation the repo now matches
     waiters: list[str] = field(default_factory=list)  # groups to wake (handed back on release)
     pr_number: int | None = None
+    #: nothing written: the group's schedule is closed until then (seconds since the epoch)
+    waits_until: float | None = None
 
 
 def repo_lock(deps: ReconcileDeps, forge: str, repo: str) -> RepoLock:
@@ -152,9 +157,31 @@ def reconcile(
             return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
         if on_locked is not None:
             on_locked(group_key)
-        report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
+        waits = None if force or recreate else closed_until(deps, group_key)
+        if waits is not None:
+            report = Report(group_key, waits_until=waits)
+        else:
+            report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
     report.waiters = handed_back
     return report
+
+
+def closed_until(deps: ReconcileDeps, group_key: str) -> float | None:
+    """When the group's environment's schedule opens, if it is closed now and the group has
+    versions to write (recorded on the group for the status views); None: sync now. Only
+    automatic reconciles ask: a person's chat-ops command reconciles at once
+    (``reconcile_locked``)."""
+    config = deps.config.current() if deps.config is not None else None
+    schedule = config.schedule_of(GroupKey.parse(group_key)) if config is not None else None
+    if schedule is None:
+        return None
+    now = datetime.fromtimestamp(deps.clock(), UTC)
+    if schedule.is_open(now) or not deps.intents.dirty(group_key):
+        return None
+    opens = schedule.opens_at(now).timestamp()
+    if deps.groups.get(group_key).waits_until != opens:
+        deps.groups.set_fields(group_key, waits_until=opens)
+    return opens
 
 
 def reconcile_locked(
@@ -255,6 +282,7 @@ def _sync_once(
             applied=applied if number is not None else {},
             held=_held(rec, written) if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,
+            waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
         )
 

@@ -56,6 +56,9 @@ class GroupRecord:
     #: written by something else than a reconcile or a rebuild (an error note) while Redis did
     #: not know the group: its decisions are still to be rebuilt
     partial: bool = False
+    #: the group has versions to write and its environment's schedule is closed: when it opens
+    #: (seconds since the epoch; None: not waiting)
+    waits_until: float | None = None
     #: False when Redis holds no record for the group (never written, or lost): not stored itself
     stored: bool = field(default=True, compare=False)
 
@@ -106,6 +109,8 @@ class GroupRecord:
             data["ran"] = self.ran.to_dict()
         if self.partial:
             data["partial"] = True
+        if self.waits_until is not None:
+            data["waits_until"] = self.waits_until
         return json.dumps(data, sort_keys=True)
 
     @classmethod

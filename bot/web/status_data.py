@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
@@ -108,6 +109,10 @@ class GroupRow:
     waiting: tuple[str, ...] = ()
     #: what the manifest repo's own config file asks for and cannot have
     repo_file_problems: tuple[str, ...] = ()
+    #: its environment's schedule is closed: "waits for the schedule until <UTC time>", else ""
+    schedule: str = ""
+    #: the same instant, ISO 8601 UTC ("" when not waiting), for API clients
+    waits_until: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +269,13 @@ def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitE
         pins=tuple(f"{p.image}: {shown(p.tag, p.digest)}" for p in state.pinned),
         waiting=tuple(_waiting_line(e) for e in waiting),
         repo_file_problems=record.repo_file_problems,
+        schedule=f"waits for the schedule until {_utc(record.waits_until)}" if record.waits_until else "",
+        waits_until=_utc(record.waits_until) if record.waits_until else "",
     )
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def groups(conn: redis.Redis, settings: Settings) -> tuple[GroupRow, ...]:

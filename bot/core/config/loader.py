@@ -87,7 +87,11 @@ def cross_check(config: Config) -> Iterator[tuple[Loc, str]]:
                 msg = f"unknown environment {target.environment!r} (declared: {', '.join(sorted(declared))})"
                 yield ("rules", i, "targets", j, "environment"), msg
             policy = config.policy_for(rule, target)
-            if rule.poll is not None and policy.digest is None and policy.ordering in POLL_UNORDERED:
+            if policy.extract is not None and policy.order is None:
+                msg = "policy.extract needs policy.order: semver, numerical or alphabetical"
+                yield ("rules", i, "targets", j), msg + " (the named group's text is what it orders)"
+            unordered = policy.order is None and policy.ordering in POLL_UNORDERED
+            if rule.poll is not None and policy.digest is None and unordered:
                 msg = f"poll cannot order listed tags by {policy.ordering} (a tag carries no run or time)"
                 yield ("rules", i, "poll"), msg + ": use semver, numeric, lexical or policy.digest"
     for i, chain in enumerate(config.promotion):

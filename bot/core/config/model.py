@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Annotated, Literal, get_args
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -29,9 +30,12 @@ from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image, validate_tag
 from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
+from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
-from bot.core.versions import OrderingChoice, parse_range, rejection
+from bot.core.schedule import check_cron, is_open, opens_at, zone
+from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
+from bot.core.versions import OrderingChoice, Unorderable, parse_range, parse_semver, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
 PERMISSIONS: tuple[str, ...] = get_args(PermissionName)
@@ -284,6 +288,46 @@ ForgeConfig = Annotated[GitHubForge | GitLabForge | LocalForge, Field(discrimina
 
 
 # --- policy and PR settings --------------------------------------------------------------------
+class Order(Model):
+    by: OrderBy
+    """semver, numerical (a decimal number) or alphabetical (by code point)."""
+    direction: Direction = "ascending"
+    """ascending: the highest key is the newest version; descending: the lowest (numerical and
+    alphabetical only)."""
+
+    @model_validator(mode="after")
+    def _semver_ascends(self) -> Order:
+        if self.by == "semver" and self.direction == "descending":
+            raise ValueError("semver orders ascending only: use numerical or alphabetical to descend")
+        return self
+
+
+Extract = Annotated[str, AfterValidator(check_extract)]
+
+
+def _order_shorthand(value: object) -> object:
+    """``order: numerical`` is ``order: {by: numerical}``."""
+    return {"by": value} if isinstance(value, str) else value
+
+
+_ORDER_BY = {"enum": list(get_args(OrderBy))}
+#: the schema editors see: the shorthand or the mapping (pydantic would show only the mapping)
+_ORDER_SCHEMA = {
+    "anyOf": [
+        _ORDER_BY,
+        {
+            "type": "object",
+            "properties": {"by": _ORDER_BY, "direction": {"enum": list(get_args(Direction))}},
+            "required": ["by"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+}
+OrderSetting = Annotated[Order | None, BeforeValidator(_order_shorthand), WithJsonSchema(_ORDER_SCHEMA)]
+
+
 class Policy(Model):
     semver: SemverRange | None = None
     """npm/Cargo-style range the tag must satisfy: '^1.2', '~1.2.3', '>=1.2 <2'."""
@@ -321,6 +365,21 @@ class Policy(Model):
     digest strategy does: a push of the tag updates the target when the registry says its digest
     changed; other tags are refused. Written as tag@digest ('tag' pin), or the digest alone with
     pin 'digest'."""
+    extract: Extract | None = None
+    """An RE2 pattern with one named group, searched in the tag (Flux filterTags pattern +
+    extract): a tag it does not match is not eligible; the group's text is what order reads.
+    Needs order."""
+    order: OrderSetting = None
+    """Order tags by the extracted part (or the whole tag): semver, numerical or alphabetical, or
+    {by: numerical, direction: descending}. Set, it replaces ordering; the never-downgrade rule
+    compares these keys."""
+
+    @property
+    def tag_order(self) -> TagOrder | None:
+        """How ``order``/``extract`` key a tag (None: ``ordering`` decides)."""
+        if self.order is None:
+            return None
+        return TagOrder(self.order.by, self.order.direction, self.extract)
 
     @property
     def effective_pin(self) -> PinMode:
@@ -333,7 +392,8 @@ class Policy(Model):
             if tag == self.digest:
                 return None
             return f"tag {tag!r} is not {self.digest!r}, the tag whose digest this target follows"
-        return rejection(
+        problem = self._order_rejection(tag)
+        return problem or rejection(
             tag,
             semver=self.semver,
             allow=self.allow,
@@ -342,6 +402,23 @@ class Policy(Model):
             ignore=self.ignore,
             variants=self.variants,
         )
+
+    def _order_rejection(self, tag: str) -> str | None:
+        """Why ``extract``/``order`` make the tag ineligible: no match, or a part it cannot order."""
+        if self.extract is not None and self.order is None:
+            return "policy.extract needs policy.order (semver, numerical or alphabetical)"
+        order = self.tag_order
+        if order is None:
+            return None
+        try:
+            order.key(tag)
+        except Unorderable as exc:
+            return str(exc)
+        if order.by == "semver" and not self.prereleases:
+            version = parse_semver(order.part(tag))
+            if version is not None and version.is_prerelease:
+                return f"tag {tag!r} is a prerelease and prereleases are off"
+        return None
 
 
 _PR = PrOptions()
@@ -362,6 +439,9 @@ class PrSettings(Model):
     """The bot's branches are <branch_prefix>/<environment>/<group> (git's branch-name rules)."""
     mode: Literal["pr", "push"] = _PR.mode
     """pr opens a pull request; push commits straight to the base branch."""
+    separate_major: bool = _PR.separate_major
+    """A major bump (2.0.0 over 1.x) goes to its own group <group>-major, so a minor update can
+    merge while the major one waits for review; both are reconciled and promoted like any other."""
 
     def options(self) -> PrOptions:
         return PrOptions(**self.model_dump())
@@ -544,6 +624,29 @@ class Deployment(Model):
         return ("flux", self.flux) if self.flux is not None else ("argocd", self.argocd or "")
 
 
+def _zone(value: str) -> str:
+    zone(value)  # ValueError with the hint users see
+    return value
+
+
+CronExpr = Annotated[str, AfterValidator(check_cron)]
+
+
+class Schedule(Model):
+    timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
+    """The IANA time zone the expressions are read in ('Europe/Berlin'; daylight saving included)."""
+    cron: Annotated[tuple[CronExpr, ...], Field(min_length=1, max_length=32)]
+    """5-field cron expressions; a minute matching one of them is inside the window
+    ('* 9-16 * * 1-5': 09:00 to 16:59 on weekdays)."""
+
+    def is_open(self, now: datetime) -> bool:
+        return is_open(self.cron, self.timezone, now)
+
+    def opens_at(self, now: datetime) -> datetime:
+        """``now`` inside the window, else when it next opens (UTC)."""
+        return opens_at(self.cron, self.timezone, now)
+
+
 class Environment(Model):
     pr: PrSettings = PrSettings()
     policy: Policy = Policy()
@@ -552,6 +655,9 @@ class Environment(Model):
     in a promotion chain) and rollback change its targets."""
     deployments: tuple[Deployment, ...] = ()
     """Cluster objects whose Flux or Argo CD reports say what this environment runs."""
+    schedule: Schedule | None = None
+    """When the bot may open or update this environment's PRs (Renovate's schedule): outside, new
+    versions wait; a person's chat-ops command still acts at once. Absent: any time."""
 
 
 class AutoPromotion(Model):
@@ -667,15 +773,40 @@ class Config(Model):
                 return name
         return None
 
-    def environment_groups(self, environment: str) -> tuple[GroupKey, ...]:
-        """Every update group whose targets are in ``environment``, sorted."""
-        keys = {
-            GroupKey(t.forge, t.repo, t.branch, t.group_name)
+    @functools.cached_property
+    def separating(self) -> bool:
+        """Whether any PR settings set ``separate_major`` (else no target needs resolving them)."""
+        prs = [self.defaults.pr, *(e.pr for e in self.environments.values())]
+        prs += [r.pr for r in self.rules] + [t.pr for r in self.rules for t in r.targets]
+        return any(pr is not None and pr.separate_major for pr in prs)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Config:
+        """A copy (a repo file's patch) that works out ``separating`` again from its own settings."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("separating", None)
+        return copied
+
+    def separates_major(self, rule: Rule, target: Target) -> bool:
+        """``pr.separate_major`` of one target: its major bumps go to ``<group>-major``."""
+        return self.separating and self.pr_for(rule, target).separate_major
+
+    def target_groups(self, rule: Rule, target: Target) -> tuple[str, ...]:
+        """The groups one target's versions go to: its own, and ``<group>-major`` when it separates."""
+        name = target.group_name
+        return (name, name + MAJOR_SUFFIX) if self.separates_major(rule, target) else (name,)
+
+    def _keys(self, environment: str | None = None) -> set[GroupKey]:
+        return {
+            GroupKey(t.forge, t.repo, t.branch, group)
             for r in self.rules
             for t in r.targets
-            if t.environment == environment
+            if environment is None or t.environment == environment
+            for group in self.target_groups(r, t)
         }
-        return tuple(sorted(keys))
+
+    def environment_groups(self, environment: str) -> tuple[GroupKey, ...]:
+        """Every update group whose targets are in ``environment``, sorted."""
+        return tuple(sorted(self._keys(environment)))
 
     def promote_only(self, environment: str | None) -> bool:
         env = self.environments.get(environment or "")
@@ -749,17 +880,17 @@ class Config(Model):
 
     def group_keys(self) -> tuple[GroupKey, ...]:
         """Every update group the targets name, sorted (the resync rebuilds each one Redis lost)."""
-        keys = {GroupKey(t.forge, t.repo, t.branch, t.group_name) for r in self.rules for t in r.targets}
-        return tuple(sorted(keys))
+        return tuple(sorted(self._keys()))
 
     def group_targets(self, group_key: GroupKey) -> list[tuple[Rule, Target]]:
         """Every (rule, target) of one update group, in config order."""
-        where = (group_key.forge, group_key.repo, group_key.base, group_key.group)
+        where = (group_key.forge, group_key.repo, group_key.base)
         return [
             (rule, target)
             for rule in self.rules
             for target in rule.targets
-            if (target.forge, target.repo, target.branch, target.group_name) == where
+            if (target.forge, target.repo, target.branch) == where
+            and group_key.group in self.target_groups(rule, target)
         ]
 
     def pr_for_group(self, group_key: GroupKey, images: Iterable[str] = ()) -> PrOptions:
@@ -793,18 +924,22 @@ class Config(Model):
     def branches_of(self, group_key: GroupKey) -> tuple[str, ...]:
         """The head branches ``<branch_prefix>/<env>/<group>`` the group's targets give its PR."""
         found = [
-            self.pr_for(rule, target).branch(target.environment, target.group_name)
+            self.pr_for(rule, target).branch(target.environment, group_key.group)
             for rule, target in self.group_targets(group_key)
         ]
         return tuple(dict.fromkeys(found))
 
     def environment_of(self, group_key: GroupKey) -> str | None:
         """The environment of a group's targets (None when no target of the group has one)."""
-        for target in self.targets_in_repo(group_key.forge, group_key.repo):
-            same_group = (target.branch, target.group_name) == (group_key.base, group_key.group)
-            if target.environment and same_group:
+        for _, target in self.group_targets(group_key):
+            if target.environment:
                 return target.environment
         return None
+
+    def schedule_of(self, group_key: GroupKey) -> Schedule | None:
+        """The maintenance window of a group's environment (None: it may change any time)."""
+        env = self.environments.get(self.environment_of(group_key) or "")
+        return env.schedule if env is not None else None
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
