@@ -47,6 +47,7 @@ from bot.core.chatops.fold import bounded  # noqa: E402
 from bot.errors import BotError  # noqa: E402
 from bot.registry import RegistryClient  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests.doubles import slow_clients as open_slow_clients  # noqa: E402
 
 SECRET = "bench-secret"
 DIGEST = "sha256:" + "ab" * 32
@@ -105,7 +106,7 @@ def slow_clients(slow: int, wait: float, prefix: str, workdir: Path) -> dict[str
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    socks: list[socket.socket] = []
+    socks: list[socket.socket] = []  # closed in the finally below
     try:
         deadline = time.monotonic() + 30
         while ask(port, "GET", "/healthz", b"", {}, wait=1) is None:
@@ -114,16 +115,7 @@ def slow_clients(slow: int, wait: float, prefix: str, workdir: Path) -> dict[str
                     f"bench/attacks.py: manifest-bot serve never answered:\n{log.read_text()[-2000:]}"
                 )
             time.sleep(0.05)
-        for i in range(slow):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            if i % 2:
-                sock.sendall(
-                    b"POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
-                    b"X-Manifest-Bot-Signature-256: sha256=00\r\n\r\n{"
-                )
-            else:
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            socks.append(sock)
+        socks = open_slow_clients(port, slow)
         # the slow connections are in the accept queue ahead of what follows: a server that
         # serves one connection at a time (gunicorn's sync worker) reaches them first and stalls
         body = json.dumps({"image": "registry.example.com/shop/api", "tag": "1.2.3"}).encode()

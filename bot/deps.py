@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
@@ -296,8 +296,16 @@ class Container:
         )
         s = self.settings
         config, forge = self.config_or_none, self.forge
-        wiring = ChatopsWiring(s.command_prefix, s.bot_login, config, forge, self.reconcile_deps, queue)
-        return replace(wiring, deployments=self.deployments, churn=ChurnLimit(self.redis, self.settings))
+        return ChatopsWiring(
+            s.command_prefix,
+            s.bot_login,
+            config,
+            forge,
+            self.reconcile_deps,
+            queue,
+            deployments=self.deployments,
+            churn=ChurnLimit(self.redis, self.settings),
+        )
 
     # --- deployment reports (Flux, Argo CD) ---------------------------------------------------------
     @cached_property

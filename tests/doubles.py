@@ -1,6 +1,9 @@
-"""Small test doubles shared by tests and benches: a clock moved by hand, a counted HTTP session."""
+"""Small test doubles shared by tests and benches: a clock moved by hand, a counted HTTP session,
+slow HTTP clients."""
 
 from __future__ import annotations
+
+import socket
 
 import requests
 
@@ -26,3 +29,20 @@ class CountedSession:
 
     def _count(self, resp: requests.Response, *args: object, **kwargs: object) -> None:
         self.count += 1
+
+
+def slow_clients(port: int, n: int) -> list[socket.socket]:
+    """``n`` connections to ``127.0.0.1:port`` that hold a server: half announce a body they never
+    send, half never finish their headers. The caller closes them."""
+    socks = []
+    for i in range(n):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if i % 2:
+            sock.sendall(
+                b"POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                b"X-Manifest-Bot-Signature-256: sha256=00\r\n\r\n{"
+            )
+        else:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        socks.append(sock)
+    return socks

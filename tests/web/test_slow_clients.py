@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from bot.settings import Settings
+from tests.doubles import slow_clients
 from tests.web.served import get, serving, signed_delivery
 
 SLOW = 16
@@ -23,22 +24,6 @@ SLOW = 16
 def served(tmp_path: Path, make_settings: Callable[..., Settings], redis_conn: redis.Redis) -> Iterator[int]:
     with serving(make_settings(), tmp_path) as port:
         yield port
-
-
-def slow_clients(port: int, n: int) -> list[socket.socket]:
-    """Half announce a body they never send, half never finish their headers."""
-    socks = []
-    for i in range(n):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        if i % 2:
-            sock.sendall(
-                b"POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
-                b"X-Manifest-Bot-Signature-256: sha256=00\r\n\r\n{"
-            )
-        else:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        socks.append(sock)
-    return socks
 
 
 def test_slow_clients_hold_no_worker_and_are_cut(served: int) -> None:
