@@ -134,14 +134,26 @@ class ChangedFiles(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a sync reads before it decides, in one request (``Observer.observe``)."""
+
+    base_sha: str | None  # the base branch's head (None: no such branch)
+    pr: PullRequest | None  # the bot's open PR from the head branch (carrying the marker)
+    head_sha: str | None  # the head branch's tip (None: no such branch)
+    last_pr: PullRequest | None  # the newest PR from the head branch in any state (carrying the marker)
+
+
 @runtime_checkable
 class Observer(Protocol):
-    """Optional extra (GitHub, local): ``branch_head`` and ``find_pr`` in one request."""
+    """Optional extra (GitHub, local): ``branch_head`` of both branches, ``find_pr`` and
+    ``last_pr`` in one request."""
 
     def observe(
         self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
-    ) -> tuple[str | None, PullRequest | None]:
-        """(sha of ``base_branch`` or None, the bot's open PR from ``head_branch`` or None)."""
+    ) -> Observation:
+        """The base and head branches' tips, the bot's open PR from ``head_branch`` and the newest
+        of its PRs in any state (``marker``: only PRs whose body holds it)."""
         ...
 
 

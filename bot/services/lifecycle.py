@@ -30,7 +30,16 @@ from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
 from bot.core.manifests.model import Change
 from bot.core.marker import Marker, marker_prefix, marker_problem, parse_marker, replace_marker, versions_of
-from bot.core.ports import ChangedFiles, CommitInfo, FileChange, Forge, Observer, PrUpdate, PullRequest
+from bot.core.ports import (
+    ChangedFiles,
+    CommitInfo,
+    FileChange,
+    Forge,
+    Observation,
+    Observer,
+    PrUpdate,
+    PullRequest,
+)
 from bot.core.pr_options import PrOptions
 from bot.core.render import (
     DEFAULT_PREFIX,
@@ -81,6 +90,11 @@ class SyncResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Seen(Observation):
+    observed: bool = False  # False: only ``base_sha`` was read; the rest is asked when needed
+
+
+@dataclass(frozen=True, slots=True)
 class _Ctx:
     forge: Forge
     intents: tuple[UpdateIntent, ...]  # effective (ignores and pins applied)
@@ -92,10 +106,15 @@ class _Ctx:
     prefix: str
     options: PrOptions
     decisions: Decisions
+    seen: _Seen  # what was read before deciding
 
     @property
     def repo(self) -> str:
         return self.first.repo
+
+    def head(self) -> str | None:
+        """The tip of the group's branch (None: no such branch), read once per sync."""
+        return self.seen.head_sha if self.seen.observed else self.forge.branch_head(self.repo, self.branch)
 
 
 def sync_group(
@@ -128,14 +147,20 @@ def sync_group(
     central = pr_config(None)
     branch = head_branch or central.branch(first.environment, first.group)
     push_mode = central.mode == "push"
-    base_sha, pr, found = _observe(forge, first, branch, push_mode=push_mode)
+    seen = _observe(forge, first, branch, push_mode=push_mode)
+    base_sha, pr = seen.base_sha, seen.pr
     if base_sha is None:
         raise NotFound(f"{first.repo}: base branch {first.base_branch} does not exist")
-    if not push_mode and not found:
+    if not push_mode and not seen.observed:
         pr = forge.find_pr(first.repo, branch, marker_prefix(first.group_key))
     if rebuild and not push_mode:
         # no open PR: the newest of the branch (merged, closed) kept what the group had decided
-        source = pr or forge.last_pr(first.repo, branch, marker_prefix(first.group_key))
+        last = (
+            seen.last_pr
+            if seen.observed
+            else forge.last_pr(first.repo, branch, marker_prefix(first.group_key))
+        )
+        source = pr or last
         kept = kept_decisions(forge, source, first.group_key) if source is not None else None
         if source is not None and kept is not None and not kept.empty:
             return SyncResult("rebuild", source, source.head_sha, (), base_sha, found=kept)
@@ -156,6 +181,7 @@ def sync_group(
         command_prefix,
         options,
         wanted,
+        seen,
     )
     if state.hold and not (force or recreate):
         pr = _keep_decisions(ctx, pr)
@@ -175,15 +201,13 @@ def sync_group(
     return replace(result, problems=desired.problems, written=desired.written)
 
 
-def _observe(
-    forge: Forge, first: UpdateIntent, branch: str, *, push_mode: bool
-) -> tuple[str | None, PullRequest | None, bool]:
-    """Base head and (in PR mode, when the forge can read both at once) the bot's open PR.
-    The third value says whether the PR was looked up."""
+def _observe(forge: Forge, first: UpdateIntent, branch: str, *, push_mode: bool) -> _Seen:
+    """Base head and (in PR mode, when the forge can read them at once: ``Observer``) the bot's
+    open PR, its branch's tip and the newest PR of the branch, in one request."""
     if not push_mode and isinstance(forge, Observer):
-        base_sha, pr = forge.observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
-        return base_sha, pr, True
-    return forge.branch_head(first.repo, first.base_branch), None, False
+        seen = forge.observe(first.repo, first.base_branch, branch, marker_prefix(first.group_key))
+        return _Seen(seen.base_sha, seen.pr, seen.head_sha, seen.last_pr, observed=True)
+    return _Seen(forge.branch_head(first.repo, first.base_branch), None, None, None)
 
 
 def kept_decisions(forge: Forge, pr: PullRequest, group_key: str) -> Decisions | None:
@@ -319,7 +343,7 @@ def _close_applied(
     branch people committed to stays blocked instead, unless forced)."""
     if pr is None:
         return SyncResult("noop", None, None, (), ctx.base_sha, unmatched=desired.unmatched)
-    head = ctx.forge.branch_head(ctx.repo, ctx.branch)
+    head = ctx.head()
     foreign = _foreign(ctx, ctx.forge.commits_between(ctx.repo, ctx.base_sha, head)) if head else []
     if foreign and not force:
         return _block(ctx, pr, marker, foreign, head or "")
@@ -347,7 +371,7 @@ def _foreign(ctx: _Ctx, commits: Sequence[CommitInfo]) -> list[CommitInfo]:
 def _sync_branch(
     ctx: _Ctx, pr: PullRequest | None, marker: Marker | None, desired: Desired, *, force: bool, recreate: bool
 ) -> SyncResult:
-    head = ctx.forge.branch_head(ctx.repo, ctx.branch)
+    head = ctx.head()
     if head is None or recreate:
         sha = _write(ctx, desired, {}, head)
         return _publish(ctx, pr, desired, sha, carried=(), action="regenerated" if pr else "opened")

@@ -14,8 +14,9 @@ holder is reconciling the repo right now):
 Groups with neither an open PR nor an active intent have nothing to observe and cost nothing. A
 group Redis has no record of (a FLUSHALL, a new Redis: the batch also walks the routing config's
 groups) is looked for on its branches and rebuilt from the marker of its newest PR
-(``bot.services.rebuild``), or recorded as having none, so it is looked for once. A group that
-changed is asked to reconcile (``request_reconcile``, coalesced as always).
+(``bot.services.rebuild``), or recorded as having none, so it is looked for once; one whose
+intents wait for a reconcile is left to it (``pending``: it rebuilds first, under the lock). A
+group that changed is asked to reconcile (``request_reconcile``, coalesced as always).
 """
 
 from __future__ import annotations
@@ -52,10 +53,13 @@ class ResyncDeps:
 
 def resync_groups(deps: ResyncDeps, group_keys: Sequence[str]) -> dict[str, int]:
     """Observe each group again (see the module docstring); counts of what was found."""
-    kinds = ("observed", "busy", "base_moved", "pr_merged", "pr_closed", "rebuilt", "errors")
+    kinds = ("observed", "busy", "pending", "base_moved", "pr_merged", "pr_closed", "rebuilt", "errors")
     counts = dict.fromkeys(kinds, 0)
     heads: Heads = {}
     for group_key in group_keys:
+        if _rebuilt_by_its_reconcile(deps, group_key):
+            counts["pending"] += 1
+            continue
         lock = deps.lock_for(group_key)
         if not lock.acquire(heartbeat=False):
             counts["busy"] += 1
@@ -76,6 +80,13 @@ def resync_groups(deps: ResyncDeps, group_keys: Sequence[str]) -> dict[str, int]
             RESYNC.labels(kind=found).inc()
             deps.request_reconcile(group_key)
     return counts
+
+
+def _rebuilt_by_its_reconcile(deps: ResyncDeps, group_key: str) -> bool:
+    """A group Redis has no record of whose intents wait for a reconcile: that reconcile looks
+    for its PR and rebuilds it first (``sync_group(rebuild=True)``), under the lock, in the
+    request it makes anyway; looking here too would cost a request and hold the lock it needs."""
+    return not deps.intents.groups.get(group_key).known and deps.intents.dirty(group_key)
 
 
 def _resync_one(deps: ResyncDeps, group_key: str, heads: Heads) -> str:

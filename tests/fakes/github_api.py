@@ -103,10 +103,13 @@ class GitHubFake:
         if q.lstrip().startswith("mutation"):
             return self._mutation(q, v)
         repo: dict[str, Any] = {"id": "R_kgDOAbcDEF"}
-        if "pullRequests(" in q:  # observe: base head + open PRs from the bot's branch
+        if "pullRequests(" in q:  # observe: both branches' tips, open and newest PRs of the branch
             repo["ref"] = self._ref(v["base"], q)
-            prs = [p for p in self.git.prs.values() if p.head == v["head"] and p.state == "open"]
-            repo["pullRequests"] = {"nodes": [self.pr_node(p) for p in prs]}
+            repo["head"] = self._ref(v["headRef"], q)
+            ours = [p for p in self.git.prs.values() if p.head == v["head"]]
+            repo["pullRequests"] = {"nodes": [self.pr_node(p) for p in ours if p.state == "open"]}
+            newest = sorted(ours, key=lambda p: p.number, reverse=True)[:20]  # orderBy CREATED_AT DESC
+            repo["last"] = {"nodes": [self.pr_node(p) for p in newest]}
         elif "qualifiedName" in q:
             repo["ref"] = self._ref(v["ref"], q)
         elif "object(expression:" in q:
@@ -151,6 +154,7 @@ class GitHubFake:
             "title": pr.title,
             "body": pr.body,
             "url": f"https://github.com/{self.repo}/pull/{pr.number}",
+            "state": pr.state.upper(),
             "isDraft": pr.draft,
             "headRefName": pr.head,
             "headRefOid": self.git.refs.get(pr.head),

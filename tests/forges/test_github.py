@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 import responses
 
-from bot.core.ports import Blob, BlobLister, FileChange, Forge, ForgeInfo, Permission, PrUpdate, Reaction
+from bot.core.ports import (
+    Blob,
+    BlobLister,
+    FileChange,
+    Forge,
+    ForgeInfo,
+    Observation,
+    Permission,
+    PrUpdate,
+    Reaction,
+)
 from bot.errors import Conflict, NotFound, Transient, ValidationFailed
 from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import TokenCredentials
@@ -598,6 +608,7 @@ def _pr_node(number: int, body: str, owner_repo: str) -> dict[str, Any]:
         "title": "chore(prod): bump web to 1.1.0",
         "body": body,
         "url": f"https://github.com/{REPO}/pull/{number}",
+        "state": "OPEN",
         "isDraft": False,
         "headRefName": BRANCH,
         "headRefOid": HEAD,
@@ -618,13 +629,23 @@ def test_observe_reads_base_head_and_our_pr_in_one_request(
         _pr_node(4, "no marker here", REPO),
         _pr_node(5, "body\n" + marker + ',"state":"open"} -->', REPO),
     ]
-    repo = {"id": "R_kgDOAbc", "ref": {"target": {"oid": BASE}}, "pullRequests": {"nodes": nodes}}
+    merged = {**_pr_node(6, "body\n" + marker + "} -->", REPO), "state": "MERGED"}
+    repo = {
+        "id": "R_kgDOAbc",
+        "ref": {"target": {"oid": BASE}},
+        "head": {"target": {"oid": HEAD}},
+        "pullRequests": {"nodes": nodes},
+        "last": {"nodes": [merged, *nodes]},
+    }
     rsps.post(GQL, json={"data": {"repository": repo}})
     rsps.post(GQL, json={"data": {"enablePullRequestAutoMerge": {"pullRequest": {"number": 5}}}})
 
-    base, pr = gh.observe(REPO, "main", BRANCH, marker)
+    seen = gh.observe(REPO, "main", BRANCH, marker)
 
-    assert base == BASE
+    assert (seen.base_sha, seen.head_sha) == (BASE, HEAD)
+    # the newest of the branch's PRs with the marker, whatever its state; never a fork's
+    assert seen.last_pr is not None and (seen.last_pr.number, seen.last_pr.state) == (6, "merged")
+    pr = seen.pr
     assert pr is not None
     assert (pr.number, pr.head_sha, pr.state, pr.mergeable, pr.labels) == (
         5,
@@ -634,7 +655,13 @@ def test_observe_reads_base_head_and_our_pr_in_one_request(
         ("dependencies",),
     )
     variables = sent(rsps.calls[0])["variables"]
-    assert variables == {"owner": "acme", "name": "deploy", "base": "refs/heads/main", "head": BRANCH}
+    assert variables == {
+        "owner": "acme",
+        "name": "deploy",
+        "base": "refs/heads/main",
+        "headRef": f"refs/heads/{BRANCH}",
+        "head": BRANCH,
+    }
     # the PR's node id came with the answer: enabling auto-merge needs no lookup request
     assert gh.enable_auto_merge(REPO, 5, "squash") is True
     assert sent(rsps.calls[1])["variables"]["input"] == {
@@ -645,8 +672,9 @@ def test_observe_reads_base_head_and_our_pr_in_one_request(
 
 
 def test_observe_without_base_branch_or_pr(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
-    rsps.post(GQL, json={"data": {"repository": {"id": "R_1", "ref": None, "pullRequests": {"nodes": []}}}})
-    assert gh.observe(REPO, "main", BRANCH, "x") == (None, None)
+    empty = {"id": "R_1", "ref": None, "head": None, "pullRequests": {"nodes": []}, "last": {"nodes": []}}
+    rsps.post(GQL, json={"data": {"repository": empty}})
+    assert gh.observe(REPO, "main", BRANCH, "x") == Observation(None, None, None, None)
 
 
 def test_find_pr_never_reads_mergeable_from_the_list(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
@@ -681,7 +709,7 @@ def test_observe_names_an_app_author_as_rest_does(rsps: responses.RequestsMock, 
     node = {**_pr_node(5, "marker", REPO), "author": {"__typename": "Bot", "login": "manifest-bot"}}
     repo = {"id": "R_1", "ref": {"target": {"oid": BASE}}, "pullRequests": {"nodes": [node]}}
     rsps.post(GQL, json={"data": {"repository": repo}})
-    _base, pr = gh.observe(REPO, "main", BRANCH, "marker")
+    pr = gh.observe(REPO, "main", BRANCH, "marker").pr
     assert pr is not None and pr.author == "manifest-bot[bot]"
 
 

@@ -15,6 +15,7 @@ from bot.core.marker import parse_marker
 from bot.core.ports import PrUpdate, PullRequest
 from bot.jobs.resync import resync
 from bot.store import namespace
+from tests.engine_support import consume
 from tests.integration.chatops_e2e_fixture import github_comment, gitlab_note
 from tests.integration.test_chatops_e2e import EYES, ROCKET, Chat, e2e_settings
 from tests.services.chatops_fixture import API, REPO, WEB, ChatWorld, make_world
@@ -180,6 +181,27 @@ def test_the_resync_rebuilds_a_group_nothing_happens_to(world: ChatWorld) -> Non
     assert record.pr_number == number and record.state.hold
     assert [p.tag for p in record.state.pinned] == ["1.0.5"]
     assert resync()["rebuilt"] == 0  # looked for once
+
+
+def test_the_resync_leaves_a_forgotten_group_with_work_waiting_to_its_reconcile(world: ChatWorld) -> None:
+    """The reconcile looks for the PR and rebuilds the group itself, under the repo lock: the
+    resync neither looks too (a request) nor holds that lock meanwhile."""
+    chat = Chat(world)
+    chat.push("1.1.0")
+    number = world.open_pr("dev").number
+    chat.say(number, "/manifest-bot pin 1.0.5")
+
+    forget(world)
+    chat.push("1.2.0", run=False)
+    consume(world.container)  # the push is recorded and its reconciles queued, not run yet
+    counts = resync()
+
+    dev = world.group_key("dev")
+    assert counts["pending"] >= 1 and counts["rebuilt"] == 0
+    assert not world.container.intents.groups.get(dev).known
+    chat.drain()
+    pr = world.open_pr("dev")
+    assert pr.number == number and world.tag_on(pr.head_branch, "dev") == "1.0.5"  # the pin held
 
 
 def test_each_command_writes_the_marker_once_and_a_noop_not_at_all(

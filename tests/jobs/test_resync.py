@@ -105,6 +105,7 @@ def test_a_pr_a_person_closed_without_an_event_ignores_its_versions(container: C
 def test_a_dirty_group_nothing_asks_for_gets_its_safety_net_and_busy_repos_are_skipped(
     container: Container,
 ) -> None:
+    reconciled(container, "1.1.0")
     push(container, "1.2.0")  # dirty, and never requested (its request was lost)
     lock = repo_lock(container.reconcile_deps, "local", REPO)
     assert lock.acquire(heartbeat=False)  # someone is reconciling the repo right now

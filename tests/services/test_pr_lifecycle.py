@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -547,3 +549,32 @@ def test_gitlab_a_merged_results_pipeline_of_an_older_head_waits(gitlab: FakeWor
     gitlab.fake.merged_results_pipeline(opened.pr.number, head=old_head)
     sync_group(gitlab.forge, [gitlab.intent(tag="1.2.0")])  # a new head, no pipeline for it yet
     assert gitlab.forge.enable_auto_merge(REPO, opened.pr.number, "merge") is False
+
+
+def _what(call: Any) -> str:
+    """A GitHub request named by what it does."""
+    url = call.request.url
+    if url.endswith("/graphql"):
+        query = json.loads(call.request.body)["query"]
+        for name in ("createCommitOnBranch", "pullRequests(", "object(expression:"):
+            if name in query:
+                return {"pullRequests(": "observe", "object(expression:": "read"}.get(name, name)
+        return "graphql"
+    return f"{call.request.method} {url.split('/repos/acme/deploy', 1)[-1].split('?')[0]}"
+
+
+def test_a_new_group_reads_everything_it_decides_on_in_one_github_request(tmp_path: Path) -> None:
+    """A group Redis does not know yet (``rebuild=True``): the base, its branch, its open PR and
+    the newest PR it ever had come in one GraphQL query, never a branch read or a PR list of
+    their own; then discovery's tree listing, the read of its files, the commit and the PR. A
+    second sync with nothing new is that one query."""
+    with make_world("github", tmp_path) as world:
+        assert isinstance(world, FakeWorld)
+        result = sync_group(world.forge, [world.intent()], rebuild=True)
+        assert result.action == "opened"
+        sent = [_what(c) for c in world.rsps.calls]
+        assert sent[0] == "observe" and sent[-1] == "POST /pulls", sent
+        assert sent[1:-1] == [f"GET /git/trees/{result.base_sha}", "read", "createCommitOnBranch"], sent
+        before = len(world.rsps.calls)
+        again = sync_group(world.forge, [world.intent()], state=GroupState())
+        assert again.action == "noop" and [_what(c) for c in world.rsps.calls[before:]] == ["observe"]

@@ -28,6 +28,7 @@ from bot.core.ports import (
     FileChange,
     ForgeInfo,
     MergeMethod,
+    Observation,
     Permission,
     PrUpdate,
     PullRequest,
@@ -274,24 +275,39 @@ class GitHubForge:
 
     def observe(
         self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
-    ) -> tuple[str | None, PullRequest | None]:
-        """``branch_head(base_branch)`` and ``find_pr(head_branch, marker)`` in one GraphQL request
+    ) -> Observation:
+        """``branch_head`` of both branches, ``find_pr`` and ``last_pr`` in one GraphQL request
         (optional extra the PR lifecycle uses when a forge has it)."""
         owner, name = repo.split("/", 1)
-        variables = {"owner": owner, "name": name, "base": f"refs/heads/{base_branch}", "head": head_branch}
+        variables = {
+            "owner": owner,
+            "name": name,
+            "base": f"refs/heads/{base_branch}",
+            "headRef": f"refs/heads/{head_branch}",
+            "head": head_branch,
+        }
         data = self.calls.graphql(
             repo, OBSERVE, variables, f"observe {repo}@{base_branch} and PRs from {head_branch}"
         )
         found = data["repository"]
         self.ids.remember_repo(repo, found["id"])
-        base_sha = found["ref"]["target"]["oid"] if found.get("ref") else None
-        for node in (found.get("pullRequests") or {}).get("nodes") or ():
-            if (node.get("headRepository") or {}).get("nameWithOwner", "").lower() != repo.lower():
-                continue  # a fork's PR from a branch of the same name
-            self.ids.remember_pr(repo, int(node["number"]), node["id"])
-            if marker is None or marker in (node.get("body") or ""):
-                return base_sha, pr_from_graphql(node)
-        return base_sha, None
+
+        def tip(ref: dict[str, Any] | None) -> str | None:
+            return ref["target"]["oid"] if ref else None
+
+        def bots(connection: dict[str, Any] | None) -> list[PullRequest]:
+            out = []
+            for node in (connection or {}).get("nodes") or ():
+                if (node.get("headRepository") or {}).get("nameWithOwner", "").lower() != repo.lower():
+                    continue  # a fork's PR from a branch of the same name
+                self.ids.remember_pr(repo, int(node["number"]), node["id"])
+                if marker is None or marker in (node.get("body") or ""):
+                    out.append(pr_from_graphql(node))
+            return out
+
+        pr = next(iter(bots(found.get("pullRequests"))), None)
+        last = max(bots(found.get("last")), key=lambda p: p.number, default=None)
+        return Observation(tip(found.get("ref")), pr, tip(found.get("head")), last)
 
     def get_pr(self, repo: str, number: int) -> PullRequest:
         return self.calls.run(

@@ -36,12 +36,19 @@ HEAD_COMMIT = (
 )
 #: the lifecycle's observe step in one request: base head, repository id and the open PRs from
 #: the bot's branch (``headRefName`` also matches forks, so the head repository is checked too)
+_PR_FIELDS = (
+    "id number title body url state isDraft headRefName headRefOid baseRefName mergeable "
+    "author { __typename login } headRepository { nameWithOwner } labels(first: 50) { nodes { name } }"
+)
+#: a sync's reads in one request: both branches' tips, the open PRs from the head branch and its
+#: newest PRs in any state (the newest kept the group's decisions when Redis lost them)
 OBSERVE = (
-    "query($owner: String!, $name: String!, $base: String!, $head: String!) "
+    "query($owner: String!, $name: String!, $base: String!, $headRef: String!, $head: String!) "
     "{ repository(owner: $owner, name: $name) { id ref(qualifiedName: $base) { target { oid } } "
-    "pullRequests(headRefName: $head, states: OPEN, first: 20) { nodes { id number title body url "
-    "isDraft headRefName headRefOid baseRefName mergeable author { __typename login } "
-    "headRepository { nameWithOwner } labels(first: 50) { nodes { name } } } } } }"
+    "head: ref(qualifiedName: $headRef) { target { oid } } "
+    f"pullRequests(headRefName: $head, states: OPEN, first: 20) {{ nodes {{ {_PR_FIELDS} }} }} "
+    "last: pullRequests(headRefName: $head, first: 20, orderBy: {field: CREATED_AT, direction: DESC}) "
+    f"{{ nodes {{ {_PR_FIELDS} }} }} }} }}"
 )
 REPO_ID = "query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { id } }"
 PR_ID = (
@@ -169,7 +176,10 @@ def documents() -> dict[str, tuple[str, dict[str, Any]]]:
         "update_refs": (UPDATE_REFS, {"input": refs}),
         "branch_head": (BRANCH_HEAD, {**owner_name, "ref": f"refs/heads/{branch}"}),
         "head_commit": (HEAD_COMMIT, {**owner_name, "ref": f"refs/heads/{branch}"}),
-        "observe": (OBSERVE, {**owner_name, "base": "refs/heads/main", "head": branch}),
+        "observe": (
+            OBSERVE,
+            {**owner_name, "base": "refs/heads/main", "headRef": f"refs/heads/{branch}", "head": branch},
+        ),
         "repo_id": (REPO_ID, owner_name),
         "pr_id": (PR_ID, {**owner_name, "number": 7}),
         "enable_auto_merge": (ENABLE_AUTO_MERGE, {"input": {**pr_input, "mergeMethod": "SQUASH"}}),

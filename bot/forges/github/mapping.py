@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from bot.core.ports import CommitInfo, Permission, PullRequest
 
@@ -49,15 +49,22 @@ def actor_login(actor: Mapping[str, Any] | None) -> str | None:
     return login
 
 
+_STATE: dict[str, Literal["open", "closed", "merged"]] = {
+    "OPEN": "open",
+    "CLOSED": "closed",
+    "MERGED": "merged",
+}
+
+
 def pr_from_graphql(node: Mapping[str, Any]) -> PullRequest:
-    """A GraphQL ``PullRequest`` node (as queried by ``OBSERVE``), always open."""
+    """A GraphQL ``PullRequest`` node (as queried by ``OBSERVE``)."""
     return PullRequest(
         number=int(node["number"]),
         head_branch=node["headRefName"],
         base_branch=node["baseRefName"],
         title=node.get("title") or "",
         body=node.get("body") or "",
-        state="open",
+        state=_STATE.get(node.get("state") or "OPEN", "closed"),
         head_sha=node.get("headRefOid"),
         url=node.get("url"),
         draft=bool(node.get("isDraft", False)),

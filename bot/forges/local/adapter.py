@@ -27,6 +27,7 @@ from bot.core.ports import (
     FileChange,
     ForgeInfo,
     MergeMethod,
+    Observation,
     Permission,
     PrUpdate,
     PullRequest,
@@ -67,6 +68,7 @@ class LocalGitForge:
         self.git_timeout_s = git_timeout_s
         self.max_read_bytes = max_read_bytes
         self.listings = Listings()
+        self._repos: dict[Path, GitRepo] = {}  # one per repository on disk (few: those configured)
         # messages name repositories, never the server's directories or the remote's credentials
         logs.add_paths([str(self.root), str(self.root.resolve())])
         logs.add_secrets(logs.url_credentials(push_remote or ""))
@@ -89,8 +91,13 @@ class LocalGitForge:
         raise NotFound(f"no local repository {repo!r}")
 
     def git(self, repo: str) -> GitRepo:
-        identity = (self.info.bot_login or "manifest-bot", self.bot_email)
-        return GitRepo(self.repo_path(repo), identity, timeout_s=self.git_timeout_s, signing=self.signing)
+        """The repository on disk (one object per path, so what it learns once, whether it is
+        bare, is not asked of git again)."""
+        path = self.repo_path(repo)
+        if path not in self._repos:
+            identity = (self.info.bot_login or "manifest-bot", self.bot_email)
+            self._repos[path] = GitRepo(path, identity, timeout_s=self.git_timeout_s, signing=self.signing)
+        return self._repos[path]
 
     def _prs(self, repo: str) -> PrStore:
         path = self.repo_path(repo)
@@ -243,12 +250,15 @@ class LocalGitForge:
         """The repository's full name under the forge's root (``boutique/deploy``, not ``deploy``)."""
         return git.path.relative_to(self.root).as_posix().removesuffix(".git")
 
-    def _to_pr(self, git: GitRepo, record: Record) -> PullRequest:
+    def _to_pr(
+        self, git: GitRepo, record: Record, heads: Mapping[str, str | None] | None = None
+    ) -> PullRequest:
+        """``heads``: branch tips the caller has just read (not read again)."""
         head_sha = record.get("head_sha")
         mergeable = None
         if record["state"] == "open":
-            head_sha = git.branch_head(record["head_branch"])
-            base_sha = git.branch_head(record["base_branch"])
+            tip = heads.get if heads is not None else git.branch_head
+            head_sha, base_sha = tip(record["head_branch"]), tip(record["base_branch"])
             if head_sha and base_sha:
                 mergeable = git.merge_tree(base_sha, head_sha) is not None
         return PullRequest(
@@ -284,11 +294,21 @@ class LocalGitForge:
 
     def observe(
         self, repo: str, base_branch: str, head_branch: str, marker: str | None = None
-    ) -> tuple[str | None, PullRequest | None]:
-        """``branch_head(base_branch)`` and ``find_pr(head_branch, marker)`` as one call (the
+    ) -> Observation:
+        """Both branches' tips, the bot's open PR and the newest of its PRs as one call (the
         optional extra GitHub answers in one request), so a sync costs the same number of forge
         calls here as there."""
-        return self.branch_head(repo, base_branch), self.find_pr(repo, head_branch, marker)
+        git = self.git(repo)
+        pr = last = None
+        for record in reversed(self._prs(repo).all()):
+            if record["head_branch"] != head_branch or (marker is not None and marker not in record["body"]):
+                continue
+            if last is None:
+                last = self._to_pr(git, record)
+            if record["state"] == "open":
+                pr = last if last.number == record["number"] else self._to_pr(git, record)
+                break
+        return Observation(git.branch_head(base_branch), pr, git.branch_head(head_branch), last)
 
     def get_pr(self, repo: str, number: int) -> PullRequest:
         return self._to_pr(self.git(repo), self._prs(repo).get(number))
@@ -317,8 +337,9 @@ class LocalGitForge:
     ) -> PullRequest:
         """Open a PR as the bot (unless ``author`` is given: tests and the demo act as people)."""
         git = self.git(repo)
-        for branch in (head_branch, base_branch):
-            if git.branch_head(branch) is None:
+        heads = {branch: git.branch_head(branch) for branch in (head_branch, base_branch)}
+        for branch, sha in heads.items():
+            if sha is None:
                 raise ValidationFailed(f"cannot open a pull request: branch {branch} does not exist")
         if self.find_pr(repo, head_branch) is not None:  # as GitHub (422) and GitLab (409) refuse it
             raise Conflict(f"a pull request from {head_branch} is already open")
@@ -337,7 +358,7 @@ class LocalGitForge:
                 "auto_merge": None,
             }
         )
-        return self._to_pr(git, record)
+        return self._to_pr(git, record, heads)
 
     def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest:
         def change(record: Record, _data: dict[str, Any]) -> None:

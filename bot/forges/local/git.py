@@ -13,7 +13,8 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -166,7 +167,9 @@ class GitRepo:
 
     def tree_entries(self, ref: str, paths: Sequence[str] = ()) -> dict[str, tuple[str, str]]:
         """path → (mode, blob sha) for every blob at ``ref`` (or only ``paths``)."""
-        sha = self.require(ref)
+        return self._tree_entries(self.require(ref), paths)
+
+    def _tree_entries(self, sha: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
         raw = self.run("ls-tree", "-r", "-z", sha, "--", *paths).stdout.decode("utf-8", "replace")
         entries: dict[str, tuple[str, str]] = {}
         for item in raw.split("\0"):
@@ -200,22 +203,37 @@ class GitRepo:
     def make_commit(self, parent: str, files: Mapping[str, bytes | None], message: str) -> str:
         """A new commit object on ``parent`` with ``files`` replaced (None deletes); no ref moves."""
         parent_sha = self.require(parent)
-        modes = self.tree_entries(parent_sha, list(files))
-        lines = []
-        for path, content in files.items():
-            if content is None:
-                lines.append(f"0 {ZERO_SHA}\t{path}")
-                continue
-            blob = self.out("hash-object", "-w", "--stdin", input=content)
-            mode = modes.get(path, ("100644", ""))[0]
-            lines.append(f"{mode} {blob}\t{path}")
+        modes = self._tree_entries(parent_sha, list(files))
         with tempfile.TemporaryDirectory(prefix="mb-index-") as tmp:
+            blobs = self._write_blobs(Path(tmp), [c for c in files.values() if c is not None])
+            lines = []
+            for path, content in files.items():
+                if content is None:
+                    lines.append(f"0 {ZERO_SHA}\t{path}")
+                else:
+                    lines.append(f"{modes.get(path, ('100644', ''))[0]} {next(blobs)}\t{path}")
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.run("read-tree", parent_sha, env=env)
             index_info = "".join(line + "\0" for line in lines).encode()
             self.run("update-index", "-z", "--index-info", input=index_info, env=env)
             tree = self.out("write-tree", env=env)
         return self.commit_tree(tree, [parent_sha], message)
+
+    def _write_blobs(self, tmp: Path, contents: Sequence[bytes]) -> Iterator[str]:
+        """Store ``contents`` as blobs with one ``git hash-object -w --stdin-paths`` (rather than a
+        process per file); their shas, in order."""
+        if not contents:
+            return iter(())
+        names = []
+        for n, content in enumerate(contents):
+            (tmp / f"blob{n}").write_bytes(content)
+            names.append(str(tmp / f"blob{n}"))
+        shas = self.out("hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(names).encode())
+        found = shas.split()
+        if len(found) != len(contents):
+            stored = f"{len(found)} of {len(contents)}"
+            raise ForgeError(f"git hash-object stored {stored} blobs in {self.path.name}")
+        return iter(found)
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         name, email = self.identity
@@ -270,9 +288,13 @@ class GitRepo:
         raise failure(f"git update-ref failed in {self.path.name}", _stderr(proc))
 
     # --- a branch checked out in this repository's work tree -----------------------------------
+    @cached_property
+    def bare(self) -> bool:
+        return self.out("rev-parse", "--is-bare-repository") == "true"
+
     def checked_out(self, branch: str) -> bool:
         """True when this is a non-bare repository whose work tree has ``branch`` checked out."""
-        if self.out("rev-parse", "--is-bare-repository") == "true":
+        if self.bare:
             return False
         proc = self.run("symbolic-ref", "-q", "HEAD", check=False)
         return proc.returncode == 0 and proc.stdout.decode().strip() == f"refs/heads/{branch}"
