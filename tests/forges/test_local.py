@@ -78,6 +78,26 @@ def test_commit_files_is_one_atomic_commit_with_cas(forge: LocalGitForge) -> Non
     assert commit_count(forge, REPO, "bump") == 3
 
 
+def test_observe_reads_both_tips_by_their_exact_names(forge: LocalGitForge) -> None:
+    """One ``for-each-ref`` answers for both branches; a branch that does not exist is None even
+    when branches under its name do (a ref pattern would match them)."""
+    base = forge.branch_head(REPO, "main")
+    assert base is not None
+    change = [FileChange("apps/api.yaml", b"image: api:2.0\n")]
+    sha = forge.commit_files(
+        REPO, "manifest-bot/dev/apps", parent=base, changes=change, message="m\n", expected_head=None
+    )
+    seen = forge.observe(REPO, "main", "manifest-bot/dev/apps")
+    assert (seen.base_sha, seen.head_sha, seen.pr, seen.last_pr) == (base, sha, None, None)
+    under = forge.observe(REPO, "main", "manifest-bot")
+    assert (under.base_sha, under.head_sha) == (base, None)
+    gone = forge.observe(REPO, "no-such-base", "manifest-bot/dev/apps")
+    assert (gone.base_sha, gone.head_sha) == (None, sha)
+    forge.open_pr(REPO, "manifest-bot/dev/apps", "main", "t", "body <!-- m -->")
+    pr = forge.observe(REPO, "main", "manifest-bot/dev/apps", "<!-- m").pr
+    assert pr is not None and pr.head_sha == sha
+
+
 def test_commit_keeps_the_file_mode(tmp_path: Path) -> None:
     path = seed_repo(tmp_path, "r", {"run.sh": "echo 1\n"}, bare=False)
     git(path, "checkout", "-q", "main")

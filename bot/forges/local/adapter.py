@@ -182,7 +182,6 @@ class LocalGitForge:
         expected_head: str | None,
     ) -> str:
         git = self.git(repo)
-        self._check_expected(git, branch, expected_head)
         sha = git.make_commit(parent, {c.path: c.content for c in changes}, message)
         self._move(git, branch, sha, expected_head)
         return sha
@@ -196,11 +195,6 @@ class LocalGitForge:
         head = git.branch_head(branch)
         if head is not None:
             self._move(git, branch, None, head)
-
-    def _check_expected(self, git: GitRepo, branch: str, expected: str | None) -> None:
-        now = git.branch_head(branch)
-        if now != expected:
-            raise Conflict(f"branch {branch} is at {now or 'nothing'}, expected {expected or 'nothing'}")
 
     def _move(self, git: GitRepo, branch: str, new: str | None, expected: str | None) -> None:
         """Move ``branch`` from ``expected`` to ``new`` (None deletes). A branch checked out in
@@ -257,7 +251,11 @@ class LocalGitForge:
         head_sha = record.get("head_sha")
         mergeable = None
         if record["state"] == "open":
-            tip = heads.get if heads is not None else git.branch_head
+            known = heads or {}
+
+            def tip(branch: str) -> str | None:
+                return known[branch] if branch in known else git.branch_head(branch)
+
             head_sha, base_sha = tip(record["head_branch"]), tip(record["base_branch"])
             if head_sha and base_sha:
                 mergeable = git.merge_tree(base_sha, head_sha) is not None
@@ -299,16 +297,17 @@ class LocalGitForge:
         optional extra GitHub answers in one request), so a sync costs the same number of forge
         calls here as there."""
         git = self.git(repo)
+        heads = git.branch_heads([base_branch, head_branch])
         pr = last = None
         for record in reversed(self._prs(repo).all()):
             if record["head_branch"] != head_branch or (marker is not None and marker not in record["body"]):
                 continue
             if last is None:
-                last = self._to_pr(git, record)
+                last = self._to_pr(git, record, heads)
             if record["state"] == "open":
-                pr = last if last.number == record["number"] else self._to_pr(git, record)
+                pr = last if last.number == record["number"] else self._to_pr(git, record, heads)
                 break
-        return Observation(git.branch_head(base_branch), pr, git.branch_head(head_branch), last)
+        return Observation(heads[base_branch], pr, heads[head_branch], last)
 
     def get_pr(self, repo: str, number: int) -> PullRequest:
         return self._to_pr(self.git(repo), self._prs(repo).get(number))
@@ -337,7 +336,7 @@ class LocalGitForge:
     ) -> PullRequest:
         """Open a PR as the bot (unless ``author`` is given: tests and the demo act as people)."""
         git = self.git(repo)
-        heads = {branch: git.branch_head(branch) for branch in (head_branch, base_branch)}
+        heads = git.branch_heads([head_branch, base_branch])
         for branch, sha in heads.items():
             if sha is None:
                 raise ValidationFailed(f"cannot open a pull request: branch {branch} does not exist")

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +29,7 @@ GIT_TIMEOUT_S = 60.0
 #: git's words for a ref or index lock another process holds (transient: it is released soon)
 _LOCKED = re.compile(r"cannot lock ref|Unable to create '[^']*\.lock'|\.lock': File exists", re.IGNORECASE)
 #: a full object id: SHA-1 (40 hex) or SHA-256 (64 hex) repositories
+KNOWN_COMMITS = 4096  # commit ids remembered per repository
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -56,6 +58,8 @@ class GitRepo:
         self.identity = identity
         self.timeout_s = timeout_s
         self.signing = signing
+        #: commit ids known to exist (commits never change): not asked of git again
+        self._commits: OrderedDict[str, None] = OrderedDict()
 
     # --- running git ---------------------------------------------------------------------------
     def run(
@@ -107,15 +111,36 @@ class GitRepo:
     # --- reading -------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
         """The commit sha ``ref`` names, or None."""
+        if ref in self._commits:
+            return ref
         if ref.startswith("-"):
             return None
         proc = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
         if proc.returncode != 0:
             return None
-        return proc.stdout.decode().strip() or None
+        return self._known(proc.stdout.decode().strip() or None)
+
+    def _known(self, sha: str | None) -> str | None:
+        if sha is not None:
+            self._commits[sha] = None
+            self._commits.move_to_end(sha)
+            if len(self._commits) > KNOWN_COMMITS:
+                self._commits.popitem(last=False)
+        return sha
 
     def branch_head(self, branch: str) -> str | None:
         return self.resolve(f"refs/heads/{branch}")
+
+    def branch_heads(self, branches: Sequence[str]) -> dict[str, str | None]:
+        """The tips of several branches (None: no such branch) with one ``git for-each-ref``."""
+        wanted = {f"refs/heads/{b}": b for b in branches}
+        raw = self.out("for-each-ref", "--format=%(refname)%00%(objecttype)%00%(objectname)", *wanted)
+        heads: dict[str, str | None] = dict.fromkeys(branches)
+        for line in raw.splitlines():
+            name, kind, sha = line.split("\0")
+            if name in wanted:  # a pattern also matches the refs under it: only exact names count
+                heads[wanted[name]] = self._known(sha) if kind == "commit" else self.branch_head(wanted[name])
+        return heads
 
     def require(self, ref: str) -> str:
         sha = self.resolve(ref)
@@ -251,7 +276,7 @@ class GitRepo:
             args.append("-S")
             config = self.signing.git_config()
             env |= self.signing.env()
-        return self.out(*args, "-F", "-", input=message.encode(), env=env, config=config)
+        return self._known(self.out(*args, "-F", "-", input=message.encode(), env=env, config=config)) or ""
 
     def note(self, ref: str, sha: str) -> bytes | None:
         """The note ``refs/notes/<ref>`` keeps on commit ``sha`` (None: none)."""
