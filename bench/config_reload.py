@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.core.keys import GroupKey  # noqa: E402
 from bot.forges.local.adapter import LocalGitForge  # noqa: E402
 from bot.services.config_source import ConfigSource  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -104,7 +105,7 @@ def main() -> None:
             reloads.append(time.perf_counter() - start)
             assert outcome == "loaded", outcome
         group = f"local:{REPO}:main:dev"
-        options = source.pr_config(group, ["ghcr.io/acme/app7"])
+        options = source.pr_config(GroupKey.parse(group), ["ghcr.io/acme/app7"])
         pr_us = statistics.median(timed(lambda: options(None), 2000)) * 1e6
         start = time.perf_counter()
         problems = source.repo_problems("local", REPO, sha)

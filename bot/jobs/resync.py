@@ -37,7 +37,7 @@ def resync() -> dict[str, Any]:
     deps = ResyncDeps(
         intents=container.intents,
         forge_for=container.forge,
-        lock_for=lambda group_key: lock_for(container.reconcile_deps, group_key),
+        lock_for=lambda group_key: lock_for(container.reconcile_deps, GroupKey.parse(group_key)),
         request_reconcile=dispatch.request_reconcile,
         wake=dispatch.wake,
         bot_login=settings.bot_login,

@@ -327,9 +327,8 @@ class ConfigSource:
             return ()
         return self.repo_patch(forge_name, repo, sha).problems
 
-    def pr_config(self, group_key: str, images: Sequence[str]) -> Callable[[str | None], PrOptions]:
+    def pr_config(self, key: GroupKey, images: Sequence[str]) -> Callable[[str | None], PrOptions]:
         """The group's PR options now, at a base commit (``bot.services.lifecycle.PrConfig``)."""
-        key = GroupKey.parse(group_key)
 
         def options(base_sha: str | None) -> PrOptions:
             return self.at(key.forge, key.repo, key.base, base_sha).pr_for_group(key, images)

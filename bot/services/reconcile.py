@@ -131,9 +131,8 @@ def repo_lock(deps: ReconcileDeps, forge: str, repo: str) -> RepoLock:
     return RepoLock(deps.conn, key, timeout_s=deps.settings.lock_timeout_s)
 
 
-def lock_for(deps: ReconcileDeps, group_key: str) -> RepoLock:
+def lock_for(deps: ReconcileDeps, key: GroupKey) -> RepoLock:
     """The lock of the repository a group lives in."""
-    key = GroupKey.parse(group_key)
     return repo_lock(deps, key.forge, key.repo)
 
 
@@ -150,14 +149,15 @@ def reconcile(
     ``on_locked`` runs once the lock is held, before the intents are read; ``wake`` gets the
     waiters handed back when the lock is released, also when the reconcile raised (without it
     they are left in ``Report.waiters``)."""
-    lock = lock_for(deps, group_key)
+    key = GroupKey.parse(group_key)  # once: typed from here on
+    lock = lock_for(deps, key)
     handed_back: list[str] = []
     with turn(lock, group_key, wake or handed_back.extend) as held:
         if not held:
             return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
         if on_locked is not None:
             on_locked(group_key)
-        waits = None if force or recreate else closed_until(deps, group_key)
+        waits = None if force or recreate else closed_until(deps, key)
         if waits is not None:
             report = Report(group_key, waits_until=waits)
         else:
@@ -166,15 +166,16 @@ def reconcile(
     return report
 
 
-def closed_until(deps: ReconcileDeps, group_key: str) -> float | None:
+def closed_until(deps: ReconcileDeps, key: GroupKey) -> float | None:
     """When the group's environment's schedule opens, if it is closed now and the group has
     versions to write (recorded on the group for the status views); None: sync now. Only
     automatic reconciles ask: a person's chat-ops command reconciles at once
     (``reconcile_locked``)."""
     config = deps.config.current() if deps.config is not None else None
-    schedule = config.schedule_of(GroupKey.parse(group_key)) if config is not None else None
+    schedule = config.schedule_of(key) if config is not None else None
     if schedule is None:
         return None
+    group_key = str(key)
     now = datetime.fromtimestamp(deps.clock(), UTC)
     if schedule.is_open(now) or not deps.intents.dirty(group_key):
         return None
@@ -233,7 +234,7 @@ def _sync_once(
     intents = sorted(placed_now(deps, snap.active.values()), key=lambda i: i.target_key)
     state = waiting_state(deps, group_key, record.state)
     images = sorted({i.image for i in intents})
-    pr_config = deps.config.pr_config(group_key, images) if deps.config is not None else default_pr
+    pr_config = deps.config.pr_config(record.key, images) if deps.config is not None else default_pr
     started = time.perf_counter()
     try:
         result = deps.sync(
@@ -267,6 +268,7 @@ def _sync_once(
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
     written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
+    notes = _repo_file_notes(deps, replace(record, pr_number=number), result.base_sha)
 
     def change(rec: GroupRecord) -> GroupRecord:
         # one bad file fails only its intents: what failed stays recorded until a sync has none
@@ -284,12 +286,11 @@ def _sync_once(
             blocked="a person committed to the branch" if result.action == "blocked" else None,
             waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
+            repo_file_problems=notes[0] if notes else rec.repo_file_problems,
+            repo_file_commented=notes[1] if notes else rec.repo_file_commented,
         )
 
-    deps.groups.update(group_key, change, complete=True)
-    if deps.config is not None:
-        left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
-        report_repo_file(deps, replace(record, pr_number=number), left_out)
+    deps.groups.update(group_key, change, complete=True)  # the group's one write of the reconcile
     return number, False
 
 
@@ -316,23 +317,26 @@ def waiting_state(deps: ReconcileDeps, group_key: str, state: GroupState) -> Gro
     return replace(state, waiting=waiting) if waiting or state.waiting else state
 
 
-def report_repo_file(deps: ReconcileDeps, record: GroupRecord, problems: tuple[str, ...]) -> None:
-    """Show what the repo's own file asks for and cannot have on the group (status page) and,
-    once per PR and set of problems, on its open PR; forget it once the file is fixed. ``record``
-    is the group as this reconcile left it (only this function writes the two fields it reads)."""
+def _repo_file_notes(
+    deps: ReconcileDeps, record: GroupRecord, base_sha: str
+) -> tuple[tuple[str, ...], str | None] | None:
+    """What the repo's own file at ``base_sha`` asks for and cannot have, for the group (status
+    page), and what was said about it: commented once per PR and set of problems on the open PR,
+    forgotten once the file is fixed. ``record`` is the group as this reconcile leaves it (only
+    this function decides the two fields). None without a routing config: nothing changes."""
+    if deps.config is None:
+        return None
+    problems = deps.config.repo_problems(record.forge, record.repo, base_sha)
     text = redact(repo_file_comment(problems)) if problems else None
     said = f"{record.pr_number}:{hashlib.sha256(text.encode()).hexdigest()[:16]}" if text else None
-    comment = said is not None and record.pr_number is not None and record.repo_file_commented != said
-    if problems == record.repo_file_problems and not comment:
-        return
     commented = record.repo_file_commented if problems else None
-    if comment and text is not None and record.pr_number is not None:
+    if said is not None and text is not None and record.pr_number is not None and commented != said:
         try:
             deps.forge_for(record.forge).comment(record.repo, record.pr_number, text)
             commented = said
         except BotError as exc:  # still shown on the group; the comment is tried again next time
             log.warning("could not comment on %s#%s: %s", record.repo, record.pr_number, exc)
-    deps.groups.set_fields(record.group_key, repo_file_problems=problems, repo_file_commented=commented)
+    return problems, commented
 
 
 def is_transient(error: BaseException) -> bool:

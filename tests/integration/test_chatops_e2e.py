@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import create_app
+from bot.core.keys import GroupKey
 from bot.services.reconcile import lock_for
 from bot.settings import Settings
 from tests.integration.chatops_e2e_fixture import (
@@ -116,7 +117,7 @@ def test_a_command_racing_a_ci_burst_waits_for_the_lock_and_wins(github_world: C
     chat.push("1.1.0")
     number = world.open_pr("dev").number
     # another worker is mid-reconcile on this repo
-    held = lock_for(world.container.reconcile_deps, world.group_key("dev"))
+    held = lock_for(world.container.reconcile_deps, GroupKey.parse(world.group_key("dev")))
     assert held.acquire(heartbeat=False)
     now = [1_000.0]
     world.container.clock = lambda: now[0]  # the reply says how long the command waited

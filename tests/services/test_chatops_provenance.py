@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.keys import GroupKey
 from bot.core.ports import PullRequest
 from bot.services.chatops.context import ChatopsDeps
 from bot.services.chatops.provenance import provenance
@@ -26,7 +27,7 @@ def world(tmp_path: Path, settings: Settings) -> Iterator[ChatWorld]:
 
 
 def deps(world: ChatWorld) -> ChatopsDeps:
-    lock = lock_for(world.container.reconcile_deps, world.group_key("dev"))
+    lock = lock_for(world.container.reconcile_deps, GroupKey.parse(world.group_key("dev")))
     return world.container.chatops.for_comment(world.forge_name, lock)
 
 

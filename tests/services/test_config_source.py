@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core.config import load_config
+from bot.core.keys import GroupKey
 from bot.errors import BotError, ConfigError, PermissionDenied, SettingsError, Transient
 from bot.forges.local.adapter import LocalGitForge
 from bot.services.config_source import ConfigSource, forge_options, resolve_ref
@@ -74,7 +75,7 @@ def head(forge: CountingForge) -> str:
 
 
 def labels_at(source: ConfigSource, sha: str | None) -> tuple[str, ...]:
-    return source.pr_config(GROUP, ["ghcr.io/acme/api"])(sha).labels
+    return source.pr_config(GroupKey.parse(GROUP), ["ghcr.io/acme/api"])(sha).labels
 
 
 # --- the central file --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ planner and PR lifecycle service; a thin forge wrapper only where a test injects
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import redis
 
 from bot.core.events import Delivery, ImagePushed, PrClosed, Push
+from bot.core.keys import GroupKey
 from bot.deps import Container
 from bot.errors import Conflict, ManifestError, RateLimited, Transient
 from bot.forges.local.adapter import LocalGitForge
@@ -19,7 +21,8 @@ from bot.jobs.dispatch import SAFETY_S, retry_delay
 from bot.services.events import apply_delivery
 from bot.services.reconcile import reconcile, reconcile_locked
 from bot.settings import Settings
-from tests.integration.world import REPO, World, image_name, make_world, tags_at
+from bot.store.groups import GroupStore
+from tests.integration.world import REPO, World, git, image_name, make_world, tags_at
 
 DEV = "local:manifests:main:dev"
 
@@ -86,6 +89,34 @@ def test_reconcile_opens_pr_then_is_a_free_noop(container: Container, world: Wor
     assert again.rounds == 0 and forge.calls == before  # type: ignore[attr-defined]  # no forge call at all
 
 
+def test_a_reconcile_reads_its_group_once_and_writes_it_once(
+    container: Container, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group's record: one read before the sync, one atomic write after it (the PR, what the
+    branch holds, the repo file's notes and the error all in that one write)."""
+    seen: dict[str, int] = {"get": 0, "update": 0}
+    for name in seen:
+        real = getattr(GroupStore, name)
+
+        def counted(self: GroupStore, *args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            seen[_name] += 1
+            return _real(self, *args, **kw)
+
+        monkeypatch.setattr(GroupStore, name, counted)
+    config = json.loads(world.config_path.read_text())
+    world.config_path.write_text(json.dumps({**config, "repo_files": {"allow": ["pr.labels"]}}))
+    (world.repo_dir / ".manifest-bot.yaml").write_text("pr:\n  reviewers: [bob]\n")  # not allowed
+    git(world.repo_dir, "add", "-A")
+    git(world.repo_dir, "commit", "-q", "-m", "the repo's own file")
+    container.config_reloads.refresh()
+    push(container, 0, "1.2.0")
+    report = reconcile(container.reconcile_deps, DEV)
+    assert report.pr_number is not None and seen == {"get": 1, "update": 1}
+    record = container.intents.groups.get(DEV)
+    assert [p.split(": ")[1] for p in record.repo_file_problems] == ["pr.reviewers"]
+    assert record.repo_file_commented is not None  # and said on the PR, in the same write
+
+
 def test_late_old_build_changes_nothing(container: Container, world: World) -> None:
     push(container, 0, "1.3.0")
     reconcile(container.reconcile_deps, DEV)
@@ -108,7 +139,7 @@ def test_lock_held_defers_and_release_hands_the_group_back(container: Container)
 def reconcile_lock(c: Container):
     from bot.services.reconcile import lock_for
 
-    return lock_for(c.reconcile_deps, DEV)
+    return lock_for(c.reconcile_deps, GroupKey.parse(DEV))
 
 
 def test_conflict_means_observe_again(container: Container, world: World) -> None:
