@@ -90,6 +90,10 @@ def test_worker_runs_the_rq_worker_with_resources(objects: list[dict[str, Any]])
     assert container["resources"]["requests"]["memory"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["terminationGracePeriodSeconds"] >= 60
+    # jobs run in the worker's own process (rq's SimpleWorker): no metrics of other processes
+    # to add up, so no multiprocess directory
+    env = {e["name"] for e in container.get("env", ())}
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env and env >= {"MANIFEST_BOT_WORKER_METRICS_PORT"}
 
 
 def test_redis_persists_with_aof_on_a_volume(objects: list[dict[str, Any]]) -> None:
