@@ -136,6 +136,32 @@ def test_an_openpgp_key_signs_branch_commits_and_merges(tmp_path: Path) -> None:
 
 
 @needs_gpg
+def test_a_reload_signs_with_the_keyring_it_has(tmp_path: Path) -> None:
+    """Every config reload rebuilds the forges: the same key file reuses the process's keyring
+    for it (one keyring per key, not one more per reload)."""
+    with gpg_key(tmp_path / "keys") as key:
+        seed_repo(tmp_path / "git", REPO, FILES)
+        settings = Settings.model_validate({})
+        builds = [
+            build_local(
+                "local",
+                settings,
+                root=str(tmp_path / "git"),
+                signing_key_file=str(key.secret_file),
+                signing_format="openpgp",
+            )
+            for _ in range(3)
+        ]
+        homes = {f.signing.gnupghome for f in builds if isinstance(f, LocalGitForge) and f.signing}
+        assert len(homes) == 1 and None not in homes
+        forge = builds[-1]
+        assert isinstance(forge, LocalGitForge)
+        open_pr(forge, "manifest-bot/dev/api")
+        head = forge.branch_head(REPO, "manifest-bot/dev/api") or ""
+        assert verify_gpg(forge.repo_path(REPO), head, key).returncode == 0
+
+
+@needs_gpg
 def test_an_openpgp_key_with_a_passphrase_or_no_key_is_refused(tmp_path: Path) -> None:
     seed_repo(tmp_path / "git", REPO, FILES)
     settings = Settings.model_validate({})

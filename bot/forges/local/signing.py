@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,11 +110,30 @@ def load_signing(forge: str, key_file: str, format: str = "ssh") -> Signing:
     return signing
 
 
+#: keyrings this process made, by the SHA-256 of the key file they hold: a config reload (every
+#: forge is rebuilt) signs with the keyring it has rather than leaving one more behind until exit
+_KEYRINGS: dict[str, tuple[Path, str]] = {}
+_KEYRINGS_LOCK = threading.Lock()
+
+
 def _import_openpgp(forge: str, key_file: Path) -> Signing:
-    """Import the secret key into a new private keyring (removed at exit); its fingerprint."""
+    """Import the secret key into a private keyring (one per key for the process, removed at
+    exit); its fingerprint."""
     where = f"local forge {forge!r}: signing_key_file"
     if not key_file.is_file():
         raise SettingsError(f"{where}: no such file")
+    try:
+        digest = hashlib.sha256(key_file.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot be read ({exc.strerror})") from None
+    with _KEYRINGS_LOCK:
+        if digest not in _KEYRINGS:
+            _KEYRINGS[digest] = _new_keyring(where, key_file)
+        home, fingerprint = _KEYRINGS[digest]
+    return Signing(key_file, "openpgp", fingerprint, home)
+
+
+def _new_keyring(where: str, key_file: Path) -> tuple[Path, str]:
     home = Path(tempfile.mkdtemp(prefix="mb-gpg-"))  # 0700; short: gpg-agent's socket lives in it
     atexit.register(_remove_keyring, home)
     env = {**os.environ, "GNUPGHOME": str(home), "LC_ALL": "C"}
@@ -142,7 +163,7 @@ def _import_openpgp(forge: str, key_file: Path) -> Signing:
             f"{where}: no OpenPGP secret key could be imported from it ({_reason(imported.stderr)}); "
             f"{_NEEDS['openpgp']}"
         )
-    return Signing(key_file, "openpgp", fingerprints[0], home)
+    return home, fingerprints[0]
 
 
 def _secret_fingerprints(colons: str) -> list[str]:
