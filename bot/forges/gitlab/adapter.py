@@ -175,12 +175,7 @@ class GitLabForge:
             found = resp.json()
             links = found.get("_links") or {}
             url = links.get("self") or f"{self.web_url}/{repo}/-/releases/{_enc(tag)}"
-            return Release(
-                str(found.get("tag_name") or tag),
-                found.get("name") or "",
-                found.get("description") or "",
-                url,
-            )
+            return Release(tag, str(found.get("name") or ""), str(found.get("description") or ""), str(url))
         return None
 
     # --- writing -------------------------------------------------------------------------------
