@@ -35,7 +35,12 @@ GITHUB = "https://github.com"
         ("git+https://github.com/acme/api", "github", GITHUB, "acme/api"),
         ("https://GitHub.com/acme/api/", "github", GITHUB, "acme/api"),
         ("https://gitlab.example.com/group/sub/app", "gitlab", "https://gitlab.example.com", "group/sub/app"),
-        ("https://gitlab.example.com/group/app/-/tree/main", "gitlab", "https://gitlab.example.com", "group/app"),
+        (
+            "https://gitlab.example.com/group/app/-/tree/main",
+            "gitlab",
+            "https://gitlab.example.com",
+            "group/app",
+        ),
         ("https://ghe.example.com/git/acme/api", "github", "https://ghe.example.com/git", "acme/api"),
     ],
 )
@@ -114,7 +119,10 @@ def test_the_section_links_the_changes_and_folds_the_release_in_details() -> Non
     text = "\n".join(lines)
     assert f"https://github.com/acme/api/compare/{'a' * 40}...{'b' * 40}" in text
     assert "[release v1.4.0](https://github.com/acme/api/releases/tag/v1.4.0)" in text
-    assert "<details><summary>ghcr.io/acme/api v1.4.0: API 1.4.0 &lt;b&gt;&#64;everyone&lt;/b&gt;</summary>" in text
+    assert (
+        "<details><summary>ghcr.io/acme/api v1.4.0: API 1.4.0 &lt;b&gt;&#64;everyone&lt;/b&gt;</summary>"
+        in text
+    )
     assert "Fixed `@bob`\\'s bug" in text
     assert text.rstrip().endswith("</details>")
 
