@@ -473,7 +473,7 @@ class GitHubForge:
 
             def read(github: Github, tag: str = tag) -> Release:
                 found = github.get_repo(repo).get_release(tag)
-                return Release(tag, found.title or "", found.body or "", found.html_url)
+                return Release(tag, found.name or "", found.body or "", found.html_url)
 
             try:
                 return self.calls.run(repo, f"read the release {tag} of {repo}", read)
