@@ -7,11 +7,12 @@ An image whose config says where it was built from (``org.opencontainers.image.s
 - a compare link between the old and the new image's revisions (both labels known, and different);
 - the release of the new version, looked up by tag (``tag_candidates``), folded in ``<details>``.
 
-**Sanitised.** Release text is someone else's Markdown, shown in our PR: every ASCII punctuation
-character is backslash-escaped (no HTML, links, images, headings or tables of theirs render; a
-``</details>`` cannot close ours), control and bidirectional-override characters are dropped, and
-each ``@mention``, issue reference (``#12``, ``org/repo#12``, ``GH-12``) and URL is put in a code
-span, where GitHub and GitLab neither notify anyone nor cross-reference anything.
+**Sanitised.** Release text is someone else's Markdown, shown in our PR as literal text: every
+character Markdown gives a meaning is backslash-escaped (no HTML, links, images, headings, lists
+or tables of theirs render; a ``</details>`` cannot close ours), control and bidirectional-override
+characters are dropped, and each ``@mention``, issue reference (``#12``, ``org/repo#12``,
+``GH-12``) and URL is put in a code span, where GitHub and GitLab neither notify anyone nor
+cross-reference anything.
 
 **Bounded.** A release's text is cut to ``MAX_RELEASE_CHARS`` (at a line end when it can be) and
 says so; the section stops adding release text after ``MAX_SECTION_CHARS`` (the rest get their
@@ -43,7 +44,11 @@ _TOKEN = re.compile(
     r"|(?P<mention>(?<![A-Za-z0-9_`])@[A-Za-z0-9](?:[A-Za-z0-9_/.-]{0,80}[A-Za-z0-9])?)"
     r"|(?P<ref>(?<![A-Za-z0-9_/&`])(?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?#[0-9]+\b|\bGH-[0-9]+\b)"
 )
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+#: what Markdown (GFM) makes something of anywhere in a line: emphasis, code, links, HTML,
+#: entities, tables, strikethrough, math, mentions
+_ANYWHERE = re.compile(r"([\\`*_{}\[\]#|<>~&$@])")
+#: and at the start of a line: lists, quotes, setext headings and rules, ordered lists
+_LINE_START = re.compile(r"^(\s*)([-+=>])|^(\s*\d{1,9})([.)])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,7 @@ def _code_span(text: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return _PUNCTUATION.sub(r"\\\1", text)
+    return _ANYWHERE.sub(r"\\\1", text)
 
 
 def _plain(text: str) -> str:
@@ -144,7 +149,8 @@ def sanitise_line(line: str) -> str:
         out.append(_code_span(match.group(0)))
         at = match.end()
     out.append(_escape(line[at:]))
-    return "".join(out)
+    text = "".join(out)
+    return _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[2] else f"{m[3]}\\{m[4]}", text, count=1)
 
 
 def sanitise(text: str, limit: int = MAX_RELEASE_CHARS) -> tuple[str, bool]:

@@ -123,7 +123,7 @@ def test_the_section_links_the_changes_and_folds_the_release_in_details() -> Non
         "<details><summary>ghcr.io/acme/api v1.4.0: API 1.4.0 &lt;b&gt;&#64;everyone&lt;/b&gt;</summary>"
         in text
     )
-    assert "Fixed `@bob`\\'s bug" in text
+    assert "Fixed `@bob`'s bug" in text
     assert text.rstrip().endswith("</details>")
 
 
@@ -145,3 +145,15 @@ def test_the_pr_body_carries_the_section_only_when_there_are_notes() -> None:
     assert "Release notes" not in plain
     assert "**Release notes:**" in with_notes and "<details><summary>ghcr.io/acme/api v1.4.0" in with_notes
     assert with_notes.index("Release notes") < with_notes.index("<!-- manifest-bot")
+
+
+def test_their_lists_quotes_and_headings_stay_text_and_plain_words_stay_readable() -> None:
+    text, _ = sanitise("- item\n  + nested\n1. first\n> quote\n===\nlazy-loaded 1.4.0, it's fine")
+    assert text.splitlines() == [
+        "\\- item",
+        "  \\+ nested",
+        "1\\. first",
+        "\\> quote",
+        "\\===",
+        "lazy-loaded 1.4.0, it's fine",
+    ]
