@@ -44,6 +44,8 @@ from bot.store.release_notes import NotesCache
 log = logging.getLogger(__name__)
 
 MAX_IMAGES = 20
+#: how long a config the registry would not give is not asked for again
+ERROR_TTL_S = 300
 #: release text kept in the cache: what the body shows, and a little more to say it was cut
 MAX_STORED_CHARS = MAX_RELEASE_CHARS + 200
 SOURCE_LABEL = "org.opencontainers.image.source"
@@ -85,13 +87,16 @@ class ReleaseNotes:
         self.cache = cache
 
     def __call__(self, intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> Collected:
+        forges = [f for f in self.forges() if f.info.kind in ("github", "gitlab") and isinstance(f, Releases)]
+        if not forges:  # no forge to read releases from: nothing to look up, nothing to say
+            return Collected()
         changes = _changes(intents, rows)
         notes: list[ImageNotes] = []
         left_out: list[str] = []
         for change in changes[:MAX_IMAGES]:
             what = f"{short_image(change.image)} {_shown(change.new)}"
             try:
-                note, problem = self._notes(change)
+                note, problem = self._notes(change, forges)
             except _Skip as skip:
                 left_out.append(f"{what}: {skip}")
                 continue
@@ -105,12 +110,12 @@ class ReleaseNotes:
         return Collected(tuple(notes), tuple(left_out))
 
     # --- one image ---------------------------------------------------------------------------------
-    def _notes(self, change: _Change) -> tuple[ImageNotes, str | None]:
+    def _notes(self, change: _Change, forges: Sequence[Forge]) -> tuple[ImageNotes, str | None]:
         config = self._config(change.image, change.new)
         source = config.source
         if not source:
             raise _Skip(f"its config has no {SOURCE_LABEL} label")
-        repo, forge = self._forge_for(source)
+        repo, forge = _forge_for(source, forges)
         old = self._old_revision(change, repo)
         version = config.version or change.new
         release, problem = self._release(change.image, version, repo, forge)
@@ -127,29 +132,20 @@ class ReleaseNotes:
         if not isinstance(self.registry, ConfigReader):
             raise _Skip("the registry client cannot read image configs")
         cached = self.cache.get("config", image, reference)
+        if cached is not None and isinstance(cached.get("problem"), str):
+            raise _Skip(cached["problem"])
         if cached is not None and isinstance(cached.get("labels"), dict):
             return ImageConfig(image, reference, {str(k): str(v) for k, v in cached["labels"].items()})
         try:
             found = self.registry.image_config(image, reference)
-        except BotError as exc:
-            raise _Skip(f"could not read its config ({exc.message})") from None
+        except BotError as exc:  # remembered a few minutes: an unreachable registry is not asked every sync
+            problem = f"could not read its config ({exc.message})"
+            self.cache.put("config", (image, reference), {"problem": problem}, ttl_s=ERROR_TTL_S)
+            raise _Skip(problem) from None
         if found is None:
             raise _Skip("the registry does not have it")
         self.cache.put("config", (image, reference), {"labels": dict(found.labels)})
         return found
-
-    def _forge_for(self, source: str) -> tuple[SourceRepo, Releases]:
-        for forge in self.forges():
-            kind = forge.info.kind
-            if kind not in ("github", "gitlab") or not isinstance(forge, Releases):
-                continue
-            repo = source_repo(source, kind, forge.web_url)
-            if repo is not None:
-                return repo, forge
-        host = urlsplit(source.strip()[:300]).netloc[:100] or "no host"
-        raise _Skip(
-            f"its source ({host}) is no repository on a GitHub or GitLab forge the bot is configured for"
-        )
 
     def _old_revision(self, change: _Change, repo: SourceRepo) -> str | None:
         if change.old is None:
@@ -185,6 +181,18 @@ class ReleaseNotes:
         stored = {"repo": repo.web, "release": [found.tag, found.name, found.body, found.url]}
         self.cache.put("release", (image, version), stored)
         return found, None
+
+
+def _forge_for(source: str, forges: Sequence[Forge]) -> tuple[SourceRepo, Releases]:
+    """The configured forge whose web root holds the repository ``source`` names."""
+    for forge in forges:
+        kind = forge.info.kind
+        if kind in ("github", "gitlab") and isinstance(forge, Releases):
+            repo = source_repo(source, kind, forge.web_url)
+            if repo is not None:
+                return repo, forge
+    host = urlsplit(source.strip()[:300]).netloc[:100] or "no host"
+    raise _Skip(f"its source ({host}) is no repository on a GitHub or GitLab forge the bot is configured for")
 
 
 def _release_of(cached: dict[str, Any]) -> Release | None:

@@ -7,8 +7,9 @@ that none was). Only what the forge and the registry publish is stored: labels, 
 names and text (cut to ``MAX_ENTRY_BYTES``), never a credential.
 
 A cache: an entry lives ``ttl_s`` (a release with no notes yet, ``miss_ttl_s``: it may be
-published after its image), one that does not decode is a miss, and a Redis that does not answer
-is a miss too. Losing them all costs requests only.
+published after its image; a config the registry would not give, a few minutes), one that does
+not decode is a miss, and a Redis that does not answer is a miss too. Losing them all costs
+requests only.
 """
 
 from __future__ import annotations
@@ -64,11 +65,21 @@ class NotesCache:
             return None
         return data["d"]
 
-    def put(self, kind: str, parts: tuple[str, ...], value: dict[str, Any], *, miss: bool = False) -> None:
+    def put(
+        self,
+        kind: str,
+        parts: tuple[str, ...],
+        value: dict[str, Any],
+        *,
+        miss: bool = False,
+        ttl_s: int | None = None,
+    ) -> None:
+        """Keep ``value`` ``ttl_s`` seconds (default: ``miss_ttl_s`` for a ``miss``, else ``ttl_s``)."""
         raw = json.dumps({"v": FORMAT, "d": value}, separators=(",", ":"))
         if len(raw) > MAX_ENTRY_BYTES:
             return
+        ttl = ttl_s if ttl_s is not None else self.miss_ttl_s if miss else self.ttl_s
         try:
-            self.conn.set(self.key(kind, *parts), raw, ex=self.miss_ttl_s if miss else self.ttl_s)
+            self.conn.set(self.key(kind, *parts), raw, ex=ttl)
         except redis.RedisError as exc:  # a cache: a full or read-only Redis costs requests only
             log.warning("could not cache release notes: %s", type(exc).__name__)

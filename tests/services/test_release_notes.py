@@ -7,13 +7,16 @@ what a user is told when an image gets no notes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
+import requests
 
 from bot.core.intents import UpdateIntent
 from bot.core.ports import ForgeInfo
 from bot.core.render import Row
+from bot.demo.registry import free_port
 from bot.demo.releases import PublishedRelease, ReleasesServer
 from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import TokenCredentials
@@ -152,3 +155,46 @@ def test_a_repository_the_bot_cannot_read_leaves_the_release_out_and_is_asked_ag
     asked = len(releases.requests)
     notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")])
     assert len(releases.requests) == asked  # a refusal is remembered (for an hour), not asked every sync
+
+
+class _Sent(requests.Session):
+    """A session that counts every request it is asked to send (answered or not)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent += 1
+        return super().request(*args, **kwargs)
+
+
+def test_without_a_github_or_gitlab_forge_nothing_is_looked_up(
+    local_registry: LocalRegistry,  # noqa: F811
+    redis_conn: redis.Redis,
+    settings: Settings,
+) -> None:
+    image = _push(local_registry, "acme/api", "1.4.0", "https://github.com/acme/api", "b" * 40)
+    session = _Sent()
+    client = RegistryClient(insecure=frozenset({local_registry.host}), session=session)
+    notes = ReleaseNotes(client, list, NotesCache(redis_conn, settings))
+
+    assert notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")]).left_out == ()
+    assert session.sent == 0
+
+
+def test_an_unreachable_registry_is_said_once_and_not_asked_again_for_a_while(
+    releases: ReleasesServer, redis_conn: redis.Redis, settings: Settings
+) -> None:
+    image = f"127.0.0.1:{free_port()}/acme/api"  # nothing listens there
+    session = _Sent()
+    client = RegistryClient(session=session, timeout=2)
+    forge = _forge(releases)
+    notes = ReleaseNotes(client, lambda: [forge], NotesCache(redis_conn, settings))
+
+    first = notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")])
+    (why,) = first.left_out
+    assert why.startswith(f"{image} 1.4.0: could not read its config (")
+    asked = session.sent
+    assert notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")]).left_out == first.left_out
+    assert session.sent == asked  # remembered: a PR's every sync does not wait on a dead registry
