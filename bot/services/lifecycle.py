@@ -96,7 +96,7 @@ class _Ctx:
     prefix: str
     options: PrOptions
     decisions: Decisions
-    notes: NotesSource = no_notes
+    notes: NotesSource
 
     @property
     def repo(self) -> str:
