@@ -10,9 +10,9 @@
   same registry only, refusing more than ``max_tags`` tags.
 - **image_config** ``image:tag`` → its config's labels: ``GET`` of the manifest (for an index,
   then of one platform's manifest: ``configs.pick_platform``), then ``GET /v2/<path>/blobs/<digest>``
-  of its config (at most ``configs.MAX_CONFIG_BYTES``, its SHA-256 checked). A registry that
-  redirects blobs to another host (object storage) is refused like any redirect off its origin:
-  the labels are then unknown, and the caller says so. Not cached here (its caller caches).
+  of its config (at most ``configs.MAX_CONFIG_BYTES``, its SHA-256 checked). A redirect of that
+  blob to object storage (GHCR, Docker Hub) is followed without credentials, to ``https`` DNS
+  names only (``transport``); not cached here (its caller caches).
 - Every request goes through one ``requests.Session``, is counted in
   ``manifest_bot_registry_requests``, and never sleeps; see ``transport`` for the error table and
   ``auth`` for the token flow.
@@ -132,7 +132,9 @@ class RegistryClient:
             media_type, manifest = found
         config = configs.config_of(manifest, what)
         url = f"{repo.api}/blobs/{config.digest}"
-        resp = self._send(repo, "GET", url, kind="blob", what=what, limit=configs.MAX_CONFIG_BYTES)
+        resp = self._send(
+            repo, "GET", url, kind="blob", what=what, limit=configs.MAX_CONFIG_BYTES, storage_redirects=True
+        )
         if resp.status_code != 200:
             raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
         if f"sha256:{hashlib.sha256(resp.body).hexdigest()}" != config.digest:
@@ -189,6 +191,7 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         params: dict[str, int] | None = None,
         limit: int = MAX_BODY_BYTES,
+        storage_redirects: bool = False,
     ) -> Answer:
         """One request, authorized as the registry wants; after a 401 it learns the challenge and
         tries once more with fresh credentials (a second 401 is the caller's AuthError)."""
@@ -204,6 +207,7 @@ class RegistryClient:
             headers={**base, **auth},
             params=params,
             limit=limit,
+            storage_redirects=storage_redirects,
         )
         if resp.status_code != 401:
             if not known and resp.status_code < 400:
@@ -219,6 +223,7 @@ class RegistryClient:
             headers={**base, **auth},
             params=params,
             limit=limit,
+            storage_redirects=storage_redirects,
         )
 
     # --- cache -------------------------------------------------------------------------------
