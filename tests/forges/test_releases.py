@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import pytest
 import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.core.config import GitHubForge as GitHubForgeConfig
 from bot.core.ports import ForgeInfo, Release, Releases
 from bot.demo.releases import PublishedRelease, release_shape
-from bot.errors import AuthError
+from bot.errors import AuthError, PermissionDenied
 from bot.forges.github.adapter import GitHubForge, web_url_of
-from bot.forges.github.clients import TokenCredentials
+from bot.forges.github.clients import AppCredentials, TokenCredentials
 from bot.forges.gitlab.adapter import GitLabForge
 from bot.services.config_source import forge_options
 from bot.settings import Settings
@@ -99,3 +101,19 @@ def test_a_configured_web_root_is_passed_on_else_the_forge_derives_it(settings: 
     )
     assert "web_url" not in derived  # not github.com: the Enterprise host's own web root
     assert given["web_url"] == "https://code.example.com"
+
+
+def test_a_github_app_not_installed_on_the_app_repo_says_so_instead_of_no_release(
+    rsps: responses.RequestsMock,
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    api = "https://api.github.com"
+    rsps.get(f"{api}/repos/acme/api/installation", status=404, json={"message": "Not Found"})
+    forge = GitHubForge(ForgeInfo("gh", "github"), AppCredentials(42, pem), api_url=api)
+
+    with pytest.raises(PermissionDenied, match="not installed on acme/api"):
+        forge.release("acme/api", ("1.4.0", "v1.4.0"))
+    assert [c.request.path_url for c in rsps.calls] == ["/repos/acme/api/installation"]

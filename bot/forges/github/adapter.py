@@ -34,7 +34,7 @@ from bot.core.ports import (
     Reaction,
     Release,
 )
-from bot.errors import NotFound, ValidationFailed
+from bot.errors import NotFound, PermissionDenied, ValidationFailed
 from bot.forges.github.calls import Calls
 from bot.forges.github.clients import Credentials, build_clients
 from bot.forges.github.commits import CommitWriter
@@ -468,7 +468,13 @@ class GitHubForge:
 
     def release(self, repo: str, tags: Sequence[str]) -> Release | None:
         """Optional extra (``Releases``): ``GET /repos/{repo}/releases/tags/{tag}`` for each of
-        ``tags`` in turn until one is found (one request each); a missing repository is None too."""
+        ``tags`` in turn until one is found (one request each); a missing repository is None too.
+        A GitHub App must be installed on ``repo`` (found once per process, like any repo's
+        installation); when it is not, PermissionDenied says so instead of "no release"."""
+        try:
+            self.calls.run(repo, f"reach {repo}", lambda _github: None)  # its client: no request with a token
+        except NotFound as exc:
+            raise PermissionDenied(exc.message) from None
         for tag in tags:
 
             def read(github: Github, tag: str = tag) -> Release:
