@@ -44,7 +44,8 @@ from bot.store.release_notes import NotesCache
 log = logging.getLogger(__name__)
 
 MAX_IMAGES = 20
-#: how long a config the registry would not give is not asked for again
+#: how long a config the registry would not give, or a release a forge could not answer for
+#: (timeouts, 5xx, rate limits), is not asked for again
 ERROR_TTL_S = 300
 #: release text kept in the cache: what the body shows, and a little more to say it was cut
 MAX_STORED_CHARS = MAX_RELEASE_CHARS + 200
@@ -168,10 +169,12 @@ class ReleaseNotes:
             return _release_of(cached), cached.get("problem")
         try:
             found = forge.release(repo.path, tags)
-        except BotError as exc:
+        except BotError as exc:  # unreadable: asked again in an hour; unreachable: in five minutes
             problem = f"could not read the releases of {repo.path} ({exc.message})"
-            if exc.permanent:  # unreadable (permissions): asked again in an hour, not every sync
-                self.cache.put("release", (image, version), {"repo": repo.web, "problem": problem}, miss=True)
+            ttl = None if exc.permanent else ERROR_TTL_S
+            self.cache.put(
+                "release", (image, version), {"repo": repo.web, "problem": problem}, miss=True, ttl_s=ttl
+            )
             return None, problem
         if found is None:
             problem = f"{repo.path} has no release {' or '.join(tags)}"

@@ -6,7 +6,7 @@ what a user is told when an image gets no notes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ import redis
 import requests
 
 from bot.core.intents import UpdateIntent
-from bot.core.ports import ForgeInfo
+from bot.core.ports import ForgeInfo, Release
 from bot.core.render import Row
 from bot.demo.registry import free_port
 from bot.demo.releases import PublishedRelease, ReleasesServer
@@ -198,3 +198,29 @@ def test_an_unreachable_registry_is_said_once_and_not_asked_again_for_a_while(
     asked = session.sent
     assert notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")]).left_out == first.left_out
     assert session.sent == asked  # remembered: a PR's every sync does not wait on a dead registry
+
+
+class _CountingForge(GitHubForge):
+    asked = 0
+
+    def release(self, repo: str, tags: Sequence[str]) -> Release | None:
+        self.asked += 1
+        return super().release(repo, tags)
+
+
+def test_a_forge_that_does_not_answer_is_not_asked_again_for_a_while(
+    local_registry: LocalRegistry,  # noqa: F811
+    redis_conn: redis.Redis,
+    settings: Settings,
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    image = _push(local_registry, "acme/api", "1.4.0", f"{down}/acme/api", "b" * 40)
+    forge = _CountingForge(ForgeInfo("ghe", "github"), TokenCredentials(TOKEN), api_url=f"{down}/api/v3")
+    client = RegistryClient(insecure=frozenset({local_registry.host}))
+    notes = ReleaseNotes(client, lambda: [forge], NotesCache(redis_conn, settings))
+
+    first = notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")])
+    again = notes([_intent(image, "1.4.0")], [_row(image, "1.3.0", "1.4.0")])
+
+    assert "could not read the releases of acme/api" in first.left_out[0]
+    assert again.left_out == first.left_out and forge.asked == 1
