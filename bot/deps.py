@@ -38,6 +38,7 @@ from bot.services.poll_schedule import PollSchedule
 from bot.services.promotion import Promoter
 from bot.services.reconcile import ReconcileDeps
 from bot.services.registry_gate import Admission, RegistryGate
+from bot.services.release_notes import ReleaseNotes
 from bot.services.scans import ScanCache, scanner_version
 from bot.settings import Settings
 from bot.store.churn import ChurnLimit
@@ -47,6 +48,7 @@ from bot.store.deployments import DeploymentStore
 from bot.store.due import DueSet
 from bot.store.intents import IntentStore
 from bot.store.polls import PollStore
+from bot.store.release_notes import NotesCache
 from bot.store.scans import ScanStore
 from bot.store.waiting import WaitingStore
 
@@ -274,8 +276,30 @@ class Container:
     def reconcile_deps(self) -> ReconcileDeps:
         source = self.config_source if self.settings.config_path is not None else None
         return ReconcileDeps(
-            self.settings, self.redis, self.forge, config=source, scans=self.scans, clock=self.clock
+            self.settings,
+            self.redis,
+            self.forge,
+            config=source,
+            scans=self.scans,
+            clock=self.clock,
+            notes=self.release_notes if source is not None else None,
         )
+
+    @cached_property
+    def release_notes(self) -> ReleaseNotes:
+        """The PR body's release notes, from the registry and the configured GitHub/GitLab forges."""
+        return ReleaseNotes(self.registry, self._release_forges, NotesCache(self.redis, self.settings))
+
+    def _release_forges(self) -> list[Forge]:
+        config = self.config_or_none()
+        out = []
+        for cfg in config.forges if config is not None else ():
+            if cfg.kind in ("github", "gitlab"):
+                try:
+                    out.append(self.forge(cfg.name))
+                except BotError as exc:  # no credentials: the forge itself reports it when used
+                    log.info("forge %s reads no release notes (%s)", cfg.name, exc)
+        return out
 
     @cached_property
     def scans(self) -> ScanCache:

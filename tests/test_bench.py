@@ -28,6 +28,10 @@ TINY = {
     ),
     "edit_speed": (["--repeat", "1", "--big-bytes", "20000"], {"byte_exact", "speed_ratio"}),
     "forge_calls": ([], {"github", "gitlab", "naive_github"}),
+    "release_notes": (
+        ["--images", "2"],
+        {"forge_requests_per_version_max", "forge_requests_cached", "registry_requests_cached", "target_met"},
+    ),
     "deployments": (
         ["--prs", "3", "--reports", "5", "--flips", "2"],
         {"reports_per_s", "forge_reads_per_pr_told", "forge_writes_per_pr_told", "calls_repeat"},

@@ -101,7 +101,20 @@ def check_registry_story(output: str, dev: str, summary: str) -> None:
     # every planned version went in or was superseded: the worker push waited for its registry and
     # went in (by its notification or by the retry of the curl's wait)
     assert planned and int(planned[1]) + int(planned[2]) == 8, summary
-    assert "registry       7 images pushed, 2 notifications sent by the registry itself" in summary
+    assert "registry       8 images pushed, 2 notifications sent by the registry itself" in summary
+    check_release_notes(output, dev)
+
+
+def check_release_notes(output: str, dev: str) -> None:
+    """The dev PR names where its images come from: the api's changes between the build dev ran
+    and run-45, and web 1.4.0's release from the demo's GitHub Enterprise, as literal text."""
+    web = re.search(r"^releases: a GitHub Enterprise on (http://127\.0\.0\.1:\d+) ", output, re.M)
+    assert web, output[:2000]
+    api = f"{web[1]}/example/api"
+    assert f"[changes 404040404040…454545454545]({api}/compare/{'40' * 20}...{'45' * 20})" in dev
+    assert f"[release v1.4.0]({web[1]}/example/shop-web/releases/tag/v1.4.0)" in dev
+    assert "<details><summary>registry.example.com/shop/web v1.4.0: Web 1.4.0</summary>" in dev
+    assert "thanks `@alice`" in dev and "\\<b\\>Upgrade note" in dev
 
 
 def registry_tools() -> bool:

@@ -103,6 +103,7 @@ def _echo_group(g: GroupRow) -> None:
         ("ignored", g.ignores),
         ("waiting", g.waiting),
         ("the repo's own file asks for what it may not set", g.repo_file_problems),
+        ("no release notes", g.notes_left_out),
     ):
         for line in lines:
             click.echo(f"    {label}: {line}")

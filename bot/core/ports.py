@@ -181,6 +181,31 @@ class CommitStatuses(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A release of an application repository, as its forge publishes it (text unsanitised)."""
+
+    tag: str
+    name: str
+    body: str
+    url: str
+
+
+@runtime_checkable
+class Releases(Protocol):
+    """Optional extra (GitHub, GitLab): the release notes of a repository this forge serves, for
+    the PR body's release notes (``bot.services.release_notes``). ``web_url`` is the forge's web
+    root (``https://github.com``, a GitHub Enterprise or GitLab host): an image's source label
+    naming another origin is never sent to this forge, nor its credentials there."""
+
+    web_url: str
+
+    def release(self, repo: str, tags: Sequence[str]) -> Release | None:
+        """The release of the first of ``tags`` that has one (one request per tag tried, in order);
+        None when none has (or the repository does not exist)."""
+        ...
+
+
 @runtime_checkable
 class InstallationAware(Protocol):
     """Optional extra (GitHub Apps): drop clients and tokens an ``installation`` event made stale."""
@@ -301,6 +326,40 @@ class ResolvedImage:
     tag: str
     digest: str  # ``sha256:<64 hex>``: the manifest (or index) the tag points at
     media_type: str | None = None  # OCI index/manifest, Docker manifest list/v2 manifest
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    """What an image's config says about where it comes from (``org.opencontainers.image.*``
+    labels; a Helm chart's ``sources``/``version``): the PR body's release notes read it."""
+
+    image: str
+    reference: str  # the tag (or digest) asked for
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: the platform whose config was read, for an index (``linux/amd64``); None for a manifest
+    platform: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        return self.labels.get("org.opencontainers.image.source") or None
+
+    @property
+    def revision(self) -> str | None:
+        return self.labels.get("org.opencontainers.image.revision") or None
+
+    @property
+    def version(self) -> str | None:
+        return self.labels.get("org.opencontainers.image.version") or None
+
+
+@runtime_checkable
+class ConfigReader(Protocol):
+    """Optional extra of a ``Registry`` (``bot.registry`` has it): an image's config labels."""
+
+    def image_config(self, image: str, reference: str) -> ImageConfig | None:
+        """The labels of ``image:reference``'s config (for an index, of one platform's image);
+        None when the tag does not exist. A config on another host (a redirect) is refused."""
+        ...
 
 
 @runtime_checkable

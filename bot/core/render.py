@@ -14,6 +14,7 @@ from bot.core.images import DIGEST_RE, canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.marker import Marker, render_marker, tag_of
 from bot.core.pr_options import DEFAULT_PR, PrOptions
+from bot.core.release_notes import ImageNotes, notes_lines
 from bot.errors import (
     AuthError,
     BotError,
@@ -51,6 +52,8 @@ class BodyInput:
     marker: Marker
     state: GroupState = field(default_factory=GroupState)
     command_prefix: str = DEFAULT_PREFIX
+    #: where the changed images come from (``bot.core.release_notes``); () leaves the section out
+    notes: Sequence[ImageNotes] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +328,7 @@ def pr_body(data: BodyInput) -> str:
     links = _links(data.intents, data.rows)
     if links:
         lines += ["", "**Source:**", *links]
+    lines += notes_lines(data.notes, short_image)
     lines += _state_lines(data.state, data.intents)
     lines += ["", command_help(data.command_prefix), "", render_marker(data.marker)]
     return "\n".join(lines) + "\n"

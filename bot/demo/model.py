@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.demo import payloads
 from bot.demo.redis_env import DemoRedis
 from bot.demo.registry import DemoRegistry
+from bot.demo.releases import ReleasesServer
 from bot.settings import Settings
 
 Echo = Callable[[str], None]
@@ -41,3 +42,5 @@ class Run:
     registries: dict[str, DemoRegistry] = field(default_factory=dict)
     #: what the demo pushed: image:tag → digest
     pushed: dict[str, str] = field(default_factory=dict)
+    #: the GitHub Enterprise publishing the images' releases (with real registries; else None)
+    releases: ReleasesServer | None = None

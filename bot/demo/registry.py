@@ -45,9 +45,10 @@ def _blob(root: Path, data: bytes) -> dict[str, object]:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def write_layout(root: Path, tag: str, content: bytes) -> str:
+def write_layout(root: Path, tag: str, content: bytes, labels: Mapping[str, str] | None = None) -> str:
     """An OCI image layout at ``root`` holding one image tagged ``tag`` whose only layer is a file
-    with ``content``; returns the manifest's digest (what the registry will answer for the tag)."""
+    with ``content`` (its config carrying ``labels`` when given); returns the manifest's digest
+    (what the registry will answer for the tag)."""
     (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     tar = io.BytesIO()
     with tarfile.open(fileobj=tar, mode="w") as archive:
@@ -56,7 +57,13 @@ def write_layout(root: Path, tag: str, content: bytes) -> str:
         archive.addfile(info, io.BytesIO(content))
     layer = _blob(root, gzip.compress(tar.getvalue(), mtime=0))
     diff_id = "sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()
-    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    config: dict[str, object] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }
+    if labels:
+        config["config"] = {"Labels": dict(labels)}
     config_blob = _blob(root, json.dumps(config).encode())
     manifest = {
         "schemaVersion": 2,
@@ -82,10 +89,11 @@ class DemoRegistry:
     def image(self, repository: str) -> str:
         return f"{self.name}/{repository}"
 
-    def push(self, repository: str, tag: str) -> str:
-        """Push a fresh one-layer image as ``repository:tag`` with skopeo; its digest."""
+    def push(self, repository: str, tag: str, labels: Mapping[str, str] | None = None) -> str:
+        """Push a fresh one-layer image as ``repository:tag`` with skopeo (its config carrying
+        ``labels``); its digest."""
         layout = self.workdir / "layouts" / uuid.uuid4().hex
-        digest = write_layout(layout, tag, f"{repository}:{tag} {uuid.uuid4()}\n".encode())
+        digest = write_layout(layout, tag, f"{repository}:{tag} {uuid.uuid4()}\n".encode(), labels)
         command = [
             "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
             f"oci:{layout}:{tag}", f"docker://{self.host}/{repository}:{tag}",

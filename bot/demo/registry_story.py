@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from bot.core.events import ImagePushed
-from bot.demo import payloads
+from bot.demo import payloads, release_story
 from bot.demo.model import Echo, Run
 from bot.demo.registry import DemoRegistry, free_port, running_registry
 from bot.demo.repo import REPO
@@ -65,7 +65,7 @@ def describe(run: Run) -> str:
 
 def push(run: Run, name: str, repository: str, tag: str) -> str:
     registry: DemoRegistry = run.registries[name]
-    digest = registry.push(repository, tag)
+    digest = registry.push(repository, tag, release_story.labels(run.releases, repository, tag))
     run.pushed[f"{registry.image(repository)}:{tag}"] = digest
     return digest
 
@@ -145,7 +145,10 @@ def chapter_one(
 
 
 def push_ci_images(run: Run, runs: tuple[tuple[int, str], ...], echo: Echo) -> None:
-    """What the green CI runs pushed before they finished (the failed #46 never pushed)."""
+    """What the green CI runs pushed before they finished (the failed #46 never pushed), after the
+    build dev runs now (``run-40``: its labels give the PR's compare link)."""
+    push(run, GHCR, "example/api", "run-40")
+    echo(f"  → {GHCR}/example/api:run-40, the build dev runs now, is in the registry (skopeo)")
     tags = [f"run-{n}" for n, conclusion in sorted(runs) if conclusion == "success"]
     for tag in tags:
         push(run, GHCR, "example/api", tag)

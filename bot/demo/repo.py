@@ -14,6 +14,8 @@ REPO = "example/shop-deploy"
 BASE = "main"
 #: the routing config's local forge path line (the first ``path:`` under ``forges:``)
 _FORGE_PATH = re.compile(r"(?m)^(\s+path:\s*)(\S+)")
+#: the routing config's ``forges:`` line (more forges are added right below it)
+_FORGES = re.compile(r"(?m)^forges:\n")
 #: the example's ``verify: false`` (its images live in no registry), turned on with a real one
 _VERIFY_OFF = re.compile(r"(?m)^(\s+verify:\s*)false\b")
 
@@ -53,9 +55,12 @@ def create_manifest_repo(examples: Path, root: Path) -> Path:
     return repo
 
 
-def write_routing_config(examples: Path, root: Path, target: Path, *, verify: bool = False) -> Path:
+def write_routing_config(
+    examples: Path, root: Path, target: Path, *, verify: bool = False, extra_forges: str = ""
+) -> Path:
     """The example routing config with its local forge pointed at ``root``; with ``verify`` the
-    bot asks the registry before writing (the demo runs a real one)."""
+    bot asks the registry before writing (the demo runs a real one); ``extra_forges``: more
+    entries of its ``forges:`` list (YAML lines)."""
     source = examples / "routing.yaml"
     text = source.read_text(encoding="utf-8")
     text, count = _FORGE_PATH.subn(lambda m: f"{m[1]}{root}", text, count=1)
@@ -63,6 +68,10 @@ def write_routing_config(examples: Path, root: Path, target: Path, *, verify: bo
         raise RuntimeError(f"{source}: no local forge 'path:' to point at the demo repos")
     if verify:
         text = _VERIFY_OFF.sub(lambda m: f"{m[1]}true ", text, count=1)
+    if extra_forges:
+        text, count = _FORGES.subn(lambda m: m[0] + extra_forges, text, count=1)
+        if count != 1:
+            raise RuntimeError(f"{source}: no 'forges:' list to add {extra_forges.strip()} to")
     target.write_text(text, encoding="utf-8")
     return target
 

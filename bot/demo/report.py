@@ -7,6 +7,7 @@ from collections import Counter
 
 from bot.core.marker import without_marker
 from bot.core.ports import PullRequest
+from bot.demo import release_story
 from bot.demo.model import Echo, Run
 from bot.demo.registry import INSTALL_HINT
 from bot.demo.repo import REPO, bot_commits, diff, diffstat
@@ -71,6 +72,8 @@ def verify(run: Run) -> None:
     commands = [c for c in conversation(run, dev.number) if "promote" in c] if dev else []
     if dev and not any("[rocket]" in c for c in commands):
         run.problems.append(f"the promote comment on dev PR #{dev.number} was not acknowledged with rocket")
+    if dev is not None and run.releases is not None:
+        run.problems.extend(release_story.problems(dev.body, run.releases))
     for row in failed_jobs(run.redis.conn, run.settings):
         run.problems.append(f"failed job {row.function}: {row.reason}")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.demo import payloads, registry_story, report
+from bot.demo import payloads, registry_story, release_story, report
 from bot.demo.model import DemoOptions, Echo, Run
 from bot.demo.redis_env import FAKE_WARNING, NOT_FOUND, DemoRedis, demo_redis
 from bot.demo.registry import INSTALL_HINT, missing_tools
@@ -224,17 +224,25 @@ def run_demo(opts: DemoOptions) -> int:
     extra = registry_story.settings_overrides(ports, opts.deadline_s) if ports else {}
     repo = create_manifest_repo(opts.examples, workdir / "repos")
     routing = workdir / "routing.yaml"
-    config = write_routing_config(opts.examples, workdir / "repos", routing, verify=bool(ports))
-    echo(f"manifest repo {REPO} from {opts.examples / 'manifests'} in {repo}")
-    if not ports:
-        echo(_registry_note(opts, missing))
+    releases = release_story.server() if ports else None  # labels need a real registry
     try:
-        with demo_redis(workdir, prefer=opts.redis) as redis_env:
+        with ExitStack() as services, demo_redis(workdir, prefer=opts.redis) as redis_env:
+            forges = ""
+            if releases is not None:
+                services.enter_context(releases.serving())
+                forges = release_story.forge_entry(releases, workdir)
+                echo(f"releases: a GitHub Enterprise on {releases.web} publishes the images' release notes")
+            config = write_routing_config(
+                opts.examples, workdir / "repos", routing, verify=bool(ports), extra_forges=forges
+            )
+            echo(f"manifest repo {REPO} from {opts.examples / 'manifests'} in {repo}")
+            if not ports:
+                echo(_registry_note(opts, missing))
             if redis_env.mode == "fake":
                 why = "--redis fake" if opts.redis == "fake" else NOT_FOUND
                 echo(FAKE_WARNING.format(why=why))
             echo(f"redis: {redis_env.description}")
-            run = Run(workdir, repo, redis_env, _settings(config, redis_env, keys, extra))
+            run = Run(workdir, repo, redis_env, _settings(config, redis_env, keys, extra), releases=releases)
             try:
                 _play(run, opts, keys, ports)
                 report.verify(run)

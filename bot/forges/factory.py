@@ -1,7 +1,8 @@
 """Build a Forge from settings: ``build_forge(name, kind, settings, **options)``.
 
 Options override settings per forge (a routing config may name several GitHub Enterprise hosts):
-- github: ``api_url``, ``token``, ``app_id``, ``private_key``, ``installation_id``
+- github: ``api_url``, ``web_url`` (default: from ``api_url``), ``token``, ``app_id``,
+  ``private_key``, ``installation_id``
 - gitlab: ``url``, ``token``, ``ssl_verify``, ``session``
 Build one forge per process and keep it: App installation clients and tokens are cached on it.
 """
@@ -48,7 +49,7 @@ def _github(name: str, settings: Settings, **options: Any) -> Forge:
     api_url = options.pop("api_url", settings.github_api_url)
     credentials = _github_credentials(settings, options)
     info = ForgeInfo(name=name, kind="github", bot_login=options.pop("bot_login", None) or settings.bot_login)
-    return GitHubForge(info, credentials, api_url=api_url)
+    return GitHubForge(info, credentials, api_url=api_url, web_url=options.pop("web_url", None))
 
 
 def _gitlab(name: str, settings: Settings, **options: Any) -> Forge:

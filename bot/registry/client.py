@@ -8,6 +8,11 @@
   (image, tag) for ``cache_ttl`` seconds; an absent tag is never cached (a push may land any time).
 - **list_tags**: ``GET /v2/<path>/tags/list?n=1000``, following ``Link: <…>; rel="next"`` on the
   same registry only, refusing more than ``max_tags`` tags.
+- **image_config** ``image:tag`` → its config's labels: ``GET`` of the manifest (for an index,
+  then of one platform's manifest: ``configs.pick_platform``), then ``GET /v2/<path>/blobs/<digest>``
+  of its config (at most ``configs.MAX_CONFIG_BYTES``, its SHA-256 checked). A redirect of that
+  blob to object storage (GHCR, Docker Hub) is followed without credentials, to ``https`` DNS
+  names only (``transport``); not cached here (its caller caches).
 - Every request goes through one ``requests.Session``, is counted in
   ``manifest_bot_registry_requests``, and never sleeps; see ``transport`` for the error table and
   ``auth`` for the token flow.
@@ -22,17 +27,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from bot.core.images import MANIFEST_MEDIA_TYPES, validate_digest, validate_tag
-from bot.core.ports import ResolvedImage
+from bot.core.images import DIGEST_RE, MANIFEST_MEDIA_TYPES, validate_digest, validate_tag
+from bot.core.ports import ImageConfig, ResolvedImage
 from bot.errors import InvalidReference, NotFound, ValidationFailed
+from bot.registry import configs
 from bot.registry.auth import Authenticator
 from bot.registry.credentials import DockerConfig
 from bot.registry.names import Repository, locate
-from bot.registry.transport import Answer, Transport, error_for, origin_of
+from bot.registry.transport import MAX_BODY_BYTES, Answer, Transport, error_for, origin_of
 
 ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 TAGS_PAGE = 1000
@@ -106,6 +113,46 @@ class RegistryClient:
             url, params = _next_page(repo, resp, what), None
         return tuple(tags)
 
+    def image_config(self, image: str, reference: str) -> ImageConfig | None:
+        repo = locate(image, self.insecure, self.endpoints)
+        if not DIGEST_RE.fullmatch(reference):
+            validate_tag(reference)
+        what = f"read the config of {repo.image}:{reference}"
+        found = self._manifest(repo, reference, what)
+        if found is None:
+            return None
+        media_type, manifest = found
+        platform = None
+        if configs.is_index(media_type, manifest):
+            entry = configs.pick_platform(manifest, what)
+            platform = entry.platform
+            found = self._manifest(repo, entry.digest, what)
+            if found is None:
+                raise ValidationFailed(f"{what}: the index names {entry.digest}, which the registry lacks")
+            media_type, manifest = found
+        config = configs.config_of(manifest, what)
+        url = f"{repo.api}/blobs/{config.digest}"
+        resp = self._send(
+            repo, "GET", url, kind="blob", what=what, limit=configs.MAX_CONFIG_BYTES, storage_redirects=True
+        )
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        if f"sha256:{hashlib.sha256(resp.body).hexdigest()}" != config.digest:
+            raise ValidationFailed(f"{what}: the config blob does not match its digest")
+        labels = configs.labels_of(config.media_type, configs.parse_json(resp.body, what))
+        return ImageConfig(repo.image, reference, labels, platform)
+
+    def _manifest(
+        self, repo: Repository, reference: str, what: str
+    ) -> tuple[str | None, dict[str, Any]] | None:
+        url = f"{repo.api}/manifests/{reference}"
+        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        return _media_type(resp), configs.parse_json(resp.body, what)
+
     # --- resolving -----------------------------------------------------------------------------
     def _resolve(self, repo: Repository, tag: str) -> ResolvedImage | None:
         what = f"resolve {repo.image}:{tag}"
@@ -143,6 +190,8 @@ class RegistryClient:
         what: str,
         headers: dict[str, str] | None = None,
         params: dict[str, int] | None = None,
+        limit: int = MAX_BODY_BYTES,
+        storage_redirects: bool = False,
     ) -> Answer:
         """One request, authorized as the registry wants; after a 401 it learns the challenge and
         tries once more with fresh credentials (a second 401 is the caller's AuthError)."""
@@ -150,7 +199,15 @@ class RegistryClient:
         known = self._auth.known(repo)
         auth = self._auth.headers(repo)
         resp = self._transport.send(
-            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
+            method,
+            url,
+            host=repo.api_host,
+            kind=kind,
+            what=what,
+            headers={**base, **auth},
+            params=params,
+            limit=limit,
+            storage_redirects=storage_redirects,
         )
         if resp.status_code != 401:
             if not known and resp.status_code < 400:
@@ -158,7 +215,15 @@ class RegistryClient:
             return resp
         auth = self._auth.challenged(repo, resp.headers.get("WWW-Authenticate"), what)
         return self._transport.send(
-            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
+            method,
+            url,
+            host=repo.api_host,
+            kind=kind,
+            what=what,
+            headers={**base, **auth},
+            params=params,
+            limit=limit,
+            storage_redirects=storage_redirects,
         )
 
     # --- cache -------------------------------------------------------------------------------

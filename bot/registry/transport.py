@@ -9,7 +9,7 @@ credentials, AnonymousDenied (Docker Hub answers so for a repository that does n
 | 404 | NotFound (callers turn a missing manifest into "does not exist") |
 | 429 | RateLimited, with ``Retry-After`` seconds when sent |
 | 5xx, timeouts, dropped connections, the deadline | Transient |
-| a redirect to another origin | ValidationFailed: never followed |
+| a redirect to another origin | ValidationFailed: never followed (a config blob's: see below) |
 | other 4xx | ValidationFailed |
 
 **Deadline.** ``timeout`` bounds the whole exchange (connect, headers, body, same-origin redirects),
@@ -17,11 +17,18 @@ not each read (``bot.deadline.within``), so a registry that trickles one header 
 cannot hold a worker longer. The abandoned exchange stops reading its body at the deadline too,
 and http.client's own header limits (100 lines) bound the rest.
 
-**Redirects.** Manifests, tag lists and token answers are served by the registry itself; only blob
-downloads are redirected (to object storage), and the bot never downloads a blob. So a redirect is
-followed only on the same origin (scheme, host and port: a path normalisation), at most
-``MAX_REDIRECTS`` times; one to another origin is refused, so no credential or token travels there
-and no request is sent to a host the operator did not name.
+**Redirects.** Manifests, tag lists and token answers are served by the registry itself, so a
+redirect of theirs is followed only on the same origin (scheme, host and port: a path
+normalisation), at most ``MAX_REDIRECTS`` times; one to another origin is refused, so no
+credential or token travels there and no request is sent to a host the operator did not name.
+Blobs are another matter: GHCR, Docker Hub, ECR and most hosted registries hand them to object
+storage by a signed URL. The one blob the bot reads (an image's config, for the PR's release
+notes: ``storage_redirects``) follows such a redirect with **no credentials at all** (no
+``Authorization``, no parameters of ours), and only to an ``https`` URL naming a host by DNS name:
+an IP literal or ``localhost`` is refused, so a registry cannot point the bot at a metadata
+service or a loopback port by address (a DNS name a hostile registry controls may still resolve
+to one; the answer is then read only as far as ``limit`` and kept only when its SHA-256 is the
+config's digest).
 
 **Error texts.** A registry's error body is reduced to its ``errors[].code`` identifiers
 (``MANIFEST_UNKNOWN``, ``DENIED``); its free-text messages never reach a log, a PR or the page.
@@ -30,6 +37,7 @@ Nothing sleeps or retries here: the job layer decides when to try again.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -104,10 +112,15 @@ class Transport:
         data: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         limit: int = MAX_BODY_BYTES,
+        storage_redirects: bool = False,
     ) -> Answer:
-        """The answer whatever its status (callers map errors); Transient when none came in time."""
+        """The answer whatever its status (callers map errors); Transient when none came in time.
+        ``storage_redirects``: a blob download, which may follow a redirect to object storage
+        (see the module docstring)."""
         deadline = time.monotonic() + self.deadline_s
         request = {"headers": dict(headers or {}), "params": params, "data": data, "auth": auth}
+        if storage_redirects:
+            request["storage"] = True
 
         def expired() -> Transient:
             REGISTRY_REQUESTS.labels(registry=host, kind=kind, status="deadline").inc()
@@ -134,6 +147,7 @@ class Transport:
         request: dict[str, Any],
     ) -> Answer:
         origin = origin_of(url)
+        storage = bool(request.pop("storage", False))
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 resp = self.session.request(
@@ -148,6 +162,10 @@ class Transport:
                 return _answer(resp, method, what, deadline, limit)
             resp.close()
             target = urljoin(url, location)
+            if origin_of(target) != origin and storage and object_storage(target):
+                url, origin = target, origin_of(target)  # its credentials stay behind, for good
+                request = {"headers": {}, "params": None, "data": None, "auth": None}
+                continue
             if origin_of(target) != origin:
                 log.warning(
                     "registry redirect refused",
@@ -159,6 +177,19 @@ class Transport:
                 )
             url, request = target, {**request, "params": None}
         raise ValidationFailed(f"{what}: {host} redirected more than {MAX_REDIRECTS} times; refused")
+
+
+def object_storage(url: str) -> bool:
+    """May a blob download follow a redirect to ``url``? ``https``, and a host named by DNS name."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 def _answer(resp: requests.Response, method: str, what: str, deadline: float, limit: int) -> Answer:

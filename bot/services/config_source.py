@@ -105,6 +105,8 @@ def _kind_options(
             options["token"] = resolve_ref(forge.token, settings, environ)
         return options
     options = {"api_url": forge.api_url}
+    if "url" in forge.model_fields_set:  # else the forge derives it from api_url (Enterprise)
+        options["web_url"] = forge.url
     if forge.app_id is not None and forge.private_key:
         options["app_id"] = forge.app_id
         options["private_key"] = resolve_ref(forge.private_key, settings, environ)

@@ -56,6 +56,7 @@ from bot.core.wanted import effective_intents
 from bot.errors import ConfigError, Conflict, NotFound
 from bot.services.desired import Desired, content_digest, desired_state, fingerprint
 from bot.services.files import ScanCache
+from bot.services.release_notes import NotesSource, no_notes
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class SyncResult:
     #: the effective intents the branch now holds over the base (None: not evaluated, e.g. a
     #: fast no-op or a hold, which leave the branch as it was)
     written: tuple[UpdateIntent, ...] | None = None
+    #: why images of the PR body have no (or only part of their) release notes (None: the body
+    #: was not rendered)
+    notes_left_out: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ class _Ctx:
     options: PrOptions
     decisions: Decisions
     seen: _Seen  # what was read before deciding
+    notes: NotesSource
 
     @property
     def repo(self) -> str:
@@ -130,13 +135,15 @@ def sync_group(
     cache: ScanCache | None = None,
     decisions: Decisions | None = None,
     rebuild: bool = False,
+    notes: NotesSource = no_notes,
 ) -> SyncResult:
     """``head_branch``: the open PR's branch when the caller knows it (a changed branch prefix
     leaves an open PR on its branch; the group's next PR takes the new one). ``decisions``: what
     the marker keeps (default: ``state``'s and the chat-ops intents'); the comments the PR's
     marker already records as run are kept in it. ``rebuild``: the caller has no record of the
     group; when its open PR (else the newest of its branch: one more read) is the bot's and its
-    marker keeps decisions, they are returned at once (action ``rebuild``), nothing written."""
+    marker keeps decisions, they are returned at once (action ``rebuild``), nothing written.
+    ``notes``: the release notes of the images the body names (``bot.services.release_notes``)."""
     if not intents:
         raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
     keys = {i.group_key for i in intents}
@@ -182,6 +189,7 @@ def sync_group(
         options,
         wanted,
         seen,
+        notes,
     )
     if state.hold and not (force or recreate):
         pr = _keep_decisions(ctx, pr)
@@ -509,13 +517,25 @@ def _publish(
     title = pr_title(written, desired.rows, ctx.options)
     # the body tells what this update left out, never an error of an earlier run
     shown = replace(ctx.state, last_error="\n".join(desired.problems) or None)
-    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix))
+    collected = ctx.notes(written, desired.rows)
+    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix, collected.notes))
     changes = desired.changes if wrote else ()
+    left_out = collected.left_out
     if pr is None:
         pr, adopted = _open_or_adopt(ctx, title, body)
         if not adopted:
             opened = desired.changes
-            return SyncResult("opened", pr, head, opened, ctx.base_sha, carried, (), desired.unmatched)
+            return SyncResult(
+                "opened",
+                pr,
+                head,
+                opened,
+                ctx.base_sha,
+                carried,
+                (),
+                desired.unmatched,
+                notes_left_out=left_out,
+            )
         action = "updated" if action in ("noop", "opened") else action
     extras = _extras(ctx.options, pr, parse_marker(pr.body))
     if extras != PrUpdate():  # first: the marker the body update writes says they are set
@@ -524,7 +544,9 @@ def _publish(
     if pr.title != title or pr.body != body:
         pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(title=title, body=body))
         action = "updated" if action == "noop" else action
-    return SyncResult(action, pr, head, changes, ctx.base_sha, carried, (), desired.unmatched)
+    return SyncResult(
+        action, pr, head, changes, ctx.base_sha, carried, (), desired.unmatched, notes_left_out=left_out
+    )
 
 
 def _extras(options: PrOptions, pr: PullRequest, previous: Marker | None) -> PrUpdate:

@@ -55,6 +55,7 @@ from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.services.config_source import ConfigSource
 from bot.services.lifecycle import PrConfig, default_pr, sync_group
 from bot.services.rebuild import restore
+from bot.services.release_notes import NotesSource
 from bot.services.scans import ScanCache
 from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
@@ -83,6 +84,7 @@ class Syncer(Protocol):
         cache: ScanCache | None = ...,
         decisions: Decisions | None = ...,
         rebuild: bool = ...,
+        notes: NotesSource = ...,
     ) -> Any: ...
 
 
@@ -98,6 +100,8 @@ class ReconcileDeps:
     scans: ScanCache | None = None
     #: seconds since the epoch: whether an environment's schedule is open (tests inject it)
     clock: Callable[[], float] = time.time
+    #: the PR body's release notes (None: none, and the syncer is not asked for them)
+    notes: NotesSource | None = None
 
     @cached_property
     def intents(self) -> IntentStore:
@@ -236,6 +240,7 @@ def _sync_once(
     images = sorted({i.image for i in intents})
     pr_config = deps.config.pr_config(record.key, images) if deps.config is not None else default_pr
     started = time.perf_counter()
+    extra = {"notes": deps.notes} if deps.notes is not None else {}
     try:
         result = deps.sync(
             forge,
@@ -249,6 +254,7 @@ def _sync_once(
             cache=deps.scans,
             decisions=Decisions.of(record.state, snap.active.values(), snap.marks, record.ran),
             rebuild=not record.known,
+            **extra,
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()
@@ -268,7 +274,8 @@ def _sync_once(
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
     written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
-    notes = _repo_file_notes(deps, replace(record, pr_number=number), result.base_sha)
+    notes_left_out: tuple[str, ...] | None = getattr(result, "notes_left_out", None)
+    repo_file = _repo_file_notes(deps, replace(record, pr_number=number), result.base_sha)
 
     def change(rec: GroupRecord) -> GroupRecord:
         # one bad file fails only its intents: what failed stays recorded until a sync has none
@@ -286,8 +293,11 @@ def _sync_once(
             blocked="a person committed to the branch" if result.action == "blocked" else None,
             waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
-            repo_file_problems=notes[0] if notes else rec.repo_file_problems,
-            repo_file_commented=notes[1] if notes else rec.repo_file_commented,
+            repo_file_problems=repo_file[0] if repo_file else rec.repo_file_problems,
+            repo_file_commented=repo_file[1] if repo_file else rec.repo_file_commented,
+            notes_left_out=(
+                () if number is None else rec.notes_left_out if notes_left_out is None else notes_left_out
+            ),
         )
 
     deps.groups.update(group_key, change, complete=True)  # the group's one write of the reconcile

@@ -51,6 +51,8 @@ class GroupRecord:
     repo_file_problems: tuple[str, ...] = ()
     #: the comment about them already posted on the PR
     repo_file_commented: str | None = None
+    #: why images of the open PR have no (or only part of their) release notes
+    notes_left_out: tuple[str, ...] = ()
     #: comments on the open PR whose commands ran (written into its marker with the next update)
     ran: Ran = field(default_factory=Ran)
     #: written by something else than a reconcile or a rebuild (an error note) while Redis did
@@ -100,6 +102,8 @@ class GroupRecord:
         )  # fmt: skip
         data = {f: getattr(self, f) for f in fields}
         data["repo_file_problems"] = list(self.repo_file_problems)
+        if self.notes_left_out:
+            data["notes_left_out"] = list(self.notes_left_out)
         data["head_branch"] = self.head_branch
         data["state"] = self.state.to_dict()
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
@@ -123,6 +127,7 @@ class GroupRecord:
         data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
         data["held"] = {t: Mark.from_dict(m) for t, m in data.get("held", {}).items()}
         data["repo_file_problems"] = tuple(data.get("repo_file_problems") or ())
+        data["notes_left_out"] = tuple(data.get("notes_left_out") or ())
         data["ran"] = Ran.from_dict(data.get("ran") or {})
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})

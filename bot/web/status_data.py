@@ -109,6 +109,8 @@ class GroupRow:
     waiting: tuple[str, ...] = ()
     #: what the manifest repo's own config file asks for and cannot have
     repo_file_problems: tuple[str, ...] = ()
+    #: why images of its PR have no (or only part of their) release notes
+    notes_left_out: tuple[str, ...] = ()
     #: its environment's schedule is closed: "waits for the schedule until <UTC time>", else ""
     schedule: str = ""
     #: the same instant, ISO 8601 UTC ("" when not waiting), for API clients
@@ -269,6 +271,7 @@ def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitE
         pins=tuple(f"{p.image}: {shown(p.tag, p.digest)}" for p in state.pinned),
         waiting=tuple(_waiting_line(e) for e in waiting),
         repo_file_problems=record.repo_file_problems,
+        notes_left_out=record.notes_left_out,
         schedule=f"waits for the schedule until {_utc(record.waits_until)}" if record.waits_until else "",
         waits_until=_utc(record.waits_until) if record.waits_until else "",
     )

@@ -169,10 +169,13 @@ class LocalRegistry:
     def image(self, repository: str) -> str:
         return f"{self.host}/{repository}"
 
-    def push(self, repository: str, tag: str, content: bytes | None = None) -> str:
-        """Push a fresh one-layer image as ``repository:tag`` with skopeo; returns its digest."""
+    def push(
+        self, repository: str, tag: str, content: bytes | None = None, labels: Mapping[str, str] | None = None
+    ) -> str:
+        """Push a fresh one-layer image as ``repository:tag`` with skopeo (its config carrying
+        ``labels``); returns its digest."""
         layout = self.workdir / "layouts" / uuid.uuid4().hex
-        digest = write_layout(layout, tag, content if content is not None else uuid.uuid4().bytes)
+        digest = write_layout(layout, tag, content if content is not None else uuid.uuid4().bytes, labels)
         creds = ["--dest-creds", f"{self.token.username}:{self.token.password}"] if self.token else []
         subprocess.run(
             ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", *creds,

@@ -227,7 +227,8 @@ class GitHubForge(Model):
     api_url: str = "https://api.github.com"
     """REST API root; GitHub Enterprise: https://HOST/api/v3."""
     url: str = "https://github.com"
-    """Web root, for links."""
+    """Web root: image source labels under it get release notes from this forge. Default: the
+    web root of api_url (https://github.com, or https://HOST for https://HOST/api/v3)."""
     app_id: int | None = None
     """GitHub App id (with private_key). Without app_id and token, process settings are used."""
     installation_id: int | None = None

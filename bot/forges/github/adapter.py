@@ -15,7 +15,7 @@ import base64
 import re
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from github import Github
 from github.GithubException import GithubException
@@ -33,8 +33,9 @@ from bot.core.ports import (
     PrUpdate,
     PullRequest,
     Reaction,
+    Release,
 )
-from bot.errors import NotFound, ValidationFailed
+from bot.errors import NotFound, PermissionDenied, ValidationFailed
 from bot.forges.github.calls import Calls
 from bot.forges.github.clients import Credentials, build_clients
 from bot.forges.github.commits import CommitWriter
@@ -92,9 +93,15 @@ class GitHubForge:
     ``https://<host>/api/v3`` on Enterprise (GraphQL then lives at ``https://<host>/api/graphql``)."""
 
     def __init__(
-        self, info: ForgeInfo, credentials: Credentials, *, api_url: str = "https://api.github.com"
+        self,
+        info: ForgeInfo,
+        credentials: Credentials,
+        *,
+        api_url: str = "https://api.github.com",
+        web_url: str | None = None,
     ) -> None:
         self.info = info
+        self.web_url = (web_url or web_url_of(api_url)).rstrip("/")
         self.clients = build_clients(credentials, api_url)
         self.calls = Calls(info.name, api_url, self.clients)
         self.ids = NodeIds(self.calls)
@@ -475,6 +482,27 @@ class GitHubForge:
 
         return self.calls.run(repo, f"read {user}'s permission", read)
 
+    def release(self, repo: str, tags: Sequence[str]) -> Release | None:
+        """Optional extra (``Releases``): ``GET /repos/{repo}/releases/tags/{tag}`` for each of
+        ``tags`` in turn until one is found (one request each); a missing repository is None too.
+        A GitHub App must be installed on ``repo`` (found once per process, like any repo's
+        installation); when it is not, PermissionDenied says so instead of "no release"."""
+        try:
+            self.calls.run(repo, f"reach {repo}", lambda _github: None)  # its client: no request with a token
+        except NotFound as exc:
+            raise PermissionDenied(exc.message) from None
+        for tag in tags:
+
+            def read(github: Github, tag: str = tag) -> Release:
+                found = github.get_repo(repo).get_release(tag)
+                return Release(tag, found.name or "", found.body or "", found.html_url)
+
+            try:
+                return self.calls.run(repo, f"read the release {tag} of {repo}", read)
+            except NotFound:
+                continue
+        return None
+
     def team_member(self, repo: str, team: str, user: str) -> bool:
         """Optional extra: ``team`` is ``org/slug`` or a bare slug of the repo owner's org.
 
@@ -495,6 +523,16 @@ class GitHubForge:
             return isinstance(body, dict) and body.get("state") == "active"
 
         return self.calls.run(repo, f"read {user}'s membership of team {org}/{slug}", read)
+
+
+def web_url_of(api_url: str) -> str:
+    """The web root of a GitHub API root: ``api.github.com`` → ``https://github.com``, Enterprise
+    ``https://HOST/api/v3`` → ``https://HOST``."""
+    parts = urlsplit(api_url.rstrip("/"))
+    if parts.netloc.lower() == "api.github.com":
+        return "https://github.com"
+    path = parts.path.removesuffix("/v3").removesuffix("/api")
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 def _fields(pr: PullRequest) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from bot.core.ports import (
     PrUpdate,
     PullRequest,
     Reaction,
+    Release,
 )
 from bot.errors import Conflict, ValidationFailed
 from bot.forges.errors_map import error_for_response, forge_message
@@ -85,6 +86,7 @@ class GitLabForge:
         if not token:
             raise ValidationFailed("GitLab token is empty")
         self.info = info
+        self.web_url = url.rstrip("/")
         gl = gitlab.Gitlab(url, private_token=token, session=session, ssl_verify=ssl_verify)
         gl.session.verify = ssl_verify
         headers = {**gl.headers, "PRIVATE-TOKEN": token}
@@ -161,6 +163,20 @@ class GitLabForge:
             if d.get("old_path") and d["old_path"] != d["new_path"]:
                 paths.append(d["old_path"])
         return paths
+
+    def release(self, repo: str, tags: Sequence[str]) -> Release | None:
+        """Optional extra (``Releases``): ``GET /projects/:id/releases/:tag_name`` for each of
+        ``tags`` in turn until one is found (one request each); a missing project is None too."""
+        for tag in tags:
+            what = f"read the release {tag} of {repo}"
+            resp = self.http.request("GET", f"{self._p(repo)}/releases/{_enc(tag)}", what, ok=(404,))
+            if resp.status_code == 404:
+                continue
+            found = resp.json()
+            links = found.get("_links") or {}
+            url = links.get("self") or f"{self.web_url}/{repo}/-/releases/{_enc(tag)}"
+            return Release(tag, str(found.get("name") or ""), str(found.get("description") or ""), str(url))
+        return None
 
     # --- writing -------------------------------------------------------------------------------
     def commit_files(
