@@ -245,8 +245,8 @@ def test_the_app_manifest_grants_every_request_the_pr_conversation_makes() -> No
     from bot.forges.github.clients import TokenCredentials
     from tests.forges.api import github_json
 
-    api, repo = "https://api.github.com", "acme/deploy"
-    gh = GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_test"), api_url=api)
+    api, repo = "https://api.github.com:443", "acme/deploy"  # PyGithub names the port
+    gh = GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_test"))
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         rsps.post(f"{api}/repos/{repo}/pulls", json=github_json("pull"), status=201)
         rsps.patch(f"{api}/repos/{repo}/issues/7", json={"number": 7})

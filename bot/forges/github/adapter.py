@@ -35,7 +35,7 @@ from bot.core.ports import (
 )
 from bot.errors import NotFound, ValidationFailed
 from bot.forges.github.calls import Calls
-from bot.forges.github.clients import Credentials, build_clients
+from bot.forges.github.clients import PER_PAGE, Credentials, build_clients
 from bot.forges.github.commits import CommitWriter
 from bot.forges.github.graphql import (
     BRANCH_HEAD,
@@ -56,6 +56,8 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 _COMPARE_CACHE = 64
 #: GitHub lists at most this many commits in one compare answer
 _COMPARE_COMMITS = 250
+#: a list of open PRs from one branch longer than this many pages is a bug or an attack
+_MAX_PAGES = 50
 #: auto-merge refusals that mean "not here / not now", answered with False instead of an error
 _AUTO_MERGE_REFUSALS = (
     "auto merge is not allowed",
@@ -94,7 +96,7 @@ class GitHubForge:
         self, info: ForgeInfo, credentials: Credentials, *, api_url: str = "https://api.github.com"
     ) -> None:
         self.info = info
-        self.clients = build_clients(credentials, api_url)
+        self.clients = build_clients(credentials, api_url, info.name)
         self.calls = Calls(info.name, api_url, self.clients)
         self.ids = NodeIds(self.calls)
         self.writer = CommitWriter(self.calls, self.ids)
@@ -241,16 +243,22 @@ class GitHubForge:
         return pr_from_object(pr, detailed=detailed)
 
     def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
-        """The open PRs from ``owner:head_branch``, page by page until one matches."""
+        """The open PRs from ``owner:head_branch``, page by page until one matches (one request a page)."""
         owner = repo.split("/", 1)[0]
 
         def find(github: Github) -> PullRequest | None:
-            for pr in github.get_repo(repo).get_pulls(state="open", head=f"{owner}:{head_branch}"):
-                if pr.head.ref != head_branch:
-                    continue
-                if marker is None or marker in (pr.body or ""):
-                    return self._seen(repo, pr, detailed=False)
-            return None
+            pulls = github.get_repo(repo).get_pulls(state="open", head=f"{owner}:{head_branch}")
+            for page in range(_MAX_PAGES):
+                items = pulls.get_page(page)  # our first URL with ?page=, never the answer's Link
+                for pr in items:
+                    self.calls.own_origin(pr.url)
+                    if pr.head.ref != head_branch:
+                        continue
+                    if marker is None or marker in (pr.body or ""):
+                        return self._seen(repo, pr, detailed=False)
+                if len(items) < PER_PAGE:
+                    return None
+            raise ValidationFailed(f"over {_MAX_PAGES} pages of open PRs from {head_branch}")
 
         return self.calls.run(repo, f"list PRs from {head_branch}", find)
 
@@ -262,9 +270,12 @@ class GitHubForge:
             pulls = github.get_repo(repo).get_pulls(
                 state="all", head=f"{owner}:{head_branch}", sort="created", direction="desc"
             )
+            page = pulls.get_page(0)
+            for pr in page:
+                self.calls.own_origin(pr.url)
             found = [
                 pr
-                for pr in pulls.get_page(0)
+                for pr in page
                 if pr.head.ref == head_branch and (marker is None or marker in (pr.body or ""))
             ]
             newest = max(found, key=lambda pr: pr.number, default=None)
