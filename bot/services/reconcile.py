@@ -281,7 +281,9 @@ def _sync_once(
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             held=_held(rec, written) if number is not None else {},
-            blocked="a person committed to the branch" if result.action == "blocked" else None,
+            blocked=(result.why or "a person committed to the branch")
+            if result.action == "blocked"
+            else None,
             waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
         )

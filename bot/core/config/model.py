@@ -442,6 +442,10 @@ class PrSettings(Model):
     separate_major: bool = _PR.separate_major
     """A major bump (2.0.0 over 1.x) goes to its own group <group>-major, so a minor update can
     merge while the major one waits for review; both are reconciled and promoted like any other."""
+    rebase: Literal["auto", "conflicted", "never"] = _PR.rebase
+    """When the base branch moved, rebuild the PR's branch on it: conflicted (only when the base
+    changed a file the PR edits), auto (also whenever the PR auto-merges), never (only on the
+    rebase command). Otherwise an update appends a commit and approvals stay."""
 
     def options(self) -> PrOptions:
         return PrOptions(**self.model_dump())
