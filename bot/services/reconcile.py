@@ -47,11 +47,12 @@ from bot.core.kept import Decisions
 from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.core.planning import placed
-from bot.core.ports import Forge
+from bot.core.ports import Forge, MergeMethod, PullRequest
 from bot.core.render import error_comment, repo_file_comment
 from bot.errors import BotError, Conflict, Transient
 from bot.logs import redact
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
+from bot.services.auto_merge import auto_merge
 from bot.services.config_source import ConfigSource
 from bot.services.lifecycle import PrConfig, default_pr, sync_group
 from bot.services.rebuild import restore
@@ -98,6 +99,9 @@ class ReconcileDeps:
     scans: ScanCache | None = None
     #: seconds since the epoch: whether an environment's schedule is open (tests inject it)
     clock: Callable[[], float] = time.time
+    #: (forge, repo, PR, merge method) → the bot's wait for a PR whose forge did not take
+    #: auto-merge started now (False: it was waiting already); None: no waiting (``pr.auto_merge``)
+    wait_for_merge: Callable[[str, str, int, str], bool] | None = None
 
     @cached_property
     def intents(self) -> IntentStore:
@@ -123,6 +127,8 @@ class Report:
     pr_number: int | None = None
     #: nothing written: the group's schedule is closed until then (seconds since the epoch)
     waits_until: float | None = None
+    #: ``pr.auto_merge`` after a write: on (the forge took it), waiting (the bot's wait), refused
+    auto_merge: str | None = None
 
 
 def repo_lock(deps: ReconcileDeps, forge: str, repo: str) -> RepoLock:
@@ -203,7 +209,9 @@ def reconcile_locked(
         if lock is not None and lock.lost.is_set():
             raise Transient(f"lost the lock on {lock.key} (held past its timeout)")
         try:
-            report.pr_number, rebuilt = _sync_once(deps, group_key, snap, force=force, recreate=recreate)
+            report.pr_number, rebuilt = _sync_once(
+                deps, group_key, snap, force=force, recreate=recreate, report=report
+            )
         except Conflict as exc:
             conflicts += 1
             if conflicts >= MAX_CONFLICTS:
@@ -223,7 +231,7 @@ def reconcile_locked(
 
 
 def _sync_once(
-    deps: ReconcileDeps, group_key: str, snap: Snapshot, *, force: bool, recreate: bool
+    deps: ReconcileDeps, group_key: str, snap: Snapshot, *, force: bool, recreate: bool, report: Report
 ) -> tuple[int | None, bool]:
     """One sync of the group; (its open PR's number, whether Redis was rebuilt instead)."""
     record = deps.groups.get(group_key)
@@ -281,7 +289,7 @@ def _sync_once(
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             held=_held(rec, written) if number is not None else {},
-            blocked=(result.why or "a person committed to the branch")
+            blocked=(getattr(result, "why", None) or "a person committed to the branch")
             if result.action == "blocked"
             else None,
             waits_until=None,  # written: whatever waited for the schedule is done
@@ -292,7 +300,26 @@ def _sync_once(
     if deps.config is not None:
         left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
         report_repo_file(deps, replace(record, pr_number=number), left_out)
+    if pr is not None and number is not None and result.action in _WROTE and not state.hold:
+        options = pr_config(result.base_sha)
+        if options.auto_merge:
+            report.auto_merge = _auto_merge(
+                deps, record.forge, forge, record.repo, pr=pr, method=options.merge_method
+            )
     return number, False
+
+
+#: the actions that wrote the PR's branch: the forge's auto-merge is (re)asked for after them
+_WROTE = ("opened", "updated", "regenerated")
+
+
+def _auto_merge(
+    deps: ReconcileDeps, forge_name: str, forge: Forge, repo: str, *, pr: PullRequest, method: MergeMethod
+) -> str:
+    """``pr.auto_merge``: the forge's own, else the bot's wait (``bot.services.auto_merge``)."""
+    later = deps.wait_for_merge
+    wait = (lambda number, how: later(forge_name, repo, number, how)) if later is not None else None
+    return auto_merge(forge, repo, pr, method, wait=wait)
 
 
 def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:

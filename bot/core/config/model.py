@@ -433,7 +433,9 @@ class PrSettings(Model):
     assignees: tuple[str, ...] = ()
     draft: bool = False
     auto_merge: bool = False
-    """Merge when checks pass (GitHub auto-merge, GitLab merge when pipeline succeeds)."""
+    """After the bot writes the PR, turn the forge's own auto-merge on (GitHub auto-merge, GitLab
+    merge when pipeline succeeds) with merge_method; where the forge refuses, the bot waits and
+    asks again, and says so on the PR."""
     merge_method: Literal["merge", "squash", "rebase"] = _PR.merge_method
     branch_prefix: Branch = _PR.branch_prefix
     """The bot's branches are <branch_prefix>/<environment>/<group> (git's branch-name rules)."""

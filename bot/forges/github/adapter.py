@@ -33,7 +33,7 @@ from bot.core.ports import (
     PullRequest,
     Reaction,
 )
-from bot.errors import NotFound, ValidationFailed
+from bot.errors import Conflict, NotFound, ValidationFailed
 from bot.forges.github.calls import Calls
 from bot.forges.github.clients import PER_PAGE, Credentials, build_clients
 from bot.forges.github.commits import CommitWriter
@@ -62,10 +62,11 @@ _MAX_PAGES = 50
 _AUTO_MERGE_REFUSALS = (
     "auto merge is not allowed",
     "not in the correct state",
-    "clean status",
-    "unstable status",
     "protected branch rules not configured",
+    "can't enable auto-merge for this pull request",
 )
+#: the refusals of a PR that can merge now (nothing required is pending): merged at once instead
+_MERGEABLE_NOW = ("clean status", "unstable status")
 
 
 def pr_from_object(pr: GhPull, *, detailed: bool) -> PullRequest:
@@ -408,13 +409,22 @@ class GitHubForge:
         return self.calls.run(repo, f"merge PR #{number}", merge)
 
     def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
-        """False when the repo does not allow auto-merge or the PR is not in a state that needs it
-        (e.g. already mergeable: GitHub answers "clean status"; the caller may merge now)."""
+        """False when the repo does not allow auto-merge or the PR is not in a state for it. GitHub
+        refuses auto-merge on a PR that can merge now ("clean status", "unstable status": nothing
+        required is pending); that PR is merged at once at its head, as auto-merge would (two
+        requests more), and the answer is whether it merged."""
         payload = {"pullRequestId": self.ids.pr_id(repo, number), "mergeMethod": method.upper()}
         try:
             self.calls.graphql(repo, ENABLE_AUTO_MERGE, {"input": payload}, f"enable auto-merge on #{number}")
         except ValidationFailed as exc:
-            if any(r in exc.message.lower() for r in _AUTO_MERGE_REFUSALS):
+            refusal = exc.message.lower()
+            if any(r in refusal for r in _MERGEABLE_NOW):
+                head = self.get_pr(repo, number).head_sha
+                try:
+                    return self.merge_pr(repo, number, method, head)
+                except Conflict:  # the head moved, or checks came in meanwhile
+                    return False
+            if any(r in refusal for r in _AUTO_MERGE_REFUSALS):
                 return False
             raise
         return True
