@@ -237,6 +237,11 @@ def _sync_once(
     record = deps.groups.get(group_key)
     if not snap.active:
         return record.pr_number, False  # nothing wanted (a merged PR satisfied everything)
+    if record.queued is not None and record.pr_number is not None and not (force or recreate):
+        # in the forge's merge queue / train: rewriting the branch would drop it from the queue;
+        # the versions wait for the PR to merge or leave (a webhook bumps the group then)
+        log.info("%s: PR #%s is in the %s; not rewritten", group_key, record.pr_number, record.queued)
+        return record.pr_number, False
     forge = deps.forge_for(record.forge)
     intents = sorted(placed_now(deps, snap.active.values()), key=lambda i: i.target_key)
     state = waiting_state(deps, group_key, record.state)
