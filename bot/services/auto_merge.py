@@ -11,7 +11,7 @@ After a reconcile wrote a group's PR (opened, updated or regenerated it) and the
 3. Otherwise the bot waits (GitLab: no pipeline for the head yet; GitHub: the repository does not
    allow auto-merge, or an answer the adapter does not know): ``wait`` leaves a wish that
    ``bot.jobs.automerge`` retries with backoff (step 1 again) and gives up on, saying so, after
-   ``AUTO_MERGE_ATTEMPTS``. The PR is told once, when the wait starts.
+   ``AUTO_MERGE_ATTEMPTS``. The PR is told when the wait starts after it opened.
 """
 
 from __future__ import annotations
@@ -52,14 +52,15 @@ def try_auto_merge(forge: Forge, repo: str, pr: PullRequest, method: MergeMethod
 
 
 def auto_merge(
-    forge: Forge, repo: str, pr: PullRequest, method: MergeMethod, *, wait: Wait | None
+    forge: Forge, repo: str, pr: PullRequest, method: MergeMethod, *, wait: Wait | None, tell: bool = True
 ) -> AutoMerge:
-    """Steps 1–3 for a PR a reconcile just wrote."""
+    """Steps 1–3 for a PR a reconcile just wrote. ``tell``: say so on the PR when the wait starts
+    (the reconcile tells once, when it opens the PR: on GitLab every update waits for its pipeline)."""
     done = try_auto_merge(forge, repo, pr, method)
     if done is not None:
         return done
     if wait is None:
         return "refused"
-    if wait(pr.number, method):
+    if wait(pr.number, method) and tell:
         forge.comment(repo, pr.number, waiting_comment(method))
     return "waiting"

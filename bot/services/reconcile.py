@@ -308,8 +308,9 @@ def _sync_once(
     if pr is not None and number is not None and result.action in _WROTE and not state.hold:
         options = pr_config(result.base_sha)
         if options.auto_merge:
+            tell = result.action == "opened"
             report.auto_merge = _auto_merge(
-                deps, record.forge, forge, record.repo, pr=pr, method=options.merge_method
+                deps, record.forge, forge, record.repo, pr=pr, method=options.merge_method, tell=tell
             )
     return number, False
 
@@ -319,12 +320,19 @@ _WROTE = ("opened", "updated", "regenerated")
 
 
 def _auto_merge(
-    deps: ReconcileDeps, forge_name: str, forge: Forge, repo: str, *, pr: PullRequest, method: MergeMethod
+    deps: ReconcileDeps,
+    forge_name: str,
+    forge: Forge,
+    repo: str,
+    *,
+    pr: PullRequest,
+    method: MergeMethod,
+    tell: bool,
 ) -> str:
     """``pr.auto_merge``: the forge's own, else the bot's wait (``bot.services.auto_merge``)."""
     later = deps.wait_for_merge
     wait = (lambda number, how: later(forge_name, repo, number, how)) if later is not None else None
-    return auto_merge(forge, repo, pr, method, wait=wait)
+    return auto_merge(forge, repo, pr, method, wait=wait, tell=tell)
 
 
 def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:

@@ -161,3 +161,18 @@ def test_a_refused_auto_merge_leaves_a_wish_the_job_fulfils_once_the_forge_takes
     assert auto_merge_when_ready("local", LOCAL_REPO, number) == {"pr": number, "auto_merge": True}
     assert container.dispatch.auto_merge_wish("local", LOCAL_REPO, number) is None
     assert forge.get_pr(LOCAL_REPO, number).state == "merged"
+
+
+def test_the_pr_is_told_of_the_wait_when_it_opens_not_on_every_update(container: Container) -> None:
+    """GitLab waits for a pipeline after every push: one comment when the PR opens, none later."""
+    forge = local(container)
+    forge.inner.enable_auto_merge = lambda *_a: False  # type: ignore[attr-defined]
+    push(container, 0, "1.2.0")
+    number = reconcile(container.reconcile_deps, DEV).pr_number
+    assert number is not None
+    container.dispatch.cancel_auto_merge("local", LOCAL_REPO, number)  # the wait ended (gave up)
+    push(container, 0, "1.3.0")
+    report = reconcile(container.reconcile_deps, DEV)
+    assert report.auto_merge == "waiting"
+    assert container.dispatch.auto_merge_wish("local", LOCAL_REPO, number) is not None  # waiting again
+    assert len(forge.inner.pr_record(LOCAL_REPO, number)["comments"]) == 1  # type: ignore[attr-defined]
