@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import redis
 
@@ -25,6 +25,7 @@ from bot.forges.factory import build_app_hook_deliveries, build_forge
 from bot.forges.github.hook_deliveries import AppHookDeliveries
 from bot.forges.gitlab.adapter import GitLabForge as GitLabClient
 from bot.forges.gitlab.hooks import ProjectHook, project_hooks
+from bot.jobs.automerge import wait_for_merge
 from bot.jobs.consumer import Consumer
 from bot.jobs.dispatch import AutoMergeWish, Dispatch
 from bot.jobs.engine import Engine
@@ -283,6 +284,7 @@ class Container:
             scans=self.scans,
             clock=self.clock,
             notes=self.release_notes if source is not None else None,
+            wait_for_merge=partial(wait_for_merge, self.dispatch),
         )
 
     @cached_property

@@ -189,12 +189,14 @@ def test_github_app_manifest_asks_for_minimal_permissions_and_handled_events() -
         "issues": "write",  # reactions on PR comments (Issues only), the issue_comment subscription
         "statuses": "write",  # deployment state on merge commits
         "members": "read",  # organization: team membership for chat-ops team rules
+        "merge_queues": "read",  # merge_group events (a queued PR is not rewritten)
     }
     assert set(manifest["default_events"]) == {
         "workflow_run",
         "check_suite",
         "push",
         "pull_request",
+        "merge_group",
         "issue_comment",
         "registry_package",
     }
@@ -223,7 +225,12 @@ GITHUB_GRANTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 }
 #: webhook events and the permission GitHub requires to subscribe to them (its webhook docs:
 #: "To subscribe to this event, a GitHub App must have at least read-level access for …")
-GITHUB_EVENT_PERMISSION = {"issue_comment": "issues", "pull_request": "pull_requests", "push": "contents"}
+GITHUB_EVENT_PERMISSION = {
+    "issue_comment": "issues",
+    "pull_request": "pull_requests",
+    "push": "contents",
+    "merge_group": "merge_queues",  # GitHub's "Webhook events and payloads": merge_group
+}
 _LEVEL = {"read": 1, "write": 2}
 
 
@@ -249,8 +256,8 @@ def test_the_app_manifest_grants_every_request_the_pr_conversation_makes() -> No
     from bot.forges.github.clients import TokenCredentials
     from tests.forges.api import github_json
 
-    api, repo = "https://api.github.com", "acme/deploy"
-    gh = GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_test"), api_url=api)
+    api, repo = "https://api.github.com:443", "acme/deploy"  # PyGithub names the port
+    gh = GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_test"))
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         rsps.post(f"{api}/repos/{repo}/pulls", json=github_json("pull"), status=201)
         rsps.patch(f"{api}/repos/{repo}/issues/7", json={"number": 7})
@@ -276,7 +283,11 @@ def test_setup_and_forges_docs_say_what_the_manifest_asks_for() -> None:
     setup = (ROOT / "docs" / "setup.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| ([a-z ()]+?) \| (read|write) \|", setup, flags=re.M))
     for name, level in granted.items():
-        label = {"pull_requests": "pull requests", "members": "members (organization)"}.get(name, name)
+        label = {
+            "pull_requests": "pull requests",
+            "members": "members (organization)",
+            "merge_queues": "merge queues",
+        }.get(name, name)
         assert rows.get(label) == level, (
             f"docs/setup.md says {label}: {rows.get(label)}, the manifest {level}"
         )

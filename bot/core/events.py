@@ -105,6 +105,23 @@ class PrClosed:
 
 
 @dataclass(frozen=True, slots=True)
+class PrQueued:
+    """A PR entered or left the forge's merge queue (GitHub merge queue, GitLab merge train).
+    ``head_branch`` when the forge names it; else the PR is found by number among the groups on
+    ``base_branch``."""
+
+    kind: ClassVar[str] = "pr-queued"
+    forge: str
+    repo: str
+    pr_number: int
+    queued: bool
+    queue: str  # "merge queue" (GitHub) or "merge train" (GitLab), as people see it
+    head_branch: str | None = None
+    base_branch: str | None = None
+    reason: str | None = None  # why it left (GitHub's dequeue reason; GitLab's pipeline status)
+
+
+@dataclass(frozen=True, slots=True)
 class Installation:
     """A GitHub App was installed/removed or its repository selection changed."""
 
@@ -134,11 +151,20 @@ class DeploymentReported:
     at: str  # when it happened, ISO 8601 UTC as the sender stamped it
 
 
-Event = ImagePushed | CiFinished | Push | PrComment | PrClosed | Installation | DeploymentReported
+Event = ImagePushed | CiFinished | Push | PrComment | PrClosed | PrQueued | Installation | DeploymentReported
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (ImagePushed, CiFinished, Push, PrComment, PrClosed, Installation, DeploymentReported)
+    for cls in (
+        ImagePushed,
+        CiFinished,
+        Push,
+        PrComment,
+        PrClosed,
+        PrQueued,
+        Installation,
+        DeploymentReported,
+    )
 }
 
 

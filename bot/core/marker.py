@@ -75,6 +75,14 @@ class Marker:
     decisions: Decisions | None = None
     #: why the decisions block was refused (None: there was none, or it read as the bot wrote it)
     refused: str | None = None
+    #: the base head the branch was last checked against, when the base moved on since ``base``
+    #: and the branch was not rebuilt (``pr.rebase``); None: ``base`` is the base head
+    checked: str | None = None
+    #: how the last write reached the branch: "appended" (a commit on its head) or "regenerated"
+    #: (rebuilt on the base); None: the PR was opened with it
+    update: str | None = None
+    #: files the base changed under the PR that ``pr.rebase: never`` left as they are
+    conflicts: tuple[str, ...] = ()
 
     def tags(self) -> dict[str, tuple[str | None, str | None]]:
         """canonical image → (old tag, new tag) of the versions this PR applies."""
@@ -138,6 +146,12 @@ def render_marker(marker: Marker) -> str:
         value = getattr(marker, name)
         if value is not None:
             data[name] = list(value)
+    if marker.checked is not None and marker.checked != marker.base:
+        data["checked"] = marker.checked
+    if marker.update is not None:
+        data["update"] = marker.update
+    if marker.conflicts:
+        data["conflicts"] = list(marker.conflicts)
     if marker.decisions is not None and not marker.decisions.empty:
         data["decisions"] = marker.decisions.fitted().to_dict()
     return f"<!-- {MARKER_NAME}:{_json(data)} -->"
@@ -180,8 +194,14 @@ def parse_marker(body: str | None) -> Marker | None:
             assignees=_names(data.get("assignees")),
             decisions=decisions,
             refused=refused,
+            checked=data["checked"] if isinstance(data.get("checked"), str) else None,
+            update=data["update"] if data.get("update") in _UPDATES else None,
+            conflicts=_names(data.get("conflicts")) or (),
         )
     return None
+
+
+_UPDATES = ("appended", "regenerated")
 
 
 def _decisions(raw: object, group: str) -> tuple[Decisions | None, str | None]:

@@ -31,6 +31,15 @@ class PrOptions:
     mode: Literal["pr", "push"] = "pr"
     #: a major bump goes to its own group ``<group>-major`` (``bot.core.majors``)
     separate_major: bool = False
+    #: when the base moved, rebuild the bot's branch on it: "conflicted" only when the base changed
+    #: a file the PR edits, "auto" also whenever it auto-merges, "never" not unless asked (Renovate's
+    #: ``rebaseWhen``); else an update appends a commit and approvals stay
+    rebase: Literal["auto", "conflicted", "never"] = "conflicted"
+
+    def rebuilds_on_any_base_move(self) -> bool:
+        """Renovate's ``auto``: a PR that merges by itself is kept on the current base, so what
+        merges is what was tested; any other is rebuilt only when it conflicts."""
+        return self.rebase == "auto" and self.auto_merge
 
     def branch(self, environment: str | None, group: str) -> str:
         """The bot's head branch for a group: ``<branch_prefix>/<environment>/<group>``."""

@@ -330,8 +330,39 @@ def pr_body(data: BodyInput) -> str:
         lines += ["", "**Source:**", *links]
     lines += notes_lines(data.notes, short_image)
     lines += _state_lines(data.state, data.intents)
+    lines += _update_lines(data.marker, first.base_branch, data.command_prefix)
     lines += ["", command_help(data.command_prefix), "", render_marker(data.marker)]
     return "\n".join(lines) + "\n"
+
+
+def _update_lines(marker: Marker, base_branch: str, prefix: str) -> list[str]:
+    """How the last update reached the branch, and whether the branch is on the base head."""
+    out = []
+    if marker.update == "appended":
+        out.append("This update added a commit to the branch (nothing was force-pushed: reviews stay).")
+    elif marker.update == "regenerated":
+        out.append(
+            f"This update rebuilt the branch on {_code(base_branch)} ({_code((marker.base or '')[:12])})."
+        )
+    if marker.checked is not None and marker.checked != marker.base:
+        built = _code((marker.base or "")[:12])
+        out.append(
+            f"{_code(base_branch)} has moved on since the branch was built on {built}; "
+            f"it is rebuilt as `pr.rebase` says (by default when {_code(base_branch)} changes a file this PR "
+            f"edits), or when you comment `{prefix} rebase`."
+        )
+    return ["", *out] if out else []
+
+
+def rebase_never_comment(
+    base_branch: str, base_sha: str, files: Sequence[str], prefix: str = DEFAULT_PREFIX
+) -> str:
+    changed = ", ".join(_code(f) for f in files) or "files this PR edits"
+    return (
+        f"{_code(base_branch)} ({base_sha[:12]}) changed {changed} since this branch was built, and "
+        f"`pr.rebase` is `never`, so I left the branch as it is and wrote no update to it.\n\n"
+        f"Comment `{prefix} rebase` to rebuild it on the current base."
+    )
 
 
 # --- comments -----------------------------------------------------------------------------------

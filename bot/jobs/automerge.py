@@ -1,10 +1,13 @@
-"""GitLab auto-merge once the head has a pipeline: ``auto_merge_when_ready(forge_name, repo,
-number)``.
+"""The bot's wait for a PR whose forge did not take auto-merge yet: ``auto_merge_when_ready(
+forge_name, repo, number)``.
 
-GitLab refuses "merge when the pipeline succeeds" while the MR's head has no pipeline yet, so a
-``merge`` command left that wish (``Dispatch.auto_merge_later``); the leader queues this job when
-the wish is due, which tries again, up to ``AUTO_MERGE_ATTEMPTS`` times with backoff, then says
-so on the MR. ``cancel merge`` drops the wish and a job already queued ends quietly.
+GitLab refuses "merge when the pipeline succeeds" while the MR's head has no pipeline yet, and a
+GitHub repository may not allow auto-merge; a ``merge`` command, or a reconcile of a group with
+``pr.auto_merge`` (``wait_for_merge``), leaves a wish (``Dispatch.auto_merge_later``). The leader
+queues this job when the wish is due; it asks the forge's auto-merge again
+(``bot.services.auto_merge``), up to ``AUTO_MERGE_ATTEMPTS``
+times with backoff, then says so on the PR. ``cancel merge`` drops the wish and a job already
+queued ends quietly.
 """
 
 from __future__ import annotations
@@ -12,8 +15,18 @@ from __future__ import annotations
 from typing import Any
 
 from bot.jobs import runtime
+from bot.jobs.dispatch import AutoMergeWish, Dispatch
+from bot.services.auto_merge import try_auto_merge
 
 AUTO_MERGE_ATTEMPTS = 20
+
+
+def wait_for_merge(dispatch: Dispatch, forge_name: str, repo: str, number: int, method: str) -> bool:
+    """Leave the wish for ``number`` unless one is there; True when it was left now."""
+    if dispatch.auto_merge_wish(forge_name, repo, number) is not None:
+        return False
+    dispatch.auto_merge_later(AutoMergeWish(forge_name, repo, number, method))
+    return True
 
 
 def auto_merge_when_ready(forge_name: str, repo: str, number: int) -> dict[str, Any]:
@@ -23,10 +36,12 @@ def auto_merge_when_ready(forge_name: str, repo: str, number: int) -> dict[str, 
     if wish is None:
         return {"pr": number, "cancelled": True}
     forge = container.forge(forge_name)
-    if forge.get_pr(repo, number).state != "open":
+    pr = forge.get_pr(repo, number)
+    if pr.state != "open":
         dispatch.cancel_auto_merge(forge_name, repo, number)
         return {"pr": number, "closed": True}
-    if forge.enable_auto_merge(repo, number, wish.method):  # type: ignore[arg-type]
+    done = try_auto_merge(forge, repo, pr, wish.method)  # type: ignore[arg-type]
+    if done is not None:
         dispatch.cancel_auto_merge(forge_name, repo, number)
         return {"pr": number, "auto_merge": True}
     if wish.attempt >= AUTO_MERGE_ATTEMPTS:
@@ -34,8 +49,9 @@ def auto_merge_when_ready(forge_name: str, repo: str, number: int) -> dict[str, 
         forge.comment(
             repo,
             number,
-            "I could not turn auto-merge on: no pipeline ran for the head. "
-            "Comment `merge` again once it has.",
+            "I could not turn auto-merge on: the forge kept refusing it (GitLab: no pipeline ran for "
+            "the head; GitHub: the repository does not allow auto-merge). "
+            "Comment `merge` again once it can.",
         )
         return {"pr": number, "gave_up": True}
     dispatch.auto_merge_later(wish)

@@ -64,4 +64,5 @@ def reconcile_group(group_key: str, force: bool = False, recreate: bool = False)
         "generation": report.generation,
         "pr": report.pr_number,
         "waits_until": report.waits_until,
+        "auto_merge": report.auto_merge,
     }

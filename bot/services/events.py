@@ -37,6 +37,7 @@ from bot.core.events import (
     ImagePushed,
     Installation,
     PrClosed,
+    PrQueued,
     Push,
 )
 from bot.core.intents import PlanResult, UpdateIntent
@@ -149,6 +150,8 @@ def apply_deliveries(
                     at = parse_time(delivery.received_at).timestamp()
                     deploys.remember_merged(deployments, store, config, event, at)
                 groups = on_pr_closed(store, config, event, bot_login=bot_login)
+            elif isinstance(event, PrQueued):
+                groups = on_pr_queued(store, config, event)
             touched.update(groups)
             log.handled(n, event, groups)
     out.intents = len(intents)
@@ -189,6 +192,28 @@ def on_pr_closed(store: IntentStore, config: Config, event: PrClosed, *, bot_log
     return found
 
 
+def on_pr_queued(store: IntentStore, config: Config, event: PrQueued) -> list[str]:
+    """The group whose open PR the forge's queue took is not rewritten while it is there (the
+    reconcile leaves its branch alone); one the queue let go is reconciled at once."""
+    found: list[str] = []
+    for name in config.forge_names(event.forge):
+        if event.head_branch is not None:
+            group = store.groups.group_for_branch(name, event.repo, event.head_branch)
+            found += [group] if group is not None else []
+        elif event.base_branch is not None:
+            found += store.groups.groups_of(name, event.repo, event.base_branch)
+    mine = [g for g in sorted(set(found)) if store.groups.get(g).pr_number == event.pr_number]
+    for group_key in mine:
+        queued = event.queue if event.queued else None
+        store.groups.update(group_key, lambda rec, q=queued: replace(rec, queued=q))  # type: ignore[misc]
+        if not event.queued:
+            log.info(
+                "%s#%s left the %s (%s): reconciling", event.repo, event.pr_number, event.queue, event.reason
+            )
+            store.bump(group_key)
+    return mine
+
+
 def pr_closed(
     store: IntentStore, group_key: str, number: int, *, merged: bool, closed_by: str | None, bot_login: str
 ) -> bool:
@@ -219,7 +244,9 @@ def _forget_pr(number: int) -> Callable[[GroupRecord], GroupRecord]:
     def change(rec: GroupRecord) -> GroupRecord:
         if rec.pr_number != number:
             return rec
-        return replace(rec, pr_number=None, applied={}, held={}, error_commented=None, blocked=None)
+        return replace(
+            rec, pr_number=None, applied={}, held={}, error_commented=None, blocked=None, queued=None
+        )
 
     return change
 

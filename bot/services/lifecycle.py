@@ -16,6 +16,12 @@ A branch carrying commits by anyone but the bot is left alone (one comment, then
 ``force=True``; then the bot regenerates it and keeps their file changes as a follow-up commit when
 they do not overlap its own edits (and the base did not change those files), else drops them and
 says so. ``recreate=True`` discards everything and starts over.
+
+A branch only the bot wrote is updated by appending a commit on its head (no force-push, so the
+forge keeps the approvals) unless ``pr.rebase`` says to rebuild it on a base that moved:
+``conflicted`` when the base changed a file the PR edits, ``auto`` also whenever the PR
+auto-merges, ``never`` not at all (the PR says so once, and ``rebase`` rebuilds it). The marker
+keeps the base the branch is built on and, apart, the base head it was last checked against.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from bot.core.render import (
     nothing_wanted_comment,
     pr_body,
     pr_title,
+    rebase_never_comment,
 )
 from bot.core.wanted import effective_intents
 from bot.errors import ConfigError, Conflict, NotFound
@@ -91,6 +98,8 @@ class SyncResult:
     #: why images of the PR body have no (or only part of their) release notes (None: the body
     #: was not rendered)
     notes_left_out: tuple[str, ...] | None = None
+    #: with action ``blocked``: why the bot stopped writing the branch (None: a person committed)
+    why: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,25 +273,76 @@ def _sync_owned(ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired) ->
     head = pr.head_sha or ""
     behind = marker.base != ctx.base_sha
     carried = set(marker.carried)
-    same_files = set(marker.files) == set(desired.contents)
-    if not behind and same_files and marker.content == content_digest(desired.contents):
-        return _publish(ctx, pr, desired, head, carried=marker.carried, action="noop", wrote=False)
-    if not behind and set(marker.files) <= set(desired.contents):
-        return _append(ctx, pr, marker, desired, head)
+    appendable = set(marker.files) <= set(desired.contents)
+    on = ctx.base_sha  # the base the branch is built on after this update
+    if behind and appendable and marker.base is not None and not ctx.options.rebuilds_on_any_base_move():
+        under = _changed_under(ctx, marker, desired)
+        if under == []:  # the base moved beside the PR's files: the branch stays on its base
+            behind, on = False, marker.base
+        elif ctx.options.rebase == "never":
+            return _leave_conflicted(ctx, pr, marker, head, under)
+    if (
+        not behind
+        and set(marker.files) == set(desired.contents)
+        and marker.content == content_digest(desired.contents)
+    ):
+        return _publish(
+            ctx,
+            pr,
+            desired,
+            head,
+            carried=marker.carried,
+            action="noop",
+            wrote=False,
+            on=on,
+            how=marker.update,
+        )
+    if not behind and appendable:
+        return _append(ctx, pr, marker, desired, head, on=on)
     kept, dropped = _carry(ctx, head, desired, carried, foreign=(), old_base=marker.base if behind else None)
     sha = _write(ctx, desired, kept, head)
     if dropped:
         ctx.forge.comment(ctx.repo, pr.number, carried_comment(sorted(kept), dropped))
     action: Action = "regenerated" if behind else "updated"
-    result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action)
+    result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action, how="regenerated")
     return replace(result, dropped=tuple(dropped))
 
 
-def _append(ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired, head: str) -> SyncResult:
-    """The base did not move and the branch is the bot's: one commit on top of its head (a
-    fast-forward, no force-push), so the forge keeps the PR's approvals. Its tree is the one a
-    regeneration would write: every file the branch changed is written again (the marker's files
-    are all desired) and people's carried files stay as they are, unless the bot now edits one."""
+def _changed_under(ctx: _Ctx, marker: Marker, desired: Desired) -> list[str] | None:
+    """The PR's files (its edits, people's carried files, what it now edits) the base changed
+    since the branch's base; None when the forge cannot tell (then it counts as conflicting)."""
+    if not isinstance(ctx.forge, ChangedFiles) or marker.base is None:
+        return None
+    moved = set(ctx.forge.changed_files(ctx.repo, marker.base, ctx.base_sha))
+    return sorted(moved & (set(marker.files) | set(marker.carried) | set(desired.contents)))
+
+
+def _leave_conflicted(
+    ctx: _Ctx, pr: PullRequest, marker: Marker, head: str, under: list[str] | None
+) -> SyncResult:
+    """``pr.rebase: never`` and the base changed the PR's files: nothing is written to the branch;
+    the PR is told once per base head (the marker records it), and ``rebase`` rebuilds it."""
+    conflicts = tuple(under) if under is not None else ()
+    why = "the base changed files this PR edits, and pr.rebase is never"
+    if marker.checked == ctx.base_sha and marker.conflicts == conflicts:
+        return SyncResult("blocked", _keep_decisions(ctx, pr), head, (), ctx.base_sha, why=why)
+    ctx.forge.comment(
+        ctx.repo, pr.number, rebase_never_comment(ctx.first.base_branch, ctx.base_sha, conflicts, ctx.prefix)
+    )
+    new = replace(marker, checked=ctx.base_sha, conflicts=conflicts, decisions=ctx.decisions, refused=None)
+    pr = ctx.forge.update_pr(ctx.repo, pr.number, PrUpdate(body=replace_marker(pr.body, new)))
+    return SyncResult("blocked", pr, head, (), ctx.base_sha, why=why)
+
+
+def _append(
+    ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired, head: str, *, on: str
+) -> SyncResult:
+    """The branch is the bot's and stays on its base (``on``: the current base, or an older one
+    the base moved on from beside the PR's files): one commit on top of its head (a fast-forward,
+    no force-push), so the forge keeps the PR's approvals. Its tree is the one a regeneration
+    would write: every file the branch changed is written again (the marker's files are all
+    desired; the base did not change them since ``on``) and people's carried files stay as they
+    are, unless the bot now edits one."""
     sha = ctx.forge.commit_files(
         ctx.repo,
         ctx.branch,
@@ -297,7 +357,7 @@ def _append(ctx: _Ctx, pr: PullRequest, marker: Marker, desired: Desired, head: 
             ctx.repo, pr.number, carried_comment(sorted(set(marker.carried) - set(dropped)), dropped)
         )
     carried = tuple(sorted(set(marker.carried) - set(dropped)))
-    result = _publish(ctx, pr, desired, sha, carried=carried, action="updated")
+    result = _publish(ctx, pr, desired, sha, carried=carried, action="updated", on=on, how="appended")
     return replace(result, dropped=tuple(dropped))
 
 
@@ -306,7 +366,7 @@ def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
     the branch since (its head is still the one the bot recorded)."""
     return (
         marker.state == "open"
-        and marker.base == ctx.base_sha
+        and (marker.checked or marker.base) == ctx.base_sha
         and marker.fingerprint == ctx.fp
         and pr.head_sha is not None
         and pr.head_sha == marker.head
@@ -382,7 +442,8 @@ def _sync_branch(
     head = ctx.head()
     if head is None or recreate:
         sha = _write(ctx, desired, {}, head)
-        return _publish(ctx, pr, desired, sha, carried=(), action="regenerated" if pr else "opened")
+        action: Action = "regenerated" if pr else "opened"
+        return _publish(ctx, pr, desired, sha, carried=(), action=action, how="regenerated" if pr else None)
     commits = ctx.forge.commits_between(ctx.repo, ctx.base_sha, head)
     foreign = _foreign(ctx, commits)
     if foreign and not force:
@@ -390,7 +451,10 @@ def _sync_branch(
     behind = not commits or commits[0].parents[:1] != (ctx.base_sha,)
     carried = set(marker.carried) if marker else set()
     if not foreign and not behind and _matches(ctx, head, desired, carried, marker):
-        return _publish(ctx, pr, desired, head, carried=tuple(sorted(carried)), action="noop", wrote=False)
+        how = marker.update if marker is not None else None
+        return _publish(
+            ctx, pr, desired, head, carried=tuple(sorted(carried)), action="noop", wrote=False, how=how
+        )
     old_parent = commits[0].parents[0] if commits and commits[0].parents else None
     kept, dropped = _carry(
         ctx, head, desired, carried, foreign=foreign, old_base=old_parent if behind else None
@@ -398,8 +462,8 @@ def _sync_branch(
     sha = _write(ctx, desired, kept, head, foreign)
     if (foreign or dropped) and pr is not None:
         ctx.forge.comment(ctx.repo, pr.number, carried_comment(sorted(kept), dropped))
-    action: Action = "regenerated" if behind or foreign or force else "updated"
-    result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action)
+    action = "regenerated" if behind or foreign or force else "updated"
+    result = _publish(ctx, pr, desired, sha, carried=tuple(sorted(kept)), action=action, how="regenerated")
     return replace(result, dropped=tuple(dropped))
 
 
@@ -490,9 +554,12 @@ def _publish(
     carried: tuple[str, ...],
     action: Action,
     wrote: bool = True,
+    on: str | None = None,
+    how: str | None = None,
 ) -> SyncResult:
     """Open the PR or bring its title, body, labels, reviewers and assignees up to date (no API
-    write when they already are)."""
+    write when they already are). ``on``: the base the branch is built on, when older than the
+    base head; ``how``: how the branch got its last write (the marker and body say so)."""
     files = tuple(sorted(desired.contents))
     digest = content_digest(desired.contents)
     old_values: dict[str, str] = {}
@@ -501,7 +568,7 @@ def _publish(
     marker = Marker(
         ctx.first.group_key,
         "open",
-        ctx.base_sha,
+        on or ctx.base_sha,
         head,
         ctx.fp,
         files,
@@ -512,6 +579,8 @@ def _publish(
         reviewers=ctx.options.reviewers,
         assignees=ctx.options.assignees,
         decisions=ctx.decisions,
+        checked=ctx.base_sha if on not in (None, ctx.base_sha) else None,
+        update=how,
     )
     written = desired.written or ctx.intents  # the versions the branch holds, each image once
     title = pr_title(written, desired.rows, ctx.options)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.core.events import Event, Installation, PrClosed, PrComment, Push
+from bot.core.events import Event, Installation, PrClosed, PrComment, PrQueued, Push
 from bot.core.group_state import GroupState
 from bot.core.intents import PlanResult
 from bot.core.merge import MergeOutcome
@@ -73,6 +73,13 @@ def handled_outcomes(event: Event, groups: Sequence[str]) -> list[TargetOutcome]
             return [TargetOutcome("skipped", f"{event.repo}#{event.pr_number} is not a PR of the bot")]
         what = "merged: its versions are done" if event.merged else "closed: its versions are ignored"
         return [TargetOutcome("done", f"PR #{event.pr_number} {what}", group=g) for g in groups]
+    if isinstance(event, PrQueued):
+        if not groups:
+            return [TargetOutcome("skipped", f"{event.repo}#{event.pr_number} is not an open PR of the bot")]
+        what = "is not rewritten while it is there" if event.queued else "left it: reconciled"
+        return [
+            TargetOutcome("done", f"PR #{event.pr_number} {event.queue}: {what}", group=g) for g in groups
+        ]
     if isinstance(event, PrComment):
         where = f"{event.repo}#{event.pr_number}"
         return [TargetOutcome("done", f"comment on {where}: chat-ops answers on the PR")]

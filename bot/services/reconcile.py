@@ -47,11 +47,12 @@ from bot.core.kept import Decisions
 from bot.core.keys import GroupKey
 from bot.core.merge import Mark
 from bot.core.planning import placed
-from bot.core.ports import Forge
+from bot.core.ports import Forge, MergeMethod, PullRequest
 from bot.core.render import error_comment, repo_file_comment
 from bot.errors import BotError, Conflict, Transient
 from bot.logs import redact
 from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
+from bot.services.auto_merge import auto_merge
 from bot.services.config_source import ConfigSource
 from bot.services.lifecycle import PrConfig, default_pr, sync_group
 from bot.services.rebuild import restore
@@ -102,6 +103,9 @@ class ReconcileDeps:
     clock: Callable[[], float] = time.time
     #: the PR body's release notes (None: none, and the syncer is not asked for them)
     notes: NotesSource | None = None
+    #: (forge, repo, PR, merge method) → the bot's wait for a PR whose forge did not take
+    #: auto-merge started now (False: it was waiting already); None: no waiting (``pr.auto_merge``)
+    wait_for_merge: Callable[[str, str, int, str], bool] | None = None
 
     @cached_property
     def intents(self) -> IntentStore:
@@ -127,6 +131,8 @@ class Report:
     pr_number: int | None = None
     #: nothing written: the group's schedule is closed until then (seconds since the epoch)
     waits_until: float | None = None
+    #: ``pr.auto_merge`` after a write: on (the forge took it), waiting (the bot's wait), refused
+    auto_merge: str | None = None
 
 
 def repo_lock(deps: ReconcileDeps, forge: str, repo: str) -> RepoLock:
@@ -208,7 +214,9 @@ def reconcile_locked(
         if lock is not None and lock.lost.is_set():
             raise Transient(f"lost the lock on {lock.key} (held past its timeout)")
         try:
-            report.pr_number, rebuilt = _sync_once(deps, group_key, snap, force=force, recreate=recreate)
+            report.pr_number, rebuilt = _sync_once(
+                deps, group_key, snap, force=force, recreate=recreate, report=report
+            )
         except Conflict as exc:
             conflicts += 1
             if conflicts >= MAX_CONFLICTS:
@@ -228,12 +236,17 @@ def reconcile_locked(
 
 
 def _sync_once(
-    deps: ReconcileDeps, group_key: str, snap: Snapshot, *, force: bool, recreate: bool
+    deps: ReconcileDeps, group_key: str, snap: Snapshot, *, force: bool, recreate: bool, report: Report
 ) -> tuple[int | None, bool]:
     """One sync of the group; (its open PR's number, whether Redis was rebuilt instead)."""
     record = deps.groups.get(group_key)
     if not snap.active:
         return record.pr_number, False  # nothing wanted (a merged PR satisfied everything)
+    if record.queued is not None and record.pr_number is not None and not (force or recreate):
+        # in the forge's merge queue / train: rewriting the branch would drop it from the queue;
+        # the versions wait for the PR to merge or leave (a webhook bumps the group then)
+        log.info("%s: PR #%s is in the %s; not rewritten", group_key, record.pr_number, record.queued)
+        return record.pr_number, False
     forge = deps.forge_for(record.forge)
     intents = sorted(placed_now(deps, snap.active.values()), key=lambda i: i.target_key)
     state = waiting_state(deps, group_key, record.state)
@@ -290,7 +303,9 @@ def _sync_once(
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             held=_held(rec, written) if number is not None else {},
-            blocked="a person committed to the branch" if result.action == "blocked" else None,
+            blocked=(getattr(result, "why", None) or "a person committed to the branch")
+            if result.action == "blocked"
+            else None,
             waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
             repo_file_problems=repo_file[0] if repo_file else rec.repo_file_problems,
@@ -301,7 +316,34 @@ def _sync_once(
         )
 
     deps.groups.update(group_key, change, complete=True)  # the group's one write of the reconcile
+    if pr is not None and number is not None and result.action in _WROTE and not state.hold:
+        options = pr_config(result.base_sha)
+        if options.auto_merge:
+            tell = result.action == "opened"
+            report.auto_merge = _auto_merge(
+                deps, record.forge, forge, record.repo, pr=pr, method=options.merge_method, tell=tell
+            )
     return number, False
+
+
+#: the actions that wrote the PR's branch: the forge's auto-merge is (re)asked for after them
+_WROTE = ("opened", "updated", "regenerated")
+
+
+def _auto_merge(
+    deps: ReconcileDeps,
+    forge_name: str,
+    forge: Forge,
+    repo: str,
+    *,
+    pr: PullRequest,
+    method: MergeMethod,
+    tell: bool,
+) -> str:
+    """``pr.auto_merge``: the forge's own, else the bot's wait (``bot.services.auto_merge``)."""
+    later = deps.wait_for_merge
+    wait = (lambda number, how: later(forge_name, repo, number, how)) if later is not None else None
+    return auto_merge(forge, repo, pr, method, wait=wait, tell=tell)
 
 
 def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any
 
-from bot.core.events import CiFinished, Event, ImagePushed, Installation, PrClosed, PrComment, Push
+from bot.core.events import CiFinished, Event, ImagePushed, Installation, PrClosed, PrComment, PrQueued, Push
 from bot.errors import SignatureError
 from bot.sources.base import (
     Headers,
@@ -152,14 +153,25 @@ def _issue_comment(data: dict[str, Any]) -> Event | str:
 
 def _pull_request(data: dict[str, Any]) -> Event | str:
     action = text(data, "action")
-    if action != "closed":
-        return f"pull_request {action}: only closed pull requests matter"
+    if action not in ("closed", "enqueued", "dequeued"):
+        return f"pull_request {action}: only closed, enqueued and dequeued pull requests matter"
     pr = obj(data, "pull_request")
     repo, number, head = _repo(data), integer(data, "number"), text(obj(pr, "head"), "ref")
     if number is None:
         number = integer(pr, "number")
     if not (repo and number is not None and head):
         return "pull_request without repository, number or head branch"
+    if action != "closed":  # the merge queue took it, or let it go (``reason``: why)
+        return PrQueued(
+            forge=FORGE,
+            repo=repo,
+            pr_number=number,
+            queued=action == "enqueued",
+            queue=MERGE_QUEUE,
+            head_branch=head,
+            base_branch=text(obj(pr, "base"), "ref"),
+            reason=text(data, "reason") if action == "dequeued" else None,
+        )
     merged = pr.get("merged") is True
     return PrClosed(
         forge=FORGE,
@@ -170,6 +182,37 @@ def _pull_request(data: dict[str, Any]) -> Event | str:
         base_branch=text(obj(pr, "base"), "ref"),
         closed_by=text(obj(data, "sender"), "login"),
         merge_sha=text(pr, "merge_commit_sha") if merged else None,
+    )
+
+
+MERGE_QUEUE = "merge queue"
+#: a merge group's head ref names the last PR it merges: ``refs/heads/gh-readonly-queue/<base>/pr-<n>-<sha>``
+_QUEUE_REF = re.compile(r"refs/heads/gh-readonly-queue/.+/pr-(\d+)-[0-9a-f]{40}")
+
+
+def _merge_group(data: dict[str, Any]) -> Event | str:
+    """``checks_requested``: the queue built a group to test the PR in; ``destroyed`` with reason
+    ``dequeued``: the PR left the queue (``invalidated`` re-groups it, ``merged`` is followed by
+    the PR's ``closed``)."""
+    action = text(data, "action")
+    reason = text(data, "reason") if action == "destroyed" else None  # only ``destroyed`` has one
+    if action == "destroyed" and reason != "dequeued":
+        return f"merge_group destroyed ({reason}): the PR stays queued or merged"
+    if action not in ("checks_requested", "destroyed"):
+        return f"merge_group {action}: not used"
+    group = obj(data, "merge_group")
+    repo, found = _repo(data), _QUEUE_REF.fullmatch(text(group, "head_ref") or "")
+    base = (text(group, "base_ref") or "").removeprefix("refs/heads/")
+    if not (repo and found and base):
+        return "merge_group without repository, base or a head ref naming its PR"
+    return PrQueued(
+        forge=FORGE,
+        repo=repo,
+        pr_number=int(found.group(1)),
+        queued=action == "checks_requested",
+        queue=MERGE_QUEUE,
+        base_branch=base,
+        reason=reason,
     )
 
 
@@ -261,6 +304,7 @@ _HANDLERS = {
     "push": _push,
     "issue_comment": _issue_comment,
     "pull_request": _pull_request,
+    "merge_group": _merge_group,
     "installation": _installation,
     "installation_repositories": _installation_repositories,
     "ping": _ping,

@@ -9,7 +9,7 @@ import re
 from datetime import UTC
 from typing import Any
 
-from bot.core.events import CiFinished, Event, PrClosed, PrComment, Push
+from bot.core.events import CiFinished, Event, PrClosed, PrComment, PrQueued, Push
 from bot.core.versions import parse_instant
 from bot.sources.base import (
     Headers,
@@ -82,9 +82,42 @@ def _project(data: dict[str, Any]) -> str | None:
     return text(obj(data, "project"), "path_with_namespace")
 
 
+#: a merge train pipeline runs on ``refs/merge-requests/<iid>/train`` (docs: ci/pipelines/merge_trains)
+_TRAIN_REF = re.compile(r"refs/merge-requests/(\d+)/train")
+#: a train pipeline in these states has the MR on the train; failed or canceled, GitLab drops it
+_ON_TRAIN = ("created", "waiting_for_resource", "preparing", "pending", "running", "scheduled")
+MERGE_TRAIN = "merge train"
+
+
+def _train(data: dict[str, Any], attrs: dict[str, Any], raw_status: str) -> PrQueued | str | None:
+    """A merge train pipeline's event: the MR is on the train, or was dropped from it (None: a
+    train pipeline that succeeded, read as any finished pipeline; the MR's merge event follows)."""
+    found = _TRAIN_REF.fullmatch(text(attrs, "ref") or "")
+    if found is None or raw_status == "success":
+        return None
+    if raw_status not in _ON_TRAIN and raw_status not in ("failed", "canceled"):
+        return f"merge train pipeline {raw_status or 'without status'}: not used"
+    repo, mr = _project(data), obj(data, "merge_request")
+    if not repo:
+        return "merge train pipeline without project"
+    return PrQueued(
+        forge=FORGE,
+        repo=repo,
+        pr_number=int(found.group(1)),
+        queued=raw_status in _ON_TRAIN,
+        queue=MERGE_TRAIN,
+        head_branch=text(mr, "source_branch"),
+        base_branch=text(mr, "target_branch"),
+        reason=None if raw_status in _ON_TRAIN else f"its pipeline {raw_status}",
+    )
+
+
 def _pipeline(data: dict[str, Any]) -> Event | str:
     attrs = obj(data, "object_attributes")
     raw_status = text(attrs, "status") or ""
+    train = _train(data, attrs, raw_status)
+    if train is not None:
+        return train
     status = _STATUSES.get(raw_status)
     if status is None:
         return f"pipeline {raw_status or 'without status'}: not finished"

@@ -61,6 +61,9 @@ class GroupRecord:
     #: the group has versions to write and its environment's schedule is closed: when it opens
     #: (seconds since the epoch; None: not waiting)
     waits_until: float | None = None
+    #: the open PR is in the forge's merge queue or merge train (its name): not rewritten until it
+    #: leaves (a webhook says so), merged or kicked out
+    queued: str | None = None
     #: False when Redis holds no record for the group (never written, or lost): not stored itself
     stored: bool = field(default=True, compare=False)
 
@@ -115,6 +118,8 @@ class GroupRecord:
             data["partial"] = True
         if self.waits_until is not None:
             data["waits_until"] = self.waits_until
+        if self.queued is not None:
+            data["queued"] = self.queued
         return json.dumps(data, sort_keys=True)
 
     @classmethod

@@ -27,7 +27,7 @@ def _spec() -> dict[str, Any]:
 def webhook_key(name: str) -> tuple[str, str]:
     """``workflow_run.completed`` → (event header, definition key ``workflow-run-completed``)."""
     event, _, rest = name.partition(".")
-    action = rest.split(".")[0] if rest else ""
+    action = (rest.split(".")[0] if rest else "").replace("_", "-")
     dashed = event.replace("_", "-")
     key = f"{dashed}-{action}" if action and f"{dashed}-{action}" in _spec()["webhooks"] else dashed
     return event, key

@@ -349,3 +349,28 @@ def test_a_key_inherited_through_a_merge_key_is_reported_not_crashed_on() -> Non
     with pytest.raises(ConfigError) as info:
         load(text)
     assert "bot.yaml:4: rules[0].kind: unknown key 'kind'" in "\n".join(info.value.problems)
+
+
+def test_pr_rebase_defaults_to_conflicted_is_set_per_environment_and_refuses_other_words() -> None:
+    config = load(
+        FORGES
+        + """\
+        environments:
+          dev: {pr: {rebase: auto, auto_merge: true}}
+          prod: {pr: {rebase: never}}
+          qa: {}
+        rules:
+          - name: api
+            image: ghcr.io/acme/api
+            targets:
+              - {forge: github, repo: a/b, environment: dev}
+              - {forge: github, repo: a/b, environment: prod}
+              - {forge: github, repo: a/b, environment: qa}
+        """.replace("        ", "")
+    )
+    rule = config.rules[0]
+    dev, prod, qa = (config.pr_for(rule, t) for t in rule.targets)
+    assert (dev.rebase, prod.rebase, qa.rebase) == ("auto", "never", "conflicted")
+    assert dev.rebuilds_on_any_base_move() and not prod.rebuilds_on_any_base_move()
+    [problem] = problems(FORGES + "defaults:\n  pr: {rebase: always}\nrules: []\n")
+    assert "pr.rebase" in problem and "conflicted" in problem

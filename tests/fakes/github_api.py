@@ -79,6 +79,11 @@ class GitHubFake:
     page_size: int | None = None
     faults: list[Fault] = field(default_factory=list)
     auto_merge: dict[int, str] = field(default_factory=dict)
+    #: the repository setting "Allow auto-merge" (``allow_auto_merge``; GitHub's default is off)
+    allow_auto_merge: bool = True
+    #: the base branch's protection requires checks that have not passed yet; without, a PR with no
+    #: conflict can merge now, and GitHub refuses auto-merge on it ("clean status")
+    checks_pending: bool = True
     #: commit sha → context → the latest status posted for it (GitHub keeps one per context)
     statuses: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -195,6 +200,16 @@ class GitHubFake:
             return {"commit": {"oid": oid}} if oid else None
         number = int(payload["pullRequestId"].removeprefix("PR_"))
         if name == "enablePullRequestAutoMerge":
+            # GitHub's answers (the messages as GitHub words them): the repository setting first,
+            # then a PR that can merge now
+            refusal = None
+            if not self.allow_auto_merge:
+                refusal = "Auto merge is not allowed for this repository"
+            elif not self.checks_pending and self.git.mergeable(self.git.prs[number]):
+                refusal = "Pull request Pull request is in clean status"
+            if refusal is not None:
+                errors.append(gql_error("UNPROCESSABLE", name, refusal))
+                return None
             self.auto_merge[number] = payload["mergeMethod"]
         elif name == "disablePullRequestAutoMerge":
             self.auto_merge.pop(number, None)
@@ -388,6 +403,26 @@ class GitHubFake:
                 pr.state = b["state"]
         return reply(200, self.pr_json(pr))
 
+    def merge(self, req: Any) -> Reply:
+        """``PUT /pulls/{n}/merge``: 409 when ``sha`` is not the head, 405 when it cannot merge
+        (a conflict, or required checks pending); else the base gets one commit with the head's tree."""
+        pr = self.git.prs.get(self._number(req, "/pulls/"))
+        if pr is None:
+            return reply(404, shape.not_found())
+        b = json.loads(req.body or "{}")
+        head = self.git.refs.get(pr.head)
+        if b.get("sha") and b["sha"] != head:
+            return reply(409, {"message": "Head branch was modified. Review and try the merge again."})
+        if pr.state != "open" or not self.git.mergeable(pr) or self.checks_pending:
+            return reply(405, {"message": "Pull Request is not mergeable"})
+        base = self.git.refs[pr.base]
+        tree, before = self.git.tree(head or "") or {}, self.git.tree(base) or {}
+        changes = {p: tree.get(p) for p in set(tree) | set(before) if tree.get(p) != before.get(p)}
+        sha = self.git.commit(base, changes, author=Person(self.bot, ""), message=pr.title)
+        self.git.refs[pr.base] = sha
+        pr.state = "merged"
+        return reply(200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
+
     def issue(self, req: Any) -> Reply:
         pr = self.git.prs.get(self._number(req, "/issues/"))
         if pr is None:
@@ -454,6 +489,7 @@ class GitHubFake:
             ("POST", re.compile(rf"{base}/pulls$"), self.pulls),
             ("GET", re.compile(rf"{base}/pulls/\d+(\?.*)?$"), self.pull),
             ("PATCH", re.compile(rf"{base}/pulls/\d+$"), self.pull),
+            ("PUT", re.compile(rf"{base}/pulls/\d+/merge$"), self.merge),
             ("POST", re.compile(rf"{base}/pulls/\d+/requested_reviewers$"), self.reviewers),
             ("PATCH", re.compile(rf"{base}/issues/\d+$"), self.issue),
             ("POST", re.compile(rf"{base}/issues/\d+/comments$"), self.comment),

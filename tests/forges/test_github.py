@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import responses
+import responses.matchers
 
 from bot.core.ports import (
     Blob,
@@ -27,7 +28,8 @@ from tests.fakes.github_shapes import content_file
 from tests.forges.api import github_json as fx
 from tests.forges.api import sent
 
-API = "https://api.github.com"
+CONFIGURED = "https://api.github.com"  # what a user writes
+API = "https://api.github.com:443"  # PyGithub names the port in every URL it requests
 GQL = f"{API}/graphql"
 REPO = "acme/deploy"
 BRANCH = "manifest-bot/prod/web"
@@ -38,7 +40,9 @@ NEW = "5" * 40
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
+    return GitHubForge(
+        ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=CONFIGURED
+    )
 
 
 def test_is_a_forge(gh: GitHubForge) -> None:
@@ -430,9 +434,11 @@ def test_delete_branch_tolerates_missing(rsps: responses.RequestsMock, gh: GitHu
 
 def test_find_pr_pages_through_and_checks_marker(rsps: responses.RequestsMock, gh: GitHubForge) -> None:
     page2 = f"{API}/repos/{REPO}/pulls?head=acme%3A{BRANCH}&state=open&per_page=100&page=2"
+    first = fx("pulls_page1")
+    first += [{**first[-1], "number": 1000 + n} for n in range(100 - len(first))]  # a full page
     rsps.get(
         f"{API}/repos/{REPO}/pulls",
-        json=fx("pulls_page1"),
+        json=first,
         headers={"Link": f'<{page2}>; rel="next", <{page2}>; rel="last"'},
     )
     rsps.get(f"{API}/repos/{REPO}/pulls", json=fx("pulls_page2"))
@@ -575,8 +581,8 @@ def test_enterprise_base_url_for_rest_and_graphql(rsps: responses.RequestsMock) 
     ghe = GitHubForge(
         ForgeInfo(name="ghe", kind="github"), TokenCredentials("t"), api_url="https://ghe.corp/api/v3"
     )
-    rsps.post("https://ghe.corp/api/graphql", json=_head(BASE))
-    rsps.post("https://ghe.corp/api/graphql", json=fx("create_commit_on_branch"))
+    rsps.post("https://ghe.corp:443/api/graphql", json=_head(BASE))  # PyGithub names the port
+    rsps.post("https://ghe.corp:443/api/graphql", json=fx("create_commit_on_branch"))
     assert ghe.branch_head(REPO, "main") == BASE
     ghe.commit_files(
         REPO, "main", parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=BASE
@@ -697,11 +703,55 @@ def test_find_pr_never_reads_mergeable_from_the_list(rsps: responses.RequestsMoc
 def test_a_next_page_on_another_host_is_never_requested(
     rsps: responses.RequestsMock, gh: GitHubForge, foreign: str
 ) -> None:
+    """Pages are asked of our own list URL (``?page=``), whatever ``Link: next`` names."""
     page1 = [{**fx("pulls_page2")[0], "body": "no marker"}]
     rsps.get(f"{API}/repos/{REPO}/pulls", json=page1, headers={"Link": f'<{foreign}>; rel="next"'})
-    with pytest.raises(ValidationFailed, match="another host"):
-        gh.find_pr(REPO, BRANCH, marker="manifest-bot:")
+    assert gh.find_pr(REPO, BRANCH, marker="manifest-bot:") is None
     assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{API}/repos/{REPO}/pulls"]
+
+
+@pytest.mark.parametrize(
+    "foreign", ["https://evil.example/repos/acme/deploy/pulls/7", "https://objects.githubusercontent.com/p/7"]
+)
+def test_a_listed_pr_naming_another_host_is_refused_before_it_is_read(
+    rsps: responses.RequestsMock, gh: GitHubForge, foreign: str
+) -> None:
+    """A list item PyGithub would complete from its ``url`` (here: ``draft`` missing) never sends the
+    token elsewhere: the item is refused before any field is read."""
+    item = {k: v for k, v in fx("pulls_page2")[0].items() if k != "draft"} | {"url": foreign}
+    rsps.get(f"{API}/repos/{REPO}/pulls", json=[item])
+    with pytest.raises(ValidationFailed, match="another host"):
+        gh.find_pr(REPO, item["head"]["ref"])
+    assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{API}/repos/{REPO}/pulls"]
+
+
+def test_open_prs_are_walked_page_by_page_from_our_own_url(
+    rsps: responses.RequestsMock, gh: GitHubForge
+) -> None:
+    other = fx("pulls_page2")[0]
+    full = [{**other, "number": n, "body": "someone else's"} for n in range(100)]
+    wanted = {**other, "number": 500, "body": "<!-- manifest-bot: x -->"}
+    rsps.get(
+        f"{API}/repos/{REPO}/pulls",
+        json=full,
+        match=[
+            responses.matchers.query_param_matcher(
+                {"state": "open", "head": f"acme:{other['head']['ref']}", "per_page": "100"}
+            )
+        ],
+    )
+    rsps.get(
+        f"{API}/repos/{REPO}/pulls",
+        json=[wanted],
+        match=[
+            responses.matchers.query_param_matcher(
+                {"state": "open", "head": f"acme:{other['head']['ref']}", "per_page": "100", "page": "2"}
+            )
+        ],
+    )
+    found = gh.find_pr(REPO, other["head"]["ref"], marker="manifest-bot:")
+    assert found is not None and found.number == 500
+    assert len(rsps.calls) == 2
 
 
 def test_observe_names_an_app_author_as_rest_does(rsps: responses.RequestsMock, gh: GitHubForge) -> None:

@@ -25,7 +25,8 @@ from tests.engine_support import consume
 from tests.fakes.github_shapes import content_file
 from tests.forges.api import github_json as fx
 
-API = "https://api.github.com"
+CONFIGURED = "https://api.github.com"  # what a user writes
+API = "https://api.github.com:443"  # PyGithub names the port in every URL it requests
 REPO = "acme/deploy"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +65,7 @@ def _paths(rsps: responses.RequestsMock) -> list[str]:
 
 def _forge(pem: str, installation: int | None = None) -> GitHubForge:
     return GitHubForge(
-        ForgeInfo(name="gh", kind="github"), AppCredentials(42, pem, installation), api_url=API
+        ForgeInfo(name="gh", kind="github"), AppCredentials(42, pem, installation), api_url=CONFIGURED
     )
 
 

@@ -24,14 +24,17 @@ from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import TokenCredentials
 from tests.forges.api import github_json as fx
 
-API = "https://api.github.com"
+CONFIGURED = "https://api.github.com"  # what a user writes
+API = "https://api.github.com:443"  # PyGithub names the port in every URL it requests
 REPO = "acme/deploy"
 URL = f"{API}/repos/{REPO}/contents/a.yaml"
 
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
+    return GitHubForge(
+        ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=CONFIGURED
+    )
 
 
 def _raise(

@@ -25,7 +25,7 @@ def test_github_with_token_and_enterprise_url(make_settings: MakeSettings) -> No
     assert forge.info.kind == "github" and forge.info.bot_login == settings.bot_login
     with responses.RequestsMock() as rsps:
         rsps.get(
-            "https://ghe.corp/api/v3/repos/a/b/contents/x.yaml",
+            "https://ghe.corp:443/api/v3/repos/a/b/contents/x.yaml",  # PyGithub names the port
             json=content_file("https://ghe.corp/api/v3", "a/b", "x.yaml", b"x", "main"),
         )
         assert forge.read_file("a/b", "x.yaml", "main") == b"x"

@@ -18,7 +18,8 @@ from bot.forges.github.graphql import READ_CHUNK
 from tests.fakes.github_shapes import content_file
 from tests.forges.api import sent
 
-API = "https://api.github.com"
+CONFIGURED = "https://api.github.com"  # what a user writes
+API = "https://api.github.com:443"  # PyGithub names the port in every URL it requests
 GQL = f"{API}/graphql"
 REPO = "acme/deploy"
 SHA = "a" * 40
@@ -36,7 +37,9 @@ def answer(nodes: list[Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
+    return GitHubForge(
+        ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=CONFIGURED
+    )
 
 
 def test_many_files_in_one_query_with_paths_as_variables(

@@ -1,7 +1,9 @@
 """Every forge request is counted by forge and status, and the rate-limit headroom is visible: GitLab's
-through `bot.forges.http`, GitHub's through our PyGithub transport."""
+through `bot.forges.http`, GitHub's through PyGithub's `retry` option (`bot.forges.github.metering`)."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 import requests
@@ -63,14 +65,32 @@ def test_github_requests_through_pygithub_are_counted_too() -> None:
     from bot.forges.github.clients import TokenCredentials
 
     gh = GitHubForge(ForgeInfo(name="gh-pygithub", kind="github"), TokenCredentials("t"), api_url=API)
+    sent = f"{API}:443/repos/acme/deploy/contents"  # PyGithub names the port
+    limits = {"x-ratelimit-limit": "5000", "x-ratelimit-resource": "core"}
     responses.get(
-        f"{API}/repos/acme/deploy/contents/missing.yaml",
+        f"{sent}/missing.yaml",
         status=404,
         json={"message": "Not Found"},
-        headers={"x-ratelimit-remaining": "4321", "x-ratelimit-resource": "core"},
+        headers={"x-ratelimit-remaining": "4321", **limits},
     )
-    before = sample("manifest_bot_forge_requests_total", forge="gh-pygithub", status="404")
+    before = {"404": sample("manifest_bot_forge_requests_total", forge="gh-pygithub", status="404")}
     with pytest.raises(NotFound):
         gh.read_file("acme/deploy", "missing.yaml", "main")
-    assert sample("manifest_bot_forge_requests_total", forge="gh-pygithub", status="404") == before + 1
+    assert sample("manifest_bot_forge_requests_total", forge="gh-pygithub", status="404") == before["404"] + 1
     assert sample("manifest_bot_forge_rate_limit_remaining", forge="gh-pygithub", scope="core") == 4321
+
+
+def test_a_github_request_that_gets_no_answer_is_counted_as_an_error() -> None:
+    from bot.core.ports import ForgeInfo
+    from bot.forges.github.adapter import GitHubForge
+    from bot.forges.github.clients import TokenCredentials
+
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api/v3"
+    gh = GitHubForge(ForgeInfo(name="gh-refused", kind="github"), TokenCredentials("t"), api_url=api)
+    before = sample("manifest_bot_forge_requests_total", forge="gh-refused", status="error")
+    with pytest.raises(Transient):
+        gh.read_file("acme/deploy", "a.yaml", "main")
+    assert sample("manifest_bot_forge_requests_total", forge="gh-refused", status="error") == before + 1

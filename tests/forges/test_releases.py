@@ -68,9 +68,10 @@ def test_gitlab_refusing_the_token_is_an_error_not_a_missing_release(
 def test_github_reads_a_release_by_tag(rsps: responses.RequestsMock) -> None:
     api = "https://api.github.com"
     published = PublishedRelease("acme/api", "v1.4.0", "API 1.4.0", "notes")
-    rsps.get(f"{api}/repos/acme/api/releases/tags/1.4.0", status=404, json={"message": "Not Found"})
+    served = f"{api}:443"  # PyGithub names the port in every URL it requests
+    rsps.get(f"{served}/repos/acme/api/releases/tags/1.4.0", status=404, json={"message": "Not Found"})
     rsps.get(
-        f"{api}/repos/acme/api/releases/tags/v1.4.0",
+        f"{served}/repos/acme/api/releases/tags/v1.4.0",
         json=release_shape(api, "https://github.com", published, 7),
     )
     forge = GitHubForge(ForgeInfo("gh", "github"), TokenCredentials("t"))
@@ -111,7 +112,7 @@ def test_a_github_app_not_installed_on_the_app_repo_says_so_instead_of_no_releas
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     api = "https://api.github.com"
-    rsps.get(f"{api}/repos/acme/api/installation", status=404, json={"message": "Not Found"})
+    rsps.get(f"{api}:443/repos/acme/api/installation", status=404, json={"message": "Not Found"})
     forge = GitHubForge(ForgeInfo("gh", "github"), AppCredentials(42, pem), api_url=api)
 
     with pytest.raises(PermissionDenied, match="not installed on acme/api"):

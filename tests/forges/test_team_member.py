@@ -16,14 +16,17 @@ from bot.forges.gitlab.adapter import GitLabForge
 from bot.forges.local.adapter import build_local
 from bot.settings import Settings
 
-API = "https://api.github.com"
+CONFIGURED = "https://api.github.com"  # what a user writes
+API = "https://api.github.com:443"  # PyGithub names the port in every URL it requests
 GL = "https://gitlab.example.com/api/v4"
 REPO = "acme/deploy"
 
 
 @pytest.fixture
 def gh() -> GitHubForge:
-    return GitHubForge(ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=API)
+    return GitHubForge(
+        ForgeInfo(name="gh", kind="github"), TokenCredentials("ghp_secret"), api_url=CONFIGURED
+    )
 
 
 @pytest.fixture

@@ -95,15 +95,81 @@ def test_newer_version_updates_branch_and_text_in_the_same_pr(world: World, forg
     assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
 
 
-def test_an_update_after_the_base_moved_regenerates_on_the_new_base(world: World, forge: Forge) -> None:
-    first = sync_group(forge, [world.intent()])
+@pytest.mark.parametrize("rebase", ["conflicted", "auto"])  # auto: conflicted unless it auto-merges
+def test_an_update_after_the_base_moved_beside_the_prs_files_appends_a_commit(
+    world: World, forge: Forge, rebase: str
+) -> None:
+    pr_config = options(rebase=rebase)
+    first = sync_group(forge, [world.intent()], pr_config=pr_config)
+    old_base = first.base_sha
     world.human_commit("main", {"README.md": "the base moved\n"})  # a file the bot does not touch
     new_base = forge.branch_head(REPO, "main") or ""
-    result = sync_group(forge, [world.intent(tag="1.2.0")])
+    result = sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config)
+    assert result.action == "updated"
+    commits = forge.commits_between(REPO, old_base, BRANCH)  # still on the old base, one commit more
+    assert [c.sha for c in commits] == [first.commit, result.commit]
+    assert commits[0].parents == (old_base,) and commits[1].parents == (first.commit,)
+    assert api_at(forge, BRANCH) == API.replace("1.0.0", "1.2.0")
+    pr = world.pr(1)
+    marker = parse_marker(pr.body)
+    assert marker is not None and (marker.base, marker.checked, marker.update) == (
+        old_base,
+        new_base,
+        "appended",
+    )
+    assert "added a commit to the branch" in pr.body and "has moved on since the branch was built" in pr.body
+    # the next run on the same base is the fast no-op: nothing read back, nothing written
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config).action == "noop"
+    assert world.snapshot(BRANCH) == before
+
+
+def test_rebase_auto_rebuilds_an_auto_merging_pr_whenever_the_base_moved(world: World, forge: Forge) -> None:
+    pr_config = options(rebase="auto", auto_merge=True)
+    first = sync_group(forge, [world.intent()], pr_config=pr_config)
+    world.human_commit("main", {"README.md": "the base moved\n"})
+    new_base = forge.branch_head(REPO, "main") or ""
+    result = sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config)
     assert result.action == "regenerated" and result.base_sha == new_base
     [commit] = forge.commits_between(REPO, new_base, BRANCH)  # first.commit is gone from the branch
     assert commit.parents == (new_base,) and commit.sha != first.commit
     assert api_at(forge, BRANCH) == API.replace("1.0.0", "1.2.0")
+    assert f"rebuilt the branch on `main` (`{new_base[:12]}`)" in world.pr(1).body
+
+
+def test_rebase_never_leaves_a_branch_the_base_conflicts_with_and_says_so_once(
+    world: World, forge: Forge
+) -> None:
+    pr_config = options(rebase="never")
+    first = sync_group(forge, [world.intent()], pr_config=pr_config)
+    world.human_commit("main", {"envs/dev/api.yaml": API.replace("2\n", "3\n")})  # under the PR's file
+    result = sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config)
+    assert result.action == "blocked" and result.why is not None and "never" in result.why
+    assert forge.branch_head(REPO, BRANCH) == first.commit  # nothing written to the branch
+    [said] = world.comments(1)
+    assert "`envs/dev/api.yaml`" in said and "`never`" in said and "rebase` to rebuild" in said
+    before = world.snapshot(BRANCH)
+    assert sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config).action == "blocked"
+    assert world.snapshot(BRANCH) == before  # told once per base head
+    # the rebase command (force) rebuilds it on the current base
+    rebuilt = sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config, force=True)
+    assert rebuilt.action == "regenerated"
+    text = api_at(forge, BRANCH)
+    assert "ghcr.io/acme/api:1.2.0" in text and "replicas: 3" in text
+
+
+def test_rebase_never_still_appends_when_the_base_moved_beside_the_prs_files(
+    world: World, forge: Forge
+) -> None:
+    pr_config = options(rebase="never")
+    first = sync_group(forge, [world.intent()], pr_config=pr_config)
+    world.human_commit("main", {"README.md": "the base moved\n"})
+    result = sync_group(forge, [world.intent(tag="1.2.0")], pr_config=pr_config)
+    assert result.action == "updated"
+    assert [c.sha for c in forge.commits_between(REPO, first.base_sha, BRANCH)] == [
+        first.commit,
+        result.commit,
+    ]
 
 
 def test_an_update_that_stops_editing_a_file_regenerates(world: World, forge: Forge) -> None:
@@ -144,6 +210,7 @@ def test_regenerates_from_the_new_base_after_a_conflicting_change(world: World, 
     text = api_at(forge, BRANCH)
     assert "ghcr.io/acme/api:1.1.0" in text and "replicas: 3" in text
     assert forge.get_pr(REPO, 1).mergeable is True
+    assert f"rebuilt the branch on `main` (`{(new_base or '')[:12]}`)" in world.pr(1).body
     assert [c.old for c in result.changes] == ["ghcr.io/acme/api:1.0.5"]
     assert sync_group(forge, [world.intent()]).action == "noop"
 
@@ -172,7 +239,7 @@ def test_human_commit_blocks_once_then_rebase_keeps_it_on_top(world: World, forg
     assert sync_group(forge, [world.intent(tag="1.2.0")]).action == "noop"
 
     # their file survives the next regeneration too, as long as the base leaves it alone
-    world.human_commit("main", {"envs/dev/other.yaml": "x: 1\n"}, who="Bob")
+    world.human_commit("main", {"envs/dev/api.yaml": API.replace("2\n", "3\n")}, who="Bob")
     again = sync_group(forge, [world.intent(tag="1.2.0")])
     assert again.action == "regenerated" and again.kept == ("README.md",)
     assert forge.read_file(REPO, "README.md", BRANCH) == b"edited by a person\n"
@@ -352,7 +419,7 @@ def test_a_lost_compare_and_swap_surfaces_as_conflict(world: World, forge: Forge
 
 def test_a_lost_compare_and_swap_of_a_regeneration_surfaces_as_conflict(world: World, forge: Forge) -> None:
     sync_group(forge, [world.intent()])
-    world.human_commit("main", {"README.md": "the base moved\n"})
+    world.human_commit("main", {"envs/dev/api.yaml": API.replace("2\n", "3\n")})  # under the PR's file
     with pytest.raises(Conflict):
         sync_group(world.racing(), [world.intent(tag="1.2.0")])
     assert "ghcr.io/acme/api:1.1.0" in api_at(forge, BRANCH)  # our stale write did not land
@@ -470,7 +537,7 @@ def test_github_ref_moved_but_commit_failed_is_retried_and_repaired(github: Fake
     reconcile commits on the bare branch."""
     assert isinstance(github.fake, GitHubFake)
     sync_group(github.forge, [github.intent()])
-    github.human_commit("main", {"README.md": "the base moved\n"})  # an update regenerates
+    github.human_commit("main", {"envs/dev/api.yaml": API.replace("2\n", "3\n")})  # an update regenerates
     github.fake.fail("createCommitOnBranch", "skip")
     with pytest.raises(Transient, match="did not land"):
         sync_group(github.forge, [github.intent(tag="1.2.0")])
@@ -485,7 +552,7 @@ def test_github_ref_moved_but_commit_failed_is_retried_and_repaired(github: Fake
 def test_github_untyped_200_error_is_transient_and_the_retry_succeeds(github: FakeWorld) -> None:
     assert isinstance(github.fake, GitHubFake)
     sync_group(github.forge, [github.intent()])
-    github.human_commit("main", {"README.md": "the base moved\n"})  # an update regenerates
+    github.human_commit("main", {"envs/dev/api.yaml": API.replace("2\n", "3\n")})  # an update regenerates
     before = github.forge.branch_head(REPO, BRANCH)
     github.fake.fail("updateRefs", "untyped")
     with pytest.raises(Transient, match="nothing was written"):

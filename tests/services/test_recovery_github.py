@@ -33,7 +33,7 @@ from tests.engine_support import consume
 from tests.web.conftest import status_app
 from tests.web.intake_support import hub_signature
 
-API = "https://api.github.com"
+API = "https://api.github.com:443"  # PyGithub names the port in every URL it requests
 DELIVERIES = f"{API}/app/hook/deliveries"
 SECRET = "gh-secret"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks" / "github"

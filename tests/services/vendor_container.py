@@ -15,7 +15,7 @@ from bot.settings import Settings
 from tests.integration.chatops_e2e_fixture import SECRET
 
 API = Path(__file__).resolve().parents[1] / "fixtures" / "api"
-GH = "https://api.github.com/repos/acme/deploy"
+GH = "https://api.github.com:443/repos/acme/deploy"  # PyGithub names the port in every URL it requests
 GL = "https://gitlab.example.com/api/v4/projects/acme%2Fdeploy"
 FORGES = [
     {"name": "github", "kind": "github"},

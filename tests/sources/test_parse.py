@@ -29,6 +29,46 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
     # --- GitHub ---------------------------------------------------------------------------------
     (
         "github",
+        "pull_request.enqueued",
+        gh("pull_request"),
+        [
+            {
+                "kind": "pr-queued",
+                "forge": "github",
+                "repo": "octo-org/manifests",
+                "pr_number": 42,
+                "queued": True,
+                "queue": "merge queue",
+                "head_branch": "manifest-bot/prod/api",
+                "base_branch": "main",
+                "reason": None,
+            }
+        ],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ),
+    (
+        "github",
+        "pull_request.dequeued",
+        gh("pull_request"),
+        [{"kind": "pr-queued", "pr_number": 42, "queued": False, "reason": "CI_FAILURE"}],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ),
+    (
+        "github",
+        "merge_group.checks_requested",
+        gh("merge_group"),
+        [{"kind": "pr-queued", "pr_number": 42, "queued": True, "head_branch": None, "base_branch": "main"}],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ),
+    (
+        "github",
+        "merge_group.destroyed",
+        gh("merge_group"),
+        [{"kind": "pr-queued", "pr_number": 42, "queued": False, "reason": "dequeued"}],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    ),
+    (
+        "github",
         "workflow_run.completed",
         gh("workflow_run"),
         [
@@ -258,6 +298,31 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         None,
     ),
     ("gitlab", "pipeline.running", gl("Pipeline Hook"), "ignored: pipeline running: not finished", None),
+    # a merge train pipeline (ref refs/merge-requests/<iid>/train): the MR is on the train, or off it
+    (
+        "gitlab",
+        "pipeline.train.running",
+        gl("Pipeline Hook"),
+        [
+            {
+                "kind": "pr-queued",
+                "repo": "gitlab-org/gitlab-test",
+                "pr_number": 1,
+                "queued": True,
+                "queue": "merge train",
+                "head_branch": "manifest-bot/dev/apps",
+                "base_branch": "master",
+            }
+        ],
+        None,
+    ),
+    (
+        "gitlab",
+        "pipeline.train.failed",
+        gl("Pipeline Hook"),
+        [{"kind": "pr-queued", "pr_number": 1, "queued": False, "reason": "its pipeline failed"}],
+        None,
+    ),
     (
         "gitlab",
         "push",

@@ -434,7 +434,9 @@ class PrSettings(Model):
     assignees: tuple[str, ...] = ()
     draft: bool = False
     auto_merge: bool = False
-    """Merge when checks pass (GitHub auto-merge, GitLab merge when pipeline succeeds)."""
+    """After the bot writes the PR, turn the forge's own auto-merge on (GitHub auto-merge, GitLab
+    merge when pipeline succeeds) with merge_method; where the forge refuses, the bot waits and
+    asks again, and says so on the PR."""
     merge_method: Literal["merge", "squash", "rebase"] = _PR.merge_method
     branch_prefix: Branch = _PR.branch_prefix
     """The bot's branches are <branch_prefix>/<environment>/<group> (git's branch-name rules)."""
@@ -443,6 +445,10 @@ class PrSettings(Model):
     separate_major: bool = _PR.separate_major
     """A major bump (2.0.0 over 1.x) goes to its own group <group>-major, so a minor update can
     merge while the major one waits for review; both are reconciled and promoted like any other."""
+    rebase: Literal["auto", "conflicted", "never"] = _PR.rebase
+    """When the base branch moved, rebuild the PR's branch on it: conflicted (only when the base
+    changed a file the PR edits), auto (also whenever the PR auto-merges), never (only on the
+    rebase command). Otherwise an update appends a commit and approvals stay."""
 
     def options(self) -> PrOptions:
         return PrOptions(**self.model_dump())

@@ -35,9 +35,9 @@ from bot.core.ports import (
     Reaction,
     Release,
 )
-from bot.errors import NotFound, PermissionDenied, ValidationFailed
+from bot.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from bot.forges.github.calls import Calls
-from bot.forges.github.clients import Credentials, build_clients
+from bot.forges.github.clients import PER_PAGE, Credentials, build_clients
 from bot.forges.github.commits import CommitWriter
 from bot.forges.github.graphql import (
     BRANCH_HEAD,
@@ -58,14 +58,17 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 _COMPARE_CACHE = 64
 #: GitHub lists at most this many commits in one compare answer
 _COMPARE_COMMITS = 250
+#: a list of open PRs from one branch longer than this many pages is a bug or an attack
+_MAX_PAGES = 50
 #: auto-merge refusals that mean "not here / not now", answered with False instead of an error
 _AUTO_MERGE_REFUSALS = (
     "auto merge is not allowed",
     "not in the correct state",
-    "clean status",
-    "unstable status",
     "protected branch rules not configured",
+    "can't enable auto-merge for this pull request",
 )
+#: the refusals of a PR that can merge now (nothing required is pending): merged at once instead
+_MERGEABLE_NOW = ("clean status", "unstable status")
 
 
 def pr_from_object(pr: GhPull, *, detailed: bool) -> PullRequest:
@@ -102,7 +105,7 @@ class GitHubForge:
     ) -> None:
         self.info = info
         self.web_url = (web_url or web_url_of(api_url)).rstrip("/")
-        self.clients = build_clients(credentials, api_url)
+        self.clients = build_clients(credentials, api_url, info.name)
         self.calls = Calls(info.name, api_url, self.clients)
         self.ids = NodeIds(self.calls)
         self.writer = CommitWriter(self.calls, self.ids)
@@ -249,16 +252,22 @@ class GitHubForge:
         return pr_from_object(pr, detailed=detailed)
 
     def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
-        """The open PRs from ``owner:head_branch``, page by page until one matches."""
+        """The open PRs from ``owner:head_branch``, page by page until one matches (one request a page)."""
         owner = repo.split("/", 1)[0]
 
         def find(github: Github) -> PullRequest | None:
-            for pr in github.get_repo(repo).get_pulls(state="open", head=f"{owner}:{head_branch}"):
-                if pr.head.ref != head_branch:
-                    continue
-                if marker is None or marker in (pr.body or ""):
-                    return self._seen(repo, pr, detailed=False)
-            return None
+            pulls = github.get_repo(repo).get_pulls(state="open", head=f"{owner}:{head_branch}")
+            for page in range(_MAX_PAGES):
+                items = pulls.get_page(page)  # our first URL with ?page=, never the answer's Link
+                for pr in items:
+                    self.calls.own_origin(pr.url)
+                    if pr.head.ref != head_branch:
+                        continue
+                    if marker is None or marker in (pr.body or ""):
+                        return self._seen(repo, pr, detailed=False)
+                if len(items) < PER_PAGE:
+                    return None
+            raise ValidationFailed(f"over {_MAX_PAGES} pages of open PRs from {head_branch}")
 
         return self.calls.run(repo, f"list PRs from {head_branch}", find)
 
@@ -270,9 +279,12 @@ class GitHubForge:
             pulls = github.get_repo(repo).get_pulls(
                 state="all", head=f"{owner}:{head_branch}", sort="created", direction="desc"
             )
+            page = pulls.get_page(0)
+            for pr in page:
+                self.calls.own_origin(pr.url)
             found = [
                 pr
-                for pr in pulls.get_page(0)
+                for pr in page
                 if pr.head.ref == head_branch and (marker is None or marker in (pr.body or ""))
             ]
             newest = max(found, key=lambda pr: pr.number, default=None)
@@ -420,13 +432,22 @@ class GitHubForge:
         return self.calls.run(repo, f"merge PR #{number}", merge)
 
     def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
-        """False when the repo does not allow auto-merge or the PR is not in a state that needs it
-        (e.g. already mergeable: GitHub answers "clean status"; the caller may merge now)."""
+        """False when the repo does not allow auto-merge or the PR is not in a state for it. GitHub
+        refuses auto-merge on a PR that can merge now ("clean status", "unstable status": nothing
+        required is pending); that PR is merged at once at its head, as auto-merge would (two
+        requests more), and the answer is whether it merged."""
         payload = {"pullRequestId": self.ids.pr_id(repo, number), "mergeMethod": method.upper()}
         try:
             self.calls.graphql(repo, ENABLE_AUTO_MERGE, {"input": payload}, f"enable auto-merge on #{number}")
         except ValidationFailed as exc:
-            if any(r in exc.message.lower() for r in _AUTO_MERGE_REFUSALS):
+            refusal = exc.message.lower()
+            if any(r in refusal for r in _MERGEABLE_NOW):
+                head = self.get_pr(repo, number).head_sha
+                try:
+                    return self.merge_pr(repo, number, method, head)
+                except Conflict:  # the head moved, or checks came in meanwhile
+                    return False
+            if any(r in refusal for r in _AUTO_MERGE_REFUSALS):
                 return False
             raise
         return True

@@ -11,9 +11,10 @@ it expires):
 - ``forget_installation(id, repos)`` on an ``installation`` / ``installation_repositories`` webhook
   (wired through ``bot.deps``) drops every cached piece that event may have made stale.
 
-Every client runs with retries and throttling off (``retry=None``, ``seconds_between_requests=None``,
-``seconds_between_writes=None``: our jobs retry, a worker never sleeps inside a call) and ``lazy``
-objects (a ``get_…`` builds an object without a request; a request is sent only when data is read).
+Every client runs with retries and throttling off (``retry=metering.NoRetry(forge)``, which also
+counts each request; ``seconds_between_requests=None``, ``seconds_between_writes=None``: our jobs
+retry, a worker never sleeps inside a call) and ``lazy`` objects (a ``get_…`` builds an object
+without a request; a request is sent only when data is read).
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ from github.GithubException import GithubException
 
 from bot.errors import AuthError, NotFound
 from bot.forges.errors_map import error_for_github
-from bot.forges.github import transport
+from bot.forges.github.metering import TIMEOUT_S, NoRetry
 
 USER_AGENT = "manifest-bot"
-#: PyGithub's own default is 15 s for connect and read; ours are set per request by the transport
-TIMEOUT_S = 30
 PER_PAGE = 100
 
 
@@ -55,14 +54,15 @@ class AppCredentials:
 Credentials = TokenCredentials | AppCredentials
 
 
-def client_options(api_url: str) -> dict[str, Any]:
-    """Keyword arguments shared by every ``Github`` / ``GithubIntegration`` we build."""
+def client_options(api_url: str, forge: str = "github") -> dict[str, Any]:
+    """Keyword arguments shared by every ``Github`` / ``GithubIntegration`` we build; ``forge`` is
+    the config's name, the metrics label of its requests."""
     return {
         "base_url": api_url.rstrip("/"),
         "timeout": TIMEOUT_S,
         "user_agent": USER_AGENT,
         "per_page": PER_PAGE,
-        "retry": None,
+        "retry": NoRetry(forge),
         "seconds_between_requests": None,
         "seconds_between_writes": None,
         "lazy": True,
@@ -86,11 +86,10 @@ class Clients(Protocol):
 class TokenClients:
     """One client for every repository; a token has nothing to refresh."""
 
-    def __init__(self, credentials: TokenCredentials, api_url: str) -> None:
+    def __init__(self, credentials: TokenCredentials, api_url: str, forge: str = "github") -> None:
         if not credentials.token:
             raise AuthError("GitHub token is empty")
-        transport.install()
-        self._github = Github(auth=Auth.Token(credentials.token), **client_options(api_url))
+        self._github = Github(auth=Auth.Token(credentials.token), **client_options(api_url, forge))
 
     def client(self, repo: str) -> Github:
         return self._github
@@ -121,15 +120,14 @@ def _signer(app_id: int, private_key: str) -> Callable[[dict[str, Any]], str | b
 class AppClients:
     """Installation clients of one GitHub App, cached by installation and found by repository."""
 
-    def __init__(self, credentials: AppCredentials, api_url: str) -> None:
-        transport.install()
+    def __init__(self, credentials: AppCredentials, api_url: str, forge: str = "github") -> None:
         self.app_id = credentials.app_id
         self._fixed = credentials.installation_id
         self._app_auth = Auth.AppAuth(
             credentials.app_id, sign_func=_signer(credentials.app_id, credentials.private_key)
         )
-        self._integration = GithubIntegration(auth=self._app_auth, **client_options(api_url))
-        self._options = client_options(api_url)
+        self._options = client_options(api_url, forge)
+        self._integration = GithubIntegration(auth=self._app_auth, **self._options)
         self._installations: dict[str, int] = {}
         self._clients: dict[int, Github] = {}
         self._lock = threading.Lock()
@@ -185,7 +183,7 @@ class AppClients:
                     self._clients.pop(iid, None)
 
 
-def build_clients(credentials: Credentials, api_url: str) -> Clients:
+def build_clients(credentials: Credentials, api_url: str, forge: str = "github") -> Clients:
     if isinstance(credentials, AppCredentials):
-        return AppClients(credentials, api_url)
-    return TokenClients(credentials, api_url)
+        return AppClients(credentials, api_url, forge)
+    return TokenClients(credentials, api_url, forge)

@@ -9,8 +9,8 @@ deliveries"). Both endpoints need the App's JWT, not an installation token:
 - ``POST /app/hook/deliveries/{delivery_id}/attempts``: no body, ``202 Accepted``.
 
 PyGithub signs the JWT (``Auth.AppAuth``, as ``clients`` does) but ``GithubIntegration`` has no
-method for these endpoints (2.10), so they go through its ``Requester`` on our transport (no
-retries, no sleeps, one origin, metrics). Errors come out as ``bot.errors``.
+method for these endpoints (2.10), so they go through its ``Requester`` (no retries, no sleeps,
+counted: ``metering``; a total deadline per call). Errors come out as ``bot.errors``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from github.GithubException import GithubException
 
 from bot.errors import ValidationFailed
 from bot.forges.errors_map import error_for_exception, error_for_github
-from bot.forges.github import transport
+from bot.forges.github import metering
+from bot.forges.github.calls import origin_of
 from bot.forges.github.clients import AppCredentials, _signer, client_options
 
 PER_PAGE = 100
@@ -84,14 +85,13 @@ class AppHookDeliveries:
     """The webhook deliveries of one GitHub App (``forge``: the config's name, for metrics)."""
 
     def __init__(self, forge: str, credentials: AppCredentials, *, api_url: str) -> None:
-        transport.install()
         self.forge = forge
         self.app_id = credentials.app_id
         self.api_url = api_url.rstrip("/")
         auth = Auth.AppAuth(
             credentials.app_id, sign_func=_signer(credentials.app_id, credentials.private_key)
         )
-        self._integration = GithubIntegration(auth=auth, **client_options(api_url))
+        self._integration = GithubIntegration(auth=auth, **client_options(api_url, forge))
 
     def __repr__(self) -> str:
         return f"AppHookDeliveries({self.forge!r}, app_id={self.app_id}, key=***)"
@@ -116,12 +116,11 @@ class AppHookDeliveries:
         )
 
     def _send(self, what: str, fn: Callable[[Any], T]) -> T:
-        with transport.scope(self.forge, self.api_url):
-            try:
-                return fn(self._integration.requester)
-            except GithubException as exc:
-                raise error_for_github(exc, what) from None
-            except requests.RequestException as exc:
-                raise error_for_exception(exc, what) from None
-            except (transport.ForeignOrigin, AssertionError) as exc:
-                raise ValidationFailed(f"{what}: refused to follow a URL to another host ({exc})") from None
+        try:
+            return metering.call_within(origin_of(self.api_url)[1], lambda: fn(self._integration.requester))
+        except GithubException as exc:
+            raise error_for_github(exc, what) from None
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, what) from None
+        except AssertionError as exc:  # PyGithub's own check of a URL from an answer
+            raise ValidationFailed(f"{what}: refused to follow a URL to another host ({exc})") from None
