@@ -111,4 +111,3 @@ def ref_matches(written: str, repository: str | None, key: str) -> bool:
         return chart_key(f"{OCI}{repo.rstrip('/')}/{written}") == key
     except ValueError:
         return False
-

@@ -100,7 +100,9 @@ def edit_for(intent: UpdateIntent) -> Edit:
     (never in discovered ones); a marker or path on another image is renamed only with ``rename``.
     A chart key's intent edits the version of the chart references it stands for."""
     if is_chart(intent.image):  # a chart's version: never renamed, never added
-        selector = Selector(path=intent.path, doc=intent.doc) if intent.path else Selector(chart_key=intent.image)
+        selector = (
+            Selector(path=intent.path, doc=intent.doc) if intent.path else Selector(chart_key=intent.image)
+        )
         return Edit(selector, tag=intent.tag, digest=None, clear_digest=True, insert=False)
     if intent.marker:
         selector = Selector(marker=intent.marker)

@@ -156,7 +156,19 @@ def encode(scan: FileScan) -> bytes:
         steps = scan.error.steps if isinstance(scan.error, BudgetExceeded) else None
         return orjson.dumps({"v": FORMAT, "e": [scan.error.reason, scan.error.line, steps]})
     refs = [
-        [r.doc, r.path, r.kind, r.line, r.column, r.image, r.tag, r.digest, r.marker, _flat(r.spans), r.repository]
+        [
+            r.doc,
+            r.path,
+            r.kind,
+            r.line,
+            r.column,
+            r.image,
+            r.tag,
+            r.digest,
+            r.marker,
+            _flat(r.spans),
+            r.repository,
+        ]
         for r in scan.refs
     ]
     return orjson.dumps({"v": FORMAT, "r": refs})

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.config import Config, load_config
-from bot.errors import ConfigError
 from bot.core.events import ImagePushed
 from bot.core.planning import plan, poll_tags
+from bot.errors import ConfigError
 from bot.services.desired import edit_intent
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "manifests"
@@ -105,7 +105,9 @@ def test_bad_chart_rules_are_refused_on_their_line(rule: str, message: str) -> N
     with pytest.raises(ConfigError) as exc:
         config(text)
     (problem,) = exc.value.problems
-    assert problem.startswith(("bot.yaml:4: rules[0]", "bot.yaml:5: rules[0]")) and message in problem, problem
+    assert problem.startswith(("bot.yaml:4: rules[0]", "bot.yaml:5: rules[0]")) and message in problem, (
+        problem
+    )
 
 
 # --- the engine bumps each shape of chart reference byte-exactly ----------------------------------
@@ -138,9 +140,8 @@ def test_a_planned_chart_intent_bumps_each_shape_byte_exactly(case: str) -> None
 
 def test_a_chart_key_never_edits_a_same_named_chart_of_another_repository() -> None:
     text = (FIXTURES / "chart-kustomize-helmcharts-crlf" / "original.yaml").read_bytes().decode()
-    cfg = config(
-        "- name: c\n  chart: oci://ghcr.io/someone-else/charts/podinfo\n  targets: [{forge: disk, repo: deploy}]\n"
-    )
+    other = "oci://ghcr.io/someone-else/charts/podinfo"
+    cfg = config(f"- name: c\n  chart: {other}\n  targets: [{{forge: disk, repo: deploy}}]\n")
     (intent,) = plan(push("oci://ghcr.io/someone-else/charts/podinfo", "6.7.0"), cfg).intents
     result = edit_intent(text, "kustomization.yaml", intent)
     assert (result.text, result.matched) == (text, 0)
@@ -148,13 +149,13 @@ def test_a_chart_key_never_edits_a_same_named_chart_of_another_repository() -> N
 
 def test_an_image_rule_never_edits_a_chart_and_a_chart_rule_never_an_image() -> None:
     text = (FIXTURES / "chart-helmrelease-version" / "original.yaml").read_bytes().decode()
-    both = f"""\
+    both = """\
     - name: image
       image: ghcr.io/stefanprodan/podinfo
-      targets: [{{forge: disk, repo: deploy, files: [hr.yaml]}}]
+      targets: [{forge: disk, repo: deploy, files: [hr.yaml]}]
     - name: chart
       chart: oci://ghcr.io/stefanprodan/podinfo
-      targets: [{{forge: disk, repo: deploy, files: [hr.yaml]}}]
+      targets: [{forge: disk, repo: deploy, files: [hr.yaml]}]
     """
     intents = plan(push("ghcr.io/stefanprodan/podinfo", "6.9.0"), config(both)).intents
     by_name = {i.image: edit_intent(text, "hr.yaml", i) for i in intents}

@@ -12,7 +12,8 @@ from bot.core.manifests.model import Reference, Selector
 
 def check_selector(selector: Selector) -> None:
     """Raise ValueError unless exactly one of image / chart / marker / path is set (doc only with path)."""
-    chosen = [n for n in ("image", "chart", "chart_key", "marker", "path") if getattr(selector, n) is not None]
+    names = ("image", "chart", "chart_key", "marker", "path")
+    chosen = [n for n in names if getattr(selector, n) is not None]
     if len(chosen) != 1:
         raise ValueError("a selector needs exactly one of image, chart, marker or path")
     if selector.doc is not None and selector.path is None:
