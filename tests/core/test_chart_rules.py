@@ -163,3 +163,19 @@ def test_an_image_rule_never_edits_a_chart_and_a_chart_rule_never_an_image() -> 
     assert [c.path for c in image_edit.changes] == ["spec.values.image.tag"]
     chart_edit = by_name["oci://ghcr.io/stefanprodan/podinfo"]
     assert [c.path for c in chart_edit.changes] == ["spec.chart.spec.version"]
+
+
+def test_a_digest_pin_of_the_defaults_or_environment_is_for_images_not_charts() -> None:
+    text = (
+        "forges:\n  - {name: disk, kind: local, path: /srv/git}\n"
+        "defaults: {policy: {pin: tag+digest}}\n"
+        "environments: {dev: {policy: {digest: stable}}}\n"
+        "rules:\n"
+        f"  - {{name: c, chart: {OCI}, targets: [{{forge: disk, repo: deploy, environment: dev}}]}}\n"
+        "  - {name: i, image: ghcr.io/acme/api, targets: [{forge: disk, repo: deploy, environment: dev}]}\n"
+    )
+    cfg = load_config(text, "bot.yaml")
+    (chart,) = plan(push(OCI, "6.5.1"), cfg).intents
+    assert (chart.pin, chart.tag, chart.ordering_scheme) == ("tag", "6.5.1", "semver")
+    (image,) = plan(push("ghcr.io/acme/api", "stable"), cfg).intents
+    assert (image.pin, image.ordering_scheme) == ("tag+digest", "digest")

@@ -894,6 +894,10 @@ class Config(Model):
         for patch in (env.policy if env else None, rule.policy, target.policy):
             if patch is not None:
                 policy = policy.patched(patch)
+        if rule.routes_charts and (policy.pin != "tag" or policy.digest is not None):  # type: ignore[attr-defined]
+            # a chart's version is written as a version: a defaults' or environment's digest
+            # pinning is for its images
+            policy = policy.model_copy(update={"pin": "tag", "digest": None})
         return policy  # type: ignore[return-value]
 
     def pr_for(self, rule: Rule, target: Target) -> PrOptions:
