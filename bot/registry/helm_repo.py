@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from bot.core.ports import ResolvedImage
-from bot.errors import NotFound
+from bot.errors import NotFound, ValidationFailed
 from bot.registry.helm_index import parse_index
 from bot.registry.transport import Transport, error_for
 
@@ -85,9 +85,14 @@ class HelmRepositories:
             headers["If-None-Match"] = cached.etag
         if cached is not None and cached.modified:
             headers["If-Modified-Since"] = cached.modified
-        answer = self._transport.send(
-            "GET", url, host=host, kind="helm-index", what=what, headers=headers, limit=self.max_bytes
-        )
+        try:
+            answer = self._transport.send(
+                "GET", url, host=host, kind="helm-index", what=what, headers=headers, limit=self.max_bytes
+            )
+        except ValidationFailed as exc:
+            if exc.message.endswith(f"larger than {self.max_bytes} bytes"):  # the bound: say which
+                raise ValidationFailed(f"{exc.message} (MANIFEST_BOT_HELM_INDEX_MAX_BYTES)") from None
+            raise
         if answer.status_code == 304 and cached is not None:
             fresh_entry = _Cached(cached.charts, cached.etag, cached.modified, now)
         elif answer.status_code == 200:

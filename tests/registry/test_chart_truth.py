@@ -145,11 +145,20 @@ def test_a_helm_index_is_asked_again_by_conditional_get_and_parsed_only_when_it_
     assert registry.helm.fetches == 2
 
 
-def test_an_index_over_the_size_bound_is_refused_with_the_bound_named(helm_repo: HelmRepo) -> None:
+def test_an_index_over_the_size_bound_is_refused_with_the_bound_named(
+    helm_repo: HelmRepo, store: WaitingStore
+) -> None:
     helm_repo.versions = [f"1.0.{n}" for n in range(200)]
     registry = artifacts(Clock(), max_bytes=4096)
-    with pytest.raises(ValidationFailed, match="larger than 4096 bytes"):
+    bound = r"larger than 4096 bytes \(MANIFEST_BOT_HELM_INDEX_MAX_BYTES\)"
+    with pytest.raises(ValidationFailed, match=bound):
         registry.list_tags(f"{helm_repo.url}/podinfo")
+    config = routing(f"chart: podinfo\n    repository: {helm_repo.url}")
+    out = RegistryGate(registry, store, wait_s=600, retry_s=5).admit(pushed(config, "1.0.3"))
+    (failure,) = out.failures  # not waited for: the group says why, once
+    assert (out.ready, out.waiting, failure.group_key) == ([], 0, DEV)
+    assert f"cannot verify {helm_repo.url}/podinfo:1.0.3" in failure.error.message
+    assert "MANIFEST_BOT_HELM_INDEX_MAX_BYTES" in failure.error.message
 
 
 def test_a_chart_version_not_published_waits_and_is_admitted_once_the_index_lists_it(
