@@ -31,6 +31,8 @@ from bot.jobs.dispatch import AutoMergeWish, Dispatch
 from bot.jobs.engine import Engine
 from bot.jobs.leader import Leader, Sources, Task
 from bot.registry import RegistryClient
+from bot.registry.artifacts import Artifacts
+from bot.registry.helm_repo import HelmRepositories
 from bot.services.chatops.wiring import ChatopsWiring, CommandQueue
 from bot.services.config_reload import ConfigReloads
 from bot.services.config_source import ConfigSource, forge_options
@@ -352,9 +354,10 @@ class Container:
         return bot.command_prefix if bot and bot.command_prefix else self.settings.command_prefix
 
 
-def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> RegistryClient:
-    """The registry client with the process settings' credentials, insecure hosts and limits."""
-    return RegistryClient(
+def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -> Artifacts:
+    """The registry client (images and OCI charts) with the process settings' credentials,
+    insecure hosts and limits, and the Helm repositories' index reader beside it."""
+    images = RegistryClient(
         docker_config=settings.docker_config,
         insecure=settings.insecure_registries,
         endpoints=settings.registry_endpoints,
@@ -364,3 +367,11 @@ def build_registry(settings: Settings, clock: Callable[[], float] = time.time) -
         max_tags=settings.registry_max_tags,
         clock=clock,
     )
+    helm = HelmRepositories(
+        images.session,
+        timeout=settings.registry_timeout_s,
+        max_bytes=settings.helm_index_max_bytes,
+        cache_ttl=settings.registry_cache_ttl_s,
+        clock=clock,
+    )
+    return Artifacts(images, helm)

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     registry_timeout_s: float = Field(default=15.0, gt=0)
     #: a repository with more tags than this is refused instead of listed (bounds one poll)
     registry_max_tags: int = Field(default=10_000, ge=1)
+    #: a Helm repository's ``index.yaml`` larger than this many bytes is refused, not read
+    helm_index_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     #: where a registry answers when not at its own name: host -> ``host[:port]`` (an in-cluster
     #: address or proxy; the plain-HTTP rule applies to the endpoint)
     registry_endpoints: Annotated[dict[str, str], BeforeValidator(_pairs)] = Field(default_factory=dict)

@@ -41,6 +41,10 @@ TINY = {
         {"big_cold_s", "big_second_s", "warm_ratio_big_to_small", "cold_speedup_vs_old", "meets_cold_target"},
     ),
     "planning": (["--rules", "3", "--events", "10"], {"events_per_s", "intents"}),
+    "helm_index": (
+        ["--versions", "200", "--others", "2", "--repeat", "1"],
+        {"parse_ms_p50", "parse_cpu_ms_p50", "revalidate_status", "meets_goal"},
+    ),
     "config_reload": (["--rules", "3", "--checks", "50"], {"check_us", "reload_ms", "repo_file_cached_us"}),
     "regex": (
         ["--max-backtrack", "14", "--long", "1000", "--tags", "50"],

@@ -20,6 +20,7 @@ import click
 
 from bot import sources
 from bot.cli.manifests import unified_diff
+from bot.core.chart_names import chart_key, ref_matches
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
 from bot.core.config.model import Discovery, LocalForge, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
@@ -28,6 +29,7 @@ from bot.core.intents import PlanResult, Skip, UpdateIntent
 from bot.core.keys import GroupKey
 from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
+from bot.core.manifests.model import Reference
 from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
 from bot.core.ports import ForgeInfo
@@ -37,7 +39,7 @@ from bot.errors import BotError, ConfigError, InvalidReference, NotFound, Settin
 from bot.forges.local.signing import load_signing
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
-from bot.services.scans import load_and_scan
+from bot.services.scans import load_and_scan, scan_all
 from bot.services.shared_values import moves_all, shared_by
 from bot.settings import Settings
 
@@ -215,6 +217,8 @@ def _checkout_refs(config: Config, checkout: _Checkout, repo_name: str | None) -
 def _images(rule: Rule) -> str:
     if rule.ci is not None:
         return rule.ci.image or ", ".join(rule.ci.images)
+    if rule.routes_charts:
+        return f"the chart {rule.chart_key}" if rule.chart_key else f"charts matching {rule.chart_glob}"
     return rule.image or f"images matching {rule.image_glob or rule.image_regex}"
 
 
@@ -226,17 +230,23 @@ def _would_touch(checkout: _Checkout, rule: Rule, target: Target, others: tuple[
         if not path.endswith((".yaml", ".yml")) or any(r.match(path) for r in excluded):
             continue
         try:
-            refs = load_and_scan(checkout.read_file("", path, ""), path)
+            refs = scan_all(checkout.read_file("", path, ""), path)
         except BotError:
             continue
-        if any(r.marker == target.marker if target.marker else _matches(rule, r.image) for r in refs):
+        if any(r.marker == target.marker if target.marker else _matches(rule, r) for r in refs):
             out.append(path)
     return out
 
 
-def _matches(rule: Rule, image: str) -> bool:
+def _matches(rule: Rule, ref: Reference) -> bool:
+    """Whether the rule routes what ``ref`` names: an image, or (a chart rule) the chart of one of
+    the keys it names, as the engine selects it (a glob rule: a chart written as ``oci://…``)."""
     try:
-        return bool(image) and rule.matches_image(image)
+        if not ref.is_chart:
+            return bool(ref.image) and rule.matches_image(ref.image)
+        if rule.chart_key is not None:
+            return ref_matches(ref.image, ref.repository, rule.chart_key)
+        return ref.image.startswith("oci://") and rule.matches_image(chart_key(ref.image))
     except ValueError:
         return False
 
@@ -356,6 +366,14 @@ def _for_checkout(intents: tuple[UpdateIntent, ...], repo: str | None) -> list[U
 
 
 def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed:
+    if image.startswith("oci://"):  # a push of an OCI chart (only chart rules route it)
+        try:
+            key = chart_key(image)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--image") from None
+        if tag is None:
+            raise click.UsageError("--image oci://… needs --tag (the chart's version)")
+        return ImagePushed(image=key, tag=tag, digest=digest, source="cli")
     try:
         ref = parse_image(image)
     except InvalidReference as exc:
@@ -376,7 +394,10 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
 @click.option(
     "-H", "--header", "headers", multiple=True, help="With --source: a request header 'Name: value'."
 )
-@click.option("--image", help="Explain a push of this image (with --tag and/or --digest).")
+@click.option(
+    "--image",
+    help="Explain a push of this image (with --tag and/or --digest); oci://host/path/name: of an OCI chart.",
+)
 @click.option("--tag")
 @click.option("--digest")
 @click.option(

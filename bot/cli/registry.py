@@ -16,7 +16,7 @@ import click
 from bot.core.images import parse_image
 from bot.deps import build_registry
 from bot.errors import BotError
-from bot.registry import RegistryClient
+from bot.registry.artifacts import Artifacts
 from bot.settings import Settings
 
 EXIT_MISSING = 1
@@ -28,7 +28,7 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
-def _client() -> RegistryClient:
+def _client() -> Artifacts:
     try:
         return build_registry(Settings.from_env())
     except BotError as exc:

@@ -83,6 +83,8 @@ def listed_refs(config: Config) -> list[Ref]:
 
 
 def _literal_images(rule: Rule) -> tuple[str, ...]:
+    if rule.chart_key is not None:
+        return (rule.chart_key,)
     if rule.image is not None:
         return (canonical_name(rule.image),)
     if rule.ci is not None:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
+from bot.core.chart_names import OCI, is_chart
 from bot.core.config.model import POLL_UNORDERED, CiMatch, Config, Policy, Rule, Target, canonical
 from bot.core.events import CiFinished, Event, ImagePushed
 from bot.core.images import canonical_name, validate_tag
@@ -77,7 +78,7 @@ def reach(event: Event, config: Config) -> set[tuple[str, str, str]]:
     own file may change what ``plan`` decides, so it is read before planning."""
     rules: Sequence[Rule]
     if isinstance(event, ImagePushed):
-        rules = push_rules_for(config, event.image)
+        rules = [rule for name in pushed_names(event) for rule in push_rules_for(config, name)]
     elif isinstance(event, CiFinished) and event.status == "success":
         rules = [r for r in config.rules if r.ci is not None and _ci_matches(r, event)]
     else:
@@ -90,16 +91,29 @@ def reach(event: Event, config: Config) -> set[tuple[str, str, str]]:
     }
 
 
+def pushed_names(event: ImagePushed) -> tuple[str, ...]:
+    """What a registry push may be: the image, and the OCI chart of the same repository (a Helm
+    chart pushed to an OCI registry is an OCI artifact its notifications cannot tell from an
+    image; the registry gate asks its config). A push that names a chart key is that chart only."""
+    if is_chart(event.image):
+        return (canonical_name(event.image),)
+    image = canonical_name(event.image)
+    return (image, OCI + image)
+
+
 def _plan_push(
     event: ImagePushed, config: Config, delivery_id: str | None, received: str | None
 ) -> PlanResult:
-    image = canonical_name(event.image)
     origin = Origin(delivery_id=delivery_id, source=event.source, received_at=received)
-    version = _Version(image, event.tag, event.digest, origin, when=event.pushed_at or received)
-    rules = push_rules_for(config, image)
-    if not rules:
-        return PlanResult(skips=(Skip(f"no rule routes {image}", image=image, tag=event.tag),))
-    return _collect(config, [(rule, version) for rule in rules])
+    names = pushed_names(event)
+    pairs = [
+        (rule, _Version(name, event.tag, event.digest, origin, when=event.pushed_at or received))
+        for name in names
+        for rule in push_rules_for(config, name)
+    ]
+    if not pairs:
+        return PlanResult(skips=(Skip(f"no rule routes {names[0]}", image=names[0], tag=event.tag),))
+    return _collect(config, pairs)
 
 
 def _plan_ci(event: CiFinished, config: Config, delivery_id: str | None, received: str | None) -> PlanResult:

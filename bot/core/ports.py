@@ -324,7 +324,7 @@ class ResolvedImage:
 
     image: str  # canonical name (``docker.io/library/nginx``)
     tag: str
-    digest: str  # ``sha256:<64 hex>``: the manifest (or index) the tag points at
+    digest: str  # ``sha256:<64 hex>``: the manifest (or index) the tag points at ("": a Helm index gave none)
     media_type: str | None = None  # OCI index/manifest, Docker manifest list/v2 manifest
 
 

@@ -36,6 +36,10 @@ class Matching:
 
 def _literals(rule: Rule) -> tuple[str, ...] | None:
     """The canonical names a rule matches exactly, or None when it matches by pattern."""
+    if rule.chart_key is not None:
+        return (rule.chart_key,)
+    if rule.chart_glob is not None:
+        return None
     if rule.image is not None:
         return (canonical(rule.image),)
     if rule.image_glob is not None:

@@ -6,6 +6,8 @@
   answer HEAD, a GET of the same URL, whose digest is the header or else the SHA-256 of the body.
   404 means the tag (or the repository) does not exist: ``None``. A found digest is cached per
   (image, tag) for ``cache_ttl`` seconds; an absent tag is never cached (a push may land any time).
+- **config_media_type** of ``image@digest``: a ``GET`` of the manifest, its ``config.mediaType``
+  (what tells a Helm chart from an image), remembered per digest.
 - **list_tags**: ``GET /v2/<path>/tags/list?n=1000``, following ``Link: <…>; rel="next"`` on the
   same registry only, refusing more than ``max_tags`` tags.
 - **image_config** ``image:tag`` → its config's labels: ``GET`` of the manifest (for an index,
@@ -75,6 +77,7 @@ class RegistryClient:
             self._transport, DockerConfig(docker_config).for_host, clock, token_realms=token_realms
         )
         self._cache: OrderedDict[tuple[str, str], tuple[ResolvedImage, float]] = OrderedDict()
+        self._configs: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
     # --- the port ----------------------------------------------------------------------------
@@ -92,6 +95,27 @@ class RegistryClient:
 
     def exists(self, image: str, tag: str) -> bool:
         return self.resolve(image, tag) is not None
+
+    def config_media_type(self, image: str, digest: str) -> str | None:
+        """The ``config.mediaType`` of the manifest ``image@digest`` (a Helm chart's is
+        ``application/vnd.cncf.helm.config.v1+json``); None for an index, which has no config.
+        Remembered per digest (a digest's manifest never changes)."""
+        repo = locate(image, self.insecure, self.endpoints)
+        validate_digest(digest)
+        with self._lock:
+            if digest in self._configs:
+                return self._configs[digest]
+        what = f"read the manifest of {repo.image}@{digest}"
+        url = f"{repo.api}/manifests/{digest}"
+        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        media_type = _config_media_type(resp.body, what)
+        with self._lock:
+            self._configs[digest] = media_type
+            while len(self._configs) > _MAX_CACHED:
+                self._configs.pop(next(iter(self._configs)))
+        return media_type
 
     def list_tags(self, image: str) -> tuple[str, ...]:
         repo = locate(image, self.insecure, self.endpoints)
@@ -257,6 +281,16 @@ def _valid_digest(value: str | None) -> str | None:
 def _media_type(resp: Answer) -> str | None:
     value = resp.headers.get("Content-Type", "").split(";", 1)[0].strip()
     return value or None
+
+
+def _config_media_type(body: bytes, what: str) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValidationFailed(f"{what}: the registry answered something that is not JSON") from None
+    config = data.get("config") if isinstance(data, dict) else None
+    media_type = config.get("mediaType") if isinstance(config, dict) else None
+    return media_type if isinstance(media_type, str) else None
 
 
 def _tags_of(body: bytes, what: str) -> list[str]:

@@ -27,6 +27,7 @@ from functools import cmp_to_key
 
 from bot.core import majors
 from bot.core import manifests as engine
+from bot.core.chart_names import is_chart
 from bot.core.group_state import GroupState
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
@@ -96,7 +97,13 @@ def content_digest(contents: dict[str, bytes]) -> str:
 
 def edit_for(intent: UpdateIntent) -> Edit:
     """The engine's edit for an intent. Tags and keys are added only in files a target lists
-    (never in discovered ones); a marker or path on another image is renamed only with ``rename``."""
+    (never in discovered ones); a marker or path on another image is renamed only with ``rename``.
+    A chart key's intent edits the version of the chart references it stands for."""
+    if is_chart(intent.image):  # a chart's version: never renamed, never added
+        selector = (
+            Selector(path=intent.path, doc=intent.doc) if intent.path else Selector(chart_key=intent.image)
+        )
+        return Edit(selector, tag=intent.tag, digest=None, clear_digest=True, insert=False)
     if intent.marker:
         selector = Selector(marker=intent.marker)
     elif intent.path:

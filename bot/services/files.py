@@ -4,7 +4,8 @@
 - globs (``*``, ``?``, ``[...]``, ``**`` for any number of directories) are matched against
   ``forge.list_tree`` at the base;
 - no files at all means auto-discovery: every ``*.yaml``/``*.yml`` in the tree is scanned for a
-  reference the intent selects (``bot.services.scans``: each file's scan is kept by its content,
+  reference the intent selects (an image, a marker, or a chart of a chart key's name;
+  ``bot.services.scans``: each file's scan is kept by its content,
   here and for every worker), limited to the target's ``discover.include`` globs;
 - ``discover.exclude`` globs remove files from either list.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.chart_names import is_chart, name_of
 from bot.core.globs import glob_regex, is_glob
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.ports import Forge
 from bot.errors import ManifestError
 from bot.services.scans import DEFAULT_CACHE, ScanCache
+from bot.store.scans import FileScan
 
 __all__ = ["ScanCache", "glob_regex", "is_glob", "resolve_files", "skipped_in_lane"]
 
@@ -49,16 +52,24 @@ def _excluded(intent: UpdateIntent, path: str) -> bool:
     return any(glob_regex(p.lstrip("/")).match(path) for p in intent.exclude)
 
 
+def _uses(found: FileScan, intent: UpdateIntent) -> bool:
+    """Whether a scanned file names what the intent selects: its marker, its image, or (a chart
+    key) a chart of its name, which the engine's selection then tells apart."""
+    if intent.marker:
+        return intent.marker in found.markers
+    if is_chart(intent.image):
+        return name_of(intent.image) in found.charts
+    return canonical_name(intent.image) in found.images
+
+
 def _candidates(forge: Forge, intent: UpdateIntent, base_sha: str, cache: ScanCache | None) -> set[str]:
     if not intent.files:
         files = (cache or DEFAULT_CACHE).files(forge, intent.repo, base_sha)
-        wanted = intent.marker or canonical_name(intent.image)
         included = [glob_regex(p.lstrip("/")) for p in intent.discover_include]
         return {
             path
             for path, found in files.items()
-            if wanted in (found.markers if intent.marker else found.images)
-            and (not included or any(r.match(path) for r in included))
+            if _uses(found, intent) and (not included or any(r.match(path) for r in included))
         }
     explicit = {p.lstrip("/") for p in intent.files if not is_glob(p)}
     patterns: Sequence[str] = [p.lstrip("/") for p in intent.files if is_glob(p)]

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.core.chart_names import is_chart
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.planning import DIGEST_SCHEME
@@ -74,7 +75,10 @@ class GateOutcome:
 
 
 def registry_of(image: str) -> str:
-    """The registry host an image lives in, as users name it (``ghcr.io``, ``docker.io``)."""
+    """The registry host an image (or a chart key) lives in, as users name it (``ghcr.io``,
+    ``docker.io``, a Helm repository's host)."""
+    if is_chart(image):
+        return image.split("://", 1)[1].split("/", 1)[0]
     return canonical_name(image).split("/", 1)[0]
 
 
@@ -136,8 +140,8 @@ def _waitable(answer: Lookup) -> str | None:
 
 def _with_digest(intent: UpdateIntent, found: ResolvedImage) -> UpdateIntent:
     """The registry's digest, unless the event carried one (a followed tag: the registry's now)."""
-    if intent.digest is not None and not follows_digest(intent):
-        return intent
+    if (intent.digest is not None and not follows_digest(intent)) or not found.digest:
+        return intent  # (a Helm repository's index may give no digest)
     return replace(intent, digest=found.digest)
 
 

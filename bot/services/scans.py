@@ -71,12 +71,17 @@ BAD_FILES = BadFiles()
 
 
 def load_and_scan(raw: bytes, path: str, bad: BadFiles = BAD_FILES) -> tuple[Reference, ...]:
-    """The image references of one file's bytes; ManifestError when it cannot be read (remembered
-    by content when it is over the YAML budget). Chart references are left out: no rule routes a
-    chart yet, and a chart's name is not an image's."""
+    """The image references of one file's bytes (chart references left out: a chart's name is not
+    an image's); ManifestError when it cannot be read (remembered by content when it is over the
+    YAML budget)."""
+    return tuple(r for r in scan_all(raw, path, bad) if not r.is_chart)
+
+
+def scan_all(raw: bytes, path: str, bad: BadFiles = BAD_FILES) -> tuple[Reference, ...]:
+    """The image and chart references of one file's bytes (what discovery keeps per file)."""
     bad.check(raw, path)
     try:
-        return tuple(r for r in engine.scan(engine.load_text(raw, path), path) if not r.is_chart)
+        return tuple(engine.scan(engine.load_text(raw, path), path))
     except BudgetExceeded as exc:
         bad.remember(raw, exc)
         raise
@@ -231,7 +236,7 @@ class ScanCache:
 def scan_file(raw: bytes, path: str) -> FileScan:
     """One file's references, or the ManifestError that keeps it from being scanned."""
     try:
-        return FileScan(load_and_scan(raw, path))
+        return FileScan(scan_all(raw, path))
     except ManifestError as exc:
         log.debug("discovery skips %s: %s", path, exc)
         return FileScan(error=exc)

@@ -9,7 +9,8 @@ last path component; the image is ``<jpd_origin host>/<repo key>/<path without /
 ``<host>/test-repo/foo/bar/busybox``. Self-hosted Artifactory sends no ``jpd_origin`` until its base
 URL is configured; the ``X-Manifest-Bot-Registry`` header (a custom header on the webhook) names the
 host then, and wins over ``jpd_origin``. ``sha256`` is the digest of the pushed (list) manifest.
-``image_type: oci`` (Helm charts pushed as OCI) is ignored.
+``image_type: oci`` (an OCI artifact: Helm charts pushed as OCI) is a chart's push (``oci://…``:
+only chart rules route it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.sources.base import (
     REGISTRY_HEADER,
     Headers,
     ParseResult,
+    chart_pushed,
     check_token,
     ignored,
     image_pushed,
@@ -68,7 +70,7 @@ def parse(headers: Headers, body: bytes) -> ParseResult:
     if domain != "docker" or kind != "pushed":
         return ignored(f"Artifactory {domain} {kind!r} is not a docker tag push")
     image_type = text(inner, "image_type") or "docker"
-    if image_type != "docker":
+    if image_type not in ("docker", "oci"):
         return ignored(f"Artifactory {image_type!r} artifact {text(inner, 'image_name')!r} is not an image")
     origin = urlsplit(text(data, "jpd_origin") or "")
     host = headers.get(REGISTRY_HEADER, "").strip() or origin.netloc or None
@@ -81,10 +83,9 @@ def parse(headers: Headers, body: bytes) -> ParseResult:
     if not (repo_key and path):
         return ignored("Artifactory payload without repo_key, path or image_name")
     sha = text(inner, "sha256")
-    event = image_pushed(
-        f"{host}/{repo_key}/{path}", text(inner, "tag"), f"sha256:{sha}" if sha else None, NAME
-    )
-    return images_result([event], None, "Artifactory docker push")
+    pushed = chart_pushed if image_type == "oci" else image_pushed
+    event = pushed(f"{host}/{repo_key}/{path}", text(inner, "tag"), f"sha256:{sha}" if sha else None, NAME)
+    return images_result([event], None, f"Artifactory {image_type} push")
 
 
 def _image_path(inner: dict[str, object]) -> str | None:

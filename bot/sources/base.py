@@ -7,6 +7,7 @@ sender can produce, so it cannot be forged through a header.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from bot.core.chart_names import OCI
 from bot.core.events import Event, ImagePushed
 from bot.core.images import parse_image, validate_digest, validate_tag
 from bot.errors import BadPayload, InvalidReference, SignatureError
@@ -183,6 +185,18 @@ def image_pushed(
     if tag is None and digest is None:
         return f"no tag or digest for {name}"
     return ImagePushed(ref.canonical_name, tag, digest, source, pushed_at)
+
+
+def chart_pushed(
+    name: str | None, tag: str | None, digest: str | None, source: str, pushed_at: str | None = None
+) -> ImagePushed | str:
+    """A push the sender says is a Helm chart (an OCI artifact with Helm's config): an ImagePushed
+    naming the chart key ``oci://<repository>`` (``bot.core.chart_names``), which only chart rules
+    route. Senders that cannot tell give ``image_pushed``: chart rules get those pushes too."""
+    pushed = image_pushed(name, tag, digest, source, pushed_at)
+    if isinstance(pushed, str):
+        return pushed
+    return dataclasses.replace(pushed, image=OCI + pushed.image)
 
 
 def split_reference(reference: str | None) -> tuple[str | None, str | None, str | None]:

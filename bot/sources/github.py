@@ -11,6 +11,7 @@ from bot.errors import SignatureError
 from bot.sources.base import (
     Headers,
     ParseResult,
+    chart_pushed,
     check_hmac_sha256,
     ignored,
     image_pushed,
@@ -244,10 +245,12 @@ def _ping(data: dict[str, Any]) -> str:
 # Only what GitHub's webhook definitions give each event and action is read: the payload object is
 # named by the event; ``container_metadata.tag`` exists for ``published`` only, while ``version``
 # (a container version's manifest digest) and ``package_url`` (``<host>/<owner>/<name>:<tag>``)
-# exist for both actions. ``container_metadata.manifest`` is an undefined object, so an OCI Helm
-# chart (a ``container`` package as well) cannot be told from an image and reads as a push of its
-# own repository.
+# exist for both actions. ``container_metadata.manifest`` is an undefined object in those
+# definitions; GHCR sends the manifest's ``config.media_type`` there, and a Helm chart's
+# (``application/vnd.cncf.helm.config.v1+json``) makes the push a chart's (``oci://…``, only chart
+# rules route it). Without it a chart reads as a push of its repository, which chart rules get too.
 _CONTAINER_TYPES = ("container", "docker")
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 _GHCR = "ghcr.io"
 
 
@@ -273,7 +276,14 @@ def _package(event: str, data: dict[str, Any]) -> ImagePushed | str:
         return f"{event} without owner or name"
     created = text(version, "created_at")
     pushed_at = created if created and not created.startswith("0001-") else None
-    return image_pushed(f"{_registry_host(version)}/{owner}/{name}", tag, digest, NAME, pushed_at)
+    pushed = chart_pushed if _is_chart(version) else image_pushed
+    return pushed(f"{_registry_host(version)}/{owner}/{name}", tag, digest, NAME, pushed_at)
+
+
+def _is_chart(version: dict[str, Any]) -> bool:
+    """The version's manifest config is a Helm chart's, when GHCR says (published versions)."""
+    config = obj(obj(obj(version, "container_metadata"), "manifest"), "config")
+    return text(config, "media_type") == HELM_CONFIG
 
 
 def _tag_and_digest(action: str, version: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -1,13 +1,13 @@
 """What discovery found in one manifest file, shared by every worker process through Redis.
 
 ``<prefix>:scan:<version>:<blob sha>:<path digest>`` holds one file's scan (compact orjson): the
-image references found in it, or why it cannot be read as a manifest. The key is the file's
+image and chart references found in it, or why it cannot be read as a manifest. The key is the file's
 content (git's blob sha) and its path, so an entry is never stale: the same bytes at the same path
 scan the same way. The path is part of the key because the scanner reads the file name (CI files)
 and every reference and error names it; ``version`` is the scanner's fingerprint
 (``bot.services.scans.scanner_version``), so one release never reads another's scans.
 
-Only image references, paths and parse errors are stored, never file contents or credentials.
+Only image and chart references, paths and parse errors are stored, never file contents or credentials.
 Entries live ``ttl_s`` (a cache: an expired one costs one re-scan) and hold at most
 ``max_entry_bytes`` (a larger scan is not shared). Reading any number of files is one MGET,
 writing one pipeline. An entry that does not decode or validate is a miss, never an error, and
@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, get_args
 import orjson
 import redis
 
+from bot.core.chart_names import name_of
 from bot.core.images import canonical_name
 from bot.core.manifests.budget import BudgetExceeded
 from bot.core.manifests.model import Reference, RefKind
@@ -35,12 +36,12 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 #: bump when the stored layout changes
-FORMAT = 1
+FORMAT = 2
 DEFAULT_TTL_S = 24 * 3600
 DEFAULT_MAX_ENTRY_BYTES = 32 * 1024
 _KINDS = frozenset(get_args(RefKind))
 _BLOB = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_REF_FIELDS = 10
+_REF_FIELDS = 11
 #: SET of every key to its value with the TTL (the last argument): a thousand entries in one
 #: command cost a third of a pipeline of SETs (packing each command is what costs, in Python)
 _SET_ALL = "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[#ARGV]) end return #KEYS"
@@ -65,13 +66,18 @@ class FileScan:
 
     refs: tuple[Reference, ...] = ()
     error: ManifestError | None = None
-    #: the canonical names and the setter markers of ``refs``: what discovery selects files by,
-    #: worked out once per file content rather than once per intent and base
+    #: the canonical names of the images, the names of the charts (``bot.core.chart_names.name_of``
+    #: of their keys) and the setter markers of ``refs``: what discovery selects files by, worked
+    #: out once per file content rather than once per intent and base
     images: frozenset[str] = field(init=False, compare=False, repr=False)
+    charts: frozenset[str] = field(init=False, compare=False, repr=False)
     markers: frozenset[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "images", frozenset(canonical_name(r.image) for r in self.refs))
+        images = frozenset(canonical_name(r.image) for r in self.refs if not r.is_chart)
+        object.__setattr__(self, "images", images)
+        charts = frozenset(name_of(r.image) for r in self.refs if r.is_chart)
+        object.__setattr__(self, "charts", charts)
         object.__setattr__(self, "markers", frozenset(r.marker for r in self.refs if r.marker))
 
 
@@ -140,7 +146,8 @@ class ScanStore:
 
 
 # --- the stored form -----------------------------------------------------------------------------
-# {"v": FORMAT, "r": [[doc, path, kind, line, column, image, tag, digest, marker, [start, end, …]]]}
+# {"v": FORMAT, "r": [[doc, path, kind, line, column, image, tag, digest, marker, [start, end, …],
+#                      repository]]}
 # or {"v": FORMAT, "e": [reason, line, steps]} (steps: an int for a YAML bomb, else null)
 
 
@@ -149,7 +156,19 @@ def encode(scan: FileScan) -> bytes:
         steps = scan.error.steps if isinstance(scan.error, BudgetExceeded) else None
         return orjson.dumps({"v": FORMAT, "e": [scan.error.reason, scan.error.line, steps]})
     refs = [
-        [r.doc, r.path, r.kind, r.line, r.column, r.image, r.tag, r.digest, r.marker, _flat(r.spans)]
+        [
+            r.doc,
+            r.path,
+            r.kind,
+            r.line,
+            r.column,
+            r.image,
+            r.tag,
+            r.digest,
+            r.marker,
+            _flat(r.spans),
+            r.repository,
+        ]
         for r in scan.refs
     ]
     return orjson.dumps({"v": FORMAT, "r": refs})
@@ -199,18 +218,18 @@ def _reference(item: Any, path: str) -> Reference | None:
     # of every file a cold worker takes from the store
     if type(item) is not list or len(item) != _REF_FIELDS:
         return None
-    doc, where, kind, line, column, image, tag, digest, marker, spans = item
+    doc, where, kind, line, column, image, tag, digest, marker, spans, repository = item
     if type(doc) is not int or type(line) is not int or type(column) is not int:
         return None
     if type(where) is not str or type(image) is not str or kind not in _KINDS:
         return None
-    for text in (tag, digest, marker):
+    for text in (tag, digest, marker, repository):
         if text is not None and type(text) is not str:
             return None
     if type(spans) is not list or len(spans) % 2 or any(type(n) is not int for n in spans):
         return None
     pairs = tuple(zip(spans[::2], spans[1::2], strict=True))
-    return Reference(path, doc, where, kind, line, column, image, tag, digest, marker, pairs)
+    return Reference(path, doc, where, kind, line, column, image, tag, digest, marker, pairs, repository)
 
 
 def _int_or_none(value: Any) -> bool:

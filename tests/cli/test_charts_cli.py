@@ -195,6 +195,47 @@ def test_an_image_rule_never_discovers_or_edits_a_chart_of_the_same_name(tmp_pat
     assert "  would touch: apps/deploy.yaml\n" in listed.stderr and "release.yaml" not in listed.stderr
 
 
+CHART_CONFIG = """\
+forges:
+  - {name: github, kind: github}
+environments: {prod: {}}
+rules:
+  - name: nginx-chart
+    chart: oci://registry-1.docker.io/bitnamicharts/nginx
+    targets:
+      - {forge: github, repo: acme/deploy, environment: prod}
+"""
+
+
+def test_a_chart_rule_discovers_and_explains_its_chart_and_never_the_image(tmp_path: Path) -> None:
+    checkout = tmp_path / "deploy"
+    (checkout / "apps").mkdir(parents=True)
+    (checkout / "apps" / "release.yaml").write_text(NGINX_RELEASE)
+    (checkout / "apps" / "deploy.yaml").write_text(NGINX_DEPLOYMENT)
+    config = tmp_path / "bot.yaml"
+    config.write_text(CHART_CONFIG)
+    for image in ("docker.io/bitnamicharts/nginx", "oci://registry-1.docker.io/bitnamicharts/nginx"):
+        result = run(
+            "explain",
+            "--config",
+            str(config),
+            "--image",
+            image,
+            "--tag",
+            "1.27.1",
+            "--repo-dir",
+            str(checkout),
+        )
+        assert result.exit_code == 0, result.output
+        assert "oci://docker.io/bitnamicharts/nginx -> 1.27.1" in result.output
+        assert "would touch: apps/release.yaml\n" in result.output
+        assert "-      version: 1.27.0\n+      version: 1.27.1\n" in result.output
+        assert "deploy.yaml" not in result.output
+    listed = run("check-config", str(config), "--repo-dir", str(checkout))
+    assert "uses the chart oci://docker.io/bitnamicharts/nginx" in listed.stderr
+    assert "  would touch: apps/release.yaml\n" in listed.stderr and "deploy.yaml" not in listed.stderr
+
+
 PATCHING_KUSTOMIZATION = """\
 resources:
   - release.yaml

@@ -93,7 +93,7 @@ def tree_digest(root: Path) -> str:
 def test_check_config_accepts_the_documented_example() -> None:
     result = run("check-config", str(ROOT / "config" / "example.yaml"))
     assert result.exit_code == 0
-    assert result.output.endswith(": ok (3 forges, 4 rules, 5 targets)\n")
+    assert result.output.endswith(": ok (3 forges, 5 rules, 6 targets)\n")
 
 
 def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tmp_path: Path) -> None:

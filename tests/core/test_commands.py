@@ -70,6 +70,12 @@ def only(body: str) -> Command | Unknown:
         ("pin v1.4.2-RC1", K.PIN, {"tag": "v1.4.2-RC1"}),
         ("pin ghcr.io/acme/api:2.0.0", K.PIN, {"tag": "2.0.0", "image": "ghcr.io/acme/api"}),
         ("pin localhost:5000/app:7", K.PIN, {"tag": "7", "image": "localhost:5000/app"}),
+        ("pin podinfo 6.5.1", K.PIN, {"tag": "6.5.1", "image": "podinfo"}),  # a chart, by its name
+        (
+            "pin oci://ghcr.io/acme/charts/web 1.2.0",
+            K.PIN,
+            {"tag": "1.2.0", "image": "oci://ghcr.io/acme/charts/web"},
+        ),
         ("unpin", K.UNPIN, {}),
         ("unpin api", K.UNPIN, {"image": "api"}),  # as docs/chatops.md says: an optional image
         ("unpin of ghcr.io/acme/api", K.UNPIN, {"image": "ghcr.io/acme/api"}),
@@ -79,6 +85,7 @@ def only(body: str) -> Command | Unknown:
         ("rollback", K.ROLLBACK, {"tag": None}),
         ("rollback 1.2.0", K.ROLLBACK, {"tag": "1.2.0"}),
         ("ROLLBACK 1.2.0!", K.ROLLBACK, {"tag": "1.2.0"}),
+        ("rollback podinfo 6.5.0", K.ROLLBACK, {"tag": "6.5.0", "image": "podinfo"}),
     ],
 )
 def test_each_command_line_parses_to_its_kind_and_arguments(
@@ -100,6 +107,7 @@ def test_each_command_line_parses_to_its_kind_and_arguments(
         ("merge now please", "unknown command `merge now please`"),
         ("pin", "say which tag to pin"),
         ("pin 1.0 2.0", "pin takes one tag"),
+        ("rollback to 1.2.0", "rollback takes one tag"),
         ("pin -bad", "`-bad` is not a valid tag"),
         ("rollback ../etc", "`../etc` is not a valid tag"),
         ("ignore", "say what to ignore"),

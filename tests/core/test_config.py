@@ -116,7 +116,10 @@ def test_example_config_loads_and_documents_real_settings() -> None:
         ),
         pytest.param(
             FORGES + "rules:\n  - name: api\n    targets: [{forge: github, repo: a/b}]\n",
-            ["bot.yaml:5: rules[0]: give exactly one of image, image_glob, image_regex or ci"],
+            [
+                "bot.yaml:5: rules[0]: give exactly one of image, image_glob, image_regex, chart, "
+                "chart_glob or ci"
+            ],
             id="rule without a match",
         ),
         pytest.param(

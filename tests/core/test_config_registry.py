@@ -55,8 +55,8 @@ def test_the_shortest_poll_of_an_image_wins() -> None:
         (
             "    poll: 5m\n",
             "image_glob: 'ghcr.io/acme/*'",
-            "bot.yaml:5: rules[0]: poll needs 'image' (a rule matching by image_glob names no one image to "
-            "list)",
+            "bot.yaml:5: rules[0]: poll needs 'image' or 'chart' (a rule matching by image_glob names "
+            "no one image to list)",
         ),
         (
             "    poll: 5m\n    policy: {ordering: run-number}\n",

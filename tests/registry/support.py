@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
 import hashlib
 import http.server
 import json
@@ -218,6 +219,24 @@ class LocalRegistry:
             _ok(session.put(url, data=body, headers={"Content-Type": OCI_MANIFEST}, timeout=30), f"put {url}")
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
+    def put_chart(self, repository: str, version: str, *, session: requests.Session) -> str:
+        """Push a Helm chart as ``repository:version`` the way ``helm push`` stores one (an OCI manifest
+        whose config is Helm's and whose one layer is the chart archive), over the registry's HTTP API;
+        anonymous registries only. Returns the manifest's digest."""
+        name = repository.rsplit("/", 1)[-1]
+        config = json.dumps({"name": name, "version": version, "apiVersion": "v2"}).encode()
+        archive = gzip.compress(f"{name}-{version}".encode(), mtime=0)
+        blobs = []
+        for blob, media_type in ((config, HELM_CONFIG), (archive, HELM_CHART)):
+            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+            self._upload(repository, blob, digest, session)
+            blobs.append({"mediaType": media_type, "digest": digest, "size": len(blob)})
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0], "layers": blobs[1:]}
+        body = json.dumps(manifest).encode()
+        url = f"{self.url}/v2/{repository}/manifests/{version}"
+        _ok(session.put(url, data=body, headers={"Content-Type": OCI_MANIFEST}, timeout=30), f"put {url}")
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
     def _upload(self, repository: str, blob: bytes, digest: str, session: requests.Session) -> None:
         started = _ok(session.post(f"{self.url}/v2/{repository}/blobs/uploads/", timeout=30), "start upload")
         location = urljoin(self.url, started.headers["Location"])
@@ -227,6 +246,10 @@ class LocalRegistry:
 
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
 #: the repository ``LocalRegistry.put`` keeps its shared config blob in (mounted from there)
 _SEED = "manifest-bot-seed/config"
 

@@ -11,6 +11,7 @@ from bot.core.ports import Registry
 from bot.deps import Container
 from bot.errors import SettingsError
 from bot.registry import RegistryClient
+from bot.registry.artifacts import Artifacts
 from bot.settings import Settings
 
 
@@ -18,15 +19,21 @@ def test_container_builds_one_registry_client_from_the_settings(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(
-        insecure_registries=frozenset({"registry.lab:5000"}), registry_cache_ttl_s=5, registry_max_tags=50
+        insecure_registries=frozenset({"registry.lab:5000"}),
+        registry_cache_ttl_s=5,
+        registry_max_tags=50,
+        helm_index_max_bytes=4096,
     )
     container = Container(settings)
 
-    client = container.registry
+    registry = container.registry
 
-    assert isinstance(client, Registry) and isinstance(client, RegistryClient)
-    assert container.registry is client  # one per process: caches are shared
+    assert isinstance(registry, Registry) and isinstance(registry, Artifacts)
+    assert container.registry is registry  # one per process: caches are shared
+    client = registry.images
+    assert isinstance(client, RegistryClient)
     assert (client.insecure, client.cache_ttl, client.max_tags) == (frozenset({"registry.lab:5000"}), 5, 50)
+    assert (registry.helm.max_bytes, registry.helm.cache_ttl) == (4096, 5)  # Helm indexes beside it
 
 
 def test_registry_settings_come_from_the_environment(tmp_path: Path) -> None:

@@ -247,7 +247,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         "github",
         "registry_package.published.helm",
         gh("registry_package"),
-        [{"kind": "image-pushed", "image": "ghcr.io/octo-org/charts/octo-repo", "tag": "0.3.1"}],
+        # the manifest's config is Helm's: a chart's push, which only chart rules route
+        [{"kind": "image-pushed", "image": "oci://ghcr.io/octo-org/charts/octo-repo", "tag": "0.3.1"}],
         None,
     ),
     (
@@ -634,7 +635,13 @@ CASES: list[tuple[str, str, dict[str, str], Any, str | None]] = [
         ],
         None,
     ),
-    ("artifactory", "oci_pushed", {}, "ignored: 'oci' artifact 'api' is not an image", None),
+    (
+        "artifactory",
+        "oci_pushed",
+        {},
+        [{"kind": "image-pushed", "image": "oci://acme.jfrog.io/helm-oci/charts/api", "tag": "0.3.1"}],
+        None,
+    ),
     # --- CDEvents --------------------------------------------------------------------------------
     # without customData: what the spec provides (source, pipeline name, run id, outcome, url)
     (

@@ -137,6 +137,7 @@ _PLAIN = {
 _KEYWORDS = sorted({words[0] for words in _PLAIN} | {"ignore", "unignore", "pin", "rollback", "promote"})
 _ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}")
+_VERSION_LIKE = re.compile(r"[vV]?\d")
 
 
 def _split_version(word: str) -> tuple[str | None, str | None]:
@@ -181,11 +182,21 @@ def _parse_unignore(args: list[str], raw: list[str], line: int, text: str) -> It
     return _narrowed(Command(CommandKind.UNIGNORE, line, text, scope=scope[args[0]]), raw[1:])
 
 
+def _names_image(word: str) -> bool:
+    """``podinfo``, ``acme/api`` or ``oci://…`` before a tag; never a version (``pin 1.0 2.0`` is
+    two tags) nor the word ``to``."""
+    if not _IMAGE_RE.fullmatch(word) or word.lower() == "to":
+        return False
+    return "/" in word or not _VERSION_LIKE.match(word)
+
+
 def _parse_versioned(kind: CommandKind, args: list[str], line: int, text: str, raw: list[str]) -> Item:
     if not args:
         if kind is CommandKind.PIN:
             return Unknown(line, text, "say which tag to pin, e.g. `pin 1.4.2`")
         return Command(kind, line, text)
+    if len(raw) == 2 and _names_image(raw[0]) and TAG_RE.fullmatch(raw[1]):
+        return Command(kind, line, text, tag=raw[1], image=raw[0])  # ``pin podinfo 6.5.1``
     if len(args) > 1:
         return Unknown(line, text, f"{kind.value} takes one tag, got {code(' '.join(raw))}")
     image, tag = _split_version(raw[0])

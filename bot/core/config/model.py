@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.core.chart_names import OCI, chart_key, is_chart
 from bot.core.chatops.commands import command_kind
 from bot.core.config.refnames import path_problem, ref_problem
 from bot.core.images import canonical_name, parse_image, validate_tag
@@ -61,6 +62,20 @@ def _regex(value: str) -> str:
 
 def _semver_range(value: str) -> str:
     parse_range(value)  # raises ValueError with the message users see
+    return value
+
+
+def _chart_name(value: str) -> str:
+    if value.startswith(OCI):
+        chart_key(value)  # ValueError with the reason
+    elif "://" in value:
+        raise ValueError(f"a chart is oci://host/path/name or a chart name (got {value!r})")
+    return value
+
+
+def _helm_repository(value: str) -> str:
+    if not value.strip().lower().startswith(("https://", "http://")):
+        raise ValueError(f"a Helm repository is an https:// URL (got {value!r})")
     return value
 
 
@@ -173,6 +188,8 @@ def _repo_path(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_regex)]
 SemverRange = Annotated[str, AfterValidator(_semver_range)]
 ImageName = Annotated[str, AfterValidator(_image_name)]
+ChartName = Annotated[str, AfterValidator(_chart_name)]
+HelmRepository = Annotated[str, AfterValidator(_helm_repository)]
 CiImage = Annotated[str, AfterValidator(_ci_image)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -550,6 +567,16 @@ class Rule(Model):
     """Match images whose normalised name fits this glob (ghcr.io/acme/*)."""
     image_regex: Regex | None = None
     """Match images whose normalised name fully matches this regular expression."""
+    chart: ChartName | None = None
+    """Match this Helm chart instead of an image: an OCI chart as oci://host/path/name (its pushes
+    and its registry's tags), or a chart's name with its Helm repository in repository (its
+    index.yaml). Edits the chart's version wherever a manifest pins it (HelmRelease,
+    OCIRepository, Argo CD, Chart.yaml dependencies, Kustomize helmCharts)."""
+    chart_glob: str | None = None
+    """Match OCI charts whose oci://host/path/name fits this glob (oci://ghcr.io/acme/charts/*)."""
+    repository: HelmRepository | None = None
+    """With a chart given by name: the Helm repository serving it (https://charts.example.com),
+    whose index.yaml lists its versions."""
     ci: CiMatch | None = None
     """Match finished CI runs instead of registry pushes."""
     policy: Policy = Policy()
@@ -562,23 +589,55 @@ class Rule(Model):
     poll: Duration | None = None
     """Also ask the registry every interval ('5m', '1h', '90s'; at least a minute) for the highest
     tag each target's policy allows, and plan it as a push: a lost webhook is caught within one
-    interval. Off by default; needs 'image' (a glob, regex or CI rule names no image to list)."""
+    interval. Off by default; needs 'image' or 'chart' (a glob, regex or CI rule names no one
+    image to list); a chart of a Helm repository is polled through its index.yaml."""
 
     @model_validator(mode="after")
     def _one_match(self) -> Rule:
-        given = [k for k in ("image", "image_glob", "image_regex", "ci") if getattr(self, k) is not None]
+        keys = ("image", "image_glob", "image_regex", "chart", "chart_glob", "ci")
+        given = [k for k in keys if getattr(self, k) is not None]
         if len(given) != 1:
             found = f" (found {', '.join(given)})" if given else ""
-            raise ValueError(f"give exactly one of image, image_glob, image_regex or ci{found}")
-        if self.poll is not None and self.image is None:
-            raise ValueError(f"poll needs 'image' (a rule matching by {given[0]} names no one image to list)")
+            raise ValueError(f"give exactly one of {', '.join(keys[:-1])} or ci{found}")
+        if self.poll is not None and self.image is None and self.chart is None:
+            raise ValueError(
+                f"poll needs 'image' or 'chart' (a rule matching by {given[0]} names no one image to list)"
+            )
+        if self.repository is not None and self.chart is None:
+            raise ValueError("repository goes with chart (a chart's name and the Helm repository serving it)")
+        if self.chart is not None:
+            chart_key(self.chart, self.repository)  # ValueError: pydantic reports it on the rule
+        if self.chart_glob is not None and not self.chart_glob.startswith(OCI):
+            raise ValueError("chart_glob matches OCI charts: write it as oci://host/path/* ")
+        if self.routes_charts:
+            _chart_policy(self.policy)
+            for target in self.targets:
+                _chart_policy(target.policy)
+                if target.marker:
+                    raise ValueError("a chart rule's target selects charts by name or path, not by marker")
         return self
 
+    @property
+    def routes_charts(self) -> bool:
+        return self.chart is not None or self.chart_glob is not None
+
+    @functools.cached_property
+    def chart_key(self) -> str | None:
+        """The key (``bot.core.chart_names``) of the chart this rule names, if it names one."""
+        return chart_key(self.chart, self.repository) if self.chart is not None else None
+
     def matches_image(self, image: str) -> bool:
-        """``image`` in any spelling; CI rules match the image they build."""
+        """``image`` in any spelling (or a chart key: chart rules match charts only, image rules
+        images only); CI rules match the image they build."""
         from fnmatch import fnmatchcase
 
+        if is_chart(image) != self.routes_charts:
+            return False
         name = canonical(image)
+        if self.chart_key is not None:
+            return self.chart_key == name
+        if self.chart_glob is not None:
+            return fnmatchcase(name, self.chart_glob.lower())
         if self.image is not None:
             return canonical(self.image) == name
         if self.image_glob is not None:
@@ -586,6 +645,12 @@ class Rule(Model):
         if self.image_regex is not None:
             return user_regex(self.image_regex).fullmatch(name) is not None
         return self.ci is not None and any(fnmatchcase(name, g) for g in self.ci.image_globs())
+
+
+def _chart_policy(policy: Policy) -> None:
+    """A chart's version is written as a version: no digest pin, no followed digest."""
+    if policy.pin != "tag" or policy.digest is not None:
+        raise ValueError("a chart rule writes versions: policy.pin 'tag' only, no policy.digest")
 
 
 # --- environments, promotion, chat-ops, repo files -----------------------------------------------
@@ -836,6 +901,10 @@ class Config(Model):
         for patch in (env.policy if env else None, rule.policy, target.policy):
             if patch is not None:
                 policy = policy.patched(patch)
+        if rule.routes_charts and (policy.pin != "tag" or policy.digest is not None):  # type: ignore[attr-defined]
+            # a chart's version is written as a version: a defaults' or environment's digest
+            # pinning is for its images
+            policy = policy.model_copy(update={"pin": "tag", "digest": None})
         return policy  # type: ignore[return-value]
 
     def pr_for(self, rule: Rule, target: Target) -> PrOptions:
@@ -863,11 +932,12 @@ class Config(Model):
         return fallback
 
     def poll_intervals(self) -> dict[str, float]:
-        """Every polled image (canonical) and its interval: the shortest of the rules polling it."""
+        """Every polled image (canonical) or chart (its key) and its interval: the shortest of the
+        rules polling it."""
         out: dict[str, float] = {}
         for rule in self.rules:
-            if rule.poll is not None and rule.image is not None:
-                name = canonical(rule.image)
+            if rule.poll is not None and (rule.image is not None or rule.chart_key is not None):
+                name = rule.chart_key or canonical(rule.image or "")
                 out[name] = min(out.get(name, rule.poll), rule.poll)
         return out
 

@@ -202,6 +202,7 @@ def _make(parsed: Parsed, file: str, doc: int, hit: _Hit) -> Found | None:
         image=chart,
         version=(version.value, None),
         slots=slots,
+        repository=_text(hit.repo) or None,
     )
     where = format_path(hit.path)
     problem = version_problem(version.value, any_tag=takes_any_tag(format_path(hit.path)))

@@ -161,7 +161,7 @@ def _check_edit(e: Edit, file: str) -> None:
         check_selector(e.selector)
         if e.tag is None and e.digest is None and not (e.rename and e.image):
             raise ValueError("an edit needs a tag, a digest or both (or a new name)")
-        if e.tag is not None and e.selector.chart is not None:
+        if e.tag is not None and (e.selector.chart or e.selector.chart_key) is not None:
             charts.check_version(e.tag)
         elif e.tag is not None:
             validate_tag(e.tag)

@@ -140,6 +140,7 @@ def make_found(
     image: str,
     version: Version,
     slots: list[Slot],
+    repository: str | None = None,
 ) -> Found:
     """Build a Found whose Reference points at the first slot's value."""
     start = value_start(parsed, slots[0].node)
@@ -155,6 +156,7 @@ def make_found(
         tag=version[0],
         digest=version[1],
         spans=tuple(span(parsed, s.node) for s in slots),
+        repository=repository,
     )
     found = Found(ref=ref, slots=slots)
     for value in (image, version[0] or ""):

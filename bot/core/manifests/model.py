@@ -51,6 +51,9 @@ class Reference:
     marker: str | None = None  # "ns:name" of a setter marker on this value, if any
     #: byte/char spans of the scalar(s) this reference is made of, into the decoded text
     spans: tuple[tuple[int, int], ...] = ()
+    #: a chart reference's repository as its entry writes it (Argo CD ``repoURL``, a dependency's
+    #: ``repository``, Kustomize ``repo``); None when it names none (``bot.core.chart_names``)
+    repository: str | None = None
 
     @property
     def is_chart(self) -> bool:
@@ -59,10 +62,12 @@ class Reference:
 
 @dataclass(frozen=True, slots=True)
 class Selector:
-    """Exactly one of image / chart / marker / path is set."""
+    """Exactly one of image / chart / chart_key / marker / path is set."""
 
     image: str | None = None  # normalised match, never a prefix match; never selects a chart
     chart: str | None = None  # a chart's name, or its ``oci://`` reference (``oci://`` optional)
+    #: a rule's chart key (``bot.core.chart_names``): the references ``ref_matches`` says it is
+    chart_key: str | None = None
     marker: str | None = None  # "ns:name"
     path: str | None = None  # dotted, [i] for list items
     doc: int | None = None  # with path; 0-based over all documents (None = 0)
