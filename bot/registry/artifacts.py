@@ -14,7 +14,7 @@ answered by where the chart lives:
 from __future__ import annotations
 
 from bot.core.chart_names import helm_repository, is_chart, name_of, oci_repository
-from bot.core.ports import ResolvedImage
+from bot.core.ports import ImageConfig, ResolvedImage
 from bot.errors import ValidationFailed
 from bot.registry.client import RegistryClient
 from bot.registry.helm_repo import HelmRepositories
@@ -53,6 +53,15 @@ class Artifacts:
         if oci is not None:
             return self.images.list_tags(oci)
         return tuple(self.helm.versions(_repository(image), name_of(image)))  # NotFound: not listed
+
+
+    def image_config(self, image: str, reference: str) -> ImageConfig | None:
+        """The config's labels (release notes): an image's, or an OCI chart's Helm config; a
+        chart of a classic repository has none to read here (None)."""
+        if not is_chart(image):
+            return self.images.image_config(image, reference)
+        oci = oci_repository(image)
+        return self.images.image_config(oci, reference) if oci is not None else None
 
 
 def _repository(key: str) -> str:

@@ -276,7 +276,7 @@ def _package(event: str, data: dict[str, Any]) -> ImagePushed | str:
         return f"{event} without owner or name"
     created = text(version, "created_at")
     pushed_at = created if created and not created.startswith("0001-") else None
-    pushed = chart_pushed if _is_chart(version) else image_pushed
+    pushed = chart_pushed if action == "published" and _is_chart(version) else image_pushed
     return pushed(f"{_registry_host(version)}/{owner}/{name}", tag, digest, NAME, pushed_at)
 
 

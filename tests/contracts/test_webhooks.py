@@ -70,7 +70,18 @@ def defines(schema: dict[str, Any], path: tuple[str | int, ...]) -> bool:
         extra = branch.get("additionalProperties")
         if isinstance(head, str) and isinstance(extra, dict) and defines(extra, rest):
             return True
+        if isinstance(head, str) and _free_form(branch):
+            return True  # the vendor defines an object and nothing of its shape: whatever it holds
     return False
+
+
+def _free_form(schema: dict[str, Any]) -> bool:
+    """An object the definition gives no shape at all (``{"type": "object"}`` and no more), as
+    GitHub's ``container_metadata.manifest``; any object with a shape is checked field by field."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    shaped = ("properties", "additionalProperties", "items", "allOf", "anyOf", "oneOf", "$ref")
+    return "object" in kinds and not any(k in schema for k in shaped)
 
 
 class Reading(dict):  # type: ignore[type-arg]
@@ -134,3 +145,8 @@ def test_the_parser_reads_no_field_github_does_not_send(name: str, monkeypatch: 
 def test_an_unknown_field_is_caught() -> None:
     assert not defines(_schema("workflow-run-completed"), ("workflow_run", "no_such_field"))
     assert defines(_schema("workflow-run-completed"), ("workflow_run", "head_sha"))
+    # a free-form object lets anything under it, and nothing beside it
+    published = _schema("registry-package-published")
+    metadata = ("registry_package", "package_version", "container_metadata")
+    assert defines(published, (*metadata, "manifest", "config", "media_type"))
+    assert not defines(published, (*metadata, "no_such_field"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.ports import Registry
+from bot.core.ports import ConfigReader, Registry
 from bot.deps import Container
 from bot.errors import SettingsError
 from bot.registry import RegistryClient
@@ -29,6 +29,7 @@ def test_container_builds_one_registry_client_from_the_settings(
     registry = container.registry
 
     assert isinstance(registry, Registry) and isinstance(registry, Artifacts)
+    assert isinstance(registry, ConfigReader)  # release notes read image configs through it
     assert container.registry is registry  # one per process: caches are shared
     client = registry.images
     assert isinstance(client, RegistryClient)
