@@ -30,7 +30,8 @@ from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
 from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
-from bot.core.ports import ForgeInfo
+from bot.core.ports import ForgeInfo, Registry
+from bot.core.release_age import age_text, eligible_at, shown
 from bot.core.versions import parse_instant
 from bot.deps import build_registry
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, SettingsError, WebhookError
@@ -388,7 +389,8 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
 @click.option(
     "--at",
     "at_time",
-    help="Answer as at this moment (ISO 8601; default now): environments' schedules.",
+    help="Answer as at this moment (ISO 8601; default now): environments' schedules and, with "
+    "--registry, policy.min_release_age.",
 )
 @click.option(
     "--registry",
@@ -421,9 +423,10 @@ def explain(**opts: Any) -> None:
     for event in events:
         click.echo(f"event: {json.dumps({'kind': event.kind, **_fields(event)}, sort_keys=True)}")
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
-        result = _registry_says(result, ask=opts["ask_registry"])
+        now = _moment(opts["at_time"])
+        result = _registry_says(result, ask=opts["ask_registry"], now=now)
         _print_plan(result, checkout=checkout is not None)
-        _print_schedules(config, result.intents, _moment(opts["at_time"]))
+        _print_schedules(config, result.intents, now)
         if checkout is not None:
             images = {i.image for i in result.intents}
             refs = [r for r in _checkout_refs(config, checkout, opts["repo_name"]) if r.image in images]
@@ -458,10 +461,12 @@ def _print_schedules(config: Config, intents: Sequence[UpdateIntent], now: datet
 
 def _asks_registry(intent: UpdateIntent) -> bool:
     """The worker asks the registry before merging this intent (``bot.services.registry_gate``)."""
+    if intent.tag is not None and intent.min_age_s > 0:
+        return True
     return intent.verify or (intent.pin != "tag" and intent.digest is None and intent.tag is not None)
 
 
-def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
+def _registry_says(result: PlanResult, *, ask: bool, now: datetime) -> PlanResult:
     """``result`` as the registry gate would leave it (with ``ask``): a tag the registry lacks is
     not written (skipped here, with why), a digest the pin mode needs is filled. Without ``ask``,
     one line says what the worker would ask and that nobody asked."""
@@ -470,6 +475,12 @@ def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
         return result
     if not ask:
         for intent in asked:
+            if intent.min_age_s > 0:
+                click.echo(
+                    f"note: asked no registry: {intent.image}:{intent.tag} is written only once it is "
+                    f"{age_text(intent.min_age_s)} old (policy.min_release_age); pass --registry to "
+                    "ask when it was built"
+                )
             digest = " and writes its digest" if intent.pin != "tag" else ""
             click.echo(
                 f"note: asked no registry: the worker first checks that {intent.image}:{intent.tag} "
@@ -494,8 +505,37 @@ def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
             skips.append(Skip(why, target=intent.group_key, image=intent.image, tag=intent.tag))
             continue
         click.echo(f"registry: {intent.image}:{intent.tag} is {found.digest}")
+        young = _too_new(client, intent, found.digest, now)
+        if young is not None:
+            skips.append(Skip(young, target=intent.group_key, image=intent.image, tag=intent.tag))
+            continue
         kept.append(replace(intent, digest=found.digest) if intent.pin != "tag" else intent)
     return PlanResult(tuple(kept), tuple(skips))
+
+
+def _too_new(client: Registry, intent: UpdateIntent, digest: str, now: datetime) -> str | None:
+    """Why ``intent`` waits at ``now`` for ``policy.min_release_age`` (None: old enough)."""
+    if intent.min_age_s <= 0 or intent.tag is None:
+        return None
+    what, age = f"{intent.image}:{intent.tag}", age_text(intent.min_age_s)
+    try:
+        released = client.released(intent.image, digest)
+    except BotError as exc:
+        raise click.ClickException(f"registry: {what}: {exc}") from None
+    if released is None:
+        click.echo(
+            f"note: the registry says nothing usable about when {what} was built: the worker counts "
+            f"policy.min_release_age {age} from when it first sees it"
+        )
+        return None
+    eligible = eligible_at(released, intent.min_age_s)
+    if eligible <= now.timestamp():
+        click.echo(f"registry: {what} was built {shown(released)}: old enough (policy.min_release_age {age})")
+        return None
+    return (
+        f"{what} was built {shown(released)}: at {shown(now.timestamp())} it is younger than "
+        f"policy.min_release_age {age}; the worker waits and writes it from {shown(eligible)}"
+    )
 
 
 def _with_repo_file(

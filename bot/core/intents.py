@@ -75,6 +75,8 @@ class UpdateIntent:
     #: "major" (the group ``<group>-major``): written only where the reference's major is lower
     major: int | None = None
     lane: Literal["minor", "major"] | None = None
+    #: ``policy.min_release_age`` in seconds (0: none): the registry gate holds a younger tag back
+    min_age_s: float = 0.0
 
     @property
     def group_key(self) -> str:

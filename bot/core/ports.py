@@ -315,3 +315,10 @@ class Registry(Protocol):
         """Every tag of the repository, in the registry's order (``?n=`` pages, ``Link`` followed);
         NotFound when the repository does not exist."""
         ...
+
+    def released(self, image: str, digest: str) -> float | None:
+        """When the image at ``digest`` was built (epoch seconds), as its manifest's
+        ``org.opencontainers.image.created`` annotation or its config's ``created`` says (an
+        index: its linux/amd64 image, else its first); None when neither is usable or the digest
+        is gone. Cached per digest (a digest never changes)."""
+        ...

@@ -283,12 +283,17 @@ def _state_lines(state: GroupState, intents: Sequence[UpdateIntent]) -> list[str
         out += [f"- {m.label or _code(short_image(m.image))}" for m in state.ignored]
     if state.hold:
         out += ["", "**On hold:** no automatic updates or merges until `unhold`."]
-    if state.waiting:
+    absent = [w for w in state.waiting if not w.eligible]
+    if absent:
         out += ["", "**Not in the registry yet** (asked again with backoff; nothing is written until it is):"]
         out += [
             f"- waiting for {_code(f'{short_image(w.image)}:{w.tag}')} in {_code(w.registry)} until {w.until}"
-            for w in state.waiting
+            for w in absent
         ]
+    young = [w for w in state.waiting if w.eligible]
+    if young:
+        out += ["", "**Too new** (`policy.min_release_age`; written once old enough):"]
+        out += [f"- {_code(f'{short_image(w.image)}:{w.tag}')} from {w.eligible}" for w in young]
     if state.last_error:  # what this update could not make (``bot.services.desired``)
         out += ["", "> [!WARNING]\n> Not updated (the rest of this PR went ahead):"]
         out += [f"> - {line}" for line in state.last_error.splitlines()[:MAX_PROBLEMS_SHOWN]]

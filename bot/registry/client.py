@@ -6,6 +6,12 @@
   answer HEAD, a GET of the same URL, whose digest is the header or else the SHA-256 of the body.
   404 means the tag (or the repository) does not exist: ``None``. A found digest is cached per
   (image, tag) for ``cache_ttl`` seconds; an absent tag is never cached (a push may land any time).
+- **released** ``image@digest`` → when it was built: ``GET /v2/<path>/manifests/<digest>``; its
+  ``org.opencontainers.image.created`` annotation, else (an index: its linux/amd64 manifest, else
+  its first, one more GET) the config blob's ``created`` (``GET /v2/<path>/blobs/<digest>``, at
+  most ``MAX_CONFIG_BYTES``). A blob the registry redirects to another host (object storage, a
+  CDN) is not followed (see ``transport``): then the answer is None and the caller falls back to
+  when it first saw the tag. Answers are cached per digest (they never change).
 - **list_tags**: ``GET /v2/<path>/tags/list?n=1000``, following ``Link: <…>; rel="next"`` on the
   same registry only, refusing more than ``max_tags`` tags.
 - Every request goes through one ``requests.Session``, is counted in
@@ -28,15 +34,19 @@ import requests
 
 from bot.core.images import MANIFEST_MEDIA_TYPES, validate_digest, validate_tag
 from bot.core.ports import ResolvedImage
-from bot.errors import InvalidReference, NotFound, ValidationFailed
+from bot.core.release_age import annotated_created, config_created
+from bot.errors import BotError, InvalidReference, NotFound, Transient, ValidationFailed
 from bot.registry.auth import Authenticator
 from bot.registry.credentials import DockerConfig
 from bot.registry.names import Repository, locate
-from bot.registry.transport import Answer, Transport, error_for, origin_of
+from bot.registry.transport import MAX_BODY_BYTES, Answer, Transport, error_for, origin_of
 
 ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 TAGS_PAGE = 1000
 _MAX_CACHED = 10_000
+#: an image config is a few KiB; more is not read for its ``created``
+MAX_CONFIG_BYTES = 1024 * 1024
+_INDEX_TYPES = frozenset(MANIFEST_MEDIA_TYPES[0::2])  # the OCI index, the Docker manifest list
 USER_AGENT = "manifest-bot (+https://github.com/manifest-bot)"
 
 
@@ -68,6 +78,7 @@ class RegistryClient:
             self._transport, DockerConfig(docker_config).for_host, clock, token_realms=token_realms
         )
         self._cache: OrderedDict[tuple[str, str], tuple[ResolvedImage, float]] = OrderedDict()
+        self._released: OrderedDict[tuple[str, str], float | None] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- the port ----------------------------------------------------------------------------
@@ -106,6 +117,67 @@ class RegistryClient:
             url, params = _next_page(repo, resp, what), None
         return tuple(tags)
 
+    def released(self, image: str, digest: str) -> float | None:
+        repo = locate(image, self.insecure, self.endpoints)
+        validate_digest(digest)
+        key = (repo.image, digest)
+        with self._lock:
+            if key in self._released:
+                self._released.move_to_end(key)
+                return self._released[key]
+        found = self._released_of(repo, digest)
+        with self._lock:
+            self._released[key] = found
+            while len(self._released) > _MAX_CACHED:
+                self._released.popitem(last=False)
+        return found
+
+    # --- release times -------------------------------------------------------------------------
+    def _released_of(self, repo: Repository, digest: str) -> float | None:
+        document = self._manifest(repo, digest)
+        if document is None:
+            return None
+        found = annotated_created(document)
+        if found is None and (document.get("mediaType") in _INDEX_TYPES or "manifests" in document):
+            child = _image_of(document)
+            document = self._manifest(repo, child) if child is not None else None
+            found = annotated_created(document) if document is not None else None
+        if found is not None or document is None:
+            return found
+        config = document.get("config")
+        blob = _valid_digest(config.get("digest")) if isinstance(config, dict) else None
+        return self._config_created(repo, blob) if blob is not None else None
+
+    def _manifest(self, repo: Repository, digest: str) -> dict[str, object] | None:
+        what = f"read {repo.image}@{digest}"
+        url = f"{repo.api}/manifests/{digest}"
+        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        try:
+            document = json.loads(resp.body)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    def _config_created(self, repo: Repository, blob: str) -> float | None:
+        what = f"read the config {blob} of {repo.image}"
+        try:
+            resp = self._send(
+                repo, "GET", f"{repo.api}/blobs/{blob}", kind="blob", what=what, limit=MAX_CONFIG_BYTES
+            )
+        except Transient:
+            raise
+        except BotError:  # redirected to another host, or too large: the registry says nothing usable
+            return None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        return config_created(resp.body)
+
     # --- resolving -----------------------------------------------------------------------------
     def _resolve(self, repo: Repository, tag: str) -> ResolvedImage | None:
         what = f"resolve {repo.image}:{tag}"
@@ -143,6 +215,7 @@ class RegistryClient:
         what: str,
         headers: dict[str, str] | None = None,
         params: dict[str, int] | None = None,
+        limit: int = MAX_BODY_BYTES,
     ) -> Answer:
         """One request, authorized as the registry wants; after a 401 it learns the challenge and
         tries once more with fresh credentials (a second 401 is the caller's AuthError)."""
@@ -150,16 +223,18 @@ class RegistryClient:
         known = self._auth.known(repo)
         auth = self._auth.headers(repo)
         resp = self._transport.send(
-            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
-        )
+            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params,
+            limit=limit,
+        )  # fmt: skip
         if resp.status_code != 401:
             if not known and resp.status_code < 400:
                 self._auth.open(repo)
             return resp
         auth = self._auth.challenged(repo, resp.headers.get("WWW-Authenticate"), what)
         return self._transport.send(
-            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params
-        )
+            method, url, host=repo.api_host, kind=kind, what=what, headers={**base, **auth}, params=params,
+            limit=limit,
+        )  # fmt: skip
 
     # --- cache -------------------------------------------------------------------------------
     def _cached(self, image: str, tag: str) -> ResolvedImage | None:
@@ -187,6 +262,22 @@ def _valid_digest(value: str | None) -> str | None:
         return validate_digest(value.strip())
     except InvalidReference:
         return None
+
+
+def _image_of(index: dict[str, object]) -> str | None:
+    """The digest of an index's linux/amd64 image, else of its first image (attestation
+    manifests, platform ``unknown/unknown``, are no image)."""
+    entries = index.get("manifests")
+    images: list[tuple[str, str]] = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or _valid_digest(entry.get("digest")) is None:
+            continue
+        platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+        os_arch = f"{platform.get('os', '')}/{platform.get('architecture', '')}"
+        if os_arch != "unknown/unknown":
+            images.append((os_arch, str(entry["digest"])))
+    preferred = [d for p, d in images if p == "linux/amd64"]
+    return (preferred or [d for _, d in images] or [None])[0]
 
 
 def _media_type(resp: Answer) -> str | None:

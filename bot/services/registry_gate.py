@@ -15,7 +15,12 @@ registry that failed once is not asked again in the same batch) and sorts each i
   doubling, at most 5 minutes) until ``MANIFEST_BOT_REGISTRY_WAIT_S`` has passed; then it is
   given up with a comment on the group's PR;
 - **failed**: the registry refused us for good (credentials, permissions): recorded on the group
-  and commented at once.
+  and commented at once;
+- **too new** (``policy.min_release_age``): the registry has it, but it was released (the image's
+  ``created``, else when the bot first saw the tag at that digest: ``bot.store.first_seen``) less
+  than the minimum age ago. It waits in ``bot.store.waiting`` with the instant it becomes eligible
+  (its next question then; it is never given up before that), whether or not the caller waits
+  for absent tags (a poll too: the tag exists).
 
 Nothing here holds the repo lock or sleeps: a waiting version is simply not merged, so the rest of
 its group goes on; the job layer schedules the retries (``bot.jobs.registry``).
@@ -32,9 +37,11 @@ from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.planning import DIGEST_SCHEME
 from bot.core.ports import Registry, ResolvedImage
+from bot.core.release_age import age_text, eligible_at, shown
 from bot.core.render import gave_up_comment, registry_error_comment
 from bot.errors import AnonymousDenied, BotError, NotFound, Transient
 from bot.services.reconcile import ReconcileDeps, record_failure
+from bot.store.first_seen import FirstSeen
 from bot.store.waiting import WaitEntry, WaitingStore
 
 log = logging.getLogger(__name__)
@@ -91,7 +98,7 @@ def needs_registry(intent: UpdateIntent) -> bool:
     digest cannot be asked about by tag, and comes from the registry's own notification)."""
     if intent.tag is None:
         return False
-    return intent.verify or follows_digest(intent) or needs_digest(intent)
+    return intent.verify or follows_digest(intent) or needs_digest(intent) or intent.min_age_s > 0
 
 
 class _Lookups:
@@ -100,6 +107,7 @@ class _Lookups:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.answers: dict[tuple[str, str, bool], Lookup] = {}
+        self.released_at: dict[tuple[str, str], float | Transient | None] = {}
         self.down: dict[str, Transient] = {}
         self.asked = 0
 
@@ -120,6 +128,27 @@ class _Lookups:
         except BotError as exc:
             answer = exc
         self.answers[key] = answer
+        return answer
+
+    def released(self, image: str, digest: str) -> float | Transient | None:
+        """When the registry says the image was built; None when it says nothing usable (or
+        refused to say: the tag itself resolved, so its age falls back to the bot's first sight)."""
+        key = (image, digest)
+        if key in self.released_at:
+            return self.released_at[key]
+        host = registry_of(image)
+        if host in self.down:
+            return self.down[host]
+        answer: float | Transient | None
+        try:
+            answer = self.registry.released(image, digest)
+        except Transient as exc:
+            self.down[host] = exc
+            answer = exc
+        except BotError as exc:
+            log.warning("no release time for %s@%s: %s", image, digest, exc.message)
+            answer = None
+        self.released_at[key] = answer
         return answer
 
 
@@ -171,12 +200,14 @@ class RegistryGate:
         wait_s: float,
         retry_s: float,
         clock: Callable[[], float] = time.time,
+        first_seen: FirstSeen | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.wait_s = wait_s
         self.retry_s = retry_s
         self.clock = clock
+        self.first_seen = first_seen or FirstSeen(store.conn, store.settings)
 
     def backoff(self, attempts: int) -> float:
         return min(self.retry_s * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S)
@@ -190,13 +221,20 @@ class RegistryGate:
         known = frozenset(listed)
         new: list[WaitEntry] = []
         for intent in intents:
-            existing = intent.tag in known and not (needs_digest(intent) or follows_digest(intent))
+            existing = intent.tag in known and not (
+                needs_digest(intent) or follows_digest(intent) or intent.min_age_s > 0
+            )
             if not needs_registry(intent) or existing:
                 out.ready.append(intent)
                 continue
             answer = lookups.get(intent.image, intent.tag or "", fresh=follows_digest(intent))
             if isinstance(answer, ResolvedImage):
-                out.ready.append(_with_digest(intent, answer))
+                found = _with_digest(intent, answer)
+                young = self._too_new(intent, found, lookups, now)
+                if young is None:
+                    out.ready.append(found)
+                else:
+                    new.append(young)
                 continue
             reason = _waitable(answer)
             if reason is None:
@@ -209,6 +247,30 @@ class RegistryGate:
         self._remember(new, out)
         out.asked = lookups.asked
         return out
+
+    def _too_new(
+        self, intent: UpdateIntent, found: UpdateIntent, lookups: _Lookups, now: float
+    ) -> WaitEntry | None:
+        """A waiting entry for ``intent`` when ``found`` (it with the registry's digest) is younger
+        than its minimum age, or its release time could not be asked; None when it may be written.
+        The entry keeps ``intent`` as planned: asked again, the tag may point elsewhere."""
+        if found.min_age_s <= 0 or found.tag is None or found.digest is None:
+            return None
+        released = lookups.released(found.image, found.digest)
+        if isinstance(released, Transient):
+            why = f"the registry did not say when it was built ({released.message})"
+            return self._entry(intent, now, why)
+        source = "built"
+        if released is None:
+            released, source = self.first_seen.since(found.image, found.tag, found.digest, now), "first seen"
+        eligible = eligible_at(released, found.min_age_s)
+        if eligible <= now:
+            return None
+        reason = (
+            f"{source} {shown(released)}, younger than policy.min_release_age {age_text(found.min_age_s)}"
+        )
+        registry = registry_of(intent.image)
+        return WaitEntry(intent, registry, now, eligible + self.wait_s, eligible, 1, reason, eligible)
 
     def _entry(self, intent: UpdateIntent, now: float, reason: str) -> WaitEntry:
         registry = registry_of(intent.image)
@@ -241,7 +303,12 @@ class RegistryGate:
             answer = lookups.get(intent.image, intent.tag or "", fresh=True)
             reason = _waitable(answer)
             if isinstance(answer, ResolvedImage):
-                out.ready.append(_with_digest(intent, answer))
+                found = _with_digest(intent, answer)
+                young = self._too_new(intent, found, lookups, now)
+                if young is not None:  # still too new (or re-pushed since): it waits on
+                    keep.append(replace(young, since=entry.since, attempts=entry.attempts + 1))
+                    continue
+                out.ready.append(found)
             elif reason is None:
                 assert isinstance(answer, BotError)
                 out.failures.append(_refused(intent, answer))

@@ -230,6 +230,8 @@ def group_keys(conn: redis.Redis, settings: Settings, limit: int = MAX_GROUPS) -
 
 def _waiting_line(entry: WaitEntry) -> str:
     shown = entry.shown()
+    if shown.eligible:
+        return f"waiting for {shown.image}:{shown.tag} until {shown.eligible}: {entry.reason}"
     return f"waiting for {shown.image}:{shown.tag} in {shown.registry} until {shown.until}: {entry.reason}"
 
 

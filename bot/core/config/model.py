@@ -33,6 +33,7 @@ from bot.core.keys import GroupKey
 from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
+from bot.core.release_age import parse_age
 from bot.core.schedule import check_cron, is_open, opens_at, zone
 from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
 from bot.core.versions import OrderingChoice, Unorderable, parse_range, parse_semver, rejection
@@ -191,6 +192,21 @@ Duration = Annotated[
                 {"type": "number", "minimum": MIN_POLL_S},
             ],
             "description": "'5m', '1h30m', '90s' or seconds; at least a minute",
+        }
+    ),
+]
+
+#: ``policy.min_release_age``: ``3d``, ``12h``, ``1d12h``, ``90m``, ``30s`` (at most 90 days)
+ReleaseAge = Annotated[
+    float,
+    BeforeValidator(parse_age),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?$"},
+                {"type": "number", "minimum": 0, "maximum": 7_776_000},
+            ],
+            "description": "'3d', '12h', '1d12h', '90m', '30s' or seconds; at most 90 days",
         }
     ),
 ]
@@ -373,6 +389,11 @@ class Policy(Model):
     """Order tags by the extracted part (or the whole tag): semver, numerical or alphabetical, or
     {by: numerical, direction: descending}. Set, it replaces ordering; the never-downgrade rule
     compares these keys."""
+    min_release_age: ReleaseAge | None = None
+    """A tag is proposed only once it is this old ('3d'; s, m, h or d): its age is what the
+    registry says (the org.opencontainers.image.created annotation, else the image config's
+    created), or since the bot first saw the tag when it says nothing usable. A younger tag
+    waits and the group says from when it is eligible. Chat-ops commands are not held back."""
 
     @property
     def tag_order(self) -> TagOrder | None:
