@@ -20,6 +20,8 @@ class PrOptions:
 
     title_template: str = "chore({env}): bump {short_image} to {tag}"
     commit_template: str = "chore({env}): bump {short_image} to {tag}"
+    #: Jinja over the group's change (``bot.core.templates``); None: the bot's summary and table
+    body_template: str | None = None
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     assignees: tuple[str, ...] = ()

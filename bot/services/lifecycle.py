@@ -485,7 +485,7 @@ def _publish(
     title = pr_title(written, desired.rows, ctx.options)
     # the body tells what this update left out, never an error of an earlier run
     shown = replace(ctx.state, last_error="\n".join(desired.problems) or None)
-    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix))
+    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix, ctx.options.body_template))
     changes = desired.changes if wrote else ()
     if pr is None:
         pr, adopted = _open_or_adopt(ctx, title, body)

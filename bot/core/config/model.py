@@ -36,6 +36,8 @@ from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
 from bot.core.release_age import parse_age
 from bot.core.schedule import check_cron, is_open, opens_at, zone
 from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
+from bot.core.templates import check as check_template
+from bot.core.templates import is_jinja
 from bot.core.versions import OrderingChoice, Unorderable, parse_range, parse_semver, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
@@ -148,6 +150,15 @@ def _text_template(value: str) -> str:
         allowed = ", ".join("{" + p + "}" for p in sorted(TEMPLATE_FIELDS))
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
     return value
+
+
+def _commit_template(value: str) -> str:
+    """A ``{placeholder}`` subject as before, or a Jinja template of the whole message."""
+    return check_template(value, "commit") if is_jinja(value) else _text_template(value)
+
+
+def _body_template(value: str) -> str:
+    return check_template(value, "body")
 
 
 def _branch(value: str) -> str:
@@ -447,7 +458,12 @@ _PR = PrOptions()
 
 class PrSettings(Model):
     title_template: Annotated[str, AfterValidator(_text_template)] = _PR.title_template
-    commit_template: Annotated[str, AfterValidator(_text_template)] = _PR.commit_template
+    commit_template: Annotated[str, AfterValidator(_commit_template)] = _PR.commit_template
+    """The commit subject with {placeholder}s as title_template; or, holding '{{', '{%' or '{#',
+    a Jinja template of the whole message over the group's change list (docs/config.md)."""
+    body_template: Annotated[str, AfterValidator(_body_template)] | None = _PR.body_template
+    """A Jinja template over the group's change list (changes, images, env, group, repo, …)
+    replacing the PR body's summary, table and source links; the bot's own sections follow."""
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     """Users (or org/team on GitHub) asked for review."""
