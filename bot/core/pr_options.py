@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.core.pr_limits import Limits
+
 #: placeholders PR title and commit templates may use (``bot.core.render`` fills them)
 TEMPLATE_FIELDS = frozenset({"env", "group", "image", "short_image", "tag", "old", "count"})
 
@@ -33,6 +35,8 @@ class PrOptions:
     mode: Literal["pr", "push"] = "pr"
     #: a major bump goes to its own group ``<group>-major`` (``bot.core.majors``)
     separate_major: bool = False
+    #: ``pr.limits``: at most this many of the bot's PRs open in the repo / opened per hour
+    limits: Limits | None = None
 
     def branch(self, environment: str | None, group: str) -> str:
         """The bot's head branch for a group: ``<branch_prefix>/<environment>/<group>``."""

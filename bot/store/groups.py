@@ -59,6 +59,8 @@ class GroupRecord:
     #: the group has versions to write and its environment's schedule is closed: when it opens
     #: (seconds since the epoch; None: not waiting)
     waits_until: float | None = None
+    #: the group waits to open its PR (``pr.limits``): why, for the status views (None: not)
+    limited: str | None = None
     #: False when Redis holds no record for the group (never written, or lost): not stored itself
     stored: bool = field(default=True, compare=False)
 
@@ -111,6 +113,8 @@ class GroupRecord:
             data["partial"] = True
         if self.waits_until is not None:
             data["waits_until"] = self.waits_until
+        if self.limited is not None:
+            data["limited"] = self.limited
         return json.dumps(data, sort_keys=True)
 
     @classmethod

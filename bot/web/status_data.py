@@ -113,6 +113,8 @@ class GroupRow:
     schedule: str = ""
     #: the same instant, ISO 8601 UTC ("" when not waiting), for API clients
     waits_until: str = ""
+    #: ``pr.limits`` keeps it from opening its PR: why and its place in line ("" when not)
+    limited: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +275,7 @@ def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitE
         repo_file_problems=record.repo_file_problems,
         schedule=f"waits for the schedule until {_utc(record.waits_until)}" if record.waits_until else "",
         waits_until=_utc(record.waits_until) if record.waits_until else "",
+        limited=record.limited or "",
     )
 
 

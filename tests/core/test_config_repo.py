@@ -90,7 +90,7 @@ def test_allowed_keys_apply_to_the_repos_targets_only(central: Config) -> None:
             [
                 ".manifest-bot.yaml:2: pr.lables: unknown key 'lables' (did you mean 'labels'? allowed: "
                 "assignees, auto_merge, body_template, branch_prefix, commit_template, draft, labels, "
-                "merge_method, mode, reviewers, separate_major, title_template)"
+                "limits, merge_method, mode, reviewers, separate_major, title_template)"
             ],
             id="unknown key",
         ),

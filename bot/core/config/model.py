@@ -32,6 +32,7 @@ from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
 from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
+from bot.core.pr_limits import Limits
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
 from bot.core.release_age import parse_age
 from bot.core.schedule import check_cron, is_open, opens_at, zone
@@ -456,6 +457,13 @@ class Policy(Model):
 _PR = PrOptions()
 
 
+class PrLimits(Model):
+    open: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """At most this many of the bot's PRs open in the manifest repo (Renovate's prConcurrentLimit)."""
+    per_hour: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """At most this many new PRs opened in the repo in any hour (Renovate's prHourlyLimit)."""
+
+
 class PrSettings(Model):
     title_template: Annotated[str, AfterValidator(_text_template)] = _PR.title_template
     commit_template: Annotated[str, AfterValidator(_commit_template)] = _PR.commit_template
@@ -479,9 +487,15 @@ class PrSettings(Model):
     separate_major: bool = _PR.separate_major
     """A major bump (2.0.0 over 1.x) goes to its own group <group>-major, so a minor update can
     merge while the major one waits for review; both are reconciled and promoted like any other."""
+    limits: PrLimits | None = None
+    """Per manifest repo: at most 'open' of the bot's PRs open and 'per_hour' opened in any hour;
+    a group over the limit waits in line (first come, first served) to open its PR. Updates of
+    open PRs and chat-ops commands are not limited. Set centrally (a repo's own file may not)."""
 
     def options(self) -> PrOptions:
-        return PrOptions(**self.model_dump())
+        data = self.model_dump(exclude={"limits"})
+        limits = None if self.limits is None else Limits(self.limits.open, self.limits.per_hour)
+        return PrOptions(**data, limits=limits)
 
 
 # --- rules and targets -------------------------------------------------------------------------
