@@ -30,6 +30,7 @@ from bot.core.lanes import claimed_by_others, unscoped
 from bot.core.manifests import load_text
 from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
+from bot.core.platforms import missing
 from bot.core.ports import ForgeInfo, Registry
 from bot.core.release_age import age_text, eligible_at, shown
 from bot.core.versions import parse_instant
@@ -461,7 +462,7 @@ def _print_schedules(config: Config, intents: Sequence[UpdateIntent], now: datet
 
 def _asks_registry(intent: UpdateIntent) -> bool:
     """The worker asks the registry before merging this intent (``bot.services.registry_gate``)."""
-    if intent.tag is not None and intent.min_age_s > 0:
+    if intent.tag is not None and (intent.min_age_s > 0 or intent.platforms):
         return True
     return intent.verify or (intent.pin != "tag" and intent.digest is None and intent.tag is not None)
 
@@ -475,6 +476,11 @@ def _registry_says(result: PlanResult, *, ask: bool, now: datetime) -> PlanResul
         return result
     if not ask:
         for intent in asked:
+            if intent.platforms:
+                click.echo(
+                    f"note: asked no registry: {intent.image}:{intent.tag} is written only when its image "
+                    f"is built for {', '.join(intent.platforms)} (policy.platforms); pass --registry to ask"
+                )
             if intent.min_age_s > 0:
                 click.echo(
                     f"note: asked no registry: {intent.image}:{intent.tag} is written only once it is "
@@ -505,12 +511,30 @@ def _registry_says(result: PlanResult, *, ask: bool, now: datetime) -> PlanResul
             skips.append(Skip(why, target=intent.group_key, image=intent.image, tag=intent.tag))
             continue
         click.echo(f"registry: {intent.image}:{intent.tag} is {found.digest}")
-        young = _too_new(client, intent, found.digest, now)
-        if young is not None:
-            skips.append(Skip(young, target=intent.group_key, image=intent.image, tag=intent.tag))
+        unfit = _unfit(client, intent, found.digest) or _too_new(client, intent, found.digest, now)
+        if unfit is not None:
+            skips.append(Skip(unfit, target=intent.group_key, image=intent.image, tag=intent.tag))
             continue
         kept.append(replace(intent, digest=found.digest) if intent.pin != "tag" else intent)
     return PlanResult(tuple(kept), tuple(skips))
+
+
+def _unfit(client: Registry, intent: UpdateIntent, digest: str) -> str | None:
+    """Why ``intent``'s image is not written for ``policy.platforms`` (None: it lists them all)."""
+    if not intent.platforms:
+        return None
+    what = f"{intent.image}:{intent.tag}"
+    try:
+        listed = client.platforms(intent.image, digest) or ()
+    except BotError as exc:
+        raise click.ClickException(f"registry: {what}: {exc}") from None
+    absent = missing(intent.platforms, listed)
+    if not absent:
+        click.echo(f"registry: {what} is built for {', '.join(listed)} (policy.platforms: every one)")
+        return None
+    has = ", ".join(listed) or "no platform"
+    needs = ", ".join(absent)
+    return f"{what} is built for {has}: policy.platforms also needs {needs}; the worker does not write it"
 
 
 def _too_new(client: Registry, intent: UpdateIntent, digest: str, now: datetime) -> str | None:

@@ -335,6 +335,7 @@ def _intent(
         exclude=where[1],
         verify=policy.verify and not chatops,
         min_age_s=0.0 if chatops or rollback else policy.min_release_age or 0.0,
+        platforms=() if chatops or rollback else policy.platforms,
         origin=version.origin,
         variant=version_variant(version.tag, variants=policy.variants),
     )

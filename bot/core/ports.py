@@ -322,3 +322,9 @@ class Registry(Protocol):
         index: its linux/amd64 image, else its first); None when neither is usable or the digest
         is gone. Cached per digest (a digest never changes)."""
         ...
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | None:
+        """The platforms (``os/arch[/variant]``) the image at ``digest`` is built for: an index's
+        entries (one manifest request), or a single image's config; None when the digest is gone.
+        Cached per digest."""
+        ...

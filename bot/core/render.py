@@ -470,6 +470,16 @@ def registry_error_comment(image: str, tag: str, registry: str, message: str) ->
     )
 
 
+def platforms_comment(image: str, tag: str, listed: Sequence[str], absent: Sequence[str]) -> str:
+    """A version's image lacks platforms ``policy.platforms`` requires (``bot.services.registry_gate``)."""
+    has = ", ".join(_code(p) for p in listed) or "no platform"
+    return (
+        f"I did not write {_code(f'{short_image(image)}:{tag}')}: its image is built for {has}, and "
+        f"`policy.platforms` also needs {', '.join(_code(p) for p in absent)}. A build that lists every "
+        "platform is written when it is announced."
+    )
+
+
 def repo_file_comment(problems: Sequence[str]) -> str:
     """A manifest repo's own config file asks for settings it cannot have (said once per PR)."""
     lines = [

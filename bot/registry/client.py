@@ -12,6 +12,10 @@
   most ``MAX_CONFIG_BYTES``). A blob the registry redirects to another host (object storage, a
   CDN) is not followed (see ``transport``): then the answer is None and the caller falls back to
   when it first saw the tag. Answers are cached per digest (they never change).
+- **platforms** ``image@digest`` → the platforms it is built for: the same manifest GET (an
+  index lists them; one request), or a single image's config blob. Cached per digest; the parsed
+  manifest is kept (at most ``_MAX_DOCUMENTS``) so ``released`` and ``platforms`` of one digest
+  cost one manifest request between them.
 - **list_tags**: ``GET /v2/<path>/tags/list?n=1000``, following ``Link: <…>; rel="next"`` on the
   same registry only, refusing more than ``max_tags`` tags.
 - Every request goes through one ``requests.Session``, is counted in
@@ -28,11 +32,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from bot.core.images import MANIFEST_MEDIA_TYPES, validate_digest, validate_tag
+from bot.core.platforms import platform_of
 from bot.core.ports import ResolvedImage
 from bot.core.release_age import annotated_created, config_created
 from bot.errors import BotError, InvalidReference, NotFound, Transient, ValidationFailed
@@ -47,6 +53,8 @@ _MAX_CACHED = 10_000
 #: an image config is a few KiB; more is not read for its ``created``
 MAX_CONFIG_BYTES = 1024 * 1024
 _INDEX_TYPES = frozenset(MANIFEST_MEDIA_TYPES[0::2])  # the OCI index, the Docker manifest list
+_MAX_DOCUMENTS = 1_000
+T = TypeVar("T")
 USER_AGENT = "manifest-bot (+https://github.com/manifest-bot)"
 
 
@@ -79,6 +87,8 @@ class RegistryClient:
         )
         self._cache: OrderedDict[tuple[str, str], tuple[ResolvedImage, float]] = OrderedDict()
         self._released: OrderedDict[tuple[str, str], float | None] = OrderedDict()
+        self._platforms: OrderedDict[tuple[str, str], tuple[str, ...] | None] = OrderedDict()
+        self._documents: OrderedDict[tuple[str, str], dict[str, object] | None] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- the port ----------------------------------------------------------------------------
@@ -120,17 +130,43 @@ class RegistryClient:
     def released(self, image: str, digest: str) -> float | None:
         repo = locate(image, self.insecure, self.endpoints)
         validate_digest(digest)
-        key = (repo.image, digest)
-        with self._lock:
-            if key in self._released:
-                self._released.move_to_end(key)
-                return self._released[key]
-        found = self._released_of(repo, digest)
-        with self._lock:
-            self._released[key] = found
-            while len(self._released) > _MAX_CACHED:
-                self._released.popitem(last=False)
-        return found
+        return _memo(
+            self._lock,
+            self._released,
+            (repo.image, digest),
+            _MAX_CACHED,
+            lambda: self._released_of(repo, digest),
+        )
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | None:
+        repo = locate(image, self.insecure, self.endpoints)
+        validate_digest(digest)
+        return _memo(
+            self._lock,
+            self._platforms,
+            (repo.image, digest),
+            _MAX_CACHED,
+            lambda: self._platforms_of(repo, digest),
+        )
+
+    def _platforms_of(self, repo: Repository, digest: str) -> tuple[str, ...] | None:
+        document = self._manifest(repo, digest)
+        if document is None:
+            return None
+        if _is_index(document):
+            entries = document.get("manifests")
+            described = (
+                [e.get("platform") for e in entries if isinstance(e, dict)]
+                if isinstance(entries, list)
+                else []
+            )
+            found = (platform_of(p) for p in described if isinstance(p, dict))
+            return tuple(dict.fromkeys(p for p in found if p is not None))
+        config = document.get("config")
+        blob = _valid_digest(config.get("digest")) if isinstance(config, dict) else None
+        body = self._config(repo, blob) if blob is not None else None
+        one = platform_of(_json_object(body)) if body is not None else None
+        return (one,) if one is not None else ()
 
     # --- release times -------------------------------------------------------------------------
     def _released_of(self, repo: Repository, digest: str) -> float | None:
@@ -138,7 +174,7 @@ class RegistryClient:
         if document is None:
             return None
         found = annotated_created(document)
-        if found is None and (document.get("mediaType") in _INDEX_TYPES or "manifests" in document):
+        if found is None and _is_index(document):
             child = _image_of(document)
             document = self._manifest(repo, child) if child is not None else None
             found = annotated_created(document) if document is not None else None
@@ -146,9 +182,20 @@ class RegistryClient:
             return found
         config = document.get("config")
         blob = _valid_digest(config.get("digest")) if isinstance(config, dict) else None
-        return self._config_created(repo, blob) if blob is not None else None
+        body = self._config(repo, blob) if blob is not None else None
+        return config_created(body) if body is not None else None
 
     def _manifest(self, repo: Repository, digest: str) -> dict[str, object] | None:
+        """The manifest or index at ``digest``, parsed (kept: a digest's content never changes)."""
+        return _memo(
+            self._lock,
+            self._documents,
+            (repo.image, digest),
+            _MAX_DOCUMENTS,
+            lambda: self._get_manifest(repo, digest),
+        )
+
+    def _get_manifest(self, repo: Repository, digest: str) -> dict[str, object] | None:
         what = f"read {repo.image}@{digest}"
         url = f"{repo.api}/manifests/{digest}"
         resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
@@ -162,7 +209,9 @@ class RegistryClient:
             return None
         return document if isinstance(document, dict) else None
 
-    def _config_created(self, repo: Repository, blob: str) -> float | None:
+    def _config(self, repo: Repository, blob: str) -> bytes | None:
+        """An image config blob, if the registry serves it itself (None: redirected elsewhere,
+        too large, or gone: it says nothing usable)."""
         what = f"read the config {blob} of {repo.image}"
         try:
             resp = self._send(
@@ -176,7 +225,7 @@ class RegistryClient:
             return None
         if resp.status_code != 200:
             raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
-        return config_created(resp.body)
+        return resp.body
 
     # --- resolving -----------------------------------------------------------------------------
     def _resolve(self, repo: Repository, tag: str) -> ResolvedImage | None:
@@ -262,6 +311,39 @@ def _valid_digest(value: str | None) -> str | None:
         return validate_digest(value.strip())
     except InvalidReference:
         return None
+
+
+def _memo(
+    lock: threading.Lock,
+    cache: OrderedDict[tuple[str, str], T],
+    key: tuple[str, str],
+    limit: int,
+    make: Callable[[], T],
+) -> T:
+    """``cache[key]``, made by ``make`` (outside the lock) when absent; the oldest go past ``limit``.
+    What ``make`` raises is not kept."""
+    with lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    value = make()
+    with lock:
+        cache[key] = value
+        while len(cache) > limit:
+            cache.popitem(last=False)
+    return value
+
+
+def _is_index(document: dict[str, object]) -> bool:
+    return document.get("mediaType") in _INDEX_TYPES or "manifests" in document
+
+
+def _json_object(body: bytes) -> dict[str, object]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _image_of(index: dict[str, object]) -> str | None:

@@ -16,6 +16,9 @@ registry that failed once is not asked again in the same batch) and sorts each i
   given up with a comment on the group's PR;
 - **failed**: the registry refused us for good (credentials, permissions): recorded on the group
   and commented at once;
+- **not for these platforms** (``policy.platforms``): the registry has it, but its image index
+  (or single image) does not list every platform required: recorded on the group and commented,
+  like a refusal (one manifest request per digest, cached by the client);
 - **too new** (``policy.min_release_age``): the registry has it, but it was released (the image's
   ``created``, else when the bot first saw the tag at that digest: ``bot.store.first_seen``) less
   than the minimum age ago. It waits in ``bot.store.waiting`` with the instant it becomes eligible
@@ -36,10 +39,11 @@ from dataclasses import dataclass, field, replace
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.planning import DIGEST_SCHEME
+from bot.core.platforms import missing
 from bot.core.ports import Registry, ResolvedImage
 from bot.core.release_age import age_text, eligible_at, shown
-from bot.core.render import gave_up_comment, registry_error_comment
-from bot.errors import AnonymousDenied, BotError, NotFound, Transient
+from bot.core.render import gave_up_comment, platforms_comment, registry_error_comment
+from bot.errors import AnonymousDenied, BotError, NotFound, Transient, ValidationFailed
 from bot.services.reconcile import ReconcileDeps, record_failure
 from bot.store.first_seen import FirstSeen
 from bot.store.waiting import WaitEntry, WaitingStore
@@ -98,7 +102,13 @@ def needs_registry(intent: UpdateIntent) -> bool:
     digest cannot be asked about by tag, and comes from the registry's own notification)."""
     if intent.tag is None:
         return False
-    return intent.verify or follows_digest(intent) or needs_digest(intent) or intent.min_age_s > 0
+    return (
+        intent.verify
+        or follows_digest(intent)
+        or needs_digest(intent)
+        or intent.min_age_s > 0
+        or bool(intent.platforms)
+    )
 
 
 class _Lookups:
@@ -129,6 +139,19 @@ class _Lookups:
             answer = exc
         self.answers[key] = answer
         return answer
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | BotError | None:
+        """The platforms the registry lists for the image (None: the digest is gone)."""
+        host = registry_of(image)
+        if host in self.down:
+            return self.down[host]
+        try:
+            return self.registry.platforms(image, digest)
+        except Transient as exc:
+            self.down[host] = exc
+            return exc
+        except BotError as exc:
+            return exc
 
     def released(self, image: str, digest: str) -> float | Transient | None:
         """When the registry says the image was built; None when it says nothing usable (or
@@ -168,6 +191,26 @@ def _with_digest(intent: UpdateIntent, found: ResolvedImage) -> UpdateIntent:
     if intent.digest is not None and not follows_digest(intent):
         return intent
     return replace(intent, digest=found.digest)
+
+
+def _unfit(intent: UpdateIntent, lookups: _Lookups) -> Failure | str | None:
+    """``policy.platforms``: a Failure when the image (its digest known) lacks a required
+    platform, a reason to wait when the registry did not say, None when it lists them all."""
+    if not intent.platforms or intent.digest is None:
+        return None
+    listed = lookups.platforms(intent.image, intent.digest)
+    if isinstance(listed, Transient):
+        return f"the registry did not say which platforms it has ({listed.message})"
+    if isinstance(listed, BotError):
+        return _refused(intent, listed)
+    absent = missing(intent.platforms, listed or ())
+    if not absent:
+        return None
+    tag, what = intent.tag or "", f"{intent.image}:{intent.tag}"
+    has = ", ".join(listed or ()) or "no platform"
+    message = f"{what} is built for {has}: policy.platforms also needs {', '.join(absent)}; not written"
+    comment = platforms_comment(intent.image, tag, list(listed or ()), absent)
+    return Failure(intent.group_key, ValidationFailed(message), comment)
 
 
 def _refused(intent: UpdateIntent, error: BotError) -> Failure:
@@ -230,9 +273,15 @@ class RegistryGate:
             answer = lookups.get(intent.image, intent.tag or "", fresh=follows_digest(intent))
             if isinstance(answer, ResolvedImage):
                 found = _with_digest(intent, answer)
-                young = self._too_new(intent, found, lookups, now)
+                unfit = _unfit(found, lookups)
+                if isinstance(unfit, Failure):
+                    out.failures.append(unfit)
+                    continue
+                young = unfit or self._too_new(intent, found, lookups, now)
                 if young is None:
                     out.ready.append(found)
+                elif isinstance(young, str):
+                    new.append(self._entry(intent, now, young))
                 else:
                     new.append(young)
                 continue
@@ -301,23 +350,34 @@ class RegistryGate:
                 continue
             intent = entry.intent
             answer = lookups.get(intent.image, intent.tag or "", fresh=True)
-            reason = _waitable(answer)
             if isinstance(answer, ResolvedImage):
                 found = _with_digest(intent, answer)
-                young = self._too_new(intent, found, lookups, now)
-                if young is not None:  # still too new (or re-pushed since): it waits on
-                    keep.append(replace(young, since=entry.since, attempts=entry.attempts + 1))
+                unfit = _unfit(found, lookups)
+                if isinstance(unfit, Failure):
+                    out.failures.append(unfit)
+                    drop.append(entry)
                     continue
-                out.ready.append(found)
-            elif reason is None:
-                assert isinstance(answer, BotError)
-                out.failures.append(_refused(intent, answer))
-            elif now >= entry.until:
+                if unfit is None:
+                    young = self._too_new(intent, found, lookups, now)
+                    if young is not None:  # still too new (or re-pushed since): it waits on
+                        keep.append(replace(young, since=entry.since, attempts=entry.attempts + 1))
+                    else:
+                        out.ready.append(found)
+                        drop.append(entry)
+                    continue
+                reason: str | None = unfit  # the registry did not say which platforms: ask again
+            else:
+                reason = _waitable(answer)
+                if reason is None:
+                    assert isinstance(answer, BotError)
+                    out.failures.append(_refused(intent, answer))
+                    drop.append(entry)
+                    continue
+            if now >= entry.until:
                 out.failures.append(_gave_up(replace(entry, reason=reason), now))
+                drop.append(entry)
             else:
                 keep.append(entry.later(min(now + self.backoff(entry.attempts + 1), entry.until), reason))
-                continue
-            drop.append(entry)
         if drop or keep:
             self.store.update(group_key, [e for e in keep if e not in entries], drop)
         if drop:

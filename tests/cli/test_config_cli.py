@@ -108,7 +108,7 @@ def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tm
     assert result.stderr.splitlines() == [
         f"{bad}:7: rules[0].policy.semvr: unknown key 'semvr' (did you mean 'semver'? "
         "allowed: allow, allow_scheme_change, deny, digest, extract, ignore, min_release_age, order, "
-        "ordering, pin, prereleases, semver, variants, verify)",
+        "ordering, pin, platforms, prereleases, semver, variants, verify)",
         f"{bad}: invalid (1 problem)",
     ]
     fixed = tmp_path / "unknown-forge.yaml"

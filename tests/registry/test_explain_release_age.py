@@ -74,3 +74,28 @@ def test_explain_says_when_the_registry_gives_no_build_time(
     out = explain(tmp_path, image, "--registry")
 
     assert "counts policy.min_release_age 1d12h from when it first sees it" in out
+
+
+def test_explain_says_whether_the_image_is_built_for_every_platform(
+    tmp_path: Path, local_registry: LocalRegistry
+) -> None:
+    image = local_registry.image("acme/api")
+    with requests.Session() as session:
+        amd = local_registry.put("acme/api", [], session=session)
+        local_registry.put_index("acme/api", "1.1.0", {"linux/amd64": amd}, session=session)
+    config = tmp_path / "routing.yaml"
+    config.write_text(
+        "forges: [{name: local, kind: local, path: /nowhere}]\n"
+        f"rules:\n  - name: api\n    image: {image}\n    policy: {{platforms: [linux/amd64, linux/arm64]}}\n"
+        "    targets: [{forge: local, repo: deploy, environment: dev, files: [api.yaml]}]\n"
+    )
+    args = ["explain", "--config", str(config), "--image", image, "--tag", "1.1.0"]
+
+    quiet = CliRunner().invoke(main, args, env={}, catch_exceptions=False).output
+    asked = CliRunner().invoke(main, [*args, "--registry"], env={}, catch_exceptions=False).output
+
+    assert "is written only when its image is built for linux/amd64, linux/arm64" in quiet
+    assert (
+        f"skip: [local:deploy:main:dev] {image}:1.1.0 is built for linux/amd64: policy.platforms also "
+        "needs linux/arm64; the worker does not write it"
+    ) in asked

@@ -32,6 +32,7 @@ from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
 from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
+from bot.core.platforms import check_platform
 from bot.core.pr_limits import Limits
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
 from bot.core.release_age import parse_age
@@ -208,6 +209,7 @@ Duration = Annotated[
     ),
 ]
 
+Platform = Annotated[str, AfterValidator(check_platform)]
 #: ``policy.min_release_age``: ``3d``, ``12h``, ``1d12h``, ``90m``, ``30s`` (at most 90 days)
 ReleaseAge = Annotated[
     float,
@@ -401,6 +403,10 @@ class Policy(Model):
     """Order tags by the extracted part (or the whole tag): semver, numerical or alphabetical, or
     {by: numerical, direction: descending}. Set, it replaces ordering; the never-downgrade rule
     compares these keys."""
+    platforms: Annotated[tuple[Platform, ...], Field(max_length=16)] = ()
+    """A tag is eligible only when its image lists every one of these platforms ('linux/amd64',
+    'linux/arm64', 'linux/arm/v7'), as Argo CD Image Updater's platforms: the registry's image
+    index (or a single image's config) is read once per digest. Chat-ops commands are not checked."""
     min_release_age: ReleaseAge | None = None
     """A tag is proposed only once it is this old ('3d'; s, m, h or d): its age is what the
     registry says (the org.opencontainers.image.created annotation, else the image config's
