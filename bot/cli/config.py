@@ -20,6 +20,7 @@ import click
 
 from bot import sources
 from bot.cli.manifests import unified_diff
+from bot.cli.status import connect, redis_options, settings_for
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
 from bot.core.config.model import Discovery, LocalForge, Rule, Target
 from bot.core.events import Delivery, Event, ImagePushed, event_from_dict, event_to_dict
@@ -39,9 +40,13 @@ from bot.errors import BotError, ConfigError, InvalidReference, NotFound, Settin
 from bot.forges.local.signing import load_signing
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
+from bot.services.pr_limits import assess, limits_of
 from bot.services.scans import load_and_scan
 from bot.services.shared_values import moves_all, shared_by
 from bot.settings import Settings
+from bot.store.groups import GroupStore
+from bot.store.intents import IntentStore
+from bot.store.pr_slots import PrSlots
 
 EXIT_INVALID = 2
 
@@ -390,8 +395,8 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
 @click.option(
     "--at",
     "at_time",
-    help="Answer as at this moment (ISO 8601; default now): environments' schedules and, with "
-    "--registry, policy.min_release_age.",
+    help="Answer as at this moment (ISO 8601; default now): environments' schedules, with "
+    "--registry policy.min_release_age, and with --redis pr.limits.",
 )
 @click.option(
     "--registry",
@@ -400,6 +405,7 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
     help="Ask each image's registry as the worker would (the tag exists? its digest) "
     "(MANIFEST_BOT_REGISTRY_* settings). Without it no registry is asked, and explain says so.",
 )
+@redis_options
 def explain(**opts: Any) -> None:
     """Print the intents and skips an event would produce and, with --repo-dir, the diff each
     intent would make in that checkout. Nothing is written, queued or sent; a registry is asked
@@ -428,6 +434,7 @@ def explain(**opts: Any) -> None:
         result = _registry_says(result, ask=opts["ask_registry"], now=now)
         _print_plan(result, checkout=checkout is not None)
         _print_schedules(config, result.intents, now)
+        _print_limits(config, result.intents, now, opts["redis_url"], opts["prefix"])
         if checkout is not None:
             images = {i.image for i in result.intents}
             refs = [r for r in _checkout_refs(config, checkout, opts["repo_name"]) if r.image in images]
@@ -458,6 +465,43 @@ def _print_schedules(config: Config, intents: Sequence[UpdateIntent], now: datet
             f"note: {key} is outside its schedule at {at}: its PR opens or updates from {opens}"
             " (a person's chat-ops command acts at once)"
         )
+
+
+def _print_limits(
+    config: Config, intents: Sequence[UpdateIntent], now: datetime, redis_url: str | None, prefix: str | None
+) -> None:
+    """For each group under ``pr.limits``: whether it would open its PR at ``now``, as the running
+    bot's Redis stands (read only; with ``--redis``), else that it depends on that."""
+    keys = [k for k in dict.fromkeys(i.group_key for i in intents) if limits_of(config, k) is not None]
+    if not keys:
+        return
+    at = shown(now.timestamp())
+    if redis_url is None:
+        for key in keys:
+            click.echo(
+                f"note: {key} opens a PR only within pr.limits; whether it may at {at} depends on the "
+                "running bot's PRs: pass --redis (and --prefix) to ask its Redis"
+            )
+        return
+    settings = settings_for(redis_url, prefix)
+    conn = connect(settings)
+    if conn is None:
+        raise click.ClickException("cannot read the bot's state for pr.limits")
+    groups, intents_store, slots = (
+        GroupStore(conn, settings),
+        IntentStore(conn, settings),
+        PrSlots(conn, settings),
+    )
+    for key in keys:
+        found, _ = assess(
+            config, key, groups=groups, intents=intents_store, slots=slots, now=now.timestamp(), wants=True
+        )
+        if found is None:
+            click.echo(f"note: {key} has its PR open at {at}: pr.limits does not hold its update back")
+        elif found.go:
+            click.echo(f"note: {key} may open its PR at {at} (within pr.limits)")
+        else:
+            click.echo(f"note: at {at} {key} {found.reason}")
 
 
 def _asks_registry(intent: UpdateIntent) -> bool:

@@ -25,6 +25,38 @@ def limits_of(config: Config | None, group_key: str) -> Limits | None:
     return options.limits if options.mode == "pr" else None
 
 
+def assess(
+    config: Config | None,
+    group_key: str,
+    *,
+    groups: GroupStore,
+    intents: IntentStore,
+    slots: PrSlots,
+    now: float,
+    wants: bool | None = None,
+) -> tuple[Verdict | None, list[str]]:
+    """What ``verdict`` decides, writing nothing (``explain --at`` asks it too): the verdict (None:
+    no limit applies) and the groups of the line that no longer wait. ``wants``: whether the group
+    has versions to write (default: whether it is dirty)."""
+    limits = limits_of(config, group_key)
+    key = GroupKey.parse(group_key)
+    wants = intents.dirty(group_key) if wants is None else wants
+    if limits is None or groups.get(group_key).pr_number is not None or not wants:
+        return None, []
+    records = groups.get_many(groups.groups_of(key.forge, key.repo))
+    open_prs = sum(1 for r in records.values() if r.pr_number is not None)
+    line, stale = [], []
+    for waiting in slots.line(key.forge, key.repo):
+        other = records.get(waiting)
+        still = waiting == group_key or (
+            other is not None and other.pr_number is None and intents.dirty(waiting)
+        )
+        (line if still else stale).append(waiting)
+    openings = slots.openings(key.forge, key.repo, now)
+    found = decide(limits, key.repo, group_key, open_prs=open_prs, opened=openings, line=line, now=now)
+    return found, stale
+
+
 def verdict(
     config: Config | None,
     group_key: str,
@@ -36,31 +68,17 @@ def verdict(
 ) -> Verdict | None:
     """None when no limit applies to the group now; else whether it may open its PR (a waiting
     group joins the line and has its reason recorded; one that may go has it cleared)."""
-    limits = limits_of(config, group_key)
+    found, stale = assess(config, group_key, groups=groups, intents=intents, slots=slots, now=now)
     key = GroupKey.parse(group_key)
-    record = groups.get(group_key)
-    if limits is None or record.pr_number is not None or not intents.dirty(group_key):
-        if record.limited is not None:
-            groups.set_fields(group_key, limited=None)
-            slots.leave(key.forge, key.repo, group_key)
-        return None
-    records = groups.get_many(groups.groups_of(key.forge, key.repo))
-    open_prs = sum(1 for r in records.values() if r.pr_number is not None)
-    line, stale = [], []
-    for waiting in slots.line(key.forge, key.repo):
-        other = records.get(waiting)
-        still = waiting == group_key or (
-            other is not None and other.pr_number is None and intents.dirty(waiting)
-        )
-        (line if still else stale).append(waiting)
     slots.leave(key.forge, key.repo, *stale)
-    openings = slots.openings(key.forge, key.repo, now)
-    found = decide(limits, key.repo, group_key, open_prs=open_prs, opened=openings, line=line, now=now)
-    if found.go:
-        if record.limited is not None:
+    limited = groups.get(group_key).limited
+    if found is None or found.go:
+        if limited is not None:
             groups.set_fields(group_key, limited=None)
+            if found is None:
+                slots.leave(key.forge, key.repo, group_key)
         return found
     slots.join(key.forge, key.repo, group_key, now)
-    if record.limited != found.reason:
+    if limited != found.reason:
         groups.set_fields(group_key, limited=found.reason)
     return found
