@@ -3,7 +3,10 @@
 Config: ``--rules`` rules (a third exact images, a third globs, a third CI rules), 3 targets each
 with semver policies. Events: registry pushes and CI runs that hit, miss, or are refused by policy.
 ``--policies`` also turns on issue 25's: the exact-image rules order by an ``extract``ed part
-(``order: semver``) and prod separates majors (``pr.separate_major``).
+(``order: semver``) and prod separates majors (``pr.separate_major``) and holds tags younger
+than three days back (``policy.min_release_age``; the planner marks them, the registry gate asks)
+under ``pr.limits`` (applied by the reconcile, not the planner) for linux/amd64 and linux/arm64
+(``policy.platforms``: planned here, checked by the registry gate).
 The last line of output is JSON: ``rules, targets, load_ms, events, intents, skips, events_per_s``.
 
     .venv/bin/python bench/planning.py [--rules 300] [--events 5000] [--policies]
@@ -29,7 +32,11 @@ from bot.core.planning import plan  # noqa: E402
 def config_text(rules: int, policies: bool = False) -> str:
     lines = ["forges:", "  - {name: github, kind: github}"]
     if policies:
-        lines += ["environments: {dev: {}, staging: {}, prod: {pr: {separate_major: true}}}"]
+        prod = (
+            "{pr: {separate_major: true, limits: {open: 10, per_hour: 5}},"
+            " policy: {min_release_age: 3d, platforms: [linux/amd64, linux/arm64]}}"
+        )
+        lines += [f"environments: {{dev: {{}}, staging: {{}}, prod: {prod}}}"]
     lines.append("rules:")
     for i in range(rules):
         lines.append(f"  - name: r{i}")

@@ -20,6 +20,7 @@ import click
 
 from bot import sources
 from bot.cli.manifests import unified_diff
+from bot.cli.status import connect, redis_options, settings_for
 from bot.core.chart_names import chart_key, ref_matches
 from bot.core.config import Config, apply_repo_patch, load_config, read_repo_file
 from bot.core.config.model import Discovery, LocalForge, Rule, Target
@@ -32,16 +33,22 @@ from bot.core.manifests import load_text
 from bot.core.manifests.model import Reference
 from bot.core.overlaps import Ref, listed_refs, overlaps
 from bot.core.planning import plan, reach
-from bot.core.ports import ForgeInfo
+from bot.core.platforms import missing
+from bot.core.ports import ForgeInfo, Registry
+from bot.core.release_age import age_text, eligible_at, shown
 from bot.core.versions import parse_instant
 from bot.deps import build_registry
 from bot.errors import BotError, ConfigError, InvalidReference, NotFound, SettingsError, WebhookError
 from bot.forges.local.signing import load_signing
 from bot.services.desired import edit_intent
 from bot.services.files import ScanCache, glob_regex, resolve_files
+from bot.services.pr_limits import assess, limits_of
 from bot.services.scans import load_and_scan, scan_all
 from bot.services.shared_values import moves_all, shared_by
 from bot.settings import Settings
+from bot.store.groups import GroupStore
+from bot.store.intents import IntentStore
+from bot.store.pr_slots import PrSlots
 
 EXIT_INVALID = 2
 
@@ -409,7 +416,8 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
 @click.option(
     "--at",
     "at_time",
-    help="Answer as at this moment (ISO 8601; default now): environments' schedules.",
+    help="Answer as at this moment (ISO 8601; default now): environments' schedules, with "
+    "--registry policy.min_release_age, and with --redis pr.limits.",
 )
 @click.option(
     "--registry",
@@ -418,6 +426,7 @@ def _image_event(image: str, tag: str | None, digest: str | None) -> ImagePushed
     help="Ask each image's registry as the worker would (the tag exists? its digest) "
     "(MANIFEST_BOT_REGISTRY_* settings). Without it no registry is asked, and explain says so.",
 )
+@redis_options
 def explain(**opts: Any) -> None:
     """Print the intents and skips an event would produce and, with --repo-dir, the diff each
     intent would make in that checkout. Nothing is written, queued or sent; a registry is asked
@@ -442,9 +451,11 @@ def explain(**opts: Any) -> None:
     for event in events:
         click.echo(f"event: {json.dumps({'kind': event.kind, **_fields(event)}, sort_keys=True)}")
         result = plan(event, config, delivery_id=delivery_id, received_at=received)
-        result = _registry_says(result, ask=opts["ask_registry"])
+        now = _moment(opts["at_time"])
+        result = _registry_says(result, ask=opts["ask_registry"], now=now)
         _print_plan(result, checkout=checkout is not None)
-        _print_schedules(config, result.intents, _moment(opts["at_time"]))
+        _print_schedules(config, result.intents, now)
+        _print_limits(config, result.intents, now, opts["redis_url"], opts["prefix"])
         if checkout is not None:
             images = {i.image for i in result.intents}
             refs = [r for r in _checkout_refs(config, checkout, opts["repo_name"]) if r.image in images]
@@ -477,12 +488,51 @@ def _print_schedules(config: Config, intents: Sequence[UpdateIntent], now: datet
         )
 
 
+def _print_limits(
+    config: Config, intents: Sequence[UpdateIntent], now: datetime, redis_url: str | None, prefix: str | None
+) -> None:
+    """For each group under ``pr.limits``: whether it would open its PR at ``now``, as the running
+    bot's Redis stands (read only; with ``--redis``), else that it depends on that."""
+    keys = [k for k in dict.fromkeys(i.group_key for i in intents) if limits_of(config, k) is not None]
+    if not keys:
+        return
+    at = shown(now.timestamp())
+    if redis_url is None:
+        for key in keys:
+            click.echo(
+                f"note: {key} opens a PR only within pr.limits; whether it may at {at} depends on the "
+                "running bot's PRs: pass --redis (and --prefix) to ask its Redis"
+            )
+        return
+    settings = settings_for(redis_url, prefix)
+    conn = connect(settings)
+    if conn is None:
+        raise click.ClickException("cannot read the bot's state for pr.limits")
+    groups, intents_store, slots = (
+        GroupStore(conn, settings),
+        IntentStore(conn, settings),
+        PrSlots(conn, settings),
+    )
+    for key in keys:
+        found, _ = assess(
+            config, key, groups=groups, intents=intents_store, slots=slots, now=now.timestamp(), wants=True
+        )
+        if found is None:
+            click.echo(f"note: {key} has its PR open at {at}: pr.limits does not hold its update back")
+        elif found.go:
+            click.echo(f"note: {key} may open its PR at {at} (within pr.limits)")
+        else:
+            click.echo(f"note: at {at} {key} {found.reason}")
+
+
 def _asks_registry(intent: UpdateIntent) -> bool:
     """The worker asks the registry before merging this intent (``bot.services.registry_gate``)."""
+    if intent.tag is not None and (intent.min_age_s > 0 or intent.platforms):
+        return True
     return intent.verify or (intent.pin != "tag" and intent.digest is None and intent.tag is not None)
 
 
-def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
+def _registry_says(result: PlanResult, *, ask: bool, now: datetime) -> PlanResult:
     """``result`` as the registry gate would leave it (with ``ask``): a tag the registry lacks is
     not written (skipped here, with why), a digest the pin mode needs is filled. Without ``ask``,
     one line says what the worker would ask and that nobody asked."""
@@ -491,6 +541,17 @@ def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
         return result
     if not ask:
         for intent in asked:
+            if intent.platforms:
+                click.echo(
+                    f"note: asked no registry: {intent.image}:{intent.tag} is written only when its image "
+                    f"is built for {', '.join(intent.platforms)} (policy.platforms); pass --registry to ask"
+                )
+            if intent.min_age_s > 0:
+                click.echo(
+                    f"note: asked no registry: {intent.image}:{intent.tag} is written only once it is "
+                    f"{age_text(intent.min_age_s)} old (policy.min_release_age); pass --registry to "
+                    "ask when it was built"
+                )
             digest = " and writes its digest" if intent.pin != "tag" else ""
             click.echo(
                 f"note: asked no registry: the worker first checks that {intent.image}:{intent.tag} "
@@ -515,8 +576,55 @@ def _registry_says(result: PlanResult, *, ask: bool) -> PlanResult:
             skips.append(Skip(why, target=intent.group_key, image=intent.image, tag=intent.tag))
             continue
         click.echo(f"registry: {intent.image}:{intent.tag} is {found.digest}")
+        unfit = _unfit(client, intent, found.digest) or _too_new(client, intent, found.digest, now)
+        if unfit is not None:
+            skips.append(Skip(unfit, target=intent.group_key, image=intent.image, tag=intent.tag))
+            continue
         kept.append(replace(intent, digest=found.digest) if intent.pin != "tag" else intent)
     return PlanResult(tuple(kept), tuple(skips))
+
+
+def _unfit(client: Registry, intent: UpdateIntent, digest: str) -> str | None:
+    """Why ``intent``'s image is not written for ``policy.platforms`` (None: it lists them all)."""
+    if not intent.platforms:
+        return None
+    what = f"{intent.image}:{intent.tag}"
+    try:
+        listed = client.platforms(intent.image, digest) or ()
+    except BotError as exc:
+        raise click.ClickException(f"registry: {what}: {exc}") from None
+    absent = missing(intent.platforms, listed)
+    if not absent:
+        click.echo(f"registry: {what} is built for {', '.join(listed)} (policy.platforms: every one)")
+        return None
+    has = ", ".join(listed) or "no platform"
+    needs = ", ".join(absent)
+    return f"{what} is built for {has}: policy.platforms also needs {needs}; the worker does not write it"
+
+
+def _too_new(client: Registry, intent: UpdateIntent, digest: str, now: datetime) -> str | None:
+    """Why ``intent`` waits at ``now`` for ``policy.min_release_age`` (None: old enough)."""
+    if intent.min_age_s <= 0 or intent.tag is None:
+        return None
+    what, age = f"{intent.image}:{intent.tag}", age_text(intent.min_age_s)
+    try:
+        released = client.released(intent.image, digest)
+    except BotError as exc:
+        raise click.ClickException(f"registry: {what}: {exc}") from None
+    if released is None:
+        click.echo(
+            f"note: the registry says nothing usable about when {what} was built: the worker counts "
+            f"policy.min_release_age {age} from when it first sees it"
+        )
+        return None
+    eligible = eligible_at(released, intent.min_age_s)
+    if eligible <= now.timestamp():
+        click.echo(f"registry: {what} was built {shown(released)}: old enough (policy.min_release_age {age})")
+        return None
+    return (
+        f"{what} was built {shown(released)}: at {shown(now.timestamp())} it is younger than "
+        f"policy.min_release_age {age}; the worker waits and writes it from {shown(eligible)}"
+    )
 
 
 def _with_repo_file(

@@ -111,6 +111,8 @@ def _echo_group(g: GroupRow) -> None:
         click.echo(f"    blocked: {g.blocked}")
     if g.schedule:
         click.echo(f"    {g.schedule}")
+    if g.limited:
+        click.echo(f"    {g.limited}")
     if g.last_error:
         click.echo(f"    last error: {g.last_error}")
 

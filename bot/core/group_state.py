@@ -59,6 +59,9 @@ class Waiting:
     tag: str
     registry: str
     until: str  # ISO 8601, UTC: when the bot gives up
+    #: in the registry but younger than ``policy.min_release_age``: from when it is eligible
+    #: (ISO 8601, UTC; "": it waits for the registry)
+    eligible: str = ""
 
 
 @dataclass(frozen=True, slots=True)

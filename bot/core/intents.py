@@ -75,6 +75,10 @@ class UpdateIntent:
     #: "major" (the group ``<group>-major``): written only where the reference's major is lower
     major: int | None = None
     lane: Literal["minor", "major"] | None = None
+    #: ``policy.min_release_age`` in seconds (0: none): the registry gate holds a younger tag back
+    min_age_s: float = 0.0
+    #: ``policy.platforms``: the registry gate admits the tag only when its image lists them all
+    platforms: tuple[str, ...] = ()
 
     @property
     def group_key(self) -> str:
@@ -90,7 +94,7 @@ class UpdateIntent:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        for key in ("files", "discover_include", "exclude"):
+        for key in ("files", "discover_include", "exclude", "platforms"):
             data[key] = list(getattr(self, key))
         data["ordering_key"] = list(self.ordering_key)
         return data
@@ -98,7 +102,7 @@ class UpdateIntent:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UpdateIntent:
         data = {k: v for k, v in data.items() if k in _FIELDS}  # "pr": intents stored before 17
-        for key in ("files", "discover_include", "exclude"):
+        for key in ("files", "discover_include", "exclude", "platforms"):
             data[key] = tuple(data.get(key, ()))
         data["ordering_key"] = tuple(data.get("ordering_key", ()))
         origin = data.get("origin") or {}

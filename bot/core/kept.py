@@ -317,7 +317,7 @@ def _check(data: Mapping[str, Any], hints: Mapping[str, Any]) -> None:
 
 
 def _fits(value: object, hint: Any) -> bool:
-    """Does a JSON value have the shape of ``hint`` (str, int, bool, None, unions, Literal,
+    """Does a JSON value have the shape of ``hint`` (str, int, float, bool, None, unions, Literal,
     tuples as lists, dataclasses as objects holding a subset of their fields)?"""
     origin, args = get_origin(hint), get_args(hint)
     if hint is type(None):
@@ -332,6 +332,8 @@ def _fits(value: object, hint: Any) -> bool:
         return isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # JSON writes 0.0 as 0.0, but a whole number may come back as an int
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is str:
         return isinstance(value, str)
     if isinstance(hint, type) and is_dataclass(hint):

@@ -348,6 +348,8 @@ def _intent(
         discover_include=where[0],
         exclude=where[1],
         verify=policy.verify and not chatops,
+        min_age_s=0.0 if chatops or rollback else policy.min_release_age or 0.0,
+        platforms=() if chatops or rollback else policy.platforms,
         origin=version.origin,
         variant=version_variant(version.tag, variants=policy.variants),
     )

@@ -358,7 +358,8 @@ class ConfigReader(Protocol):
 
     def image_config(self, image: str, reference: str) -> ImageConfig | None:
         """The labels of ``image:reference``'s config (for an index, of one platform's image);
-        None when the tag does not exist. A config on another host (a redirect) is refused."""
+        None when the tag does not exist. A redirect of the config blob is followed only to
+        object storage over https, without credentials, and its bytes must hash to its digest."""
         ...
 
 
@@ -385,4 +386,17 @@ class Registry(Protocol):
     def list_tags(self, image: str) -> tuple[str, ...]:
         """Every tag of the repository, in the registry's order (``?n=`` pages, ``Link`` followed);
         NotFound when the repository does not exist."""
+        ...
+
+    def released(self, image: str, digest: str) -> float | None:
+        """When the image at ``digest`` was built (epoch seconds), as its manifest's
+        ``org.opencontainers.image.created`` annotation or its config's ``created`` says (an
+        index: its linux/amd64 image, else its first); None when neither is usable or the digest
+        is gone. Cached per digest (a digest never changes)."""
+        ...
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | None:
+        """The platforms (``os/arch[/variant]``) the image at ``digest`` is built for: an index's
+        entries (one manifest request), or a single image's config; None when the digest is gone.
+        Cached per digest."""
         ...

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.core.pr_limits import Limits
+
 #: placeholders PR title and commit templates may use (``bot.core.render`` fills them)
 TEMPLATE_FIELDS = frozenset({"env", "group", "image", "short_image", "tag", "old", "count"})
 
@@ -20,6 +22,8 @@ class PrOptions:
 
     title_template: str = "chore({env}): bump {short_image} to {tag}"
     commit_template: str = "chore({env}): bump {short_image} to {tag}"
+    #: Jinja over the group's change (``bot.core.templates``); None: the bot's summary and table
+    body_template: str | None = None
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     assignees: tuple[str, ...] = ()
@@ -40,6 +44,9 @@ class PrOptions:
         """Renovate's ``auto``: a PR that merges by itself is kept on the current base, so what
         merges is what was tested; any other is rebuilt only when it conflicts."""
         return self.rebase == "auto" and self.auto_merge
+
+    #: ``pr.limits``: at most this many of the bot's PRs open in the repo / opened per hour
+    limits: Limits | None = None
 
     def branch(self, environment: str | None, group: str) -> str:
         """The bot's head branch for a group: ``<branch_prefix>/<environment>/<group>``."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.core.group_state import GroupState
 from bot.core.images import DIGEST_RE, canonical_name
@@ -15,6 +16,8 @@ from bot.core.intents import UpdateIntent
 from bot.core.marker import Marker, render_marker, tag_of
 from bot.core.pr_options import DEFAULT_PR, PrOptions
 from bot.core.release_notes import ImageNotes, notes_lines
+from bot.core.templates import TemplateProblem, is_jinja
+from bot.core.templates import render as render_template
 from bot.errors import (
     AuthError,
     BotError,
@@ -54,6 +57,8 @@ class BodyInput:
     command_prefix: str = DEFAULT_PREFIX
     #: where the changed images come from (``bot.core.release_notes``); () leaves the section out
     notes: Sequence[ImageNotes] = ()
+    #: ``pr.body_template`` (Jinja): replaces the summary, table and source links
+    template: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +214,26 @@ def pr_title(
 def commit_message(
     intents: Sequence[UpdateIntent], rows: Sequence[Row], options: PrOptions = DEFAULT_PR
 ) -> str:
-    lines = [_fill(options.commit_template, intents, rows), ""]
+    """The subject from the ``{placeholder}`` template and the list of edits; or, for a Jinja
+    ``commit_template``, the whole message it renders (``bot.core.templates``)."""
+    if is_jinja(options.commit_template) and not _bot_worded(intents):
+        text = _rendered(options.commit_template, intents, rows, "commit_template").strip("\n")
+        if not text.strip():
+            raise ConfigError("pr.commit_template: renders an empty commit message")
+        return text + "\n"
+    lines = [_fill(_subject_template(options.commit_template), intents, rows), ""]
     lines += [f"- {r.file}: {r.old} -> {r.new}" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _bot_worded(intents: Sequence[UpdateIntent]) -> bool:
+    """Rollbacks and promotions have the bot's own wording, whatever the templates say."""
+    return all(i.rollback for i in intents) or all(i.origin.from_environment for i in intents)
+
+
+def _subject_template(template: str) -> str:
+    """A Jinja commit template's subject for a rollback or promotion: the default wording."""
+    return DEFAULT_PR.commit_template if is_jinja(template) else template
 
 
 # --- body ----------------------------------------------------------------------------------------
@@ -232,25 +254,83 @@ def repo_web_url(intent: UpdateIntent) -> tuple[str, str] | None:
     return None
 
 
+def source_links(intent: UpdateIntent, rows: Sequence[Row]) -> list[tuple[str, str]]:
+    """(text, url) of where a version comes from: the source PR or CI run, the release's
+    changes, the commit."""
+    origin, parts = intent.origin, []
+    if origin.from_pr is not None and origin.link:
+        parts.append((f"source PR #{origin.from_pr}", origin.link))
+    elif origin.link:
+        parts.append(("CI run", origin.link))
+    web = repo_web_url(intent)
+    if web is not None and origin.commit:
+        url, sep = web
+        old = _old(intent, rows)
+        # image tags name git tags only for releases: a run number or a sha is no git ref
+        if old != "?" and intent.tag and old != intent.tag and intent.ordering_scheme == "semver":
+            parts.append(("changes", f"{url}{sep}compare/{old}...{intent.tag}"))
+        parts.append((f"commit {origin.commit[:12]}", f"{url}{sep}commit/{origin.commit}"))
+    return parts
+
+
 def _links(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[str]:
     out = []
     for intent in _distinct(_changed(intents, rows)):
-        origin, parts = intent.origin, []
-        if origin.from_pr is not None and origin.link:
-            parts.append(f"[source PR #{origin.from_pr}]({origin.link})")
-        elif origin.link:
-            parts.append(f"[CI run]({origin.link})")
-        web = repo_web_url(intent)
-        if web is not None and origin.commit:
-            url, sep = web
-            old = _old(intent, rows)
-            # image tags name git tags only for releases: a run number or a sha is no git ref
-            if old != "?" and intent.tag and old != intent.tag and intent.ordering_scheme == "semver":
-                parts.append(f"[changes]({url}{sep}compare/{old}...{intent.tag})")
-            parts.append(f"[commit {origin.commit[:12]}]({url}{sep}commit/{origin.commit})")
+        parts = [f"[{text}]({url})" for text, url in source_links(intent, rows)]
         if parts:
             out.append(f"- {_code(short_image(intent.image))} {_version(intent)}: " + " · ".join(parts))
     return out
+
+
+def template_context(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> dict[str, Any]:
+    """What ``pr.commit_template`` and ``pr.body_template`` see (``bot.core.templates.SAMPLE``'s
+    shape): the group, every edited value and every changed image with its source links."""
+    changed = _distinct(_changed(intents, rows))
+    first = changed[0]
+
+    def links(intent: UpdateIntent) -> list[dict[str, str]]:
+        return [{"text": text, "url": url} for text, url in source_links(intent, rows)]
+
+    by_image = {i.image: i for i in changed}
+    changes = [
+        {
+            "file": r.file,
+            "image": short_image(r.image),
+            "short_image": base_name(r.image),
+            "old": _shown(r.old) if r.old else "",
+            "new": _shown(r.new),
+            "digest": r.digest,
+            "links": links(by_image[r.image]) if r.image in by_image else [],
+        }
+        for r in rows
+    ]
+    images = [
+        {
+            "image": short_image(i.image),
+            "short_image": base_name(i.image),
+            "old": "" if _old(i, rows) == "?" else _old(i, rows),
+            "new": _version(i),
+            "digest": i.digest,
+            "links": links(i),
+        }
+        for i in changed
+    ]
+    return {
+        "env": first.environment or first.group,
+        "group": first.group,
+        "repo": first.repo,
+        "base_branch": first.base_branch,
+        "count": len(changed),
+        "changes": changes,
+        "images": images,
+    }
+
+
+def _rendered(template: str, intents: Sequence[UpdateIntent], rows: Sequence[Row], what: str) -> str:
+    try:
+        return render_template(template, template_context(intents, rows))
+    except TemplateProblem as exc:
+        raise ConfigError(f"pr.{what}: {exc}") from None
 
 
 def _request_line(intents: Sequence[UpdateIntent], rows: Sequence[Row]) -> list[str]:
@@ -286,12 +366,17 @@ def _state_lines(state: GroupState, intents: Sequence[UpdateIntent]) -> list[str
         out += [f"- {m.label or _code(short_image(m.image))}" for m in state.ignored]
     if state.hold:
         out += ["", "**On hold:** no automatic updates or merges until `unhold`."]
-    if state.waiting:
+    absent = [w for w in state.waiting if not w.eligible]
+    if absent:
         out += ["", "**Not in the registry yet** (asked again with backoff; nothing is written until it is):"]
         out += [
             f"- waiting for {_code(f'{short_image(w.image)}:{w.tag}')} in {_code(w.registry)} until {w.until}"
-            for w in state.waiting
+            for w in absent
         ]
+    young = [w for w in state.waiting if w.eligible]
+    if young:
+        out += ["", "**Too new** (`policy.min_release_age`; written once old enough):"]
+        out += [f"- {_code(f'{short_image(w.image)}:{w.tag}')} from {w.eligible}" for w in young]
     if state.last_error:  # what this update could not make (``bot.services.desired``)
         out += ["", "> [!WARNING]\n> Not updated (the rest of this PR went ahead):"]
         out += [f"> - {line}" for line in state.last_error.splitlines()[:MAX_PROBLEMS_SHOWN]]
@@ -311,23 +396,26 @@ def command_help(prefix: str = DEFAULT_PREFIX) -> str:
 def pr_body(data: BodyInput) -> str:
     first = data.intents[0]
     env = first.environment or first.group
-    lines = [
-        *_request_line(data.intents, data.rows),
-        f"Updates **{env}** (group {_code(first.group)}) in {_code(first.repo)} "
-        f"on {_code(first.base_branch)}.",
-        "",
-        "| File | Image | Old → New | Digest |",
-        "|---|---|---|---|",
-    ]
-    for row in data.rows:
-        digest = _code(_short_digest(row.digest)) if row.digest else ""
-        lines.append(
-            f"| {_code(row.file)} | {_code(short_image(row.image))} "
-            f"| {_code(_shown(row.old)) if row.old else '—'} → {_code(_shown(row.new))} | {digest} |"
-        )
-    links = _links(data.intents, data.rows)
-    if links:
-        lines += ["", "**Source:**", *links]
+    lines = [*_request_line(data.intents, data.rows)]
+    if data.template is not None:  # the user's words over the change, then the bot's sections
+        lines.append(_rendered(data.template, data.intents, data.rows, "body_template").strip("\n"))
+    else:
+        lines += [
+            f"Updates **{env}** (group {_code(first.group)}) in {_code(first.repo)} "
+            f"on {_code(first.base_branch)}.",
+            "",
+            "| File | Image | Old → New | Digest |",
+            "|---|---|---|---|",
+        ]
+        for row in data.rows:
+            digest = _code(_short_digest(row.digest)) if row.digest else ""
+            lines.append(
+                f"| {_code(row.file)} | {_code(short_image(row.image))} "
+                f"| {_code(_shown(row.old)) if row.old else '—'} → {_code(_shown(row.new))} | {digest} |"
+            )
+        links = _links(data.intents, data.rows)
+        if links:
+            lines += ["", "**Source:**", *links]
     lines += notes_lines(data.notes, short_image)
     lines += _state_lines(data.state, data.intents)
     lines += _update_lines(data.marker, first.base_branch, data.command_prefix)
@@ -414,6 +502,16 @@ def registry_error_comment(image: str, tag: str, registry: str, message: str) ->
         f"I could not check {_code(f'{short_image(image)}:{tag}')} in {_code(registry)}, so I did not "
         f"write it: {message}. An administrator needs to check the bot's registry credentials "
         "(`MANIFEST_BOT_DOCKER_CONFIG`); the next push or poll tries again."
+    )
+
+
+def platforms_comment(image: str, tag: str, listed: Sequence[str], absent: Sequence[str]) -> str:
+    """A version's image lacks platforms ``policy.platforms`` requires (``bot.services.registry_gate``)."""
+    has = ", ".join(_code(p) for p in listed) or "no platform"
+    return (
+        f"I did not write {_code(f'{short_image(image)}:{tag}')}: its image is built for {has}, and "
+        f"`policy.platforms` also needs {', '.join(_code(p) for p in absent)}. A build that lists every "
+        "platform is written when it is announced."
     )
 
 

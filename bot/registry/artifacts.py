@@ -54,6 +54,20 @@ class Artifacts:
             return self.images.list_tags(oci)
         return tuple(self.helm.versions(_repository(image), name_of(image)))  # NotFound: not listed
 
+    def released(self, image: str, digest: str) -> float | None:
+        """When the image or OCI chart at ``digest`` was built; a classic repository's chart: None
+        (the bot's first sight of the version stands in)."""
+        if not is_chart(image):
+            return self.images.released(image, digest)
+        oci = oci_repository(image)
+        return self.images.released(oci, digest) if oci is not None else None
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | None:
+        if is_chart(image):
+            raise ValidationFailed(
+                f"{image} is a Helm chart, built for no platform: policy.platforms is for images"
+            )
+        return self.images.platforms(image, digest)
 
     def image_config(self, image: str, reference: str) -> ImageConfig | None:
         """The config's labels (release notes): an image's, or an OCI chart's Helm config; a

@@ -8,6 +8,16 @@
   (image, tag) for ``cache_ttl`` seconds; an absent tag is never cached (a push may land any time).
 - **config_media_type** of ``image@digest``: a ``GET`` of the manifest, its ``config.mediaType``
   (what tells a Helm chart from an image), remembered per digest.
+- **released** ``image@digest`` → when it was built: ``GET /v2/<path>/manifests/<digest>``; its
+  ``org.opencontainers.image.created`` annotation, else (an index: its linux/amd64 manifest, else
+  its first, one more GET) the config blob's ``created`` (``GET /v2/<path>/blobs/<digest>``, at
+  most ``configs.MAX_CONFIG_BYTES``, followed to object storage as ``image_config`` does, its
+  SHA-256 checked); without one the caller falls back to when it first saw the tag. Answers
+  are cached per digest (they never change).
+- **platforms** ``image@digest`` → the platforms it is built for: the same manifest GET (an
+  index lists them; one request), or a single image's config blob. Cached per digest; the parsed
+  manifest is kept (at most ``_MAX_DOCUMENTS``) so ``released`` and ``platforms`` of one digest
+  cost one manifest request between them.
 - **list_tags**: ``GET /v2/<path>/tags/list?n=1000``, following ``Link: <…>; rel="next"`` on the
   same registry only, refusing more than ``max_tags`` tags.
 - **image_config** ``image:tag`` → its config's labels: ``GET`` of the manifest (for an index,
@@ -29,14 +39,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from bot.core.images import DIGEST_RE, MANIFEST_MEDIA_TYPES, validate_digest, validate_tag
+from bot.core.platforms import platform_of
 from bot.core.ports import ImageConfig, ResolvedImage
-from bot.errors import InvalidReference, NotFound, ValidationFailed
+from bot.core.release_age import annotated_created, config_created
+from bot.errors import BotError, InvalidReference, NotFound, Transient, ValidationFailed
 from bot.registry import configs
 from bot.registry.auth import Authenticator
 from bot.registry.credentials import DockerConfig
@@ -46,6 +58,10 @@ from bot.registry.transport import MAX_BODY_BYTES, Answer, Transport, error_for,
 ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 TAGS_PAGE = 1000
 _MAX_CACHED = 10_000
+#: an image config is a few KiB; more is not read for its ``created``
+_INDEX_TYPES = frozenset(MANIFEST_MEDIA_TYPES[0::2])  # the OCI index, the Docker manifest list
+_MAX_DOCUMENTS = 1_000
+T = TypeVar("T")
 USER_AGENT = "manifest-bot (+https://github.com/manifest-bot)"
 
 
@@ -78,6 +94,9 @@ class RegistryClient:
         )
         self._cache: OrderedDict[tuple[str, str], tuple[ResolvedImage, float]] = OrderedDict()
         self._configs: dict[str, str | None] = {}
+        self._released: OrderedDict[tuple[str, str], float | None] = OrderedDict()
+        self._platforms: OrderedDict[tuple[str, str], tuple[str, ...] | None] = OrderedDict()
+        self._documents: OrderedDict[tuple[str, str], dict[str, object] | None] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- the port ----------------------------------------------------------------------------
@@ -176,6 +195,115 @@ class RegistryClient:
         if resp.status_code != 200:
             raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
         return _media_type(resp), configs.parse_json(resp.body, what)
+
+    def released(self, image: str, digest: str) -> float | None:
+        repo = locate(image, self.insecure, self.endpoints)
+        validate_digest(digest)
+        return _memo(
+            self._lock,
+            self._released,
+            (repo.image, digest),
+            _MAX_CACHED,
+            lambda: self._released_of(repo, digest),
+        )
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | None:
+        repo = locate(image, self.insecure, self.endpoints)
+        validate_digest(digest)
+        return _memo(
+            self._lock,
+            self._platforms,
+            (repo.image, digest),
+            _MAX_CACHED,
+            lambda: self._platforms_of(repo, digest),
+        )
+
+    def _platforms_of(self, repo: Repository, digest: str) -> tuple[str, ...] | None:
+        document = self._document(repo, digest)
+        if document is None:
+            return None
+        if _is_index(document):
+            entries = document.get("manifests")
+            described = (
+                [e.get("platform") for e in entries if isinstance(e, dict)]
+                if isinstance(entries, list)
+                else []
+            )
+            found = (platform_of(p) for p in described if isinstance(p, dict))
+            return tuple(dict.fromkeys(p for p in found if p is not None))
+        config = document.get("config")
+        blob = _valid_digest(config.get("digest")) if isinstance(config, dict) else None
+        body = self._config(repo, blob) if blob is not None else None
+        one = platform_of(_json_object(body)) if body is not None else None
+        return (one,) if one is not None else ()
+
+    # --- release times -------------------------------------------------------------------------
+    def _released_of(self, repo: Repository, digest: str) -> float | None:
+        document = self._document(repo, digest)
+        if document is None:
+            return None
+        found = annotated_created(document)
+        if found is None and _is_index(document):
+            child = _image_of(document)
+            document = self._document(repo, child) if child is not None else None
+            found = annotated_created(document) if document is not None else None
+        if found is not None or document is None:
+            return found
+        config = document.get("config")
+        blob = _valid_digest(config.get("digest")) if isinstance(config, dict) else None
+        body = self._config(repo, blob) if blob is not None else None
+        return config_created(body) if body is not None else None
+
+    def _document(self, repo: Repository, digest: str) -> dict[str, object] | None:
+        """The manifest or index at ``digest``, parsed (kept: a digest's content never changes)."""
+        return _memo(
+            self._lock,
+            self._documents,
+            (repo.image, digest),
+            _MAX_DOCUMENTS,
+            lambda: self._get_manifest(repo, digest),
+        )
+
+    def _get_manifest(self, repo: Repository, digest: str) -> dict[str, object] | None:
+        what = f"read {repo.image}@{digest}"
+        url = f"{repo.api}/manifests/{digest}"
+        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        try:
+            document = json.loads(resp.body)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    def _config(self, repo: Repository, blob: str) -> bytes | None:
+        """An image config blob, from the registry or the object storage it redirects blobs to
+        (as ``image_config``: no credentials there, the bytes kept only when they hash to the
+        digest); None: too large, gone or not what the digest names: it says nothing usable."""
+        what = f"read the config {blob} of {repo.image}"
+        try:
+            resp = self._send(
+                repo,
+                "GET",
+                f"{repo.api}/blobs/{blob}",
+                kind="blob",
+                what=what,
+                limit=configs.MAX_CONFIG_BYTES,
+                storage_redirects=True,
+            )
+        except Transient:
+            raise
+        except BotError:  # a redirect it may not follow, or too large: nothing usable
+            return None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+        if f"sha256:{hashlib.sha256(resp.body).hexdigest()}" != blob:
+            return None
+        return resp.body
 
     # --- resolving -----------------------------------------------------------------------------
     def _resolve(self, repo: Repository, tag: str) -> ResolvedImage | None:
@@ -276,6 +404,55 @@ def _valid_digest(value: str | None) -> str | None:
         return validate_digest(value.strip())
     except InvalidReference:
         return None
+
+
+def _memo(
+    lock: threading.Lock,
+    cache: OrderedDict[tuple[str, str], T],
+    key: tuple[str, str],
+    limit: int,
+    make: Callable[[], T],
+) -> T:
+    """``cache[key]``, made by ``make`` (outside the lock) when absent; the oldest go past ``limit``.
+    What ``make`` raises is not kept."""
+    with lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    value = make()
+    with lock:
+        cache[key] = value
+        while len(cache) > limit:
+            cache.popitem(last=False)
+    return value
+
+
+def _is_index(document: dict[str, object]) -> bool:
+    return document.get("mediaType") in _INDEX_TYPES or "manifests" in document
+
+
+def _json_object(body: bytes) -> dict[str, object]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _image_of(index: dict[str, object]) -> str | None:
+    """The digest of an index's linux/amd64 image, else of its first image (attestation
+    manifests, platform ``unknown/unknown``, are no image)."""
+    entries = index.get("manifests")
+    images: list[tuple[str, str]] = []
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict) or _valid_digest(entry.get("digest")) is None:
+            continue
+        platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+        os_arch = f"{platform.get('os', '')}/{platform.get('architecture', '')}"
+        if os_arch != "unknown/unknown":
+            images.append((os_arch, str(entry["digest"])))
+    preferred = [d for p, d in images if p == "linux/amd64"]
+    return (preferred or [d for _, d in images] or [None])[0]
 
 
 def _media_type(resp: Answer) -> str | None:

@@ -587,7 +587,17 @@ def _publish(
     # the body tells what this update left out, never an error of an earlier run
     shown = replace(ctx.state, last_error="\n".join(desired.problems) or None)
     collected = ctx.notes(written, desired.rows)
-    body = pr_body(BodyInput(written, desired.rows, marker, shown, ctx.prefix, collected.notes))
+    body = pr_body(
+        BodyInput(
+            written,
+            desired.rows,
+            marker,
+            shown,
+            ctx.prefix,
+            notes=collected.notes,
+            template=ctx.options.body_template,
+        )
+    )
     changes = desired.changes if wrote else ()
     left_out = collected.left_out
     if pr is None:

@@ -55,6 +55,7 @@ from bot.metrics import RECONCILE_RUNS, RECONCILE_SECONDS
 from bot.services.auto_merge import auto_merge
 from bot.services.config_source import ConfigSource
 from bot.services.lifecycle import PrConfig, default_pr, sync_group
+from bot.services.pr_limits import verdict as limit_verdict
 from bot.services.rebuild import restore
 from bot.services.release_notes import NotesSource
 from bot.services.scans import ScanCache
@@ -62,6 +63,7 @@ from bot.settings import Settings
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
 from bot.store.locks import RepoLock, turn
+from bot.store.pr_slots import PrSlots
 from bot.store.waiting import WaitingStore
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,10 @@ class ReconcileDeps:
         return self.intents.groups
 
     @cached_property
+    def slots(self) -> PrSlots:
+        return PrSlots(self.conn, self.settings)
+
+    @cached_property
     def waiting(self) -> WaitingStore:
         return WaitingStore(self.conn, self.settings)
 
@@ -167,13 +173,27 @@ def reconcile(
             return Report(group_key, deferred=True, lock_ttl_s=lock.held_ms() / 1000)
         if on_locked is not None:
             on_locked(group_key)
-        waits = None if force or recreate else closed_until(deps, key)
+        waits = None if force or recreate else closed_until(deps, key) or limited_until(deps, group_key)
         if waits is not None:
             report = Report(group_key, waits_until=waits)
         else:
+            had_pr = deps.groups.get(group_key).pr_number is not None
             report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
+            if not had_pr and report.pr_number is not None:  # pr.limits counts the openings
+                key = GroupKey.parse(group_key)
+                deps.slots.opened(key.forge, key.repo, group_key, deps.clock())
     report.waiters = handed_back
     return report
+
+
+def limited_until(deps: ReconcileDeps, group_key: str) -> float | None:
+    """When to ask again if ``pr.limits`` keeps the group from opening its PR now (its reason and
+    place in line are recorded on the group); None: reconcile now (``bot.services.pr_limits``)."""
+    config = deps.config.current() if deps.config is not None else None
+    found = limit_verdict(
+        config, group_key, groups=deps.groups, intents=deps.intents, slots=deps.slots, now=deps.clock()
+    )
+    return None if found is None or found.go else found.until
 
 
 def closed_until(deps: ReconcileDeps, key: GroupKey) -> float | None:

@@ -15,7 +15,15 @@ registry that failed once is not asked again in the same batch) and sorts each i
   doubling, at most 5 minutes) until ``MANIFEST_BOT_REGISTRY_WAIT_S`` has passed; then it is
   given up with a comment on the group's PR;
 - **failed**: the registry refused us for good (credentials, permissions): recorded on the group
-  and commented at once.
+  and commented at once;
+- **not for these platforms** (``policy.platforms``): the registry has it, but its image index
+  (or single image) does not list every platform required: recorded on the group and commented,
+  like a refusal (one manifest request per digest, cached by the client);
+- **too new** (``policy.min_release_age``): the registry has it, but it was released (the image's
+  ``created``, else when the bot first saw the tag at that digest: ``bot.store.first_seen``) less
+  than the minimum age ago. It waits in ``bot.store.waiting`` with the instant it becomes eligible
+  (its next question then; it is never given up before that), whether or not the caller waits
+  for absent tags (a poll too: the tag exists).
 
 Nothing here holds the repo lock or sleeps: a waiting version is simply not merged, so the rest of
 its group goes on; the job layer schedules the retries (``bot.jobs.registry``).
@@ -32,10 +40,13 @@ from bot.core.chart_names import is_chart
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.planning import DIGEST_SCHEME
+from bot.core.platforms import missing
 from bot.core.ports import Registry, ResolvedImage
-from bot.core.render import gave_up_comment, registry_error_comment
-from bot.errors import AnonymousDenied, BotError, NotFound, Transient
+from bot.core.release_age import age_text, eligible_at, shown
+from bot.core.render import gave_up_comment, platforms_comment, registry_error_comment
+from bot.errors import AnonymousDenied, BotError, NotFound, Transient, ValidationFailed
 from bot.services.reconcile import ReconcileDeps, record_failure
+from bot.store.first_seen import FirstSeen
 from bot.store.waiting import WaitEntry, WaitingStore
 
 log = logging.getLogger(__name__)
@@ -95,7 +106,13 @@ def needs_registry(intent: UpdateIntent) -> bool:
     digest cannot be asked about by tag, and comes from the registry's own notification)."""
     if intent.tag is None:
         return False
-    return intent.verify or follows_digest(intent) or needs_digest(intent)
+    return (
+        intent.verify
+        or follows_digest(intent)
+        or needs_digest(intent)
+        or intent.min_age_s > 0
+        or bool(intent.platforms)
+    )
 
 
 class _Lookups:
@@ -104,6 +121,7 @@ class _Lookups:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.answers: dict[tuple[str, str, bool], Lookup] = {}
+        self.released_at: dict[tuple[str, str], float | Transient | None] = {}
         self.down: dict[str, Transient] = {}
         self.asked = 0
 
@@ -126,6 +144,40 @@ class _Lookups:
         self.answers[key] = answer
         return answer
 
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | BotError | None:
+        """The platforms the registry lists for the image (None: the digest is gone)."""
+        host = registry_of(image)
+        if host in self.down:
+            return self.down[host]
+        try:
+            return self.registry.platforms(image, digest)
+        except Transient as exc:
+            self.down[host] = exc
+            return exc
+        except BotError as exc:
+            return exc
+
+    def released(self, image: str, digest: str) -> float | Transient | None:
+        """When the registry says the image was built; None when it says nothing usable (or
+        refused to say: the tag itself resolved, so its age falls back to the bot's first sight)."""
+        key = (image, digest)
+        if key in self.released_at:
+            return self.released_at[key]
+        host = registry_of(image)
+        if host in self.down:
+            return self.down[host]
+        answer: float | Transient | None
+        try:
+            answer = self.registry.released(image, digest)
+        except Transient as exc:
+            self.down[host] = exc
+            answer = exc
+        except BotError as exc:
+            log.warning("no release time for %s@%s: %s", image, digest, exc.message)
+            answer = None
+        self.released_at[key] = answer
+        return answer
+
 
 def _waitable(answer: Lookup) -> str | None:
     """Why a version is worth asking about again, or None when the registry refused for good."""
@@ -143,6 +195,26 @@ def _with_digest(intent: UpdateIntent, found: ResolvedImage) -> UpdateIntent:
     if (intent.digest is not None and not follows_digest(intent)) or not found.digest:
         return intent  # (a Helm repository's index may give no digest)
     return replace(intent, digest=found.digest)
+
+
+def _unfit(intent: UpdateIntent, lookups: _Lookups) -> Failure | str | None:
+    """``policy.platforms``: a Failure when the image (its digest known) lacks a required
+    platform, a reason to wait when the registry did not say, None when it lists them all."""
+    if not intent.platforms or intent.digest is None:
+        return None
+    listed = lookups.platforms(intent.image, intent.digest)
+    if isinstance(listed, Transient):
+        return f"the registry did not say which platforms it has ({listed.message})"
+    if isinstance(listed, BotError):
+        return _refused(intent, listed)
+    absent = missing(intent.platforms, listed or ())
+    if not absent:
+        return None
+    tag, what = intent.tag or "", f"{intent.image}:{intent.tag}"
+    has = ", ".join(listed or ()) or "no platform"
+    message = f"{what} is built for {has}: policy.platforms also needs {', '.join(absent)}; not written"
+    comment = platforms_comment(intent.image, tag, list(listed or ()), absent)
+    return Failure(intent.group_key, ValidationFailed(message), comment)
 
 
 def _refused(intent: UpdateIntent, error: BotError) -> Failure:
@@ -175,12 +247,14 @@ class RegistryGate:
         wait_s: float,
         retry_s: float,
         clock: Callable[[], float] = time.time,
+        first_seen: FirstSeen | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.wait_s = wait_s
         self.retry_s = retry_s
         self.clock = clock
+        self.first_seen = first_seen or FirstSeen(store.conn, store.settings)
 
     def backoff(self, attempts: int) -> float:
         return min(self.retry_s * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S)
@@ -194,13 +268,26 @@ class RegistryGate:
         known = frozenset(listed)
         new: list[WaitEntry] = []
         for intent in intents:
-            existing = intent.tag in known and not (needs_digest(intent) or follows_digest(intent))
+            existing = intent.tag in known and not (
+                needs_digest(intent) or follows_digest(intent) or intent.min_age_s > 0
+            )
             if not needs_registry(intent) or existing:
                 out.ready.append(intent)
                 continue
             answer = lookups.get(intent.image, intent.tag or "", fresh=follows_digest(intent))
             if isinstance(answer, ResolvedImage):
-                out.ready.append(_with_digest(intent, answer))
+                found = _with_digest(intent, answer)
+                unfit = _unfit(found, lookups)
+                if isinstance(unfit, Failure):
+                    out.failures.append(unfit)
+                    continue
+                young = unfit or self._too_new(intent, found, lookups, now)
+                if young is None:
+                    out.ready.append(found)
+                elif isinstance(young, str):
+                    new.append(self._entry(intent, now, young))
+                else:
+                    new.append(young)
                 continue
             reason = _waitable(answer)
             if reason is None:
@@ -213,6 +300,30 @@ class RegistryGate:
         self._remember(new, out)
         out.asked = lookups.asked
         return out
+
+    def _too_new(
+        self, intent: UpdateIntent, found: UpdateIntent, lookups: _Lookups, now: float
+    ) -> WaitEntry | None:
+        """A waiting entry for ``intent`` when ``found`` (it with the registry's digest) is younger
+        than its minimum age, or its release time could not be asked; None when it may be written.
+        The entry keeps ``intent`` as planned: asked again, the tag may point elsewhere."""
+        if found.min_age_s <= 0 or found.tag is None or found.digest is None:
+            return None
+        released = lookups.released(found.image, found.digest)
+        if isinstance(released, Transient):
+            why = f"the registry did not say when it was built ({released.message})"
+            return self._entry(intent, now, why)
+        source = "built"
+        if released is None:
+            released, source = self.first_seen.since(found.image, found.tag, found.digest, now), "first seen"
+        eligible = eligible_at(released, found.min_age_s)
+        if eligible <= now:
+            return None
+        reason = (
+            f"{source} {shown(released)}, younger than policy.min_release_age {age_text(found.min_age_s)}"
+        )
+        registry = registry_of(intent.image)
+        return WaitEntry(intent, registry, now, eligible + self.wait_s, eligible, 1, reason, eligible)
 
     def _entry(self, intent: UpdateIntent, now: float, reason: str) -> WaitEntry:
         registry = registry_of(intent.image)
@@ -243,18 +354,34 @@ class RegistryGate:
                 continue
             intent = entry.intent
             answer = lookups.get(intent.image, intent.tag or "", fresh=True)
-            reason = _waitable(answer)
             if isinstance(answer, ResolvedImage):
-                out.ready.append(_with_digest(intent, answer))
-            elif reason is None:
-                assert isinstance(answer, BotError)
-                out.failures.append(_refused(intent, answer))
-            elif now >= entry.until:
+                found = _with_digest(intent, answer)
+                unfit = _unfit(found, lookups)
+                if isinstance(unfit, Failure):
+                    out.failures.append(unfit)
+                    drop.append(entry)
+                    continue
+                if unfit is None:
+                    young = self._too_new(intent, found, lookups, now)
+                    if young is not None:  # still too new (or re-pushed since): it waits on
+                        keep.append(replace(young, since=entry.since, attempts=entry.attempts + 1))
+                    else:
+                        out.ready.append(found)
+                        drop.append(entry)
+                    continue
+                reason: str | None = unfit  # the registry did not say which platforms: ask again
+            else:
+                reason = _waitable(answer)
+                if reason is None:
+                    assert isinstance(answer, BotError)
+                    out.failures.append(_refused(intent, answer))
+                    drop.append(entry)
+                    continue
+            if now >= entry.until:
                 out.failures.append(_gave_up(replace(entry, reason=reason), now))
+                drop.append(entry)
             else:
                 keep.append(entry.later(min(now + self.backoff(entry.attempts + 1), entry.until), reason))
-                continue
-            drop.append(entry)
         if drop or keep:
             self.store.update(group_key, [e for e in keep if e not in entries], drop)
         if drop:

@@ -64,6 +64,8 @@ class GroupRecord:
     #: the open PR is in the forge's merge queue or merge train (its name): not rewritten until it
     #: leaves (a webhook says so), merged or kicked out
     queued: str | None = None
+    #: the group waits to open its PR (``pr.limits``): why, for the status views (None: not)
+    limited: str | None = None
     #: False when Redis holds no record for the group (never written, or lost): not stored itself
     stored: bool = field(default=True, compare=False)
 
@@ -120,6 +122,8 @@ class GroupRecord:
             data["waits_until"] = self.waits_until
         if self.queued is not None:
             data["queued"] = self.queued
+        if self.limited is not None:
+            data["limited"] = self.limited
         return json.dumps(data, sort_keys=True)
 
     @classmethod

@@ -22,6 +22,7 @@ import redis
 
 from bot.core.group_state import Waiting
 from bot.core.intents import UpdateIntent
+from bot.core.release_age import shown
 from bot.settings import Settings
 
 MAX_PER_GROUP = 50
@@ -36,6 +37,9 @@ class WaitEntry:
     next_at: float  # ... when it asks again
     attempts: int = 1
     reason: str = ""  # why it is not admitted yet, for the status page
+    #: it is in the registry but younger than ``policy.min_release_age``: when it becomes
+    #: eligible (epoch seconds; None: it waits for the registry)
+    eligible_at: float | None = None
 
     @property
     def field(self) -> str:
@@ -46,7 +50,8 @@ class WaitEntry:
         return self.intent.group_key
 
     def to_json(self) -> str:
-        data = {k: getattr(self, k) for k in ("registry", "since", "until", "next_at", "attempts", "reason")}
+        names = ("registry", "since", "until", "next_at", "attempts", "reason", "eligible_at")
+        data = {k: getattr(self, k) for k in names}
         return json.dumps({**data, "intent": self.intent.to_dict()}, sort_keys=True)
 
     @classmethod
@@ -57,7 +62,8 @@ class WaitEntry:
     def shown(self) -> Waiting:
         """What the PR body and the status page say about it."""
         until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.until))
-        return Waiting(self.intent.image, self.intent.tag or "", self.registry, until)
+        eligible = "" if self.eligible_at is None else shown(self.eligible_at)
+        return Waiting(self.intent.image, self.intent.tag or "", self.registry, until, eligible)
 
     def later(self, next_at: float, reason: str) -> WaitEntry:
         return replace(self, next_at=next_at, attempts=self.attempts + 1, reason=reason)

@@ -115,6 +115,8 @@ class GroupRow:
     schedule: str = ""
     #: the same instant, ISO 8601 UTC ("" when not waiting), for API clients
     waits_until: str = ""
+    #: ``pr.limits`` keeps it from opening its PR: why and its place in line ("" when not)
+    limited: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,8 @@ def group_keys(conn: redis.Redis, settings: Settings, limit: int = MAX_GROUPS) -
 
 def _waiting_line(entry: WaitEntry) -> str:
     shown = entry.shown()
+    if shown.eligible:
+        return f"waiting for {shown.image}:{shown.tag} until {shown.eligible}: {entry.reason}"
     return f"waiting for {shown.image}:{shown.tag} in {shown.registry} until {shown.until}: {entry.reason}"
 
 
@@ -274,6 +278,7 @@ def group_row(intents: IntentStore, record: GroupRecord, waiting: Sequence[WaitE
         notes_left_out=record.notes_left_out,
         schedule=f"waits for the schedule until {_utc(record.waits_until)}" if record.waits_until else "",
         waits_until=_utc(record.waits_until) if record.waits_until else "",
+        limited=record.limited or "",
     )
 
 

@@ -107,8 +107,8 @@ def test_check_config_prints_each_problem_with_file_line_and_path_and_exits_2(tm
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"{bad}:7: rules[0].policy.semvr: unknown key 'semvr' (did you mean 'semver'? "
-        "allowed: allow, allow_scheme_change, deny, digest, extract, ignore, order, ordering, pin, "
-        "prereleases, semver, variants, verify)",
+        "allowed: allow, allow_scheme_change, deny, digest, extract, ignore, min_release_age, order, "
+        "ordering, pin, platforms, prereleases, semver, variants, verify)",
         f"{bad}: invalid (1 problem)",
     ]
     fixed = tmp_path / "unknown-forge.yaml"
@@ -425,3 +425,38 @@ def test_check_config_signs_with_each_local_forges_key_and_refuses_one_that_cann
     assert result.exit_code == 2
     assert f"{config}: local forge 'mirror': signing_key_file: the key cannot sign commits" in result.output
     assert "s3cret" not in result.output
+
+
+def test_check_config_renders_templates_and_refuses_each_bad_policy_key_on_its_line(tmp_path: Path) -> None:
+    """issue 25: an unknown template name, a bad release age, platform and PR limit, all at once."""
+    bad = tmp_path / "policies.yaml"
+    bad.write_text(
+        "forges: [{name: local, kind: local, path: /tmp/x}]\n"
+        "defaults:\n"
+        "  pr:\n"
+        "    body_template: '{% for c in changes %}{{ c.tga }}{% endfor %}'\n"
+        "    limits: {per_hour: 0}\n"
+        "  policy:\n"
+        "    min_release_age: 3w\n"
+        "    platforms: [linux-amd64]\n"
+        "rules:\n"
+        "  - name: api\n"
+        "    image: ghcr.io/acme/api\n"
+        "    targets: [{forge: local, repo: deploy, files: [a.yaml]}]\n"
+    )
+    result = run("check-config", str(bad))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert any(
+        line.startswith(f"{bad}:4: defaults.pr.body_template: 'dict object' has no attribute 'tga'")
+        for line in lines
+    )
+    assert any(line.startswith(f"{bad}:5: defaults.pr.limits.per_hour: ") for line in lines)
+    assert any(
+        line.startswith(f"{bad}:7: defaults.policy.min_release_age: '3w' is not a duration") for line in lines
+    )
+    assert any(
+        line.startswith(f"{bad}:8: defaults.policy.platforms[0]: 'linux-amd64' is not a platform")
+        for line in lines
+    )
+    assert lines[-1] == f"{bad}: invalid (4 problems)"

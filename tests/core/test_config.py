@@ -47,8 +47,8 @@ def test_example_config_loads_and_documents_real_settings() -> None:
             "    targets: [{forge: github, repo: a/b}]\n",
             [
                 "bot.yaml:8: rules[0].policy.semvr: unknown key 'semvr' (did you mean 'semver'? "
-                "allowed: allow, allow_scheme_change, deny, digest, extract, ignore, order, ordering, pin, "
-                "prereleases, semver, variants, verify)"
+                "allowed: allow, allow_scheme_change, deny, digest, extract, ignore, min_release_age, order, "
+                "ordering, pin, platforms, prereleases, semver, variants, verify)"
             ],
             id="unknown key with suggestion",
         ),

@@ -89,8 +89,8 @@ def test_allowed_keys_apply_to_the_repos_targets_only(central: Config) -> None:
             "pr:\n  lables: [x]\n",
             [
                 ".manifest-bot.yaml:2: pr.lables: unknown key 'lables' (did you mean 'labels'? allowed: "
-                "assignees, auto_merge, branch_prefix, commit_template, draft, labels, merge_method, mode, "
-                "rebase, reviewers, separate_major, title_template)"
+                "assignees, auto_merge, body_template, branch_prefix, commit_template, draft, labels, "
+                "limits, merge_method, mode, rebase, reviewers, separate_major, title_template)"
             ],
             id="unknown key",
         ),

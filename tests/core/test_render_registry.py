@@ -22,6 +22,22 @@ def test_the_pr_body_lists_the_versions_waiting_for_their_registry() -> None:
     golden("waiting_body.md", body)
 
 
+def test_the_pr_body_says_from_when_a_too_new_version_is_written() -> None:
+    api = intent("ghcr.io/acme/api", "1.4.0", digest=DIGEST)
+    rows = [
+        Row("envs/staging/api.yaml", "ghcr.io/acme/api", "ghcr.io/acme/api:1.3.2", "ghcr.io/acme/api:1.4.0")
+    ]
+    young = Waiting("ghcr.io/acme/web", "2.0.0", "ghcr.io", "2024-05-05 10:20:00 UTC", "2024-05-05T10:19:00Z")
+    absent = Waiting("docker.io/library/nginx", "1.27.1", "docker.io", "2024-05-02 10:17:11 UTC")
+
+    body = pr_body(BodyInput([api], rows, MARKER, GroupState(waiting=(young, absent))))
+
+    too_new = body.split("**Too new**", 1)[1]
+    assert "- `ghcr.io/acme/web:2.0.0` from 2024-05-05T10:19:00Z" in too_new
+    assert "nginx" not in too_new and "- waiting for `nginx:1.27.1` in `docker.io`" in body
+    assert "acme/web:2.0.0` in" not in body  # not listed as missing from its registry
+
+
 def test_a_group_that_never_waits_keeps_its_state_text() -> None:
     assert "waiting" not in GroupState().to_dict()  # PR fingerprints of such groups do not move
     state = GroupState(waiting=(Waiting("ghcr.io/acme/web", "1", "ghcr.io", "later"),))

@@ -187,15 +187,26 @@ class LocalRegistry:
         return digest
 
     def put(
-        self, repository: str, tags: Iterable[str], content: bytes | None = None, *, session: requests.Session
+        self,
+        repository: str,
+        tags: Iterable[str],
+        content: bytes | None = None,
+        *,
+        session: requests.Session,
+        created: str | None = None,
+        annotations: Mapping[str, str] | None = None,
+        platform: tuple[str, str] = ("linux", "amd64"),
     ) -> str:
         """Push one image with no layers as every tag of ``tags`` through the registry's HTTP API (a
         few requests, no skopeo: for many images); its config holds ``content`` when given (another
-        digest), else it is one shared config mounted from a seed repository. Anonymous registries
-        only. Returns the manifest's digest."""
+        digest), else it is one shared config mounted from a seed repository; ``created`` goes
+        into its config, ``annotations`` onto its manifest. Anonymous registries only. Returns the
+        manifest's digest."""
         if self.token is not None:
             raise AssertionError("put pushes to anonymous registries only (use push)")
-        blob = _config_blob(content)
+        if created is not None or platform != ("linux", "amd64"):
+            content = content if content is not None else uuid.uuid4().bytes
+        blob = _config_blob(content, created, platform)
         digest = "sha256:" + hashlib.sha256(blob).hexdigest()
         uploads = f"{self.url}/v2/{repository}/blobs/uploads/"
         mounted = False
@@ -213,11 +224,52 @@ class LocalRegistry:
             "config": {"mediaType": OCI_CONFIG, "digest": digest, "size": len(blob)},
             "layers": [],
         }
+        if annotations:
+            manifest["annotations"] = dict(annotations)
+        return self._put_manifest(repository, tags, manifest, OCI_MANIFEST, session)
+
+    def put_index(
+        self,
+        repository: str,
+        tag: str,
+        images: Mapping[str, str],
+        *,
+        session: requests.Session,
+        annotations: Mapping[str, str] | None = None,
+    ) -> str:
+        """Push an OCI image index as ``tag`` listing ``images`` (platform ``os/arch[/variant]`` →
+        the digest of a manifest already in the repository, pushed by ``put`` with no tags); its
+        digest."""
+        entries = []
+        for platform, digest in images.items():
+            os_name, arch, *variant = platform.split("/")
+            described = {"os": os_name, "architecture": arch, **({"variant": variant[0]} if variant else {})}
+            raw = session.get(
+                f"{self.url}/v2/{repository}/manifests/{digest}", headers={"Accept": OCI_MANIFEST}, timeout=30
+            )
+            raw.raise_for_status()
+            entries.append(
+                {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw.content), "platform": described}
+            )
+        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+        if annotations:
+            index["annotations"] = dict(annotations)
+        return self._put_manifest(repository, [tag], index, OCI_INDEX, session)
+
+    def _put_manifest(
+        self,
+        repository: str,
+        tags: Iterable[str],
+        manifest: dict[str, Any],
+        media_type: str,
+        session: requests.Session,
+    ) -> str:
         body = json.dumps(manifest).encode()
-        for tag in tags:
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        for tag in list(tags) or [digest]:  # no tag: pushed by its digest alone
             url = f"{self.url}/v2/{repository}/manifests/{tag}"
-            _ok(session.put(url, data=body, headers={"Content-Type": OCI_MANIFEST}, timeout=30), f"put {url}")
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+            _ok(session.put(url, data=body, headers={"Content-Type": media_type}, timeout=30), f"put {url}")
+        return digest
 
     def put_chart(self, repository: str, version: str, *, session: requests.Session) -> str:
         """Push a Helm chart as ``repository:version`` the way ``helm push`` stores one (an OCI manifest
@@ -248,20 +300,25 @@ class LocalRegistry:
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 #: the repository ``LocalRegistry.put`` keeps its shared config blob in (mounted from there)
 _SEED = "manifest-bot-seed/config"
 
 
-def _config_blob(content: bytes | None) -> bytes:
+def _config_blob(
+    content: bytes | None, created: str | None = None, platform: tuple[str, str] = ("linux", "amd64")
+) -> bytes:
     config: dict[str, Any] = {
-        "architecture": "amd64",
-        "os": "linux",
+        "architecture": platform[1],
+        "os": platform[0],
         "rootfs": {"type": "layers", "diff_ids": []},
     }
     if content is not None:
         config["config"] = {"Labels": {"content": content.hex()}}
+    if created is not None:
+        config["created"] = created
     return json.dumps(config).encode()
 
 

@@ -280,3 +280,28 @@ forges:
     # the bot recognises its own commits and comments by this login: a forge's own wins
     assert disk.info.bot_login == "deploy-bot"
     assert plain.info.bot_login == "manifest-bot[bot]"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "hint"),
+    [
+        ("policy", "{min_release_age: 3 days}", "is not a duration: write it as a number with s, m, h or d"),
+        ("policy", "{platforms: [amd64]}", "'amd64' is not a platform: write it as os/architecture"),
+        ("pr", "{labels: [deps], limits: {open: 0}}", "greater than or equal to 1"),
+        ("pr", "{labels: [deps], body_template: '{{ chnages }}'}", "unknown name 'chnages' (known: env"),
+    ],
+)
+def test_a_reload_refuses_a_bad_policy_key_on_its_line_and_keeps_the_config_in_use(
+    source: ConfigSource, tmp_path: Path, key: str, value: str, hint: str
+) -> None:
+    """issue 25, bad input: min_release_age, platforms, pr.limits and templates at reload."""
+    in_use = source.current()
+    text = CENTRAL.replace("    pr: {labels: [deps]}\n", f"    {key}: {value}\n")
+    write(tmp_path / "bot.yaml", text, 5)
+
+    refused = source.refresh()
+
+    assert refused.outcome == "refused" and source.current() is in_use
+    assert refused.refusal is not None
+    where = f"{tmp_path / 'bot.yaml'}:6: rules[0].{key}."  # the line of the rule's key
+    assert any(p.startswith(where) and hint in p for p in refused.refusal.problems), refused.refusal.problems

@@ -227,6 +227,12 @@ class CountingRegistry:
     def exists(self, image: str, tag: str) -> bool:
         return self.inner.exists(image, tag)
 
+    def released(self, image: str, digest: str) -> float | None:
+        return self.inner.released(image, digest)
+
+    def platforms(self, image: str, digest: str) -> tuple[str, ...] | None:
+        return self.inner.platforms(image, digest)
+
 
 def test_a_registry_that_does_not_answer_is_asked_once_per_batch(
     local_registry: LocalRegistry, poller: Poller

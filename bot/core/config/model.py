@@ -33,9 +33,14 @@ from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
 from bot.core.majors import SUFFIX as MAJOR_SUFFIX
 from bot.core.patterns import user_regex
+from bot.core.platforms import check_platform
+from bot.core.pr_limits import Limits
 from bot.core.pr_options import TEMPLATE_FIELDS, PrOptions
+from bot.core.release_age import parse_age
 from bot.core.schedule import check_cron, is_open, opens_at, zone
 from bot.core.tag_order import Direction, OrderBy, TagOrder, check_extract
+from bot.core.templates import check as check_template
+from bot.core.templates import is_jinja
 from bot.core.versions import OrderingChoice, Unorderable, parse_range, parse_semver, rejection
 
 PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
@@ -164,6 +169,15 @@ def _text_template(value: str) -> str:
     return value
 
 
+def _commit_template(value: str) -> str:
+    """A ``{placeholder}`` subject as before, or a Jinja template of the whole message."""
+    return check_template(value, "commit") if is_jinja(value) else _text_template(value)
+
+
+def _body_template(value: str) -> str:
+    return check_template(value, "body")
+
+
 def _branch(value: str) -> str:
     problem = ref_problem(value)
     if problem:
@@ -208,6 +222,22 @@ Duration = Annotated[
                 {"type": "number", "minimum": MIN_POLL_S},
             ],
             "description": "'5m', '1h30m', '90s' or seconds; at least a minute",
+        }
+    ),
+]
+
+Platform = Annotated[str, AfterValidator(check_platform)]
+#: ``policy.min_release_age``: ``3d``, ``12h``, ``1d12h``, ``90m``, ``30s`` (at most 90 days)
+ReleaseAge = Annotated[
+    float,
+    BeforeValidator(parse_age),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?$"},
+                {"type": "number", "minimum": 0, "maximum": 7_776_000},
+            ],
+            "description": "'3d', '12h', '1d12h', '90m', '30s' or seconds; at most 90 days",
         }
     ),
 ]
@@ -391,6 +421,15 @@ class Policy(Model):
     """Order tags by the extracted part (or the whole tag): semver, numerical or alphabetical, or
     {by: numerical, direction: descending}. Set, it replaces ordering; the never-downgrade rule
     compares these keys."""
+    platforms: Annotated[tuple[Platform, ...], Field(max_length=16)] = ()
+    """A tag is eligible only when its image lists every one of these platforms ('linux/amd64',
+    'linux/arm64', 'linux/arm/v7'), as Argo CD Image Updater's platforms: the registry's image
+    index (or a single image's config) is read once per digest. Chat-ops commands are not checked."""
+    min_release_age: ReleaseAge | None = None
+    """A tag is proposed only once it is this old ('3d'; s, m, h or d): its age is what the
+    registry says (the org.opencontainers.image.created annotation, else the image config's
+    created), or since the bot first saw the tag when it says nothing usable. A younger tag
+    waits and the group says from when it is eligible. Chat-ops commands are not held back."""
 
     @property
     def tag_order(self) -> TagOrder | None:
@@ -442,9 +481,21 @@ class Policy(Model):
 _PR = PrOptions()
 
 
+class PrLimits(Model):
+    open: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """At most this many of the bot's PRs open in the manifest repo (Renovate's prConcurrentLimit)."""
+    per_hour: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """At most this many new PRs opened in the repo in any hour (Renovate's prHourlyLimit)."""
+
+
 class PrSettings(Model):
     title_template: Annotated[str, AfterValidator(_text_template)] = _PR.title_template
-    commit_template: Annotated[str, AfterValidator(_text_template)] = _PR.commit_template
+    commit_template: Annotated[str, AfterValidator(_commit_template)] = _PR.commit_template
+    """The commit subject with {placeholder}s as title_template; or, holding '{{', '{%' or '{#',
+    a Jinja template of the whole message over the group's change list (docs/config.md)."""
+    body_template: Annotated[str, AfterValidator(_body_template)] | None = _PR.body_template
+    """A Jinja template over the group's change list (changes, images, env, group, repo, …)
+    replacing the PR body's summary, table and source links; the bot's own sections follow."""
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     """Users (or org/team on GitHub) asked for review."""
@@ -466,9 +517,15 @@ class PrSettings(Model):
     """When the base branch moved, rebuild the PR's branch on it: conflicted (only when the base
     changed a file the PR edits), auto (also whenever the PR auto-merges), never (only on the
     rebase command). Otherwise an update appends a commit and approvals stay."""
+    limits: PrLimits | None = None
+    """Per manifest repo: at most 'open' of the bot's PRs open and 'per_hour' opened in any hour;
+    a group over the limit waits in line (first come, first served) to open its PR. Updates of
+    open PRs and chat-ops commands are not limited. Set centrally (a repo's own file may not)."""
 
     def options(self) -> PrOptions:
-        return PrOptions(**self.model_dump())
+        data = self.model_dump(exclude={"limits"})
+        limits = None if self.limits is None else Limits(self.limits.open, self.limits.per_hour)
+        return PrOptions(**data, limits=limits)
 
 
 # --- rules and targets -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from itertools import pairwise
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +30,7 @@ from bot.errors import ConfigError
 CENTRAL_ONLY = {
     "branch_prefix": "the bot's branch name is needed before the repo file can be read; set it centrally",
     "mode": "whether the bot opens a PR or pushes is decided before the repo file is read; set it centrally",
+    "limits": "PR limits count every group of the repo before its file is read; set them centrally",
 }
 #: rounds of dropping invalid keys and validating again (each round drops at least one key)
 _MAX_ROUNDS = 50
@@ -124,8 +126,8 @@ def _refusals(central: Config, repo_file: RepoFile, forge: str, repo: str) -> It
         dotted = ".".join(map(str, loc))
         if allow is None:
             yield loc, "repo files are off: the central config has no 'repo_files' section"
-        elif loc[-1] in CENTRAL_ONLY and loc[-2] == "pr":
-            yield loc, f"cannot be set in a repo file: {CENTRAL_ONLY[str(loc[-1])]}"
+        elif (central_key := _central_only(loc)) is not None:
+            yield loc, f"cannot be set in a repo file: {CENTRAL_ONLY[central_key]}"
         elif not any(fnmatchcase(dotted, pattern) for pattern in allow):
             permitted = ", ".join(allow) or "nothing"
             yield loc, f"not allowed by the central config (repo_files.allow permits: {permitted})"
@@ -133,6 +135,14 @@ def _refusals(central: Config, repo_file: RepoFile, forge: str, repo: str) -> It
     for env in repo_file.environments:
         if not any(t.environment == env for t in targets):
             yield ("environments", env), f"no target in {repo} has environment {env!r}"
+
+
+def _central_only(loc: Loc) -> str | None:
+    """The ``pr`` key of ``loc`` that only the central config may set (``pr.limits.open``)."""
+    for parent, key in pairwise(loc):
+        if parent == "pr" and key in CENTRAL_ONLY:
+            return str(key)
+    return None
 
 
 def _set_paths(model: BaseModel, prefix: Loc = ()) -> Iterator[Loc]:
