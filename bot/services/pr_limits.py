@@ -68,6 +68,8 @@ def verdict(
 ) -> Verdict | None:
     """None when no limit applies to the group now; else whether it may open its PR (a waiting
     group joins the line and has its reason recorded; one that may go has it cleared)."""
+    if limits_of(config, group_key) is None:  # nothing to read or record (a reason a limit since
+        return None  # removed left on the group goes with the write that opens its PR)
     found, stale = assess(config, group_key, groups=groups, intents=intents, slots=slots, now=now)
     key = GroupKey.parse(group_key)
     slots.leave(key.forge, key.repo, *stale)

@@ -139,6 +139,8 @@ class Report:
     waits_until: float | None = None
     #: ``pr.auto_merge`` after a write: on (the forge took it), waiting (the bot's wait), refused
     auto_merge: str | None = None
+    #: a sync opened the group's PR (it had none before): ``pr.limits`` counts it
+    opened: bool = False
 
 
 def repo_lock(deps: ReconcileDeps, forge: str, repo: str) -> RepoLock:
@@ -177,10 +179,8 @@ def reconcile(
         if waits is not None:
             report = Report(group_key, waits_until=waits)
         else:
-            had_pr = deps.groups.get(group_key).pr_number is not None
             report = reconcile_locked(deps, group_key, force=force, recreate=recreate, lock=lock)
-            if not had_pr and report.pr_number is not None:  # pr.limits counts the openings
-                key = GroupKey.parse(group_key)
+            if report.opened:  # pr.limits counts the openings
                 deps.slots.opened(key.forge, key.repo, group_key, deps.clock())
     report.waiters = handed_back
     return report
@@ -304,6 +304,7 @@ def _sync_once(
         return record.pr_number, True
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
+    report.opened = report.opened or (record.pr_number is None and number is not None)
     applied = {t: Mark.of(i) for t, i in snap.active.items()}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
     written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
@@ -327,6 +328,7 @@ def _sync_once(
             if result.action == "blocked"
             else None,
             waits_until=None,  # written: whatever waited for the schedule is done
+            limited=None if number is not None else rec.limited,  # its PR is open: no line to wait in
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it
             repo_file_problems=repo_file[0] if repo_file else rec.repo_file_problems,
             repo_file_commented=repo_file[1] if repo_file else rec.repo_file_commented,
