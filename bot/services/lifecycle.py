@@ -21,10 +21,11 @@ says so. ``recreate=True`` discards everything and starts over.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from bot.core.floors import Floor
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
@@ -43,7 +44,7 @@ from bot.core.render import (
     pr_body,
     pr_title,
 )
-from bot.core.wanted import effective_intents
+from bot.core.wanted import effective_intents, pin_applies
 from bot.errors import ConfigError, Conflict, NotFound
 from bot.services.desired import Desired, content_digest, desired_state, fingerprint
 from bot.services.files import ScanCache
@@ -78,6 +79,10 @@ class SyncResult:
     #: the effective intents the branch now holds over the base (None: not evaluated, e.g. a
     #: fast no-op or a hold, which leave the branch as it was)
     written: tuple[UpdateIntent, ...] | None = None
+    #: the references written and by which intent, and the intents every reference of which
+    #: already had a higher version (``Desired.landed``, ``Desired.below``)
+    landed: Mapping[str, UpdateIntent] = field(default_factory=dict)
+    below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,13 @@ class _Ctx:
     prefix: str
     options: PrOptions
     decisions: Decisions
+    floors: Mapping[str, Floor]
+    exempt: frozenset[str]
+
+    def desired(self, cache: ScanCache | None) -> Desired:
+        return desired_state(
+            self.forge, self.intents, self.base_sha, cache=cache, floors=self.floors, exempt=self.exempt
+        )
 
     @property
     def repo(self) -> str:
@@ -111,13 +123,16 @@ def sync_group(
     cache: ScanCache | None = None,
     decisions: Decisions | None = None,
     rebuild: bool = False,
+    floors: Mapping[str, Floor] | None = None,
 ) -> SyncResult:
     """``head_branch``: the open PR's branch when the caller knows it (a changed branch prefix
     leaves an open PR on its branch; the group's next PR takes the new one). ``decisions``: what
     the marker keeps (default: ``state``'s and the chat-ops intents'); the comments the PR's
     marker already records as run are kept in it. ``rebuild``: the caller has no record of the
     group; when its open PR (else the newest of its branch: one more read) is the bot's and its
-    marker keeps decisions, they are returned at once (action ``rebuild``), nothing written."""
+    marker keeps decisions, they are returned at once (action ``rebuild``), nothing written.
+    ``floors``: the marks of the references written before (``bot.core.floors``) on this base
+    branch; no rule's version is written below them (a pin, a rollback is)."""
     if not intents:
         raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
     keys = {i.group_key for i in intents}
@@ -156,6 +171,8 @@ def sync_group(
         command_prefix,
         options,
         wanted,
+        floors or {},
+        frozenset(i.target_key for i in intents if pin_applies(i, state.pin_for(i.image))),
     )
     if state.hold and not (force or recreate):
         pr = _keep_decisions(ctx, pr)
@@ -165,14 +182,16 @@ def sync_group(
     marker = previous
     if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
         return SyncResult("noop", _keep_decisions(ctx, pr), pr.head_sha, (), base_sha)
-    desired = desired_state(forge, effective, base_sha, cache=cache)
+    desired = ctx.desired(cache)
     if not desired.contents:
         result = _close_applied(ctx, pr, marker, desired, force=force)
     elif pr and marker and not (force or recreate) and _bot_owned(pr, marker):
         result = _sync_owned(ctx, pr, marker, desired)
     else:
         result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
-    return replace(result, problems=desired.problems, written=desired.written)
+    return replace(
+        result, problems=desired.problems, written=desired.written, landed=desired.landed, below=desired.below
+    )
 
 
 def _observe(
@@ -282,7 +301,7 @@ def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
 
 
 def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
-    desired = desired_state(ctx.forge, ctx.intents, ctx.base_sha, cache=cache)
+    desired = ctx.desired(cache)
     if not desired.contents:
         return SyncResult(
             "noop",
@@ -292,6 +311,7 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
             ctx.base_sha,
             unmatched=desired.unmatched,
             problems=desired.problems,
+            below=desired.below,
         )
     sha = ctx.forge.commit_files(
         ctx.repo,
@@ -309,6 +329,8 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         ctx.base_sha,
         unmatched=desired.unmatched,
         problems=desired.problems,
+        landed=desired.landed,
+        below=desired.below,
     )
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,11 +41,12 @@ from typing import Any, Protocol
 
 import redis
 
+from bot.core.floors import Floor
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
 from bot.core.keys import GroupKey
-from bot.core.merge import Mark
+from bot.core.merge import Mark, Superseded
 from bot.core.planning import placed
 from bot.core.ports import Forge
 from bot.core.render import error_comment, repo_file_comment
@@ -57,6 +58,7 @@ from bot.services.lifecycle import PrConfig, default_pr, sync_group
 from bot.services.rebuild import restore
 from bot.services.scans import ScanCache
 from bot.settings import Settings
+from bot.store.floors import FloorStore
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
 from bot.store.locks import RepoLock, turn
@@ -83,6 +85,7 @@ class Syncer(Protocol):
         cache: ScanCache | None = ...,
         decisions: Decisions | None = ...,
         rebuild: bool = ...,
+        floors: Mapping[str, Floor] | None = ...,
     ) -> Any: ...
 
 
@@ -110,6 +113,10 @@ class ReconcileDeps:
     @cached_property
     def waiting(self) -> WaitingStore:
         return WaitingStore(self.conn, self.settings)
+
+    @cached_property
+    def floors(self) -> FloorStore:
+        return FloorStore(self.conn, self.settings)
 
 
 @dataclass
@@ -248,6 +255,7 @@ def _sync_once(
             cache=deps.scans,
             decisions=Decisions.of(record.state, snap.active.values(), snap.marks, record.ran),
             rebuild=not record.known,
+            floors=deps.floors.get(group_key),
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()
@@ -262,9 +270,11 @@ def _sync_once(
         if not restore(deps.intents, group_key, result.pr, result.found):
             deps.intents.bump(group_key)  # someone wrote the record meanwhile: go round anyway
         return record.pr_number, True
+    deps.floors.raise_(group_key, getattr(result, "landed", {}))
+    below = below_floors(deps, group_key, getattr(result, "below", ()))
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
-    applied = {t: Mark.of(i) for t, i in snap.active.items()}
+    applied = {t: Mark.of(i) for t, i in snap.active.items() if t not in below}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
     written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
 
@@ -291,6 +301,34 @@ def _sync_once(
         left_out = deps.config.repo_problems(record.forge, record.repo, result.base_sha)
         report_repo_file(deps, replace(record, pr_number=number), left_out)
     return number, False
+
+
+def below_floors(
+    deps: ReconcileDeps, group_key: str, below: Sequence[tuple[UpdateIntent, str, Floor]]
+) -> list[str]:
+    """Drop the intents whose every reference already has a higher version (another rule's, that
+    landed: ``bot.core.floors``), saying so in the superseded log; the targets dropped."""
+    lost = [
+        (
+            intent,
+            Superseded(
+                target=intent.target_key,
+                image=intent.image,
+                tag=intent.tag,
+                key=intent.ordering_key,
+                reason="older",
+                winner_tag=floor.mark.tag,
+                delivery_id=intent.origin.delivery_id,
+                where=path,
+            ),
+        )
+        for intent, path, floor in below
+    ]
+    dropped = deps.intents.supersede(group_key, lost)
+    for intent, record in lost:
+        if intent.target_key in dropped:
+            log.info("%s: %s %s %s", group_key, intent.image, intent.tag, record.describe())
+    return dropped
 
 
 def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:

@@ -1,0 +1,47 @@
+"""The never-downgrade mark of one reference (``bot.core.floors``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.core import manifests as engine
+from bot.core.floors import Floor, by_file, covering, raised, ref_key, written
+from bot.core.manifests.model import Edit, Selector
+from tests.core.test_merge import IMAGE, intent
+
+KUSTOMIZATION = f"images:\n- name: {IMAGE}\n  newTag: 1.0.0\n- name: ghcr.io/acme/web\n  newTag: 2.0.0\n"
+
+
+def floor_at(tag: str, key: tuple) -> Floor:
+    floor = raised(None, intent(tag, key))
+    assert floor is not None
+    return floor
+
+
+def test_a_lower_version_of_the_same_image_and_scheme_is_kept_below_it() -> None:
+    floor = floor_at("1.2.0", (1, 2, 0))
+    assert floor.blocks(intent("1.1.6", (1, 1, 6)))
+    assert not floor.blocks(intent("1.2.0", (1, 2, 0)))  # the same version again (a new digest) passes
+    assert not floor.blocks(intent("1.2.1", (1, 2, 1)))
+    assert not floor.blocks(intent("1.1.6", (1, 1, 6), rollback=True))  # a person's choice
+    assert not floor.blocks(intent("1.1.6", (1, 1, 6), image="ghcr.io/acme/other"))
+    assert not floor.blocks(replace(intent("41", (41,)), ordering_scheme="run-number"))  # never compared
+
+
+def test_it_only_rises_and_survives_its_json() -> None:
+    floor = floor_at("1.2.0", (1, 2, 0))
+    assert raised(floor, intent("1.1.9", (1, 1, 9))) is None
+    assert raised(floor, intent("1.3.0", (1, 3, 0), rollback=True)) is None
+    higher = raised(floor, intent("1.3.0", (1, 3, 0)))
+    assert higher is not None and higher.mark.tag == "1.3.0"
+    assert Floor.from_json(higher.to_json()) == higher
+
+
+def test_a_scanned_reference_covers_the_scalars_written_under_it() -> None:
+    result = engine.edit(KUSTOMIZATION, "k.yaml", [Edit(Selector(image=IMAGE), tag="1.2.0", image=IMAGE)])
+    landed = written(intent("1.2.0", (1, 2, 0)), result.changes)
+    assert list(landed) == [ref_key("k.yaml", 0, "images[0].newTag")]
+    floors = by_file({k: raised(None, i) for k, i in landed.items()})  # type: ignore[misc]
+    api, web = engine.scan(KUSTOMIZATION, "k.yaml")
+    assert [f.mark.tag for f in covering(floors["k.yaml"], api)] == ["1.2.0"]
+    assert covering(floors["k.yaml"], web) == []
