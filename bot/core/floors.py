@@ -17,25 +17,21 @@ found by a scan (``images[0]``) covers the changes at or under its own path.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.model import Change, Reference
 from bot.core.merge import Mark, comparable
 
-_SEP = "\0"
-
-
-def ref_key(file: str, doc: int, path: str) -> str:
-    """The one string form of a written reference (a Redis hash field)."""
-    return f"{file}{_SEP}{doc}{_SEP}{path}"
-
-
-def parse_ref_key(key: str) -> tuple[str, int, str]:
-    file, doc, path = key.split(_SEP, 2)
-    return file, int(doc), path
+#: a written reference within its file: (document, dotted path of the scalar written)
+Spot = tuple[int, str]
+#: a reference of a file: (file, document, path)
+Ref = tuple[str, int, str]
+#: the floors of the files asked for, by file (files without any left out)
+FloorReader = Callable[[Sequence[str]], Mapping[str, Mapping[Spot, "Floor"]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +49,11 @@ class Floor:
         high = self.mark.high(intent.ordering_scheme)
         return high is not None and comparable(intent.ordering_key) < comparable(high)
 
-    def to_json(self) -> str:
-        return json.dumps({"image": self.image, "mark": self.mark.to_dict()})
+    def to_dict(self) -> dict[str, Any]:
+        return {"image": self.image, "mark": self.mark.to_dict()}
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> Floor:
-        data = json.loads(raw)
+    def from_dict(cls, data: Mapping[str, Any]) -> Floor:
         return cls(data["image"], Mark.from_dict(data["mark"]))
 
 
@@ -76,14 +71,14 @@ def raised(floor: Floor | None, intent: UpdateIntent) -> Floor | None:
     return Floor(image, Mark.of(intent, floor.mark))
 
 
-def written(intent: UpdateIntent, changes: Iterable[Change]) -> dict[str, UpdateIntent]:
+def written(intent: UpdateIntent, changes: Iterable[Change]) -> dict[Ref, UpdateIntent]:
     """The references ``changes`` (made for ``intent``) wrote, each with the intent."""
-    return {ref_key(c.file, c.doc, c.path): intent for c in changes}
+    return {(c.file, c.doc, c.path): intent for c in changes}
 
 
-def covering(floors: Mapping[tuple[int, str], Floor], ref: Reference) -> list[Floor]:
-    """The floors of a file (by document and path) a scanned reference covers: written at its
-    path or under it (a Kustomize ``images[0]`` covers ``images[0].newTag``)."""
+def covering(floors: Mapping[Spot, Floor], ref: Reference) -> list[Floor]:
+    """The floors of a file a scanned reference covers: written at its path or under it (a
+    Kustomize ``images[0]`` covers ``images[0].newTag``)."""
     out = []
     for (doc, path), floor in floors.items():
         if doc == ref.doc and (path == ref.path or path.startswith((f"{ref.path}.", f"{ref.path}["))):
@@ -91,10 +86,10 @@ def covering(floors: Mapping[tuple[int, str], Floor], ref: Reference) -> list[Fl
     return out
 
 
-def by_file(floors: Mapping[str, Floor]) -> dict[str, dict[tuple[int, str], Floor]]:
-    """Floors grouped by file, for the edits of one file."""
-    out: dict[str, dict[tuple[int, str], Floor]] = {}
-    for key, floor in floors.items():
-        file, doc, path = parse_ref_key(key)
-        out.setdefault(file, {})[(doc, path)] = floor
-    return out
+def encode_file(floors: Mapping[Spot, Floor]) -> str:
+    """One file's floors as JSON (a Redis hash value)."""
+    return json.dumps([[doc, path, f.to_dict()] for (doc, path), f in sorted(floors.items())])
+
+
+def decode_file(raw: str | bytes) -> dict[Spot, Floor]:
+    return {(int(doc), str(path)): Floor.from_dict(f) for doc, path, f in json.loads(raw)}

@@ -30,7 +30,7 @@ from functools import cmp_to_key
 from bot.core import floors as refmarks
 from bot.core import majors
 from bot.core import manifests as engine
-from bot.core.floors import Floor
+from bot.core.floors import Floor, FloorReader, Ref, Spot
 from bot.core.group_state import GroupState
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
@@ -67,9 +67,9 @@ class Desired:
     failed: tuple[ManifestError, ...] = ()  # the errors of the intents that failed
     #: the intents that changed at least one reference: what the branch holds over the base
     written: tuple[UpdateIntent, ...] = ()
-    #: each reference written (``bot.core.floors.ref_key``) → the intent that wrote it, for the
-    #: references' marks (rollbacks and pins, people's choices, are left out)
-    landed: dict[str, UpdateIntent] = dataclasses.field(default_factory=dict)
+    #: each reference written (file, document, path) → the intent that wrote it, for the
+    #: references' marks (pins, people's choices, are left out)
+    landed: dict[Ref, UpdateIntent] = dataclasses.field(default_factory=dict)
     #: intents that wrote nothing because every reference they reach already had a higher version
     #: (its mark: ``bot.core.floors``), with the file and mark of the highest of those
     below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
@@ -172,12 +172,12 @@ class _Applied:
     owned: dict[str, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
     contended: set[str] = dataclasses.field(default_factory=set)
     #: per file, the marks of the references written before (``bot.core.floors``)
-    floors: dict[str, dict[tuple[int, str], Floor]] = dataclasses.field(default_factory=dict)
+    floors: Mapping[str, Mapping[Spot, Floor]] = dataclasses.field(default_factory=dict)
     #: target keys a pin holds: a person's choice, never kept below a reference's mark
     exempt: frozenset[str] = frozenset()
-    landed: dict[str, UpdateIntent] = dataclasses.field(default_factory=dict)
+    landed: dict[Ref, UpdateIntent] = dataclasses.field(default_factory=dict)
 
-    def floors_against(self, path: str, intent: UpdateIntent) -> dict[tuple[int, str], Floor]:
+    def floors_against(self, path: str, intent: UpdateIntent) -> dict[Spot, Floor]:
         """The marks of ``path`` that keep ``intent`` from some of its references (none: {})."""
         if intent.target_key in self.exempt:
             return {}
@@ -227,7 +227,7 @@ def _owned_edit(
     intent: UpdateIntent,
     owned: list[tuple[int, int]],
     *,
-    above: Mapping[tuple[int, str], Floor] | None = None,
+    above: Mapping[Spot, Floor] | None = None,
 ) -> tuple[EditResult, list[Floor]]:
     """Edit only the references of ``intent`` no higher-ranked intent took (found on the base text,
     whose paths the edits so far keep) and none of whose marks (``above``) is higher; take them.
@@ -310,7 +310,7 @@ def desired_state(
     base_sha: str,
     *,
     cache: ScanCache | None = None,
-    floors: Mapping[str, Floor] | None = None,
+    floors: FloorReader | None = None,
     exempt: frozenset[str] = frozenset(),
 ) -> Desired:
     """Apply ``intents`` to the files at ``base_sha``; a file an intent cannot read or edit safely
@@ -328,7 +328,9 @@ def desired_state(
     for intent, paths in resolved:
         by_repo.setdefault(intent.repo, []).extend(paths)
     raws = {repo: read_many(forge, repo, paths, base_sha) for repo, paths in by_repo.items()}
-    done = _Applied(contended=_contended(resolved), floors=refmarks.by_file(floors or {}), exempt=exempt)
+    reached = [path for _, paths in resolved for path in paths]
+    marks = floors(reached) if floors is not None and reached else {}
+    done = _Applied(contended=_contended(resolved), floors=marks, exempt=exempt)
     below: list[tuple[UpdateIntent, str, Floor]] = []
     unmatched: list[str] = []
     problems: list[str] = []

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from bot.core.floors import Floor
+from bot.core.floors import Floor, FloorReader, Ref
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
@@ -81,7 +81,7 @@ class SyncResult:
     written: tuple[UpdateIntent, ...] | None = None
     #: the references written and by which intent, and the intents every reference of which
     #: already had a higher version (``Desired.landed``, ``Desired.below``)
-    landed: Mapping[str, UpdateIntent] = field(default_factory=dict)
+    landed: Mapping[Ref, UpdateIntent] = field(default_factory=dict)
     below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
 
 
@@ -97,7 +97,7 @@ class _Ctx:
     prefix: str
     options: PrOptions
     decisions: Decisions
-    floors: Mapping[str, Floor]
+    floors: FloorReader | None
     exempt: frozenset[str]
 
     def desired(self, cache: ScanCache | None) -> Desired:
@@ -123,7 +123,7 @@ def sync_group(
     cache: ScanCache | None = None,
     decisions: Decisions | None = None,
     rebuild: bool = False,
-    floors: Mapping[str, Floor] | None = None,
+    floors: FloorReader | None = None,
 ) -> SyncResult:
     """``head_branch``: the open PR's branch when the caller knows it (a changed branch prefix
     leaves an open PR on its branch; the group's next PR takes the new one). ``decisions``: what
@@ -171,7 +171,7 @@ def sync_group(
         command_prefix,
         options,
         wanted,
-        floors or {},
+        floors,
         frozenset(i.target_key for i in intents if pin_applies(i, state.pin_for(i.image))),
     )
     if state.hold and not (force or recreate):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 import redis
 
-from bot.core.floors import Floor
+from bot.core.floors import Floor, FloorReader
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
@@ -85,7 +85,7 @@ class Syncer(Protocol):
         cache: ScanCache | None = ...,
         decisions: Decisions | None = ...,
         rebuild: bool = ...,
-        floors: Mapping[str, Floor] | None = ...,
+        floors: FloorReader | None = ...,
     ) -> Any: ...
 
 
@@ -255,7 +255,7 @@ def _sync_once(
             cache=deps.scans,
             decisions=Decisions.of(record.state, snap.active.values(), snap.marks, record.ran),
             rebuild=not record.known,
-            floors=deps.floors.get(group_key),
+            floors=deps.floors.reader(group_key),
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()

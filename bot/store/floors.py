@@ -1,16 +1,17 @@
 """The marks of written references (``bot.core.floors``), per manifest repo and base branch:
-``floors:<forge>:<repo>:<branch>``, a hash of reference → the highest version any rule's intent
-wrote there. Read whole at each reconcile of a group on that branch, raised after it wrote;
-written only under the repo's lock (the one writer of the repo), so a read-then-write is safe.
+``floors:<forge>:<repo>:<branch>``, a hash of file → its references' marks (the highest version
+any rule's intent wrote at each). A reconcile reads the files its intents reach (one HMGET) and
+raises the marks of what it wrote; it does so under the repo's lock (the repo's one writer), so
+the read-then-write is safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
-from bot.core.floors import Floor, raised
+from bot.core.floors import Floor, Ref, Spot, decode_file, encode_file, raised
 from bot.core.intents import UpdateIntent
 from bot.core.keys import GroupKey
 from bot.settings import Settings
@@ -25,24 +26,39 @@ class FloorStore:
         key = GroupKey.parse(group_key)
         return self.settings.key("floors", key.forge, key.repo, key.base)
 
-    def get(self, group_key: str) -> dict[str, Floor]:
-        """Every reference mark of the group's repo and base branch."""
-        raw = self.conn.hgetall(self._key(group_key))
-        return {k.decode(): Floor.from_json(v) for k, v in raw.items()}
+    def reader(self, group_key: str) -> Callable[[Sequence[str]], dict[str, dict[Spot, Floor]]]:
+        """The marks of files of the group's repo and base branch, by file (what desired reads)."""
+        key = self._key(group_key)
 
-    def raise_(self, group_key: str, landed: Mapping[str, UpdateIntent]) -> int:
+        def read(files: Sequence[str]) -> dict[str, dict[Spot, Floor]]:
+            wanted = sorted(set(files))
+            if not wanted:
+                return {}
+            raw = self.conn.hmget(key, wanted)
+            return {f: decode_file(v) for f, v in zip(wanted, raw, strict=True) if v}
+
+        return read
+
+    def raise_(self, group_key: str, landed: Mapping[Ref, UpdateIntent]) -> int:
         """Raise the marks of the references ``landed`` names to the versions written there;
         how many rose (two round trips, none when nothing was written)."""
         if not landed:
             return 0
-        key = self._key(group_key)
-        fields = sorted(landed)
-        now = self.conn.hmget(key, fields)
-        higher = {}
-        for field, raw in zip(fields, now, strict=True):
-            floor = raised(Floor.from_json(raw) if raw else None, landed[field])
-            if floor is not None:
-                higher[field] = floor.to_json()
-        if higher:
-            self.conn.hset(key, mapping=higher)
-        return len(higher)
+        by_file: dict[str, dict[Spot, UpdateIntent]] = {}
+        for (file, doc, path), intent in landed.items():
+            by_file.setdefault(file, {})[(doc, path)] = intent
+        now = self.reader(group_key)(list(by_file))
+        changed: dict[str, str] = {}
+        rose = 0
+        for file, spots in by_file.items():
+            floors = dict(now.get(file, {}))
+            for spot, intent in spots.items():
+                floor = raised(floors.get(spot), intent)
+                if floor is not None:
+                    floors[spot] = floor
+                    rose += 1
+            if floors != now.get(file, {}):
+                changed[file] = encode_file(floors)
+        if changed:
+            self.conn.hset(self._key(group_key), mapping=changed)
+        return rose

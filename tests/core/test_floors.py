@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import manifests as engine
-from bot.core.floors import Floor, by_file, covering, raised, ref_key, written
+from bot.core.floors import Floor, covering, decode_file, encode_file, raised, written
 from bot.core.manifests.model import Edit, Selector
 from tests.core.test_merge import IMAGE, intent
 
@@ -34,14 +34,14 @@ def test_it_only_rises_and_survives_its_json() -> None:
     assert raised(floor, intent("1.3.0", (1, 3, 0), rollback=True)) is None
     higher = raised(floor, intent("1.3.0", (1, 3, 0)))
     assert higher is not None and higher.mark.tag == "1.3.0"
-    assert Floor.from_json(higher.to_json()) == higher
+    assert decode_file(encode_file({(0, "image"): higher})) == {(0, "image"): higher}
 
 
 def test_a_scanned_reference_covers_the_scalars_written_under_it() -> None:
     result = engine.edit(KUSTOMIZATION, "k.yaml", [Edit(Selector(image=IMAGE), tag="1.2.0", image=IMAGE)])
     landed = written(intent("1.2.0", (1, 2, 0)), result.changes)
-    assert list(landed) == [ref_key("k.yaml", 0, "images[0].newTag")]
-    floors = by_file({k: raised(None, i) for k, i in landed.items()})  # type: ignore[misc]
+    assert list(landed) == [("k.yaml", 0, "images[0].newTag")]
+    floors = {(0, "images[0].newTag"): floor_at("1.2.0", (1, 2, 0))}
     api, web = engine.scan(KUSTOMIZATION, "k.yaml")
-    assert [f.mark.tag for f in covering(floors["k.yaml"], api)] == ["1.2.0"]
-    assert covering(floors["k.yaml"], web) == []
+    assert [f.mark.tag for f in covering(floors, api)] == ["1.2.0"]
+    assert covering(floors, web) == []
