@@ -305,6 +305,7 @@ class Container:
             queue,
             deployments=self.deployments,
             churn=ChurnLimit(self.redis, self.settings),
+            registry_gate=self.registry_gate,
         )
 
     # --- deployment reports (Flux, Argo CD) ---------------------------------------------------------

@@ -73,6 +73,16 @@ class GateOutcome:
     asked: int = 0  # registry lookups made
 
 
+@dataclass
+class Confirmed:
+    """What ``RegistryGate.confirm`` found: the intents the registry has (digests filled), and the
+    others with why."""
+
+    ready: list[UpdateIntent] = field(default_factory=list)
+    refused: list[tuple[UpdateIntent, str]] = field(default_factory=list)
+    asked: int = 0
+
+
 def registry_of(image: str) -> str:
     """The registry host an image lives in, as users name it (``ghcr.io``, ``docker.io``)."""
     return canonical_name(image).split("/", 1)[0]
@@ -207,6 +217,28 @@ class RegistryGate:
             else:
                 out.dropped += 1
         self._remember(new, out)
+        out.asked = lookups.asked
+        return out
+
+    def confirm(self, intents: Sequence[UpdateIntent]) -> Confirmed:
+        """Ask the registry about every intent that needs it, now and once, as ``admit`` does,
+        for a person waiting on the answer (chat-ops ``rollback``, ``promote``): what it has comes
+        back ready (the digest filled where the pin mode needs one), the rest refused with why —
+        never waited for (the reply says it at once)."""
+        out, lookups = Confirmed(), _Lookups(self.registry)
+        for intent in intents:
+            if not needs_registry(intent):
+                out.ready.append(intent)
+                continue
+            answer = lookups.get(intent.image, intent.tag or "", fresh=follows_digest(intent))
+            if isinstance(answer, ResolvedImage):
+                out.ready.append(_with_digest(intent, answer))
+                continue
+            reason = _waitable(answer)
+            if reason is None:
+                assert isinstance(answer, BotError)
+                reason = answer.message
+            out.refused.append((intent, f"not in {registry_of(intent.image)}: {reason}"))
         out.asked = lookups.asked
         return out
 

@@ -21,6 +21,7 @@ from bot.core.pr_options import PrOptions
 from bot.errors import Transient
 from bot.services.chatops.context import ChatopsDeps, Planner
 from bot.services.reconcile import ReconcileDeps, reconcile_locked
+from bot.services.registry_gate import RegistryGate
 from bot.store.churn import ChurnLimit
 from bot.store.deployments import DeploymentStore
 from bot.store.locks import RepoLock
@@ -53,6 +54,8 @@ class ChatopsWiring:
     deployments: DeploymentStore | None = None
     #: comments that may open or close a group's PR, rate-limited per group (None: no limit)
     churn: ChurnLimit | None = None
+    #: rollback and promote ask the registry as an event's versions are asked (None: never asked)
+    registry_gate: RegistryGate | None = None
 
     def enabled(self) -> bool:
         config = self.config()
@@ -105,6 +108,7 @@ class ChatopsWiring:
             cancel_auto_merge=lambda repo, number: queue.cancel_auto_merge(forge_name, repo, number),
             health_note=self._health_note(config),
             churn=self.churn.take if self.churn is not None else (lambda _group_key: True),
+            **({"confirm": self.registry_gate.confirm} if self.registry_gate is not None else {}),
         )
 
     def _health_note(self, config: Config | None) -> Callable[[str], str | None]:
