@@ -5,9 +5,12 @@ at a file's image reference, so a lower one is never written there again.
 glob rule and a rule listing the file) are two targets, each with its own mark. While both are
 wanted the higher one owns the reference (``bot.services.desired``); once it landed and its
 intent was cleared, only this mark remembers it: a later build of the lower rule, above its own
-target's mark but below what the file got, is not written there. As with the target marks, a
-chat-ops rollback and a pin are a person's choice and pass (and raise no mark), and keys of
-different ordering schemes never compare.
+target's mark but below what the file got, is not written there. A mark rises when the version
+lands on the base branch — the PR that wrote it merged (the group's record keeps what its branch
+wrote per reference, ``GroupRecord.held_refs``), or the bot pushed it there (``pr.mode: push``)
+— never for a PR still open or closed unmerged. As with the target marks, a chat-ops rollback
+and a pin are a person's choice and pass (and raise no mark), and keys of different ordering
+schemes never compare.
 
 A reference is named by the change the bot made there: file, document and the dotted path of the
 scalar it wrote (``images[0].newTag``, ``spec.template.spec.containers[0].image``); a reference
@@ -57,23 +60,44 @@ class Floor:
         return cls(data["image"], Mark.from_dict(data["mark"]))
 
 
-def raised(floor: Floor | None, intent: UpdateIntent) -> Floor | None:
-    """The reference's new floor once ``intent`` was written there, or None when it stays (a
-    rollback, or a version not above it)."""
+def raised(floor: Floor | None, new: Floor) -> Floor | None:
+    """The reference's floor once ``new`` landed there, or None when it stays (not above it)."""
+    if floor is None or floor.image != new.image:
+        return new
+    high = floor.mark.high(new.mark.scheme)
+    if high is not None and comparable(new.mark.key) <= comparable(high):
+        return None
+    return Floor(new.image, _over(floor.mark, new.mark))
+
+
+def _over(old: Mark, new: Mark) -> Mark:
+    """``new``, remembering ``old``'s highest keys of the other schemes (as ``Mark.of`` does)."""
+    others = dict(old.others)
+    if old.scheme != new.scheme:
+        kept = others.get(old.scheme)
+        others[old.scheme] = old.key if kept is None or comparable(old.key) >= comparable(kept) else kept
+    others.pop(new.scheme, None)
+    return Mark(new.scheme, new.key, new.tag, new.digest, tuple(sorted(others.items())))
+
+
+def written(intent: UpdateIntent, changes: Iterable[Change]) -> dict[Ref, Floor]:
+    """The references ``changes`` (made for ``intent``) wrote, each with the mark its version
+    sets there; none for a rollback (a person's choice goes down without raising anything)."""
     if intent.rollback:
-        return None
-    image = canonical_name(intent.image)
-    if floor is None or floor.image != image:
-        return Floor(image, Mark.of(intent))
-    high = floor.mark.high(intent.ordering_scheme)
-    if high is not None and comparable(intent.ordering_key) <= comparable(high):
-        return None
-    return Floor(image, Mark.of(intent, floor.mark))
+        return {}
+    floor = Floor(canonical_name(intent.image), Mark.of(intent))
+    return {(c.file, c.doc, c.path): floor for c in changes}
 
 
-def written(intent: UpdateIntent, changes: Iterable[Change]) -> dict[Ref, UpdateIntent]:
-    """The references ``changes`` (made for ``intent``) wrote, each with the intent."""
-    return {(c.file, c.doc, c.path): intent for c in changes}
+def ref_key(ref: Ref) -> str:
+    """A reference as one string (a JSON key)."""
+    file, doc, path = ref
+    return f"{file}\0{doc}\0{path}"
+
+
+def parse_ref_key(text: str) -> Ref:
+    file, doc, path = text.split("\0", 2)
+    return file, int(doc), path
 
 
 def covering(floors: Mapping[Spot, Floor], ref: Reference) -> list[Floor]:

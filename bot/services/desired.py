@@ -67,9 +67,9 @@ class Desired:
     failed: tuple[ManifestError, ...] = ()  # the errors of the intents that failed
     #: the intents that changed at least one reference: what the branch holds over the base
     written: tuple[UpdateIntent, ...] = ()
-    #: each reference written (file, document, path) → the intent that wrote it, for the
-    #: references' marks (pins, people's choices, are left out)
-    landed: dict[Ref, UpdateIntent] = dataclasses.field(default_factory=dict)
+    #: each reference written (file, document, path) → the mark its version sets there once it
+    #: lands (``bot.core.floors``; pins and rollbacks, people's choices, are left out)
+    landed: dict[Ref, Floor] = dataclasses.field(default_factory=dict)
     #: intents that wrote nothing because every reference they reach already had a higher version
     #: (its mark: ``bot.core.floors``), with the file and mark of the highest of those
     below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
@@ -175,7 +175,7 @@ class _Applied:
     floors: Mapping[str, Mapping[Spot, Floor]] = dataclasses.field(default_factory=dict)
     #: target keys a pin holds: a person's choice, never kept below a reference's mark
     exempt: frozenset[str] = frozenset()
-    landed: dict[Ref, UpdateIntent] = dataclasses.field(default_factory=dict)
+    landed: dict[Ref, Floor] = dataclasses.field(default_factory=dict)
 
     def floors_against(self, path: str, intent: UpdateIntent) -> dict[Spot, Floor]:
         """The marks of ``path`` that keep ``intent`` from some of its references (none: {})."""

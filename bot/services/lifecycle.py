@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot.core.floors import Floor, FloorReader, Ref
@@ -79,9 +79,10 @@ class SyncResult:
     #: the effective intents the branch now holds over the base (None: not evaluated, e.g. a
     #: fast no-op or a hold, which leave the branch as it was)
     written: tuple[UpdateIntent, ...] | None = None
-    #: the references written and by which intent, and the intents every reference of which
-    #: already had a higher version (``Desired.landed``, ``Desired.below``)
-    landed: Mapping[Ref, UpdateIntent] = field(default_factory=dict)
+    #: the marks of the references the branch (the base, when pushed) now holds, once they land
+    #: (``Desired.landed``; None: not evaluated, e.g. a fast no-op or a hold), and the intents
+    #: every reference of which already had a higher version (``Desired.below``)
+    landed: Mapping[Ref, Floor] | None = None
     below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
 
 

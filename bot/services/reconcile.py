@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 import redis
 
-from bot.core.floors import Floor, FloorReader
+from bot.core.floors import Floor, FloorReader, Ref
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
@@ -58,7 +58,6 @@ from bot.services.lifecycle import PrConfig, default_pr, sync_group
 from bot.services.rebuild import restore
 from bot.services.scans import ScanCache
 from bot.settings import Settings
-from bot.store.floors import FloorStore
 from bot.store.groups import GroupRecord, GroupStore
 from bot.store.intents import IntentStore, Snapshot
 from bot.store.locks import RepoLock, turn
@@ -113,10 +112,6 @@ class ReconcileDeps:
     @cached_property
     def waiting(self) -> WaitingStore:
         return WaitingStore(self.conn, self.settings)
-
-    @cached_property
-    def floors(self) -> FloorStore:
-        return FloorStore(self.conn, self.settings)
 
 
 @dataclass
@@ -255,7 +250,7 @@ def _sync_once(
             cache=deps.scans,
             decisions=Decisions.of(record.state, snap.active.values(), snap.marks, record.ran),
             rebuild=not record.known,
-            floors=deps.floors.reader(group_key),
+            floors=deps.intents.floors.reader(group_key),
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()
@@ -270,7 +265,9 @@ def _sync_once(
         if not restore(deps.intents, group_key, result.pr, result.found):
             deps.intents.bump(group_key)  # someone wrote the record meanwhile: go round anyway
         return record.pr_number, True
-    deps.floors.raise_(group_key, getattr(result, "landed", {}))
+    landed: Mapping[Ref, Floor] | None = getattr(result, "landed", None)
+    if result.action == "pushed" and landed:  # on the base branch now: it landed
+        deps.intents.floors.raise_(group_key, landed)
     below = below_floors(deps, group_key, getattr(result, "below", ()))
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
@@ -291,6 +288,7 @@ def _sync_once(
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             held=_held(rec, written) if number is not None else {},
+            held_refs=(dict(landed) if landed is not None else rec.held_refs) if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,
             waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it

@@ -1,8 +1,9 @@
-"""The marks of written references (``bot.core.floors``), per manifest repo and base branch:
-``floors:<forge>:<repo>:<branch>``, a hash of file → its references' marks (the highest version
-any rule's intent wrote at each). A reconcile reads the files its intents reach (one HMGET) and
-raises the marks of what it wrote; it does so under the repo's lock (the repo's one writer), so
-the read-then-write is safe.
+"""The marks of references versions landed at (``bot.core.floors``), per manifest repo and base
+branch: ``floors:<forge>:<repo>:<branch>``, a hash of file → its references' marks (the highest
+version any rule's intent landed at each). A reconcile reads the files its intents reach (one
+HMGET); a merged PR (``IntentStore.clear`` with what its branch wrote) or a push raises them.
+Raising reads, then writes: the callers hold the repo's lock or handle the one event that
+merged the PR, so two raises of one file do not interleave; and a mark only ever rises.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 import redis
 
 from bot.core.floors import Floor, Ref, Spot, decode_file, encode_file, raised
-from bot.core.intents import UpdateIntent
 from bot.core.keys import GroupKey
 from bot.settings import Settings
 
@@ -39,21 +39,21 @@ class FloorStore:
 
         return read
 
-    def raise_(self, group_key: str, landed: Mapping[Ref, UpdateIntent]) -> int:
-        """Raise the marks of the references ``landed`` names to the versions written there;
-        how many rose (two round trips, none when nothing was written)."""
+    def raise_(self, group_key: str, landed: Mapping[Ref, Floor]) -> int:
+        """Raise the marks of the references ``landed`` names to the versions that landed there
+        (a merged PR's, a push's); how many rose (two round trips, none when nothing landed)."""
         if not landed:
             return 0
-        by_file: dict[str, dict[Spot, UpdateIntent]] = {}
-        for (file, doc, path), intent in landed.items():
-            by_file.setdefault(file, {})[(doc, path)] = intent
+        by_file: dict[str, dict[Spot, Floor]] = {}
+        for (file, doc, path), new in landed.items():
+            by_file.setdefault(file, {})[(doc, path)] = new
         now = self.reader(group_key)(list(by_file))
         changed: dict[str, str] = {}
         rose = 0
         for file, spots in by_file.items():
             floors = dict(now.get(file, {}))
-            for spot, intent in spots.items():
-                floor = raised(floors.get(spot), intent)
+            for spot, new in spots.items():
+                floor = raised(floors.get(spot), new)
                 if floor is not None:
                     floors[spot] = floor
                     rose += 1

@@ -13,18 +13,20 @@ Merges are atomic: WATCH the group's hashes and record, merge in Python with the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 
+from bot.core.floors import Floor, Ref
 from bot.core.group_state import GroupState, IgnoreMark
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Asked, replay
 from bot.core.keys import TargetKey
 from bot.core.merge import Mark, MergeOutcome, Superseded, merge, satisfied
 from bot.settings import Settings
+from bot.store.floors import FloorStore
 from bot.store.groups import MAX_WATCH_RETRIES, GroupRecord, GroupStore
 
 SUPERSEDED_KEEP = 200
@@ -94,6 +96,7 @@ class IntentStore:
         self.conn = conn
         self.settings = settings
         self.groups = GroupStore(conn, settings)
+        self.floors = FloorStore(conn, settings)
         self._max_applied = conn.register_script(_MAX_APPLIED)
 
     # --- keys ----------------------------------------------------------------------------------
@@ -261,10 +264,21 @@ class IntentStore:
         """Record that a reconcile brought the repo to ``generation`` (never moves backwards)."""
         return int(self._max_applied(keys=[self._keys(group_key)[4]], args=[generation]))
 
-    def clear(self, group_key: str, applied: dict[str, Mark], *, ignore: bool = False) -> list[str]:
+    def clear(
+        self,
+        group_key: str,
+        applied: dict[str, Mark],
+        *,
+        ignore: bool = False,
+        landed: Mapping[Ref, Floor] | None = None,
+    ) -> list[str]:
         """Drop active intents at or below ``applied`` (a merged PR satisfied them, or a person
-        closed the PR: then ``ignore`` also records those versions as ignored). Bumps the
-        generation when anything changed; returns the cleared targets."""
+        closed the PR: then ``ignore`` also records those versions as ignored). A merged PR also
+        gives what its branch wrote per reference (``landed``): the references' marks rise to it
+        first (``bot.core.floors``). Bumps the generation when anything changed; returns the
+        cleared targets."""
+        if landed:
+            self.floors.raise_(group_key, landed)
         intents_key, _, _, gen_key, _ = self._keys(group_key)
         record_key = self.groups.record_key(group_key)
         with self.conn.pipeline() as pipe:

@@ -101,3 +101,23 @@ def test_a_lower_build_of_the_losing_rule_never_goes_over_what_landed(service: S
     assert (
         f"image: {IMAGE}:1.2.1" in service.forge.read_file(REPO, "envs/dev/api.yaml", pr.head_branch).decode()
     )
+
+
+def pushing(root: Path) -> str:
+    """The same rules, with dev updated by pushing to its base branch (no PR)."""
+    return routing(root).replace("environments: {dev: {}}", "environments: {dev: {pr: {mode: push}}}")
+
+
+def test_in_push_mode_a_lower_build_of_the_losing_rule_is_not_pushed_either(
+    tmp_path: Path, make_settings: Callable[..., Settings], redis_conn: redis.Redis
+) -> None:
+    for service in start_service(tmp_path, make_settings, redis_conn, pushing):
+        service.push(IMAGE, "1.1.5")
+        service.wait_settled()
+        service.push(IMAGE, "1.2.0")
+        service.wait_settled()
+        assert f"image: {IMAGE}:1.2.0" in service.forge.read_file(REPO, "envs/dev/api.yaml", "main").decode()
+        service.push(IMAGE, "1.1.6")  # only the narrower rule takes it
+        service.wait_settled()
+        assert f"image: {IMAGE}:1.2.0" in service.forge.read_file(REPO, "envs/dev/api.yaml", "main").decode()
+        assert service.prs() == []
