@@ -13,8 +13,8 @@ One owner per reference: when rules overlap (a discovering rule and a rule listi
 reach an image), the intents are applied each image's highest version first, and a reference
 one intent has taken is never edited by another: the branch holds the highest version the
 policies allow, and the PR table lists each reference once. Once that version landed and its
-intent was cleared, the reference's own mark (``bot.core.floors``: the highest version written
-there, by any rule) keeps a later, lower build of the other rule from going back below it.
+intent was cleared, the reference's own mark (``bot.core.floors``: the highest version that
+landed there, by any rule) keeps a later, lower build of the other rule from going back below it.
 """
 
 from __future__ import annotations
