@@ -132,8 +132,8 @@ def sync_group(
     marker already records as run are kept in it. ``rebuild``: the caller has no record of the
     group; when its open PR (else the newest of its branch: one more read) is the bot's and its
     marker keeps decisions, they are returned at once (action ``rebuild``), nothing written.
-    ``floors``: the marks of the references written before (``bot.core.floors``) on this base
-    branch; no rule's version is written below them (a pin, a rollback is)."""
+    ``floors``: the marks of the references versions landed at on this base branch
+    (``bot.core.floors``); no rule's version is written below them (a pin, a rollback is)."""
     if not intents:
         raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
     keys = {i.group_key for i in intents}
