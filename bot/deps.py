@@ -317,7 +317,12 @@ class Container:
     def promoter(self) -> Promoter:
         due = DueSet(self.redis, self.settings.key("due", "promote"))
         return Promoter(
-            self.deployments, self.intents, due, lambda: self.config, self.dispatch.request_reconcile
+            self.deployments,
+            self.intents,
+            due,
+            lambda: self.config,
+            self.dispatch.request_reconcile,
+            admit=self.admission,
         )
 
     def command_prefix(self) -> str:

@@ -31,7 +31,7 @@ __all__ = ["local_registry"]
 pytestmark = pytest.mark.slow
 
 
-def routing(root: Path, image: str) -> dict[str, object]:
+def routing(root: Path, image: str, dev_policy: dict[str, object]) -> dict[str, object]:
     def target(env: str) -> dict[str, object]:
         return {"forge": "github", "repo": REPO, "environment": env, "files": [f"envs/{env}/*.yaml"]}
 
@@ -43,7 +43,7 @@ def routing(root: Path, image: str) -> dict[str, object]:
         "environments": {"dev": {}, "staging": {}},
         "promotion": [{"name": "default", "environments": ["dev", "staging"]}],
         "rules": [
-            {"name": "api", "image": image, "targets": [target("dev")]},
+            {"name": "api", "image": image, "targets": [target("dev")], "policy": dev_policy},
             {"name": "api-promoted", "ci": never, "targets": [target("staging")]},
         ],
         "chatops": {"default_permission": "write"},
@@ -52,18 +52,22 @@ def routing(root: Path, image: str) -> dict[str, object]:
 
 @pytest.fixture
 def world(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     make_settings: Callable[..., Settings],
     redis_conn: redis.Redis,
     local_registry: LocalRegistry,
 ) -> Iterator[ChatWorld]:
+    """Dev's policy is what the test asks for (``indirect`` parameter; default: the defaults,
+    ``tag+digest`` verified); staging pins ``tag+digest``, verified."""
+    dev_policy = getattr(request, "param", {})
     image = local_registry.image("acme/api")
     root = tmp_path / "git"
     seed_repo(
         root, REPO, {f"envs/{env}/api.yaml": manifest("api", image, "1.0.0") for env in ("dev", "staging")}
     )
     config = tmp_path / "config.yaml"
-    config.write_text(json.dumps(routing(root, image)))
+    config.write_text(json.dumps(routing(root, image, dev_policy)))
     secrets = {"github": (SECRET,), "generic": (SECRET,)}
     settings = make_settings(
         config_path=config, webhook_secrets=secrets, bot_login="manifest-bot[bot]", lock_timeout_s=30
@@ -114,3 +118,35 @@ def test_rollback_and_promote_write_what_the_registry_has_with_its_digest(
     cid = chat.say(dev, "/manifest-bot promote")
     assert world.reactions(dev, cid) == [EYES, ROCKET]
     assert image_on(world, world.branch("staging"), "staging") == f"{image}:1.1.0@{digests['1.1.0']}"
+
+
+@pytest.mark.parametrize("world", [{"pin": "tag", "verify": False}], indirect=True)
+def test_a_promotion_gets_the_digest_its_target_pins_from_the_registry(
+    world: ChatWorld, local_registry: LocalRegistry
+) -> None:
+    image = local_registry.image("acme/api")
+    digest = local_registry.push("acme/api", "1.1.0")
+    chat = Chat(world)
+    chat.push("1.1.0", image=image)
+    dev = world.open_pr("dev").number
+    # dev pins the tag and asks no registry: the digest comes from the registry at the promote
+    assert image_on(world, world.branch("dev"), "dev") == f"{image}:1.1.0"
+    cid = chat.say(dev, "/manifest-bot promote")
+    assert world.reactions(dev, cid) == [EYES, ROCKET], world.replies(dev)
+    assert image_on(world, world.branch("staging"), "staging") == f"{image}:1.1.0@{digest}"
+
+
+@pytest.mark.parametrize("world", [{"pin": "tag"}], indirect=True)
+def test_with_verify_on_a_rollback_to_a_tag_the_registry_lacks_is_refused(
+    world: ChatWorld, local_registry: LocalRegistry
+) -> None:
+    """The issue's case: the rule pins tags only, ``verify`` is on; the tag before the PR is gone."""
+    image = local_registry.image("acme/api")
+    local_registry.push("acme/api", "1.1.0")
+    chat = Chat(world)
+    chat.push("1.1.0", image=image)
+    dev = world.open_pr("dev").number
+    cid = chat.say(dev, "/manifest-bot rollback")
+    assert world.reactions(dev, cid) == [EYES, CONFUSED]
+    assert f"`{short_image(image)}` `1.0.0` is not in {local_registry.host}" in world.replies(dev)[-1]
+    assert image_on(world, world.branch("dev"), "dev") == f"{image}:1.1.0"
