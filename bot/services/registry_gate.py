@@ -234,11 +234,12 @@ class RegistryGate:
             if isinstance(answer, ResolvedImage):
                 out.ready.append(_with_digest(intent, answer))
                 continue
-            reason = _waitable(answer)
-            if reason is None:
-                assert isinstance(answer, BotError)
-                reason = answer.message
-            out.refused.append((intent, f"not in {registry_of(intent.image)}: {reason}"))
+            host = registry_of(intent.image)
+            if answer is None:
+                out.refused.append((intent, f"not in {host}: {NOT_THERE}"))
+                continue
+            reason = _waitable(answer) or (answer.message if isinstance(answer, BotError) else str(answer))
+            out.refused.append((intent, f"not confirmed by {host}: {reason}"))
         out.asked = lookups.asked
         return out
 
