@@ -171,7 +171,7 @@ class _Applied:
     rows: list[Row] = dataclasses.field(default_factory=list)
     owned: dict[str, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
     contended: set[str] = dataclasses.field(default_factory=set)
-    #: per file, the marks of the references written before (``bot.core.floors``)
+    #: per file, the marks of the references versions landed at (``bot.core.floors``)
     floors: Mapping[str, Mapping[Spot, Floor]] = dataclasses.field(default_factory=dict)
     #: target keys a pin holds: a person's choice, never kept below a reference's mark
     exempt: frozenset[str] = frozenset()
