@@ -6,8 +6,8 @@ glob rule and a rule listing the file) are two targets, each with its own mark. 
 wanted the higher one owns the reference (``bot.services.desired``); once it landed and its
 intent was cleared, only this mark remembers it: a later build of the lower rule, above its own
 target's mark but below what the file got, is not written there. A mark rises when the version
-lands on the base branch — the PR that wrote it merged (the group's record keeps what its branch
-wrote per reference, ``GroupRecord.held_refs``), or the bot pushed it there (``pr.mode: push``)
+lands on the base branch — the PR that wrote it merged (what its branch wrote per reference is
+kept until then: ``bot.store.floors``), or the bot pushed it there (``pr.mode: push``)
 — never for a PR still open or closed unmerged. As with the target marks, a chat-ops rollback
 and a pin are a person's choice and pass (and raise no mark), and keys of different ordering
 schemes never compare.

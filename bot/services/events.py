@@ -199,7 +199,7 @@ def pr_closed(
     if record.pr_number != number:
         return False  # not the group's current PR (e.g. one the bot closed itself earlier)
     if merged:
-        store.clear(group_key, record.applied, landed=record.held_refs)
+        store.clear(group_key, record.applied, merged=True)
     elif closed_by is not None and closed_by == bot_login:
         return False  # the bot closed it (already applied); nothing to learn
     else:
@@ -219,9 +219,7 @@ def _forget_pr(number: int) -> Callable[[GroupRecord], GroupRecord]:
     def change(rec: GroupRecord) -> GroupRecord:
         if rec.pr_number != number:
             return rec
-        return replace(
-            rec, pr_number=None, applied={}, held={}, held_refs={}, error_commented=None, blocked=None
-        )
+        return replace(rec, pr_number=None, applied={}, held={}, error_commented=None, blocked=None)
 
     return change
 

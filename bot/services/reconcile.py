@@ -268,6 +268,9 @@ def _sync_once(
     landed: Mapping[Ref, Floor] | None = getattr(result, "landed", None)
     if result.action == "pushed" and landed:  # on the base branch now: it landed
         deps.intents.floors.raise_(group_key, landed)
+    elif landed is not None:  # what the PR's branch wrote lands if it merges (none: no PR)
+        open_pr = result.pr is not None and result.action != "closed" and result.pr.state == "open"
+        deps.intents.floors.hold(group_key, landed if open_pr else {})
     below = below_floors(deps, group_key, getattr(result, "below", ()))
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
@@ -288,7 +291,6 @@ def _sync_once(
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
             held=_held(rec, written) if number is not None else {},
-            held_refs=(dict(landed) if landed is not None else rec.held_refs) if number is not None else {},
             blocked="a person committed to the branch" if result.action == "blocked" else None,
             waits_until=None,  # written: whatever waited for the schedule is done
             base_sha=result.base_sha or rec.base_sha,  # the resync notices the base moving past it

@@ -1,18 +1,21 @@
 """The marks of references versions landed at (``bot.core.floors``), per manifest repo and base
 branch: ``floors:<forge>:<repo>:<branch>``, a hash of file → its references' marks (the highest
 version any rule's intent landed at each). A reconcile reads the files its intents reach (one
-HMGET); a merged PR (``IntentStore.clear`` with what its branch wrote) or a push raises them.
-Raising reads, then writes: the callers hold the repo's lock or handle the one event that
-merged the PR, so two raises of one file do not interleave; and a mark only ever rises.
+HMGET). What a group's open PR wrote per reference waits in ``floors-held:<group>`` (reference →
+mark; replaced by each sync that writes the branch) and lands when the PR merges
+(``IntentStore.clear(merged=True)``); a push to the base branch lands at once. Raising reads,
+then writes: the callers hold the repo's lock or handle the one event that merged the PR, so two
+raises of one file do not interleave; and a mark only ever rises.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
-from bot.core.floors import Floor, Ref, Spot, decode_file, encode_file, raised
+from bot.core.floors import Floor, Ref, Spot, decode_file, encode_file, parse_ref_key, raised, ref_key
 from bot.core.keys import GroupKey
 from bot.settings import Settings
 
@@ -38,6 +41,29 @@ class FloorStore:
             return {f: decode_file(v) for f, v in zip(wanted, raw, strict=True) if v}
 
         return read
+
+    def _held_key(self, group_key: str) -> str:
+        return self.settings.key("floors-held", group_key)
+
+    def hold(self, group_key: str, written: Mapping[Ref, Floor]) -> None:
+        """What the group's open PR's branch now holds per reference (replacing what it held; {}:
+        no open PR). One round trip."""
+        key = self._held_key(group_key)
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if written:
+                pipe.hset(key, mapping={ref_key(r): json.dumps(f.to_dict()) for r, f in written.items()})
+            pipe.execute()
+
+    def held(self, group_key: str) -> dict[Ref, Floor]:
+        raw = self.conn.hgetall(self._held_key(group_key))
+        return {parse_ref_key(k.decode()): Floor.from_dict(json.loads(v)) for k, v in raw.items()}
+
+    def land(self, group_key: str) -> int:
+        """The group's PR merged: the marks rise to what its branch held; how many rose."""
+        rose = self.raise_(group_key, self.held(group_key))
+        self.conn.delete(self._held_key(group_key))
+        return rose
 
     def raise_(self, group_key: str, landed: Mapping[Ref, Floor]) -> int:
         """Raise the marks of the references ``landed`` names to the versions that landed there

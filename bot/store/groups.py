@@ -22,7 +22,6 @@ from typing import Any
 
 import redis
 
-from bot.core.floors import Floor, Ref, parse_ref_key, ref_key
 from bot.core.group_state import GroupState
 from bot.core.kept import Ran
 from bot.core.keys import GroupKey
@@ -46,9 +45,6 @@ class GroupRecord:
     #: target -> version the open PR's branch holds over the base (pins applied; ignored versions
     #: and references another rule's higher version owns left out): what the status views show
     held: dict[str, Mark] = field(default_factory=dict)
-    #: reference (file, document, path) → the mark the version the open PR's branch wrote there
-    #: sets once the PR merges (``bot.core.floors``: then the repo's reference marks rise to it)
-    held_refs: dict[Ref, Floor] = field(default_factory=dict)
     #: the base branch head the last reconcile built on (the resync notices it moving)
     base_sha: str | None = None
     #: what the manifest repo's own config file asks for and cannot have (status page, PR comment)
@@ -109,8 +105,6 @@ class GroupRecord:
         data["applied"] = {t: m.to_dict() for t, m in self.applied.items()}
         if self.held:
             data["held"] = {t: m.to_dict() for t, m in self.held.items()}
-        if self.held_refs:
-            data["held_refs"] = {ref_key(r): f.to_dict() for r, f in sorted(self.held_refs.items())}
         if self.ran != Ran():
             data["ran"] = self.ran.to_dict()
         if self.partial:
@@ -128,9 +122,6 @@ class GroupRecord:
         data["state"] = GroupState.from_dict(data.get("state") or {})
         data["applied"] = {t: Mark.from_dict(m) for t, m in data.get("applied", {}).items()}
         data["held"] = {t: Mark.from_dict(m) for t, m in data.get("held", {}).items()}
-        data["held_refs"] = {
-            parse_ref_key(r): Floor.from_dict(f) for r, f in data.get("held_refs", {}).items()
-        }
         data["repo_file_problems"] = tuple(data.get("repo_file_problems") or ())
         data["ran"] = Ran.from_dict(data.get("ran") or {})
         known = set(cls.__dataclass_fields__)

@@ -13,13 +13,12 @@ Merges are atomic: WATCH the group's hashes and record, merge in Python with the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 
-from bot.core.floors import Floor, Ref
 from bot.core.group_state import GroupState, IgnoreMark
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Asked, replay
@@ -270,15 +269,17 @@ class IntentStore:
         applied: dict[str, Mark],
         *,
         ignore: bool = False,
-        landed: Mapping[Ref, Floor] | None = None,
+        merged: bool = False,
     ) -> list[str]:
         """Drop active intents at or below ``applied`` (a merged PR satisfied them, or a person
-        closed the PR: then ``ignore`` also records those versions as ignored). A merged PR also
-        gives what its branch wrote per reference (``landed``): the references' marks rise to it
-        first (``bot.core.floors``). Bumps the generation when anything changed; returns the
-        cleared targets."""
-        if landed:
-            self.floors.raise_(group_key, landed)
+        closed the PR: then ``ignore`` also records those versions as ignored). A ``merged`` PR's
+        versions landed: the marks of the references its branch wrote rise to them first
+        (``bot.store.floors``); a PR closed unmerged lands nothing. Bumps the generation when
+        anything changed; returns the cleared targets."""
+        if merged:
+            self.floors.land(group_key)
+        else:
+            self.floors.hold(group_key, {})
         intents_key, _, _, gen_key, _ = self._keys(group_key)
         record_key = self.groups.record_key(group_key)
         with self.conn.pipeline() as pipe:

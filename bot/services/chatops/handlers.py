@@ -191,11 +191,11 @@ def _merged(ctx: Context, number: int) -> None:
     record = ctx.deps.groups.get(key)
     if record.pr_number != number:
         return
-    ctx.deps.intents.clear(key, record.applied, landed=record.held_refs)
+    ctx.deps.intents.clear(key, record.applied, merged=True)
     ctx.deps.groups.update(
         key,
         lambda rec: dataclasses.replace(
-            rec, pr_number=None, applied={}, held={}, held_refs={}, error_commented=None, blocked=None
+            rec, pr_number=None, applied={}, held={}, error_commented=None, blocked=None
         ),
     )
     ctx.deps.intents.bump(key)
