@@ -333,6 +333,7 @@ class Container:
             queue,
             deployments=self.deployments,
             churn=ChurnLimit(self.redis, self.settings),
+            registry_gate=self.registry_gate,
         )
 
     # --- deployment reports (Flux, Argo CD) ---------------------------------------------------------
@@ -344,7 +345,12 @@ class Container:
     def promoter(self) -> Promoter:
         due = DueSet(self.redis, self.settings.key("due", "promote"))
         return Promoter(
-            self.deployments, self.intents, due, lambda: self.config, self.dispatch.request_reconcile
+            self.deployments,
+            self.intents,
+            due,
+            lambda: self.config,
+            self.dispatch.request_reconcile,
+            admit=self.admission,
         )
 
     def command_prefix(self) -> str:

@@ -98,6 +98,8 @@ class Superseded:
     delivery_id: str | None = None
     #: the CI run number of the version that won, when the target is ordered by run number
     winner_run: int | None = None
+    #: the file whose references already had the winner (another rule's version, ``bot.core.floors``)
+    where: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -111,6 +113,8 @@ class Superseded:
         }
         if self.winner_run is not None:
             data["winner_run"] = self.winner_run
+        if self.where is not None:
+            data["where"] = self.where
         return data
 
     def describe(self) -> str:
@@ -120,6 +124,8 @@ class Superseded:
             case "older":
                 if winner is not None and winner == self.tag:  # the same tag, ordered higher before
                     return f"superseded by a later build of {winner} (its version orders above this one)"
+                if self.where is not None:
+                    return f"superseded by {winner or 'a newer version'}, which {self.where} already got"
                 return f"superseded by {winner or 'a newer version'}"
             case "duplicate":
                 return f"already at {self.winner_tag or self.tag}"

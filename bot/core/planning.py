@@ -2,7 +2,7 @@
 
 ``plan`` handles registry pushes (``ImagePushed``) and finished CI runs (``CiFinished``); every
 other event kind plans nothing, and no event reaches a ``promote_only`` environment.
-``plan_for_environment`` serves chat-ops promote and rollback.
+``plan_for_environment`` serves promote and rollback (chat-ops and automatic).
 Each intent carries an ordering key (see ``bot.core.versions``) so that a late, older build can
 never replace a newer one; only a rollback intent may go backwards.
 
@@ -10,7 +10,9 @@ The planner asks no registry. An event intent carries what the registry must con
 merged (``bot.services.registry_gate``): ``verify`` (the tag must exist), a digest the pin mode
 needs and the event lacks (CI events never carry one), and, for a target following a mutable tag's
 digest (policy ``digest``), the scheme ``digest``: one constant key per tag, so only a new digest
-is news. ``poll_tags`` chooses what a registry poll plans, through the same policy checks.
+is news. Promote and rollback intents carry the same (their callers ask the registry before
+merging, as for an event). ``poll_tags`` chooses what a registry poll plans, through the same
+policy checks.
 """
 
 from __future__ import annotations
@@ -271,12 +273,12 @@ def _split(config: Config, rule: Rule, target: Target, intent: UpdateIntent) -> 
     return lanes(intent, variants=config.policy_for(rule, target).variants)
 
 
-def _pin_problem(pin: str, tag: str | None, digest: str | None, *, registry: bool) -> str | None:
-    """Why the version cannot be written in this pin mode. With ``registry`` (events) a missing
-    digest is asked from the registry before merging; chat-ops asks none."""
+def _pin_problem(pin: str, tag: str | None, digest: str | None) -> str | None:
+    """Why the version cannot be written in this pin mode (a missing digest of a tag is asked from
+    the registry before merging)."""
     if pin in ("tag", "tag+digest") and tag is None:
         return f"pin {pin!r} needs a tag; this event carries only a digest"
-    if pin in ("digest", "tag+digest") and digest is None and not (registry and tag is not None):
+    if pin in ("digest", "tag+digest") and digest is None and tag is None:
         return f"pin {pin!r} needs a digest; this event carries none"
     return None
 
@@ -307,7 +309,7 @@ def _intent(
     if not chatops:
         version = _followed(policy, version)
     pin = policy.effective_pin
-    problem = _pin_problem(pin, version.tag, version.digest, registry=not chatops)
+    problem = _pin_problem(pin, version.tag, version.digest)
     if problem is None and version.tag is not None and not rollback:
         problem = policy.rejection(version.tag)
     where = _where(config, target, version.image)
@@ -347,7 +349,7 @@ def _intent(
         rename=rule.rename,
         discover_include=where[0],
         exclude=where[1],
-        verify=policy.verify and not chatops,
+        verify=policy.verify,
         min_age_s=0.0 if chatops or rollback else policy.min_release_age or 0.0,
         platforms=() if chatops or rollback else policy.platforms,
         origin=version.origin,

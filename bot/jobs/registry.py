@@ -49,6 +49,7 @@ def poll_images(images: list[str]) -> dict[str, Any]:
         intents=container.intents,
         polls=container.polls,
         now=container.clock(),
+        deliveries=container.deliveries,
     )
     for group in sorted(set(batch.groups) | set(container.admission.settle(batch.gate()))):
         container.dispatch.request_reconcile(group)

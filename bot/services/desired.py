@@ -12,7 +12,9 @@ whose search it was in.
 One owner per reference: when rules overlap (a discovering rule and a rule listing the file both
 reach an image), the intents are applied each image's highest version first, and a reference
 one intent has taken is never edited by another: the branch holds the highest version the
-policies allow, and the PR table lists each reference once.
+policies allow, and the PR table lists each reference once. Once that version landed and its
+intent was cleared, the reference's own mark (``bot.core.floors``: the highest version that
+landed there, by any rule) keeps a later, lower build of the other rule from going back below it.
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
+from bot.core import floors as refmarks
 from bot.core import majors
 from bot.core import manifests as engine
 from bot.core.chart_names import is_chart
+from bot.core.floors import Floor, FloorReader, Ref, Spot
 from bot.core.group_state import GroupState
 from bot.core.images import canonical_name
 from bot.core.intents import UpdateIntent
 from bot.core.manifests.budget import BudgetExceeded
-from bot.core.manifests.model import Change, Edit, EditResult, Selector
+from bot.core.manifests.model import Change, Edit, EditResult, Reference, Selector
 from bot.core.marker import tag_of
 from bot.core.merge import comparable
 from bot.core.ports import Forge
@@ -64,6 +68,12 @@ class Desired:
     failed: tuple[ManifestError, ...] = ()  # the errors of the intents that failed
     #: the intents that changed at least one reference: what the branch holds over the base
     written: tuple[UpdateIntent, ...] = ()
+    #: each reference written (file, document, path) → the mark its version sets there once it
+    #: lands (``bot.core.floors``; pins and rollbacks, people's choices, are left out)
+    landed: dict[Ref, Floor] = dataclasses.field(default_factory=dict)
+    #: intents that wrote nothing because every reference they reach already had a higher version
+    #: (its mark: ``bot.core.floors``), with the file and mark of the highest of those
+    below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
 
 
 def fingerprint(
@@ -168,6 +178,18 @@ class _Applied:
     rows: list[Row] = dataclasses.field(default_factory=list)
     owned: dict[str, list[tuple[int, int]]] = dataclasses.field(default_factory=dict)
     contended: set[str] = dataclasses.field(default_factory=set)
+    #: per file, the marks of the references versions landed at (``bot.core.floors``)
+    floors: Mapping[str, Mapping[Spot, Floor]] = dataclasses.field(default_factory=dict)
+    #: target keys a pin holds: a person's choice, never kept below a reference's mark
+    exempt: frozenset[str] = frozenset()
+    landed: dict[Ref, Floor] = dataclasses.field(default_factory=dict)
+
+    def floors_against(self, path: str, intent: UpdateIntent) -> dict[Spot, Floor]:
+        """The marks of ``path`` that keep ``intent`` from some of its references (none: {})."""
+        if intent.target_key in self.exempt:
+            return {}
+        found = self.floors.get(path, {})
+        return {k: f for k, f in found.items() if f.blocks(intent)}
 
 
 def outranks(a: UpdateIntent, b: UpdateIntent) -> bool:
@@ -206,23 +228,39 @@ def _contended(resolved: Sequence[_Resolved]) -> set[str]:
 
 
 def _owned_edit(
-    text: str, original: str, path: str, intent: UpdateIntent, owned: list[tuple[int, int]]
-) -> EditResult:
+    text: str,
+    original: str,
+    path: str,
+    intent: UpdateIntent,
+    owned: list[tuple[int, int]],
+    *,
+    above: Mapping[Spot, Floor] | None = None,
+) -> tuple[EditResult, list[Floor]]:
     """Edit only the references of ``intent`` no higher-ranked intent took (found on the base text,
-    whose paths the edits so far keep); take them."""
+    whose paths the edits so far keep) and none of whose marks (``above``) is higher; take them.
+    Also the marks that kept it from references."""
     edit = edit_for(intent)
     refs = engine.select(engine.scan(original, path), edit.selector)
     if intent.variant is not None or intent.lane is not None:
         refs = [r for r in refs if _ref_fits(r.tag, intent)]
-    mine = [r for r in refs if not any(_overlaps(span, taken) for span in r.spans for taken in owned)]
+    kept: list[Floor] = []
+
+    def free(ref: Reference) -> bool:
+        if any(_overlaps(span, taken) for span in ref.spans for taken in owned):
+            return False
+        over = refmarks.covering(above, ref) if above else []
+        kept.extend(over)
+        return not over
+
+    mine = [r for r in refs if free(r)]
     owned.extend(span for r in mine for span in r.spans)
     if len(mine) == len(refs):
-        return edit_intent(text, path, intent)
+        return edit_intent(text, path, intent), kept
     if not mine:
-        return EditResult(text, matched=len(refs))
+        return EditResult(text, matched=len(refs)), kept
     edits = [dataclasses.replace(edit, selector=Selector(path=r.path, doc=r.doc)) for r in mine]
     result = engine.edit(text, path, edits)
-    return dataclasses.replace(result, matched=len(refs))
+    return dataclasses.replace(result, matched=len(refs)), kept
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -235,20 +273,25 @@ def _apply_intent(
     raws: dict[str, bytes | None],
     base_sha: str,
     done: _Applied,
-) -> tuple[int, list[ManifestError]]:
+) -> tuple[int, list[ManifestError], list[tuple[str, Floor]]]:
     """Apply one intent on top of ``done``, file by file: a file that cannot be read or edited
-    safely stays as it is and its error is returned; return how many references matched."""
+    safely stays as it is and its error is returned; return how many references matched, and
+    the marks that kept it from references of a higher version."""
     matched = 0
     failed: list[ManifestError] = []
+    kept: list[tuple[str, Floor]] = []
     for path in paths:
         try:
             if path not in done.texts:
                 text = _text(raws[path], path, base_sha)
                 done.texts[path] = (raws[path] or b"", text, text)
             raw, original, current = done.texts[path]
+            above = done.floors_against(path, intent)
             try:
-                if path in done.contended:
-                    result = _owned_edit(current, original, path, intent, done.owned.setdefault(path, []))
+                if path in done.contended or above:
+                    owned = done.owned.setdefault(path, []) if path in done.contended else []
+                    result, over = _owned_edit(current, original, path, intent, owned, above=above)
+                    kept.extend((path, f) for f in over)
                 else:
                     result = edit_intent(current, path, intent)
             except BudgetExceeded as exc:
@@ -263,7 +306,9 @@ def _apply_intent(
         done.texts[path] = (raw, original, result.text)
         done.changes.extend(result.changes)
         done.rows.extend(Row(c.file, intent.image, c.old, c.new, intent.digest) for c in result.changes)
-    return matched, failed
+        if intent.target_key not in done.exempt:
+            done.landed.update(refmarks.written(intent, result.changes))
+    return matched, failed, kept
 
 
 def desired_state(
@@ -272,12 +317,16 @@ def desired_state(
     base_sha: str,
     *,
     cache: ScanCache | None = None,
+    floors: FloorReader | None = None,
+    exempt: frozenset[str] = frozenset(),
 ) -> Desired:
     """Apply ``intents`` to the files at ``base_sha``; a file an intent cannot read or edit safely
     is left as it is and reported (``Desired.failed``/``problems``), every other edit is made.
     When nothing changes and some edit failed, its ManifestError/UnsafeEdit propagates (nothing to
     publish). Where intents of several targets (overlapping rules) reach one reference, the
-    highest version owns it (``outranks``): each reference is written once, by one intent.
+    highest version owns it (``outranks``): each reference is written once, by one intent; and
+    never below its mark (``floors``: ``bot.core.floors``), unless a pin holds the intent's
+    target (``exempt``) or it is a rollback.
 
     Every file any intent resolves to is read up front in one ``read_many`` (one forge call where
     the forge batches reads), then edited in memory, intent by intent."""
@@ -286,7 +335,10 @@ def desired_state(
     for intent, paths in resolved:
         by_repo.setdefault(intent.repo, []).extend(paths)
     raws = {repo: read_many(forge, repo, paths, base_sha) for repo, paths in by_repo.items()}
-    done = _Applied(contended=_contended(resolved))
+    reached = [path for _, paths in resolved for path in paths]
+    marks = floors(reached) if floors is not None and reached else {}
+    done = _Applied(contended=_contended(resolved), floors=marks, exempt=exempt)
+    below: list[tuple[UpdateIntent, str, Floor]] = []
     unmatched: list[str] = []
     problems: list[str] = []
     failed: list[ManifestError] = []
@@ -296,9 +348,12 @@ def desired_state(
             if isinstance(err, BudgetExceeded):
                 problems.append(f"{intent.image}: skipped {path}: {err.reason}")
         before = len(done.changes)
-        matched, errors = _apply_intent(intent, paths, raws[intent.repo], base_sha, done)
+        matched, errors, kept = _apply_intent(intent, paths, raws[intent.repo], base_sha, done)
         if len(done.changes) > before:
             written.append(intent)
+        elif kept and not errors:
+            path, floor = max(kept, key=lambda pair: comparable(pair[1].mark.key))
+            below.append((intent, path, floor))
         failed.extend(errors)
         problems.extend(f"{intent.image} not updated: {exc}" for exc in errors)
         if matched == 0 and not errors:
@@ -318,4 +373,6 @@ def desired_state(
         tuple(dict.fromkeys(problems)),
         tuple(failed),
         tuple(written),
+        done.landed,
+        tuple(below),
     )

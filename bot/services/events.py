@@ -224,7 +224,7 @@ def pr_closed(
     if record.pr_number != number:
         return False  # not the group's current PR (e.g. one the bot closed itself earlier)
     if merged:
-        store.clear(group_key, record.applied)
+        store.clear(group_key, record.applied, merged=True)
     elif closed_by is not None and closed_by == bot_login:
         return False  # the bot closed it (already applied); nothing to learn
     else:

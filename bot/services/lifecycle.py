@@ -27,10 +27,11 @@ keeps the base the branch is built on and, apart, the base head it was last chec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.core.floors import Floor, FloorReader, Ref
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
@@ -59,7 +60,7 @@ from bot.core.render import (
     pr_title,
     rebase_never_comment,
 )
-from bot.core.wanted import effective_intents
+from bot.core.wanted import effective_intents, pin_applies
 from bot.errors import ConfigError, Conflict, NotFound
 from bot.services.desired import Desired, content_digest, desired_state, fingerprint
 from bot.services.files import ScanCache
@@ -100,6 +101,11 @@ class SyncResult:
     notes_left_out: tuple[str, ...] | None = None
     #: with action ``blocked``: why the bot stopped writing the branch (None: a person committed)
     why: str | None = None
+    #: the marks of the references the branch (the base, when pushed) now holds, once they land
+    #: (``Desired.landed``; None: not evaluated, e.g. a fast no-op or a hold), and the intents
+    #: every reference of which already had a higher version (``Desired.below``)
+    landed: Mapping[Ref, Floor] | None = None
+    below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,13 @@ class _Ctx:
     decisions: Decisions
     seen: _Seen  # what was read before deciding
     notes: NotesSource
+    floors: FloorReader | None
+    exempt: frozenset[str]
+
+    def desired(self, cache: ScanCache | None) -> Desired:
+        return desired_state(
+            self.forge, self.intents, self.base_sha, cache=cache, floors=self.floors, exempt=self.exempt
+        )
 
     @property
     def repo(self) -> str:
@@ -145,6 +158,7 @@ def sync_group(
     decisions: Decisions | None = None,
     rebuild: bool = False,
     notes: NotesSource = no_notes,
+    floors: FloorReader | None = None,
 ) -> SyncResult:
     """``head_branch``: the open PR's branch when the caller knows it (a changed branch prefix
     leaves an open PR on its branch; the group's next PR takes the new one). ``decisions``: what
@@ -152,7 +166,9 @@ def sync_group(
     marker already records as run are kept in it. ``rebuild``: the caller has no record of the
     group; when its open PR (else the newest of its branch: one more read) is the bot's and its
     marker keeps decisions, they are returned at once (action ``rebuild``), nothing written.
-    ``notes``: the release notes of the images the body names (``bot.services.release_notes``)."""
+    ``notes``: the release notes of the images the body names (``bot.services.release_notes``).
+    ``floors``: the marks of the references versions landed at on this base branch
+    (``bot.core.floors``); no rule's version is written below them (a pin, a rollback is)."""
     if not intents:
         raise ValueError("sync_group needs at least one intent (the group's, even if all are ignored)")
     keys = {i.group_key for i in intents}
@@ -199,6 +215,8 @@ def sync_group(
         wanted,
         seen,
         notes,
+        floors,
+        frozenset(i.target_key for i in intents if pin_applies(i, state.pin_for(i.image))),
     )
     if state.hold and not (force or recreate):
         pr = _keep_decisions(ctx, pr)
@@ -208,14 +226,16 @@ def sync_group(
     marker = previous
     if pr and marker and not (force or recreate) and _unchanged(ctx, pr, marker):
         return SyncResult("noop", _keep_decisions(ctx, pr), pr.head_sha, (), base_sha)
-    desired = desired_state(forge, effective, base_sha, cache=cache)
+    desired = ctx.desired(cache)
     if not desired.contents:
         result = _close_applied(ctx, pr, marker, desired, force=force)
     elif pr and marker and not (force or recreate) and _bot_owned(pr, marker):
         result = _sync_owned(ctx, pr, marker, desired)
     else:
         result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
-    return replace(result, problems=desired.problems, written=desired.written)
+    return replace(
+        result, problems=desired.problems, written=desired.written, landed=desired.landed, below=desired.below
+    )
 
 
 def _observe(forge: Forge, first: UpdateIntent, branch: str, *, push_mode: bool) -> _Seen:
@@ -374,7 +394,7 @@ def _unchanged(ctx: _Ctx, pr: PullRequest, marker: Marker) -> bool:
 
 
 def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
-    desired = desired_state(ctx.forge, ctx.intents, ctx.base_sha, cache=cache)
+    desired = ctx.desired(cache)
     if not desired.contents:
         return SyncResult(
             "noop",
@@ -384,6 +404,7 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
             ctx.base_sha,
             unmatched=desired.unmatched,
             problems=desired.problems,
+            below=desired.below,
         )
     sha = ctx.forge.commit_files(
         ctx.repo,
@@ -401,6 +422,8 @@ def _push(ctx: _Ctx, cache: ScanCache | None) -> SyncResult:
         ctx.base_sha,
         unmatched=desired.unmatched,
         problems=desired.problems,
+        landed=desired.landed,
+        below=desired.below,
     )
 
 

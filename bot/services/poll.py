@@ -32,20 +32,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.config.model import Config
-from bot.core.events import ImagePushed
+from bot.core.events import Delivery, ImagePushed
 from bot.core.images import canonical_name
-from bot.core.intents import UpdateIntent
+from bot.core.intents import PlanResult, Skip, UpdateIntent
+from bot.core.merge import MergeOutcome
 from bot.core.planning import needs_tag_list, plan, poll_tags, reach
 from bot.core.ports import Registry
 from bot.errors import BotError, Transient
 from bot.metrics import POLLS
+from bot.services.outcomes import OutcomeLog
 from bot.services.registry_gate import GateOutcome, RegistryGate, registry_of
+from bot.store.deliveries import DeliveryStore
 from bot.store.intents import IntentStore
 from bot.store.polls import PollStore
 
 log = logging.getLogger(__name__)
 
 SOURCE = "poll"
+#: a poll whose outcomes include one of these took a version: it is recorded as a delivery
+TOOK = frozenset({"accepted", "held", "pinned"})
 #: groups merged in one transaction (a smaller one is less likely to meet a concurrent writer)
 MERGE_GROUPS = 25
 
@@ -61,6 +66,11 @@ class PollOutcome:
     groups: list[str] = field(default_factory=list)  # groups it left with work to do
     gate: GateOutcome = field(default_factory=GateOutcome)
     error: BotError | None = None  # the poll failed: nothing merged for this image
+    #: what the poll planned, as an event's plan results (the registry gate's refusals as skips)
+    plans: list[PlanResult] = field(default_factory=list)
+    delivery_id: str = ""  # the id of the record a poll that found something leaves
+    events: tuple[ImagePushed, ...] = ()
+    received_at: str = ""
 
 
 @dataclass
@@ -68,6 +78,8 @@ class PollBatch:
     polls: list[PollOutcome] = field(default_factory=list)
     accepted: int = 0  # intents that changed a group's desired state
     groups: list[str] = field(default_factory=list)  # groups with work to do
+    merged: dict[str, MergeOutcome] = field(default_factory=dict)  # group → its merge's outcome
+    recorded: int = 0  # polls recorded as deliveries (they found a new version)
 
     def get(self, image: str) -> PollOutcome:
         name = canonical_name(image)
@@ -99,6 +111,7 @@ class PollBatch:
             "failed": len(self.failures),
             "not_in_registry": gate.dropped,
             "registry_lookups": gate.asked,
+            "recorded": self.recorded,
         }
 
 
@@ -128,8 +141,11 @@ def poll_images(
     intents: IntentStore,
     polls: PollStore,
     now: float,
+    deliveries: DeliveryStore | None = None,
 ) -> PollBatch:
-    """Poll every image of the batch and merge what is new (see the module's docstring)."""
+    """Poll every image of the batch and merge what is new (see the module's docstring); each
+    poll whose merge took a version is recorded in ``deliveries`` as a delivery of source
+    ``poll`` would be (``record``)."""
     batch = PollBatch()
     down: dict[str, Transient] = {}  # registry host → how it failed in this batch
     for name in dict.fromkeys(canonical_name(i) for i in images):
@@ -149,8 +165,32 @@ def poll_images(
     for p in fresh:
         p.groups = sorted({i.group_key for i in p.ready} & dirty)
     batch.groups = sorted(dirty)
+    if deliveries is not None:
+        record(deliveries, intents, fresh, batch)
     _count(batch)
     return batch
+
+
+def record(
+    deliveries: DeliveryStore, intents: IntentStore, fresh: Sequence[PollOutcome], batch: PollBatch
+) -> None:
+    """Leave a delivery-like record of each poll that found a version its merge took: the tags
+    it found (as ``image-pushed`` events), what became of each per target and why (the status
+    page, ``/api/deliveries``, ``manifest-bot status``). A poll that found only what the bot
+    already had leaves none (every poll of an unchanged registry would)."""
+    found = [p for p in fresh if p.plans]
+    log_ = OutcomeLog(len(found))
+    for n, p in enumerate(found):
+        for result in p.plans:
+            log_.planned(n, result)
+    took = [
+        (Delivery(p.delivery_id, SOURCE, p.received_at, p.events), outcomes)
+        for p, outcomes in zip(found, log_.outcomes(intents, batch.merged) if found else [], strict=True)
+        if any(o.status in TOOK for o in outcomes)
+    ]
+    if took:
+        deliveries.record_processed(took)
+    batch.recorded = len(took)
 
 
 def _poll_one(
@@ -179,14 +219,31 @@ def _poll_one(
     out.tags = len(listed or ())
     out.chosen = poll_tags(config, name, listed)
     received = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    planned: list[UpdateIntent] = []
-    for tag in out.chosen:
-        event = ImagePushed(image=name, tag=tag, digest=None, source=SOURCE)
-        planned.extend(plan(event, config, delivery_id=f"{SOURCE}:{name}", received_at=received).intents)
+    out.received_at = received
+    out.delivery_id = f"{SOURCE}-{int(now * 1000)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    out.events = tuple(ImagePushed(image=name, tag=tag, digest=None, source=SOURCE) for tag in out.chosen)
+    results = [plan(e, config, delivery_id=out.delivery_id, received_at=received) for e in out.events]
+    planned = [i for r in results for i in r.intents]
     out.planned = len(planned)
     out.gate = gate.admit(planned, wait=False, listed=listed or ())
     out.ready = out.gate.ready
+    out.plans = [_admitted(r, out.ready) for r in results]
     return out
+
+
+def _admitted(result: PlanResult, ready: Sequence[UpdateIntent]) -> PlanResult:
+    """A plan result as the registry gate left it: its admitted intents (with the digests it
+    filled), and a skip for each one it did not admit."""
+    by = {(i.group_key, i.target_key, i.tag): i for i in ready}
+    intents, skips = [], list(result.skips)
+    for intent in result.intents:
+        found = by.get((intent.group_key, intent.target_key, intent.tag))
+        if found is not None:
+            intents.append(found)
+        else:
+            why = "the registry did not confirm it (see the group's status); not merged"
+            skips.append(Skip(why, image=intent.image, tag=intent.tag))
+    return PlanResult(tuple(intents), tuple(skips))
 
 
 def _merge(intents: IntentStore, ready: list[UpdateIntent], batch: PollBatch) -> list[str]:
@@ -199,6 +256,7 @@ def _merge(intents: IntentStore, ready: list[UpdateIntent], batch: PollBatch) ->
     for start in range(0, len(groups), MERGE_GROUPS):
         chunk = [i for g in groups[start : start + MERGE_GROUPS] for i in by_group[g]]
         outcomes, touched = intents.merge_dirty(chunk)
+        batch.merged.update(outcomes)
         batch.accepted += sum(o.accepted for o in outcomes.values())
         dirty.extend(touched)
     return dirty

@@ -8,7 +8,8 @@ once that stage has been reported healthy for ``after_healthy``; a failed report
 - ``promote_due`` (after each report, and a periodic task): each due entry whose stage is still
   healthy at that revision (a newer report, failed or not, replaced the state: the entry is
   dropped) is planned for the next stage with exactly the versions the stage runs there, merged,
-  and its groups reconciled; the next stage's PR opens as for any update.
+  and its groups reconciled; the next stage's PR opens as for any update. Its versions pass the
+  registry gate as an event's do (``verify``, the digest a target pins; a missing tag waits).
 - ``rollback`` (the deployment job, on the report that made a stage failed): the stage's last
   healthy versions, planned as a rollback.
 
@@ -46,6 +47,10 @@ class Promoter:
     due: DueSet
     config: Callable[[], Config]
     request_reconcile: Callable[[str], object]
+    #: the event path's registry gate (``bot.services.registry_gate.Admission``): the versions the
+    #: registry has (digests filled where a target pins them), and the groups whose waiting
+    #: versions changed; None: nothing is asked
+    admit: Callable[[list[UpdateIntent]], tuple[list[UpdateIntent], list[str]]] | None = None
 
     def chains_from(self, environment: str) -> list[tuple[PromotionChain, str]]:
         return [
@@ -138,8 +143,13 @@ class Promoter:
         return intents
 
     def _apply(self, intents: list[UpdateIntent]) -> list[str]:
+        """Merge what the registry confirms (a version it does not have yet waits, as an event's
+        does) and reconcile the groups that changed."""
+        waiting: list[str] = []
+        if self.admit is not None:
+            intents, waiting = self.admit(intents)
         changed = [key for key, outcome in self.intents.merge(intents).items() if outcome.changed]
-        for key in changed:
+        for key in sorted({*changed, *waiting}):
             self.request_reconcile(key)
         return changed
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,11 +41,12 @@ from typing import Any, Protocol
 
 import redis
 
+from bot.core.floors import Floor, FloorReader, Ref
 from bot.core.group_state import GroupState
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Decisions
 from bot.core.keys import GroupKey
-from bot.core.merge import Mark
+from bot.core.merge import Mark, Superseded
 from bot.core.planning import placed
 from bot.core.ports import Forge, MergeMethod, PullRequest
 from bot.core.render import error_comment, repo_file_comment
@@ -88,6 +89,7 @@ class Syncer(Protocol):
         decisions: Decisions | None = ...,
         rebuild: bool = ...,
         notes: NotesSource = ...,
+        floors: FloorReader | None = ...,
     ) -> Any: ...
 
 
@@ -288,6 +290,7 @@ def _sync_once(
             decisions=Decisions.of(record.state, snap.active.values(), snap.marks, record.ran),
             rebuild=not record.known,
             **extra,
+            floors=deps.intents.floors.reader(group_key),
         )
     except Conflict:
         RECONCILE_RUNS.labels(outcome="conflict").inc()
@@ -302,10 +305,11 @@ def _sync_once(
         if not restore(deps.intents, group_key, result.pr, result.found):
             deps.intents.bump(group_key)  # someone wrote the record meanwhile: go round anyway
         return record.pr_number, True
+    below = _keep_floors(deps, group_key, result)
     pr = result.pr
     number = pr.number if pr is not None and result.action != "closed" and pr.state == "open" else None
     report.opened = report.opened or (record.pr_number is None and number is not None)
-    applied = {t: Mark.of(i) for t, i in snap.active.items()}
+    applied = {t: Mark.of(i) for t, i in snap.active.items() if t not in below}
     problems: tuple[str, ...] | None = getattr(result, "problems", ())
     written: tuple[UpdateIntent, ...] | None = getattr(result, "written", None)
     notes_left_out: tuple[str, ...] | None = getattr(result, "notes_left_out", None)
@@ -348,6 +352,18 @@ def _sync_once(
     return number, False
 
 
+def _keep_floors(deps: ReconcileDeps, group_key: str, result: Any) -> list[str]:
+    """Record the marks of the references the sync wrote (landed when pushed; held until its PR
+    merges) and drop the intents below another rule's landed version; the targets dropped."""
+    landed: Mapping[Ref, Floor] | None = getattr(result, "landed", None)
+    if result.action == "pushed" and landed:  # on the base branch now: it landed
+        deps.intents.floors.raise_(group_key, landed)
+    elif landed is not None:  # what the PR's branch wrote lands if it merges (none: no PR)
+        open_pr = result.pr is not None and result.action != "closed" and result.pr.state == "open"
+        deps.intents.floors.hold(group_key, landed if open_pr else {})
+    return below_floors(deps, group_key, getattr(result, "below", ()))
+
+
 #: the actions that wrote the PR's branch: the forge's auto-merge is (re)asked for after them
 _WROTE = ("opened", "updated", "regenerated")
 
@@ -366,6 +382,34 @@ def _auto_merge(
     later = deps.wait_for_merge
     wait = (lambda number, how: later(forge_name, repo, number, how)) if later is not None else None
     return auto_merge(forge, repo, pr, method, wait=wait, tell=tell)
+
+
+def below_floors(
+    deps: ReconcileDeps, group_key: str, below: Sequence[tuple[UpdateIntent, str, Floor]]
+) -> list[str]:
+    """Drop the intents whose every reference already has a higher version (another rule's, that
+    landed: ``bot.core.floors``), saying so in the superseded log; the targets dropped."""
+    lost = [
+        (
+            intent,
+            Superseded(
+                target=intent.target_key,
+                image=intent.image,
+                tag=intent.tag,
+                key=intent.ordering_key,
+                reason="older",
+                winner_tag=floor.mark.tag,
+                delivery_id=intent.origin.delivery_id,
+                where=path,
+            ),
+        )
+        for intent, path, floor in below
+    ]
+    dropped = deps.intents.supersede(group_key, lost)
+    for intent, record in lost:
+        if intent.target_key in dropped:
+            log.info("%s: %s %s %s", group_key, intent.image, intent.tag, record.describe())
+    return dropped
 
 
 def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:

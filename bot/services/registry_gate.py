@@ -85,6 +85,16 @@ class GateOutcome:
     asked: int = 0  # registry lookups made
 
 
+@dataclass
+class Confirmed:
+    """What ``RegistryGate.confirm`` found: the intents the registry has (digests filled), and the
+    others with why."""
+
+    ready: list[UpdateIntent] = field(default_factory=list)
+    refused: list[tuple[UpdateIntent, str]] = field(default_factory=list)
+    asked: int = 0
+
+
 def registry_of(image: str) -> str:
     """The registry host an image (or a chart key) lives in, as users name it (``ghcr.io``,
     ``docker.io``, a Helm repository's host)."""
@@ -324,6 +334,29 @@ class RegistryGate:
         )
         registry = registry_of(intent.image)
         return WaitEntry(intent, registry, now, eligible + self.wait_s, eligible, 1, reason, eligible)
+
+    def confirm(self, intents: Sequence[UpdateIntent]) -> Confirmed:
+        """Ask the registry about every intent that needs it, now and once, as ``admit`` does,
+        for a person waiting on the answer (chat-ops ``rollback``, ``promote``): what it has comes
+        back ready (the digest filled where the pin mode needs one), the rest refused with why —
+        never waited for (the reply says it at once)."""
+        out, lookups = Confirmed(), _Lookups(self.registry)
+        for intent in intents:
+            if not needs_registry(intent):
+                out.ready.append(intent)
+                continue
+            answer = lookups.get(intent.image, intent.tag or "", fresh=follows_digest(intent))
+            if isinstance(answer, ResolvedImage):
+                out.ready.append(_with_digest(intent, answer))
+                continue
+            host = registry_of(intent.image)
+            if answer is None:
+                out.refused.append((intent, f"not in {host}: {NOT_THERE}"))
+                continue
+            reason = _waitable(answer) or (answer.message if isinstance(answer, BotError) else str(answer))
+            out.refused.append((intent, f"not confirmed by {host}: {reason}"))
+        out.asked = lookups.asked
+        return out
 
     def _entry(self, intent: UpdateIntent, now: float, reason: str) -> WaitEntry:
         registry = registry_of(intent.image)

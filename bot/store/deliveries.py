@@ -25,6 +25,8 @@ at the first write, so nothing is half-written and the intake answers 503. The c
 the outcome and acknowledges the entry in one transaction (``record_outcomes``).
 How duplicates are decided: docs/intake.md, "Dedupe and queueing".
 Statuses: ``queued`` → ``processed`` | ``failed``; ``ignored`` for deliveries with nothing to do.
+A registry poll that finds a new version is recorded like a delivery (source ``poll``), processed
+at once (``record_processed``): what it found, what became of it, and why.
 """
 
 from __future__ import annotations
@@ -120,6 +122,24 @@ redis.call('EXPIRE', KEYS[1], ARGV[n - 5])
 if not redis.call('HGET', KEYS[2], ARGV[n - 1]) then redis.call('HSET', KEYS[2], ARGV[n - 1], ARGV[n - 4]) end
 redis.call('ZADD', KEYS[3], ARGV[n - 3], ARGV[n - 4])
 evict(KEYS[3], KEYS[2], ARGV[n], tonumber(ARGV[n - 2]), tonumber(ARGV[n - 3]) - tonumber(ARGV[n - 5]), """
+    + str(_EVICT_PER_CALL)
+    + """)
+return 1
+"""
+)
+
+#: KEYS: record, ids, recent. ARGV: now, ref, id hash, ttl, keep, record key prefix, then the
+#: record's field pairs. A delivery the bot made itself (a registry poll), recorded processed at
+#: once: never queued, bounded with the others.
+_PROCESSED = (
+    _EVICT
+    + """
+local now = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7, #ARGV))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+evict(KEYS[3], KEYS[2], ARGV[6], tonumber(ARGV[5]), now - tonumber(ARGV[4]), """
     + str(_EVICT_PER_CALL)
     + """)
 return 1
@@ -232,6 +252,7 @@ class DeliveryStore:
         self._admit = conn.register_script(_ADMIT)
         self._ignore = conn.register_script(_IGNORE)
         self._outcome = conn.register_script(_OUTCOME)
+        self._processed = conn.register_script(_PROCESSED)
 
     # --- keys ----------------------------------------------------------------------------------
     def key(self, ref: str) -> str:
@@ -287,6 +308,39 @@ class DeliveryStore:
         except redis.RedisError as exc:
             raise unavailable(exc) from exc
         return ref
+
+    def record_processed(self, done: Sequence[tuple[Delivery, Sequence[TargetOutcome]]]) -> list[str]:
+        """Record deliveries the bot made itself (registry polls' findings) as processed with
+        their outcomes, where deliveries are shown (one round trip); their refs. Nothing is
+        queued."""
+        now = float(self._clock())
+        refs = []
+        with self._redis.pipeline(transaction=False) as pipe:
+            for delivery, outcomes in done:
+                events = events_json(delivery.events)
+                ref = self.ref_of(delivery, events)
+                fields: dict[str, str | int] = {
+                    "id": delivery.id,
+                    "id_hash": _hash(delivery.id),
+                    "ref": ref,
+                    "source": delivery.source,
+                    "status": "processed",
+                    "events": events,
+                    "attempts": 1,
+                    "received_at": delivery.received_at or _iso(now),
+                    "updated_at": _iso(now),
+                    **_outcome_fields(outcomes),
+                }
+                bound = [self._settings.delivery_ttl_s, self.keep, self.key("")]
+                args: list[str | int | float] = [repr(now), ref, _hash(delivery.id), *bound]
+                args += [x for pair in fields.items() for x in pair]
+                self._processed(keys=[self.key(ref), self.ids_key, self._recent_key], args=args, client=pipe)
+                refs.append(ref)
+            try:
+                pipe.execute()
+            except redis.RedisError as exc:
+                raise unavailable(exc) from exc
+        return refs
 
     # --- outcome (the consumer) -----------------------------------------------------------------
     def record_outcomes(self, done: Sequence[Outcome], entry_ids: Sequence[str]) -> None:

@@ -23,8 +23,9 @@ from bot.core.group_state import GroupState, IgnoreMark
 from bot.core.intents import UpdateIntent
 from bot.core.kept import Asked, replay
 from bot.core.keys import TargetKey
-from bot.core.merge import Mark, MergeOutcome, merge, satisfied
+from bot.core.merge import Mark, MergeOutcome, Superseded, merge, satisfied
 from bot.settings import Settings
+from bot.store.floors import FloorStore
 from bot.store.groups import MAX_WATCH_RETRIES, GroupRecord, GroupStore
 
 SUPERSEDED_KEEP = 200
@@ -94,6 +95,7 @@ class IntentStore:
         self.conn = conn
         self.settings = settings
         self.groups = GroupStore(conn, settings)
+        self.floors = FloorStore(conn, settings)
         self._max_applied = conn.register_script(_MAX_APPLIED)
 
     # --- keys ----------------------------------------------------------------------------------
@@ -190,6 +192,35 @@ class IntentStore:
             pipe.lpush(sup_key, *(json.dumps(s.to_dict()) for s in outcome.superseded))
             pipe.ltrim(sup_key, 0, SUPERSEDED_KEEP - 1)
 
+    def supersede(self, group_key: str, lost: Sequence[tuple[UpdateIntent, Superseded]]) -> list[str]:
+        """Drop active intents a reconcile found below what their references already have
+        (``bot.core.floors``), each only while it is still the target's active intent, and log
+        why in the superseded log (a delivery's outcome reads it); the dropped targets."""
+        if not lost:
+            return []
+        intents_key, _, sup_key, _, _ = self._keys(group_key)
+        targets = [intent.target_key for intent, _ in lost]
+        with self.conn.pipeline() as pipe:
+            for _ in range(MAX_WATCH_RETRIES):
+                try:
+                    pipe.watch(intents_key)
+                    now = pipe.hmget(intents_key, targets)
+                    gone = [
+                        (intent, record)
+                        for (intent, record), raw in zip(lost, now, strict=True)
+                        if raw is not None and _same_version(UpdateIntent.from_dict(json.loads(raw)), intent)
+                    ]
+                    pipe.multi()
+                    if gone:
+                        pipe.hdel(intents_key, *(i.target_key for i, _ in gone))
+                        pipe.lpush(sup_key, *(json.dumps(r.to_dict()) for _, r in gone))
+                        pipe.ltrim(sup_key, 0, SUPERSEDED_KEEP - 1)
+                    pipe.execute()
+                    return [i.target_key for i, _ in gone]
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"group {group_key}: too much contention superseding intents")
+
     def restore(self, group_key: str, asked: Sequence[Asked], state: GroupState) -> int:
         """Put back the chat-ops intents a PR marker kept (``bot.core.kept.replay``: what arrived
         since Redis forgot them still wins where it would have) and bump the generation, so the
@@ -232,10 +263,23 @@ class IntentStore:
         """Record that a reconcile brought the repo to ``generation`` (never moves backwards)."""
         return int(self._max_applied(keys=[self._keys(group_key)[4]], args=[generation]))
 
-    def clear(self, group_key: str, applied: dict[str, Mark], *, ignore: bool = False) -> list[str]:
+    def clear(
+        self,
+        group_key: str,
+        applied: dict[str, Mark],
+        *,
+        ignore: bool = False,
+        merged: bool = False,
+    ) -> list[str]:
         """Drop active intents at or below ``applied`` (a merged PR satisfied them, or a person
-        closed the PR: then ``ignore`` also records those versions as ignored). Bumps the
-        generation when anything changed; returns the cleared targets."""
+        closed the PR: then ``ignore`` also records those versions as ignored). A ``merged`` PR's
+        versions landed: the marks of the references its branch wrote rise to them first
+        (``bot.store.floors``); a PR closed unmerged lands nothing. Bumps the generation when
+        anything changed; returns the cleared targets."""
+        if merged:
+            self.floors.land(group_key)
+        else:
+            self.floors.hold(group_key, {})
         intents_key, _, _, gen_key, _ = self._keys(group_key)
         record_key = self.groups.record_key(group_key)
         with self.conn.pipeline() as pipe:
@@ -256,6 +300,11 @@ class IntentStore:
                 except redis.WatchError:
                     continue
         raise RuntimeError(f"group {group_key}: too much contention clearing intents")
+
+
+def _same_version(a: UpdateIntent, b: UpdateIntent) -> bool:
+    """The same version of a target (where it searches follows the config now: not compared)."""
+    return (a.tag, a.digest, a.ordering_key, a.rollback) == (b.tag, b.digest, b.ordering_key, b.rollback)
 
 
 def _with_ignored(record: GroupRecord, applied: dict[str, Mark]) -> GroupRecord:

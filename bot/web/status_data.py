@@ -26,7 +26,8 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from bot.core.deployments import describe_object
 from bot.core.events import Event
-from bot.core.outcomes import TargetOutcome
+from bot.core.merge import Superseded
+from bot.core.outcomes import TargetOutcome, summary
 from bot.core.wanted import ignore_label, shown, standings
 from bot.logs import redact
 from bot.settings import Settings
@@ -37,7 +38,7 @@ from bot.store.deployments import DeploymentStore
 from bot.store.due import DueSet
 from bot.store.failures import FailedJob
 from bot.store.groups import GroupRecord, GroupStore
-from bot.store.intents import IntentStore
+from bot.store.intents import SUPERSEDED_KEEP, IntentStore
 from bot.store.recovery import RecoveryStore
 from bot.store.stream import DeliveryStream
 from bot.store.waiting import WaitEntry, WaitingStore
@@ -331,11 +332,13 @@ def _event_summary(events: tuple[Event, ...]) -> str:
 
 
 class GroupLinks:
-    """Each group's open PR (number and web page), read once per group per view."""
+    """Each group's open PR (number and web page), record and superseded log, read once per
+    group per view."""
 
     def __init__(self, store: GroupStore) -> None:
         self._store = store
         self._seen: dict[str, GroupRecord] = {}
+        self._superseded: dict[str, list[dict[str, Any]]] = {}
 
     def outcome_row(self, outcome: TargetOutcome) -> OutcomeRow:
         record = self._record(outcome.group) if outcome.group else None
@@ -366,6 +369,46 @@ class GroupLinks:
             return f"{record.group or outcome.group}: {record.state.last_error}"
         return None
 
+    def since(
+        self, delivery_id: str, outcomes: Sequence[TargetOutcome]
+    ) -> tuple[tuple[TargetOutcome, ...], bool]:
+        """The outcomes as the reconciles since made them: a version accepted into a group whose
+        reconcile found every reference it reaches already at a higher version (another rule's,
+        that landed: ``bot.core.floors``) reads ``superseded``, saying which file has what; one
+        the branch holds, but whose edit failed in some file, names each file and why. Also
+        whether any was such a partial edit."""
+        now = tuple(self._since(delivery_id, o) for o in outcomes)
+        partly = any(a.status == "accepted" and a != b for a, b in zip(now, outcomes, strict=True))
+        return now, partly
+
+    def _since(self, delivery_id: str, outcome: TargetOutcome) -> TargetOutcome:
+        if outcome.status != "accepted" or not outcome.group:
+            return outcome
+        for entry in self._superseded_log(outcome.group):
+            if (entry.get("delivery_id"), entry.get("image"), entry.get("tag")) == (
+                delivery_id,
+                outcome.image,
+                outcome.tag,
+            ) and entry.get("where"):
+                return replace(outcome, status="superseded", reason=_lost(entry))
+        record = self._record(outcome.group)
+        if record is None or not record.state.last_error or outcome.image is None:
+            return outcome
+        if not any(mark.tag == outcome.tag for mark in record.held.values()):
+            return outcome  # not on the branch: ``failed_update`` says why
+        said = f"{outcome.image} not updated: "
+        bad = [line[len(said) :] for line in record.state.last_error.splitlines() if line.startswith(said)]
+        if not bad:
+            return outcome
+        return replace(outcome, reason=f"{outcome.reason}, but not in {'; '.join(bad)}")
+
+    def _superseded_log(self, group_key: str) -> list[dict[str, Any]]:
+        if group_key not in self._superseded:
+            self._superseded[group_key] = IntentStore(self._store.conn, self._store.settings).superseded(
+                group_key, SUPERSEDED_KEEP
+            )
+        return self._superseded[group_key]
+
     def _record(self, group_key: str) -> GroupRecord | None:
         if group_key not in self._seen:
             try:
@@ -375,9 +418,28 @@ class GroupLinks:
         return self._seen[group_key]
 
 
+def _lost(entry: dict[str, Any]) -> str:
+    """The words of a superseded log entry (``bot.core.merge.Superseded.describe``)."""
+    lost = Superseded(
+        target=str(entry.get("target", "")),
+        image=str(entry.get("image", "")),
+        tag=entry.get("tag"),
+        key=tuple(entry.get("key") or ()),
+        reason=entry.get("reason", "older"),
+        winner_tag=entry.get("winner_tag"),
+        where=entry.get("where"),
+    )
+    return lost.describe()
+
+
 def delivery_row(record: DeliveryRecord, links: GroupLinks | None = None) -> DeliveryRow:
-    verdict, reason = record.verdict, record.reason
-    failed = links.failed_update(record.outcomes) if links is not None and verdict == "updated" else None
+    verdict, reason, outcomes = record.verdict, record.reason, record.outcomes
+    if links is not None and verdict == "updated":
+        outcomes, partly = links.since(record.id, outcomes)
+        if outcomes != record.outcomes:
+            verdict, reason = summary(outcomes)
+            verdict = "partly updated" if partly and verdict == "updated" else verdict
+    failed = links.failed_update(outcomes) if links is not None and verdict == "updated" else None
     if failed is not None:  # accepted, but the update that was to carry it failed since
         verdict, reason = "update failed", f"{failed} (accepted: {reason})" if reason else failed
     return DeliveryRow(
@@ -389,7 +451,7 @@ def delivery_row(record: DeliveryRecord, links: GroupLinks | None = None) -> Del
         events=_event_summary(record.events),
         ref=record.ref,
         verdict=verdict,
-        outcomes=tuple(links.outcome_row(o) for o in record.outcomes) if links is not None else (),
+        outcomes=tuple(links.outcome_row(o) for o in outcomes) if links is not None else (),
         left_out=record.left_out,
     )
 

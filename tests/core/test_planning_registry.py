@@ -37,13 +37,19 @@ def test_a_ci_event_with_a_digest_pin_is_planned_for_the_registry_to_fill() -> N
     assert (intent.tag, intent.digest, intent.pin, intent.verify) == ("0123456", None, "tag+digest", True)
 
 
-def test_chat_ops_asks_no_registry_so_a_digest_pin_without_a_digest_is_refused() -> None:
+def test_promote_and_rollback_intents_carry_what_the_registry_must_confirm() -> None:
+    """As an event's: ``verify``, and a digest pin without a digest is planned for the registry
+    to fill (``RegistryGate.confirm`` for chat-ops, the event path's gate for auto promotion)."""
     rule = "- name: web\n  image: ghcr.io/acme/web\n  policy: {pin: digest}\n  " + TARGET + "\n"
     result = plan_for_environment(config(rule), "ghcr.io/acme/web", "1.2.3", None, "dev", origin=Origin())
-    assert not result.intents
-    assert result.skips[0].reason == "pin 'digest' needs a digest; this event carries none"
+    assert [(i.tag, i.digest, i.pin, i.verify) for i in result.intents] == [("1.2.3", None, "digest", True)]
     given = plan_for_environment(config(rule), "ghcr.io/acme/web", "1.2.3", DIGEST_A, "dev", origin=Origin())
-    assert [(i.digest, i.verify) for i in given.intents] == [(DIGEST_A, False)]
+    assert [(i.digest, i.verify) for i in given.intents] == [(DIGEST_A, True)]
+    off = rule.replace("{pin: digest}", "{pin: digest, verify: false}")
+    unverified = plan_for_environment(
+        config(off), "ghcr.io/acme/web", "1.2.3", DIGEST_A, "dev", origin=Origin()
+    )
+    assert [i.verify for i in unverified.intents] == [False]
 
 
 FOLLOW = f"- name: web\n  image: ghcr.io/acme/web\n  policy: {{digest: latest}}\n  {TARGET}\n"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from click.testing import CliRunner
 
+from bot.cli import main
 from bot.settings import Settings
 from bot.store.groups import GroupStore
 from tests.integration.service_fixture import API, IMAGE, REPO, Service, start_service
@@ -54,7 +56,7 @@ def last_error(service: Service) -> str | None:
 
 
 def test_a_placeholder_fails_only_its_file_and_an_exclude_clears_it(service: Service) -> None:
-    service.push(IMAGE, "1.1.0")
+    delivery = service.push(IMAGE, "1.1.0")
     service.wait_settled()
     [pr] = service.prs()  # the group went ahead with the good file
     assert (
@@ -65,6 +67,18 @@ def test_a_placeholder_fails_only_its_file_and_an_exclude_clears_it(service: Ser
     assert said in pr.body and "Not updated (the rest of this PR went ahead)" in pr.body
     assert said in (last_error(service) or "")
     assert COMPONENT in service.status_page()
+    # the delivery's outcome names the file and why, on the API, the page and the CLI alike
+    found = service.app.test_client().get(f"/api/deliveries/{delivery}").get_json()
+    assert found["verdict"] == "partly updated", found
+    [outcome] = found["outcomes"]
+    assert outcome["status"] == "accepted"
+    assert f"but not in {COMPONENT}:4: images[0].newName is not an image name" in outcome["reason"]
+    env = {"MANIFEST_BOT_REDIS_URL": service.settings.redis_url}
+    env["MANIFEST_BOT_REDIS_PREFIX"] = service.settings.redis_prefix
+    shown = CliRunner().invoke(main, ["status", "--delivery", delivery], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "partly updated" in shown.output and outcome["reason"] in shown.output
+    assert "partly updated" in service.status_page()
 
     # the operator excludes the component; the running worker takes the file at its next job
     service.write_config(routing(service.root, ', exclude: ["envs/dev/components/**"]'))

@@ -176,3 +176,22 @@ def test_ignore_of_an_image_the_pr_does_not_update_is_refused(world: ChatWorld) 
     assert "this PR does not update `frontend` (its images: `ghcr.io/acme/api`)" in world.replies(number)[-1]
     assert world.container.intents.groups.get(world.group_key("dev")).state.ignored == ()
     assert world.tag_on(world.branch("dev"), "dev") == "1.1.0"
+
+
+def test_rollback_of_a_promotion_pr_replies_before_the_pr_closes(world: ChatWorld) -> None:
+    """Rolling a promotion PR back to what its base has leaves it nothing to change, so it closes;
+    the bot answers the command first, then says why the PR closed (the order people acted in)."""
+    chat = Chat(world)
+    chat.push("1.1.0")
+    chat.say(world.open_pr("dev").number, "/manifest-bot promote")
+    staging = world.open_pr("staging").number
+
+    cid = chat.say(staging, "/manifest-bot rollback")
+    assert world.reactions(staging, cid) == [EYES, ROCKET]
+    assert world.pr("staging") is not None and world.pr("staging").state == "closed"  # type: ignore[union-attr]
+    bodies = [c["body"] for c in world.comments(staging)]
+    ran = bodies.index("/manifest-bot rollback")
+    replies = bodies[ran + 1 :]
+    assert len(replies) == 2, bodies
+    assert replies[0].startswith("✅ `/manifest-bot rollback`: rolling back `ghcr.io/acme/api` to `1.0.0`")
+    assert "already" in replies[1], replies  # then why the PR closed: the base has every version

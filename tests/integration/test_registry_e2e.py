@@ -29,7 +29,7 @@ from bot.deps import Container
 from bot.forges.local.adapter import LocalGitForge
 from bot.jobs.engine import TICK_S
 from bot.settings import Settings
-from tests.integration.world import Workers, git, wait_for, worker_env
+from tests.integration.world import Workers, git, queues_idle, wait_for, worker_env
 from tests.registry.fixtures import require_tools
 from tests.registry.support import LocalRegistry, TokenIssuer, run_registry
 
@@ -214,6 +214,29 @@ def test_a_poll_applies_the_manifest_repos_own_file_as_an_event_would(
         stack.start_workers(MANIFEST_BOT_POLL_INTERVAL_S=str(POLL_S))
         wait_for(lambda: stack.pr_file() is not None, POLL_S + IDLE_TICK_S + 30, "the poll's PR", stack.logs)
         assert f"{stack.image}:1.1.0" in (stack.pr_file() or "")
+
+        # the poll left a record that reads like a delivery's: what it found, what it did, where
+        [found] = poll_records(stack)
+        assert found["outcome"] == "processed" and found["verdict"] == "updated", found
+        assert found["events"] == "image-pushed ×1"
+        [outcome] = found["outcomes"]
+        assert (outcome["status"], outcome["image"], outcome["tag"]) == ("accepted", stack.image, "1.1.0")
+        assert outcome["reason"] == "goes into the PR of group `dev`" and outcome["pr_number"] == 1
+        assert found["id"] in stack.status_page()
+        # the next poll finds the same: no second record (two more takes: the first one's job ran)
+        due = stack.settings.key("due", "polls")
+        for n in range(2):
+            taken = redis_conn.zscore(due, stack.image)
+            moved = lambda taken=taken: redis_conn.zscore(due, stack.image) != taken  # noqa: E731
+            wait_for(moved, 30, f"poll {n + 2}", stack.logs)
+        wait_for(lambda: queues_idle(redis_conn, stack.settings), 30, "the polls to end", stack.logs)
+        assert [r["id"] for r in poll_records(stack)] == [found["id"]]
+
+
+def poll_records(stack: Stack) -> list[dict[str, object]]:
+    with urllib.request.urlopen(f"{stack.base_url}/api/deliveries", timeout=10) as resp:
+        rows = json.loads(resp.read())
+    return [r for r in rows["deliveries"] if r["source"] == "poll"]
 
 
 def test_wrong_registry_credentials_are_a_clear_error_on_the_group(stack: Stack) -> None:

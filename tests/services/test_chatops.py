@@ -97,9 +97,10 @@ def test_ignore_this_version_closes_the_pr_until_a_newer_one(world: ChatWorld) -
     number = dev_pr_at(world, "1.1.0")
     event = run(world, number, "/manifest-bot ignore this version")
     assert world.reactions(number, event.comment_id) == [EYES, ROCKET]
-    assert world.replies(number)[-1] == (
-        "✅ `/manifest-bot ignore this version`: ignoring `ghcr.io/acme/api` 1.1.0 and below"
-    )
+    assert world.replies(number)[-2:] == [  # the answer first, then why the PR closed
+        "✅ `/manifest-bot ignore this version`: ignoring `ghcr.io/acme/api` 1.1.0 and below",
+        "Every version in this PR is now ignored or pinned to what the base has, so I am closing it.",
+    ]
     assert world.forge.get_pr(REPO, number).state == "closed"
     world.push(API, "1.1.0")
     assert world.pr("dev").state == "closed"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -13,18 +14,27 @@ import redis
 from bot.core.config import Config, load_config
 from bot.core.deployments import EnvState, iso, next_state, parse_time, with_versions
 from bot.core.events import DeploymentReported
+from bot.forges.local.adapter import LocalGitForge
+from bot.registry import RegistryClient
 from bot.services.promotion import Promoter
+from bot.services.reconcile import ReconcileDeps
+from bot.services.registry_gate import Admission, RegistryGate
 from bot.settings import Settings
 from bot.store.deployments import DeploymentStore
 from bot.store.due import DueSet
 from bot.store.intents import IntentStore
+from bot.store.waiting import WaitingStore
+from tests.registry.fixtures import local_registry
+from tests.registry.support import LocalRegistry
+
+__all__ = ["local_registry"]
 
 APP = "registry.example.com/team/app00"
 REV1, REV2 = "1" * 40, "2" * 40
 T0 = parse_time("2026-12-07T10:00:00Z").timestamp()
 
 
-def config(on_failure: str = "stop") -> Config:
+def config(on_failure: str = "stop", image: str = APP, policy: str = "{verify: false}") -> Config:
     text = f"""\
     forges: [{{name: local, kind: local, path: /tmp/repos}}]
     environments:
@@ -34,8 +44,8 @@ def config(on_failure: str = "stop") -> Config:
       - {{name: shop, environments: [dev, staging], auto: {{after_healthy: 10m}}, on_failure: {on_failure}}}
     rules:
       - name: app
-        image: {APP}
-        policy: {{verify: false}}
+        image: {image}
+        policy: {policy}
         targets:
           - {{forge: local, repo: manifests, environment: dev, files: [dev.yaml]}}
           - {{forge: local, repo: manifests, environment: staging, files: [staging.yaml]}}
@@ -140,3 +150,33 @@ def test_on_failure_rollback_goes_back_to_the_last_healthy_versions(world) -> No
     (intent,) = intents.snapshot("local:manifests:main:dev").active.values()
     assert (intent.tag, intent.rollback) == ("1.5.0", True)
     assert asked == ["local:manifests:main:dev"]
+
+
+def test_automatic_promotion_and_rollback_pass_the_registry_gate(
+    make_settings: Callable[..., Settings], redis_conn: redis.Redis, local_registry: LocalRegistry
+) -> None:
+    """As an event's versions do: what the registry has is merged with its digest where a target
+    pins one; a tag it lacks is not merged but waits for it (the group shows what it waits for)."""
+    settings = make_settings()
+    image = local_registry.image("team/app00")
+    digest = local_registry.push("team/app00", "1.5.0")
+    cfg = config("rollback", image, "{pin: tag+digest}")  # verify: on, the default
+    store, intents = DeploymentStore(redis_conn, settings), IntentStore(redis_conn, settings)
+    waiting = WaitingStore(redis_conn, settings)
+    gate = RegistryGate(RegistryClient(cache_ttl=0), waiting, wait_s=60, retry_s=5)
+    deps = ReconcileDeps(settings, redis_conn, forge_for=lambda _name: LocalGitForge(Path("/nonexistent")))
+    due = DueSet(redis_conn, settings.key("due", "promote"))
+    promoter = Promoter(store, intents, due, lambda: cfg, lambda _key: None, admit=Admission(gate, deps))
+
+    state = reported(store, report(REV1, "healthy", T0), (f"{image}:1.5.0",))
+    promoter.schedule("dev", state)
+    assert promoter.promote_due(T0 + 600) == 1
+    (promoted,) = intents.snapshot("local:manifests:main:staging").active.values()
+    assert (promoted.tag, promoted.digest) == ("1.5.0", digest)
+
+    # dev fails at 1.6.0 and goes back to 1.4.0, which the registry does not have: it waits
+    reported(store, report(REV1, "healthy", T0 + 700), (f"{image}:1.4.0",))
+    failed = reported(store, report(REV2, "failed", T0 + 760, "HealthCheckFailed"), (f"{image}:1.6.0",))
+    assert promoter.rollback("dev", failed) == []
+    assert intents.snapshot("local:manifests:main:dev").active == {}
+    assert [e.intent.tag for e in waiting.entries("local:manifests:main:dev")] == ["1.4.0"]

@@ -281,3 +281,22 @@ def test_settle_records_failures_on_the_group_and_marks_changed_groups_dirty(
     settle(deps, refused)
     last = intents.groups.get(DEV).state.last_error or ""
     assert last.startswith(f"cannot verify {image}:2.0.0 in {token_registry.host}: ") and "nope" not in last
+
+
+def test_confirm_answers_a_person_at_once_and_never_waits(
+    local_registry: LocalRegistry, store: WaitingStore
+) -> None:
+    """Chat-ops ``rollback``/``promote``: what the registry has comes back with its digest, what it
+    does not is refused with why, and nothing is left waiting."""
+    image = local_registry.image("acme/app")
+    digest = local_registry.push("acme/app", "1.4.0")
+    config = routing(image, "{pin: tag+digest}")
+    have, missing = pushed(config, image, "1.4.0")[0], pushed(config, image, "0.9.0")[0]
+
+    found = gate(store, Clock()).confirm([have, missing])
+
+    assert [(i.tag, i.digest) for i in found.ready] == [("1.4.0", digest)]
+    assert found.refused == [(missing, f"not in {local_registry.host}: {NOT_THERE}")]
+    assert store.entries(DEV) == []
+    unverified = routing(image, "{verify: false}")
+    assert gate(store, Clock()).confirm(pushed(unverified, image, "0.9.0")).refused == []

@@ -14,9 +14,11 @@ from bot.core.chatops.decisions import Promotion, Refusal
 from bot.core.chatops.replies import Outcome
 from bot.core.events import PrComment
 from bot.core.group_state import GroupState
-from bot.core.intents import OrderingKey, PlanResult, Skip
+from bot.core.intents import OrderingKey, PlanResult, Skip, UpdateIntent
 from bot.core.ports import Forge, PullRequest
 from bot.core.pr_options import PrOptions
+from bot.services.chatops.held import HeldComments
+from bot.services.registry_gate import Confirmed
 from bot.store.groups import GroupStore
 from bot.store.intents import IntentStore
 
@@ -80,6 +82,11 @@ class ChatopsDeps:
     #: a comment that may open or close the group's PR takes one of the group's allowance
     #: (``bot.store.churn``); False: none left this hour
     churn: Callable[[str], bool] = lambda _group_key: True
+    #: the registry's answer for versions a person asks for (``RegistryGate.confirm``): the ones
+    #: it has, digests filled where a target pins them, and the others with why
+    confirm: Callable[[Sequence[UpdateIntent]], Confirmed] = lambda intents: Confirmed(list(intents))
+    #: the reconciles' comments on the commented PR, held until the reply is posted (None: not held)
+    held: HeldComments | None = None
 
 
 @dataclass

@@ -191,7 +191,7 @@ def _merged(ctx: Context, number: int) -> None:
     record = ctx.deps.groups.get(key)
     if record.pr_number != number:
         return
-    ctx.deps.intents.clear(key, record.applied)
+    ctx.deps.intents.clear(key, record.applied, merged=True)
     ctx.deps.groups.update(
         key,
         lambda rec: dataclasses.replace(

@@ -18,7 +18,9 @@ lock reconcile takes), so a command and an automatic update never interleave. Pe
 6. records the comment as run in the PR's marker (when the commands' reconcile did not already);
 7. reacts 🚀 when all succeeded, 😕 otherwise, and replies when there is something to say
    (help, status, a refusal or failure with its reason, unknown commands, waiting for the lock);
-   the reply passes the one redaction (``bot.logs.redact``) on its way out.
+   the reply passes the one redaction (``bot.logs.redact``) on its way out. What the commands'
+   reconciles say on this PR (why it closed, an error) is posted after the reply
+   (``bot.services.chatops.held``), so the PR reads in the order people acted.
 """
 
 from __future__ import annotations
@@ -113,10 +115,16 @@ def run_comment(
     memory.note_ran(ctx)
     before = memory.decided(ctx)
     churn = _ChurnBudget(ctx)
-    outcomes = [_authorised_run(ctx, command, churn) for command in parsed.commands]
-    memory.record_ran(ctx, fresh=bool(reconciled), before=before)
-    reply = _reply(deps, parsed, outcomes, waited_s)
-    reply_id = deps.forge.comment(event.repo, event.pr_number, redact(reply)) if reply else None
+    if deps.held is not None:  # what the commands' reconciles say on this PR comes after the reply
+        deps.held.hold(deps.forge_name, event.repo, event.pr_number)
+    try:
+        outcomes = [_authorised_run(ctx, command, churn) for command in parsed.commands]
+        memory.record_ran(ctx, fresh=bool(reconciled), before=before)
+        reply = _reply(deps, parsed, outcomes, waited_s)
+        reply_id = deps.forge.comment(event.repo, event.pr_number, redact(reply)) if reply else None
+    finally:
+        if deps.held is not None:
+            deps.held.release()
     result = CommentResult(parsed, tuple(outcomes), reply, reply_id)
     _react(deps, event, Reaction.DONE if result.ok else Reaction.FAILED)
     return result

@@ -296,7 +296,10 @@ def promote(ctx: Context, command: Command) -> Outcome:
     target = promotion.target
     moved: list[Moved] = []
     skipped = list(promotion.skipped)
-    for key, outcome in _apply(ctx, promotion.intents).items():
+    confirmed = ctx.deps.confirm(promotion.intents)  # the registry has it (digests filled where pinned)
+    for intent, reason in confirmed.refused:
+        skipped.append(Skipped(short_image(intent.image), intent.tag or "?", reason))
+    for key, outcome in _apply(ctx, confirmed.ready).items():
         record = ctx.deps.groups.get(key)
         for intent in outcome.active.values():
             version = intent.tag or intent.digest or "?"
@@ -370,6 +373,15 @@ def rollback(ctx: Context, command: Command) -> Outcome:
         if not mine:
             raise Refusal(f"no target of this group takes `{short_image(image)}`")
         intents += [dataclasses.replace(i, rollback=True, origin=_origin(ctx, command)) for i in mine]
+    confirmed = ctx.deps.confirm(intents)  # the registry has it (digests filled where pinned)
+    if confirmed.refused:
+        why = "; ".join(
+            dict.fromkeys(
+                f"`{short_image(i.image)}` `{i.tag}` is {reason}" for i, reason in confirmed.refused
+            )
+        )
+        raise Refusal(f"nothing rolled back: {why}")
+    intents = confirmed.ready
     _apply(ctx, intents)
     what = ", ".join(f"`{short_image(i.image)}` to `{i.tag}`" for i in {i.image: i for i in intents}.values())
     error = ctx.deps.groups.get(key).state.last_error

@@ -7,6 +7,7 @@ command job asks it for each comment (``for_comment``) while holding the repo lo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,9 @@ from bot.core.ports import Forge
 from bot.core.pr_options import PrOptions
 from bot.errors import Transient
 from bot.services.chatops.context import ChatopsDeps, Planner
+from bot.services.chatops.held import HeldComments
 from bot.services.reconcile import ReconcileDeps, reconcile_locked
+from bot.services.registry_gate import RegistryGate
 from bot.store.churn import ChurnLimit
 from bot.store.deployments import DeploymentStore
 from bot.store.locks import RepoLock
@@ -53,6 +56,8 @@ class ChatopsWiring:
     deployments: DeploymentStore | None = None
     #: comments that may open or close a group's PR, rate-limited per group (None: no limit)
     churn: ChurnLimit | None = None
+    #: rollback and promote ask the registry as an event's versions are asked (None: never asked)
+    registry_gate: RegistryGate | None = None
 
     def enabled(self) -> bool:
         config = self.config()
@@ -66,9 +71,14 @@ class ChatopsWiring:
         queue = self.queue
         bot = config.bot if config is not None else None
 
+        held = HeldComments()  # what the reconciles say on the commented PR waits for the reply
+        reconcile_deps = dataclasses.replace(
+            self.reconcile_deps, forge_for=held.wrapping(self.reconcile_deps.forge_for)
+        )
+
         def reconcile(group_key: str, *, force: bool = False, recreate: bool = False) -> None:
             try:
-                reconcile_locked(self.reconcile_deps, group_key, force=force, recreate=recreate, lock=lock)
+                reconcile_locked(reconcile_deps, group_key, force=force, recreate=recreate, lock=lock)
             except Transient:
                 queue.request_reconcile(group_key)  # the reconcile job retries with backoff
                 raise
@@ -105,6 +115,8 @@ class ChatopsWiring:
             cancel_auto_merge=lambda repo, number: queue.cancel_auto_merge(forge_name, repo, number),
             health_note=self._health_note(config),
             churn=self.churn.take if self.churn is not None else (lambda _group_key: True),
+            **({"confirm": self.registry_gate.confirm} if self.registry_gate is not None else {}),
+            held=held,
         )
 
     def _health_note(self, config: Config | None) -> Callable[[str], str | None]:
