@@ -4,6 +4,7 @@ pyproject.toml bounds each one from above. ``scripts/relock`` refreshes it."""
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -14,7 +15,8 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+#: scripts/relock's gate points here at the lock it is about to write (the one on disk is the old)
+LOCK = Path(os.environ.get("REQUIREMENTS_LOCK") or ROOT / "requirements.lock").read_text(encoding="utf-8")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", flags=re.M)
 
 

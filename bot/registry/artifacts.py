@@ -70,12 +70,15 @@ class Artifacts:
         return self.images.platforms(image, digest)
 
     def image_config(self, image: str, reference: str) -> ImageConfig | None:
-        """The config's labels (release notes): an image's, or an OCI chart's Helm config; a
-        chart of a classic repository has none to read here (None)."""
+        """The config's labels (release notes): an image's, or an OCI chart's Helm config (its
+        Chart.yaml's first ``sources`` URL as the source); a chart of a classic repository is
+        refused, saying so (its index is not read for them)."""
         if not is_chart(image):
             return self.images.image_config(image, reference)
         oci = oci_repository(image)
-        return self.images.image_config(oci, reference) if oci is not None else None
+        if oci is None:
+            raise ValidationFailed(f"{image} is in a classic Helm repository: its sources are not read")
+        return self.images.image_config(oci, reference)
 
 
 def _repository(key: str) -> str:

@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,12 +271,17 @@ class LocalRegistry:
             _ok(session.put(url, data=body, headers={"Content-Type": media_type}, timeout=30), f"put {url}")
         return digest
 
-    def put_chart(self, repository: str, version: str, *, session: requests.Session) -> str:
+    def put_chart(
+        self, repository: str, version: str, *, session: requests.Session, sources: Sequence[str] = ()
+    ) -> str:
         """Push a Helm chart as ``repository:version`` the way ``helm push`` stores one (an OCI manifest
         whose config is Helm's and whose one layer is the chart archive), over the registry's HTTP API;
         anonymous registries only. Returns the manifest's digest."""
         name = repository.rsplit("/", 1)[-1]
-        config = json.dumps({"name": name, "version": version, "apiVersion": "v2"}).encode()
+        chart: dict[str, object] = {"name": name, "version": version, "apiVersion": "v2"}
+        if sources:
+            chart["sources"] = list(sources)
+        config = json.dumps(chart).encode()
         archive = gzip.compress(f"{name}-{version}".encode(), mtime=0)
         blobs = []
         for blob, media_type in ((config, HELM_CONFIG), (archive, HELM_CHART)):

@@ -208,6 +208,20 @@ def test_an_oci_chart_counts_only_when_its_config_is_helms(
     assert "application/vnd.oci.image.config.v1+json" in failure.error.message
 
 
+def test_a_charts_sources_stand_in_for_an_images_labels_for_release_notes(
+    local_registry: LocalRegistry, helm_repo: HelmRepo
+) -> None:
+    with requests.Session() as session:
+        local_registry.put_chart(
+            "charts/podinfo", "6.5.1", session=session, sources=["https://github.com/acme/podinfo"]
+        )
+    found = artifacts(Clock()).image_config(f"oci://{local_registry.host}/charts/podinfo", "6.5.1")
+    assert found is not None
+    assert (found.source, found.version) == ("https://github.com/acme/podinfo", "6.5.1")
+    with pytest.raises(ValidationFailed, match="classic Helm repository: its sources are not read"):
+        artifacts(Clock()).image_config(f"{helm_repo.url}/podinfo", "6.5.1")
+
+
 def test_polling_lists_a_classic_charts_index_and_an_oci_charts_tags(
     helm_repo: HelmRepo,
     local_registry: LocalRegistry,
