@@ -16,6 +16,7 @@ from __future__ import annotations
 from bot.core.chart_names import helm_repository, is_chart, name_of, oci_repository
 from bot.core.ports import ImageConfig, ResolvedImage
 from bot.errors import ValidationFailed
+from bot.registry import configs
 from bot.registry.client import RegistryClient
 from bot.registry.helm_repo import HelmRepositories
 
@@ -70,15 +71,22 @@ class Artifacts:
         return self.images.platforms(image, digest)
 
     def image_config(self, image: str, reference: str) -> ImageConfig | None:
-        """The config's labels (release notes): an image's, or an OCI chart's Helm config (its
-        Chart.yaml's first ``sources`` URL as the source); a chart of a classic repository is
-        refused, saying so (its index is not read for them)."""
+        """The config's labels (release notes): an image's, or a chart's Chart.yaml first
+        ``sources`` URL and version as the source and version labels (an OCI chart's Helm config;
+        a classic repository's ``index.yaml`` entry). None: the version is not published."""
         if not is_chart(image):
             return self.images.image_config(image, reference)
         oci = oci_repository(image)
-        if oci is None:
-            raise ValidationFailed(f"{image} is in a classic Helm repository: its sources are not read")
-        return self.images.image_config(oci, reference)
+        if oci is not None:
+            return self.images.image_config(oci, reference)
+        repository, chart = _repository(image), name_of(image)
+        if self.helm.resolve(repository, chart, reference, fresh=False) is None:
+            return None
+        source = self.helm.source(repository, chart, reference)
+        labels = (
+            {configs.SOURCE: source, configs.VERSION: reference} if source else {configs.VERSION: reference}
+        )
+        return ImageConfig(image, reference, labels)
 
 
 def _repository(key: str) -> str:

@@ -27,17 +27,21 @@ Index = Mapping[str, Mapping[str, str]]
 _WANTED = frozenset({"version", "digest"})
 
 
-def parse_index(data: bytes, what: str) -> dict[str, dict[str, str]]:
-    """Every chart's versions in an ``index.yaml``; ValidationFailed when it is not one."""
+def parse_index(
+    data: bytes, what: str, *, sources: dict[str, dict[str, str]] | None = None
+) -> dict[str, dict[str, str]]:
+    """Every chart's versions in an ``index.yaml``; ValidationFailed when it is not one.
+    ``sources``, when given, is filled with chart → version → the first of its ``sources`` URLs
+    (the release notes' stand-in for an image's source label)."""
     try:
-        return _walk(yaml.parse(data, Loader=_Loader))
+        return _walk(yaml.parse(data, Loader=_Loader), sources)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ValidationFailed(f"{what}: not a Helm repository index (unreadable YAML{where})") from None
 
 
-def _walk(events: object) -> dict[str, dict[str, str]]:
+def _walk(events: object, sources: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]]:
     """Depth 1 is the top mapping, 2 ``entries``, 3 a chart's list, 4 one version's mapping."""
     charts: dict[str, dict[str, str]] = {}
     depth = 0
@@ -56,6 +60,8 @@ def _walk(events: object) -> dict[str, dict[str, str]]:
                 continue
             if depth == 4 and in_entries and key[4] in _WANTED:
                 entry[key[4]] = event.value  # type: ignore[index]
+            elif depth == 5 and in_entries and key[4] == "sources" and not is_map[5]:
+                entry.setdefault("source", event.value)
             if depth and is_map[depth]:
                 key[depth] = None
         elif kind is mapping_start or kind is sequence_start:
@@ -74,6 +80,8 @@ def _walk(events: object) -> dict[str, dict[str, str]]:
             if depth == 4 and in_entries and is_map[4] and is_map[3] is False and "version" in entry:
                 digest = entry.get("digest", "")
                 charts.setdefault(chart, {})[entry["version"]] = f"sha256:{digest}" if _hex64(digest) else ""
+                if sources is not None and "source" in entry:
+                    sources.setdefault(chart, {})[entry["version"]] = entry["source"]
             depth -= 1
             if depth and is_map[depth]:
                 key[depth] = None

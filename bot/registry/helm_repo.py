@@ -32,6 +32,7 @@ _MAX_REPOSITORIES = 256
 @dataclass(frozen=True, slots=True)
 class _Cached:
     charts: dict[str, dict[str, str]]
+    sources: dict[str, dict[str, str]]  # chart → version → its first sources URL
     etag: str | None
     modified: str | None
     checked: float  # when the repository last confirmed it
@@ -94,12 +95,13 @@ class HelmRepositories:
                 raise ValidationFailed(f"{exc.message} (MANIFEST_BOT_HELM_INDEX_MAX_BYTES)") from None
             raise
         if answer.status_code == 304 and cached is not None:
-            fresh_entry = _Cached(cached.charts, cached.etag, cached.modified, now)
+            fresh_entry = _Cached(cached.charts, cached.sources, cached.etag, cached.modified, now)
         elif answer.status_code == 200:
             self.fetches += 1
-            charts = parse_index(answer.body, what)
+            sources: dict[str, dict[str, str]] = {}
+            charts = parse_index(answer.body, what, sources=sources)
             fresh_entry = _Cached(
-                charts, answer.headers.get("ETag"), answer.headers.get("Last-Modified"), now
+                charts, sources, answer.headers.get("ETag"), answer.headers.get("Last-Modified"), now
             )
         elif answer.status_code == 404:
             raise NotFound(f"{what}: HTTP 404: no Helm repository there")
@@ -111,3 +113,11 @@ class HelmRepositories:
             while len(self._cache) > _MAX_REPOSITORIES:
                 self._cache.popitem(last=False)
         return fresh_entry.charts
+
+    def source(self, repository: str, chart: str, version: str) -> str | None:
+        """The first ``sources`` URL the index gives ``chart`` at ``version`` (None: none given);
+        NotFound when the index does not list the chart."""
+        self.versions(repository, chart)  # the index, read or cached, and the chart listed
+        with self._lock:
+            cached = self._cache.get(repository.rstrip("/"))
+        return cached.sources.get(chart, {}).get(version) if cached is not None else None

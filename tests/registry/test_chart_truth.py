@@ -47,6 +47,7 @@ def index_yaml(versions: list[str], chart: str = "podinfo") -> bytes:
     entries = "".join(
         f"  - apiVersion: v2\n    name: {chart}\n    version: {v}\n"
         f"    digest: {i:064x}\n    urls: [https://example.com/{chart}-{v}.tgz]\n"
+        f"    sources:\n      - https://github.com/acme/{chart}\n      - https://example.com/mirror\n"
         for i, v in enumerate(versions)
     )
     return f"apiVersion: v1\nentries:\n  {chart}:\n{entries}generated: '2024-05-02T10:00:00Z'\n".encode()
@@ -218,8 +219,13 @@ def test_a_charts_sources_stand_in_for_an_images_labels_for_release_notes(
     found = artifacts(Clock()).image_config(f"oci://{local_registry.host}/charts/podinfo", "6.5.1")
     assert found is not None
     assert (found.source, found.version) == ("https://github.com/acme/podinfo", "6.5.1")
-    with pytest.raises(ValidationFailed, match="classic Helm repository: its sources are not read"):
-        artifacts(Clock()).image_config(f"{helm_repo.url}/podinfo", "6.5.1")
+    classic = artifacts(Clock())
+    listed = classic.image_config(f"{helm_repo.url}/podinfo", "6.5.0")  # its index entry's sources
+    assert listed is not None and (listed.source, listed.version) == (
+        "https://github.com/acme/podinfo",
+        "6.5.0",
+    )
+    assert classic.image_config(f"{helm_repo.url}/podinfo", "9.9.9") is None  # not published
 
 
 def test_polling_lists_a_classic_charts_index_and_an_oci_charts_tags(

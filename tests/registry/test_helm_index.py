@@ -63,3 +63,17 @@ def test_unreadable_yaml_is_refused_with_where() -> None:
     where = "https://charts.example.com/index.yaml"
     with pytest.raises(ValidationFailed, match=rf"{where}: not a Helm .* at line \d"):
         parse_index(b"entries:\n  a: [\n", where)
+
+
+def test_a_versions_first_source_is_kept_when_asked() -> None:
+    text = (
+        "apiVersion: v1\nentries:\n  a:\n"
+        "    - version: 1.0.0\n      sources: [https://github.com/acme/a, https://example.com/a]\n"
+        "    - version: 0.9.0\n      sources: []\n"
+        "    - version: 0.8.0\n"
+    )
+    sources: dict[str, dict[str, str]] = {}
+    assert parse_index(text.encode(), "index", sources=sources) == {
+        "a": {"1.0.0": "", "0.9.0": "", "0.8.0": ""}
+    }
+    assert sources == {"a": {"1.0.0": "https://github.com/acme/a"}}
