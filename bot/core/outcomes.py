@@ -83,7 +83,7 @@ def of_intent(intent: UpdateIntent, merged: MergeOutcome | None, state: GroupSta
     if lost is not None:
         return outcome("superseded", _ignored(intent, state) if lost.reason == "ignored" else lost.describe())
     final = merged.active.get(intent.target_key) if merged is not None else None
-    if final is not None and final != intent:  # accepted, then replaced by a later one of the batch
+    if final is not None and not _same(final, intent):  # accepted, then replaced later in the batch
         return outcome("superseded", _replaced(intent, final))
     group = GroupKey.parse(intent.group_key).group
     if state.hold:
@@ -101,6 +101,18 @@ def _superseded(intent: UpdateIntent, merged: MergeOutcome | None) -> Superseded
         if same and s.delivery_id == intent.origin.delivery_id:
             return s
     return None
+
+
+def _same(final: UpdateIntent, planned: UpdateIntent) -> bool:
+    """``final`` is ``planned`` as merged: the same version of the same delivery, with what the
+    registry answered (the digest ``verify`` asked for) filled in."""
+    if final == planned:
+        return True
+    return (final.origin.delivery_id, final.tag, final.ordering_key) == (
+        planned.origin.delivery_id,
+        planned.tag,
+        planned.ordering_key,
+    ) and (planned.digest is None or planned.digest == final.digest)
 
 
 def _replaced(intent: UpdateIntent, final: UpdateIntent) -> str:

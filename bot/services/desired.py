@@ -74,6 +74,9 @@ class Desired:
     #: intents that wrote nothing because every reference they reach already had a higher version
     #: (its mark: ``bot.core.floors``), with the file and mark of the highest of those
     below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
+    #: intents of overlapping rules that wrote nothing because a higher-ranked intent of the same
+    #: image took their references (target key → that intent): the branch holds its version there
+    covered: dict[str, UpdateIntent] = dataclasses.field(default_factory=dict)
 
 
 def fingerprint(
@@ -343,6 +346,7 @@ def desired_state(
     problems: list[str] = []
     failed: list[ManifestError] = []
     written: list[UpdateIntent] = []
+    quiet: list[tuple[UpdateIntent, list[str]]] = []  # matched, wrote nothing, no error, no mark
     for intent, paths in _ranked(resolved):
         for path, err in skipped_in_lane(forge, intent, base_sha, cache=cache).items():
             if isinstance(err, BudgetExceeded):
@@ -354,6 +358,8 @@ def desired_state(
         elif kept and not errors:
             path, floor = max(kept, key=lambda pair: comparable(pair[1].mark.key))
             below.append((intent, path, floor))
+        elif matched and not errors:
+            quiet.append((intent, paths))
         failed.extend(errors)
         problems.extend(f"{intent.image} not updated: {exc}" for exc in errors)
         if matched == 0 and not errors:
@@ -365,6 +371,12 @@ def desired_state(
             contents[path] = ((_BOM if keep_bom else "") + edited).encode("utf-8")
     if failed and not contents:
         raise failed[0]
+    wrote = {id(i): set(paths) for i, paths in resolved if i in written}
+    covered: dict[str, UpdateIntent] = {}
+    for intent, paths in quiet:
+        for owner in written:  # highest-ranked first
+            if canonical_name(owner.image) == canonical_name(intent.image) and wrote[id(owner)] & set(paths):
+                covered.setdefault(intent.target_key, owner)
     return Desired(
         contents,
         tuple(done.changes),
@@ -375,4 +387,5 @@ def desired_state(
         tuple(written),
         done.landed,
         tuple(below),
+        covered,
     )

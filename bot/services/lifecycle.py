@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from bot.core.floors import Floor, FloorReader, Ref
@@ -106,6 +106,9 @@ class SyncResult:
     #: every reference of which already had a higher version (``Desired.below``)
     landed: Mapping[Ref, Floor] | None = None
     below: tuple[tuple[UpdateIntent, str, Floor], ...] = ()
+    #: targets of overlapping rules whose references another intent of the image wrote (target key
+    #: → that intent: ``Desired.covered``)
+    covered: Mapping[str, UpdateIntent] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +237,12 @@ def sync_group(
     else:
         result = _sync_branch(ctx, pr, marker, desired, force=force, recreate=recreate)
     return replace(
-        result, problems=desired.problems, written=desired.written, landed=desired.landed, below=desired.below
+        result,
+        problems=desired.problems,
+        written=desired.written,
+        landed=desired.landed,
+        below=desired.below,
+        covered=desired.covered,
     )
 
 

@@ -327,7 +327,7 @@ def _sync_once(
             pr_url=pr.url if pr is not None and number is not None else None,
             head_branch=pr.head_branch if pr is not None else rec.head_branch,
             applied=applied if number is not None else {},
-            held=_held(rec, written) if number is not None else {},
+            held=_held(rec, written, getattr(result, "covered", {})) if number is not None else {},
             blocked=(getattr(result, "why", None) or "a person committed to the branch")
             if result.action == "blocked"
             else None,
@@ -412,12 +412,18 @@ def below_floors(
     return dropped
 
 
-def _held(record: GroupRecord, written: Sequence[UpdateIntent] | None) -> dict[str, Mark]:
+def _held(
+    record: GroupRecord, written: Sequence[UpdateIntent] | None, covered: Mapping[str, UpdateIntent]
+) -> dict[str, Mark]:
     """What the PR's branch holds per target after a sync: the intents it wrote (pins applied),
+    and at a target of an overlapping rule the version the intent that took its references wrote;
     or, when the sync left the branch as it was (a no-op, a hold), what it held before."""
     if written is None:
         return record.held
-    return {i.target_key: Mark.of(i) for i in written}
+    return {
+        **{t: Mark.of(owner) for t, owner in covered.items()},
+        **{i.target_key: Mark.of(i) for i in written},
+    }
 
 
 def placed_now(deps: ReconcileDeps, intents: Iterable[UpdateIntent]) -> list[UpdateIntent]:

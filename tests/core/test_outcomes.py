@@ -163,3 +163,15 @@ def test_records_round_trip_and_are_bounded() -> None:
     kept, left_out = bounded(many)
     assert len(kept) == MAX_PER_DELIVERY and left_out == 6
     assert kept[0].status == "accepted"  # what changed something is never the part left out
+
+
+def test_a_version_the_registry_gave_its_digest_is_the_one_that_goes_into_the_pr() -> None:
+    """With ``verify`` on (the default) the registry fills in the digest before the merge: the
+    delivery's own version, not a later one, is what the PR gets ("updated", never "superseded by
+    a later push" of itself)."""
+    planned = intent("0.10.17")
+    admitted = dataclasses.replace(planned, digest="sha256:" + "c" * 64)
+    merged = {GROUP: merge({}, {}, [admitted])}
+    (found,) = outcomes_of([PlanResult((planned,))], merged, {})
+    assert (found.status, found.reason) == ("accepted", "goes into the PR of group `dev`")
+    assert summary([found])[0] == "updated"

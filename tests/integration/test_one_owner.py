@@ -56,6 +56,10 @@ def test_overlapping_rules_write_the_highest_version_once(service: Service) -> N
     assert len(rows) == 1, pr.body
     assert "1.0.0" in rows[0] and "1.2.0" in rows[0]
     assert pr.title == "chore(dev): bump api to 1.2.0"  # the image once, at what the branch holds
+    # the status views agree with the branch: both rules' targets show what the file holds
+    groups = service.app.test_client().get("/api/groups").get_json()["groups"]
+    rows = [t for g in groups for t in g["targets"] if t["image"] == IMAGE]
+    assert len(rows) == 2 and {t["current"] for t in rows} == {"1.2.0"}, rows
 
 
 def merge_and_tell(service: Service) -> None:
