@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -277,3 +278,25 @@ def test_unknown_commands_get_help_and_do_not_stop_the_others(world: ChatWorld) 
         "I did not understand:\n- `/manifest-bot frobnicate` — unknown command `frobnicate`"
     )
     assert world.container.intents.groups.get(world.group_key("dev")).state.hold
+
+
+def test_promote_moves_an_image_two_overlapping_rules_reach_once(tmp_path: Path, settings: Settings) -> None:
+    """A glob rule and a rule naming the file both reach the api in dev: the branch holds one
+    version there, so promote moves it once (no "skipped: staging already has it" for the copy)."""
+
+    def overlap(config: dict[str, Any]) -> None:
+        exact = {"forge": "local", "repo": REPO, "environment": "dev", "files": ["envs/dev/api.yaml"]}
+        config["rules"].append({"name": "api-file", "image": API, "targets": [exact]})
+
+    worlds = make_world(tmp_path, settings, edit=overlap)  # kept: its end uninstalls the container
+    world = next(worlds)
+    try:
+        dev = dev_pr_at(world, "1.1.0")
+        record = world.container.intents.groups.get(world.group_key("dev"))
+        assert len(record.holds) == 2 and {m.tag for m in record.holds.values()} == {"1.1.0"}
+        run(world, dev, "/manifest-bot promote")
+        reply = world.replies(dev)[-1]
+        assert reply.count("1.1.0 → group `staging`") == 1 and "skipped" not in reply, reply
+        assert world.tag_on(world.open_pr("staging").head_branch, "staging") == "1.1.0"
+    finally:
+        worlds.close()

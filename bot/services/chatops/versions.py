@@ -251,7 +251,11 @@ def held_versions(ctx: Context) -> list[Version]:
         out.append(
             Version(target, image, mark.tag, mark.digest, mark.scheme, mark.key if exact else (), intent)
         )
-    return out
+    # overlapping rules' targets hold one version of the image at one reference: promoted once
+    once: dict[tuple[str, str | None, str | None], Version] = {}
+    for version in sorted(out, key=lambda v: not v.key):  # an exact one (ordering key known) first
+        once.setdefault((canonical_name(version.image), version.tag, version.digest), version)
+    return [v for v in out if once[(canonical_name(v.image), v.tag, v.digest)] is v]
 
 
 def _plan_skips(target: str, version: Version, skips: Sequence[Skip]) -> list[Skipped]:
