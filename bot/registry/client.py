@@ -125,10 +125,9 @@ class RegistryClient:
             if digest in self._configs:
                 return self._configs[digest]
         what = f"read the manifest of {repo.image}@{digest}"
-        url = f"{repo.api}/manifests/{digest}"
-        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        resp = self._manifest_answer(repo, digest, what)
         if resp.status_code != 200:
-            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+            raise self._error(resp, repo, what)
         media_type = _config_media_type(resp.body, what)
         with self._lock:
             self._configs[digest] = media_type
@@ -147,7 +146,7 @@ class RegistryClient:
             if resp.status_code == 404:
                 raise NotFound(f"{what}: repository {repo.path} not found in {repo.host}")
             if resp.status_code != 200:
-                raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+                raise self._error(resp, repo, what)
             tags.extend(_tags_of(resp.body, what))
             if len(tags) > self.max_tags:
                 raise ValidationFailed(
@@ -174,13 +173,10 @@ class RegistryClient:
                 raise ValidationFailed(f"{what}: the index names {entry.digest}, which the registry lacks")
             media_type, manifest = found
         config = configs.config_of(manifest, what)
-        url = f"{repo.api}/blobs/{config.digest}"
-        resp = self._send(
-            repo, "GET", url, kind="blob", what=what, limit=configs.MAX_CONFIG_BYTES, storage_redirects=True
-        )
+        resp = self._config_answer(repo, config.digest, what)
         if resp.status_code != 200:
-            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
-        if f"sha256:{hashlib.sha256(resp.body).hexdigest()}" != config.digest:
+            raise self._error(resp, repo, what)
+        if not _hashes_to(resp.body, config.digest):
             raise ValidationFailed(f"{what}: the config blob does not match its digest")
         labels = configs.labels_of(config.media_type, configs.parse_json(resp.body, what))
         return ImageConfig(repo.image, reference, labels, platform)
@@ -188,13 +184,30 @@ class RegistryClient:
     def _manifest(
         self, repo: Repository, reference: str, what: str
     ) -> tuple[str | None, dict[str, Any]] | None:
-        url = f"{repo.api}/manifests/{reference}"
-        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        resp = self._manifest_answer(repo, reference, what)
         if resp.status_code == 404:
             return None
-        if resp.status_code != 200:
-            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
         return _media_type(resp), configs.parse_json(resp.body, what)
+
+    def _manifest_answer(self, repo: Repository, reference: str, what: str) -> Answer:
+        """``GET`` of the manifest or index at ``reference``: its answer, 200 or 404 (any other is
+        raised as its error)."""
+        url = f"{repo.api}/manifests/{reference}"
+        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        if resp.status_code not in (200, 404):
+            raise self._error(resp, repo, what)
+        return resp
+
+    def _config_answer(self, repo: Repository, blob: str, what: str) -> Answer:
+        """``GET`` of a config blob (at most ``configs.MAX_CONFIG_BYTES``), followed to the object
+        storage the registry redirects blobs to, without credentials (``transport``)."""
+        url = f"{repo.api}/blobs/{blob}"
+        return self._send(
+            repo, "GET", url, kind="blob", what=what, limit=configs.MAX_CONFIG_BYTES, storage_redirects=True
+        )
+
+    def _error(self, resp: Answer, repo: Repository, what: str) -> BotError:
+        return error_for(resp, what, repo.host, self._auth.credential(repo).source)
 
     def released(self, image: str, digest: str) -> float | None:
         repo = locate(image, self.insecure, self.endpoints)
@@ -265,13 +278,9 @@ class RegistryClient:
         )
 
     def _get_manifest(self, repo: Repository, digest: str) -> dict[str, object] | None:
-        what = f"read {repo.image}@{digest}"
-        url = f"{repo.api}/manifests/{digest}"
-        resp = self._send(repo, "GET", url, kind="manifest", what=what, headers={"Accept": ACCEPT})
+        resp = self._manifest_answer(repo, digest, f"read {repo.image}@{digest}")
         if resp.status_code == 404:
             return None
-        if resp.status_code != 200:
-            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
         try:
             document = json.loads(resp.body)
         except ValueError:
@@ -284,15 +293,7 @@ class RegistryClient:
         digest); None: too large, gone or not what the digest names: it says nothing usable."""
         what = f"read the config {blob} of {repo.image}"
         try:
-            resp = self._send(
-                repo,
-                "GET",
-                f"{repo.api}/blobs/{blob}",
-                kind="blob",
-                what=what,
-                limit=configs.MAX_CONFIG_BYTES,
-                storage_redirects=True,
-            )
+            resp = self._config_answer(repo, blob, what)
         except Transient:
             raise
         except BotError:  # a redirect it may not follow, or too large: nothing usable
@@ -300,10 +301,8 @@ class RegistryClient:
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
-        if f"sha256:{hashlib.sha256(resp.body).hexdigest()}" != blob:
-            return None
-        return resp.body
+            raise self._error(resp, repo, what)
+        return resp.body if _hashes_to(resp.body, blob) else None
 
     # --- resolving -----------------------------------------------------------------------------
     def _resolve(self, repo: Repository, tag: str) -> ResolvedImage | None:
@@ -317,7 +316,7 @@ class RegistryClient:
             if digest is not None:
                 return ResolvedImage(repo.image, tag, digest, _media_type(head))
         elif head.status_code not in (400, 405, 501):  # registries that do not answer HEAD get a GET
-            raise error_for(head, what, repo.host, self._auth.credential(repo).source)
+            raise self._error(head, repo, what)
         return self._resolve_by_get(repo, tag, url, what)
 
     def _resolve_by_get(self, repo: Repository, tag: str, url: str, what: str) -> ResolvedImage | None:
@@ -325,7 +324,7 @@ class RegistryClient:
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise error_for(resp, what, repo.host, self._auth.credential(repo).source)
+            raise self._error(resp, repo, what)
         media_type = _media_type(resp)
         header = _valid_digest(resp.headers.get("Docker-Content-Digest"))
         digest = header or f"sha256:{hashlib.sha256(resp.body).hexdigest()}"
@@ -453,6 +452,10 @@ def _image_of(index: dict[str, object]) -> str | None:
             images.append((os_arch, str(entry["digest"])))
     preferred = [d for p, d in images if p == "linux/amd64"]
     return (preferred or [d for _, d in images] or [None])[0]
+
+
+def _hashes_to(body: bytes, digest: str) -> bool:
+    return f"sha256:{hashlib.sha256(body).hexdigest()}" == digest
 
 
 def _media_type(resp: Answer) -> str | None:
