@@ -13,11 +13,11 @@ A ``created`` before ``PLAUSIBLE_SINCE`` is no release time: reproducible builds
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.durations import parse_seconds, spelled
 from bot.core.versions import parse_instant
 
 #: the longest minimum age accepted (and how long the bot remembers when it first saw a tag)
@@ -25,23 +25,12 @@ MAX_AGE_S = 90 * 86_400
 #: release times before this are build stamps, not release times
 PLAUSIBLE_SINCE = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 CREATED_ANNOTATION = "org.opencontainers.image.created"
-_UNITS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_AGE_RE = re.compile(r"(?:(\d{1,6})d)?(?:(\d{1,7})h)?(?:(\d{1,9})m)?(?:(\d{1,10})s)?")
 HINT = "write it as a number with s, m, h or d: '3d', '12h', '1d12h', '90m'"
 
 
 def parse_age(value: object) -> float:
     """``3d``, ``12h``, ``1d12h``, ``90m``, ``30s`` or seconds → seconds (0 to 90 days)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"give a duration: {HINT}")
-    if isinstance(value, str):
-        text = value.strip()
-        m = _AGE_RE.fullmatch(text)
-        if not text or m is None:
-            raise ValueError(f"{value!r} is not a duration: {HINT}")
-        value = sum(int(n or 0) * _UNITS[u] for n, u in zip(m.groups(), "dhms", strict=True))
-    if value < 0:
-        raise ValueError(f"a release age is not negative (got {value:g} s)")
+    value = parse_seconds(value, "dhms", hint=HINT, typed=f"give a duration: {HINT}", noun="a release age")
     if value > MAX_AGE_S:
         raise ValueError(f"at most 90d (got {value / 86_400:g} days)")
     return float(value)
@@ -84,9 +73,4 @@ def shown(seconds: float) -> str:
 
 def age_text(seconds: float) -> str:
     """``3d``, ``1d12h``, ``90m`` (the config's own spelling, for messages)."""
-    left, parts = int(seconds), []
-    for unit, size in _UNITS.items():
-        if left >= size:
-            parts.append(f"{left // size}{unit}")
-            left %= size
-    return "".join(parts) or "0s"
+    return spelled(seconds, "dhms")

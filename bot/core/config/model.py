@@ -28,6 +28,7 @@ from pydantic import (
 from bot.core.chart_names import OCI, chart_key, is_chart
 from bot.core.chatops.commands import command_kind
 from bot.core.config.refnames import path_problem, ref_problem
+from bot.core.durations import parse_seconds
 from bot.core.images import canonical_name, parse_image, validate_tag
 from bot.core.intents import PinMode
 from bot.core.keys import GroupKey
@@ -95,22 +96,16 @@ def _image_name(value: str) -> str:
 MIN_POLL_S = 60.0
 #: orderings a poll cannot apply to tags listed from a registry (they need a CI run or a push time)
 POLL_UNORDERED = frozenset({"run-number", "push-time"})
-_DURATION_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def _seconds(value: object) -> float:
     """``90s``, ``5m``, ``1h30m``, ``0s`` or a number of seconds (not negative) → seconds."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("give a duration such as '5m', '1h' or '90s'")
-    if isinstance(value, str):
-        m = _DURATION_RE.fullmatch(value.strip())
-        if not value.strip() or m is None:
-            raise ValueError(f"{value!r} is not a duration: write it as '5m', '1h30m' or '90s'")
-        hours, minutes, seconds = (int(g or 0) for g in m.groups())
-        value = hours * 3600 + minutes * 60 + seconds
-    if value < 0:
-        raise ValueError(f"a duration is not negative (got {value:g} s)")
-    return float(value)
+    return parse_seconds(
+        value,
+        "hms",
+        hint="write it as '5m', '1h30m' or '90s'",
+        typed="give a duration such as '5m', '1h' or '90s'",
+    )
 
 
 def _duration(value: object) -> float:
