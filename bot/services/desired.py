@@ -371,11 +371,12 @@ def desired_state(
             contents[path] = ((_BOM if keep_bom else "") + edited).encode("utf-8")
     if failed and not contents:
         raise failed[0]
-    wrote = {id(i): set(paths) for i, paths in resolved if i in written}
+    reaches = {id(i): set(paths) for i, paths in resolved}
     covered: dict[str, UpdateIntent] = {}
     for intent, paths in quiet:
         for owner in written:  # highest-ranked first
-            if canonical_name(owner.image) == canonical_name(intent.image) and wrote[id(owner)] & set(paths):
+            same_image = canonical_name(owner.image) == canonical_name(intent.image)
+            if same_image and reaches[id(owner)] & set(paths):
                 covered.setdefault(intent.target_key, owner)
     return Desired(
         contents,
