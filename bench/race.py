@@ -160,6 +160,12 @@ def run(coalesce: bool, args: argparse.Namespace, events: int) -> dict[str, Any]
     finally:
         workers.stop()
     lat = latencies(writes, posts, times, world.envs)
+    if args.timeline:
+        first = min(times.values())
+        print(f"posts: {max(times.values()) - first:.3f} s after the first", file=sys.stderr)
+        for w in sorted(writes, key=lambda w: w["t"]):
+            line = f"  {w['t'] - first:7.3f} s  {w.get('branch', '?')}  {len(w['tags'])} tags"
+            print(line, file=sys.stderr)
     prs = open_prs(world)
     result = {
         "settled": settled,
@@ -186,6 +192,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--timeline", action="store_true", help="print every write's time to stderr")
     parser.add_argument(
         "--baseline-events",
         type=int,
@@ -196,6 +203,7 @@ def main() -> None:
     ours = run(True, args, args.events)
     print("as built:          ", json.dumps(ours))
     if args.skip_baseline:
+        print(json.dumps(ours))
         return
     base = run(False, args, args.baseline_events)
     print("coalescing off:    ", json.dumps(base))

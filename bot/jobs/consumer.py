@@ -6,10 +6,11 @@ left pending (it died, or failed transiently). A batch is:
 
 1. planned and merged in one go (``bot.services.events.EventPipeline``: one merge transaction for
    every intent of the batch), in arrival order;
-2. every touched group is asked to reconcile at once (coalesced per group: ``bot.jobs.dispatch``),
-   so a group's reconcile starts as soon as *its* intents are in, while the rest of a burst is
-   still arriving; each PR comment becomes a command job, each deployment report whose PRs are
-   to be told a deployment job (``bot.jobs.deployments``);
+2. every touched group settles (``Dispatch.settle``): it is asked to reconcile once *its* intents
+   have been quiet for a moment (``Dispatch.request_settled``, after every batch, coalesced per
+   group), while the rest of a burst for other groups is still arriving; each PR comment becomes
+   a command job, each deployment report whose PRs are to be told a deployment job
+   (``bot.jobs.deployments``);
 3. only then recorded — outcome and acknowledgement in one transaction
    (``DeliveryStore.record_outcomes``). A consumer killed before that leaves its entries pending:
    they are handled again by whoever claims them, which changes nothing already done (merges are
@@ -142,8 +143,7 @@ class Consumer:
         refs = list(dict.fromkeys(e.ref for e in entries))
         deliveries = [found[r] for r in refs]
         outcome = self.pipeline.apply(deliveries)
-        for group_key in outcome.groups:
-            self.dispatch.request_reconcile(group_key)
+        self.dispatch.settle(list(outcome.groups))
         for delivery in deliveries:
             self._queue_commands(delivery)
         for environment, report in outcome.reports:

@@ -7,6 +7,9 @@ rq: what must happen later is a member of a due set (``bot.store.due``) that the
 (``bot.jobs.leader``) turns into a job when its time comes. That also makes every job safe to
 lose: a job that dies with its worker leaves its due entry behind, and the leader queues it again.
 
+- **Reconcile requests after new intents** wait until the group's own intents have been quiet for
+  ``SETTLE_S`` (never more than ``SETTLE_MAX_S``: ``bot.store.settling``), so a burst for one
+  environment is one sync, not a sync of its first part and another of the rest.
 - **Reconcile requests** coalesce: a per-group marker (``reconcile-queued:<group>``, living
   ``MARKER_TTL_S``) holds the id of the group's queued, not yet started job, so a burst of events
   queues one job. The job deletes the marker once it holds the repo lock, right before it reads
@@ -48,6 +51,7 @@ from bot.errors import RateLimited
 from bot.settings import Settings
 from bot.store.due import DueSet
 from bot.store.failures import command_done_key
+from bot.store.settling import Settling
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,10 @@ COMMAND_WAITER = "command:"
 MARKER_TTL_S = 30
 #: after a request, the leader makes sure of a still-dirty group (or a waiting command) this late
 SAFETY_S = 10.0
+#: a group new intents came for is asked to reconcile once none came for this long ...
+SETTLE_S = 0.05
+#: ... or this long after the first of them, whichever is sooner (``bot.store.settling``)
+SETTLE_MAX_S = 1.0
 #: how long finished jobs and their results stay in Redis (rq deletes them after)
 RESULT_TTL_S = 60
 #: a finished reconcile is deleted at once: its outcome lives on the group (status page, PR), and
@@ -148,6 +156,14 @@ class Dispatch:
         self.reconciles = DueSet(conn, settings.key("due", "reconcile"))
         self.commands = DueSet(conn, settings.key("due", "commands"))
         self.auto_merges = DueSet(conn, settings.key("due", "auto-merge"))
+        self.settling = Settling(
+            conn,
+            settings.key("settling"),
+            self.reconciles.key,
+            settle_s=SETTLE_S,
+            max_wait_s=SETTLE_MAX_S,
+            safety_s=SAFETY_S,
+        )
         self._attempts_key = settings.key("reconcile", "attempts")
         self._request = conn.register_script(_REQUEST)
 
@@ -172,8 +188,15 @@ class Dispatch:
         )
 
     def backlog(self) -> dict[str, int]:
-        """Jobs queued and running (rq's public counts): what a quiescence check waits for."""
-        return {"queued": self.queue.count, "running": StartedJobRegistry(queue=self.queue).count}
+        """Groups settling, jobs queued, taken and running (rq's public counts: a worker moves a
+        job from the queue to its intermediate list, then to the started registry, so a job is
+        always in one of them): what a quiescence check waits for."""
+        return {
+            "settling": self.settling.count(),
+            "queued": self.queue.count,
+            "taken": len(self.queue.intermediate_queue.get_job_ids()),
+            "running": StartedJobRegistry(queue=self.queue).count,
+        }
 
     # --- reconcile -----------------------------------------------------------------------------
     def marker_key(self, group_key: str) -> str:
@@ -206,6 +229,21 @@ class Dispatch:
         kwargs = {"group_key": group_key, "force": force, "recreate": recreate}
         self.enqueue(RECONCILE_FUNC, kwargs, job_id=job_id, result_ttl=RECONCILE_RESULT_TTL_S)
         return job_id
+
+    def settle(self, group_keys: list[str]) -> None:
+        """New intents arrived for these groups: each is asked to reconcile once its own intents
+        have been quiet (``request_settled``)."""
+        self.settling.settle(group_keys, self.clock())
+
+    def request_settled(self, *, everything: bool = False) -> float | None:
+        """Ask the groups whose intents have settled (``everything``: every settling group, for
+        a process that drains in one go) to reconcile; when the next one will have, if any."""
+        now = self.clock()
+        settled, after = self.settling.take(now, everything=everything)
+        for group_key in settled:
+            self.request_reconcile(group_key)
+        self.settling.asked(settled, now)
+        return after
 
     def reconciled(self, group_key: str, *, started_at: float) -> None:
         """The group reconciled cleanly: forget its failures and its safety-net entry (unless a

@@ -5,7 +5,9 @@ due into jobs.
 retries, polls and periodic tasks: ``bot.jobs.worker``) and the engine in a second thread with a
 composition of its own (``Container``), so the two share nothing but Redis. One loop:
 
-- read the next batch of deliveries, waiting up to ``BLOCK_MS`` (``bot.jobs.consumer``);
+- ask the groups whose intents have settled to reconcile (``Dispatch.request_settled``), then read
+  the next batch of deliveries, waiting up to ``BLOCK_MS`` (``bot.jobs.consumer``) or until the
+  next settling group's time, whichever is sooner;
 - every ``CLAIM_EVERY_S``, take over entries another consumer left pending (a dead worker's);
 - every ``TICK_S``, tick the periodic leader (``bot.jobs.leader``);
 - before each batch, take a changed routing config (one ``stat``).
@@ -20,6 +22,7 @@ the ``local`` commands).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -97,6 +100,9 @@ class Engine:
             self._last_claim = now
             self.before_batch()
             report.add(self.consumer.claim())
+        after = self.consumer.dispatch.request_settled()
+        if block_ms is not None and after is not None:  # 1 ms at least: 0 would block for ever
+            block_ms = max(1, min(block_ms, math.ceil((after - self.consumer.dispatch.clock()) * 1000)))
         self.before_batch()
         report.add(self.consumer.step(block_ms=block_ms))
         return report
@@ -115,5 +121,6 @@ class Engine:
             report.add(batch)
             if not batch.read:
                 break
+        self.consumer.dispatch.request_settled(everything=True)  # nobody else will be looking
         self.leader.tick(periodic=False)
         return report

@@ -15,6 +15,7 @@ from bot.core.events import Delivery, ImagePushed
 from bot.deps import Container
 from bot.errors import ConfigError, Transient
 from bot.jobs.consumer import Consumer
+from bot.jobs.dispatch import SETTLE_S
 from bot.services import events
 from bot.settings import Settings
 from bot.store.stream import GROUP, MAX_DELIVERIES
@@ -69,14 +70,20 @@ def pending(container: Container) -> int:
     return int(container.redis.xpending(container.deliveries.stream.key, GROUP)["pending"])
 
 
-def test_a_batch_is_merged_its_group_asked_to_reconcile_and_then_acknowledged(container: Container) -> None:
+def test_a_batch_is_merged_then_acknowledged_and_its_group_asked_once_quiet(container: Container) -> None:
     refs = admit(container, 5)
     report = consumer(container).step()
     assert (report.read, report.handled, report.groups) == (5, 5, {DEV})
     assert statuses(container, refs) == ["processed"] * 5
     assert pending(container) == 0
-    assert container.dispatch.reconcile_state(DEV) == "queued"  # one job for the burst
-    assert container.dispatch.queue.count == 1
+    dispatch = container.dispatch
+    after = dispatch.request_settled()  # the engine's next turn: the group's intents just came
+    assert dispatch.reconcile_state(DEV) == "idle"
+    assert after is not None and after <= dispatch.clock() + SETTLE_S
+    dispatch.clock = lambda: after  # a quiet moment later
+    assert dispatch.request_settled() is None
+    assert dispatch.reconcile_state(DEV) == "queued"  # one job for the burst
+    assert dispatch.queue.count == 1
     snap = container.intents.snapshot(DEV)
     assert [i.tag for i in snap.active.values()] == ["1.4.0"]  # the highest of the batch
 
