@@ -591,3 +591,16 @@ def test_requests_are_python_gitlabs(rsps: responses.RequestsMock, gl: GitLabFor
     (call,) = rsps.calls
     assert call.request.headers["User-Agent"] == f"python-gitlab/{gitlab.__version__}"
     assert call.request.headers["PRIVATE-TOKEN"] == "glpat-secret"
+
+
+def test_a_python_gitlab_error_without_its_answer_still_maps_by_status() -> None:
+    """The table's fallback when no failed answer was kept: python-gitlab's status and message, or
+    Transient for an error with no status (an answer that is not JSON)."""
+    import gitlab
+
+    from bot.forges.errors_map import error_for_gitlab
+
+    conflict = gitlab.exceptions.GitlabHttpError(b"Branch already exists", response_code=400)
+    assert isinstance(error_for_gitlab(conflict, "create b", None), Conflict)
+    parsing = gitlab.exceptions.GitlabParsingError("Failed to parse the server message")
+    assert isinstance(error_for_gitlab(parsing, "read b", None), Transient)
