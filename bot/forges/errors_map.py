@@ -1,7 +1,8 @@
 """Forge failures → ``bot.errors``: ONE table for both forges and every client.
 
 ``error_for_status`` is the table; the rest feed it. GitLab's ``requests`` responses come through
-``error_for_response``, PyGithub's ``GithubException`` (status, headers, decoded data) through
+``error_for_response`` (python-gitlab's exceptions through ``error_for_gitlab``, with the failed
+answer its session hook kept), PyGithub's ``GithubException`` (status, headers, decoded data) through
 ``error_for_github``, GitHub GraphQL ``errors`` arrays through ``error_for_graphql``.
 
 | status | error |
@@ -163,6 +164,25 @@ def error_for_exception(exc: requests.RequestException, what: str) -> ForgeError
     """Timeouts and dropped connections are Transient; the URL (which may hold a token) is not
     repeated, only the exception's class."""
     return Transient(f"{what}: {type(exc).__name__} talking to the forge")
+
+
+def error_for_gitlab(
+    exc: Any, what: str, response: requests.Response | None, *, now: float | None = None
+) -> ForgeError:
+    """A python-gitlab ``GitlabError`` → our error. Its exceptions keep the status and the body, not
+    the headers: ``response`` is the failed answer itself (``bot.forges.gitlab.calls`` keeps it), so
+    ``Retry-After`` and the forge's whole message count. Without one, the status and message it
+    kept; an error with no status (an answer that is not JSON, a refused redirect of a write) is
+    Transient."""
+    if response is not None:
+        return error_for_response(response, what, now=now)
+    status = getattr(exc, "response_code", None)
+    if isinstance(status, int) and status >= 400:
+        detail = getattr(exc, "error_message", "")
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return error_for_status(status, None, message_of(detail), what, now=now)
+    return Transient(f"{what}: {type(exc).__name__} from the forge's answer")
 
 
 def graphql_errors(data: Any) -> list[Mapping[str, Any]] | None:

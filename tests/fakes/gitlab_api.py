@@ -199,8 +199,15 @@ class GitLabFake:
         )
 
     def create_branch(self, req: Any) -> Reply:
-        q = parse_qs(urlparse(req.url).query)
-        name, ref = q["branch"][0], q["ref"][0]
+        """``branch`` and ``ref`` as query parameters or in a JSON body: GitLab reads both (docs:
+        https://docs.gitlab.com/api/rest/#request-payload, "API requests can use parameters sent
+        as query strings or as a payload body"); python-gitlab sends the body."""
+        q = {k: v[0] for k, v in parse_qs(urlparse(req.url).query).items()}
+        if req.body:
+            q.update(json.loads(req.body))
+        if "branch" not in q or "ref" not in q:
+            return reply(400, {"error": "branch is missing, ref is missing"})
+        name, ref = q["branch"], q["ref"]
         if name in self.git.refs:
             return reply(400, {"message": "Branch already exists"})
         sha = self.git.resolve(ref)

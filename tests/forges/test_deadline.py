@@ -13,18 +13,22 @@ from bot.errors import Transient
 from bot.forges.github import metering
 from bot.forges.github.adapter import GitHubForge
 from bot.forges.github.clients import TokenCredentials
-from bot.forges.http import HttpClient
+from bot.forges.gitlab import calls
+from bot.forges.gitlab.adapter import GitLabForge
 from tests.registry.hostile import HostileRegistry, trickle
 
 
-def test_the_shared_http_client_cuts_a_trickling_forge_at_its_deadline() -> None:
+def test_a_gitlab_call_is_cut_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-gitlab as it ships (``timeout`` per connect and read): the adapter's door
+    (``calls.GitLabCalls.run``) ends the call at ``calls.DEADLINE_S`` and says so as a Transient."""
+    monkeypatch.setattr(calls, "DEADLINE_S", 1.0)
     stop = threading.Event()
     forge = HostileRegistry(trickle(stop))
     with forge.serving():
-        http = HttpClient(f"http://{forge.host}/api/v4", lambda _repo: {}, deadline_s=1.0)
+        gl = GitLabForge(ForgeInfo(name="gl-slow", kind="gitlab"), "glpat-t", url=f"http://{forge.host}")
         started = time.monotonic()
         with pytest.raises(Transient, match="Timeout talking to the forge"):
-            http.request("GET", "/projects/1", "read project")
+            gl.read_file("acme/deploy", "a.yaml", "main")
         held = time.monotonic() - started
         stop.set()
     assert held < 1.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -510,3 +511,96 @@ def test_commits_and_changed_files_share_one_compare(rsps: responses.RequestsMoc
     assert len(gl.commits_between(REPO, BASE, HEAD)) == 2
     assert gl.changed_files(REPO, BASE, HEAD) == ["apps/web.yaml", "apps/new.yaml", "apps/old.yaml"]
     assert len(rsps.calls) == 1
+
+
+# --- python-gitlab underneath: no sleeping, no retrying, its user agent -------------------------
+CALLS: dict[str, Any] = {
+    "read_file": lambda gl: gl.read_file(REPO, "a.yaml", "main"),
+    "list_tree": lambda gl: gl.list_tree(REPO, "main"),
+    "branch_head": lambda gl: gl.branch_head(REPO, "main"),
+    "commits_between": lambda gl: gl.commits_between(REPO, BASE, HEAD),
+    "release": lambda gl: gl.release(REPO, ("v1",)),
+    "commit_files": lambda gl: gl.commit_files(
+        REPO, BRANCH, parent=BASE, changes=[FileChange("a", b"x")], message="m", expected_head=None
+    ),
+    "set_branch": lambda gl: gl.set_branch(REPO, BRANCH, BASE, expected_head=None),
+    "delete_branch": lambda gl: gl.delete_branch(REPO, BRANCH),
+    "find_pr": lambda gl: gl.find_pr(REPO, BRANCH),
+    "last_pr": lambda gl: gl.last_pr(REPO, BRANCH),
+    "get_pr": lambda gl: gl.get_pr(REPO, 4),
+    "open_pr": lambda gl: gl.open_pr(REPO, BRANCH, "main", "t", "b"),
+    "update_pr": lambda gl: gl.update_pr(REPO, 4, PrUpdate(body="b")),
+    "close_pr": lambda gl: gl.close_pr(REPO, 4),
+    "reopen_pr": lambda gl: gl.reopen_pr(REPO, 4),
+    "merge_pr": lambda gl: gl.merge_pr(REPO, 4, "merge", HEAD),
+    "enable_auto_merge": lambda gl: gl.enable_auto_merge(REPO, 4, "merge"),
+    "disable_auto_merge": lambda gl: gl.disable_auto_merge(REPO, 4),
+    "comment": lambda gl: gl.comment(REPO, 4, "hi"),
+    "set_status": lambda gl: gl.set_status(REPO, HEAD, "success", "ctx", "d"),
+    "react": lambda gl: gl.react(REPO, 4, 302, Reaction.DONE),
+    "permission": lambda gl: gl.permission(REPO, "mona"),
+    "team_member": lambda gl: gl.team_member(REPO, "acme/ops", "mona"),
+}
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-gitlab sleeps through ``time.sleep`` in ``gitlab.utils``: any sleep fails the test."""
+    import gitlab.utils
+
+    def refuse(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s inside a forge call")
+
+    monkeypatch.setattr(gitlab.utils.time, "sleep", refuse)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.usefixtures("no_sleep")
+def test_every_call_gives_a_429_back_with_its_retry_after_at_once(
+    rsps: responses.RequestsMock, gl: GitLabForge, name: str
+) -> None:
+    """python-gitlab's default sleeps ``Retry-After`` and retries up to 10 times inside the call; on
+    every path of ours a 429 is one request and a RateLimited carrying GitLab's wait."""
+    headers = {"Retry-After": "42", "RateLimit-Remaining": "0"}
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        rsps.add(
+            method, re.compile(rf"{re.escape(GL)}/.*"), status=429, body="Retry later\n", headers=headers
+        )
+    with pytest.raises(RateLimited) as err:
+        CALLS[name](gl)
+    assert err.value.retry_after == 42.0
+    assert len(rsps.calls) == 1
+    for method in ("GET", "POST", "PUT", "DELETE"):  # the strict mock: unused methods are fine here
+        rsps.remove(method, re.compile(rf"{re.escape(GL)}/.*"))
+
+
+@pytest.mark.usefixtures("no_sleep")
+def test_a_5xx_is_transient_and_not_retried(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    rsps.post(f"{P}/merge_requests", status=503, json={"message": "503 Service Unavailable"})
+    with pytest.raises(Transient, match="HTTP 503"):
+        gl.open_pr(REPO, BRANCH, "main", "t", "b")
+    assert len(rsps.calls) == 1
+
+
+def test_requests_are_python_gitlabs(rsps: responses.RequestsMock, gl: GitLabForge) -> None:
+    """Sent by python-gitlab's session (its user agent and token header), not by a client of ours."""
+    import gitlab
+
+    rsps.get(f"{P}/repository/branches/main", json=fx("branch"))
+    gl.branch_head(REPO, "main")
+    (call,) = rsps.calls
+    assert call.request.headers["User-Agent"] == f"python-gitlab/{gitlab.__version__}"
+    assert call.request.headers["PRIVATE-TOKEN"] == "glpat-secret"
+
+
+def test_a_python_gitlab_error_without_its_answer_still_maps_by_status() -> None:
+    """The table's fallback when no failed answer was kept: python-gitlab's status and message, or
+    Transient for an error with no status (an answer that is not JSON)."""
+    import gitlab
+
+    from bot.forges.errors_map import error_for_gitlab
+
+    conflict = gitlab.exceptions.GitlabHttpError(b"Branch already exists", response_code=400)
+    assert isinstance(error_for_gitlab(conflict, "create b", None), Conflict)
+    parsing = gitlab.exceptions.GitlabParsingError("Failed to parse the server message")
+    assert isinstance(error_for_gitlab(parsing, "read b", None), Transient)

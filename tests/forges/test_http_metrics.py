@@ -1,5 +1,6 @@
 """Every forge request is counted by forge and status, and the rate-limit headroom is visible: GitLab's
-through `bot.forges.http`, GitHub's through PyGithub's `retry` option (`bot.forges.github.metering`)."""
+through the session hook of `bot.forges.gitlab.calls`, GitHub's through PyGithub's `retry` option
+(`bot.forges.github.metering`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 import requests
 import responses
 
+from bot.core.ports import ForgeInfo
 from bot.errors import NotFound, Transient
-from bot.forges.http import HttpClient
+from bot.forges.gitlab.adapter import GitLabForge
 from bot.metrics import REGISTRY
 
 API = "https://api.github.com"
@@ -20,47 +22,42 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+GL = "https://gitlab.example.com"
+P = f"{GL}/api/v4/projects/acme%2F"
+
+
 @responses.activate
-def test_requests_are_counted_by_status_and_rate_limit_is_kept() -> None:
-    http = HttpClient(API, lambda _repo: {"Authorization": "Bearer t"}, forge="gh-metrics")
+def test_gitlab_requests_are_counted_by_status_and_rate_limit_is_kept() -> None:
+    gl = GitLabForge(ForgeInfo(name="gl-metrics", kind="gitlab"), "glpat-t", url=GL)
     responses.get(
-        f"{API}/repos/acme/deploy",
-        json={"id": 1},
-        headers={"x-ratelimit-remaining": "4999", "x-ratelimit-resource": "core"},
+        f"{P}deploy/repository/branches/main",
+        json={"name": "main", "commit": {"id": "1" * 40}},
+        headers={"RateLimit-Remaining": "599", "RateLimit-Limit": "600"},
     )
-    responses.get(f"{API}/repos/acme/missing", status=404, json={"message": "Not Found"})
-    responses.get(f"{API}/repos/acme/down", body=requests.ConnectionError("connection refused"))
+    responses.get(
+        f"{P}missing/repository/branches/main", status=404, json={"message": "404 Project Not Found"}
+    )
+    responses.get(f"{P}down/repository/branches/main", body=requests.ConnectionError("connection refused"))
     before = {
-        s: sample("manifest_bot_forge_requests_total", forge="gh-metrics", status=s) for s in ("200", "404")
+        s: sample("manifest_bot_forge_requests_total", forge="gl-metrics", status=s)
+        for s in ("200", "404", "error")
     }
 
-    http.request("GET", "/repos/acme/deploy", "read repo")
+    assert gl.branch_head("acme/deploy", "main") == "1" * 40
     with pytest.raises(NotFound):
-        http.request("GET", "/repos/acme/missing", "read repo")
+        gl.branch_head("acme/missing", "main")
     with pytest.raises(Transient):
-        http.request("GET", "/repos/acme/down", "read repo")
+        gl.branch_head("acme/down", "main")
 
-    for status in ("200", "404"):
-        after = sample("manifest_bot_forge_requests_total", forge="gh-metrics", status=status)
+    for status in ("200", "404", "error"):
+        after = sample("manifest_bot_forge_requests_total", forge="gl-metrics", status=status)
         assert after == before[status] + 1
-    assert sample("manifest_bot_forge_requests_total", forge="gh-metrics", status="error") >= 1
-    remaining = sample("manifest_bot_forge_rate_limit_remaining", forge="gh-metrics", scope="core")
-    assert remaining == 4999
-
-
-@responses.activate
-def test_gitlab_rate_limit_headers_are_read_too() -> None:
-    http = HttpClient("https://gitlab.example.com/api/v4", lambda _r: {}, forge="gl-metrics")
-    responses.get(
-        "https://gitlab.example.com/api/v4/projects/1", json={"id": 1}, headers={"RateLimit-Remaining": "599"}
-    )
-    http.request("GET", "/projects/1", "read project")
-    assert sample("manifest_bot_forge_rate_limit_remaining", forge="gl-metrics", scope="core") == 599
+    remaining = sample("manifest_bot_forge_rate_limit_remaining", forge="gl-metrics", scope="core")
+    assert remaining == 599
 
 
 @responses.activate
 def test_github_requests_through_pygithub_are_counted_too() -> None:
-    from bot.core.ports import ForgeInfo
     from bot.forges.github.adapter import GitHubForge
     from bot.forges.github.clients import TokenCredentials
 
@@ -81,7 +78,6 @@ def test_github_requests_through_pygithub_are_counted_too() -> None:
 
 
 def test_a_github_request_that_gets_no_answer_is_counted_as_an_error() -> None:
-    from bot.core.ports import ForgeInfo
     from bot.forges.github.adapter import GitHubForge
     from bot.forges.github.clients import TokenCredentials
 

@@ -1,9 +1,16 @@
-"""GitLab (gitlab.com or self-managed) behind the Forge Protocol.
+"""GitLab (gitlab.com or self-managed) behind the Forge Protocol, through python-gitlab's objects.
 
-python-gitlab builds the session, API URL and user agent; requests go through that session with our
-own thin calls because python-gitlab's managers sleep and retry on 429 inside the call
-(``obey_rate_limit``) and their exceptions drop the ``Retry-After`` header we need. Project, group
-and personal access tokens all authenticate with ``PRIVATE-TOKEN``.
+Every request is a python-gitlab call on lazy objects (``gl.projects.get(repo, lazy=True)``,
+``project.mergerequests.get(iid, lazy=True)``, …: a lazy object costs no request, so each method's
+count is what it sends), through one door (``calls.GitLabCalls``): no sleeping or retrying on 429
+and 5xx, the answer's headers (``Retry-After``) kept for the error table, a total deadline per call,
+pagination by ``page=`` on the API's own origin only. Project, group and personal access tokens all
+authenticate with ``PRIVATE-TOKEN``.
+
+One request python-gitlab has no method for as GitLab documents it: ``ProjectMergeRequest.merge``
+sends only its three named options in the body and everything else (``sha``, ``squash``,
+``auto_merge``) as query parameters, so ``_put_merge`` PUTs our body to the same path through
+python-gitlab's ``Gitlab.http_put``.
 
 Commits (``POST /projects/:id/repository/commits``, several ``actions`` in one call; docs:
 https://docs.gitlab.com/api/commits/#create-a-commit-with-multiple-files-and-actions):
@@ -33,8 +40,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import gitlab
 import requests
+from gitlab.v4.objects import Project, ProjectMergeRequest
 
 from bot.core.ports import (
     Blob,
@@ -50,6 +57,7 @@ from bot.core.ports import (
 )
 from bot.errors import Conflict, ValidationFailed
 from bot.forges.errors_map import error_for_response, forge_message
+from bot.forges.gitlab.calls import NO_RETRY, GitLabCalls, Refused
 from bot.forges.gitlab.mapping import (
     access_to_permission,
     commit_from_json,
@@ -57,7 +65,6 @@ from bot.forges.gitlab.mapping import (
     mr_from_json,
     titled,
 )
-from bot.forges.http import HttpClient
 
 #: how long a draft state read from GitLab is trusted when a title update must keep it
 _DRAFT_TTL_S = 60.0
@@ -65,10 +72,6 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 #: GitLab's 400 for an ``update``/``delete`` of a path the start commit lacks ("A file with this name
 #: doesn't exist", newer releases "File to be updated `path` does not exist")
 _MISSING_FILE = re.compile(r"does(n't| not) exist", re.IGNORECASE)
-
-
-def _enc(value: str) -> str:
-    return quote(value, safe="")
 
 
 class GitLabForge:
@@ -87,10 +90,8 @@ class GitLabForge:
             raise ValidationFailed("GitLab token is empty")
         self.info = info
         self.web_url = url.rstrip("/")
-        gl = gitlab.Gitlab(url, private_token=token, session=session, ssl_verify=ssl_verify)
-        gl.session.verify = ssl_verify
-        headers = {**gl.headers, "PRIVATE-TOKEN": token}
-        self.http = HttpClient(gl.api_url, lambda _repo: headers, session=gl.session, forge=info.name)
+        self.http = GitLabCalls(url, token, forge=info.name, session=session, ssl_verify=ssl_verify)
+        self.gl = self.http.gl
         self._user_ids: dict[str, int | None] = {}
         self._drafts: dict[tuple[str, int], tuple[bool, float]] = {}  # (repo, iid) -> (draft, seen at)
         self._compares: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -98,21 +99,18 @@ class GitLabForge:
     def __repr__(self) -> str:
         return f"GitLabForge({self.info.name!r}, url={self.http.base_url!r}, token=***)"
 
-    def _p(self, repo: str) -> str:
-        return f"/projects/{_enc(repo)}"
+    def _p(self, repo: str) -> Project:
+        return self.gl.projects.get(repo, lazy=True)
 
-    def _mr(self, repo: str, number: int) -> str:
-        return f"{self._p(repo)}/merge_requests/{number}"
+    def _mr(self, repo: str, number: int) -> ProjectMergeRequest:
+        return self._p(repo).mergerequests.get(number, lazy=True)
 
     # --- reading -------------------------------------------------------------------------------
     def read_file(self, repo: str, path: str, ref: str) -> bytes:
-        resp = self.http.request(
-            "GET",
-            f"{self._p(repo)}/repository/files/{_enc(path)}/raw",
+        return self.http.call(
             f"read {path} at {ref} in {repo}",
-            params={"ref": ref},
+            lambda: self._p(repo).files.raw(file_path=path, ref=ref, **NO_RETRY),
         )
-        return resp.content
 
     def list_tree(self, repo: str, ref: str) -> list[str]:
         return list(self.list_blobs(repo, ref))
@@ -120,35 +118,35 @@ class GitLabForge:
     def list_blobs(self, repo: str, ref: str) -> dict[str, Blob]:
         """Optional Forge extra (``BlobLister``): the recursive tree's blobs with their shas (the
         tree API gives no sizes); the same requests as ``list_tree``."""
-        params = {"ref": ref, "recursive": "true", "per_page": 100}
-        items = self.http.paginate(f"{self._p(repo)}/repository/tree", f"list tree at {ref}", params=params)
+        project = self._p(repo)
+        # "true" as GitLab's docs write it: requests would send the bool True as "True"
+        items = self.http.pages(
+            f"list tree at {ref}",
+            lambda **kw: project.repository_tree(ref=ref, recursive="true", **kw),  # type: ignore[arg-type]
+        )
         return {e["path"]: Blob(e["id"]) for e in items if e["type"] == "blob"}
 
     def branch_head(self, repo: str, branch: str) -> str | None:
         what = f"read {repo}@{branch}"
-        resp = self.http.request(
-            "GET", f"{self._p(repo)}/repository/branches/{_enc(branch)}", what, ok=(404,)
-        )
-        if resp.status_code == 404:
-            if "branch" in forge_message(resp).lower():
+        found = self.http.run(what, lambda: self._p(repo).branches.get(branch, **NO_RETRY), ok=(404,))
+        if isinstance(found, Refused):
+            if "branch" in forge_message(found.response).lower():
                 return None
-            raise error_for_response(resp, what)  # the project itself is missing or hidden
-        return resp.json()["commit"]["id"]
+            raise error_for_response(found.response, what)  # the project itself is missing or hidden
+        return str(found.commit["id"])
 
     def _compare(self, repo: str, base: str, head: str) -> dict[str, Any]:
         key = (repo, base, head)
         if key not in self._compares:
-            resp = self.http.request(
-                "GET",
-                f"{self._p(repo)}/repository/compare",
+            data: dict[str, Any] = self.http.call(
                 f"compare {base}...{head}",
-                params={"from": base, "to": head},
+                lambda: self._p(repo).repository_compare(base, head, **NO_RETRY),
             )
             if not (_SHA.fullmatch(base) and _SHA.fullmatch(head)):
-                return resp.json()  # branch names move: never cached
+                return data  # branch names move: never cached
             if len(self._compares) >= 64:
                 self._compares.pop(next(iter(self._compares)))
-            self._compares[key] = resp.json()
+            self._compares[key] = data
         return self._compares[key]
 
     def commits_between(self, repo: str, base: str, head: str) -> list[CommitInfo]:
@@ -167,14 +165,15 @@ class GitLabForge:
     def release(self, repo: str, tags: Sequence[str]) -> Release | None:
         """Optional extra (``Releases``): ``GET /projects/:id/releases/:tag_name`` for each of
         ``tags`` in turn until one is found (one request each); a missing project is None too."""
+        project = self._p(repo)
         for tag in tags:
             what = f"read the release {tag} of {repo}"
-            resp = self.http.request("GET", f"{self._p(repo)}/releases/{_enc(tag)}", what, ok=(404,))
-            if resp.status_code == 404:
+            got = self.http.run(what, lambda tag=tag: project.releases.get(tag, **NO_RETRY), ok=(404,))
+            if isinstance(got, Refused):
                 continue
-            found = resp.json()
+            found = got.asdict()
             links = found.get("_links") or {}
-            url = links.get("self") or f"{self.web_url}/{repo}/-/releases/{_enc(tag)}"
+            url = links.get("self") or f"{self.web_url}/{repo}/-/releases/{quote(tag, safe='')}"
             return Release(tag, str(found.get("name") or ""), str(found.get("description") or ""), str(url))
         return None
 
@@ -203,8 +202,9 @@ class GitLabForge:
             self._check_head(repo, branch, expected_head)
             body.update(start_sha=parent, force=True)
         what = f"commit on {repo}@{branch}"
+        commits = self._p(repo).commits
         try:
-            resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
+            made = self.http.call(what, lambda: commits.create(dict(body), **NO_RETRY))
         except ValidationFailed as exc:
             if not _MISSING_FILE.search(exc.message):
                 raise
@@ -215,11 +215,11 @@ class GitLabForge:
                 if expected_head == parent:
                     return parent  # every change deleted a path the branch does not have: nothing to do
                 raise ValidationFailed(f"{what}: every change deletes a file that does not exist") from None
-            resp = self.http.request("POST", f"{self._p(repo)}/repository/commits", what, json=body)
-        data = resp.json()
+            made = self.http.call(what, lambda: commits.create(dict(body), **NO_RETRY))
+        data = made.asdict()
         if expected_head == parent and list(data.get("parent_ids") or ()) != [expected_head]:
             raise Conflict(f"commit on {repo}@{branch}: the branch moved before our commit landed")
-        return data["id"]
+        return str(data["id"])
 
     def _check_head(self, repo: str, branch: str, expected: str) -> None:
         head = self.branch_head(repo, branch)
@@ -231,44 +231,45 @@ class GitLabForge:
         if expected_head is not None:
             self._check_head(repo, branch, expected_head)
             self.delete_branch(repo, branch)
-        self.http.request(
-            "POST",
-            f"{self._p(repo)}/repository/branches",
+        self.http.call(
             f"create {repo}@{branch}",
-            params={"branch": branch, "ref": sha},
+            lambda: self._p(repo).branches.create({"branch": branch, "ref": sha}, **NO_RETRY),
         )
 
     def delete_branch(self, repo: str, branch: str) -> None:
-        self.http.request(
-            "DELETE",
-            f"{self._p(repo)}/repository/branches/{_enc(branch)}",
-            f"delete {repo}@{branch}",
-            ok=(404,),
+        self.http.run(
+            f"delete {repo}@{branch}", lambda: self._p(repo).branches.delete(branch, **NO_RETRY), ok=(404,)
         )
 
     # --- merge requests ------------------------------------------------------------------------
     def find_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
-        params = {"source_branch": head_branch, "state": "opened", "per_page": 100}
-        for data in self.http.paginate(
-            f"{self._p(repo)}/merge_requests", f"list MRs from {head_branch}", params=params
+        mrs = self._p(repo).mergerequests
+        for mr in self.http.pages(
+            f"list MRs from {head_branch}",
+            lambda **kw: mrs.list(source_branch=head_branch, state="opened", **kw),
         ):
+            data = mr.asdict()
             if marker is None or marker in (data.get("description") or ""):
                 return self._seen(repo, data)
         return None
 
     def last_pr(self, repo: str, head_branch: str, marker: str | None = None) -> PullRequest | None:
         """The newest MR from ``head_branch`` in any state: the first page, newest first."""
-        params = {
-            "source_branch": head_branch,
-            "state": "all",
-            "order_by": "created_at",
-            "sort": "desc",
-            "per_page": 100,
-        }
-        page = self.http.request(
-            "GET", f"{self._p(repo)}/merge_requests", f"list every MR from {head_branch}", params=params
-        ).json()
-        found = [d for d in page if marker is None or marker in (d.get("description") or "")]
+        mrs = self._p(repo).mergerequests
+        page = self.http.call(
+            f"list every MR from {head_branch}",
+            lambda: mrs.list(
+                source_branch=head_branch,
+                state="all",
+                order_by="created_at",
+                sort="desc",
+                per_page=100,
+                get_all=False,
+                **NO_RETRY,
+            ),
+        )
+        datas = [m.asdict() for m in page]
+        found = [d for d in datas if marker is None or marker in (d.get("description") or "")]
         newest = max(found, key=lambda d: int(d["iid"]), default=None)
         return self._seen(repo, newest) if newest is not None else None
 
@@ -292,15 +293,20 @@ class GitLabForge:
         return self.get_pr(repo, number).draft
 
     def _get_mr(self, repo: str, number: int) -> dict[str, Any]:
-        return self.http.request("GET", self._mr(repo, number), f"read MR !{number}").json()
+        mrs = self._p(repo).mergerequests
+        return self.http.call(f"read MR !{number}", lambda: mrs.get(number, **NO_RETRY)).asdict()
+
+    def _update_mr(self, repo: str, number: int, what: str, payload: dict[str, Any]) -> dict[str, Any]:
+        mrs = self._p(repo).mergerequests
+        return self.http.call(what, lambda: mrs.update(number, payload, **NO_RETRY))
 
     def _user_id(self, username: str) -> int | None:
         if username not in self._user_ids:
-            resp = self.http.request(
-                "GET", "/users", f"look up user {username}", params={"username": username}
+            found = self.http.call(
+                f"look up user {username}",
+                lambda: self.gl.users.list(username=username, get_all=False, **NO_RETRY),
             )
-            found = resp.json()
-            self._user_ids[username] = int(found[0]["id"]) if found else None
+            self._user_ids[username] = int(found[0].id) if found else None
         return self._user_ids[username]
 
     def _ids(self, usernames: Sequence[str]) -> list[int]:
@@ -333,10 +339,9 @@ class GitLabForge:
             payload["assignee_ids"] = self._ids(assignees)
         if reviewers:
             payload["reviewer_ids"] = self._ids(reviewers)
-        resp = self.http.request(
-            "POST", f"{self._p(repo)}/merge_requests", f"open MR from {head_branch}", json=payload
-        )
-        return self._seen(repo, resp.json())
+        mrs = self._p(repo).mergerequests
+        made = self.http.call(f"open MR from {head_branch}", lambda: mrs.create(payload, **NO_RETRY))
+        return self._seen(repo, made.asdict())
 
     def update_pr(self, repo: str, number: int, update: PrUpdate) -> PullRequest:
         """1 request; a title change keeps the MR's draft state (one more read unless it was seen
@@ -359,18 +364,21 @@ class GitLabForge:
             payload["reviewer_ids"] = self._ids(update.reviewers)
         if not payload:
             return self.get_pr(repo, number)
-        resp = self.http.request("PUT", self._mr(repo, number), f"update MR !{number}", json=payload)
-        return self._seen(repo, resp.json())
+        return self._seen(repo, self._update_mr(repo, number, f"update MR !{number}", payload))
 
     def close_pr(self, repo: str, number: int, comment: str | None = None) -> None:
         if comment:
             self.comment(repo, number, comment)
-        self.http.request("PUT", self._mr(repo, number), f"close MR !{number}", json={"state_event": "close"})
+        self._update_mr(repo, number, f"close MR !{number}", {"state_event": "close"})
 
     def reopen_pr(self, repo: str, number: int) -> None:
-        self.http.request(
-            "PUT", self._mr(repo, number), f"reopen MR !{number}", json={"state_event": "reopen"}
-        )
+        self._update_mr(repo, number, f"reopen MR !{number}", {"state_event": "reopen"})
+
+    def _put_merge(self, repo: str, number: int, payload: dict[str, Any]) -> Any:
+        """``PUT …/merge_requests/:iid/merge`` with ``payload`` as its body (see the module
+        docstring: ``ProjectMergeRequest.merge`` would send these as query parameters)."""
+        mr = self._mr(repo, number)
+        return self.gl.http_put(f"{mr.manager.path}/{mr.encoded_id}/merge", post_data=payload, **NO_RETRY)
 
     def merge_pr(self, repo: str, number: int, method: MergeMethod, expected_head: str | None) -> bool:
         """``rebase``/``merge`` follow the project's merge method; ``squash`` squashes. 405/406 (cannot
@@ -378,10 +386,8 @@ class GitLabForge:
         payload: dict[str, Any] = {"squash": method == "squash"}
         if expected_head:
             payload["sha"] = expected_head
-        resp = self.http.request(
-            "PUT", f"{self._mr(repo, number)}/merge", f"merge MR !{number}", json=payload
-        )
-        return resp.json().get("state") == "merged"
+        data = self.http.call(f"merge MR !{number}", lambda: self._put_merge(repo, number, payload))
+        return isinstance(data, Mapping) and data.get("state") == "merged"
 
     def enable_auto_merge(self, repo: str, number: int, method: MergeMethod) -> bool:
         """Only once GitLab has a pipeline for the MR's current head (earlier, GitLab would merge the
@@ -396,9 +402,7 @@ class GitLabForge:
             "merge_when_pipeline_succeeds": True,  # the same, for older self-managed GitLab
         }
         try:
-            self.http.request(
-                "PUT", f"{self._mr(repo, number)}/merge", f"auto-merge MR !{number}", json=payload
-            )
+            self.http.call(f"auto-merge MR !{number}", lambda: self._put_merge(repo, number, payload))
         except Conflict:
             return False
         return True
@@ -419,45 +423,49 @@ class GitLabForge:
         if not re.fullmatch(rf"refs/merge-requests/{number}/(merge|train)", str(pipeline.get("ref") or "")):
             return False
         what = f"read the merge commit of MR !{number}'s pipeline"
-        path = f"{self._p(repo)}/repository/commits/{_enc(str(pipeline.get('sha')))}"
-        commit = self.http.request("GET", path, what, params={"stats": "false"}).json()
+        sha = str(pipeline.get("sha"))
+        commits = self._p(repo).commits
+        commit = self.http.call(what, lambda: commits.get(sha, stats="false", **NO_RETRY)).asdict()
         return head in (commit.get("parent_ids") or ())[1:]
 
     def disable_auto_merge(self, repo: str, number: int) -> None:
-        path = f"{self._mr(repo, number)}/cancel_merge_when_pipeline_succeeds"
-        self.http.request("POST", path, f"cancel auto-merge on MR !{number}", ok=(406,))
+        mr = self._mr(repo, number)
+        self.http.run(
+            f"cancel auto-merge on MR !{number}",
+            lambda: mr.cancel_merge_when_pipeline_succeeds(**NO_RETRY),
+            ok=(406,),
+        )
 
     # --- conversation --------------------------------------------------------------------------
     def comment(self, repo: str, number: int, body: str) -> str:
-        resp = self.http.request(
-            "POST", f"{self._mr(repo, number)}/notes", f"comment on MR !{number}", json={"body": body}
-        )
-        return str(resp.json()["id"])
+        notes = self._mr(repo, number).notes
+        note = self.http.call(f"comment on MR !{number}", lambda: notes.create({"body": body}, **NO_RETRY))
+        return str(note.id)
 
     def set_status(self, repo: str, sha: str, state: str, context: str, description: str) -> None:
         """``POST /projects/:id/statuses/:sha`` (the ``CommitStatuses`` extra): one request; the
         status named ``context`` is replaced. GitLab says ``failed`` where GitHub says ``failure``."""
         gitlab_state = {"success": "success", "failure": "failed", "pending": "pending"}[state]
         body = {"state": gitlab_state, "name": context, "description": description[:255]}
-        self.http.request(
-            "POST", f"{self._p(repo)}/statuses/{sha}", f"set status {context} on {sha[:12]}", json=body
-        )
+        statuses = self._p(repo).commits.get(sha, lazy=True).statuses
+        self.http.call(f"set status {context} on {sha[:12]}", lambda: statuses.create(body, **NO_RETRY))
 
     def react(self, repo: str, number: int, comment_id: int | str, reaction: Reaction) -> None:
-        path = f"{self._mr(repo, number)}/notes/{comment_id}/award_emoji"
-        self.http.request("POST", path, f"award emoji on note {comment_id}", json={"name": reaction.value})
+        emoji = self._mr(repo, number).notes.get(comment_id, lazy=True).awardemojis
+        self.http.call(
+            f"award emoji on note {comment_id}", lambda: emoji.create({"name": reaction.value}, **NO_RETRY)
+        )
 
     def permission(self, repo: str, user: str) -> Permission:
         """Effective access (inherited from groups too) via ``members/all/:user_id``."""
         user_id = self._user_id(user)
         if user_id is None:
             return Permission.NONE
-        resp = self.http.request(
-            "GET", f"{self._p(repo)}/members/all/{user_id}", f"read {user}'s access", ok=(404,)
-        )
-        if resp.status_code == 404:
+        members = self._p(repo).members_all
+        found = self.http.run(f"read {user}'s access", lambda: members.get(user_id, **NO_RETRY), ok=(404,))
+        if isinstance(found, Refused):
             return Permission.NONE
-        return access_to_permission(int(resp.json().get("access_level", 0)))
+        return access_to_permission(int(found.asdict().get("access_level", 0)))
 
     def team_member(self, repo: str, team: str, user: str) -> bool:
         """Optional extra: ``team`` is a group path; effective membership (1 request + user lookup).
@@ -468,6 +476,8 @@ class GitLabForge:
         user_id = self._user_id(user)
         if user_id is None:
             return False
-        path = f"/groups/{quote(team.strip().strip('/'), safe='')}/members/all/{user_id}"
-        resp = self.http.request("GET", path, f"read membership of group {team}", ok=(404,))
-        return resp.status_code == 200
+        members = self.gl.groups.get(team.strip().strip("/"), lazy=True).members_all
+        found = self.http.run(
+            f"read membership of group {team}", lambda: members.get(user_id, **NO_RETRY), ok=(404,)
+        )
+        return not isinstance(found, Refused)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from bot.forges.gitlab.adapter import GitLabForge
 
@@ -46,6 +46,6 @@ def hook_from_json(data: dict[str, Any]) -> ProjectHook:
 
 def project_hooks(forge: GitLabForge, project: str) -> list[ProjectHook]:
     """Every webhook of ``project`` (path or id): one request per page of 100."""
-    path = f"/projects/{quote(project, safe='')}/hooks"
-    items = forge.http.paginate(path, f"list the webhooks of {project}", params={"per_page": 100})
-    return [hook_from_json(item) for item in items]
+    hooks = forge.gl.projects.get(project, lazy=True).hooks
+    items = forge.http.pages(f"list the webhooks of {project}", hooks.list)
+    return [hook_from_json(item.asdict()) for item in items]
