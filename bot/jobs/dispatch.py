@@ -106,12 +106,14 @@ def _digest(text: str) -> str:
 
 # KEYS: sequence, marker, due set. ARGV: job id stem, coalesce ("1"/"0"), marker ttl, due at, group.
 # One round trip: nothing when coalescing onto a queued job, else the new job id (marker set, the
-# group's safety-net entry moved on).
+# group's safety-net entry moved on, the group starting until its job clears the marker).
 _REQUEST = """
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return false end
 local id = ARGV[1] .. '-' .. redis.call('INCR', KEYS[1])
 redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
 return id
 """
 
@@ -165,6 +167,9 @@ class Dispatch:
             safety_s=SAFETY_S,
         )
         self._attempts_key = settings.key("reconcile", "attempts")
+        #: group → until when its requested job counts as on its way before it starts (the
+        #: marker's lifetime): between rq's queue and its started registry a job is in neither
+        self._starting_key = settings.key("reconcile", "starting")
         self._request = conn.register_script(_REQUEST)
 
     def enqueue(
@@ -188,13 +193,14 @@ class Dispatch:
         )
 
     def backlog(self) -> dict[str, int]:
-        """Groups settling, jobs queued, taken and running (rq's public counts: a worker moves a
-        job from the queue to its intermediate list, then to the started registry, so a job is
-        always in one of them): what a quiescence check waits for."""
+        """Groups settling, reconciles requested and not yet started, jobs queued and running
+        (rq's public counts): what a quiescence check waits for. The requested count covers the
+        moment a worker has taken a reconcile job from the queue but not yet put it in the
+        started registry."""
         return {
             "settling": self.settling.count(),
+            "starting": int(self.conn.zcount(self._starting_key, self.clock(), "+inf")),
             "queued": self.queue.count,
-            "taken": len(self.queue.intermediate_queue.get_job_ids()),
             "running": StartedJobRegistry(queue=self.queue).count,
         }
 
@@ -204,7 +210,10 @@ class Dispatch:
 
     def clear_marker(self, group_key: str) -> None:
         """The group's queued job started: the next intent must queue a new run."""
-        self.conn.delete(self.marker_key(group_key))
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.delete(self.marker_key(group_key))
+            pipe.zrem(self._starting_key, group_key)
+            pipe.execute()
 
     def reconcile_state(self, group_key: str) -> str:
         """ "queued" while a reconcile job of the group waits to start, else "idle"."""
@@ -220,8 +229,18 @@ class Dispatch:
             self.settings.key("reconcile-seq", group_key),
             self.marker_key(group_key),
             self.reconciles.key,
+            self._starting_key,
         ]
-        args = [stem, "1" if coalesce else "0", MARKER_TTL_S, self.clock() + SAFETY_S, group_key]
+        now = self.clock()
+        args = [
+            stem,
+            "1" if coalesce else "0",
+            MARKER_TTL_S,
+            now + SAFETY_S,
+            group_key,
+            now + MARKER_TTL_S,
+            now,
+        ]
         raw = self._request(keys=keys, args=args)
         if raw is None:
             return None
