@@ -109,7 +109,3 @@ class Settling:
 
     def count(self) -> int:
         return int(self.conn.zcard(self.key))
-
-    def when(self, member: str) -> float | None:
-        score = self.conn.zscore(self.key, member)
-        return float(score) if score is not None else None
